@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { isHarombeError, loadConfig, LANGUAGES } from '@harombe/core';
+import { SandboxManager } from '@harombe/sandbox';
+import { pino } from 'pino';
+
+const program = new Command()
+  .name('harombe')
+  .description('Run untrusted code in gVisor sandboxes')
+  .option('--config <file>', 'harombe.yaml to read (default: $HAROMBE_CONFIG, else the defaults)');
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
+}
+
+program
+  .command('run')
+  .description('run one program in a fresh local sandbox, print its output and exit with its exit code')
+  .addOption(new Option('-l, --language <language>', 'language of the program').choices(LANGUAGES).makeOptionMandatory())
+  .option('-c, --code <code>', 'the program text (instead of a file)')
+  .option('-t, --timeout <seconds>', 'time limit (default: the configured max_execution_time)', seconds)
+  .argument('[file]', 'file holding the program ("-" for stdin)')
+  .action(async (file: string | undefined, options: { language: string; code?: string; timeout?: number }) => {
+    const code = options.code ?? (file === undefined ? undefined : readFileSync(file === '-' ? 0 : file, 'utf8'));
+    if (code === undefined) return program.error('give a file, "-" for stdin, or --code');
+    const configPath = program.opts<{ config?: string }>().config ?? process.env.HAROMBE_CONFIG;
+    const config = configPath ? loadConfig(configPath).security.sandbox : {};
+    const manager = new SandboxManager({ config, logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }), sweepIntervalMs: 0 });
+    await manager.start();
+    const owner = 'local';
+    const { sandbox_id } = await manager.create({ language: options.language, owner });
+    try {
+      const result = await manager.execute(sandbox_id, owner, { code, ...(options.timeout ? { timeout: options.timeout } : {}) });
+      process.stdout.write(result.stdout);
+      process.stderr.write(result.stderr);
+      if (result.error) process.stderr.write(`harombe: ${result.error} after ${result.execution_time} s\n`);
+      process.exitCode = result.exit_code >= 0 && result.exit_code < 256 ? result.exit_code : 1;
+    } finally {
+      await manager.destroy(sandbox_id, owner);
+      await manager.stop();
+    }
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  if (isHarombeError(error)) {
+    process.stderr.write(`harombe: ${error.code}: ${error.message}\n`);
+  } else {
+    process.stderr.write(`harombe: ${(error as Error).stack ?? String(error)}\n`);
+  }
+  process.exitCode = 2;
+});

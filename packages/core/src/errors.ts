@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/**
+ * Stable error codes. Clients branch on these, so a code is never renamed or reused;
+ * the message next to it is for people and may change.
+ */
+export const ERROR_CODES = [
+  'InvalidArgument',
+  'PayloadTooLarge',
+  'UnsupportedLanguage',
+  'LimitTooHigh',
+  'SandboxNotFound',
+  'SandboxLost',
+  'InvalidPath',
+  'FileNotFound',
+  'NotADirectory',
+  'IsADirectory',
+  'FileTooLarge',
+  'DiskLimitExceeded',
+  'NetworkDisabled',
+  'TimeoutError',
+  'MemoryLimitExceeded',
+  'RuntimeUnavailable',
+  'InternalError',
+] as const;
+export const ErrorCode = z.enum(ERROR_CODES);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+/** An error with a stable code, thrown by every Harombe package. */
+export class HarombeError extends Error {
+  override readonly name = 'HarombeError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export function isHarombeError(error: unknown, code?: ErrorCode): error is HarombeError {
+  return error instanceof HarombeError && (code === undefined || error.code === code);
+}

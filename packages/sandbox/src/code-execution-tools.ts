@@ -1,0 +1,150 @@
+import {
+  CodeDestroySandboxParams,
+  CodeExecuteParams,
+  CodeInstallPackageParams,
+  CodeListFilesParams,
+  CodeReadFileParams,
+  CodeWriteFileParams,
+  isHarombeError,
+  type DestroySandboxResult,
+  type ErrorCode,
+  type ExecutionResult,
+  type InstallPackageResult,
+  type ListFilesResult,
+  type ReadFileResult,
+  type WriteFileResult,
+} from '@harombe/core';
+import type { z } from 'zod';
+import type { SandboxManager } from './sandbox-manager.js';
+
+/** A refusal: the stable code for the result, the message for people. */
+interface Refusal {
+  code: ErrorCode;
+  message: string;
+}
+
+function refusal(error: unknown): Refusal {
+  if (isHarombeError(error)) return { code: error.code, message: error.message };
+  throw error;
+}
+
+function parse<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
+  const parsed = schema.safeParse(params);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue?.path.join('.') || 'params';
+  const code: ErrorCode = field === 'language' ? 'UnsupportedLanguage' : 'InvalidArgument';
+  throw Object.assign(new Error(`${field}: ${issue?.message ?? 'invalid'}`), { refusal: { code, message: `${field}: ${issue?.message}` } });
+}
+
+function asRefusal(error: unknown): Refusal {
+  const carried = (error as { refusal?: Refusal }).refusal;
+  return carried ?? refusal(error);
+}
+
+/**
+ * The six tools of the reference design over one SandboxManager, for one owner at a time.
+ * Results have the reference shapes; failures come back as `success: false` with a stable
+ * `error` code (and, for executions, the message on stderr) instead of exceptions.
+ */
+export class CodeExecutionTools {
+  constructor(private readonly sandboxes: SandboxManager) {}
+
+  async code_execute(params: unknown, owner: string): Promise<ExecutionResult> {
+    let sandboxId: string | null = null;
+    try {
+      const p = parse(CodeExecuteParams, params);
+      sandboxId = p.sandbox_id ?? null;
+      if (!sandboxId) {
+        const created = await this.sandboxes.create({
+          language: p.language,
+          owner,
+          network_enabled: p.network_enabled,
+          allowed_domains: p.allowed_domains,
+        });
+        sandboxId = created.sandbox_id;
+      } else if (p.network_enabled) {
+        await this.sandboxes.create({ language: p.language, owner, network_enabled: true });
+      } else {
+        const existing = await this.sandboxes.get(sandboxId, owner);
+        if (existing.language !== p.language) {
+          return failedExecution(sandboxId, { code: 'UnsupportedLanguage', message: `sandbox ${sandboxId} runs ${existing.language}, not ${p.language}` });
+        }
+      }
+      return await this.sandboxes.execute(sandboxId, owner, { code: p.code, ...(p.timeout !== undefined ? { timeout: p.timeout } : {}) });
+    } catch (error) {
+      return failedExecution(sandboxId, asRefusal(error));
+    }
+  }
+
+  async code_install_package(params: unknown, owner: string): Promise<InstallPackageResult> {
+    const raw = (params ?? {}) as Record<string, unknown>;
+    const base = {
+      sandbox_id: String(raw.sandbox_id ?? ''),
+      package: String(raw.package ?? ''),
+      registry: raw.registry === 'npm' ? ('npm' as const) : ('pypi' as const),
+      stdout: '',
+    };
+    try {
+      const p = parse(CodeInstallPackageParams, params);
+      await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry);
+      return { success: true, ...base, stderr: '', error: null };
+    } catch (error) {
+      const r = asRefusal(error);
+      return { success: false, ...base, stderr: r.message, error: r.code };
+    }
+  }
+
+  async code_write_file(params: unknown, owner: string): Promise<WriteFileResult> {
+    const raw = (params ?? {}) as Record<string, unknown>;
+    const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
+    try {
+      const p = parse(CodeWriteFileParams, params);
+      await this.sandboxes.writeFile(p.sandbox_id, owner, p.file_path, p.content);
+      return { success: true, ...base, error: null };
+    } catch (error) {
+      return { success: false, ...base, error: asRefusal(error).code };
+    }
+  }
+
+  async code_read_file(params: unknown, owner: string): Promise<ReadFileResult> {
+    const raw = (params ?? {}) as Record<string, unknown>;
+    const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
+    try {
+      const p = parse(CodeReadFileParams, params);
+      const content = await this.sandboxes.readFile(p.sandbox_id, owner, p.file_path);
+      return { success: true, ...base, content: new TextDecoder().decode(content), error: null };
+    } catch (error) {
+      return { success: false, ...base, content: '', error: asRefusal(error).code };
+    }
+  }
+
+  async code_list_files(params: unknown, owner: string): Promise<ListFilesResult> {
+    const raw = (params ?? {}) as Record<string, unknown>;
+    const base = { sandbox_id: String(raw.sandbox_id ?? ''), path: String(raw.path ?? '.') };
+    try {
+      const p = parse(CodeListFilesParams, params);
+      const files = await this.sandboxes.listFiles(p.sandbox_id, owner, p.path);
+      return { success: true, ...base, files, error: null };
+    } catch (error) {
+      return { success: false, ...base, files: [], error: asRefusal(error).code };
+    }
+  }
+
+  async code_destroy_sandbox(params: unknown, owner: string): Promise<DestroySandboxResult & { error: ErrorCode | null }> {
+    const raw = (params ?? {}) as Record<string, unknown>;
+    const sandboxId = String(raw.sandbox_id ?? '');
+    try {
+      const p = parse(CodeDestroySandboxParams, params);
+      await this.sandboxes.destroy(p.sandbox_id, owner);
+      return { success: true, sandbox_id: sandboxId, message: 'Sandbox destroyed successfully', error: null };
+    } catch (error) {
+      const r = asRefusal(error);
+      return { success: false, sandbox_id: sandboxId, message: r.message, error: r.code };
+    }
+  }
+}
+
+function failedExecution(sandboxId: string | null, r: Refusal): ExecutionResult {
+  return { success: false, sandbox_id: sandboxId, stdout: '', stderr: r.message, exit_code: -1, execution_time: 0, error: r.code };
+}

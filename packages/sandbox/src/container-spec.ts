@@ -1,0 +1,94 @@
+import type Docker from 'dockerode';
+import type { Language, Limits } from '@harombe/core';
+import { LABELS } from './labels.js';
+import { TICK_FIFO } from './sandbox-scripts.js';
+
+const MIB = 1024 * 1024;
+
+/**
+ * gVisor's own kernel (the Sentry) lives inside the container's memory cgroup, and so do the
+ * tmpfs files of the workspace. The cgroup is sized for max_memory_mb + max_disk_mb + this
+ * overhead so that neither a full workspace nor the runtime takes the program's memory; the
+ * program's own limit is enforced by the execution's watchdog (see RUN_SCRIPT).
+ */
+export const RUNTIME_MEMORY_OVERHEAD_MB = 64;
+
+/** Size of /tmp, where programs are staged before they run. */
+const TMP_SIZE_MB = 64;
+
+/**
+ * PID 1 of every sandbox: makes the FIFO executions sleep on, then sleeps forever and reaps
+ * orphans (dash's wait collects any child). It survives the `kill -1` that ends each execution
+ * because PID 1 is never its target.
+ */
+export const SANDBOX_INIT = [
+  '/bin/sh',
+  '-c',
+  `mkfifo ${TICK_FIFO}; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done`,
+];
+
+export interface ContainerSpecInput {
+  sandboxId: string;
+  managerId: string;
+  language: Language;
+  image: string;
+  runtime: string;
+  owner: string;
+  limits: Limits;
+  maxProcesses: number;
+  createdAt: string;
+  pooled: boolean;
+}
+
+function cgroupMemory(limits: Limits): number {
+  return (limits.max_memory_mb + limits.max_disk_mb + RUNTIME_MEMORY_OVERHEAD_MB) * MIB;
+}
+
+/** Docker create options for a sandbox: every hardening setting lives here, in one place. */
+export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerCreateOptions {
+  const { limits } = input;
+  return {
+    name: `harombe-${input.sandboxId}`,
+    Image: input.image,
+    Cmd: SANDBOX_INIT,
+    User: '1000:1000',
+    WorkingDir: '/workspace',
+    Env: ['PYTHONUNBUFFERED=1', 'HOME=/workspace', 'LANG=C.UTF-8', 'TMPDIR=/tmp'],
+    NetworkDisabled: true,
+    Labels: {
+      [LABELS.sandbox]: input.sandboxId,
+      [LABELS.owner]: input.owner,
+      [LABELS.createdAt]: input.createdAt,
+      [LABELS.manager]: input.managerId,
+      [LABELS.language]: input.language,
+      [LABELS.pooled]: String(input.pooled),
+    },
+    HostConfig: {
+      Runtime: input.runtime,
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Privileged: false,
+      Binds: [],
+      Mounts: [],
+      Tmpfs: {
+        '/workspace': `rw,nosuid,nodev,size=${limits.max_disk_mb}m,mode=1777`,
+        '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE_MB}m,mode=1777`,
+      },
+      Memory: cgroupMemory(limits),
+      MemorySwap: cgroupMemory(limits),
+      NanoCpus: Math.round(limits.max_cpu_cores * 1e9),
+      // The pids cgroup also counts the Sentry's own threads (it cannot start under ~64), so the
+      // fork bomb guard is the nproc rlimit, which gVisor enforces inside the sandbox.
+      PidsLimit: Math.max(512, input.maxProcesses * 4),
+      Ulimits: [
+        { Name: 'nproc', Soft: input.maxProcesses, Hard: input.maxProcesses },
+        { Name: 'nofile', Soft: 1024, Hard: 1024 },
+      ],
+      AutoRemove: false,
+      RestartPolicy: { Name: 'no' },
+      LogConfig: { Type: 'none', Config: {} },
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import type Docker from 'dockerode';
+import type { Duplex } from 'node:stream';
+import { CappedOutput } from './capped-output.js';
+
+export interface DockerExecOptions {
+  /** argv of the process to run inside the container. */
+  cmd: string[];
+  /** Bytes to feed on stdin, then end it. Default: no stdin at all. */
+  stdin?: string | Buffer;
+  /** Bytes kept of stdout and, separately, of stderr. */
+  maxOutputBytes: number;
+  /** Stop waiting when this aborts; the process itself is the caller's to kill. */
+  signal?: AbortSignal;
+  /** Default: the image's user (the sandbox user). */
+  user?: string;
+}
+
+export interface DockerExecOutcome {
+  /** null when the process's end was not seen (the container died, or the wait was aborted). */
+  exitCode: number | null;
+  stdout: CappedOutput;
+  stderr: CappedOutput;
+  aborted: boolean;
+}
+
+/** Runs one process in a running container through the Docker API, stdout and stderr apart. */
+export async function dockerExec(container: Docker.Container, options: DockerExecOptions): Promise<DockerExecOutcome> {
+  const withStdin = options.stdin !== undefined;
+  const exec = await container.exec({
+    Cmd: options.cmd,
+    AttachStdin: withStdin,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    ...(options.user ? { User: options.user } : {}),
+  });
+  const stream = (await exec.start({ hijack: true, stdin: withStdin })) as Duplex;
+  const stdout = new CappedOutput(options.maxOutputBytes);
+  const stderr = new CappedOutput(options.maxOutputBytes);
+  container.modem.demuxStream(stream, stdout, stderr);
+
+  let aborted = false;
+  await new Promise<void>((resolve) => {
+    const finish = () => {
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const onAbort = () => {
+      aborted = true;
+      stream.destroy();
+      finish();
+    };
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    stream.once('end', finish);
+    stream.once('close', finish);
+    // A container that dies mid-exec resets the connection: that is an end, judged by the caller.
+    stream.once('error', finish);
+    if (withStdin) stream.end(options.stdin);
+  });
+
+  let exitCode: number | null = null;
+  if (!aborted) {
+    try {
+      const info = await exec.inspect();
+      exitCode = info.Running ? null : info.ExitCode;
+    } catch {
+      exitCode = null;
+    }
+  }
+  return { exitCode, stdout, stderr, aborted };
+}

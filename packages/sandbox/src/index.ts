@@ -1,0 +1,14 @@
+export { CappedOutput, TRUNCATION_MARKER } from './capped-output.js';
+export { CodeExecutionTools } from './code-execution-tools.js';
+export { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB } from './container-spec.js';
+export { LABELS } from './labels.js';
+export { checkImage, checkRuntime } from './runtime-check.js';
+export { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
+export {
+  SandboxManager,
+  type CreateSandboxRequest,
+  type ExecuteRequest,
+  type SandboxInfo,
+  type SandboxManagerOptions,
+} from './sandbox-manager.js';
+export { normalizeWorkspacePath } from './workspace-path.js';

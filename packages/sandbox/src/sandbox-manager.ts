@@ -1,0 +1,617 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import Docker from 'dockerode';
+import { pino, type Logger } from 'pino';
+import {
+  HarombeError,
+  Language,
+  SandboxConfig,
+  systemClock,
+  type Clock,
+  type ExecutionResult,
+  type Limits,
+  type PartialLimits,
+  type Registry,
+  type SandboxConfigInput,
+} from '@harombe/core';
+import { buildContainerSpec } from './container-spec.js';
+import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
+import { LABELS } from './labels.js';
+import { checkImage, checkRuntime } from './runtime-check.js';
+import {
+  INTERPRETERS,
+  MEMORY_VERDICT_FILE,
+  LIST_FILES_SCRIPT,
+  READ_FILE_SCRIPT,
+  RUN_SCRIPT,
+  SCRIPT_EXIT,
+  WRITE_FILE_SCRIPT,
+  bashArgv,
+  shArgv,
+} from './sandbox-scripts.js';
+import { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
+import { WarmPool } from './warm-pool.js';
+import { normalizeWorkspacePath } from './workspace-path.js';
+
+export interface SandboxManagerOptions {
+  /** Docker API client. Default: the local engine (DOCKER_HOST, else /var/run/docker.sock). */
+  docker?: Docker;
+  /** The `security.sandbox` section of harombe.yaml. Default: all of its defaults. */
+  config?: SandboxConfigInput;
+  /** Tags this manager's containers, so its reaper touches only its own. Default: `harombe-<hostname>`. */
+  managerId?: string;
+  /** Where sandbox records live. Default: in memory (sandboxes are reaped after a restart). */
+  registry?: SandboxRegistry;
+  /** Default: the system clock. Idle expiry reads it, so tests can move time. */
+  clock?: Clock;
+  /** Default: pino at level info. */
+  logger?: Logger;
+  /** Milliseconds between orphan and idle sweeps. Default: 60 000; 0 turns the timer off. */
+  sweepIntervalMs?: number;
+}
+
+export interface CreateSandboxRequest {
+  language: Language | string;
+  owner: string;
+  /** Overrides of the manager's default limits, each at most the configured ceiling. */
+  limits?: PartialLimits;
+  /** Default: false. */
+  network_enabled?: boolean;
+  allowed_domains?: string[];
+}
+
+export interface ExecuteRequest {
+  code: string;
+  /** Seconds. Default: the sandbox's max_execution_time. */
+  timeout?: number;
+  /** Default: the sandbox's max_output_bytes. */
+  max_output_bytes?: number;
+}
+
+/** A sandbox as callers see it. */
+export interface SandboxInfo {
+  sandbox_id: string;
+  language: Language;
+  owner: string;
+  limits: Limits;
+  network_enabled: boolean;
+  allowed_domains: string[];
+  created_at: string;
+  last_used_at: string;
+}
+
+/** Seconds past timeout + grace after which a still-open execution is given up as wedged. */
+const BACKSTOP_SLACK_S = 5;
+/** Lost sandboxes remembered so callers hear SandboxLost rather than SandboxNotFound. */
+const LOST_MEMORY = 10_000;
+const MIB = 1024 * 1024;
+/** Processes kept back from the program for the execution's own watchdog and clean-up. */
+const WRAPPER_PROCESSES = 16;
+
+const NETWORK_UNAVAILABLE =
+  'network is not available on this deployment: network-enabled sandboxes and package installs need the egress proxy, which is not part of it';
+
+/**
+ * Runs code in persistent gVisor sandboxes: one runsc container per sandbox, kept between
+ * executions until destroyed or idle for too long. Every operation on one sandbox runs alone.
+ */
+export class SandboxManager {
+  readonly config: SandboxConfig;
+  readonly managerId: string;
+  private readonly docker: Docker;
+  private readonly registry: SandboxRegistry;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly sweepIntervalMs: number;
+  private readonly pool: WarmPool;
+  private readonly creating = new Set<string>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly lost = new Map<string, { owner: string; reason: string }>();
+  private readonly imagesChecked = new Set<string>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: SandboxManagerOptions = {}) {
+    this.config = SandboxConfig.parse(options.config ?? {});
+    this.docker = options.docker ?? new Docker();
+    this.managerId = options.managerId ?? `harombe-${hostname()}`;
+    this.registry = options.registry ?? new InMemorySandboxRegistry();
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? pino({ name: 'sandbox-manager' });
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+    this.pool = new WarmPool({
+      sizes: this.config.warm_pool,
+      spawn: (language) => this.spawn(language, '', this.config.limits, true),
+      discard: (record) => this.removeContainer(record.container_id),
+      logger: this.logger,
+    });
+  }
+
+  /** Checks the runtime, reaps orphans, adopts known sandboxes, fills the warm pool. */
+  async start(): Promise<void> {
+    const { runtime, allow_insecure_runtime } = this.config;
+    if (!runtime.startsWith('runsc')) {
+      if (!allow_insecure_runtime) {
+        throw new HarombeError(
+          'InvalidArgument',
+          `security.sandbox.runtime is '${runtime}', not gVisor (runsc); set allow_insecure_runtime: true to run untrusted code without gVisor`,
+        );
+      }
+      this.logger.error(
+        { runtime },
+        `INSECURE: sandboxes run with the '${runtime}' runtime, not gVisor; untrusted code shares the host kernel`,
+      );
+    }
+    await checkRuntime(this.docker, runtime);
+    const reaped = await this.reapOrphans();
+    this.logger.info({ manager_id: this.managerId, reaped }, 'sandbox manager started');
+    this.pool.start();
+    if (this.sweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => void this.sweep(), this.sweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** Stops the timers and the pool. Sandboxes stay unless `destroySandboxes` is set. */
+  async stop(options: { destroySandboxes?: boolean } = {}): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.pool.stop();
+    if (options.destroySandboxes) {
+      for (const record of await this.registry.list()) await this.forget(record);
+    }
+  }
+
+  /** Resolves once the warm pool is full. */
+  async warmPoolFilled(): Promise<void> {
+    await this.pool.whenFilled();
+  }
+
+  warmPoolAvailable(language: Language): number {
+    return this.pool.available(language);
+  }
+
+  async create(request: CreateSandboxRequest): Promise<SandboxInfo> {
+    const language = Language.safeParse(request.language);
+    if (!language.success) {
+      throw new HarombeError('UnsupportedLanguage', `language '${String(request.language)}' is not supported; use python, javascript or shell`);
+    }
+    if (request.network_enabled) throw new HarombeError('NetworkDisabled', NETWORK_UNAVAILABLE);
+    const limits = this.resolveLimits(request.limits);
+    const pooled = sameLimits(limits, this.config.limits) ? this.pool.take(language.data) : undefined;
+    let record: SandboxRecord;
+    if (pooled) {
+      record = { ...pooled, owner: request.owner, last_used_at: this.clock.now() };
+      await this.registry.put(record);
+    } else {
+      record = await this.spawn(language.data, request.owner, limits, false);
+    }
+    this.logger.info({ sandbox_id: record.sandbox_id, owner: record.owner, language: record.language, warm: Boolean(pooled) }, 'sandbox created');
+    return this.info(record);
+  }
+
+  /** Runs a program in the sandbox. Limits show in the result, not as exceptions. */
+  async execute(sandboxId: string, owner: string, request: ExecuteRequest): Promise<ExecutionResult> {
+    const record = await this.lookup(sandboxId, owner);
+    const timeout = request.timeout ?? record.limits.max_execution_time;
+    this.checkCeiling('max_execution_time', timeout);
+    const maxOutputBytes = request.max_output_bytes ?? record.limits.max_output_bytes;
+    this.checkCeiling('max_output_bytes', maxOutputBytes);
+    if (Buffer.byteLength(request.code) > this.config.max_code_bytes) {
+      throw new HarombeError('PayloadTooLarge', `the code is larger than ${this.config.max_code_bytes} bytes`);
+    }
+    return this.exclusive(record, async () => {
+      const grace = Math.max(this.config.kill_grace_period, 0.1);
+      const controller = new AbortController();
+      const backstop = setTimeout(() => controller.abort(), (timeout + grace + BACKSTOP_SLACK_S) * 1000);
+      const started = performance.now();
+      let outcome: DockerExecOutcome;
+      try {
+        outcome = await dockerExec(this.container(record), {
+          cmd: bashArgv(RUN_SCRIPT, 'harombe-run', [
+            String(Math.round(timeout * 1e6)),
+            String(Math.round(grace * 1e6)),
+            String(record.limits.max_memory_mb * MIB),
+            String(this.config.max_processes - WRAPPER_PROCESSES),
+            INTERPRETERS[record.language].program,
+            ...INTERPRETERS[record.language].argv,
+          ]),
+          stdin: request.code,
+          maxOutputBytes,
+          signal: controller.signal,
+        });
+      } catch (error) {
+        throw await this.containerFailure(record, error);
+      } finally {
+        clearTimeout(backstop);
+      }
+      const executionTime = Math.round(performance.now() - started) / 1000;
+      const result = (error: ExecutionResult['error'], exitCode: number): ExecutionResult => ({
+        success: error === null && exitCode === 0,
+        sandbox_id: record.sandbox_id,
+        stdout: outcome.stdout.text(),
+        stderr: outcome.stderr.text(),
+        exit_code: exitCode,
+        execution_time: executionTime,
+        error,
+      });
+
+      if (outcome.aborted) {
+        // Something outlived SIGKILL (or the sandbox hung): it can no longer be trusted.
+        await this.markLost(record, 'it did not stop after its execution timed out and was destroyed');
+        return result('TimeoutError', -1);
+      }
+      if (outcome.exitCode === null || (outcome.exitCode === 137 && !(await this.isRunning(record)))) {
+        const oom = await this.wasOomKilled(record);
+        await this.markLost(record, oom ? 'it ran out of memory and was destroyed with its workspace' : 'its container stopped');
+        if (oom) return result('MemoryLimitExceeded', 137);
+        throw new HarombeError('SandboxLost', `sandbox ${record.sandbox_id} stopped during the execution`);
+      }
+      const timedOut = executionTime >= timeout && (outcome.exitCode === 124 || outcome.exitCode === 137);
+      if (timedOut) return result('TimeoutError', -1);
+      if (outcome.exitCode === SCRIPT_EXIT.memoryExceeded && (await this.memoryVerdict(record))) {
+        return result('MemoryLimitExceeded', 137);
+      }
+      if (outcome.exitCode === SCRIPT_EXIT.setupFailed) {
+        throw new HarombeError('InternalError', `could not stage the program in the sandbox: ${outcome.stderr.text()}`);
+      }
+      this.logger.info({ sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime }, 'execution finished');
+      return result(null, outcome.exitCode);
+    });
+  }
+
+  async writeFile(sandboxId: string, owner: string, filePath: string, content: string | Buffer): Promise<void> {
+    const path = normalizeWorkspacePath(filePath);
+    const size = Buffer.byteLength(content);
+    if (size > this.config.max_file_bytes) {
+      throw new HarombeError('FileTooLarge', `the content is ${size} bytes; files may be at most ${this.config.max_file_bytes}`);
+    }
+    const record = await this.lookup(sandboxId, owner);
+    await this.exclusive(record, async () => {
+      const outcome = await this.runScript(record, WRITE_FILE_SCRIPT, [path], content, 64 * 1024);
+      this.checkScriptOutcome(outcome, filePath);
+    });
+  }
+
+  async readFile(sandboxId: string, owner: string, filePath: string): Promise<Buffer> {
+    const path = normalizeWorkspacePath(filePath);
+    const record = await this.lookup(sandboxId, owner);
+    return this.exclusive(record, async () => {
+      const max = this.config.max_file_bytes;
+      const outcome = await this.runScript(record, READ_FILE_SCRIPT, [path, String(max)], undefined, max);
+      this.checkScriptOutcome(outcome, filePath);
+      return outcome.stdout.bytes();
+    });
+  }
+
+  async listFiles(sandboxId: string, owner: string, dirPath = '.'): Promise<string[]> {
+    const path = normalizeWorkspacePath(dirPath);
+    const record = await this.lookup(sandboxId, owner);
+    return this.exclusive(record, async () => {
+      const outcome = await this.runScript(record, LIST_FILES_SCRIPT, [path], undefined, 16 * 1_048_576);
+      this.checkScriptOutcome(outcome, dirPath);
+      return outcome.stdout
+        .bytes()
+        .toString('utf8')
+        .split('\0')
+        .filter((name) => name.length > 0)
+        .sort();
+    });
+  }
+
+  /** Package installs need network, which arrives with the egress proxy. */
+  async installPackage(sandboxId: string, owner: string, _pkg: string, _registry: Registry): Promise<never> {
+    await this.lookup(sandboxId, owner);
+    throw new HarombeError('NetworkDisabled', NETWORK_UNAVAILABLE);
+  }
+
+  async destroy(sandboxId: string, owner: string): Promise<void> {
+    const record = await this.lookup(sandboxId, owner);
+    await this.exclusive(record, () => this.forget(record));
+    this.logger.info({ sandbox_id: sandboxId }, 'sandbox destroyed');
+  }
+
+  async get(sandboxId: string, owner: string): Promise<SandboxInfo> {
+    return this.info(await this.lookup(sandboxId, owner));
+  }
+
+  /** Sandboxes of one owner, or of all owners when none is given. */
+  async list(owner?: string): Promise<SandboxInfo[]> {
+    const records = await this.registry.list();
+    return records.filter((r) => owner === undefined || r.owner === owner).map((r) => this.info(r));
+  }
+
+  /**
+   * Removes this manager's containers that no record claims (left by a crash or a restart) and
+   * forgets records whose container is gone. Returns how many containers it removed.
+   */
+  async reapOrphans(): Promise<number> {
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.manager}=${this.managerId}`] },
+    });
+    const seen = new Set<string>();
+    let removed = 0;
+    for (const container of containers) {
+      const sandboxId = container.Labels[LABELS.sandbox] ?? '';
+      if (this.creating.has(sandboxId) || this.pool.holds(sandboxId)) continue;
+      const record = await this.registry.get(sandboxId);
+      if (record && record.container_id === container.Id && container.State === 'running') {
+        seen.add(sandboxId);
+        continue;
+      }
+      if (record && record.container_id === container.Id) {
+        if (this.locks.has(sandboxId)) continue; // an execution in flight reports this itself
+        await this.markLost(record, 'its container stopped');
+      } else {
+        await this.removeContainer(container.Id);
+        this.logger.warn({ sandbox_id: sandboxId, container_id: container.Id }, 'reaped orphaned sandbox container');
+      }
+      removed += 1;
+    }
+    for (const record of await this.registry.list()) {
+      if (!seen.has(record.sandbox_id) && !this.creating.has(record.sandbox_id) && !this.locks.has(record.sandbox_id)) {
+        const stillThere = await this.isRunning(record);
+        if (!stillThere) await this.markLost(record, 'its container disappeared');
+      }
+    }
+    return removed;
+  }
+
+  /** Destroys sandboxes unused for longer than idle_timeout. Returns how many. */
+  async reapIdle(): Promise<number> {
+    const cutoff = this.clock.now() - this.config.idle_timeout * 1000;
+    let destroyed = 0;
+    for (const record of await this.registry.list()) {
+      if (record.last_used_at < cutoff && !this.locks.has(record.sandbox_id)) {
+        await this.forget(record);
+        this.logger.info({ sandbox_id: record.sandbox_id }, 'destroyed idle sandbox');
+        destroyed += 1;
+      }
+    }
+    return destroyed;
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      await this.reapOrphans();
+      await this.reapIdle();
+    } catch (error) {
+      this.logger.error({ err: error }, 'sandbox sweep failed');
+    }
+  }
+
+  private resolveLimits(overrides: PartialLimits = {}): Limits {
+    const limits = { ...this.config.limits };
+    for (const [key, value] of Object.entries(overrides) as [keyof Limits, number | undefined][]) {
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+        throw new HarombeError('InvalidArgument', `limit ${key} must be a positive number`);
+      }
+      this.checkCeiling(key, value);
+      limits[key] = value;
+    }
+    return limits;
+  }
+
+  private checkCeiling(key: keyof Limits, value: number): void {
+    const ceiling = this.config.max_limits[key];
+    if (!(value > 0) || !Number.isFinite(value)) {
+      throw new HarombeError('InvalidArgument', `${key} must be a positive number`);
+    }
+    if (value > ceiling) {
+      throw new HarombeError('LimitTooHigh', `${key} ${value} is above this deployment's maximum of ${ceiling}`, {
+        limit: key,
+        maximum: ceiling,
+      });
+    }
+  }
+
+  private async spawn(language: Language, owner: string, limits: Limits, pooled: boolean): Promise<SandboxRecord> {
+    const image = this.config.languages[language].image;
+    if (!this.imagesChecked.has(image)) {
+      await checkImage(this.docker, image);
+      this.imagesChecked.add(image);
+    }
+    const sandboxId = `sandbox-${randomBytes(8).toString('hex')}`;
+    const createdAt = new Date(this.clock.now()).toISOString();
+    this.creating.add(sandboxId);
+    let containerId: string | undefined;
+    try {
+      const container = await this.docker.createContainer(
+        buildContainerSpec({
+          sandboxId,
+          managerId: this.managerId,
+          language,
+          image,
+          runtime: this.config.runtime,
+          owner,
+          limits,
+          maxProcesses: this.config.max_processes,
+          createdAt,
+          pooled,
+        }),
+      );
+      containerId = container.id;
+      await container.start();
+      const record: SandboxRecord = {
+        sandbox_id: sandboxId,
+        container_id: container.id,
+        language,
+        owner,
+        limits,
+        network_enabled: false,
+        allowed_domains: [],
+        created_at: createdAt,
+        last_used_at: this.clock.now(),
+      };
+      if (!pooled) await this.registry.put(record);
+      return record;
+    } catch (error) {
+      if (containerId) await this.removeContainer(containerId);
+      if (error instanceof HarombeError) throw error;
+      throw new HarombeError('RuntimeUnavailable', `could not start a ${language} sandbox: ${(error as Error).message}`);
+    } finally {
+      this.creating.delete(sandboxId);
+    }
+  }
+
+  private async lookup(sandboxId: string, owner: string): Promise<SandboxRecord> {
+    const record = await this.registry.get(sandboxId);
+    if (record && record.owner === owner) return record;
+    const lost = this.lost.get(sandboxId);
+    if (lost && lost.owner === owner) {
+      throw new HarombeError('SandboxLost', `sandbox ${sandboxId} is gone: ${lost.reason}`);
+    }
+    // Another owner's sandbox answers exactly as a missing one.
+    throw new HarombeError('SandboxNotFound', `no sandbox ${sandboxId}`);
+  }
+
+  /** Runs `work` with the sandbox to itself, and marks it used before and after. */
+  private async exclusive<T>(record: SandboxRecord, work: () => Promise<T>): Promise<T> {
+    const id = record.sandbox_id;
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(async () => {
+      await this.touch(id);
+      try {
+        return await work();
+      } finally {
+        await this.touch(id);
+      }
+    });
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return run;
+  }
+
+  private async touch(sandboxId: string): Promise<void> {
+    const record = await this.registry.get(sandboxId);
+    if (record) await this.registry.put({ ...record, last_used_at: this.clock.now() });
+  }
+
+  private async runScript(
+    record: SandboxRecord,
+    script: string,
+    args: string[],
+    stdin: string | Buffer | undefined,
+    maxOutputBytes: number,
+  ): Promise<DockerExecOutcome> {
+    try {
+      return await dockerExec(this.container(record), {
+        cmd: shArgv(script, 'harombe-file', args),
+        ...(stdin !== undefined ? { stdin } : {}),
+        maxOutputBytes: maxOutputBytes + 1,
+      });
+    } catch (error) {
+      throw await this.containerFailure(record, error);
+    }
+  }
+
+  private checkScriptOutcome(outcome: DockerExecOutcome, path: string): void {
+    const stderr = outcome.stderr.text().trim();
+    switch (outcome.exitCode) {
+      case 0:
+        return;
+      case SCRIPT_EXIT.invalidPath:
+        throw new HarombeError('InvalidPath', `'${path}' resolves outside /workspace or is not a regular file`);
+      case SCRIPT_EXIT.fileNotFound:
+        throw new HarombeError('FileNotFound', `'${path}' does not exist`);
+      case SCRIPT_EXIT.notADirectory:
+        throw new HarombeError('NotADirectory', `'${path}' (or one of its parents) is not a directory`);
+      case SCRIPT_EXIT.isADirectory:
+        throw new HarombeError('IsADirectory', `'${path}' is a directory`);
+      case SCRIPT_EXIT.fileTooLarge:
+        throw new HarombeError('FileTooLarge', `'${path}' is larger than ${this.config.max_file_bytes} bytes`);
+      case SCRIPT_EXIT.writeFailed:
+        if (/no space/i.test(stderr)) {
+          throw new HarombeError('DiskLimitExceeded', `the workspace is full (max_disk_mb) while writing '${path}'`);
+        }
+        throw new HarombeError('InternalError', `writing '${path}' failed: ${stderr}`);
+      default:
+        throw new HarombeError('InternalError', `file operation on '${path}' failed (exit ${outcome.exitCode}): ${stderr}`);
+    }
+  }
+
+  private container(record: SandboxRecord): Docker.Container {
+    return this.docker.getContainer(record.container_id);
+  }
+
+  private async isRunning(record: SandboxRecord): Promise<boolean> {
+    try {
+      const info = await this.container(record).inspect();
+      return info.State.Running;
+    } catch {
+      return false;
+    }
+  }
+
+  /** True when the last execution's supervisor killed the program for memory. */
+  private async memoryVerdict(record: SandboxRecord): Promise<boolean> {
+    const outcome = await dockerExec(this.container(record), {
+      cmd: ['/bin/sh', '-c', `test -e ${MEMORY_VERDICT_FILE}`],
+      maxOutputBytes: 1024,
+    });
+    return outcome.exitCode === 0;
+  }
+
+  private async wasOomKilled(record: SandboxRecord): Promise<boolean> {
+    try {
+      const info = await this.container(record).inspect();
+      return info.State.OOMKilled;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Turns a Docker failure during an operation into SandboxLost when the sandbox is gone. */
+  private async containerFailure(record: SandboxRecord, error: unknown): Promise<HarombeError> {
+    if (error instanceof HarombeError) return error;
+    if (!(await this.isRunning(record))) {
+      const oom = await this.wasOomKilled(record);
+      const reason = oom ? 'it ran out of memory and was destroyed with its workspace' : 'its container stopped';
+      await this.markLost(record, reason);
+      return new HarombeError(oom ? 'MemoryLimitExceeded' : 'SandboxLost', `sandbox ${record.sandbox_id} is gone: ${reason}`);
+    }
+    return new HarombeError('InternalError', `docker: ${(error as Error).message}`);
+  }
+
+  private async markLost(record: SandboxRecord, reason: string): Promise<void> {
+    this.lost.set(record.sandbox_id, { owner: record.owner, reason });
+    if (this.lost.size > LOST_MEMORY) this.lost.delete(this.lost.keys().next().value as string);
+    this.logger.warn({ sandbox_id: record.sandbox_id, reason }, 'sandbox lost');
+    await this.forget(record);
+  }
+
+  private async forget(record: SandboxRecord): Promise<void> {
+    await this.registry.delete(record.sandbox_id);
+    await this.removeContainer(record.container_id);
+  }
+
+  private async removeContainer(containerId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).remove({ force: true, v: true });
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status !== 404 && status !== 409) throw error;
+    }
+  }
+
+  private info(record: SandboxRecord): SandboxInfo {
+    return {
+      sandbox_id: record.sandbox_id,
+      language: record.language,
+      owner: record.owner,
+      limits: record.limits,
+      network_enabled: record.network_enabled,
+      allowed_domains: record.allowed_domains,
+      created_at: record.created_at,
+      last_used_at: new Date(record.last_used_at).toISOString(),
+    };
+  }
+}
+
+function sameLimits(a: Limits, b: Limits): boolean {
+  return (Object.keys(a) as (keyof Limits)[]).every((key) => a[key] === b[key]);
+}

@@ -1,0 +1,49 @@
+import type { Language, Limits } from '@harombe/core';
+
+/** What the runtime knows of one sandbox beyond its container. */
+export interface SandboxRecord {
+  sandbox_id: string;
+  container_id: string;
+  language: Language;
+  /** Who may use it; anybody else is told it does not exist. */
+  owner: string;
+  limits: Limits;
+  network_enabled: boolean;
+  allowed_domains: string[];
+  /** ISO 8601. */
+  created_at: string;
+  /** Milliseconds since the epoch, by the manager's clock. */
+  last_used_at: number;
+}
+
+/**
+ * Where sandbox records live. The in-memory one forgets on restart (the manager then reaps the
+ * containers as orphans); a persistent one lets a restarted manager adopt its sandboxes.
+ */
+export interface SandboxRegistry {
+  get(sandboxId: string): Promise<SandboxRecord | undefined>;
+  put(record: SandboxRecord): Promise<void>;
+  delete(sandboxId: string): Promise<void>;
+  list(): Promise<SandboxRecord[]>;
+}
+
+export class InMemorySandboxRegistry implements SandboxRegistry {
+  private readonly records = new Map<string, SandboxRecord>();
+
+  async get(sandboxId: string): Promise<SandboxRecord | undefined> {
+    const record = this.records.get(sandboxId);
+    return record && structuredClone(record);
+  }
+
+  async put(record: SandboxRecord): Promise<void> {
+    this.records.set(record.sandbox_id, structuredClone(record));
+  }
+
+  async delete(sandboxId: string): Promise<void> {
+    this.records.delete(sandboxId);
+  }
+
+  async list(): Promise<SandboxRecord[]> {
+    return [...this.records.values()].map((record) => structuredClone(record));
+  }
+}

@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExecutionResult } from '@harombe/core';
+import { TRUNCATION_MARKER, type SandboxManager } from '../src/index.js';
+import { testManager } from './fixtures.js';
+
+const OWNER = 'tenant-a';
+let manager: SandboxManager;
+
+beforeAll(async () => {
+  manager = testManager({ kill_grace_period: 1 });
+  await manager.start();
+});
+afterAll(async () => {
+  await manager.stop({ destroySandboxes: true });
+});
+
+async function sandbox(language: 'python' | 'javascript' | 'shell', limits = {}) {
+  return (await manager.create({ language, owner: OWNER, limits })).sandbox_id;
+}
+
+describe('executing code', () => {
+  it('runs python, javascript and shell with stdout and stderr kept apart', async () => {
+    const programs = {
+      python: 'import sys\nprint("out 1")\nprint("err 1", file=sys.stderr)\nprint("out 2")\nsys.exit(3)',
+      javascript: 'console.log("out 1"); console.error("err 1"); console.log("out 2"); process.exit(3)',
+      shell: 'echo "out 1"; echo "err 1" >&2; echo "out 2"; exit 3',
+    } as const;
+    for (const [language, code] of Object.entries(programs) as [keyof typeof programs, string][]) {
+      const id = await sandbox(language);
+      const result = await manager.execute(id, OWNER, { code });
+      expect(ExecutionResult.parse(result)).toEqual(result);
+      expect(Object.keys(result).sort()).toEqual(
+        ['success', 'sandbox_id', 'stdout', 'stderr', 'exit_code', 'execution_time', 'error'].sort(),
+      );
+      expect(result, language).toMatchObject({
+        success: false,
+        sandbox_id: id,
+        stdout: 'out 1\nout 2\n',
+        stderr: 'err 1\n',
+        exit_code: 3,
+        error: null,
+      });
+      expect(result.execution_time).toBeGreaterThan(0);
+    }
+  });
+
+  it('reports success for a clean exit', async () => {
+    const id = await sandbox('python');
+    const result = await manager.execute(id, OWNER, { code: 'import math\nprint(f"Square root of 144 is {math.sqrt(144)}")' });
+    expect(result).toMatchObject({ success: true, exit_code: 0, stdout: 'Square root of 144 is 12.0\n', stderr: '', error: null });
+  });
+
+  it('keeps files between executions of one sandbox', async () => {
+    const id = await sandbox('python');
+    await manager.execute(id, OWNER, { code: "open('/workspace/state.txt','w').write('42')" });
+    const result = await manager.execute(id, OWNER, { code: "print(open('state.txt').read())" });
+    expect(result.stdout).toBe('42\n');
+  });
+
+  it('gives each execution only its own output, even with a background process left running', async () => {
+    const id = await sandbox('shell');
+    const first = await manager.execute(id, OWNER, {
+      code: '(while true; do echo leftover; sleep 0.05; done) &\nsetsid sh -c "while true; do echo escaped; sleep 0.05; done" &\necho first',
+    });
+    expect(first.stdout).toContain('first\n');
+    const second = await manager.execute(id, OWNER, { code: 'sleep 0.5; echo second' });
+    expect(second).toMatchObject({ stdout: 'second\n', stderr: '', exit_code: 0 });
+  });
+
+  it('does not crash on output that is not valid UTF-8', async () => {
+    const id = await sandbox('python');
+    const result = await manager.execute(id, OWNER, {
+      code: 'import sys\nsys.stdout.buffer.write(b"ok \\xff\\xfe\\xc3 end\\n")\nsys.stderr.buffer.write(b"\\x80")',
+    });
+    expect(result.exit_code).toBe(0);
+    expect(result.stdout).toBe('ok \uFFFD\uFFFD\uFFFD end\n');
+    expect(result.stderr).toBe('\uFFFD');
+  });
+});
+
+describe('time limit', () => {
+  it('sends SIGTERM at the timeout, keeps earlier output, and reports TimeoutError', async () => {
+    const id = await sandbox('python');
+    const result = await manager.execute(id, OWNER, {
+      timeout: 1.5,
+      code: [
+        'import signal, sys, time',
+        'signal.signal(signal.SIGTERM, lambda *a: (print("got SIGTERM"), sys.exit(0)))',
+        'print("before the limit")',
+        'time.sleep(60)',
+      ].join('\n'),
+    });
+    expect(result).toMatchObject({ success: false, exit_code: -1, error: 'TimeoutError' });
+    expect(result.stdout).toBe('before the limit\ngot SIGTERM\n');
+    expect(result.execution_time).toBeGreaterThanOrEqual(1.5);
+    expect(result.execution_time).toBeLessThan(10);
+  });
+
+  it('ends a process that ignores SIGTERM with SIGKILL after the grace period', async () => {
+    const id = await sandbox('python');
+    const result = await manager.execute(id, OWNER, {
+      timeout: 1,
+      code: 'import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint("stubborn", flush=True)\nwhile True: time.sleep(0.1)',
+    });
+    expect(result).toMatchObject({ exit_code: -1, error: 'TimeoutError', stdout: 'stubborn\n' });
+    // timeout 1 s + grace 1 s, then the kill; far below the 5 s backstop
+    expect(result.execution_time).toBeGreaterThanOrEqual(2);
+    expect(result.execution_time).toBeLessThan(7);
+    const after = await manager.execute(id, OWNER, { code: 'print("usable")' });
+    expect(after.stdout).toBe('usable\n');
+  });
+
+  it('defaults to the sandbox max_execution_time', async () => {
+    const id = await sandbox('shell', { max_execution_time: 1 });
+    const result = await manager.execute(id, OWNER, { code: 'echo start; sleep 30' });
+    expect(result).toMatchObject({ error: 'TimeoutError', exit_code: -1, stdout: 'start\n' });
+  });
+});
+
+describe('memory limit', () => {
+  it('kills a program that allocates past max_memory_mb and reports MemoryLimitExceeded', async () => {
+    const id = await sandbox('python', { max_memory_mb: 128 });
+    const result = await manager.execute(id, OWNER, {
+      code: 'print("allocating", flush=True)\nchunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))',
+    });
+    expect(result.error).toBe('MemoryLimitExceeded');
+    expect(result.exit_code).not.toBe(0);
+    expect(result.success).toBe(false);
+    expect(result.stdout).toBe('allocating\n');
+    // Only the program died: the sandbox and its workspace stay.
+    expect((await manager.execute(id, OWNER, { code: 'print("after")' })).stdout).toBe('after\n');
+  });
+
+  it('lets a program use memory below the limit', async () => {
+    const id = await sandbox('python', { max_memory_mb: 128 });
+    const result = await manager.execute(id, OWNER, { code: 'b = bytearray(80 * 1024 * 1024)\nprint(len(b))' });
+    expect(result).toMatchObject({ exit_code: 0, stdout: `${80 * 1024 * 1024}\n` });
+  });
+});
+
+describe('disk limit', () => {
+  it('makes writes past max_disk_mb fail inside the sandbox with ENOSPC', async () => {
+    const id = await sandbox('shell', { max_disk_mb: 8 });
+    const result = await manager.execute(id, OWNER, { code: 'dd if=/dev/zero of=/workspace/big bs=1M count=20' });
+    expect(result.exit_code).not.toBe(0);
+    expect(result.stderr).toMatch(/No space left on device/);
+    const usage = await manager.execute(id, OWNER, { code: 'du -m /workspace/big | cut -f1' });
+    expect(Number(usage.stdout.trim())).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('process limit', () => {
+  it('contains a fork bomb and leaves the sandbox usable', async () => {
+    const id = await sandbox('shell');
+    const bomb = await manager.execute(id, OWNER, { timeout: 5, code: 'bomb() { bomb | bomb & }; bomb; sleep 10' });
+    expect(bomb.success).toBe(false);
+    const after = await manager.execute(id, OWNER, { code: 'echo alive; ls /proc | grep -c "^[0-9]"' });
+    expect(after.stdout.split('\n')[0]).toBe('alive');
+    // Only PID 1, its sleep and this execution's own processes remain.
+    expect(Number(after.stdout.split('\n')[1])).toBeLessThan(10);
+  });
+});
+
+describe('output limit', () => {
+  it('caps stdout and stderr separately while a program prints forever', async () => {
+    const id = await sandbox('python');
+    const result = await manager.execute(id, OWNER, {
+      timeout: 3,
+      max_output_bytes: 1000,
+      code: 'import sys\nsys.stderr.write("e" * 10)\nwhile True: sys.stdout.write("x" * 65536)',
+    });
+    expect(result.error).toBe('TimeoutError');
+    expect(result.stdout).toBe('x'.repeat(1000) + TRUNCATION_MARKER);
+    expect(result.stderr).toBe('e'.repeat(10));
+  });
+
+  it('appends the marker to stderr alone when only stderr overflows', async () => {
+    const id = await sandbox('shell');
+    const result = await manager.execute(id, OWNER, { max_output_bytes: 100, code: 'echo short; head -c 5000 /dev/zero | tr "\\0" e >&2' });
+    expect(result.stdout).toBe('short\n');
+    expect(result.stderr).toBe('e'.repeat(100) + TRUNCATION_MARKER);
+  });
+});

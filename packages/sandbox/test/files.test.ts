@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxManager } from '../src/index.js';
+import { testManager } from './fixtures.js';
+
+const OWNER = 'tenant-files';
+let manager: SandboxManager;
+let id: string;
+
+beforeAll(async () => {
+  manager = testManager({ max_file_bytes: 64 * 1024 });
+  await manager.start();
+  id = (await manager.create({ language: 'python', owner: OWNER })).sandbox_id;
+});
+afterAll(async () => {
+  await manager.stop({ destroySandboxes: true });
+});
+
+describe('files in the workspace', () => {
+  it('writes, reads and lists files, creating parent directories', async () => {
+    await manager.writeFile(id, OWNER, 'data/input.csv', 'name,age\nAlice,30\n');
+    await manager.writeFile(id, OWNER, 'config.json', '{"a": 1}');
+    await manager.writeFile(id, OWNER, 'a..txt', 'dots are fine');
+    expect((await manager.readFile(id, OWNER, 'data/input.csv')).toString()).toBe('name,age\nAlice,30\n');
+    expect((await manager.readFile(id, OWNER, './data/../a..txt')).toString()).toBe('dots are fine');
+    expect(await manager.listFiles(id, OWNER, '.')).toEqual(['a..txt', 'config.json', 'data']);
+    expect(await manager.listFiles(id, OWNER, 'data')).toEqual(['input.csv']);
+  });
+
+  it('shares the workspace with executions, both ways', async () => {
+    await manager.writeFile(id, OWNER, 'numbers.txt', '1 2 3');
+    const result = await manager.execute(id, OWNER, {
+      code: "n = sum(map(int, open('numbers.txt').read().split()))\nopen('/workspace/sum.txt','w').write(str(n))",
+    });
+    expect(result.exit_code).toBe(0);
+    expect((await manager.readFile(id, OWNER, 'sum.txt')).toString()).toBe('6');
+  });
+
+  it('keeps binary content intact', async () => {
+    const bytes = Buffer.from([0, 1, 2, 255, 254, 10, 0]);
+    await manager.writeFile(id, OWNER, 'blob.bin', bytes);
+    expect(Buffer.compare(await manager.readFile(id, OWNER, 'blob.bin'), bytes)).toBe(0);
+  });
+
+  it.each([
+    ['/etc/passwd', 'absolute'],
+    ['../etc/passwd', 'escape'],
+    ['data/../../etc/passwd', 'nested escape'],
+    ['..', 'parent'],
+    ['a\0b', 'NUL byte'],
+    ['line\nbreak', 'control character'],
+  ])('refuses %j (%s) with InvalidPath', async (path) => {
+    await expect(manager.readFile(id, OWNER, path)).rejects.toMatchObject({ code: 'InvalidPath' });
+    await expect(manager.writeFile(id, OWNER, path, 'x')).rejects.toMatchObject({ code: 'InvalidPath' });
+    await expect(manager.listFiles(id, OWNER, path)).rejects.toMatchObject({ code: 'InvalidPath' });
+  });
+
+  it('refuses symlinks planted by sandboxed code that lead outside /workspace', async () => {
+    const planted = await manager.execute(id, OWNER, {
+      code: [
+        'import os',
+        "os.symlink('/etc/passwd', '/workspace/passwd')",
+        "os.symlink('/etc', '/workspace/etc')",
+        "os.symlink('/proc/self/root/etc/passwd', '/workspace/sneaky')",
+        "os.symlink('/tmp', '/workspace/tmpdir')",
+        "os.symlink('data', '/workspace/inside')",
+      ].join('\n'),
+    });
+    expect(planted.exit_code).toBe(0);
+    for (const path of ['passwd', 'etc/passwd', 'sneaky']) {
+      await expect(manager.readFile(id, OWNER, path), path).rejects.toMatchObject({ code: 'InvalidPath' });
+    }
+    await expect(manager.listFiles(id, OWNER, 'etc')).rejects.toMatchObject({ code: 'InvalidPath' });
+    await expect(manager.writeFile(id, OWNER, 'passwd', 'overwrite')).rejects.toMatchObject({ code: 'InvalidPath' });
+    await expect(manager.writeFile(id, OWNER, 'tmpdir/x', 'escape')).rejects.toMatchObject({ code: 'InvalidPath' });
+    // A link that stays inside is followed.
+    await manager.writeFile(id, OWNER, 'data/inner.txt', 'inner');
+    expect((await manager.readFile(id, OWNER, 'inside/inner.txt')).toString()).toBe('inner');
+  });
+
+  it('answers FileNotFound, NotADirectory and IsADirectory', async () => {
+    await expect(manager.readFile(id, OWNER, 'missing.txt')).rejects.toMatchObject({ code: 'FileNotFound' });
+    await expect(manager.listFiles(id, OWNER, 'missing')).rejects.toMatchObject({ code: 'FileNotFound' });
+    await manager.writeFile(id, OWNER, 'plain.txt', 'x');
+    await expect(manager.listFiles(id, OWNER, 'plain.txt')).rejects.toMatchObject({ code: 'NotADirectory' });
+    await expect(manager.writeFile(id, OWNER, 'plain.txt/child', 'x')).rejects.toMatchObject({ code: 'NotADirectory' });
+    await expect(manager.readFile(id, OWNER, 'data')).rejects.toMatchObject({ code: 'IsADirectory' });
+  });
+
+  it('caps the size of writes and reads with FileTooLarge', async () => {
+    await expect(manager.writeFile(id, OWNER, 'big.txt', 'x'.repeat(64 * 1024 + 1))).rejects.toMatchObject({ code: 'FileTooLarge' });
+    await manager.execute(id, OWNER, { code: "open('/workspace/made-big.txt','w').write('y' * (64 * 1024 + 1))" });
+    await expect(manager.readFile(id, OWNER, 'made-big.txt')).rejects.toMatchObject({ code: 'FileTooLarge' });
+  });
+
+  it('reports DiskLimitExceeded when the workspace is full', async () => {
+    const small = (await manager.create({ language: 'shell', owner: OWNER, limits: { max_disk_mb: 1 } })).sandbox_id;
+    await manager.execute(small, OWNER, { code: 'head -c 1000000 /dev/zero > /workspace/filler' });
+    await expect(manager.writeFile(small, OWNER, 'more.txt', 'z'.repeat(60 * 1024))).rejects.toMatchObject({ code: 'DiskLimitExceeded' });
+  });
+
+  it('hides a sandbox from every other owner', async () => {
+    await expect(manager.readFile(id, 'tenant-b', 'numbers.txt')).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.listFiles(id, 'tenant-b')).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.execute(id, 'tenant-b', { code: 'print(1)' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.destroy(id, 'tenant-b')).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    expect(await manager.list('tenant-b')).toEqual([]);
+  });
+});

@@ -1,0 +1,11 @@
+import Docker from 'dockerode';
+import { checkImage, checkRuntime } from '../src/index.js';
+
+/** Fails the whole run, with the fix, when Docker, runsc or an image is missing. Never skips. */
+export default async function setup(): Promise<void> {
+  const docker = new Docker();
+  await checkRuntime(docker, 'runsc');
+  for (const image of ['harombe/sandbox-python', 'harombe/sandbox-node', 'harombe/sandbox-shell']) {
+    await checkImage(docker, image);
+  }
+}

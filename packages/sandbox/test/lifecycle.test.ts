@@ -1,0 +1,205 @@
+import Docker from 'dockerode';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '@harombe/core';
+import { CodeExecutionTools, InMemorySandboxRegistry, type SandboxManager } from '../src/index.js';
+import { containersOf, docker, testManager } from './fixtures.js';
+
+const OWNER = 'tenant-life';
+const managers: SandboxManager[] = [];
+
+function tracked(manager: SandboxManager): SandboxManager {
+  managers.push(manager);
+  return manager;
+}
+
+afterEach(async () => {
+  for (const manager of managers.splice(0)) await manager.stop({ destroySandboxes: true });
+});
+
+describe('every sandbox container', () => {
+  it('is hardened: runsc, read-only root, non-root, no capabilities, no network, no host mounts', async () => {
+    const manager = tracked(testManager());
+    await manager.start();
+    const { sandbox_id } = await manager.create({ language: 'shell', owner: OWNER });
+    const [summary] = await containersOf(manager.managerId);
+    const info = await docker.getContainer(summary!.Id).inspect();
+    expect(info.HostConfig.Runtime).toBe('runsc');
+    expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+    expect(info.HostConfig.CapDrop).toEqual(['ALL']);
+    expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
+    expect(info.HostConfig.NetworkMode).toBe('none');
+    expect(info.HostConfig.Privileged).toBe(false);
+    expect(info.Mounts).toEqual([]);
+    expect(info.HostConfig.Binds ?? []).toEqual([]);
+    expect(info.Config.User).toBe('1000:1000');
+    expect(info.Config.Env).toContain('PYTHONUNBUFFERED=1');
+    expect(info.Config.Labels).toMatchObject({
+      'org.harombe.sandbox': sandbox_id,
+      'org.harombe.owner': OWNER,
+      'org.harombe.manager': manager.managerId,
+    });
+    expect(Date.parse(info.Config.Labels['org.harombe.created-at']!)).not.toBeNaN();
+
+    const inside = await manager.execute(sandbox_id, OWNER, {
+      code: [
+        'echo "uid=$(id -u)"',
+        'touch /etc/x 2>/dev/null && echo "root writable" || echo "root read-only"',
+        'ls /var/run/docker.sock /run/docker.sock 2>/dev/null || echo "no docker socket"',
+        'grep -c ":" /proc/net/dev',
+        'grep CapEff /proc/self/status',
+        'dmesg 2>/dev/null | head -1 | grep -q gVisor && echo "gvisor kernel" || (uname -v; cat /proc/version)',
+      ].join('\n'),
+    });
+    const lines = inside.stdout.trim().split('\n');
+    expect(lines[0]).toBe('uid=1000');
+    expect(lines[1]).toBe('root read-only');
+    expect(lines[2]).toBe('no docker socket');
+    expect(Number(lines[3])).toBeLessThanOrEqual(1); // only loopback, if anything
+    expect(lines[4]).toMatch(/CapEff:\s+0+$/);
+  });
+
+  it('refuses a runtime other than runsc unless the operator allows it', async () => {
+    const manager = testManager({ runtime: 'runc' });
+    await expect(manager.start()).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/allow_insecure_runtime/) });
+  });
+});
+
+describe('errors', () => {
+  it('UnsupportedLanguage, NetworkDisabled, LimitTooHigh, SandboxNotFound', async () => {
+    const manager = tracked(testManager({ max_limits: { max_execution_time: 60 } }));
+    await manager.start();
+    await expect(manager.create({ language: 'ruby', owner: OWNER })).rejects.toMatchObject({ code: 'UnsupportedLanguage' });
+    await expect(manager.create({ language: 'python', owner: OWNER, network_enabled: true })).rejects.toMatchObject({
+      code: 'NetworkDisabled',
+      message: expect.stringMatching(/network is not available on this deployment/),
+    });
+    await expect(manager.create({ language: 'python', owner: OWNER, limits: { max_execution_time: 61 } })).rejects.toMatchObject({ code: 'LimitTooHigh' });
+    const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER });
+    await expect(manager.execute(sandbox_id, OWNER, { code: 'pass', timeout: 120 })).rejects.toMatchObject({ code: 'LimitTooHigh' });
+    await expect(manager.installPackage(sandbox_id, OWNER, 'requests', 'pypi')).rejects.toMatchObject({ code: 'NetworkDisabled' });
+    await expect(manager.execute('sandbox-0000000000000000', OWNER, { code: 'pass' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await manager.destroy(sandbox_id, OWNER);
+    await expect(manager.execute(sandbox_id, OWNER, { code: 'pass' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    expect(await containersOf(manager.managerId)).toEqual([]);
+  });
+
+  it('RuntimeUnavailable when Docker is unreachable, runsc is not registered, or an image is missing', async () => {
+    const noDocker = testManager({}, { docker: new Docker({ socketPath: '/nonexistent/docker.sock' }) });
+    await expect(noDocker.start()).rejects.toMatchObject({ code: 'RuntimeUnavailable', message: expect.stringMatching(/deploy\/host\/setup\.sh/) });
+    const noRunsc = testManager({ runtime: 'runsc-not-registered' });
+    await expect(noRunsc.start()).rejects.toMatchObject({ code: 'RuntimeUnavailable', message: expect.stringMatching(/no 'runsc-not-registered' runtime/) });
+    const noImage = tracked(testManager({ languages: { python: { image: 'harombe/no-such-image' } } }));
+    await noImage.start();
+    await expect(noImage.create({ language: 'python', owner: OWNER })).rejects.toMatchObject({ code: 'RuntimeUnavailable', message: expect.stringMatching(/harombe\/no-such-image is missing/) });
+  });
+
+  it('the tools answer refusals as results with stable codes', async () => {
+    const manager = tracked(testManager());
+    await manager.start();
+    const tools = new CodeExecutionTools(manager);
+    expect(await tools.code_execute({ language: 'cobol', code: 'x' }, OWNER)).toMatchObject({ success: false, error: 'UnsupportedLanguage' });
+    expect(await tools.code_execute({ language: 'python', code: 'x', network_enabled: true, allowed_domains: ['example.org'] }, OWNER)).toMatchObject({ success: false, error: 'NetworkDisabled' });
+    const run = await tools.code_execute({ language: 'python', code: 'print("Hello from gVisor sandbox!")' }, OWNER);
+    expect(run).toMatchObject({ success: true, stdout: 'Hello from gVisor sandbox!\n', error: null });
+    const sandbox_id = run.sandbox_id!;
+    expect(await tools.code_write_file({ sandbox_id, file_path: 'notes/a.txt', content: 'hi' }, OWNER)).toEqual({ success: true, sandbox_id, file_path: 'notes/a.txt', error: null });
+    expect(await tools.code_read_file({ sandbox_id, file_path: 'notes/a.txt' }, OWNER)).toEqual({ success: true, sandbox_id, file_path: 'notes/a.txt', content: 'hi', error: null });
+    expect(await tools.code_list_files({ sandbox_id }, OWNER)).toEqual({ success: true, sandbox_id, path: '.', files: ['notes'], error: null });
+    expect(await tools.code_read_file({ sandbox_id, file_path: '../x' }, OWNER)).toMatchObject({ success: false, error: 'InvalidPath' });
+    expect(await tools.code_install_package({ sandbox_id, package: 'requests==2.31.0' }, OWNER)).toMatchObject({ success: false, registry: 'pypi', error: 'NetworkDisabled' });
+    expect(await tools.code_execute({ language: 'python', code: 'print(1)', sandbox_id }, 'someone-else')).toMatchObject({ success: false, error: 'SandboxNotFound' });
+    expect(await tools.code_destroy_sandbox({ sandbox_id }, OWNER)).toMatchObject({ success: true, message: 'Sandbox destroyed successfully' });
+    expect(await tools.code_destroy_sandbox({ sandbox_id }, OWNER)).toMatchObject({ success: false, error: 'SandboxNotFound' });
+  });
+});
+
+describe('the reaper', () => {
+  it('removes orphaned containers at start and on demand, and leaves known sandboxes alone', async () => {
+    const first = testManager();
+    await first.start();
+    await first.create({ language: 'shell', owner: OWNER });
+    await first.create({ language: 'shell', owner: OWNER });
+    // first "crashes": its records are gone, its containers are not.
+    await first.stop();
+    expect(await containersOf(first.managerId)).toHaveLength(2);
+
+    const second = tracked(testManager({}, { managerId: first.managerId }));
+    await second.start();
+    expect(await containersOf(first.managerId)).toHaveLength(0);
+
+    const kept = await second.create({ language: 'shell', owner: OWNER });
+    // An orphan appearing later (another crashed instance under the same id) goes on the next sweep.
+    const third = testManager({}, { managerId: first.managerId });
+    await third.create({ language: 'shell', owner: OWNER });
+    expect(await containersOf(first.managerId)).toHaveLength(2);
+    expect(await second.reapOrphans()).toBe(1);
+    const left = await containersOf(first.managerId);
+    expect(left.map((c) => c.Labels['org.harombe.sandbox'])).toEqual([kept.sandbox_id]);
+    expect((await second.execute(kept.sandbox_id, OWNER, { code: 'echo still here' })).stdout).toBe('still here\n');
+  });
+
+  it('lets a restarted manager with a persistent registry adopt its sandboxes', async () => {
+    const registry = new InMemorySandboxRegistry();
+    const first = testManager({}, { registry });
+    await first.start();
+    const { sandbox_id } = await first.create({ language: 'shell', owner: OWNER });
+    await first.execute(sandbox_id, OWNER, { code: 'echo kept > /workspace/file' });
+    await first.stop();
+    const second = tracked(testManager({}, { registry, managerId: first.managerId }));
+    await second.start();
+    expect((await second.execute(sandbox_id, OWNER, { code: 'cat /workspace/file' })).stdout).toBe('kept\n');
+  });
+
+  it('destroys sandboxes idle for longer than the idle timeout (default 15 minutes)', async () => {
+    const clock = new ManualClock();
+    const manager = tracked(testManager({}, { clock }));
+    expect(manager.config.idle_timeout).toBe(900);
+    await manager.start();
+    const idle = await manager.create({ language: 'shell', owner: OWNER });
+    clock.advance(10 * 60_000);
+    const busy = await manager.create({ language: 'shell', owner: OWNER });
+    clock.advance(6 * 60_000);
+    await manager.execute(busy.sandbox_id, OWNER, { code: 'true' });
+    expect(await manager.reapIdle()).toBe(1);
+    await expect(manager.execute(idle.sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    expect((await manager.list(OWNER)).map((s) => s.sandbox_id)).toEqual([busy.sandbox_id]);
+  });
+});
+
+describe('the warm pool', () => {
+  it('hands out pre-started sandboxes to one owner each and refills in the background', async () => {
+    const manager = tracked(testManager({ warm_pool: { python: 2 } }));
+    await manager.start();
+    await manager.warmPoolFilled();
+    expect(manager.warmPoolAvailable('python')).toBe(2);
+    const pooledIds = (await containersOf(manager.managerId)).map((c) => c.Labels['org.harombe.sandbox']);
+
+    const a = await manager.create({ language: 'python', owner: 'owner-a' });
+    const b = await manager.create({ language: 'python', owner: 'owner-b' });
+    expect(pooledIds).toContain(a.sandbox_id);
+    expect(pooledIds).toContain(b.sandbox_id);
+    expect(a.sandbox_id).not.toBe(b.sandbox_id);
+    expect(a.owner).toBe('owner-a');
+    await expect(manager.execute(a.sandbox_id, 'owner-b', { code: 'pass' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    expect((await manager.execute(a.sandbox_id, 'owner-a', { code: 'print("warm")' })).stdout).toBe('warm\n');
+
+    await manager.warmPoolFilled();
+    expect(manager.warmPoolAvailable('python')).toBe(2);
+    // A used sandbox never returns to the pool.
+    await manager.destroy(a.sandbox_id, 'owner-a');
+    const c = await manager.create({ language: 'python', owner: 'owner-c' });
+    expect([a.sandbox_id, b.sandbox_id]).not.toContain(c.sandbox_id);
+    // A request with other limits gets a cold sandbox of its own.
+    const custom = await manager.create({ language: 'python', owner: 'owner-c', limits: { max_memory_mb: 256 } });
+    expect(custom.limits.max_memory_mb).toBe(256);
+  });
+
+  it('removes sandboxes never handed out when it stops', async () => {
+    const manager = testManager({ warm_pool: { shell: 1 } });
+    await manager.start();
+    await manager.warmPoolFilled();
+    expect(await containersOf(manager.managerId)).toHaveLength(1);
+    await manager.stop();
+    expect(await containersOf(manager.managerId)).toHaveLength(0);
+  });
+});
