@@ -22,6 +22,7 @@ import { checkImage, checkRuntime } from './runtime-check.js';
 import {
   INTERPRETERS,
   MEMORY_VERDICT_FILE,
+  PRIME_COMMANDS,
   LIST_FILES_SCRIPT,
   READ_FILE_SCRIPT,
   RUN_SCRIPT,
@@ -444,7 +445,11 @@ export class SandboxManager {
         created_at: createdAt,
         last_used_at: this.clock.now(),
       };
-      if (!pooled) await this.registry.put(record);
+      if (pooled) {
+        await dockerExec(container, { cmd: PRIME_COMMANDS[language], maxOutputBytes: 4096 });
+      } else {
+        await this.registry.put(record);
+      }
       return record;
     } catch (error) {
       if (containerId) await this.removeContainer(containerId);

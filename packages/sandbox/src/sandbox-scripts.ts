@@ -140,10 +140,20 @@ export const INTERPRETERS: Record<Language, { argv: string[]; program: 'stdin' |
   shell: { argv: ['bash'], program: 'file' },
 };
 
+/**
+ * Run once in each warm-pool sandbox before it is handed out: the first start of an interpreter
+ * in a fresh gVisor sandbox pays for reading it in; pooled sandboxes pay that ahead of time.
+ */
+export const PRIME_COMMANDS: Record<Language, string[]> = {
+  python: ['python3', '-c', 'pass'],
+  javascript: ['node', '-e', '0'],
+  shell: ['bash', '-c', ':'],
+};
+
 export function shArgv(script: string, name: string, args: string[]): string[] {
   return ['/bin/sh', '-c', script, name, ...args];
 }
 
 export function bashArgv(script: string, name: string, args: string[]): string[] {
-  return ['/bin/bash', '-c', script, name, ...args];
+  return ['bash', '-c', script, name, ...args];
 }
