@@ -2,10 +2,7 @@
 # The main job: sets up the host, builds, and runs a first job in a gVisor sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export TURBO_TELEMETRY_DISABLED=1
-bash deploy/host/setup.sh
-bash scripts/install.sh
-npx turbo run build --output-logs=errors-only
+bash scripts/prepare.sh
 echo "==> running a first job in a gVisor sandbox"
 node packages/cli/dist/main.js run --language python -c '
 import platform, sys

@@ -79,6 +79,18 @@ async function rawCold(): Promise<number> {
   return ms;
 }
 
+/** Times create + execute on a manager; the destroy afterwards is not timed. */
+async function sandboxRound(manager: SandboxManager): Promise<number> {
+  let id = '';
+  const ms = await time(async () => {
+    id = (await manager.create({ language: 'python', owner: 'bench' })).sandbox_id;
+    const result = await manager.execute(id, 'bench', { code: PROGRAM });
+    if (result.exit_code !== 0) throw new Error(`sandbox run failed: ${result.stderr}`);
+  });
+  await manager.destroy(id, 'bench');
+  return ms;
+}
+
 async function main(): Promise<void> {
   process.stderr.write(`sandbox benchmark: ${iterations} iterations each, program python3 -c ${JSON.stringify(PROGRAM)}\n`);
   const cold = new SandboxManager({ logger, managerId: 'bench-cold', sweepIntervalMs: 0 });
@@ -96,16 +108,7 @@ async function main(): Promise<void> {
 
     const results = {
       raw_cold: await measure('raw cold (docker create+start+wait)', rawCold),
-      sandbox_cold: await measure('sandbox cold (create+execute)', async () => {
-        let id = '';
-        const ms = await time(async () => {
-          id = (await cold.create({ language: 'python', owner: 'bench' })).sandbox_id;
-          const r = await cold.execute(id, 'bench', { code: PROGRAM });
-          if (r.exit_code !== 0) throw new Error(`sandbox run failed: ${r.stderr}`);
-        });
-        await cold.destroy(id, 'bench');
-        return ms;
-      }),
+      sandbox_cold: await measure('sandbox cold (create+execute)', () => sandboxRound(cold)),
       raw_warm: await measure('raw warm (docker exec)', () =>
         time(async () => {
           const r = await dockerExec(bare, { cmd: ['python3', '-c', PROGRAM], maxOutputBytes: 1024 });
@@ -114,14 +117,7 @@ async function main(): Promise<void> {
       ),
       sandbox_warm_pool: await measure('sandbox warm pool (create+execute)', async () => {
         await warm.warmPoolFilled();
-        let id = '';
-        const ms = await time(async () => {
-          id = (await warm.create({ language: 'python', owner: 'bench' })).sandbox_id;
-          const r = await warm.execute(id, 'bench', { code: PROGRAM });
-          if (r.exit_code !== 0) throw new Error(`sandbox run failed: ${r.stderr}`);
-        });
-        await warm.destroy(id, 'bench');
-        return ms;
+        return sandboxRound(warm);
       }),
     };
 

@@ -70,17 +70,8 @@ export interface ExecuteRequest {
   max_output_bytes?: number;
 }
 
-/** A sandbox as callers see it. */
-export interface SandboxInfo {
-  sandbox_id: string;
-  language: Language;
-  owner: string;
-  limits: Limits;
-  network_enabled: boolean;
-  allowed_domains: string[];
-  created_at: string;
-  last_used_at: string;
-}
+/** A sandbox as callers see it: its record without the container, times as ISO 8601. */
+export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at'> & { last_used_at: string };
 
 /** Seconds past timeout + grace after which a still-open execution is given up as wedged. */
 const BACKSTOP_SLACK_S = 5;
@@ -543,13 +534,18 @@ export class SandboxManager {
     return this.docker.getContainer(record.container_id);
   }
 
-  private async isRunning(record: SandboxRecord): Promise<boolean> {
+  /** The container's state; a container Docker no longer knows counts as stopped. */
+  private async containerState(record: SandboxRecord): Promise<{ running: boolean; oomKilled: boolean }> {
     try {
-      const info = await this.container(record).inspect();
-      return info.State.Running;
+      const { State } = await this.container(record).inspect();
+      return { running: State.Running, oomKilled: State.OOMKilled };
     } catch {
-      return false;
+      return { running: false, oomKilled: false };
     }
+  }
+
+  private async isRunning(record: SandboxRecord): Promise<boolean> {
+    return (await this.containerState(record)).running;
   }
 
   /** True when the last execution's supervisor killed the program for memory. */
@@ -562,12 +558,7 @@ export class SandboxManager {
   }
 
   private async wasOomKilled(record: SandboxRecord): Promise<boolean> {
-    try {
-      const info = await this.container(record).inspect();
-      return info.State.OOMKilled;
-    } catch {
-      return false;
-    }
+    return (await this.containerState(record)).oomKilled;
   }
 
   /** Turns a Docker failure during an operation into SandboxLost when the sandbox is gone. */

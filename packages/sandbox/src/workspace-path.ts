@@ -16,7 +16,6 @@ export function normalizeWorkspacePath(path: string): string {
   if (path.length > MAX_PATH_LENGTH) {
     throw new HarombeError('InvalidPath', `the path is longer than ${MAX_PATH_LENGTH} characters`);
   }
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(path)) {
     throw new HarombeError('InvalidPath', 'the path contains a NUL byte or another control character');
   }

@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '@harombe/core';
 import { CodeExecutionTools, InMemorySandboxRegistry, type SandboxManager } from '../src/index.js';
@@ -58,9 +59,17 @@ describe('every sandbox container', () => {
     expect(lines[4]).toMatch(/CapEff:\s+0+$/);
   });
 
-  it('refuses a runtime other than runsc unless the operator allows it', async () => {
+  it('refuses a runtime other than runsc unless the operator allows it, and then warns loudly', async () => {
     const manager = testManager({ runtime: 'runc' });
     await expect(manager.start()).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/allow_insecure_runtime/) });
+
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const allowed = tracked(testManager({ runtime: 'runc', allow_insecure_runtime: true }, { logger }));
+    await allowed.start();
+    const warning = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).find((entry) => /INSECURE/.test(entry.msg));
+    expect(warning?.level).toBeGreaterThanOrEqual(50);
+    expect(warning?.msg).toMatch(/not gVisor/);
   });
 });
 
