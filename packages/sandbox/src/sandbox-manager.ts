@@ -73,8 +73,10 @@ export interface ExecuteRequest {
 /** A sandbox as callers see it: its record without the container, times as ISO 8601. */
 export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at'> & { last_used_at: string };
 
-/** Seconds past timeout + grace after which a still-open execution is given up as wedged. */
+/** Seconds past timeout + grace after which the host kills what an execution left running. */
 const BACKSTOP_SLACK_S = 5;
+/** Seconds after that host-side kill before a still-open execution is given up as wedged. */
+const BACKSTOP_GIVE_UP_S = 15;
 /** Lost sandboxes remembered so callers hear SandboxLost rather than SandboxNotFound. */
 const LOST_MEMORY = 10_000;
 const MIB = 1024 * 1024;
@@ -194,7 +196,11 @@ export class SandboxManager {
     return this.exclusive(record, async () => {
       const grace = Math.max(this.config.kill_grace_period, 0.1);
       const controller = new AbortController();
-      const backstop = setTimeout(() => controller.abort(), (timeout + grace + BACKSTOP_SLACK_S) * 1000);
+      // The supervisor inside can be starved (a fork bomb shares its CPU quota); past the
+      // deadline the host kills every process itself, and gives up on the sandbox only later.
+      const deadlineMs = (timeout + grace + BACKSTOP_SLACK_S) * 1000;
+      const killer = setTimeout(() => void this.killEverything(record), deadlineMs);
+      const backstop = setTimeout(() => controller.abort(), deadlineMs + BACKSTOP_GIVE_UP_S * 1000);
       const started = performance.now();
       let outcome: DockerExecOutcome;
       try {
@@ -214,6 +220,7 @@ export class SandboxManager {
       } catch (error) {
         throw await this.containerFailure(record, error);
       } finally {
+        clearTimeout(killer);
         clearTimeout(backstop);
       }
       const executionTime = Math.round(performance.now() - started) / 1000;
@@ -546,6 +553,15 @@ export class SandboxManager {
 
   private async isRunning(record: SandboxRecord): Promise<boolean> {
     return (await this.containerState(record)).running;
+  }
+
+  /** SIGKILL to every process of the sandbox but PID 1, from a fresh exec. */
+  private async killEverything(record: SandboxRecord): Promise<void> {
+    try {
+      await dockerExec(this.container(record), { cmd: ['/bin/sh', '-c', 'kill -KILL -1'], maxOutputBytes: 1024 });
+    } catch (error) {
+      this.logger.warn({ sandbox_id: record.sandbox_id, err: error }, 'host-side kill failed');
+    }
   }
 
   /** True when the last execution's supervisor killed the program for memory. */

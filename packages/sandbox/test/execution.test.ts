@@ -155,9 +155,9 @@ describe('process limit', () => {
     const bomb = await manager.execute(id, OWNER, { timeout: 5, code: 'bomb() { bomb | bomb & }; bomb; sleep 10' });
     expect(bomb.success).toBe(false);
     const after = await manager.execute(id, OWNER, { code: 'echo alive; ls /proc | grep -c "^[0-9]"' });
-    expect(after.stdout.split('\n')[0]).toBe('alive');
+    expect(after.stdout.split('\n')[0], JSON.stringify({ bomb, after })).toBe('alive');
     // Only PID 1, its sleep and this execution's own processes remain.
-    expect(Number(after.stdout.split('\n')[1])).toBeLessThan(10);
+    expect(Number(after.stdout.split('\n')[1]), JSON.stringify({ bomb, after })).toBeLessThan(10);
   });
 });
 
