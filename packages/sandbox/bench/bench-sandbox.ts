@@ -85,7 +85,7 @@ async function sandboxRound(manager: SandboxManager): Promise<number> {
   const ms = await time(async () => {
     id = (await manager.create({ language: 'python', owner: 'bench' })).sandbox_id;
     const result = await manager.execute(id, 'bench', { code: PROGRAM });
-    if (result.exit_code !== 0) throw new Error(`sandbox run failed: ${result.stderr}`);
+    if (result.exit_code !== 0) throw new Error(`sandbox run failed: ${JSON.stringify(result)}`);
   });
   await manager.destroy(id, 'bench');
   return ms;
