@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Turns a fresh Debian 12 machine into a Harombe Fleet host: Docker engine, gVisor (runsc),
-# redis-server, the two runsc runtimes and the sandbox images. Idempotent: every step checks
-# first and does nothing when its work is already done, so it is safe to call before every run.
+# redis-server, the two runsc runtimes, the sandbox images and the Redis image. Idempotent:
+# every step checks first and does nothing when its work is already done, so it is safe to call
+# before every run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -157,6 +158,9 @@ build_images() {
   for lang in python node shell; do
     bash "$repo/deploy/images/build-local.sh" "$lang"
   done
+  # Redis for the job pipeline and the integration tests: a service image, run under runc.
+  step "building service images"
+  bash "$repo/deploy/images/build-image.sh" redis
 }
 
 prove_runtimes() {

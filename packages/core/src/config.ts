@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { HarombeError } from './errors.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS, Limits } from './limits.js';
+import { RiskLevel, RiskRule } from './risk.js';
 import { DomainPattern } from './tools.js';
 
 const LanguageImage = z.strictObject({ image: z.string().min(1) });
@@ -62,10 +63,67 @@ export const SandboxConfig = z.strictObject({
 export type SandboxConfig = z.output<typeof SandboxConfig>;
 export type SandboxConfigInput = z.input<typeof SandboxConfig>;
 
+/** An API key: only its SHA-256 is stored; the key itself is the caller's secret. */
+export const ApiKeyConfig = z.strictObject({
+  name: z.string().min(1).max(100),
+  tenant: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash, underscore'),
+  scopes: z.array(z.enum(['submit', 'approve', 'admin'])).min(1),
+  /** Hex SHA-256 of the key (`harombe keys hash` prints it). */
+  key_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a hex SHA-256 (64 lower-case hex digits)'),
+  /** The owner's Slack user id, so they cannot approve their own jobs from Slack either. */
+  slack_user_id: z.string().optional(),
+});
+export type ApiKeyConfig = z.infer<typeof ApiKeyConfig>;
+
+/** The `security.policy` section: how jobs are classified and which levels need a person. */
+export const PolicyConfig = z.strictObject({
+  /** Operator rules, checked in this order before the default rules. */
+  rules: z.array(RiskRule).default([]),
+  /** true: only the operator's rules apply (a tool no rule names is MEDIUM). */
+  replace_default_rules: z.boolean().default(false),
+  /** Levels approved without a person. Default: LOW only. */
+  auto_approve: z.array(RiskLevel).default(['LOW']),
+});
+export type PolicyConfig = z.output<typeof PolicyConfig>;
+
+export const RedisConfig = z.strictObject({
+  /** redis://[:password@]host:port[/db]. The environment variable HAROMBE_REDIS_URL wins. */
+  url: z.string().default('redis://127.0.0.1:6379'),
+  /** Namespace of every key and queue; wrapped in {} so a Redis Cluster keeps them in one slot. */
+  prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('harombe'),
+});
+
+export const ApiConfig = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  keys: z.array(ApiKeyConfig).default([]),
+  /** Largest request body, in bytes (a 10,000-job batch fits). */
+  max_body_bytes: z.number().int().positive().default(32 * 1_048_576),
+  /** How long finished jobs and their results are kept, in seconds. */
+  result_ttl_seconds: z.number().int().positive().default(86_400),
+});
+
+export const WorkerConfig = z.strictObject({
+  /** Jobs one worker runs at once. */
+  concurrency: z.number().int().min(1).max(256).default(2),
+  /** Seconds between heartbeats. */
+  heartbeat_seconds: z.number().positive().default(2),
+  /** A worker silent this long is lost: its running jobs end WorkerLost. */
+  lost_after_seconds: z.number().positive().default(10),
+  /** On SIGTERM, seconds running jobs get to finish before they are cancelled. */
+  shutdown_deadline_seconds: z.number().min(0).default(30),
+});
+
 export const HarombeConfig = z.object({
   security: z
-    .object({ sandbox: SandboxConfig.default(SandboxConfig.parse({})) })
-    .default({ sandbox: SandboxConfig.parse({}) }),
+    .object({
+      sandbox: SandboxConfig.default(SandboxConfig.parse({})),
+      policy: PolicyConfig.default(PolicyConfig.parse({})),
+    })
+    .default({ sandbox: SandboxConfig.parse({}), policy: PolicyConfig.parse({}) }),
+  redis: RedisConfig.default(RedisConfig.parse({})),
+  api: ApiConfig.default(ApiConfig.parse({})),
+  worker: WorkerConfig.default(WorkerConfig.parse({})),
 });
 export type HarombeConfig = z.output<typeof HarombeConfig>;
 

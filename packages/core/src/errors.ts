@@ -22,6 +22,19 @@ export const ERROR_CODES = [
   'MemoryLimitExceeded',
   'RuntimeUnavailable',
   'InternalError',
+  // The job pipeline.
+  'UnknownTool',
+  'Unauthorized',
+  'Forbidden',
+  'NotFound',
+  'Conflict',
+  'ApprovalDenied',
+  'ApprovalTimeout',
+  'AlreadyDecided',
+  'SelfApprovalForbidden',
+  'Cancelled',
+  'WorkerLost',
+  'ServiceUnavailable',
 ] as const;
 export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;

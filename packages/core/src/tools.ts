@@ -126,6 +126,7 @@ export const DestroySandboxResult = z.strictObject({
   success: z.boolean(),
   sandbox_id: z.string(),
   message: z.string(),
+  error: ErrorField.default(null),
 });
 export type DestroySandboxResult = z.infer<typeof DestroySandboxResult>;
 

@@ -50,7 +50,7 @@ function asRefusal(error: unknown): Refusal {
 export class CodeExecutionTools {
   constructor(private readonly sandboxes: SandboxManager) {}
 
-  async code_execute(params: unknown, owner: string): Promise<ExecutionResult> {
+  async code_execute(params: unknown, owner: string, signal?: AbortSignal): Promise<ExecutionResult> {
     let sandboxId: string | null = null;
     try {
       const p = parse(CodeExecuteParams, params);
@@ -71,7 +71,7 @@ export class CodeExecutionTools {
           return failedExecution(sandboxId, { code: 'UnsupportedLanguage', message: `sandbox ${sandboxId} runs ${existing.language}, not ${p.language}` });
         }
       }
-      return await this.sandboxes.execute(sandboxId, owner, { code: p.code, ...(p.timeout !== undefined ? { timeout: p.timeout } : {}) });
+      return await this.sandboxes.execute(sandboxId, owner, { code: p.code, signal, ...(p.timeout !== undefined ? { timeout: p.timeout } : {}) });
     } catch (error) {
       return failedExecution(sandboxId, asRefusal(error));
     }
@@ -131,7 +131,7 @@ export class CodeExecutionTools {
     }
   }
 
-  async code_destroy_sandbox(params: unknown, owner: string): Promise<DestroySandboxResult & { error: ErrorCode | null }> {
+  async code_destroy_sandbox(params: unknown, owner: string): Promise<DestroySandboxResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
     const sandboxId = String(raw.sandbox_id ?? '');
     try {

@@ -68,6 +68,8 @@ export interface ExecuteRequest {
   timeout?: number;
   /** Default: the sandbox's max_output_bytes. */
   max_output_bytes?: number;
+  /** Aborting kills the running program (a cancelled job); the result then has exit code 137. */
+  signal?: AbortSignal;
 }
 
 /** A sandbox as callers see it: its record without the container, times as ISO 8601. */
@@ -200,6 +202,9 @@ export class SandboxManager {
       // deadline the host kills every process itself, and gives up on the sandbox only later.
       const deadlineMs = (timeout + grace + BACKSTOP_SLACK_S) * 1000;
       const killer = setTimeout(() => void this.killEverything(record), deadlineMs);
+      const cancel = (): void => void this.killEverything(record);
+      request.signal?.addEventListener('abort', cancel, { once: true });
+      if (request.signal?.aborted) cancel();
       const backstop = setTimeout(() => controller.abort(), deadlineMs + BACKSTOP_GIVE_UP_S * 1000);
       const started = performance.now();
       let outcome: DockerExecOutcome;
@@ -222,6 +227,7 @@ export class SandboxManager {
       } finally {
         clearTimeout(killer);
         clearTimeout(backstop);
+        request.signal?.removeEventListener('abort', cancel);
       }
       const executionTime = Math.round(performance.now() - started) / 1000;
       const result = (error: ExecutionResult['error'], exitCode: number): ExecutionResult => ({
@@ -352,6 +358,27 @@ export class SandboxManager {
         const stillThere = await this.isRunning(record);
         if (!stillThere) await this.markLost(record, 'its container disappeared');
       }
+    }
+    return removed;
+  }
+
+  /**
+   * Removes sandbox containers left on this Docker host by other managers that are gone (a
+   * worker killed mid-job). `isAbandoned` decides from the manager id; this manager's own
+   * containers are never touched here (reapOrphans handles them).
+   */
+  async reapAbandoned(isAbandoned: (managerId: string) => Promise<boolean>): Promise<number> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [LABELS.manager] } });
+    const verdicts = new Map<string, boolean>();
+    let removed = 0;
+    for (const container of containers) {
+      const managerId = container.Labels[LABELS.manager] ?? '';
+      if (managerId === this.managerId) continue;
+      if (!verdicts.has(managerId)) verdicts.set(managerId, await isAbandoned(managerId));
+      if (!verdicts.get(managerId)) continue;
+      await this.removeContainer(container.Id);
+      this.logger.warn({ sandbox_id: container.Labels[LABELS.sandbox], manager: managerId }, 'reaped sandbox container of a lost manager');
+      removed += 1;
     }
     return removed;
   }

@@ -1,0 +1,609 @@
+import {
+  BatchCreated,
+  BatchView,
+  DecisionResult,
+  ErrorBody,
+  JobView,
+  TOOLS,
+  isTerminal,
+  type ApprovalStatus,
+  type CodeDestroySandboxParams,
+  type CodeExecuteParams,
+  type CodeInstallPackageParams,
+  type CodeListFilesParams,
+  type CodeReadFileParams,
+  type CodeWriteFileParams,
+  type DecisionRequest,
+  type DestroySandboxResult,
+  type ExecutionResult,
+  type InstallPackageResult,
+  type ListFilesResult,
+  type ReadFileResult,
+  type SandboxView,
+  type SubmitBatchRequest,
+  type SubmitJobRequest,
+  type ToolName,
+  type ToolResult,
+  type WriteFileResult,
+} from '@harombe/core';
+import { AbortScope, sleep } from './abort-scope.js';
+import { HarombeApiError } from './harombe-api-error.js';
+import {
+  BatchDecisionResultSchema,
+  HealthBodySchema,
+  JobViewList,
+  SandboxViewList,
+  envelope,
+  type BatchDecisionResult,
+  type HealthStatus,
+  type Issue,
+  type Schema,
+} from './response-schemas.js';
+
+export const DEFAULT_TIMEOUT_MS = 70_000;
+export const DEFAULT_POLL_SECONDS = 30;
+/** The API holds a long-poll for at most this long. */
+export const MAX_POLL_SECONDS = 60;
+/** Slack on top of a long-poll's window before the request counts as timed out. */
+const LONG_POLL_GRACE_MS = 10_000;
+/** Shortest gap between two long-polls of one job. */
+const MIN_POLL_INTERVAL_MS = 200;
+const SNIPPET_CHARS = 200;
+
+export interface HarombeClientOptions {
+  /** Root of the API, e.g. `https://fleet.example.com`; a path prefix (`/fleet`) is kept. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer <apiKey>` on every request. */
+  apiKey: string;
+  /** Default: the global fetch. Inject one for proxies, instrumentation or tests. */
+  fetch?: typeof fetch;
+  /**
+   * Per request, in ms; default 70_000, which covers the API's longest long-poll (60 s). A
+   * long-poll always gets at least its window plus 10 s, so a short value never cuts one.
+   */
+  timeoutMs?: number;
+  /** Long-poll window (seconds, at most 60) used by waitForJob and the tool methods; default 30. */
+  pollSeconds?: number;
+}
+
+export interface RequestOptions {
+  /** Aborts the call, which then rejects with the signal's reason. Default: none. */
+  signal?: AbortSignal;
+}
+
+export interface JobOptions {
+  /** The same key (same tenant) answers the same job and never runs it twice: retry-safe. Default: none. */
+  idempotency_key?: string;
+  /** Runs again after its worker is lost while attempts remain. Default: the API's, 1 (never re-run). */
+  max_attempts?: number;
+  /** Overall wait for the job to end, submission included, in ms. Default: none (as long as it takes). */
+  timeoutMs?: number;
+  /** Stops waiting; the job itself keeps going (cancelJob stops it). Default: none. */
+  signal?: AbortSignal;
+}
+
+export interface WaitOptions {
+  /** Overall wait in ms; then a HarombeApiError with code TimeoutError. Default: none. */
+  timeoutMs?: number;
+  /** Stops waiting (the job keeps going); rejects with the signal's reason. Default: none. */
+  signal?: AbortSignal;
+}
+
+export interface GetJobOptions extends RequestOptions {
+  /** Long-poll: answer when the job ends or after this many seconds (at most 60). Default: at once. */
+  wait_seconds?: number;
+}
+
+export interface BatchPageOptions extends RequestOptions {
+  /** Index of the first job of the page. Default (API): 0. */
+  offset?: number;
+  /** Jobs per page. Default (API): 100. */
+  limit?: number;
+}
+
+export interface ListApprovalsOptions extends RequestOptions {
+  /** Default (API): pending. */
+  status?: ApprovalStatus;
+  /** Default (API): 100. */
+  limit?: number;
+}
+
+/** What each tool accepts (defaults not yet applied). */
+export interface ToolInputs {
+  code_execute: CodeExecuteParams;
+  code_install_package: CodeInstallPackageParams;
+  code_write_file: CodeWriteFileParams;
+  code_read_file: CodeReadFileParams;
+  code_list_files: CodeListFilesParams;
+  code_destroy_sandbox: CodeDestroySandboxParams;
+}
+
+interface Call extends RequestOptions {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  /** Seconds the API may hold the answer (long-poll); stretches the request timeout. */
+  holdSeconds?: number | undefined;
+  /** Default application/json. */
+  accept?: string;
+  /** Non-2xx statuses whose body is an answer rather than an ErrorBody. */
+  answerStatuses?: number[];
+}
+
+/** Progress a deadline's TimeoutError reports. */
+interface Seen {
+  job?: JobView;
+}
+
+/**
+ * Typed client of the Harombe Fleet HTTP API. Every failure is a HarombeApiError, except an
+ * abort through a caller's AbortSignal, which rejects with the signal's reason (as fetch does).
+ * Answers are checked against the core schemas, so a drift of the contract shows as an
+ * InternalError naming the field instead of as an undefined somewhere later.
+ */
+export class HarombeClient {
+  private readonly baseUrl: string;
+  private readonly apiKey: string;
+  private readonly send: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly pollSeconds: number;
+
+  constructor(options: HarombeClientOptions) {
+    const url = new URL(options.baseUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`baseUrl must be http(s): ${options.baseUrl}`);
+    if (!options.apiKey) throw new TypeError('apiKey is empty');
+    this.baseUrl = url.href.replace(/\/+$/, '');
+    this.apiKey = options.apiKey;
+    const custom = options.fetch;
+    // Looked up per call: a global fetch replaced later (mocks, instrumentation) is honoured.
+    this.send = custom ? (input, init) => custom(input, init) : (input, init) => fetch(input, init);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs)) throw new RangeError('timeoutMs must be a positive number');
+    this.pollSeconds = options.pollSeconds ?? DEFAULT_POLL_SECONDS;
+    if (!(this.pollSeconds > 0 && this.pollSeconds <= MAX_POLL_SECONDS)) {
+      throw new RangeError(`pollSeconds must be in (0, ${MAX_POLL_SECONDS}]`);
+    }
+  }
+
+  // ---- Tools: submit, wait for the end, answer the tool's result. ----
+  //
+  // A job that ended without completing (denied, expired, cancelled, failed) still answers its
+  // result: `success: false` and `error` naming why (ApprovalDenied, ApprovalTimeout, Cancelled,
+  // WorkerLost, ...). Only transport and contract failures throw.
+
+  async codeExecute(params: CodeExecuteParams, options?: JobOptions): Promise<ExecutionResult> {
+    return this.runTool('code_execute', params, options);
+  }
+
+  async codeInstallPackage(params: CodeInstallPackageParams, options?: JobOptions): Promise<InstallPackageResult> {
+    return this.runTool('code_install_package', params, options);
+  }
+
+  async codeWriteFile(params: CodeWriteFileParams, options?: JobOptions): Promise<WriteFileResult> {
+    return this.runTool('code_write_file', params, options);
+  }
+
+  async codeReadFile(params: CodeReadFileParams, options?: JobOptions): Promise<ReadFileResult> {
+    return this.runTool('code_read_file', params, options);
+  }
+
+  async codeListFiles(params: CodeListFilesParams, options?: JobOptions): Promise<ListFilesResult> {
+    return this.runTool('code_list_files', params, options);
+  }
+
+  async codeDestroySandbox(params: CodeDestroySandboxParams, options?: JobOptions): Promise<DestroySandboxResult> {
+    return this.runTool('code_destroy_sandbox', params, options);
+  }
+
+  /** Any tool by name: what the code* methods do. */
+  async runTool<T extends ToolName>(tool: T, params: ToolInputs[T], options: JobOptions = {}): Promise<ToolResult<T>> {
+    const job = await this.withDeadline(options, `${tool} job`, async (signal, seen) => {
+      // The first long-poll rides on the submission: a quick job costs one round trip.
+      const submitted = await this.submitJob(
+        {
+          tool,
+          params: params as Record<string, unknown>,
+          idempotency_key: options.idempotency_key,
+          max_attempts: options.max_attempts,
+          wait_seconds: this.pollSeconds,
+        },
+        { signal },
+      );
+      seen.job = submitted;
+      return isTerminal(submitted.status) ? submitted : this.pollUntilTerminal(submitted.job_id, signal, seen);
+    });
+    return this.resultOf(tool, job);
+  }
+
+  // ---- Jobs ----
+
+  /** 202 with the job as queued; 200 when `wait_seconds` was given and the job ended within it. */
+  async submitJob(request: SubmitJobRequest, options: RequestOptions = {}): Promise<JobView> {
+    return this.json(
+      { method: 'POST', path: '/v1/jobs', body: request, holdSeconds: request.wait_seconds, signal: options.signal },
+      JobView,
+    );
+  }
+
+  async getJob(jobId: string, options: GetJobOptions = {}): Promise<JobView> {
+    return this.json(
+      {
+        method: 'GET',
+        path: `/v1/jobs/${segment(jobId)}`,
+        query: { wait_seconds: options.wait_seconds },
+        holdSeconds: options.wait_seconds,
+        signal: options.signal,
+      },
+      JobView,
+    );
+  }
+
+  /** Long-polls until the job ends (any terminal status) and answers it. */
+  async waitForJob(jobId: string, options: WaitOptions = {}): Promise<JobView> {
+    return this.withDeadline(options, `job ${jobId}`, (signal, seen) => this.pollUntilTerminal(jobId, signal, seen));
+  }
+
+  /** Cancels a job that has not ended; a job that had is a HarombeApiError with code Conflict (409). */
+  async cancelJob(jobId: string, options: RequestOptions = {}): Promise<JobView> {
+    return this.json({ method: 'DELETE', path: `/v1/jobs/${segment(jobId)}`, signal: options.signal }, JobView);
+  }
+
+  // ---- Batches ----
+
+  async submitBatch(request: SubmitBatchRequest, options: RequestOptions = {}): Promise<BatchCreated> {
+    return this.json({ method: 'POST', path: '/v1/batches', body: request, signal: options.signal }, BatchCreated);
+  }
+
+  /** One page of the batch's jobs and its counts; `next_offset` is null on the last page. */
+  async getBatch(batchId: string, options: BatchPageOptions = {}): Promise<BatchView> {
+    return this.json(
+      {
+        method: 'GET',
+        path: `/v1/batches/${segment(batchId)}`,
+        query: { offset: options.offset, limit: options.limit },
+        signal: options.signal,
+      },
+      BatchView,
+    );
+  }
+
+  /**
+   * The batch's jobs that have ended so far, one at a time as the NDJSON answer arrives (never
+   * buffered whole). Leaving the loop early closes the download. The request timeout applies
+   * to each wait for data, not to the whole stream.
+   */
+  async *batchResults(batchId: string, options: RequestOptions = {}): AsyncGenerator<JobView, void, undefined> {
+    const path = `/v1/batches/${segment(batchId)}/results`;
+    const what = `GET ${path}`;
+    const { response, scope } = await this.open({ method: 'GET', path, accept: 'application/x-ndjson', signal: options.signal });
+    try {
+      if (response.body === null) return;
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let pending = '';
+      let lineNumber = 0;
+      try {
+        for (;;) {
+          scope.rearm();
+          let chunk: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            chunk = await reader.read();
+          } catch (error) {
+            throw this.failure(error, scope, what);
+          }
+          // The timeout measures the server's silence, not the time the caller spends per job.
+          scope.pause();
+          if (chunk.done) break;
+          const lines = (pending + decoder.decode(chunk.value, { stream: true })).split('\n');
+          pending = lines.pop() ?? '';
+          for (const line of lines) {
+            lineNumber += 1;
+            if (line.trim() !== '') yield this.decode(line, response.status, `${what} line ${lineNumber}`, JobView);
+          }
+        }
+        pending += decoder.decode();
+        if (pending.trim() !== '') yield this.decode(pending, response.status, `${what} line ${lineNumber + 1}`, JobView);
+      } finally {
+        // Closes the connection when the caller left the loop early; a no-op at the end.
+        await reader.cancel().catch(() => undefined);
+      }
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  /** Decides every pending approval of the batch. */
+  async approveBatch(batchId: string, reason?: string, options: RequestOptions = {}): Promise<BatchDecisionResult> {
+    return this.decideBatch(batchId, 'approve', reason, options);
+  }
+
+  async denyBatch(batchId: string, reason?: string, options: RequestOptions = {}): Promise<BatchDecisionResult> {
+    return this.decideBatch(batchId, 'deny', reason, options);
+  }
+
+  // ---- Approvals ----
+
+  /** Jobs whose `approval` is set, pending ones by default. */
+  async listApprovals(options: ListApprovalsOptions = {}): Promise<JobView[]> {
+    return this.json(
+      {
+        method: 'GET',
+        path: '/v1/approvals',
+        query: { status: options.status, limit: options.limit },
+        signal: options.signal,
+      },
+      envelope('approvals', JobViewList),
+    );
+  }
+
+  /**
+   * Approves a pending approval. One already decided or expired is a HarombeApiError with code
+   * AlreadyDecided (409, `details.approval` holds the standing decision); approving one's own
+   * job is SelfApprovalForbidden (403).
+   */
+  async approve(approvalId: string, reason?: string, options: RequestOptions = {}): Promise<DecisionResult> {
+    return this.decide(approvalId, 'approve', reason, options);
+  }
+
+  /** Denies a pending approval; errors as approve(). */
+  async deny(approvalId: string, reason?: string, options: RequestOptions = {}): Promise<DecisionResult> {
+    return this.decide(approvalId, 'deny', reason, options);
+  }
+
+  // ---- Sandboxes ----
+
+  async listSandboxes(options: RequestOptions = {}): Promise<SandboxView[]> {
+    return this.json({ method: 'GET', path: '/v1/sandboxes', signal: options.signal }, envelope('sandboxes', SandboxViewList));
+  }
+
+  /** Runs a code_destroy_sandbox job and answers it once it ran. */
+  async destroySandbox(sandboxId: string, options: RequestOptions = {}): Promise<JobView> {
+    return this.json({ method: 'DELETE', path: `/v1/sandboxes/${segment(sandboxId)}`, signal: options.signal }, JobView);
+  }
+
+  // ---- Health: a 503 is an answer (`ok: false`), not an error. ----
+
+  async health(options: RequestOptions = {}): Promise<HealthStatus> {
+    return this.probe('/healthz', options);
+  }
+
+  async ready(options: RequestOptions = {}): Promise<HealthStatus> {
+    return this.probe('/readyz', options);
+  }
+
+  // ---- Internals ----
+
+  private async decide(
+    approvalId: string,
+    verb: 'approve' | 'deny',
+    reason: string | undefined,
+    options: RequestOptions,
+  ): Promise<DecisionResult> {
+    const body: DecisionRequest = { reason };
+    return this.json(
+      { method: 'POST', path: `/v1/approvals/${segment(approvalId)}/${verb}`, body, signal: options.signal },
+      DecisionResult,
+    );
+  }
+
+  private async decideBatch(
+    batchId: string,
+    verb: 'approve' | 'deny',
+    reason: string | undefined,
+    options: RequestOptions,
+  ): Promise<BatchDecisionResult> {
+    const body: DecisionRequest = { reason };
+    return this.json(
+      { method: 'POST', path: `/v1/batches/${segment(batchId)}/${verb}`, body, signal: options.signal },
+      BatchDecisionResultSchema,
+    );
+  }
+
+  private async probe(path: string, options: RequestOptions): Promise<HealthStatus> {
+    const what = `GET ${path}`;
+    const { response, scope } = await this.open({ method: 'GET', path, signal: options.signal, answerStatuses: [503] });
+    let text: string;
+    try {
+      text = await this.readText(response, scope, what);
+    } finally {
+      scope.dispose();
+    }
+    // A 503 from a proxy in front of the API is an outage, not the API's health report.
+    if (!response.ok && !HealthBodySchema.safeParse(parseJson(text)).success) {
+      throw errorFromAnswer(response.status, text, what);
+    }
+    return { ok: response.ok, ...this.decode(text, response.status, what, HealthBodySchema) };
+  }
+
+  private async withDeadline<T>(
+    options: WaitOptions,
+    label: string,
+    work: (signal: AbortSignal, seen: Seen) => Promise<T>,
+  ): Promise<T> {
+    const seen: Seen = {};
+    const scope = new AbortScope(options.signal, options.timeoutMs, () => {
+      const job = seen.job;
+      return new HarombeApiError({
+        status: 0,
+        code: 'TimeoutError',
+        message: `${job ? `job ${job.job_id}` : label} did not end within ${options.timeoutMs} ms${job ? ` (last seen ${job.status})` : ''}`,
+        details: job ? { job_id: job.job_id, status: job.status } : undefined,
+      });
+    });
+    try {
+      return await work(scope.signal, seen);
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  private async pollUntilTerminal(jobId: string, signal: AbortSignal, seen: Seen): Promise<JobView> {
+    for (;;) {
+      const started = Date.now();
+      const job = await this.getJob(jobId, { wait_seconds: this.pollSeconds, signal });
+      seen.job = job;
+      if (isTerminal(job.status)) return job;
+      // A server or proxy that answers long-polls at once must not turn this into a busy loop.
+      const rest = MIN_POLL_INTERVAL_MS - (Date.now() - started);
+      if (rest > 0) await sleep(rest, signal);
+    }
+  }
+
+  private resultOf<T extends ToolName>(tool: T, job: JobView): ToolResult<T> {
+    if (job.result === null) {
+      throw new HarombeApiError({
+        status: 200,
+        code: job.error?.code ?? 'InternalError',
+        message: `job ${job.job_id} ended ${job.status} without a result${job.error ? `: ${job.error.message}` : ''}`,
+        details: { job_id: job.job_id, status: job.status },
+      });
+    }
+    const schema = TOOLS[tool].result as unknown as Schema<ToolResult<T>>;
+    const parsed = schema.safeParse(job.result);
+    if (!parsed.success) {
+      throw contractError(200, `result of job ${job.job_id} (${tool})`, parsed.error.issues);
+    }
+    return parsed.data;
+  }
+
+  private async json<T>(call: Call, schema: Schema<T>): Promise<T> {
+    const what = `${call.method} ${call.path}`;
+    const { response, scope } = await this.open(call);
+    try {
+      return this.decode(await this.readText(response, scope, what), response.status, what, schema);
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  /** Sends the request and answers once the headers are in; an error status throws. */
+  private async open(call: Call): Promise<{ response: Response; scope: AbortScope }> {
+    const what = `${call.method} ${call.path}`;
+    const timeoutMs =
+      call.holdSeconds === undefined ? this.timeoutMs : Math.max(this.timeoutMs, call.holdSeconds * 1000 + LONG_POLL_GRACE_MS);
+    const scope = new AbortScope(
+      call.signal,
+      timeoutMs,
+      () => new HarombeApiError({ status: 0, code: 'TimeoutError', message: `${what}: no answer within ${timeoutMs} ms` }),
+    );
+    const url = new URL(this.baseUrl + call.path);
+    for (const [key, value] of Object.entries(call.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.apiKey}`,
+      accept: call.accept ?? 'application/json',
+    };
+    if (call.body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.send(url, {
+        method: call.method,
+        headers,
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        signal: scope.signal,
+      });
+    } catch (error) {
+      scope.dispose();
+      throw this.failure(error, scope, what);
+    }
+    if (response.ok || call.answerStatuses?.includes(response.status)) return { response, scope };
+    try {
+      throw errorFromAnswer(response.status, await this.readText(response, scope, what), what);
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  private async readText(response: Response, scope: AbortScope, what: string): Promise<string> {
+    try {
+      return await response.text();
+    } catch (error) {
+      throw this.failure(error, scope, what);
+    }
+  }
+
+  /** What a failed fetch or body read becomes: the abort's reason, or ServiceUnavailable. */
+  private failure(error: unknown, scope: AbortScope, what: string): unknown {
+    if (scope.signal.aborted) return scope.signal.reason;
+    if (error instanceof HarombeApiError) return error;
+    return new HarombeApiError({
+      status: 0,
+      code: 'ServiceUnavailable',
+      message: `${what}: cannot reach ${this.baseUrl}: ${describeNetworkError(error)}`,
+      cause: error,
+    });
+  }
+
+  private decode<T>(text: string, status: number, what: string, schema: Schema<T>): T {
+    const data = parseJson(text);
+    if (data === NOT_JSON) {
+      throw new HarombeApiError({
+        status,
+        code: 'InternalError',
+        message: `${what}: HTTP ${status} answer is not JSON: ${snippet(text)}`,
+        details: { body: snippet(text) },
+      });
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throw contractError(status, what, parsed.error.issues);
+    return parsed.data;
+  }
+}
+
+const NOT_JSON = Symbol('not JSON');
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+function snippet(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat === '') return '(empty)';
+  return flat.length > SNIPPET_CHARS ? `${flat.slice(0, SNIPPET_CHARS)}…` : flat;
+}
+
+/** An error status's answer: its ErrorBody, or an InternalError quoting what came instead. */
+function errorFromAnswer(status: number, text: string, what: string): HarombeApiError {
+  const parsed = ErrorBody.safeParse(parseJson(text));
+  if (parsed.success) {
+    const { code, message, details } = parsed.data.error;
+    return new HarombeApiError({ status, code, message, details });
+  }
+  return new HarombeApiError({
+    status,
+    code: 'InternalError',
+    message: `${what}: HTTP ${status} with an answer that is not an error body: ${snippet(text)}`,
+    details: { body: snippet(text) },
+  });
+}
+
+function contractError(status: number, what: string, issues: ReadonlyArray<Issue>): HarombeApiError {
+  const listed = issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+  return new HarombeApiError({
+    status,
+    code: 'InternalError',
+    message: `${what}: answer does not match the API contract: ${listed.slice(0, 5).join('; ')}${listed.length > 5 ? '; …' : ''}`,
+    details: { issues: listed },
+  });
+}
+
+/** fetch's own message is a bare "fetch failed"; the cause names the reason (ECONNREFUSED ...). */
+function describeNetworkError(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof Error) return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** One URL path segment; `.` and `..` would be resolved away by URL, so they are refused. */
+function segment(value: string): string {
+  if (value === '' || value === '.' || value === '..') {
+    throw new HarombeApiError({ status: 0, code: 'InvalidArgument', message: `not an id: "${value}"` });
+  }
+  return encodeURIComponent(value);
+}

@@ -1,0 +1,126 @@
+import type { Clock } from '@harombe/core';
+import type { Logger } from 'pino';
+import type { JobDispatcher } from './job-dispatcher.js';
+import type { JobRecord } from './job-record.js';
+import type { JobService } from './job-service.js';
+import type { JobStore } from './job-store.js';
+import { failedResult } from './results.js';
+import type { WorkerRegistry } from './worker-registry.js';
+
+export interface HousekeeperOptions {
+  store: JobStore;
+  service: JobService;
+  dispatcher: JobDispatcher;
+  workers: WorkerRegistry;
+  clock: Clock;
+  logger: Logger;
+  /** Milliseconds between sweeps. Default 250: approvals expire within a quarter second of their deadline. */
+  intervalMs?: number;
+  /** A queued job not on its queue after this long is put back on it. Default 30 000. */
+  redispatchAfterMs?: number;
+}
+
+const PAGE = 200;
+
+/**
+ * The fleet's timers, kept in Redis rather than in any process: approvals past their deadline
+ * expire, jobs of lost workers end WorkerLost (or run again while attempts remain), and a job
+ * accepted but never put on a queue (a crash between the two) is put on it. Every action is
+ * an atomic transition, so any number of housekeepers may run at once.
+ */
+export class Housekeeper {
+  private readonly intervalMs: number;
+  private readonly redispatchAfterMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private queuedCursor = 0;
+
+  constructor(private readonly options: HousekeeperOptions) {
+    this.intervalMs = options.intervalMs ?? 250;
+    this.redispatchAfterMs = options.redispatchAfterMs ?? 30_000;
+  }
+
+  start(): void {
+    const loop = (): void => {
+      this.running = this.tick()
+        .then(() => undefined)
+        .catch((error: unknown) => this.options.logger.error({ err: error }, 'housekeeping failed'))
+        .finally(() => {
+          if (this.running) this.timer = setTimeout(loop, this.intervalMs);
+        });
+    };
+    loop();
+  }
+
+  async stop(): Promise<void> {
+    const running = this.running;
+    this.running = undefined;
+    clearTimeout(this.timer);
+    await running;
+  }
+
+  /** One sweep; tests call it directly with a ManualClock. */
+  async tick(): Promise<{ expired: number; lost: number; redispatched: number }> {
+    return { expired: await this.expireApprovals(), lost: await this.endJobsOfLostWorkers(), redispatched: await this.redispatchStale() };
+  }
+
+  async expireApprovals(): Promise<number> {
+    let expired = 0;
+    for (;;) {
+      const due = await this.options.store.dueApprovalJobIds(this.options.clock.now(), PAGE);
+      for (const jobId of due) if (await this.options.service.expire(jobId)) expired += 1;
+      if (due.length < PAGE) return expired;
+    }
+  }
+
+  async endJobsOfLostWorkers(): Promise<number> {
+    const now = this.options.clock.now();
+    const lostWorkers = new Set(await this.options.workers.lost(now));
+    const alive = new Map<string, boolean>();
+    let ended = 0;
+    for (let offset = 0; ; offset += PAGE) {
+      const ids = await this.options.store.indexedBefore('running', Number.POSITIVE_INFINITY, offset, PAGE);
+      for (const job of await this.options.store.getMany(ids)) {
+        if (!job?.worker_id || job.status !== 'running') continue;
+        if (!alive.has(job.worker_id)) alive.set(job.worker_id, await this.options.workers.isAlive(job.worker_id, now));
+        if (alive.get(job.worker_id)) continue;
+        if (await this.workerLost(job, now)) ended += 1;
+      }
+      if (ids.length < PAGE) break;
+    }
+    for (const workerId of lostWorkers) {
+      await this.options.workers.forget(workerId);
+      this.options.logger.warn({ worker_id: workerId }, 'worker lost');
+    }
+    return ended;
+  }
+
+  async redispatchStale(): Promise<number> {
+    const before = this.options.clock.now() - this.redispatchAfterMs;
+    const ids = await this.options.store.indexedBefore('queued', before, this.queuedCursor, PAGE);
+    this.queuedCursor = ids.length < PAGE ? 0 : this.queuedCursor + ids.length;
+    let redispatched = 0;
+    for (const job of await this.options.store.getMany(ids)) {
+      if (!job || job.status !== 'queued' || (await this.options.dispatcher.isOnQueue(job))) continue;
+      this.options.logger.warn({ job_id: job.job_id }, 'queued job was not on its queue: dispatching it again');
+      await this.options.dispatcher.dispatch(job);
+      redispatched += 1;
+    }
+    return redispatched;
+  }
+
+  /** Code execution is not idempotent: run again only when the submitter asked for attempts. */
+  private async workerLost(job: JobRecord, now: number): Promise<boolean> {
+    const message = `worker ${job.worker_id} was lost while running the job`;
+    if (job.attempts < job.max_attempts) {
+      const outcome = await this.options.store.transition(job.job_id, 'retry', { worker_id: null }, now);
+      if (outcome.outcome !== 'ok') return false;
+      this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id, attempt: job.attempts }, `${message}: running it again`);
+      await this.options.dispatcher.dispatch({ ...job, status: 'queued', worker_id: null });
+      return true;
+    }
+    const outcome = await this.options.store.transition(job.job_id, 'lose_worker', failedResult(job, 'WorkerLost', message), now);
+    if (outcome.outcome === 'ok') this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id }, message);
+    return outcome.outcome === 'ok';
+  }
+}

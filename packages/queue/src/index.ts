@@ -1,0 +1,14 @@
+export { BatchStore, type BatchRecord } from './batch-store.js';
+export { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
+export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
+export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
+export { JobEvents } from './job-events.js';
+export { JOB_EVENTS, transitionOf, type JobEvent } from './job-lifecycle.js';
+export { decodeRecord, encodeFields, toJobView, type JobRecord } from './job-record.js';
+export { JobService, parseOrThrow, type Classifier, type JobServiceOptions } from './job-service.js';
+export { JobStore, newId, type JobStoreOptions, type TransitionOutcome } from './job-store.js';
+export type { Principal } from './principal.js';
+export { RedisKeys, SHARED_QUEUE, workerQueueName } from './redis-keys.js';
+export { endEventFor, failedResult, failedToolResult, INFRASTRUCTURE_ERRORS } from './results.js';
+export { SandboxDirectory, type SandboxEntry } from './sandbox-directory.js';
+export { WorkerRegistry, type WorkerInfo } from './worker-registry.js';

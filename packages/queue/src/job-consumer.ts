@@ -1,0 +1,146 @@
+import { hostname } from 'node:os';
+import type { Clock, ErrorCode } from '@harombe/core';
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { QueuedJobData } from './job-dispatcher.js';
+import type { JobEvents } from './job-events.js';
+import type { JobRecord } from './job-record.js';
+import type { JobStore } from './job-store.js';
+import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
+import { endEventFor, failedResult } from './results.js';
+import type { WorkerRegistry } from './worker-registry.js';
+
+/** Runs one job's tool and returns the tool's result. `signal` aborts when the job is cancelled. */
+export type RunJob = (job: JobRecord, signal: AbortSignal) => Promise<Record<string, unknown>>;
+
+export interface JobConsumerOptions {
+  workerId: string;
+  connection: ConnectionOptions;
+  keys: RedisKeys;
+  store: JobStore;
+  workers: WorkerRegistry;
+  events: JobEvents;
+  clock: Clock;
+  logger: Logger;
+  run: RunJob;
+  /** Jobs run at once from the shared queue, and again from this worker's own queue. Default 2. */
+  concurrency?: number;
+  /** Milliseconds between heartbeats. Default 2 000. */
+  heartbeatMs?: number;
+  /** Sandboxes this worker holds, reported with each heartbeat. Default: none. */
+  sandboxCount?: () => Promise<number>;
+}
+
+/**
+ * A worker's side of the queues: takes jobs from the shared queue and from its own (jobs for
+ * sandboxes it holds), claims each in the job store (a job already claimed, cancelled or ended
+ * is dropped: nothing runs twice), runs it, and writes the result. Heartbeats say it is alive.
+ */
+export class JobConsumer {
+  private readonly concurrency: number;
+  private readonly heartbeatMs: number;
+  private readonly bullWorkers: Worker<QueuedJobData>[] = [];
+  private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly options: JobConsumerOptions) {
+    this.concurrency = options.concurrency ?? 2;
+    this.heartbeatMs = options.heartbeatMs ?? 2_000;
+  }
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  async start(): Promise<void> {
+    await this.options.events.start();
+    this.unsubscribe = this.options.events.onEvent((jobId, status) => {
+      if (status === 'cancelled') this.inFlight.get(jobId)?.controller.abort();
+    });
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat().catch((error: unknown) => this.options.logger.error({ err: error }, 'heartbeat failed')), this.heartbeatMs);
+    for (const queue of [SHARED_QUEUE, workerQueueName(this.options.workerId)]) {
+      const worker = new Worker<QueuedJobData>(queue, (job) => this.process(job), {
+        connection: this.options.connection,
+        prefix: this.options.keys.bullPrefix(),
+        concurrency: this.concurrency,
+      });
+      worker.on('error', (error) => this.options.logger.error({ err: error, queue }, 'queue worker error'));
+      this.bullWorkers.push(worker);
+    }
+    await Promise.all(this.bullWorkers.map((worker) => worker.waitUntilReady()));
+    this.options.logger.info({ worker_id: this.options.workerId, concurrency: this.concurrency }, 'worker taking jobs');
+  }
+
+  /**
+   * Graceful stop: take no new jobs, give running ones until `deadlineMs` to finish, then cancel
+   * the rest (their jobs end `cancelled`), and leave the fleet.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    await Promise.all(this.bullWorkers.map((worker) => worker.pause(true).catch(() => undefined)));
+    const finished = Promise.allSettled([...this.inFlight.values()].map((entry) => entry.done));
+    const timedOut = await Promise.race([finished.then(() => false), sleep(deadlineMs).then(() => true)]);
+    if (timedOut) {
+      const now = this.options.clock.now();
+      for (const [jobId, entry] of this.inFlight) {
+        const job = await this.options.store.get(jobId);
+        if (job) await this.options.store.transition(jobId, 'cancel', failedResult(job, 'Cancelled', 'the worker shut down before the job finished'), now);
+        entry.controller.abort();
+      }
+      await finished;
+    }
+    clearInterval(this.heartbeatTimer);
+    this.unsubscribe?.();
+    await Promise.all(this.bullWorkers.map((worker) => worker.close()));
+    await this.options.workers.leave(this.options.workerId);
+    this.options.logger.info({ worker_id: this.options.workerId }, 'worker stopped');
+  }
+
+  private async process(bullJob: Job<QueuedJobData>): Promise<void> {
+    const jobId = bullJob.data.job_id;
+    const log = this.options.logger.child({ job_id: jobId, worker_id: this.options.workerId });
+    const claimed = await this.options.store.transition(jobId, 'start', { worker_id: this.options.workerId, started_at: this.options.clock.now() }, this.options.clock.now());
+    if (claimed.outcome !== 'ok') {
+      log.info({ outcome: claimed.outcome }, 'job not claimed: already taken, cancelled or ended');
+      return;
+    }
+    const job = (await this.options.store.get(jobId)) as JobRecord;
+    const controller = new AbortController();
+    let finish!: () => void;
+    this.inFlight.set(jobId, { controller, done: new Promise<void>((resolve) => (finish = resolve)) });
+    log.info({ tool: job.tool, tenant: job.tenant, batch_id: job.batch_id, attempt: job.attempts }, 'job started');
+    try {
+      let result: Record<string, unknown>;
+      try {
+        result = await this.options.run(job, controller.signal);
+      } catch (error) {
+        log.error({ err: error }, 'job failed in the worker');
+        const failed = failedResult(job, 'InternalError', `the worker failed to run the job: ${(error as Error).message}`);
+        await this.options.store.transition(jobId, 'fail', failed, this.options.clock.now());
+        return;
+      }
+      const event = endEventFor(result);
+      const code = result.error as ErrorCode;
+      const error = event === 'fail' ? { code, message: String(result.stderr || result.message || code) } : null;
+      const outcome = await this.options.store.transition(jobId, event, { result, error }, this.options.clock.now());
+      log.info({ outcome: outcome.outcome, success: result.success, error: result.error ?? null }, 'job finished');
+    } finally {
+      this.inFlight.delete(jobId);
+      finish();
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    await this.options.workers.heartbeat({
+      worker_id: this.options.workerId,
+      hostname: hostname(),
+      last_seen: this.options.clock.now(),
+      concurrency: this.concurrency,
+      running: this.inFlight.size,
+      sandboxes: (await this.options.sandboxCount?.()) ?? 0,
+    });
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -1,0 +1,86 @@
+import type { Clock, ErrorCode } from '@harombe/core';
+import { Queue, type ConnectionOptions } from 'bullmq';
+import type { Logger } from 'pino';
+import type { JobRecord } from './job-record.js';
+import type { JobStore } from './job-store.js';
+import { failedResult } from './results.js';
+import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
+import type { SandboxDirectory } from './sandbox-directory.js';
+import type { WorkerRegistry } from './worker-registry.js';
+
+/** What a BullMQ job carries: only the id. The job store holds everything else. */
+export interface QueuedJobData {
+  job_id: string;
+}
+
+export interface JobDispatcherOptions {
+  connection: ConnectionOptions;
+  keys: RedisKeys;
+  store: JobStore;
+  sandboxes: SandboxDirectory;
+  workers: WorkerRegistry;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Puts queued jobs on BullMQ: the shared queue, or the queue of the worker holding the
+ * sandbox the job names. Adding is idempotent (the BullMQ job id is the job id and attempt),
+ * so a job can be dispatched again safely after a crash.
+ */
+export class JobDispatcher {
+  private readonly queues = new Map<string, Queue<QueuedJobData>>();
+
+  constructor(private readonly options: JobDispatcherOptions) {}
+
+  /** Dispatches a job the store has just made `queued`; a job it cannot route ends failed. */
+  async dispatch(job: JobRecord): Promise<void> {
+    const queueName = await this.route(job);
+    if (!queueName) return;
+    await this.queue(queueName).add('job', { job_id: job.job_id }, {
+      jobId: `${job.job_id}-${job.attempts}`,
+      removeOnComplete: true,
+      removeOnFail: { age: 3600 },
+    });
+  }
+
+  /** Whether BullMQ still holds the job's current attempt (waiting, active or delayed). */
+  async isOnQueue(job: JobRecord): Promise<boolean> {
+    const queueName = await this.route(job, { dryRun: true });
+    if (!queueName) return true;
+    const state = await this.queue(queueName).getJobState(`${job.job_id}-${job.attempts}`);
+    return state !== 'unknown' && state !== 'completed' && state !== 'failed';
+  }
+
+  queue(name: string): Queue<QueuedJobData> {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue<QueuedJobData>(name, { connection: this.options.connection, prefix: this.options.keys.bullPrefix() });
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+  }
+
+  private async route(job: JobRecord, { dryRun = false } = {}): Promise<string | undefined> {
+    if (!job.sandbox_id) return SHARED_QUEUE;
+    const entry = await this.options.sandboxes.get(job.sandbox_id);
+    const now = this.options.clock.now();
+    let failure: [ErrorCode, string] | undefined;
+    if (!entry || entry.tenant !== job.tenant) failure = ['SandboxNotFound', `sandbox ${job.sandbox_id} not found`];
+    else if (!(await this.options.workers.isAlive(entry.worker_id, now))) {
+      failure = ['SandboxLost', `sandbox ${job.sandbox_id} was lost with its worker ${entry.worker_id}`];
+    }
+    if (!failure) return workerQueueName((entry as { worker_id: string }).worker_id);
+    if (!dryRun) {
+      const [code, message] = failure;
+      const outcome = await this.options.store.transition(job.job_id, 'fail', failedResult(job, code, message), now);
+      this.options.logger.warn({ job_id: job.job_id, sandbox_id: job.sandbox_id, code, outcome: outcome.outcome }, message);
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,66 @@
+import { isTerminal, type JobStatus } from '@harombe/core';
+import type { Redis } from 'ioredis';
+import { RedisKeys } from './redis-keys.js';
+
+export type JobEventListener = (jobId: string, status: JobStatus) => void;
+
+/**
+ * Job status changes as they happen, over one Redis subscriber connection per process:
+ * long-polls wait on it, workers hear cancellations on it. Pub/sub may drop a message while
+ * reconnecting, so waiters always re-read the store; this only wakes them early.
+ */
+export class JobEvents {
+  private readonly listeners = new Set<JobEventListener>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private started: Promise<unknown> | undefined;
+
+  constructor(
+    /** A dedicated connection: it is put in subscriber mode. */
+    private readonly subscriber: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async start(): Promise<void> {
+    this.started ??= this.subscriber.subscribe(this.keys.jobEvents()).then(() => {
+      this.subscriber.on('message', (_channel: string, message: string) => this.dispatch(message));
+    });
+    await this.started;
+  }
+
+  onEvent(listener: JobEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Resolves when the job reaches a terminal status, or after `timeoutMs`, whichever is first.
+   * `isDone` re-reads the store after subscribing, so an end that came just before is not missed.
+   */
+  async waitForEnd(jobId: string, timeoutMs: number, isDone: () => Promise<boolean>): Promise<void> {
+    await this.start();
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const set = this.waiters.get(jobId) ?? new Set();
+    set.add(wake);
+    this.waiters.set(jobId, set);
+    const timer = setTimeout(wake, timeoutMs);
+    try {
+      if (await isDone()) return;
+      await woken;
+    } finally {
+      clearTimeout(timer);
+      set.delete(wake);
+      if (set.size === 0) this.waiters.delete(jobId);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.subscriber.disconnect();
+  }
+
+  private dispatch(message: string): void {
+    const [jobId, status] = message.split(' ') as [string, JobStatus];
+    for (const listener of this.listeners) listener(jobId, status);
+    if (isTerminal(status)) for (const wake of this.waiters.get(jobId) ?? []) wake();
+  }
+}

@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import {
+  DecisionChannel,
+  HarombeError,
+  isTerminal,
+  SubmitBatchRequest,
+  SubmitJobRequest,
+  ToolName,
+  TOOLS,
+  type Approval,
+  type Clock,
+  type DecisionResult,
+  type JobView,
+  type RiskAssessment,
+} from '@harombe/core';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { BatchStore } from './batch-store.js';
+import type { JobDispatcher } from './job-dispatcher.js';
+import type { JobEvents } from './job-events.js';
+import { toJobView, type JobRecord } from './job-record.js';
+import { newId, type JobStore } from './job-store.js';
+import type { Principal } from './principal.js';
+import { failedResult } from './results.js';
+
+/** The risk policy as the pipeline uses it. */
+export interface Classifier {
+  classify(tool: string, params: Record<string, unknown>): RiskAssessment;
+}
+
+export interface JobServiceOptions {
+  store: JobStore;
+  batches: BatchStore;
+  dispatcher: JobDispatcher;
+  events: JobEvents;
+  policy: Classifier;
+  clock: Clock;
+  logger: Logger;
+  /** Largest program accepted, in bytes. Default 1 MiB (the sandbox's max_code_bytes). */
+  maxCodeBytes?: number;
+  /** Largest file content accepted, in bytes. Default 8 MiB (the sandbox's max_file_bytes). */
+  maxFileBytes?: number;
+}
+
+type Decision = 'approve' | 'deny';
+
+/**
+ * The job pipeline's operations, shared by the API and the approval channels: submit (one or
+ * a batch), read, wait, cancel, decide. Every status change goes through the job store.
+ */
+export class JobService {
+  private readonly maxCodeBytes: number;
+  private readonly maxFileBytes: number;
+
+  constructor(private readonly options: JobServiceOptions) {
+    this.maxCodeBytes = options.maxCodeBytes ?? 1_048_576;
+    this.maxFileBytes = options.maxFileBytes ?? 8 * 1_048_576;
+  }
+
+  async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
+    const input = parseOrThrow(SubmitJobRequest, request, '');
+    const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
+    const { job_id, created } = await this.options.store.create(job, input.idempotency_key);
+    if (!created) return this.view(principal, job_id);
+    this.logCreated(job);
+    if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
+    if (input.wait_seconds) return this.wait(principal, job.job_id, input.wait_seconds);
+    return toJobView(job);
+  }
+
+  /** Validates every job first: one bad job refuses the whole batch, naming its index. */
+  async submitBatch(principal: Principal, request: SubmitBatchRequest): Promise<{ batch_id: string; job_ids: string[] }> {
+    const input = parseOrThrow(SubmitBatchRequest, request, '');
+    const batchId = newId('batch');
+    const jobs = input.jobs.map((entry, index) => this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, `jobs.${index}.`));
+    const now = this.options.clock.now();
+    const batch = await this.options.batches.create({ batch_id: batchId, tenant: principal.tenant, created_at: now, total: jobs.length }, input.idempotency_key);
+    if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
+    await this.options.store.createMany(jobs);
+    await this.options.batches.sealed(batchId);
+    this.options.logger.info({ batch_id: batchId, tenant: principal.tenant, jobs: jobs.length }, 'batch accepted');
+    for (const job of jobs) if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
+    return { batch_id: batchId, job_ids: jobs.map((job) => job.job_id) };
+  }
+
+  /** A tenant's job; another tenant's is NotFound, exactly as if absent. */
+  async get(principal: Principal, jobId: string): Promise<JobRecord> {
+    const job = await this.options.store.get(jobId);
+    if (!job || job.tenant !== principal.tenant) throw new HarombeError('NotFound', `job ${jobId} not found`);
+    return job;
+  }
+
+  async view(principal: Principal, jobId: string): Promise<JobView> {
+    return toJobView(await this.get(principal, jobId));
+  }
+
+  /** The job once it has ended, or as it is after `seconds`. */
+  async wait(principal: Principal, jobId: string, seconds: number): Promise<JobView> {
+    let job = await this.get(principal, jobId);
+    if (seconds > 0 && !isEnded(job)) {
+      await this.options.events.waitForEnd(jobId, seconds * 1000, async () => isEnded((job = await this.get(principal, jobId))));
+      job = await this.get(principal, jobId);
+    }
+    return toJobView(job);
+  }
+
+  async cancel(principal: Principal, jobId: string): Promise<JobView> {
+    const job = await this.get(principal, jobId);
+    const now = this.options.clock.now();
+    const ended = failedResult(job, 'Cancelled', `cancelled by ${principal.name}`);
+    let outcome = job.approval?.status === 'pending'
+      ? await this.options.store.transition(jobId, 'withdraw', { ...ended, approval: { ...job.approval, status: 'cancelled', decided_by: principal.name, decided_at: iso(now), channel: 'api' } }, now)
+      : undefined;
+    if (!outcome || outcome.outcome !== 'ok') outcome = await this.options.store.transition(jobId, 'cancel', ended, now);
+    if (outcome.outcome !== 'ok') {
+      throw new HarombeError('Conflict', `job ${jobId} has already ended (${outcome.outcome === 'missing' ? 'gone' : outcome.previous})`);
+    }
+    this.options.logger.info({ job_id: jobId, tenant: principal.tenant, previous: outcome.previous }, 'job cancelled');
+    return this.view(principal, jobId);
+  }
+
+  async pendingApprovals(principal: Principal, limit: number): Promise<JobView[]> {
+    const ids = await this.options.store.pendingApprovalJobIds(principal.tenant, limit);
+    const jobs = await this.options.store.getMany(ids);
+    return jobs.flatMap((job) => (job && job.status === 'awaiting_approval' ? [toJobView(job)] : []));
+  }
+
+  /** The approval's job, for the principal's tenant only. */
+  async jobForApproval(principal: Principal, approvalId: string): Promise<JobRecord> {
+    const jobId = await this.options.store.jobIdForApproval(approvalId);
+    const job = jobId ? await this.options.store.get(jobId) : undefined;
+    if (!job || job.tenant !== principal.tenant || !job.approval) throw new HarombeError('NotFound', `approval ${approvalId} not found`);
+    return job;
+  }
+
+  /**
+   * Approves or denies. The first decision wins atomically; a later one (or one after the
+   * deadline) changes nothing and is refused with AlreadyDecided. Nobody decides their own job.
+   */
+  async decide(principal: Principal, approvalId: string, decision: Decision, reason: string | null, channel: DecisionChannel = 'api'): Promise<DecisionResult> {
+    const job = await this.jobForApproval(principal, approvalId);
+    if (!principal.scopes.includes('approve')) throw new HarombeError('Forbidden', 'this key may not decide approvals (scope approve)');
+    if (job.submitted_by === principal.name || (principal.slack_user_id && principal.slack_user_id === job.submitted_by_slack)) {
+      throw new HarombeError('SelfApprovalForbidden', 'a job cannot be approved or denied by the identity that submitted it');
+    }
+    const now = this.options.clock.now();
+    const approval: Approval = {
+      ...(job.approval as Approval),
+      status: decision === 'approve' ? 'approved' : 'denied',
+      decided_by: principal.name,
+      decided_at: iso(now),
+      reason,
+      channel,
+    };
+    const patch: Partial<JobRecord> = decision === 'approve'
+      ? { approval }
+      : { approval, ...failedResult(job, 'ApprovalDenied', `denied by ${principal.name}${reason ? `: ${reason}` : ''}`) };
+    const outcome = await this.options.store.transition(job.job_id, decision, patch, now);
+    if (outcome.outcome === 'late') await this.expire(job.job_id);
+    if (outcome.outcome !== 'ok') {
+      const current = await this.jobForApproval(principal, approvalId);
+      throw new HarombeError('AlreadyDecided', `approval ${approvalId} was already ${current.approval?.status}`, {
+        approval: current.approval,
+        status: current.status,
+      });
+    }
+    this.options.logger.info({ job_id: job.job_id, approval_id: approvalId, decision, decided_by: principal.name, channel }, 'approval decided');
+    const decided = (await this.options.store.get(job.job_id)) as JobRecord;
+    if (decision === 'approve') await this.options.dispatcher.dispatch(decided);
+    return { approval_id: approvalId, job_id: job.job_id, decided: true, status: decided.status, approval: decided.approval as Approval };
+  }
+
+  async decideBatch(principal: Principal, batchId: string, decision: Decision, reason: string | null, channel: DecisionChannel = 'api'): Promise<{ batch_id: string; decided: number; already_decided: number }> {
+    const batch = await this.options.batches.get(batchId);
+    if (!batch || batch.tenant !== principal.tenant) throw new HarombeError('NotFound', `batch ${batchId} not found`);
+    let decided = 0;
+    let alreadyDecided = 0;
+    for (const job of await this.options.store.getMany(await this.options.batches.jobIds(batchId))) {
+      if (!job?.approval) continue;
+      try {
+        await this.decide(principal, job.approval.approval_id, decision, reason, channel);
+        decided += 1;
+      } catch (error) {
+        if (error instanceof HarombeError && error.code === 'AlreadyDecided') alreadyDecided += 1;
+        else throw error;
+      }
+    }
+    return { batch_id: batchId, decided, already_decided: alreadyDecided };
+  }
+
+  /** Ends a job whose approval deadline passed. Nothing happens if it was decided first. */
+  async expire(jobId: string): Promise<boolean> {
+    const job = await this.options.store.get(jobId);
+    if (!job?.approval) return false;
+    const now = this.options.clock.now();
+    const approval: Approval = { ...job.approval, status: 'expired', decided_by: null, decided_at: iso(now), reason: 'no decision before the deadline', channel: 'timeout' };
+    const outcome = await this.options.store.transition(jobId, 'expire', { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') }, now);
+    if (outcome.outcome === 'ok') this.options.logger.info({ job_id: jobId, approval_id: approval.approval_id }, 'approval expired: job denied');
+    return outcome.outcome === 'ok';
+  }
+
+  private newJob(principal: Principal, tool: string, rawParams: Record<string, unknown>, maxAttempts: number, batchId: string | null, field = ''): JobRecord {
+    if (!principal.scopes.includes('submit')) throw new HarombeError('Forbidden', 'this key may not submit jobs (scope submit)');
+    const toolName = ToolName.safeParse(tool);
+    if (!toolName.success) {
+      throw new HarombeError('UnknownTool', `${field}tool: unknown tool '${tool}'; known: ${ToolName.options.join(', ')}`, { field: `${field}tool` });
+    }
+    const params = parseOrThrow(TOOLS[toolName.data].params as z.ZodType, rawParams, `${field}params.`) as Record<string, unknown>;
+    this.checkSizes(params, `${field}params.`);
+    const assessment = this.options.policy.classify(toolName.data, params);
+    const now = this.options.clock.now();
+    const approvalId = assessment.require_approval ? newId('approval') : null;
+    const deadline = assessment.require_approval ? now + (assessment.approval_timeout ?? 60) * 1000 : 0;
+    return {
+      job_id: newId('job'),
+      tenant: principal.tenant,
+      submitted_by: principal.name,
+      submitted_by_slack: principal.slack_user_id ?? null,
+      tool: toolName.data,
+      params,
+      status: assessment.require_approval ? 'awaiting_approval' : 'queued',
+      risk: assessment.risk,
+      risk_reason: assessment.reason,
+      risk_matched: assessment.matched,
+      created_at: now,
+      started_at: null,
+      finished_at: null,
+      batch_id: batchId,
+      attempts: 0,
+      max_attempts: maxAttempts,
+      approval: approvalId
+        ? { approval_id: approvalId, status: 'pending', risk: assessment.risk, expires_at: iso(deadline), decided_by: null, decided_at: null, reason: null, channel: null }
+        : null,
+      approval_deadline: deadline,
+      result: null,
+      error: null,
+      sandbox_id: typeof params.sandbox_id === 'string' ? params.sandbox_id : null,
+      worker_id: null,
+      payload_sha256: createHash('sha256').update(JSON.stringify({ tool: toolName.data, params })).digest('hex'),
+    };
+  }
+
+  private checkSizes(params: Record<string, unknown>, field: string): void {
+    const limits: [string, number][] = [['code', this.maxCodeBytes], ['content', this.maxFileBytes]];
+    for (const [key, max] of limits) {
+      const value = params[key];
+      if (typeof value === 'string' && Buffer.byteLength(value) > max) {
+        throw new HarombeError('PayloadTooLarge', `${field}${key}: larger than ${max} bytes`, { field: `${field}${key}`, max_bytes: max });
+      }
+    }
+  }
+
+  private logCreated(job: JobRecord): void {
+    this.options.logger.info({ job_id: job.job_id, tenant: job.tenant, tool: job.tool, risk: job.risk, status: job.status, payload_sha256: job.payload_sha256 }, 'job accepted');
+  }
+}
+
+const isEnded = (job: JobRecord): boolean => isTerminal(job.status);
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** zod parse whose error names the field and carries a stable code. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, field: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => ({ field: `${field}${issue.path.join('.')}`.replace(/\.$/, ''), message: issue.message }));
+  const first = problems[0] as { field: string; message: string };
+  const code = /(^|\.)params\.language$/.test(first.field) ? 'UnsupportedLanguage' : 'InvalidArgument';
+  throw new HarombeError(code, `${first.field || 'body'}: ${first.message}`, { field: first.field, problems });
+}

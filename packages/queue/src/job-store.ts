@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import type { JobStatus } from '@harombe/core';
+import type { Redis } from 'ioredis';
+import { DEADLINE_GUARDED, transitionOf, type JobEvent } from './job-lifecycle.js';
+import { decodeRecord, encodeFields, type JobRecord } from './job-record.js';
+import { CREATE_JOB, TRANSITION_JOB } from './lua.js';
+import { RedisKeys } from './redis-keys.js';
+
+export interface JobStoreOptions {
+  /** A connection for commands (not one in subscriber mode). */
+  redis: Redis;
+  /** Default: `new RedisKeys()` (prefix `harombe`). */
+  keys?: RedisKeys;
+  /** How long a finished job, its result and its idempotency key are kept, in seconds. Default 86 400. */
+  resultTtlSeconds?: number;
+}
+
+export type TransitionOutcome =
+  | { outcome: 'ok'; previous: JobStatus }
+  | { outcome: 'missing' }
+  | { outcome: 'refused' | 'late'; previous: JobStatus };
+
+export function newId(kind: 'job' | 'batch' | 'approval'): string {
+  return `${kind}-${randomBytes(12).toString('hex')}`;
+}
+
+const PAGE = 500;
+
+interface ScriptedRedis extends Redis {
+  harombeCreateJob(job: string, idem: string, ...argv: string[]): Promise<[string, string]>;
+  harombeTransitionJob(job: string, ...argv: string[]): Promise<[string, string]>;
+}
+
+/**
+ * The source of truth for every job: one Redis hash per job, changed only through the
+ * lifecycle's events, each applied atomically and at most once.
+ */
+export class JobStore {
+  readonly keys: RedisKeys;
+  readonly resultTtlSeconds: number;
+  private readonly redis: ScriptedRedis;
+
+  constructor(options: JobStoreOptions) {
+    this.keys = options.keys ?? new RedisKeys();
+    this.resultTtlSeconds = options.resultTtlSeconds ?? 86_400;
+    this.redis = options.redis as ScriptedRedis;
+    if (!this.redis.harombeCreateJob) {
+      this.redis.defineCommand('harombeCreateJob', { numberOfKeys: 2, lua: CREATE_JOB });
+      this.redis.defineCommand('harombeTransitionJob', { numberOfKeys: 1, lua: TRANSITION_JOB });
+    }
+  }
+
+  /**
+   * Stores a new job. With an idempotency key already used by the tenant, stores nothing and
+   * returns the job that key made (`created: false`).
+   */
+  async create(job: JobRecord, idempotencyKey?: string): Promise<{ job_id: string; created: boolean }> {
+    const [outcome, jobId] = await this.redis.harombeCreateJob(...this.createArgs(job, idempotencyKey));
+    return { job_id: jobId, created: outcome === 'created' };
+  }
+
+  /** Stores many new jobs in pipelined round trips (a batch). */
+  async createMany(jobs: JobRecord[]): Promise<void> {
+    for (let i = 0; i < jobs.length; i += PAGE) {
+      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & { exec(): Promise<[Error | null, unknown][]> };
+      for (const job of jobs.slice(i, i + PAGE)) pipeline.harombeCreateJob(...this.createArgs(job));
+      for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+    }
+  }
+
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    return decodeRecord(await this.redis.hgetall(this.keys.job(jobId)));
+  }
+
+  async getMany(jobIds: string[]): Promise<(JobRecord | undefined)[]> {
+    const out: (JobRecord | undefined)[] = [];
+    for (let i = 0; i < jobIds.length; i += PAGE) {
+      const pipeline = this.redis.pipeline();
+      for (const id of jobIds.slice(i, i + PAGE)) pipeline.hgetall(this.keys.job(id));
+      for (const [error, hash] of (await pipeline.exec()) ?? []) {
+        if (error) throw error;
+        out.push(decodeRecord(hash as Record<string, string>));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Applies one lifecycle event with the given field changes, atomically: nothing happens
+   * unless the job is in one of the event's `from` statuses (and, for decisions, before its
+   * approval deadline).
+   */
+  async transition(jobId: string, event: JobEvent, patch: Partial<JobRecord>, nowMs: number): Promise<TransitionOutcome> {
+    const { from, to, terminal } = transitionOf(event);
+    const [outcome, previous] = await this.redis.harombeTransitionJob(
+      this.keys.job(jobId),
+      this.keys.tag,
+      event,
+      from.join(','),
+      to,
+      String(nowMs),
+      String(this.resultTtlSeconds),
+      JSON.stringify(encodeFields(terminal ? { finished_at: nowMs, ...patch } : patch)),
+      DEADLINE_GUARDED.includes(event) ? '1' : '0',
+      terminal ? '1' : '0',
+      this.keys.jobEvents(),
+    );
+    if (outcome === 'missing') return { outcome };
+    return { outcome: outcome as 'ok' | 'refused' | 'late', previous: previous as JobStatus };
+  }
+
+  async jobIdForApproval(approvalId: string): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.approval(approvalId))) ?? undefined;
+  }
+
+  /** Pending approvals of one tenant, oldest first. */
+  async pendingApprovalJobIds(tenant: string, limit: number): Promise<string[]> {
+    return this.redis.zrange(this.keys.tenantPending(tenant), 0, limit - 1);
+  }
+
+  /** Jobs whose approval deadline has passed. */
+  async dueApprovalJobIds(nowMs: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.approvalDeadlines(), '-inf', nowMs, 'LIMIT', 0, limit);
+  }
+
+  /** Earliest pending approval deadline (ms), if any: when the next expiry is due. */
+  async nextApprovalDeadline(): Promise<number | undefined> {
+    const [, score] = await this.redis.zrange(this.keys.approvalDeadlines(), 0, 0, 'WITHSCORES');
+    return score === undefined ? undefined : Number(score);
+  }
+
+  async countIndex(status: 'queued' | 'running'): Promise<number> {
+    return this.redis.zcard(this.keys.index(status));
+  }
+
+  async countAwaitingApproval(): Promise<number> {
+    return this.redis.zcard(this.keys.approvalDeadlines());
+  }
+
+  /** A page of a status index: jobs that entered it before `beforeMs`, oldest first. */
+  async indexedBefore(status: 'queued' | 'running', beforeMs: number, offset: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.index(status), '-inf', beforeMs, 'LIMIT', offset, limit);
+  }
+
+  /** Oldest entry of a status index: how long the longest-waiting job has waited. */
+  async oldestIndexed(status: 'queued' | 'running'): Promise<number | undefined> {
+    const [, score] = await this.redis.zrange(this.keys.index(status), 0, 0, 'WITHSCORES');
+    return score === undefined ? undefined : Number(score);
+  }
+
+  private createArgs(job: JobRecord, idempotencyKey?: string): [string, string, ...string[]] {
+    const idem = idempotencyKey ? this.keys.idempotency(job.tenant, idempotencyKey) : this.keys.idempotency('-', '-');
+    const fields = encodeFields(job);
+    if (idempotencyKey) fields.idempotency_ref = idem;
+    // Plain fields the scripts read without decoding the approval's JSON.
+    if (job.approval) fields.approval_id = job.approval.approval_id;
+    return [
+      this.keys.job(job.job_id),
+      idem,
+      this.keys.tag,
+      JSON.stringify(fields),
+      String(job.created_at),
+      this.keys.jobEvents(),
+      idempotencyKey ? '1' : '0',
+    ];
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The job store's Redis scripts. Each runs atomically; together they are the only writers of a
+ * job's status. Keys other than KEYS[1] are derived from the hash tag passed as ARGV[1], so all
+ * of them share one Cluster slot.
+ */
+
+/** KEYS: job, idempotency key. ARGV: tag, fields (JSON object of strings), now ms, channel, use idempotency ('1'|'0'). */
+export const CREATE_JOB = `
+if ARGV[5] == '1' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {'exists', existing} end
+end
+local f = cjson.decode(ARGV[2])
+local flat = {}
+for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+redis.call('HSET', KEYS[1], unpack(flat))
+local tag, id, now = ARGV[1], f.job_id, tonumber(ARGV[3])
+if ARGV[5] == '1' then redis.call('SET', KEYS[2], id) end
+if f.status == 'queued' then
+  redis.call('ZADD', tag .. ':index:queued', now, id)
+elseif f.status == 'awaiting_approval' then
+  redis.call('ZADD', tag .. ':approval-deadlines', tonumber(f.approval_deadline), id)
+  redis.call('ZADD', tag .. ':pending:' .. f.tenant, now, id)
+end
+if f.approval_id and f.approval_id ~= '' then redis.call('SET', tag .. ':approval:' .. f.approval_id, id) end
+if f.batch_id and f.batch_id ~= '' then
+  redis.call('HINCRBY', tag .. ':batch:' .. f.batch_id .. ':counts', f.status, 1)
+  redis.call('RPUSH', tag .. ':batch:' .. f.batch_id .. ':jobs', id)
+end
+redis.call('PUBLISH', ARGV[4], id .. ' ' .. f.status)
+return {'created', id}
+`;
+
+/**
+ * KEYS: job. ARGV: tag, event, allowed from (comma-separated), to, now ms, ttl s, patch (JSON
+ * object of strings), deadline guarded ('1'|'0'), terminal ('1'|'0'), channel.
+ * Returns {outcome, previous status}: ok | missing | refused (status not in from) | late (deadline passed).
+ */
+export const TRANSITION_JOB = `
+local job, tag = KEYS[1], ARGV[1]
+local status = redis.call('HGET', job, 'status')
+if not status then return {'missing', ''} end
+local allowed = false
+for s in string.gmatch(ARGV[3], '[^,]+') do
+  if s == status then allowed = true end
+end
+if not allowed then return {'refused', status} end
+local now = tonumber(ARGV[5])
+if ARGV[8] == '1' then
+  local deadline = tonumber(redis.call('HGET', job, 'approval_deadline') or '0') or 0
+  if deadline > 0 and deadline <= now then return {'late', status} end
+end
+local to = ARGV[4]
+local fields = {'status', to}
+for k, v in pairs(cjson.decode(ARGV[7])) do fields[#fields + 1] = k; fields[#fields + 1] = v end
+redis.call('HSET', job, unpack(fields))
+if ARGV[2] == 'start' then redis.call('HINCRBY', job, 'attempts', 1) end
+local id = redis.call('HGET', job, 'job_id')
+redis.call('ZREM', tag .. ':index:' .. status, id)
+if status == 'awaiting_approval' then
+  redis.call('ZREM', tag .. ':approval-deadlines', id)
+  redis.call('ZREM', tag .. ':pending:' .. redis.call('HGET', job, 'tenant'), id)
+end
+if to == 'queued' or to == 'running' then redis.call('ZADD', tag .. ':index:' .. to, now, id) end
+local batch = redis.call('HGET', job, 'batch_id')
+if batch and batch ~= '' then
+  local counts = tag .. ':batch:' .. batch .. ':counts'
+  redis.call('HINCRBY', counts, status, -1)
+  redis.call('HINCRBY', counts, to, 1)
+end
+if ARGV[9] == '1' then
+  local ttl = tonumber(ARGV[6])
+  redis.call('EXPIRE', job, ttl)
+  local approval = redis.call('HGET', job, 'approval_id')
+  if approval and approval ~= '' then redis.call('EXPIRE', tag .. ':approval:' .. approval, ttl) end
+  local idem = redis.call('HGET', job, 'idempotency_ref')
+  if idem and idem ~= '' then redis.call('EXPIRE', idem, ttl) end
+end
+redis.call('PUBLISH', ARGV[10], id .. ' ' .. to)
+return {'ok', status}
+`;

@@ -1,0 +1,73 @@
+/**
+ * Every Redis key and queue name of one deployment. The prefix is wrapped in a hash tag
+ * (`{harombe}`) so that all of them land in one Redis Cluster slot: scripts touching several
+ * keys and BullMQ's own scripts then run on a cluster as on a single server.
+ */
+export class RedisKeys {
+  readonly tag: string;
+
+  constructor(prefix = 'harombe') {
+    this.tag = `{${prefix}}`;
+  }
+
+  job(jobId: string): string {
+    return `${this.tag}:job:${jobId}`;
+  }
+  /** approval_id → job_id. */
+  approval(approvalId: string): string {
+    return `${this.tag}:approval:${approvalId}`;
+  }
+  idempotency(tenant: string, key: string): string {
+    return `${this.tag}:idem:${tenant}:${key}`;
+  }
+  batch(batchId: string): string {
+    return `${this.tag}:batch:${batchId}`;
+  }
+  batchCounts(batchId: string): string {
+    return `${this.tag}:batch:${batchId}:counts`;
+  }
+  batchJobs(batchId: string): string {
+    return `${this.tag}:batch:${batchId}:jobs`;
+  }
+  /** Jobs per status that something must act on, scored by when they entered it. */
+  index(status: 'queued' | 'running' | 'awaiting_approval'): string {
+    return `${this.tag}:index:${status}`;
+  }
+  /** awaiting_approval jobs scored by their approval deadline (ms). */
+  approvalDeadlines(): string {
+    return `${this.tag}:approval-deadlines`;
+  }
+  /** Pending approvals per tenant, for the approvals list. */
+  tenantPending(tenant: string): string {
+    return `${this.tag}:pending:${tenant}`;
+  }
+  workers(): string {
+    return `${this.tag}:workers`;
+  }
+  worker(workerId: string): string {
+    return `${this.tag}:worker:${workerId}`;
+  }
+  sandbox(sandboxId: string): string {
+    return `${this.tag}:sandbox:${sandboxId}`;
+  }
+  tenantSandboxes(tenant: string): string {
+    return `${this.tag}:sandboxes:${tenant}`;
+  }
+  workerSandboxes(workerId: string): string {
+    return `${this.tag}:worker-sandboxes:${workerId}`;
+  }
+  /** Pub/sub channel of job status changes: `<job_id> <status>`. */
+  jobEvents(): string {
+    return `${this.tag}:job-events`;
+  }
+  /** BullMQ's prefix: its keys carry the same hash tag. */
+  bullPrefix(): string {
+    return this.tag;
+  }
+}
+
+/** Queue names under the BullMQ prefix. */
+export const SHARED_QUEUE = 'exec';
+export function workerQueueName(workerId: string): string {
+  return `worker-${workerId}`;
+}

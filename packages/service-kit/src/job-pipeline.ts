@@ -1,0 +1,70 @@
+import { RISK_LEVELS, systemClock, type Clock, type HarombeConfig } from '@harombe/core';
+import { RiskPolicy } from '@harombe/policy';
+import { BatchStore, JobDispatcher, JobEvents, JobService, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry } from '@harombe/queue';
+import type { Logger } from 'pino';
+import type { RedisConnections } from './redis-connections.js';
+
+/** The job pipeline's parts over one process's Redis connections, configured from harombe.yaml. */
+export interface JobPipeline {
+  keys: RedisKeys;
+  clock: Clock;
+  store: JobStore;
+  batches: BatchStore;
+  workers: WorkerRegistry;
+  sandboxes: SandboxDirectory;
+  events: JobEvents;
+  dispatcher: JobDispatcher;
+  jobs: JobService;
+  policy: RiskPolicy;
+  close(): Promise<void>;
+}
+
+/** Batches outlive their jobs' results by a day, for stragglers. */
+const BATCH_GRACE_SECONDS = 86_400;
+
+export function createJobPipeline(config: HarombeConfig, redis: RedisConnections, logger: Logger, clock: Clock = systemClock): JobPipeline {
+  const keys = new RedisKeys(config.redis.prefix);
+  const store = new JobStore({ redis: redis.commands, keys, resultTtlSeconds: config.api.result_ttl_seconds });
+  const batches = new BatchStore(redis.commands, keys, config.api.result_ttl_seconds + BATCH_GRACE_SECONDS);
+  const workers = new WorkerRegistry(redis.commands, keys, config.worker.lost_after_seconds * 1000);
+  const sandboxes = new SandboxDirectory(redis.commands, keys);
+  const events = new JobEvents(redis.subscriber, keys);
+  const dispatcher = new JobDispatcher({ connection: redis.bullConnection(), keys, store, sandboxes, workers, clock, logger });
+  const sandbox = config.security.sandbox;
+  // The reference design's hitl switches: off means nothing waits for a person (never in
+  // production); auto_approve_low_risk false makes LOW wait too.
+  const autoApprove = sandbox.hitl.enabled
+    ? config.security.policy.auto_approve.filter((level) => level !== 'LOW' || sandbox.hitl.auto_approve_low_risk)
+    : [...RISK_LEVELS];
+  const policy = new RiskPolicy({
+    config: { ...config.security.policy, auto_approve: autoApprove },
+    allowedRegistries: Object.keys(sandbox.network.allowed_registries),
+  });
+  const jobs = new JobService({
+    store,
+    batches,
+    dispatcher,
+    events,
+    policy,
+    clock,
+    logger,
+    maxCodeBytes: sandbox.max_code_bytes,
+    maxFileBytes: sandbox.max_file_bytes,
+  });
+  return {
+    keys,
+    clock,
+    store,
+    batches,
+    workers,
+    sandboxes,
+    events,
+    dispatcher,
+    jobs,
+    policy,
+    async close() {
+      await dispatcher.close();
+      await events.close();
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import Fastify from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+export type ReadinessCheck = () => Promise<boolean>;
+
+export interface OpsRoutesOptions {
+  registry: Registry;
+  /** Named checks that must all pass for /readyz to answer 200. */
+  readiness: Record<string, ReadinessCheck>;
+}
+
+/** A metrics registry with Node's default process metrics, labelled with the service. */
+export function createRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** Kept out of the OpenAPI document (@fastify/swagger reads `hide`). */
+const hidden = { schema: { hide: true } as FastifySchema };
+
+/** /healthz (the process answers), /readyz (its dependencies answer), /metrics (Prometheus). */
+export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
+  app.get('/healthz', hidden, async () => ({ status: 'ok' }));
+  app.get('/readyz', hidden, async (_request, reply) => {
+    const checks: Record<string, boolean> = {};
+    await Promise.all(
+      Object.entries(options.readiness).map(async ([name, check]) => {
+        checks[name] = await check().catch(() => false);
+      }),
+    );
+    const ready = Object.values(checks).every(Boolean);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', hidden, async (_request, reply) => {
+    return reply.type(options.registry.contentType).send(await options.registry.metrics());
+  });
+}
+
+/** A server with only the ops routes, for services without an API of their own. */
+export async function startOpsServer(options: OpsRoutesOptions & { host: string; port: number }): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  registerOpsRoutes(app, options);
+  await app.listen({ host: options.host, port: options.port });
+  return app;
+}

@@ -1,0 +1,7 @@
+export {
+  REDIS_IMAGE,
+  RedisContainer,
+  checkRedisImage,
+  startRedis,
+  type StartRedisOptions,
+} from './redis-container.js';

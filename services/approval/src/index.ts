@@ -1,0 +1,1 @@
+export { ApprovalService, type ApprovalServiceOptions } from './approval-service.js';

@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { systemClock, type Clock, type HarombeConfig } from '@harombe/core';
+import { JobConsumer, JobEvents, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry, type JobRecord } from '@harombe/queue';
+import { CodeExecutionTools, SandboxManager } from '@harombe/sandbox';
+import { createRegistry, RedisConnections, startOpsServer } from '@harombe/service-kit';
+import type Docker from 'dockerode';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
+import { RedisSandboxRegistry } from './redis-sandbox-registry.js';
+
+export interface WorkerServiceOptions {
+  config: HarombeConfig;
+  logger: Logger;
+  /** Default: `<hostname>-<random>`; a restart with the same id adopts the sandboxes it held. */
+  workerId?: string;
+  /** Default: the local Docker engine. */
+  docker?: Docker;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Port of /healthz, /readyz, /metrics; 0 picks a free one. Default 9101. */
+  opsPort?: number;
+  /** Default 127.0.0.1. */
+  opsHost?: string;
+}
+
+/** Sandbox containers of workers carry this manager prefix, so a live worker can reap a dead one's. */
+const MANAGER_PREFIX = 'harombe-worker-';
+
+/** A worker: pulls approved jobs and runs them in gVisor sandboxes. Wires the packages together. */
+export class WorkerService {
+  readonly workerId: string;
+  readonly sandboxes: SandboxManager;
+  private readonly redis: RedisConnections;
+  private readonly consumer: JobConsumer;
+  private readonly workers: WorkerRegistry;
+  private readonly clock: Clock;
+  private readonly metrics = createRegistry('worker');
+  private ops: FastifyInstance | undefined;
+  private reapTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: WorkerServiceOptions) {
+    const { config, logger } = options;
+    this.workerId = options.workerId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+    this.clock = options.clock ?? systemClock;
+    const log = logger.child({ worker_id: this.workerId });
+    const keys = new RedisKeys(config.redis.prefix);
+    this.redis = new RedisConnections(config.redis.url, log);
+    const store = new JobStore({ redis: this.redis.commands, keys, resultTtlSeconds: config.api.result_ttl_seconds });
+    const directory = new SandboxDirectory(this.redis.commands, keys);
+    this.workers = new WorkerRegistry(this.redis.commands, keys, config.worker.lost_after_seconds * 1000);
+    this.sandboxes = new SandboxManager({
+      config: config.security.sandbox,
+      managerId: `${MANAGER_PREFIX}${this.workerId}`,
+      registry: new RedisSandboxRegistry(directory, this.workerId, config.security.sandbox.idle_timeout),
+      clock: this.clock,
+      logger: log,
+      ...(options.docker ? { docker: options.docker } : {}),
+    });
+    const tools = new CodeExecutionTools(this.sandboxes);
+    const jobsRun = new Counter({ name: 'harombe_worker_jobs_total', help: 'Jobs this worker ran, by tool and outcome', labelNames: ['tool', 'success'], registers: [this.metrics] });
+    new Gauge({
+      name: 'harombe_sandboxes_active',
+      help: 'Sandboxes held by this worker',
+      labelNames: ['worker'],
+      registers: [this.metrics],
+      collect: async function (this: Gauge) {
+        this.set({ worker: options.workerId ?? '' }, 0);
+      },
+    });
+    this.consumer = new JobConsumer({
+      workerId: this.workerId,
+      connection: this.redis.bullConnection(),
+      keys,
+      store,
+      workers: this.workers,
+      events: new JobEvents(this.redis.subscriber, keys),
+      clock: this.clock,
+      logger: log,
+      concurrency: config.worker.concurrency,
+      heartbeatMs: config.worker.heartbeat_seconds * 1000,
+      sandboxCount: () => directory.countByWorker(this.workerId),
+      run: async (job: JobRecord, signal: AbortSignal) => {
+        const result = job.tool === 'code_execute' ? await tools.code_execute(job.params, job.tenant, signal) : await tools[job.tool](job.params, job.tenant);
+        jobsRun.inc({ tool: job.tool, success: String(result.success) });
+        return result;
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.sandboxes.start();
+    await this.consumer.start();
+    await this.reapAbandoned();
+    this.reapTimer = setInterval(() => void this.reapAbandoned(), 30_000);
+    this.ops = await startOpsServer({
+      host: this.options.opsHost ?? '127.0.0.1',
+      port: this.options.opsPort ?? 9101,
+      registry: this.metrics,
+      readiness: { redis: () => this.redis.ping() },
+    });
+  }
+
+  get opsAddress(): string | undefined {
+    const address = this.ops?.server.address();
+    return address && typeof address === 'object' ? `http://${address.address}:${address.port}` : undefined;
+  }
+
+  /** SIGTERM: finish (or, past the deadline, cancel) running jobs, then leave. */
+  async stop(deadlineMs = this.options.config.worker.shutdown_deadline_seconds * 1000): Promise<void> {
+    clearInterval(this.reapTimer);
+    await this.consumer.stop(deadlineMs);
+    await this.sandboxes.stop();
+    await this.ops?.close();
+    await this.redis.close();
+  }
+
+  /** Removes sandbox containers on this host whose worker is gone (killed mid-job). */
+  private async reapAbandoned(): Promise<void> {
+    try {
+      await this.sandboxes.reapAbandoned(async (managerId) => {
+        if (!managerId.startsWith(MANAGER_PREFIX)) return false;
+        return !(await this.workers.isAlive(managerId.slice(MANAGER_PREFIX.length), this.clock.now()));
+      });
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'reaping abandoned sandboxes failed');
+    }
+  }
+}
