@@ -1,54 +1,42 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { isHarombeError, loadConfig, LANGUAGES } from '@harombe/core';
-import { SandboxManager } from '@harombe/sandbox';
-import { pino } from 'pino';
+import { Command } from 'commander';
+import { describeError } from './cli-error.js';
+import { registerApprovalsCommands } from './commands/approvals.js';
+import { registerDoctorCommand } from './commands/doctor.js';
+import { registerExecCommand } from './commands/exec.js';
+import { registerJobsCommands } from './commands/jobs.js';
+import { registerKeysCommands } from './commands/keys.js';
+import { registerRunCommand } from './commands/run.js';
+import { registerSubmitCommand } from './commands/submit.js';
+import { registerUpCommand } from './commands/up.js';
 
 const program = new Command()
   .name('harombe')
-  .description('Run untrusted code in gVisor sandboxes')
-  .option('--config <file>', 'harombe.yaml to read (default: $HAROMBE_CONFIG, else the defaults)');
+  .description('Run untrusted code in gVisor sandboxes, on this host or on a Harombe fleet')
+  .option('--config <file>', 'harombe.yaml to read (default: $HAROMBE_CONFIG, else the defaults)')
+  .option('--api-url <url>', 'the fleet\'s API (default: $HAROMBE_API_URL, else the local fleet of `harombe up`, else http://127.0.0.1:8080)')
+  .option('--api-key <key>', 'API key (default: $HAROMBE_API_KEY, or $HAROMBE_APPROVER_KEY for approvals, else the local fleet\'s keys)')
+  .showHelpAfterError('(harombe --help lists the commands; harombe <command> --help explains one)')
+  // Usage errors exit 2 (reported below), not through process.exit from inside commander.
+  .exitOverride();
 
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
-  return n;
-}
+// `harombe … | head`: the reader left; stop quietly rather than die on an unhandled EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+});
 
-program
-  .command('run')
-  .description('run one program in a fresh local sandbox, print its output and exit with its exit code')
-  .addOption(new Option('-l, --language <language>', 'language of the program').choices(LANGUAGES).makeOptionMandatory())
-  .option('-c, --code <code>', 'the program text (instead of a file)')
-  .option('-t, --timeout <seconds>', 'time limit (default: the configured max_execution_time)', seconds)
-  .argument('[file]', 'file holding the program ("-" for stdin)')
-  .action(async (file: string | undefined, options: { language: string; code?: string; timeout?: number }) => {
-    const code = options.code ?? (file === undefined ? undefined : readFileSync(file === '-' ? 0 : file, 'utf8'));
-    if (code === undefined) return program.error('give a file, "-" for stdin, or --code');
-    const configPath = program.opts<{ config?: string }>().config ?? process.env.HAROMBE_CONFIG;
-    const config = configPath ? loadConfig(configPath).security.sandbox : {};
-    const manager = new SandboxManager({ config, logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }), sweepIntervalMs: 0 });
-    await manager.start();
-    const owner = 'local';
-    const { sandbox_id } = await manager.create({ language: options.language, owner });
-    try {
-      const result = await manager.execute(sandbox_id, owner, { code, ...(options.timeout ? { timeout: options.timeout } : {}) });
-      process.stdout.write(result.stdout);
-      process.stderr.write(result.stderr);
-      if (result.error) process.stderr.write(`harombe: ${result.error} after ${result.execution_time} s\n`);
-      process.exitCode = result.exit_code >= 0 && result.exit_code < 256 ? result.exit_code : 1;
-    } finally {
-      await manager.destroy(sandbox_id, owner);
-      await manager.stop();
-    }
-  });
+registerUpCommand(program);
+registerRunCommand(program);
+registerExecCommand(program);
+registerSubmitCommand(program);
+registerJobsCommands(program);
+registerApprovalsCommands(program);
+registerKeysCommands(program);
+registerDoctorCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
-  if (isHarombeError(error)) {
-    process.stderr.write(`harombe: ${error.code}: ${error.message}\n`);
-  } else {
-    process.stderr.write(`harombe: ${(error as Error).stack ?? String(error)}\n`);
-  }
-  process.exitCode = 2;
+  const { text, exitCode } = describeError(error);
+  if (text) process.stderr.write(text);
+  process.exitCode = exitCode;
 });

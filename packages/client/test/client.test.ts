@@ -175,6 +175,7 @@ class FakeApi {
       batch_id: null,
       attempts: 0,
       max_attempts: 1,
+      worker_id: null,
       approval: null,
       result: null,
       error: null,

@@ -79,6 +79,8 @@ export const JobView = z.object({
   batch_id: BatchId.nullable(),
   attempts: z.number().int(),
   max_attempts: z.number().int(),
+  /** The worker running (or that ran) the job's latest attempt. */
+  worker_id: z.string().nullable(),
   approval: Approval.nullable(),
   result: z.record(z.string(), z.unknown()).nullable(),
   /** Why a job did not complete, for people; `result.error` carries the same code. */

@@ -44,10 +44,14 @@ export class JobDispatcher {
     });
   }
 
-  /** Whether BullMQ still holds the job's current attempt (waiting, active or delayed). */
+  /**
+   * Whether BullMQ still holds the job's current attempt (waiting, active or delayed). A job
+   * that can no longer be routed (its sandbox's worker is gone) is not: dispatching it again
+   * ends it.
+   */
   async isOnQueue(job: JobRecord): Promise<boolean> {
     const queueName = await this.route(job, { dryRun: true });
-    if (!queueName) return true;
+    if (!queueName) return false;
     const state = await this.queue(queueName).getJobState(`${job.job_id}-${job.attempts}`);
     return state !== 'unknown' && state !== 'completed' && state !== 'failed';
   }

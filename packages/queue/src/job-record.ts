@@ -72,6 +72,7 @@ export function toJobView(job: JobRecord): JobView {
     batch_id: job.batch_id,
     attempts: job.attempts,
     max_attempts: job.max_attempts,
+    worker_id: job.worker_id,
     approval: job.approval,
     result: job.result,
     error: job.error,

@@ -64,8 +64,8 @@ export class JobService {
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
     if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
-    if (input.wait_seconds) return this.wait(principal, job.job_id, input.wait_seconds);
-    return toJobView(job);
+    // Dispatching may already have ended it (a sandbox that does not exist): answer what is stored.
+    return this.wait(principal, job.job_id, input.wait_seconds ?? 0);
   }
 
   /** Validates every job first: one bad job refuses the whole batch, naming its index. */
@@ -165,8 +165,8 @@ export class JobService {
       });
     }
     this.options.logger.info({ job_id: job.job_id, approval_id: approvalId, decision, decided_by: principal.name, channel }, 'approval decided');
+    if (decision === 'approve') await this.options.dispatcher.dispatch((await this.options.store.get(job.job_id)) as JobRecord);
     const decided = (await this.options.store.get(job.job_id)) as JobRecord;
-    if (decision === 'approve') await this.options.dispatcher.dispatch(decided);
     return { approval_id: approvalId, job_id: job.job_id, decided: true, status: decided.status, approval: decided.approval as Approval };
   }
 
@@ -191,7 +191,11 @@ export class JobService {
   /** Ends a job whose approval deadline passed. Nothing happens if it was decided first. */
   async expire(jobId: string): Promise<boolean> {
     const job = await this.options.store.get(jobId);
-    if (!job?.approval) return false;
+    if (!job?.approval) {
+      // A deadline whose job is gone (lost data): drop it so the sweep does not revisit it forever.
+      await this.options.store.forgetApprovalDeadline(jobId);
+      return false;
+    }
     const now = this.options.clock.now();
     const approval: Approval = { ...job.approval, status: 'expired', decided_by: null, decided_at: iso(now), reason: 'no decision before the deadline', channel: 'timeout' };
     const outcome = await this.options.store.transition(jobId, 'expire', { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') }, now);

@@ -123,6 +123,10 @@ export class JobStore {
     return this.redis.zrangebyscore(this.keys.approvalDeadlines(), '-inf', nowMs, 'LIMIT', 0, limit);
   }
 
+  async forgetApprovalDeadline(jobId: string): Promise<void> {
+    await this.redis.zrem(this.keys.approvalDeadlines(), jobId);
+  }
+
   /** Earliest pending approval deadline (ms), if any: when the next expiry is due. */
   async nextApprovalDeadline(): Promise<number | undefined> {
     const [, score] = await this.redis.zrange(this.keys.approvalDeadlines(), 0, 0, 'WITHSCORES');

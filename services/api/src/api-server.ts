@@ -75,6 +75,18 @@ export async function buildApiServer(options: ApiServerOptions) {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
   }).withTypeProvider<ZodTypeProvider>();
+  // A client that asks before sending a large body (Expect: 100-continue, as curl does) hears
+  // 413 at once instead of sending megabytes that would be refused.
+  const bodyLimit = options.maxBodyBytes ?? 32 * 1_048_576;
+  app.server.on('checkContinue', (request, response) => {
+    if (Number(request.headers['content-length'] ?? 0) > bodyLimit) {
+      response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      response.end(JSON.stringify({ error: { code: 'PayloadTooLarge', message: `the request body is larger than ${bodyLimit} bytes` } }));
+      return;
+    }
+    response.writeContinue();
+    app.server.emit('request', request, response);
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   const requests = new Counter({ name: 'harombe_api_requests_total', help: 'API requests by route and status', labelNames: ['route', 'status'], registers: [options.metrics] });

@@ -1,0 +1,229 @@
+import { existsSync } from 'node:fs';
+import { HarombeClient } from '@harombe/client';
+import { loadConfig, parseConfig, type HarombeConfig } from '@harombe/core';
+import type { Command } from 'commander';
+import type Docker from 'dockerode';
+import { connectionFlags, resolveApiKey, resolveApiUrl, type ConnectionInput } from '../api-client-options.js';
+import { EXIT } from '../cli-error.js';
+
+/** One line of `harombe doctor`. */
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  /** What was found: shown after the name (why it failed, or a detail worth knowing). */
+  detail?: string;
+  /** How to fix a failure. */
+  fix?: string;
+}
+
+const SETUP = 'sudo bash deploy/host/setup.sh';
+const START_FLEET = 'start a local fleet with `harombe up`, or point at yours with --api-url or HAROMBE_API_URL';
+
+/** `ok    name: detail` or `FAIL  name: detail` and, indented below, `fix: …`. */
+export function formatCheck(check: CheckResult): string {
+  const head = `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}${check.detail ? `: ${check.detail}` : ''}`;
+  return check.ok || !check.fix ? `${head}\n` : `${head}\n      fix: ${check.fix}\n`;
+}
+
+/** A URL with its password hidden, for printing. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(messageOf).join('; ');
+  return error instanceof Error ? error.message || error.name : String(error);
+}
+
+/**
+ * Which harombe.yaml the fleet's services would read: --config, $HAROMBE_CONFIG, ./harombe.yaml
+ * when present; undefined means all defaults.
+ */
+export function configPathOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flag ?? env.HAROMBE_CONFIG ?? (existsSync('harombe.yaml') ? 'harombe.yaml' : undefined);
+}
+
+/** The configuration check, and the configuration the other checks use (the defaults when invalid). */
+export function checkConfig(path: string | undefined): { check: CheckResult; config: HarombeConfig } {
+  const name = 'configuration valid';
+  if (path === undefined) return { check: { name, ok: true, detail: 'no harombe.yaml: the defaults' }, config: parseConfig({}) };
+  try {
+    return { check: { name, ok: true, detail: path }, config: loadConfig(path) };
+  } catch (error) {
+    return {
+      check: { name, ok: false, detail: messageOf(error), fix: `correct ${path} as the message says (the checks below use the defaults)` },
+      config: parseConfig({}),
+    };
+  }
+}
+
+/** The Docker checks: engine, runtimes, sandbox images. Later ones fail as unchecked when the engine is unreachable. */
+export async function checkDocker(docker: Docker, config: HarombeConfig): Promise<CheckResult[]> {
+  const sandbox = config.security.sandbox;
+  const runtimes = [...new Set([sandbox.runtime, sandbox.network_runtime])];
+  const images = Object.values(sandbox.languages).map((language) => language.image);
+  const dependents = (detail: string): CheckResult[] => [
+    ...runtimes.map((runtime) => ({ name: `Docker runtime ${runtime} registered`, ok: false, detail, fix: SETUP })),
+    ...images.map((image) => ({ name: `sandbox image ${image} present`, ok: false, detail, fix: SETUP })),
+  ];
+  const results: CheckResult[] = [];
+  try {
+    await docker.ping();
+    results.push({ name: 'Docker engine reachable', ok: true });
+  } catch (error) {
+    const denied = (error as NodeJS.ErrnoException).code === 'EACCES';
+    results.push({
+      name: 'Docker engine reachable',
+      ok: false,
+      detail: messageOf(error),
+      fix: denied ? 'let your user use Docker (add it to the docker group, then log in again), or run as root' : `install and start it with: ${SETUP}`,
+    });
+    return [...results, ...dependents('not checked: the Docker engine is unreachable')];
+  }
+  let registered: Record<string, unknown> | undefined;
+  try {
+    registered = ((await docker.info()) as { Runtimes?: Record<string, unknown> }).Runtimes ?? {};
+  } catch (error) {
+    results.push(...dependents(`docker info failed: ${messageOf(error)}`).slice(0, runtimes.length));
+  }
+  if (registered) {
+    for (const runtime of runtimes) {
+      const ok = runtime in registered;
+      results.push({
+        name: `Docker runtime ${runtime} registered`,
+        ok,
+        ...(ok ? {} : { detail: `the engine knows ${Object.keys(registered).join(', ') || 'no runtimes'}`, fix: `register gVisor with: ${SETUP}` }),
+      });
+    }
+  }
+  for (const image of images) {
+    try {
+      await docker.getImage(image).inspect();
+      results.push({ name: `sandbox image ${image} present`, ok: true });
+    } catch (error) {
+      const missing = (error as { statusCode?: number }).statusCode === 404;
+      results.push({ name: `sandbox image ${image} present`, ok: false, detail: missing ? 'not built' : messageOf(error), fix: `build it with: ${SETUP}` });
+    }
+  }
+  return results;
+}
+
+/** PING with a 2 s connect timeout and no retry. */
+export async function checkRedis(url: string, timeoutMs = 2000): Promise<CheckResult> {
+  const name = `Redis reachable at ${redactUrl(url)}`;
+  const fix =
+    'start Redis (`harombe up` runs one for a local fleet), or set redis.url in harombe.yaml or HAROMBE_REDIS_URL to where it runs';
+  // Loaded here, not at the CLI's start: only doctor talks to Redis.
+  const { Redis } = await import('ioredis');
+  let redis: InstanceType<typeof Redis>;
+  try {
+    redis = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+      reconnectOnError: () => false,
+    });
+  } catch (error) {
+    return { name, ok: false, detail: messageOf(error), fix };
+  }
+  // The connection's own error (ECONNREFUSED, ...) comes as an event; connect() then only says "Connection is closed".
+  let connectionError: unknown;
+  redis.on('error', (error: unknown) => {
+    connectionError ??= error;
+  });
+  try {
+    await redis.connect();
+    const answer = await redis.ping();
+    return answer === 'PONG' ? { name, ok: true } : { name, ok: false, detail: `PING answered ${answer}`, fix };
+  } catch (error) {
+    const detail = messageOf(connectionError ?? error);
+    const auth = /NOAUTH|WRONGPASS|invalid password/i.test(detail);
+    return { name, ok: false, detail, fix: auth ? 'put the password in the URL: redis://:<password>@host:port' : fix };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** GET /readyz at the resolved API URL: reachable, and every dependency of the API ready. */
+export async function checkApi(input: ConnectionInput, timeoutMs = 5000): Promise<CheckResult> {
+  const url = resolveApiUrl(input);
+  const name = `API ready at ${url.value}${url.source === 'default' ? '' : ` (from ${url.source})`}`;
+  let client: HarombeClient;
+  try {
+    // /readyz needs no key; any will do when none is set.
+    const key = resolveApiKey('submit', input) ?? resolveApiKey('approve', input);
+    client = new HarombeClient({ baseUrl: url.value, apiKey: key?.value ?? 'none', timeoutMs });
+  } catch (error) {
+    return { name, ok: false, detail: messageOf(error), fix: 'pass an http(s) URL with --api-url or HAROMBE_API_URL' };
+  }
+  try {
+    const health = await client.ready({ signal: AbortSignal.timeout(timeoutMs) });
+    if (health.ok) return { name, ok: true };
+    const failing = Object.entries(health.checks)
+      .filter(([, value]) => value !== true && value !== 'ok' && !(typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === true))
+      .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    return {
+      name,
+      ok: false,
+      detail: `not ready (${health.status}${failing.length ? `; ${failing.join(', ')}` : ''})`,
+      fix: 'the API runs but a dependency does not answer (see the checks above, and the API\'s log)',
+    };
+  } catch (error) {
+    const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
+    return { name, ok: false, detail: timedOut ? `no answer within ${timeoutMs} ms` : messageOf(error), fix: START_FLEET };
+  }
+}
+
+export interface DoctorOptions {
+  configPath?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  connection?: ConnectionInput;
+  docker?: Docker;
+  /** Called with each check as it finishes. */
+  onCheck?: (check: CheckResult) => void;
+}
+
+/** Every check, in order; the fleet can run when all are ok. */
+export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResult[]> {
+  const env = options.env ?? process.env;
+  const results: CheckResult[] = [];
+  const report = (...checks: CheckResult[]): void => {
+    for (const check of checks) {
+      results.push(check);
+      options.onCheck?.(check);
+    }
+  };
+  const { check, config } = checkConfig(configPathOf(options.configPath, env));
+  report(check);
+  const docker = options.docker ?? new (await import('dockerode')).default({ timeout: 5000 });
+  report(...(await checkDocker(docker, config)));
+  report(await checkRedis(env.HAROMBE_REDIS_URL || config.redis.url));
+  report(await checkApi({ env, ...options.connection }));
+  return results;
+}
+
+/** `harombe doctor`. */
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description('check what the fleet needs on this host (Docker, gVisor, sandbox images, Redis, configuration, API) and say how to fix what fails')
+    .action(async (_options: unknown, command: Command) => {
+      const results = await runDoctor({
+        configPath: command.optsWithGlobals<{ config?: string }>().config,
+        connection: { flags: connectionFlags(command) },
+        onCheck: (check) => process.stdout.write(formatCheck(check)),
+      });
+      const failed = results.filter((result) => !result.ok).length;
+      if (failed > 0) process.stderr.write(`${failed} check${failed === 1 ? '' : 's'} failed\n`);
+      process.exitCode = failed > 0 ? EXIT.failed : EXIT.ok;
+    });
+}

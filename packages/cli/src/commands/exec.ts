@@ -1,0 +1,221 @@
+import { readFileSync } from 'node:fs';
+import { HarombeApiError, isHarombeApiError, sleep, type HarombeClient } from '@harombe/client';
+import { ExecutionResult, isTerminal, LANGUAGES, SandboxId, type CodeExecuteParams, type JobView } from '@harombe/core';
+import { Option, type Command } from 'commander';
+import { connectionFlags, createClient } from '../api-client-options.js';
+import { CliError, EXIT, unreadable } from '../cli-error.js';
+import { idOf, seconds } from '../cli-options.js';
+
+/** Where exec writes: the program's stdout and stderr, and harombe's own messages (stderr). */
+export interface ExecIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+export interface ExecOnFleetOptions {
+  /** Give up after this many seconds (the job is then cancelled): exit 124. Default: wait as long as it takes. */
+  waitSeconds?: number | undefined;
+  /** Aborting it (Ctrl-C) cancels the job: exit 130. */
+  signal?: AbortSignal | undefined;
+  /** Seconds between looks at a job awaiting approval, to report the decision. Default 5. */
+  approvalPollSeconds?: number;
+  io?: ExecIo;
+}
+
+const INTERRUPTED = Symbol('interrupted');
+
+/** The stderr line shown while a job waits for a person. */
+export function approvalWaitingLine(job: JobView): string {
+  const approval = job.approval;
+  return `waiting for approval (approval ${approval?.approval_id ?? '?'}, risk ${job.risk}: ${job.risk_reason}, expires ${approval?.expires_at ?? 'never'})`;
+}
+
+/**
+ * Runs a code_execute job on the fleet as if it ran here: submits it, says so on stderr while it
+ * waits for approval, then writes the program's stdout and stderr and answers the exit status
+ * (see execExitCode). A TimeoutError of the wait answers 124; HarombeApiErrors of the API
+ * otherwise propagate.
+ */
+export async function execOnFleet(client: HarombeClient, params: CodeExecuteParams, options: ExecOnFleetOptions = {}): Promise<number> {
+  const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
+  const pollSeconds = options.approvalPollSeconds ?? 5;
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(INTERRUPTED);
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let job: JobView | undefined;
+  const timer =
+    options.waitSeconds === undefined
+      ? undefined
+      : setTimeout(() => {
+          controller.abort(
+            new HarombeApiError({
+              status: 0,
+              code: 'TimeoutError',
+              message: `${job ? `job ${job.job_id}` : 'the job'} did not end within ${options.waitSeconds} s${job ? ` (last seen ${job.status})` : ''}`,
+              details: job ? { job_id: job.job_id, status: job.status } : undefined,
+            }),
+          );
+        }, options.waitSeconds * 1000);
+  const signal = controller.signal;
+  try {
+    // Not aborted by an interrupt or the deadline: the job may exist once the request is out,
+    // and only the answer names it, so that it can be cancelled.
+    job = await client.submitJob({ tool: 'code_execute', params: params as Record<string, unknown> });
+    if (signal.aborted) throw signal.reason;
+    let announced: string | undefined;
+    while (!isTerminal(job.status)) {
+      if (job.status === 'awaiting_approval') {
+        const approvalId = job.approval?.approval_id;
+        if (approvalId !== announced) {
+          io.stderr.write(`${approvalWaitingLine(job)}\n`);
+          announced = approvalId;
+        }
+        // A long-poll answers when the job ends, not when it is approved: look again every few seconds
+        // (and never faster, should a proxy answer long-polls at once).
+        const asked = Date.now();
+        job = await client.getJob(job.job_id, { wait_seconds: pollSeconds, signal });
+        const rest = pollSeconds * 1000 - (Date.now() - asked);
+        if (job.status === 'awaiting_approval' && rest > 0) await sleep(rest, signal);
+        continue;
+      }
+      if (announced !== undefined) announced = announceApproval(job, io);
+      job = await client.waitForJob(job.job_id, { signal });
+    }
+    if (announced !== undefined) announceApproval(job, io);
+  } catch (error) {
+    const reason = signal.aborted ? signal.reason : error;
+    if (reason === INTERRUPTED || isHarombeApiError(reason, 'TimeoutError')) {
+      const cancelled = job && !isTerminal(job.status) && signal.aborted ? await cancelQuietly(client, job.job_id) : '';
+      if (reason === INTERRUPTED) {
+        io.stderr.write(`harombe: Cancelled: interrupted${job ? `; job ${job.job_id} ${cancelled}` : ''}\n`);
+        return EXIT.interrupted;
+      }
+      io.stderr.write(`harombe: TimeoutError: ${(reason as HarombeApiError).message}${cancelled ? `; ${cancelled}` : ''}\n`);
+      return EXIT.timeout;
+    }
+    throw reason;
+  } finally {
+    if (timer) clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  return reportExecution(job, io);
+}
+
+/** `approved by <who>: <reason>` once a job announced as waiting was approved. */
+function announceApproval(job: JobView, io: ExecIo): undefined {
+  if (job.approval?.status !== 'approved') return undefined;
+  const { decided_by, reason } = job.approval;
+  io.stderr.write(`approved${decided_by ? ` by ${decided_by}` : ''}${reason ? `: ${reason}` : ''}\n`);
+  return undefined;
+}
+
+async function cancelQuietly(client: HarombeClient, jobId: string): Promise<string> {
+  try {
+    await client.cancelJob(jobId, { signal: AbortSignal.timeout(10_000) });
+    return 'cancelled';
+  } catch (error) {
+    if (isHarombeApiError(error, 'Conflict')) return `ended meanwhile (harombe jobs get ${jobId})`;
+    return `could not be cancelled (${(error as Error).message}): harombe jobs cancel ${jobId}`;
+  }
+}
+
+const RESULT_ERRORS: Record<string, string> = {
+  TimeoutError: 'the program ran past its time limit',
+  MemoryLimitExceeded: 'the program ran out of memory',
+  DiskLimitExceeded: 'the program filled its disk',
+};
+
+/**
+ * The exit status of an ended code_execute job: the program's exit code when it completed;
+ * 124 when it hit its time limit; 1 when it completed with another error and exit code 0 or
+ * none in 0..255, and when the job ended denied, expired, cancelled or failed.
+ */
+export function execExitCode(job: JobView): number {
+  if (job.status !== 'completed') return EXIT.failed;
+  const parsed = ExecutionResult.safeParse(job.result);
+  if (!parsed.success) return EXIT.failed;
+  const result = parsed.data;
+  if (result.error === 'TimeoutError') return EXIT.timeout;
+  const valid = result.exit_code >= 0 && result.exit_code < 256;
+  if (!valid) return EXIT.failed;
+  return result.error && result.exit_code === 0 ? EXIT.failed : result.exit_code;
+}
+
+/** Writes an ended job's output as the program wrote it, then why it did not succeed; answers the exit status. */
+export function reportExecution(job: JobView, io: ExecIo): number {
+  const parsed = ExecutionResult.safeParse(job.result);
+  const result = parsed.success ? parsed.data : undefined;
+  if (job.status === 'completed' && result) {
+    io.stdout.write(result.stdout);
+    io.stderr.write(result.stderr);
+    if (result.error) {
+      const what = RESULT_ERRORS[result.error] ?? 'the program did not complete';
+      io.stderr.write(`harombe: ${result.error}: ${what} (stopped after ${result.execution_time} s)\n`);
+    }
+    return execExitCode(job);
+  }
+  const message = job.error?.message ?? `job ${job.job_id} ended ${job.status}`;
+  if (result?.stdout) io.stdout.write(result.stdout);
+  if (result?.stderr && result.stderr !== message) io.stderr.write(result.stderr);
+  io.stderr.write(`harombe: ${job.error?.code ?? job.status}: ${message}\n`);
+  return EXIT.failed;
+}
+
+interface ExecFlags {
+  language: CodeExecuteParams['language'];
+  code?: string;
+  sandbox?: string;
+  timeout?: number;
+  wait?: number;
+}
+
+/** The program text from -c, a file, or stdin ("-"): exactly one of them. */
+export function programText(file: string | undefined, code: string | undefined, readStdin: () => string = () => readFileSync(0, 'utf8')): string {
+  if (code !== undefined && file !== undefined) {
+    throw new CliError('InvalidArgument', 'give either a file (or "-" for stdin) or -c <code>, not both');
+  }
+  if (code !== undefined) return code;
+  if (file === undefined) throw new CliError('InvalidArgument', 'give a file, "-" for stdin, or -c <code>');
+  if (file === '-') return readStdin();
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw unreadable(file, error);
+  }
+}
+
+/** `harombe exec`: one program on the fleet, its output here, its exit code ours. */
+export function registerExecCommand(program: Command): void {
+  program
+    .command('exec')
+    .description('run one program on the fleet (code_execute), print its stdout and stderr and exit with its exit code')
+    .addOption(new Option('-l, --language <language>', 'language of the program').choices(LANGUAGES).makeOptionMandatory())
+    .option('-c, --code <code>', 'the program text (instead of a file)')
+    .option('--sandbox <sandbox_id>', 'run in this existing sandbox (default: a fresh one)', idOf(SandboxId))
+    .option('-t, --timeout <seconds>', 'time limit of the program (default: the fleet\'s max_execution_time)', seconds)
+    .option('--wait <seconds>', 'give up after this long, approval included, and cancel the job (exit 124); default: wait as long as it takes', seconds)
+    .argument('[file]', 'file holding the program ("-" for stdin)')
+    .addHelpText(
+      'after',
+      '\nExit status: the program\'s; 1 if the job was denied, expired, cancelled or failed; 124 on a time limit or --wait; 2 if harombe could not ask (bad arguments, no key, API error).',
+    )
+    .action(async (file: string | undefined, options: ExecFlags, command: Command) => {
+      const code = programText(file, options.code);
+      const client = createClient('submit', { flags: connectionFlags(command) });
+      const params: CodeExecuteParams = {
+        language: options.language,
+        code,
+        ...(options.sandbox ? { sandbox_id: options.sandbox } : {}),
+        ...(options.timeout ? { timeout: options.timeout } : {}),
+      };
+      const interrupt = new AbortController();
+      const onSigint = (): void => interrupt.abort();
+      process.once('SIGINT', onSigint);
+      try {
+        process.exitCode = await execOnFleet(client, params, { waitSeconds: options.wait, signal: interrupt.signal });
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
+    });
+}

@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export type FleetService = 'api' | 'approval' | 'worker';
+
+export interface LocalFleetOptions {
+  /** harombe.yaml every service reads. */
+  configPath: string;
+  /** Redis of the fleet (wins over the configuration's). */
+  redisUrl: string;
+  /** Where each service's JSON log goes (`<service>[-n].log`). */
+  logDir: string;
+  /** Workers started by start(). Default 1. */
+  workers?: number;
+  /** API port; 0 picks a free one. Default: the configuration's api.port. */
+  apiPort?: number;
+  /** Ports of the workers' and approval service's /metrics; 0 picks free ones. Default 0. */
+  opsPort?: number;
+  /** Extra environment for every service. */
+  env?: NodeJS.ProcessEnv;
+  /** Milliseconds to wait for the fleet to be ready. Default 60 000. */
+  readyTimeoutMs?: number;
+}
+
+/** One running service process. */
+export class ServiceProcess {
+  /** Fields of the log lines seen so far that announced something (address, worker id). */
+  readonly announced: Record<string, unknown> = {};
+  readonly exited: Promise<number | null>;
+  private readonly waiters: { message: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+
+  constructor(
+    readonly service: FleetService,
+    readonly child: ChildProcess,
+    log: WriteStream,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        log.write(`${line}\n`);
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return;
+        }
+        for (const waiter of [...this.waiters]) {
+          if (entry.msg === waiter.message) {
+            Object.assign(this.announced, entry);
+            this.waiters.splice(this.waiters.indexOf(waiter), 1);
+            waiter.resolve(entry);
+          }
+        }
+      });
+    }
+  }
+
+  /** The first log line with this message, or an error if the process exits first. */
+  async logged(message: string, timeoutMs: number): Promise<Record<string, unknown>> {
+    const seen = new Promise<Record<string, unknown>>((resolve) => this.waiters.push({ message, resolve }));
+    const exited = this.exited.then((code) => {
+      throw new Error(`${this.service} exited (code ${code}) before "${message}"; see its log`);
+    });
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${this.service} did not log "${message}" within ${timeoutMs} ms`)), timeoutMs).unref());
+    return Promise.race([seen, exited, timeout]);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  async stop(graceMs = 30_000): Promise<void> {
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The entry point of a service package, found through the workspace. */
+function entryOf(service: FleetService): string {
+  return createRequire(import.meta.url).resolve(`@harombe/${service}/main`);
+}
+
+/**
+ * The all-in-one fleet on one machine: the approval service, workers and the API, each its own
+ * process (as in a real deployment), sharing one Redis. `harombe up` and the end-to-end tests
+ * both run it.
+ */
+export class LocalFleet {
+  readonly workers: ServiceProcess[] = [];
+  api: ServiceProcess | undefined;
+  approval: ServiceProcess | undefined;
+  private apiAddress: string | undefined;
+  private spawned = 0;
+
+  constructor(private readonly options: LocalFleetOptions) {
+    mkdirSync(options.logDir, { recursive: true });
+  }
+
+  get apiUrl(): string {
+    if (!this.apiAddress) throw new Error('the fleet is not started');
+    return this.apiAddress;
+  }
+
+  async start(): Promise<void> {
+    await this.startApproval();
+    for (let i = 0; i < (this.options.workers ?? 1); i += 1) await this.startWorker();
+    await this.startApi();
+    await this.waitUntilReady();
+  }
+
+  async startApproval(): Promise<ServiceProcess> {
+    this.approval = this.spawn('approval', { HAROMBE_OPS_PORT: String(this.options.opsPort ?? 0) });
+    await this.approval.logged('approval service holding approvals', this.readyTimeoutMs);
+    return this.approval;
+  }
+
+  /** Starts a worker; with `workerId` it takes over that worker's identity (and sandboxes). */
+  async startWorker(workerId?: string): Promise<ServiceProcess> {
+    const worker = this.spawn('worker', { HAROMBE_OPS_PORT: String(this.options.opsPort ?? 0), ...(workerId ? { HAROMBE_WORKER_ID: workerId } : {}) });
+    this.workers.push(worker);
+    await worker.logged('worker started', this.readyTimeoutMs);
+    return worker;
+  }
+
+  async startApi(): Promise<ServiceProcess> {
+    const port = this.options.apiPort ?? (this.apiAddress ? Number(new URL(this.apiAddress).port) : undefined);
+    this.api = this.spawn('api', port === undefined ? {} : { HAROMBE_API_PORT: String(port) });
+    const line = await this.api.logged('api listening', this.readyTimeoutMs);
+    this.apiAddress = String(line.address);
+    return this.api;
+  }
+
+  /** Until /readyz says Redis answers and a worker is alive. */
+  async waitUntilReady(): Promise<void> {
+    const deadline = Date.now() + this.readyTimeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        const response = await fetch(`${this.apiUrl}/readyz`);
+        last = await response.text();
+        if (response.ok) return;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`the fleet was not ready within ${this.readyTimeoutMs} ms: ${last}`);
+  }
+
+  async stop(): Promise<void> {
+    // The API first (no new jobs), then workers (they finish running jobs), then approvals.
+    await this.api?.stop();
+    await Promise.all(this.workers.map((worker) => worker.stop()));
+    await this.approval?.stop();
+  }
+
+  private get readyTimeoutMs(): number {
+    return this.options.readyTimeoutMs ?? 60_000;
+  }
+
+  private spawn(service: FleetService, env: NodeJS.ProcessEnv): ServiceProcess {
+    this.spawned += 1;
+    const log = createWriteStream(join(this.options.logDir, `${service}-${this.spawned}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, [entryOf(service)], {
+      env: { ...process.env, ...this.options.env, HAROMBE_CONFIG: this.options.configPath, HAROMBE_REDIS_URL: this.options.redisUrl, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.once('exit', () => log.end());
+    return new ServiceProcess(service, child, log);
+  }
+}

@@ -1,0 +1,364 @@
+import { ExecutionResult, HarombeError, ManualClock, type JobView } from '@harombe/core';
+import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SHARED_QUEUE, workerQueueName, type Principal } from '../src/index.js';
+import { alice, bob, carol, expectHarombeError, Harness, HIGH_EXECUTE, mallory, RESULT_TTL_SECONDS } from './harness.js';
+
+let container: RedisContainer;
+
+beforeAll(async () => {
+  container = await startRedis();
+});
+
+afterAll(async () => {
+  await container?.stop();
+});
+
+describe('JobService', () => {
+  let h: Harness;
+  let clock: ManualClock;
+
+  beforeEach(() => {
+    clock = new ManualClock();
+    h = new Harness(container.url, {
+      clock,
+      // A LOW job that needs no sandbox, to see the shared queue without approving anything.
+      policy: { rules: [{ tools: ['code_execute'], risk: 'LOW', conditions: [{ param: 'code', matches: '^# low-risk' }], description: 'Known-safe snippet' }] },
+    });
+  });
+
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const approvalIdOf = (view: JobView): string => {
+    expect(view.approval).not.toBeNull();
+    return view.approval?.approval_id as string;
+  };
+
+  describe('submit', () => {
+    it('queues a LOW job without a sandbox on the shared queue', async () => {
+      const view = await h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: '# low-risk\nprint(1)' } });
+      expect(view).toMatchObject({ status: 'queued', risk: 'LOW', approval: null, attempts: 0, max_attempts: 1 });
+      expect((await h.job(view.job_id)).status).toBe('queued');
+      const bull = await h.dispatcher.queue(SHARED_QUEUE).getJob(`${view.job_id}-0`);
+      expect(bull?.data).toEqual({ job_id: view.job_id });
+      expect(await h.dispatcher.queue(SHARED_QUEUE).getJobCounts('waiting')).toMatchObject({ waiting: 1 });
+      expect(await h.queueTotal(SHARED_QUEUE)).toBe(1);
+      expect(await h.dispatcher.isOnQueue(await h.job(view.job_id))).toBe(true);
+    });
+
+    it("queues a LOW code_destroy_sandbox on the queue of the worker holding the sandbox", async () => {
+      await h.heartbeat('w1');
+      const sandboxId = await h.putSandbox('w1');
+      const view = await h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } });
+      expect(view).toMatchObject({ status: 'queued', risk: 'LOW', approval: null });
+      expect(await h.queuedBullIds(workerQueueName('w1'))).toEqual([`${view.job_id}-0`]);
+      expect(await h.queueTotal(SHARED_QUEUE)).toBe(0);
+    });
+
+    it('fails a job naming a sandbox that is unknown or belongs to another tenant (SandboxNotFound)', async () => {
+      await h.heartbeat('w1');
+      const othersSandbox = await h.putSandbox('w1', mallory.tenant);
+      for (const sandboxId of [othersSandbox, 'sandbox-0123456789abcdef']) {
+        const view = await h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } });
+        const stored = await h.job(view.job_id);
+        expect(stored.status).toBe('failed');
+        expect(stored.error?.code).toBe('SandboxNotFound');
+      }
+      expect(await h.queueTotal(workerQueueName('w1'))).toBe(0);
+    });
+
+    it('holds a HIGH code_execute for approval, off every queue', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      expect(view).toMatchObject({ status: 'awaiting_approval', risk: 'HIGH', risk_reason: 'Code execution' });
+      expect(view.approval).toMatchObject({ status: 'pending', risk: 'HIGH', expires_at: new Date(clock.now() + 60_000).toISOString(), decided_by: null });
+      expect(await h.queueTotal(SHARED_QUEUE)).toBe(0);
+      expect(await h.dispatcher.queue(SHARED_QUEUE).getJob(`${view.job_id}-0`)).toBeUndefined();
+      expect((await h.service.pendingApprovals(carol, 10)).map((j) => j.job_id)).toEqual([view.job_id]);
+      expect(await h.ttl(h.keys.job(view.job_id))).toBe(-1);
+    });
+
+    it('refuses a principal without the submit scope (Forbidden) and stores nothing', async () => {
+      await expectHarombeError(h.service.submit(carol, HIGH_EXECUTE), 'Forbidden');
+      expect(await h.allKeys()).toEqual([]);
+    });
+
+    it('validates the request, naming the field, and stores nothing', async () => {
+      const unknown = await expectHarombeError(h.service.submit(alice, { tool: 'code_explode', params: {} }), 'UnknownTool');
+      expect(unknown.details).toMatchObject({ field: 'tool' });
+
+      const language = await expectHarombeError(h.service.submit(alice, { tool: 'code_execute', params: { language: 'cobol', code: 'x' } }), 'UnsupportedLanguage');
+      expect(language.details).toMatchObject({ field: 'params.language' });
+
+      const badCode = await expectHarombeError(h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: 42 } }), 'InvalidArgument');
+      expect(badCode.details).toMatchObject({ field: 'params.code' });
+
+      const badSandbox = await expectHarombeError(h.service.submit(alice, { tool: 'code_read_file', params: { sandbox_id: 'nope', file_path: 'a.txt' } }), 'InvalidArgument');
+      expect(badSandbox.details).toMatchObject({ field: 'params.sandbox_id' });
+
+      const missing = await expectHarombeError(h.service.submit(alice, { tool: 'code_write_file', params: { sandbox_id: 'sandbox-0123456789abcdef', content: '' } }), 'InvalidArgument');
+      expect(missing.details).toMatchObject({ field: 'params.file_path' });
+
+      const attempts = await expectHarombeError(h.service.submit(alice, { ...HIGH_EXECUTE, max_attempts: 0 }), 'InvalidArgument');
+      expect(attempts.details).toMatchObject({ field: 'max_attempts' });
+
+      const tooLarge = await expectHarombeError(
+        h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: 'x'.repeat(1_048_577) } }),
+        'PayloadTooLarge',
+      );
+      expect(tooLarge.details).toMatchObject({ field: 'params.code', max_bytes: 1_048_576 });
+
+      expect(await h.allKeys()).toEqual([]);
+    });
+
+    it('accepts code of exactly the size limit', async () => {
+      const view = await h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: 'x'.repeat(1_048_576) } });
+      expect(view.status).toBe('awaiting_approval');
+    });
+
+    it('returns the same job for the same idempotency key from the same tenant, a new one for another tenant', async () => {
+      const first = await h.service.submit(alice, { ...HIGH_EXECUTE, idempotency_key: 'order-42' });
+      const again = await h.service.submit(bob, { ...HIGH_EXECUTE, idempotency_key: 'order-42' });
+      expect(again.job_id).toBe(first.job_id);
+      expect(await h.jobKeys()).toHaveLength(1);
+      expect(await h.service.pendingApprovals(carol, 10)).toHaveLength(1);
+
+      const other = await h.service.submit(mallory, { ...HIGH_EXECUTE, idempotency_key: 'order-42' });
+      expect(other.job_id).not.toBe(first.job_id);
+      expect(await h.jobKeys()).toHaveLength(2);
+      expect((await h.job(other.job_id)).tenant).toBe(mallory.tenant);
+    });
+
+    it('queues a LOW idempotent job once', async () => {
+      const request = { tool: 'code_execute', params: { language: 'python', code: '# low-risk' }, idempotency_key: 'once' };
+      const [a, b] = await Promise.all([h.service.submit(alice, request), h.service.submit(alice, request)]);
+      expect(a.job_id).toBe(b.job_id);
+      expect(await h.jobKeys()).toHaveLength(1);
+      expect(await h.queuedBullIds()).toEqual([`${a.job_id}-0`]);
+    });
+  });
+
+  describe('decide', () => {
+    it('approves: the job is queued and put on the shared queue', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      const decision = await h.service.decide(carol, approvalIdOf(view), 'approve', 'looks fine');
+      expect(decision).toMatchObject({ job_id: view.job_id, decided: true, status: 'queued' });
+      expect(decision.approval).toMatchObject({ status: 'approved', decided_by: carol.name, reason: 'looks fine', channel: 'api', decided_at: new Date(clock.now()).toISOString() });
+      const stored = await h.job(view.job_id);
+      expect(stored.status).toBe('queued');
+      expect(stored.error).toBeNull();
+      expect(await h.queuedBullIds()).toEqual([`${view.job_id}-0`]);
+      expect(await h.service.pendingApprovals(carol, 10)).toEqual([]);
+      expect(await h.ttl(h.keys.job(view.job_id))).toBe(-1);
+    });
+
+    it('denies: the job ends denied with the tool-shaped failed result', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      const decision = await h.service.decide(bob, approvalIdOf(view), 'deny', 'not today', 'slack');
+      expect(decision).toMatchObject({ decided: true, status: 'denied' });
+      expect(decision.approval).toMatchObject({ status: 'denied', decided_by: bob.name, reason: 'not today', channel: 'slack' });
+      const stored = await h.job(view.job_id);
+      expect(stored.status).toBe('denied');
+      expect(stored.error?.code).toBe('ApprovalDenied');
+      expect(stored.result).toMatchObject({ success: false, error: 'ApprovalDenied', exit_code: -1, stdout: '' });
+      expect(ExecutionResult.safeParse(stored.result).success).toBe(true);
+      expect(stored.finished_at).toBe(clock.now());
+      expect(await h.queueTotal()).toBe(0);
+      expect(await h.ttl(h.keys.job(view.job_id))).toBeGreaterThan(RESULT_TTL_SECONDS - 60);
+    });
+
+    it('refuses self-approval by the same key or the same Slack user, and a principal without approve', async () => {
+      const view = await h.service.submit(bob, HIGH_EXECUTE);
+      const id = approvalIdOf(view);
+      await expectHarombeError(h.service.decide(bob, id, 'approve', null), 'SelfApprovalForbidden');
+      await expectHarombeError(h.service.decide(bob, id, 'deny', null), 'SelfApprovalForbidden');
+      const sameSlackUser: Principal = { tenant: bob.tenant, name: `slack:${bob.slack_user_id}`, scopes: ['approve'], slack_user_id: bob.slack_user_id as string };
+      await expectHarombeError(h.service.decide(sameSlackUser, id, 'approve', null, 'slack'), 'SelfApprovalForbidden');
+      await expectHarombeError(h.service.decide(alice, id, 'approve', null), 'Forbidden');
+      expect((await h.job(view.job_id)).status).toBe('awaiting_approval');
+      expect((await h.job(view.job_id)).approval?.status).toBe('pending');
+    });
+
+    it('gives a second decision AlreadyDecided and keeps the first', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      await h.service.decide(carol, approvalIdOf(view), 'approve', null);
+      const error = await expectHarombeError(h.service.decide(bob, approvalIdOf(view), 'deny', null), 'AlreadyDecided');
+      expect(error.details).toMatchObject({ status: 'queued', approval: { status: 'approved', decided_by: carol.name } });
+      expect((await h.job(view.job_id)).status).toBe('queued');
+    });
+
+    it('lets exactly one of two concurrent decisions (approve vs deny) win', async () => {
+      for (let round = 0; round < 5; round++) {
+        const view = await h.service.submit(alice, HIGH_EXECUTE);
+        const id = approvalIdOf(view);
+        const [approve, deny] = await Promise.allSettled([h.service.decide(bob, id, 'approve', null), h.service.decide(carol, id, 'deny', null)]);
+        const settled = [approve, deny];
+        expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(1);
+        const rejected = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult;
+        expect(rejected.reason).toBeInstanceOf(HarombeError);
+        expect((rejected.reason as HarombeError).code).toBe('AlreadyDecided');
+        const stored = await h.job(view.job_id);
+        if (approve.status === 'fulfilled') {
+          expect(stored.status).toBe('queued');
+          expect(stored.approval).toMatchObject({ status: 'approved', decided_by: bob.name });
+          expect(await h.dispatcher.queue(SHARED_QUEUE).getJob(`${view.job_id}-0`)).toBeDefined();
+        } else {
+          expect(stored.status).toBe('denied');
+          expect(stored.approval).toMatchObject({ status: 'denied', decided_by: carol.name });
+          expect(await h.dispatcher.queue(SHARED_QUEUE).getJob(`${view.job_id}-0`)).toBeUndefined();
+        }
+      }
+    });
+  });
+
+  describe('tenants', () => {
+    it('answers NotFound to another tenant for get, view, wait, decide, cancel', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      await expectHarombeError(h.service.get(mallory, view.job_id), 'NotFound');
+      await expectHarombeError(h.service.view(mallory, view.job_id), 'NotFound');
+      await expectHarombeError(h.service.wait(mallory, view.job_id, 0), 'NotFound');
+      await expectHarombeError(h.service.decide(mallory, approvalIdOf(view), 'approve', null), 'NotFound');
+      await expectHarombeError(h.service.cancel(mallory, view.job_id), 'NotFound');
+      expect(await h.service.pendingApprovals(mallory, 10)).toEqual([]);
+      const stored = await h.job(view.job_id);
+      expect(stored.status).toBe('awaiting_approval');
+      expect(stored.approval?.status).toBe('pending');
+      // The same answer as for a job that never existed.
+      await expectHarombeError(h.service.get(alice, 'job-000000000000000000000000'), 'NotFound');
+      await expectHarombeError(h.service.decide(carol, 'approval-000000000000000000000000', 'approve', null), 'NotFound');
+    });
+  });
+
+  describe('cancel', () => {
+    it('withdraws a job awaiting approval: its approval is cancelled too', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      const cancelled = await h.service.cancel(alice, view.job_id);
+      expect(cancelled.status).toBe('cancelled');
+      expect(cancelled.approval).toMatchObject({ status: 'cancelled', decided_by: alice.name, channel: 'api' });
+      expect(cancelled.error?.code).toBe('Cancelled');
+      expect(cancelled.result).toMatchObject({ success: false, error: 'Cancelled' });
+      expect(await h.service.pendingApprovals(carol, 10)).toEqual([]);
+      expect(await h.store.countAwaitingApproval()).toBe(0);
+      await expectHarombeError(h.service.decide(carol, approvalIdOf(view), 'approve', null), 'AlreadyDecided');
+    });
+
+    it('cancels a queued job', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      await h.service.decide(carol, approvalIdOf(view), 'approve', null);
+      const cancelled = await h.service.cancel(alice, view.job_id);
+      expect(cancelled.status).toBe('cancelled');
+      expect(cancelled.approval?.status).toBe('approved');
+      expect(cancelled.error?.code).toBe('Cancelled');
+      expect(await h.store.countIndex('queued')).toBe(0);
+      // A worker taking it from the queue now cannot start it.
+      expect((await h.store.transition(view.job_id, 'start', { worker_id: 'w1' }, clock.now())).outcome).toBe('refused');
+    });
+
+    it('cancels a running job', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      await h.service.decide(carol, approvalIdOf(view), 'approve', null);
+      expect((await h.store.transition(view.job_id, 'start', { worker_id: 'w1', started_at: clock.now() }, clock.now())).outcome).toBe('ok');
+      const cancelled = await h.service.cancel(bob, view.job_id);
+      expect(cancelled).toMatchObject({ status: 'cancelled', error: { code: 'Cancelled' } });
+      expect(await h.store.countIndex('running')).toBe(0);
+      // The worker's late result is refused.
+      expect((await h.store.transition(view.job_id, 'complete', { result: { success: true } }, clock.now())).outcome).toBe('refused');
+      expect((await h.job(view.job_id)).status).toBe('cancelled');
+    });
+
+    it('refuses to cancel a job that has ended (Conflict)', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      await h.service.decide(carol, approvalIdOf(view), 'deny', null);
+      await expectHarombeError(h.service.cancel(alice, view.job_id), 'Conflict');
+      const again = await h.service.submit(alice, HIGH_EXECUTE);
+      await h.service.cancel(alice, again.job_id);
+      await expectHarombeError(h.service.cancel(alice, again.job_id), 'Conflict');
+      expect((await h.job(view.job_id)).status).toBe('denied');
+    });
+  });
+
+  describe('wait', () => {
+    it('returns as soon as the job ends', { timeout: 20_000 }, async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      await h.service.decide(carol, approvalIdOf(view), 'approve', null);
+      await h.store.transition(view.job_id, 'start', { worker_id: 'w1' }, clock.now());
+      const finisher = (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return h.store.transition(view.job_id, 'complete', { result: { success: true, stdout: 'done' } }, clock.now());
+      })();
+      // 60 s is longer than this test may take: only the end of the job can wake it in time.
+      const ended = await h.service.wait(alice, view.job_id, 60);
+      expect((await finisher).outcome).toBe('ok');
+      expect(ended.status).toBe('completed');
+      expect(ended.result).toMatchObject({ success: true, stdout: 'done' });
+    });
+
+    it('returns the job as it is when the time runs out', async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      const current = await h.service.wait(alice, view.job_id, 0.3);
+      expect(current.status).toBe('awaiting_approval');
+      expect(current.job_id).toBe(view.job_id);
+    });
+
+    it('answers an ended job at once', { timeout: 20_000 }, async () => {
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      await h.service.cancel(alice, view.job_id);
+      expect((await h.service.wait(alice, view.job_id, 60)).status).toBe('cancelled');
+    });
+  });
+
+  describe('batches', () => {
+    it('submits a mixed batch, counts per status, and approves all pending with decideBatch', async () => {
+      await h.heartbeat('w1');
+      const sandboxId = await h.putSandbox('w1');
+      const { batch_id, job_ids } = await h.service.submitBatch(alice, {
+        jobs: [
+          HIGH_EXECUTE,
+          { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } },
+          { tool: 'code_read_file', params: { sandbox_id: sandboxId, file_path: 'notes.txt' } },
+        ],
+      });
+      expect(job_ids).toHaveLength(3);
+      expect(await h.batches.jobIds(batch_id)).toEqual(job_ids);
+      expect(await h.batches.get(batch_id)).toMatchObject({ tenant: alice.tenant, total: 3 });
+      expect(await h.batches.counts(batch_id)).toEqual({ awaiting_approval: 2, queued: 1 });
+      const jobs = await Promise.all(job_ids.map((id) => h.job(id)));
+      expect(jobs.map((j) => [j.risk, j.status, j.batch_id])).toEqual([
+        ['HIGH', 'awaiting_approval', batch_id],
+        ['LOW', 'queued', batch_id],
+        ['MEDIUM', 'awaiting_approval', batch_id],
+      ]);
+      expect(await h.queuedBullIds(workerQueueName('w1'))).toEqual([`${job_ids[1]}-0`]);
+      expect(await h.queueTotal(SHARED_QUEUE)).toBe(0);
+      for (const key of [h.keys.batch(batch_id), h.keys.batchCounts(batch_id), h.keys.batchJobs(batch_id)]) expect(await h.ttl(key), key).toBeGreaterThan(0);
+
+      await expectHarombeError(h.service.decideBatch(mallory, batch_id, 'approve', null), 'NotFound');
+      expect(await h.service.decideBatch(carol, batch_id, 'approve', 'batch ok')).toEqual({ batch_id, decided: 2, already_decided: 0 });
+      expect(await h.batches.counts(batch_id)).toEqual({ queued: 3 });
+      expect(await h.queuedBullIds(SHARED_QUEUE)).toEqual([`${job_ids[0]}-0`]);
+      expect((await h.queuedBullIds(workerQueueName('w1'))).sort()).toEqual([`${job_ids[1]}-0`, `${job_ids[2]}-0`].sort());
+      expect(await h.service.decideBatch(carol, batch_id, 'deny', null)).toEqual({ batch_id, decided: 0, already_decided: 2 });
+      expect(await h.batches.counts(batch_id)).toEqual({ queued: 3 });
+    });
+
+    it('refuses the whole batch when one job is invalid, naming its index', async () => {
+      const error = await expectHarombeError(
+        h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, { tool: 'code_execute', params: { language: 'fortran', code: '' } }, HIGH_EXECUTE] }),
+        'UnsupportedLanguage',
+      );
+      expect(error.details).toMatchObject({ field: 'jobs.1.params.language' });
+      const unknown = await expectHarombeError(h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE, { tool: 'nope', params: {} }] }), 'UnknownTool');
+      expect(unknown.details).toMatchObject({ field: 'jobs.2.tool' });
+      await expectHarombeError(h.service.submitBatch(alice, { jobs: [] }), 'InvalidArgument');
+      expect(await h.allKeys()).toEqual([]);
+    });
+
+    it('returns the same batch for the same idempotency key', async () => {
+      const first = await h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE], idempotency_key: 'nightly' });
+      const again = await h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE], idempotency_key: 'nightly' });
+      expect(again).toEqual(first);
+      expect(await h.jobKeys()).toHaveLength(2);
+    });
+  });
+});

@@ -1,0 +1,2 @@
+export * from './helpers.js';
+export * from './test-fleet.js';
