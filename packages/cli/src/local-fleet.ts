@@ -19,7 +19,7 @@ export interface LocalFleetOptions {
   apiPort?: number;
   /** Ports of the workers' and approval service's /metrics; 0 picks free ones. Default 0. */
   opsPort?: number;
-  /** Extra environment for every service. */
+  /** Extra environment for every service. HAROMBE_LOG_LEVEL above info is ignored: start-up is read from info lines. */
   env?: NodeJS.ProcessEnv;
   /** Milliseconds to wait for the fleet to be ready. Default 60 000. */
   readyTimeoutMs?: number;
@@ -80,6 +80,12 @@ export class ServiceProcess {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/** The fleet learns addresses and ids from info lines, so services never log above info. */
+function quietestReadable(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const level = env.HAROMBE_LOG_LEVEL;
+  return level && ['warn', 'error', 'fatal', 'silent'].includes(level) ? { HAROMBE_LOG_LEVEL: 'info' } : {};
 }
 
 /** The entry point of a service package, found through the workspace. */
@@ -169,7 +175,7 @@ export class LocalFleet {
     this.spawned += 1;
     const log = createWriteStream(join(this.options.logDir, `${service}-${this.spawned}.log`), { flags: 'a' });
     const child = spawn(process.execPath, [entryOf(service)], {
-      env: { ...process.env, ...this.options.env, HAROMBE_CONFIG: this.options.configPath, HAROMBE_REDIS_URL: this.options.redisUrl, ...env },
+      env: { ...process.env, ...this.options.env, ...quietestReadable(this.options.env ?? process.env), HAROMBE_CONFIG: this.options.configPath, HAROMBE_REDIS_URL: this.options.redisUrl, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.once('exit', () => log.end());

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
 import { pino } from 'pino';
 import { SandboxConfig } from '@harombe/core';
-import { buildContainerSpec, SandboxManager } from '../src/index.js';
+import { percentile, rawBaselineSpec, SandboxManager } from '../src/index.js';
 import { dockerExec } from '../src/docker-exec.js';
 
 const PROGRAM = 'pass';
@@ -22,11 +22,6 @@ const iterations = Number(args[args.indexOf('--iterations') + 1] ?? 0) || 15;
 const docker = new Docker();
 const logger = pino({ level: 'warn' });
 const config = SandboxConfig.parse({});
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 async function time(work: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
@@ -44,27 +39,8 @@ async function measure(label: string, run: () => Promise<number>): Promise<numbe
   return samples;
 }
 
-/** The baseline's container: same image, runtime and resources as a sandbox, nothing else. */
 function bareSpec(cmd: string[]): Docker.ContainerCreateOptions {
-  const sandbox = buildContainerSpec({
-    sandboxId: 'sandbox-0000000000000000',
-    managerId: 'bench',
-    language: 'python',
-    image: config.languages.python.image,
-    runtime: config.runtime,
-    owner: 'bench',
-    limits: config.limits,
-    maxProcesses: config.max_processes,
-    createdAt: new Date().toISOString(),
-    pooled: false,
-  });
-  const { Memory, MemorySwap, NanoCpus } = sandbox.HostConfig!;
-  return {
-    Image: config.languages.python.image,
-    Cmd: cmd,
-    Labels: { 'org.harombe.bench': 'baseline' },
-    HostConfig: { Runtime: config.runtime, NetworkMode: 'none', Memory, MemorySwap, NanoCpus },
-  };
+  return rawBaselineSpec(config, cmd);
 }
 
 async function rawCold(): Promise<number> {

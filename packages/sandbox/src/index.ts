@@ -2,7 +2,9 @@ export { CappedOutput, TRUNCATION_MARKER } from './capped-output.js';
 export { CodeExecutionTools } from './code-execution-tools.js';
 export { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB } from './container-spec.js';
 export { LABELS } from './labels.js';
+export { percentile, rawBaselineSpec } from './raw-baseline.js';
 export { checkImage, checkRuntime } from './runtime-check.js';
+export { dockerExec, type DockerExecOutcome } from './docker-exec.js';
 export { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
 export {
   SandboxManager,

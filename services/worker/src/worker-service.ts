@@ -15,6 +15,11 @@ export interface WorkerServiceOptions {
   logger: Logger;
   /** Default: `<hostname>-<random>`; a restart with the same id adopts the sandboxes it held. */
   workerId?: string;
+  /**
+   * Whether sandboxes outlive a graceful stop, for a restart with the same worker id to adopt.
+   * Default: true when `workerId` is given, false otherwise (nobody could adopt them).
+   */
+  keepSandboxesOnStop?: boolean;
   /** Default: the local Docker engine. */
   docker?: Docker;
   /** Default: the system clock. */
@@ -111,7 +116,7 @@ export class WorkerService {
   async stop(deadlineMs = this.options.config.worker.shutdown_deadline_seconds * 1000): Promise<void> {
     clearInterval(this.reapTimer);
     await this.consumer.stop(deadlineMs);
-    await this.sandboxes.stop();
+    await this.sandboxes.stop({ destroySandboxes: !(this.options.keepSandboxesOnStop ?? this.options.workerId !== undefined) });
     await this.ops?.close();
     await this.redis.close();
   }
