@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { Language, Limits } from '@harombe/core';
 import { LABELS } from './labels.js';
-import { TICK_FIFO } from './sandbox-scripts.js';
+import { INIT_SCRIPT } from './sandbox-scripts.js';
 
 const MIB = 1024 * 1024;
 
@@ -9,23 +9,20 @@ const MIB = 1024 * 1024;
  * gVisor's own kernel (the Sentry) lives inside the container's memory cgroup, and so do the
  * tmpfs files of the workspace. The cgroup is sized for max_memory_mb + max_disk_mb + this
  * overhead so that neither a full workspace nor the runtime takes the program's memory; the
- * program's own limit is enforced by the execution's watchdog (see RUN_SCRIPT).
+ * program's own limit is enforced by the sandbox's init (see INIT_SCRIPT).
  */
 export const RUNTIME_MEMORY_OVERHEAD_MB = 64;
 
-/** Size of /tmp, where programs are staged before they run. */
+/** Size of /tmp, scratch space of programs and of the init. */
 const TMP_SIZE_MB = 64;
 
 /**
- * PID 1 of every sandbox: makes the FIFO executions sleep on, then sleeps forever and reaps
- * orphans (dash's wait collects any child). It survives the `kill -1` that ends each execution
- * because PID 1 is never its target.
+ * PID 1 of every sandbox: the init (INIT_SCRIPT) with the program's memory limit. It survives
+ * the `kill -1` that ends executions because PID 1 is never its target.
  */
-export const SANDBOX_INIT = [
-  '/bin/sh',
-  '-c',
-  `mkfifo ${TICK_FIFO}; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done`,
-];
+export function sandboxInit(limits: Limits): string[] {
+  return ['bash', '-c', INIT_SCRIPT, 'harombe-init', String(limits.max_memory_mb * MIB)];
+}
 
 export interface ContainerSpecInput {
   sandboxId: string;
@@ -50,7 +47,7 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
   return {
     name: `harombe-${input.sandboxId}`,
     Image: input.image,
-    Cmd: SANDBOX_INIT,
+    Cmd: sandboxInit(limits),
     User: '1000:1000',
     WorkingDir: '/workspace',
     Env: ['PYTHONUNBUFFERED=1', 'HOME=/workspace', 'LANG=C.UTF-8', 'TMPDIR=/tmp'],

@@ -13,7 +13,15 @@ export interface DockerExecOptions {
   signal?: AbortSignal;
   /** Default: the image's user (the sandbox user). */
   user?: string;
+  /**
+   * Called once when the process has ended but its output stays open (a background process it
+   * left holds stdout or stderr), so the caller can end those. Default: wait for them.
+   */
+  onLingering?: () => void;
 }
+
+/** How often a running exec is asked whether its process has ended, when onLingering is set. */
+const LINGER_POLL_MS = 100;
 
 export interface DockerExecOutcome {
   /** null when the process's end was not seen (the container died, or the wait was aborted). */
@@ -40,9 +48,30 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
   container.modem.demuxStream(stream, stdout, stderr);
 
   let aborted = false;
+  let poller: NodeJS.Timeout | undefined;
+  if (options.onLingering) {
+    const onLingering = options.onLingering;
+    let endedPolls = 0;
+    poller = setInterval(() => {
+      exec.inspect().then(
+        (info) => {
+          // Two polls in a row: the output had a whole interval to drain after the end.
+          endedPolls = info.Running ? 0 : endedPolls + 1;
+          if (endedPolls === 2 && poller) {
+            clearInterval(poller);
+            poller = undefined;
+            onLingering();
+          }
+        },
+        () => undefined,
+      );
+    }, LINGER_POLL_MS);
+  }
   await new Promise<void>((resolve) => {
     const finish = () => {
       options.signal?.removeEventListener('abort', onAbort);
+      clearInterval(poller);
+      poller = undefined;
       resolve();
     };
     const onAbort = () => {

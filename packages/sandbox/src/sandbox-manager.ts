@@ -20,15 +20,15 @@ import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
 import { LABELS } from './labels.js';
 import { checkImage, checkRuntime } from './runtime-check.js';
 import {
-  INTERPRETERS,
-  MEMORY_VERDICT_FILE,
-  PRIME_COMMANDS,
+  INIT_SIGNALS,
   LIST_FILES_SCRIPT,
+  MEMORY_VERDICT_FILE,
+  PRIME_PROGRAMS,
+  PRIME_ROUNDS,
   READ_FILE_SCRIPT,
-  RUN_SCRIPT,
   SCRIPT_EXIT,
   WRITE_FILE_SCRIPT,
-  bashArgv,
+  programCommand,
   shArgv,
 } from './sandbox-scripts.js';
 import { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
@@ -75,15 +75,13 @@ export interface ExecuteRequest {
 /** A sandbox as callers see it: its record without the container, times as ISO 8601. */
 export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at'> & { last_used_at: string };
 
-/** Seconds past timeout + grace after which the host kills what an execution left running. */
-const BACKSTOP_SLACK_S = 5;
-/** Seconds after that host-side kill before a still-open execution is given up as wedged. */
-const BACKSTOP_GIVE_UP_S = 15;
+/** Seconds after the SIGKILL past which a still-open execution is given up as wedged. */
+const BACKSTOP_S = 15;
+/** While an execution outlives its SIGKILL (a fork bomb racing it), the kill is repeated this often. */
+const KILL_REPEAT_MS = 1000;
 /** Lost sandboxes remembered so callers hear SandboxLost rather than SandboxNotFound. */
 const LOST_MEMORY = 10_000;
 const MIB = 1024 * 1024;
-/** Processes kept back from the program for the execution's own watchdog and clean-up. */
-const WRAPPER_PROCESSES = 16;
 
 const NETWORK_UNAVAILABLE =
   'network is not available on this deployment: network-enabled sandboxes and package installs need the egress proxy, which is not part of it';
@@ -197,36 +195,44 @@ export class SandboxManager {
     }
     return this.exclusive(record, async () => {
       const grace = Math.max(this.config.kill_grace_period, 0.1);
+      const { cmd, stdin } = programCommand(record.language, request.code);
       const controller = new AbortController();
-      // The supervisor inside can be starved (a fork bomb shares its CPU quota); past the
-      // deadline the host kills every process itself, and gives up on the sandbox only later.
-      const deadlineMs = (timeout + grace + BACKSTOP_SLACK_S) * 1000;
-      const killer = setTimeout(() => void this.killEverything(record), deadlineMs);
-      const cancel = (): void => void this.killEverything(record);
+      let timedOut = false;
+      // The clock the init's memory verdict is judged against (the sandbox shares the host's).
+      const startedAtUs = Date.now() * 1000;
+      const timers = [
+        setTimeout(() => {
+          timedOut = true;
+          void this.signalInit(record, INIT_SIGNALS.terminate);
+        }, timeout * 1000),
+        setTimeout(() => {
+          void this.signalInit(record, INIT_SIGNALS.kill);
+          timers.push(setInterval(() => void this.signalInit(record, INIT_SIGNALS.kill), KILL_REPEAT_MS));
+        }, (timeout + grace) * 1000),
+        // The init can be starved (a fork bomb shares its CPU quota): give up on the sandbox
+        // only well after the kill.
+        setTimeout(() => controller.abort(), (timeout + grace + BACKSTOP_S) * 1000),
+      ];
+      const cancel = (): void => void this.signalInit(record, INIT_SIGNALS.kill);
       request.signal?.addEventListener('abort', cancel, { once: true });
       if (request.signal?.aborted) cancel();
-      const backstop = setTimeout(() => controller.abort(), deadlineMs + BACKSTOP_GIVE_UP_S * 1000);
       const started = performance.now();
       let outcome: DockerExecOutcome;
       try {
         outcome = await dockerExec(this.container(record), {
-          cmd: bashArgv(RUN_SCRIPT, 'harombe-run', [
-            String(Math.round(timeout * 1e6)),
-            String(Math.round(grace * 1e6)),
-            String(record.limits.max_memory_mb * MIB),
-            String(this.config.max_processes - WRAPPER_PROCESSES),
-            INTERPRETERS[record.language].program,
-            ...INTERPRETERS[record.language].argv,
-          ]),
-          stdin: request.code,
+          cmd,
+          ...(stdin !== undefined ? { stdin } : {}),
           maxOutputBytes,
           signal: controller.signal,
+          // A background process holding the output open would keep the execution going: the
+          // program has ended, so everything it left is ended too.
+          onLingering: () => void this.signalInit(record, INIT_SIGNALS.kill),
         });
       } catch (error) {
         throw await this.containerFailure(record, error);
       } finally {
-        clearTimeout(killer);
-        clearTimeout(backstop);
+        for (const timer of timers) clearTimeout(timer);
+
         request.signal?.removeEventListener('abort', cancel);
       }
       const executionTime = Math.round(performance.now() - started) / 1000;
@@ -251,13 +257,9 @@ export class SandboxManager {
         if (oom) return result('MemoryLimitExceeded', 137);
         throw new HarombeError('SandboxLost', `sandbox ${record.sandbox_id} stopped during the execution`);
       }
-      const timedOut = executionTime >= timeout && (outcome.exitCode === 124 || outcome.exitCode === 137);
       if (timedOut) return result('TimeoutError', -1);
-      if (outcome.exitCode === SCRIPT_EXIT.memoryExceeded && (await this.memoryVerdict(record))) {
+      if (outcome.exitCode === 137 && (await this.memoryVerdictSince(record, startedAtUs))) {
         return result('MemoryLimitExceeded', 137);
-      }
-      if (outcome.exitCode === SCRIPT_EXIT.setupFailed) {
-        throw new HarombeError('InternalError', `could not stage the program in the sandbox: ${outcome.stderr.text()}`);
       }
       this.logger.info({ sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime }, 'execution finished');
       return result(null, outcome.exitCode);
@@ -471,7 +473,10 @@ export class SandboxManager {
         last_used_at: this.clock.now(),
       };
       if (pooled) {
-        await dockerExec(container, { cmd: PRIME_COMMANDS[language], maxOutputBytes: 4096 });
+        const { cmd, stdin } = programCommand(language, PRIME_PROGRAMS[language]);
+        for (let round = 0; round < PRIME_ROUNDS; round += 1) {
+          await dockerExec(container, { cmd, ...(stdin !== undefined ? { stdin } : {}), maxOutputBytes: 4096 });
+        }
       } else {
         await this.registry.put(record);
       }
@@ -582,22 +587,20 @@ export class SandboxManager {
     return (await this.containerState(record)).running;
   }
 
-  /** SIGKILL to every process of the sandbox but PID 1, from a fresh exec. */
-  private async killEverything(record: SandboxRecord): Promise<void> {
+  /** Asks the sandbox's init to end every other process (see INIT_SCRIPT); needs no process inside. */
+  private async signalInit(record: SandboxRecord, signal: string): Promise<void> {
     try {
-      await dockerExec(this.container(record), { cmd: ['/bin/sh', '-c', 'kill -KILL -1'], maxOutputBytes: 1024 });
+      await this.container(record).kill({ signal });
     } catch (error) {
-      this.logger.warn({ sandbox_id: record.sandbox_id, err: error }, 'host-side kill failed');
+      this.logger.warn({ sandbox_id: record.sandbox_id, signal, err: error }, 'signalling the sandbox init failed');
     }
   }
 
-  /** True when the last execution's supervisor killed the program for memory. */
-  private async memoryVerdict(record: SandboxRecord): Promise<boolean> {
-    const outcome = await dockerExec(this.container(record), {
-      cmd: ['/bin/sh', '-c', `test -e ${MEMORY_VERDICT_FILE}`],
-      maxOutputBytes: 1024,
-    });
-    return outcome.exitCode === 0;
+  /** True when the init killed processes for memory at or after `sinceUs` (µs since the epoch). */
+  private async memoryVerdictSince(record: SandboxRecord, sinceUs: number): Promise<boolean> {
+    const outcome = await dockerExec(this.container(record), { cmd: ['cat', MEMORY_VERDICT_FILE], maxOutputBytes: 1024 });
+    // A little slack: the two clocks are one, but the µs were taken at different moments.
+    return outcome.exitCode === 0 && Number(outcome.stdout.text().trim()) >= sinceUs - 1_000_000;
   }
 
   private async wasOomKilled(record: SandboxRecord): Promise<boolean> {

@@ -15,8 +15,6 @@ export const SCRIPT_EXIT = {
   isADirectory: 83,
   fileTooLarge: 84,
   writeFailed: 85,
-  setupFailed: 86,
-  memoryExceeded: 87,
 } as const;
 
 const E = SCRIPT_EXIT;
@@ -30,79 +28,66 @@ resolve() {
 }
 `;
 
-/** Where a sandbox keeps the FIFO its executions sleep on, made by its init at start. */
+/** Where a sandbox's init keeps the FIFO it sleeps on (read -t: a sleep without a fork). */
 export const TICK_FIFO = '/tmp/.harombe-tick';
-/** Written by RUN_SCRIPT when it killed a program for memory; tells that apart from exit 87. */
+/** Written by the init when it killed processes for memory: the time, in µs since the epoch. */
 export const MEMORY_VERDICT_FILE = '/tmp/.harombe-memory-exceeded';
 
+/** Signals the host sends the init (through the Docker API, no process needed) to end an execution. */
+export const INIT_SIGNALS = { terminate: 'SIGUSR1', kill: 'SIGUSR2' } as const;
+
 /**
- * Runs one program and supervises it, without coreutils timeout and with as few forks as
- * possible (each costs a lot under gVisor):
- * - the program gets its own process group (set -m) and a process limit below the sandbox's,
- *   so that a fork bomb leaves the supervisor room to act;
- * - every 50 ms (read -t on a FIFO: a sleep without a fork) it checks the deadline (SIGTERM to
- *   the group, SIGKILL after the grace period) and gVisor's memory accounting, which counts
- *   tmpfs files too, so the workspace's share is taken off before judging;
- * - afterwards it kills every process the execution left (kill -1 spares only PID 1 and
- *   itself), so the next execution sees only its own output.
- * python and node read the program from stdin; bash would read commands from it as it runs,
- * so shell programs are staged in a file first.
- * args: timeout µs, grace µs, memory limit bytes, process limit, stdin|file, interpreter argv...
- * Exit: the program's status, 124 after a timeout, 87 (with MEMORY_VERDICT_FILE) for memory.
+ * The sandbox's PID 1, in bash. Executions run as their own `docker exec` processes, with no
+ * supervisor in between (each extra process costs a fork and an exec, which gVisor makes dear);
+ * the init does the supervising that must happen inside:
+ * - SIGUSR1 / SIGUSR2 from the host: SIGTERM / SIGKILL to every other process (kill -1 spares
+ *   PID 1), for timeouts, cancellation and output left open by background processes. Being
+ *   builtins, they work even when a fork bomb has taken every process slot;
+ * - every 100 ms it reads gVisor's memory accounting, which counts tmpfs files too, so the
+ *   workspace's share is taken off before judging; over the limit it kills every process and
+ *   leaves MEMORY_VERDICT_FILE for the host.
+ * arg: memory limit in bytes.
  */
-export const RUN_SCRIPT = `
-set -u
-t_us=$1 g_us=$2 mem=$3 nproc=$4 mode=$5
-shift 5
-exec 4<&0 5>&2 2>/dev/null
-[ -e ${MEMORY_VERDICT_FILE} ] && rm -f ${MEMORY_VERDICT_FILE}
-f=
-if [ "$mode" = file ]; then
-  f=/tmp/.harombe-program.$$
-  cat >"$f" <&4 || exit ${E.setupFailed}
-  set -- "$@" "$f"
-else
-  set -- "$@" -
-fi
-set -m
-(ulimit -u "$nproc" && exec "$@" <&4 2>&5) &
-pid=$!
-exec 4<&-
-[ -p ${TICK_FIFO} ] || mkfifo ${TICK_FIFO}
-exec 3<>${TICK_FIFO}
-now=\${EPOCHREALTIME/./}
-deadline=$((now + t_us)) kill_at=0 threshold=$mem verdict=
-while kill -0 "$pid"; do
-  read -r -t 0.05 -u 3 _
-  now=\${EPOCHREALTIME/./}
-  if [ "$kill_at" = 0 ] && [ "$now" -ge "$deadline" ]; then
-    verdict=timeout
-    kill -TERM -- "-$pid"
-    kill_at=$((now + g_us))
-  elif [ "$kill_at" -gt 0 ] && [ "$now" -ge "$kill_at" ]; then
-    kill -KILL -- "-$pid"
-    kill_at=-1
-  fi
+export const INIT_SCRIPT = `
+mem=$1
+mkfifo ${TICK_FIFO} && exec 3<>${TICK_FIFO} || exit 1
+trap 'kill -TERM -1' USR1
+trap 'kill -KILL -1' USR2
+trap 'exit 0' TERM
+threshold=$mem
+while :; do
+  read -r -t 0.1 -u 3 _
   read -r used </sys/fs/cgroup/memory/memory.usage_in_bytes || used=0
   if [ "$used" -gt "$threshold" ]; then
     threshold=$((mem + $(stat -f -c '(%b-%f)*%S' /workspace || echo 0)))
     if [ "$used" -gt "$threshold" ]; then
-      verdict=memory
-      kill -KILL -- "-$pid"
-      break
+      kill -KILL -1
+      echo "\${EPOCHREALTIME/./}" >${MEMORY_VERDICT_FILE}
     fi
+    threshold=$mem
   fi
 done
-wait "$pid"
-rc=$?
-[ -n "$f" ] && rm -f "$f"
-kill -KILL -1
-case "$verdict" in
-  memory) : >${MEMORY_VERDICT_FILE}; exit ${E.memoryExceeded} ;;
-  timeout) exit 124 ;;
-esac
-exit $rc
 `;
+
+/** Programs longer than this go over stdin rather than argv (Linux caps one argument at 128 KiB). */
+const MAX_ARGV_PROGRAM = 100_000;
+
+/**
+ * How one program is started: the interpreter itself is the exec's process. python and node read
+ * the program from stdin; bash takes it as -c (or, when large, reads it with its own builtin
+ * first, so that commands reading stdin do not eat the rest of the script).
+ */
+export function programCommand(language: Language, code: string): { cmd: string[]; stdin?: string } {
+  switch (language) {
+    case 'python':
+      return { cmd: ['python3', '-'], stdin: code };
+    case 'javascript':
+      return { cmd: ['node', '-'], stdin: code };
+    case 'shell':
+      if (Buffer.byteLength(code) <= MAX_ARGV_PROGRAM) return { cmd: ['bash', '-c', code, 'bash'] };
+      return { cmd: ['bash', '-c', 'IFS= read -r -d "" __harombe_program; eval "$__harombe_program"', 'bash'], stdin: code };
+  }
+}
 
 /** args: relative path, max bytes. stdout: the file. */
 export const READ_FILE_SCRIPT = `${RESOLVE}
@@ -133,27 +118,16 @@ resolve "$1"
 cd -- "$r" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\\0'
 `;
 
-/** How each language's interpreter gets the program: on stdin, or from a staged file. */
-export const INTERPRETERS: Record<Language, { argv: string[]; program: 'stdin' | 'file' }> = {
-  python: { argv: ['python3'], program: 'stdin' },
-  javascript: { argv: ['node'], program: 'stdin' },
-  shell: { argv: ['bash'], program: 'file' },
-};
-
 /**
- * Run once in each warm-pool sandbox before it is handed out: the first start of an interpreter
- * in a fresh gVisor sandbox pays for reading it in; pooled sandboxes pay that ahead of time.
+ * Run in each warm-pool sandbox before it is handed out, the way real programs run: the first
+ * starts of an interpreter in a fresh gVisor sandbox pay for reading it in; pooled sandboxes pay
+ * that ahead of time.
  */
-export const PRIME_COMMANDS: Record<Language, string[]> = {
-  python: ['python3', '-c', 'pass'],
-  javascript: ['node', '-e', '0'],
-  shell: ['bash', '-c', ':'],
-};
+export const PRIME_PROGRAMS: Record<Language, string> = { python: 'pass', javascript: '0', shell: ':' };
+/** Rounds of priming: the second start is still noticeably slower than the tenth. */
+export const PRIME_ROUNDS = 2;
 
 export function shArgv(script: string, name: string, args: string[]): string[] {
   return ['/bin/sh', '-c', script, name, ...args];
 }
 
-export function bashArgv(script: string, name: string, args: string[]): string[] {
-  return ['bash', '-c', script, name, ...args];
-}
