@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { describeError } from './cli-error.js';
 import { registerApprovalsCommands } from './commands/approvals.js';
+import { registerAuditCommands } from './commands/audit.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommand } from './commands/exec.js';
 import { registerJobsCommands } from './commands/jobs.js';
@@ -32,6 +33,7 @@ registerExecCommand(program);
 registerSubmitCommand(program);
 registerJobsCommands(program);
 registerApprovalsCommands(program);
+registerAuditCommands(program);
 registerKeysCommands(program);
 registerDoctorCommand(program);
 

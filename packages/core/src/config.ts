@@ -114,6 +114,104 @@ export const WorkerConfig = z.strictObject({
   shutdown_deadline_seconds: z.number().min(0).default(30),
 });
 
+/** The name of an environment variable: secrets are never written in harombe.yaml, only where to find them. */
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable');
+
+/** Secrets that must not appear in harombe.yaml: the message says which `*_env` key to use instead. */
+const SLACK_SECRET_KEYS: Record<string, string> = { bot_token: 'bot_token_env', signing_secret: 'signing_secret_env', app_token: 'app_token_env' };
+
+/**
+ * The `slack` section: approval requests posted to a channel, decided with buttons. Tokens and
+ * the signing secret come from the environment variables these keys name, never from the file.
+ */
+export const SlackConfig = z
+  .strictObject(
+    {
+      enabled: z.boolean().default(false),
+      /** `http`: Slack POSTs to `http.path` (signed requests). `socket`: Socket Mode, no public endpoint (needs an app-level token). */
+      transport: z.enum(['http', 'socket']).default('http'),
+      /** Id of the channel approval requests go to (C…, or G… for an old private channel). */
+      channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel id such as C0123ABCD').optional(),
+      /** Who may decide: Slack user ids and/or the id of a user group (its members at the time of the click). */
+      approvers: z
+        .strictObject({
+          users: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U0123ABCD')).default([]),
+          usergroup: z.string().regex(/^S[A-Z0-9]{2,}$/, 'a Slack user group id such as S0123ABCD').optional(),
+        })
+        .default({ users: [] }),
+      /** Environment variable holding the bot token (xoxb-…). */
+      bot_token_env: EnvName.default('HAROMBE_SLACK_BOT_TOKEN'),
+      /** Environment variable holding the signing secret (transport http). */
+      signing_secret_env: EnvName.default('HAROMBE_SLACK_SIGNING_SECRET'),
+      /** Environment variable holding the app-level token (xapp-…, transport socket). */
+      app_token_env: EnvName.default('HAROMBE_SLACK_APP_TOKEN'),
+      /** Base URL of Slack's Web API. Default https://slack.com/api/ (tests point it at a stand-in). */
+      api_url: z.url({ protocol: /^https?$/, error: 'an http(s) URL such as https://slack.com/api/' }).optional(),
+      /** Where the approval service receives Slack's requests (transport http). */
+      http: z
+        .strictObject({
+          host: z.string().default('127.0.0.1'),
+          port: z.number().int().min(0).max(65535).default(3000),
+          path: z.string().regex(/^\/[A-Za-z0-9/_-]*$/, 'a URL path such as /slack/events').default('/slack/events'),
+        })
+        .default({ host: '127.0.0.1', port: 3000, path: '/slack/events' }),
+      /** Re-announce an approval still open at half its timeout, in the message's thread. */
+      reminder: z.boolean().default(true),
+      /** Lines and characters of code shown in the message; the whole code is one click away. */
+      code_preview_lines: z.number().int().min(1).max(100).default(15),
+      code_preview_chars: z.number().int().min(100).max(2500).default(1200),
+      /** Milliseconds one Web API call may take before it counts as failed and is retried. */
+      request_timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+    },
+    {
+      error: (issue) => {
+        if (issue.code !== 'unrecognized_keys') return undefined;
+        const secrets = issue.keys.filter((key) => key in SLACK_SECRET_KEYS);
+        if (secrets.length === 0) return undefined;
+        return `secrets do not belong in the file: remove ${secrets.join(', ')} and name the environment variable holding each in ${secrets.map((key) => SLACK_SECRET_KEYS[key]).join(', ')}`;
+      },
+    },
+  )
+  .superRefine((slack, context) => {
+    if (!slack.enabled) return;
+    if (!slack.channel) context.addIssue({ code: 'custom', path: ['channel'], message: 'required when slack is enabled: the id of the approvals channel' });
+    if (slack.approvers.users.length === 0 && !slack.approvers.usergroup) {
+      context.addIssue({ code: 'custom', path: ['approvers'], message: 'required when slack is enabled: approvers.users and/or approvers.usergroup' });
+    }
+  });
+export type SlackConfig = z.output<typeof SlackConfig>;
+export type SlackConfigInput = z.input<typeof SlackConfig>;
+
+/** The Slack secrets, read from the environment variables the configuration names. */
+export interface SlackSecrets {
+  botToken: string;
+  /** Present for transport http. */
+  signingSecret?: string;
+  /** Present for transport socket. */
+  appToken?: string;
+}
+
+/**
+ * Reads the Slack secrets the transport needs from `env`: the bot token always, the signing
+ * secret for http, the app-level token for socket. Errors name the configuration key.
+ */
+export function resolveSlackSecrets(slack: SlackConfig, env: NodeJS.ProcessEnv = process.env): SlackSecrets {
+  const problems: string[] = [];
+  const read = (key: 'bot_token_env' | 'signing_secret_env' | 'app_token_env', what: string, prefix?: string): string | undefined => {
+    const name = slack[key];
+    const value = env[name]?.trim();
+    if (!value) problems.push(`slack.${key}: the environment variable ${name} is not set (${what})`);
+    else if (prefix && !value.startsWith(prefix)) problems.push(`slack.${key}: the environment variable ${name} does not hold ${what}`);
+    else return value;
+    return undefined;
+  };
+  const botToken = read('bot_token_env', 'a bot token, xoxb-…', 'xoxb-');
+  const signingSecret = slack.transport === 'http' ? read('signing_secret_env', 'the signing secret transport http needs') : undefined;
+  const appToken = slack.transport === 'socket' ? read('app_token_env', 'an app-level token, xapp-…, which transport socket needs', 'xapp-') : undefined;
+  if (problems.length > 0) throw new HarombeError('InvalidArgument', `invalid slack configuration: ${problems.join('; ')}`, { problems });
+  return { botToken: botToken as string, ...(signingSecret ? { signingSecret } : {}), ...(appToken ? { appToken } : {}) };
+}
+
 export const HarombeConfig = z.object({
   security: z
     .object({
@@ -124,6 +222,7 @@ export const HarombeConfig = z.object({
   redis: RedisConfig.default(RedisConfig.parse({})),
   api: ApiConfig.default(ApiConfig.parse({})),
   worker: WorkerConfig.default(WorkerConfig.parse({})),
+  slack: SlackConfig.default(SlackConfig.parse({})),
 });
 export type HarombeConfig = z.output<typeof HarombeConfig>;
 

@@ -1,11 +1,18 @@
 import type { Clock } from '@harombe/core';
 import type { Logger } from 'pino';
+import type { AuditTrail } from './audit-trail.js';
 import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobRecord } from './job-record.js';
 import type { JobService } from './job-service.js';
 import type { JobStore } from './job-store.js';
 import { failedResult } from './results.js';
 import type { WorkerRegistry } from './worker-registry.js';
+
+/** Told of what the housekeeper did on its own (metrics); expiries go through the job service. */
+export interface HousekeeperObserver {
+  /** A running job's worker was lost: the job runs again (`retried`) or ended failed WorkerLost. */
+  workerLost(job: JobRecord, outcome: 'retried' | 'failed'): void;
+}
 
 export interface HousekeeperOptions {
   store: JobStore;
@@ -18,6 +25,10 @@ export interface HousekeeperOptions {
   intervalMs?: number;
   /** A queued job not on its queue after this long is put back on it. Default 30 000. */
   redispatchAfterMs?: number;
+  /** Default: none. */
+  observer?: HousekeeperObserver;
+  /** Where the end of an execution whose worker was lost is recorded. Default: nowhere. */
+  audit?: AuditTrail;
 }
 
 const PAGE = 200;
@@ -116,11 +127,25 @@ export class Housekeeper {
       const outcome = await this.options.store.transition(job.job_id, 'retry', { worker_id: null }, now);
       if (outcome.outcome !== 'ok') return false;
       this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id, attempt: job.attempts }, `${message}: running it again`);
+      this.options.observer?.workerLost(job, 'retried');
+      await this.auditWorkerLost(job, 'queued');
       await this.options.dispatcher.dispatch({ ...job, status: 'queued', worker_id: null });
       return true;
     }
-    const outcome = await this.options.store.transition(job.job_id, 'lose_worker', failedResult(job, 'WorkerLost', message), now);
-    if (outcome.outcome === 'ok') this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id }, message);
-    return outcome.outcome === 'ok';
+    const ended = failedResult(job, 'WorkerLost', message);
+    const outcome = await this.options.store.transition(job.job_id, 'lose_worker', ended, now);
+    if (outcome.outcome !== 'ok') return false;
+    this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id }, message);
+    this.options.observer?.workerLost({ ...job, ...ended, status: 'failed' }, 'failed');
+    await this.auditWorkerLost(job, 'failed');
+    return true;
+  }
+
+  /** The execution's end, which its worker could not record. Logged, never thrown: the job has moved on. */
+  private async auditWorkerLost(job: JobRecord, status: 'queued' | 'failed'): Promise<void> {
+    const details = { status, worker_id: job.worker_id, error: 'WorkerLost', run_again: status === 'queued' };
+    await this.options.audit?.job('execution_finished', job, { actor: null, channel: 'housekeeper', details }).catch((error: unknown) => {
+      this.options.logger.error({ err: error, job_id: job.job_id }, 'audit record not written');
+    });
   }
 }

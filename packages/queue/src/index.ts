@@ -1,5 +1,16 @@
+export {
+  AuditChainVerifier,
+  parseAuditEntry,
+  serializeAuditRecord,
+  sha256Hex,
+  type AuditProblem,
+  type AuditProblemKind,
+  type AuditVerification,
+  type StoredAuditEntry,
+} from './audit-chain.js';
+export { AuditTrail, jobEntry, type AuditedJob, type AuditEntry, type AuditTrailOptions } from './audit-trail.js';
 export { BatchStore, type BatchRecord } from './batch-store.js';
-export { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
+export { Housekeeper, type HousekeeperObserver, type HousekeeperOptions } from './housekeeper.js';
 export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
 export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
 export { JobEvents } from './job-events.js';
@@ -7,6 +18,7 @@ export { JOB_EVENTS, transitionOf, type JobEvent } from './job-lifecycle.js';
 export { decodeRecord, encodeFields, toJobView, type JobRecord } from './job-record.js';
 export { JobService, parseOrThrow, type Classifier, type JobServiceOptions } from './job-service.js';
 export { JobStore, newId, type JobStoreOptions, type TransitionOutcome } from './job-store.js';
+export { PendingApprovals, type PendingByRisk } from './pending-approvals.js';
 export type { Principal } from './principal.js';
 export { RedisKeys, SHARED_QUEUE, workerQueueName } from './redis-keys.js';
 export { endEventFor, failedResult, failedToolResult, INFRASTRUCTURE_ERRORS } from './results.js';

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Clock, ErrorCode } from '@harombe/core';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
+import type { AuditTrail } from './audit-trail.js';
 import type { QueuedJobData } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
 import type { JobRecord } from './job-record.js';
@@ -29,6 +30,8 @@ export interface JobConsumerOptions {
   heartbeatMs?: number;
   /** Sandboxes this worker holds, reported with each heartbeat. Default: none. */
   sandboxCount?: () => Promise<number>;
+  /** Where each execution's start and end are recorded. Default: nowhere. */
+  audit?: AuditTrail;
 }
 
 /**
@@ -99,25 +102,30 @@ export class JobConsumer {
 
   private async process(bullJob: Job<QueuedJobData>): Promise<void> {
     const jobId = bullJob.data.job_id;
-    const log = this.options.logger.child({ job_id: jobId, worker_id: this.options.workerId });
+    let log = this.options.logger.child({ job_id: jobId, worker_id: this.options.workerId });
     const claimed = await this.options.store.transition(jobId, 'start', { worker_id: this.options.workerId, started_at: this.options.clock.now() }, this.options.clock.now());
     if (claimed.outcome !== 'ok') {
       log.info({ outcome: claimed.outcome }, 'job not claimed: already taken, cancelled or ended');
       return;
     }
     const job = (await this.options.store.get(jobId)) as JobRecord;
+    // Every line about the job carries whose it is and its batch.
+    log = log.child({ tenant: job.tenant, batch_id: job.batch_id });
     const controller = new AbortController();
     let finish!: () => void;
     this.inFlight.set(jobId, { controller, done: new Promise<void>((resolve) => (finish = resolve)) });
-    log.info({ tool: job.tool, tenant: job.tenant, batch_id: job.batch_id, attempt: job.attempts }, 'job started');
+    log.info({ tool: job.tool, attempt: job.attempts }, 'job started');
+    const worker = this.options.workerId;
     try {
+      await this.audit(log, 'execution_started', job, { worker_id: worker, attempt: job.attempts });
       let result: Record<string, unknown>;
       try {
         result = await this.options.run(job, controller.signal);
       } catch (error) {
         log.error({ err: error }, 'job failed in the worker');
         const failed = failedResult(job, 'InternalError', `the worker failed to run the job: ${(error as Error).message}`);
-        await this.options.store.transition(jobId, 'fail', failed, this.options.clock.now());
+        const failedOutcome = await this.options.store.transition(jobId, 'fail', failed, this.options.clock.now());
+        await this.audit(log, 'execution_finished', job, { ...(await this.endedAs(jobId, failedOutcome.outcome, 'failed')), worker_id: worker, error: 'InternalError' });
         return;
       }
       const event = endEventFor(result);
@@ -125,10 +133,33 @@ export class JobConsumer {
       const error = event === 'fail' ? { code, message: String(result.stderr || result.message || code) } : null;
       const outcome = await this.options.store.transition(jobId, event, { result, error }, this.options.clock.now());
       log.info({ outcome: outcome.outcome, success: result.success, error: result.error ?? null }, 'job finished');
+      await this.audit(log, 'execution_finished', job, {
+        ...(await this.endedAs(jobId, outcome.outcome, event === 'fail' ? 'failed' : 'completed')),
+        worker_id: worker,
+        success: result.success ?? null,
+        exit_code: result.exit_code ?? null,
+        error: result.error ?? null,
+        execution_time: result.execution_time ?? null,
+      });
     } finally {
       this.inFlight.delete(jobId);
       finish();
     }
+  }
+
+  /** Records an execution step; a record that cannot be written is logged, never fails the job. */
+  private async audit(log: Logger, type: 'execution_started' | 'execution_finished', job: JobRecord, details: Record<string, unknown>): Promise<void> {
+    try {
+      await this.options.audit?.job(type, job, { actor: this.options.workerId, channel: 'worker', details });
+    } catch (error) {
+      log.error({ err: error, audit: type }, 'audit record not written');
+    }
+  }
+
+  /** The status an execution left the job in: ours when our transition applied, else what ended it first (a cancel). */
+  private async endedAs(jobId: string, outcome: string, ours: 'completed' | 'failed'): Promise<{ status: string }> {
+    if (outcome === 'ok') return { status: ours };
+    return { status: (await this.options.store.get(jobId))?.status ?? 'gone' };
   }
 
   private async heartbeat(): Promise<void> {

@@ -15,6 +15,7 @@ import {
 } from '@harombe/core';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { jobEntry, type AuditEntry, type AuditTrail } from './audit-trail.js';
 import type { BatchStore } from './batch-store.js';
 import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
@@ -40,6 +41,8 @@ export interface JobServiceOptions {
   maxCodeBytes?: number;
   /** Largest file content accepted, in bytes. Default 8 MiB (the sandbox's max_file_bytes). */
   maxFileBytes?: number;
+  /** Where classifications, approval requests, decisions, expiries and cancellations are recorded. Default: nowhere. */
+  audit?: AuditTrail;
 }
 
 type Decision = 'approve' | 'deny';
@@ -63,6 +66,7 @@ export class JobService {
     const { job_id, created } = await this.options.store.create(job, input.idempotency_key);
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
+    await this.record(submissionEntries(job));
     if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
     // Dispatching may already have ended it (a sandbox that does not exist): answer what is stored.
     return this.wait(principal, job.job_id, input.wait_seconds ?? 0);
@@ -78,6 +82,7 @@ export class JobService {
     if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
     await this.options.store.createMany(jobs);
     await this.options.batches.sealed(batchId);
+    await this.record(jobs.flatMap(submissionEntries));
     this.options.logger.info({ batch_id: batchId, tenant: principal.tenant, jobs: jobs.length }, 'batch accepted');
     for (const job of jobs) if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
     return { batch_id: batchId, job_ids: jobs.map((job) => job.job_id) };
@@ -116,6 +121,7 @@ export class JobService {
       throw new HarombeError('Conflict', `job ${jobId} has already ended (${outcome.outcome === 'missing' ? 'gone' : outcome.previous})`);
     }
     this.options.logger.info({ job_id: jobId, tenant: principal.tenant, previous: outcome.previous }, 'job cancelled');
+    await this.record([jobEntry('cancelled', job, { actor: principal.name, channel: 'api', details: { previous_status: outcome.previous, approval_id: job.approval?.approval_id ?? null } })]);
     return this.view(principal, jobId);
   }
 
@@ -165,6 +171,13 @@ export class JobService {
       });
     }
     this.options.logger.info({ job_id: job.job_id, approval_id: approvalId, decision, decided_by: principal.name, channel }, 'approval decided');
+    await this.record([
+      jobEntry('decided', job, {
+        actor: principal.name,
+        channel,
+        details: { approval_id: approvalId, decision: approval.status, reason, decided_at: approval.decided_at, risk: job.risk },
+      }),
+    ]);
     if (decision === 'approve') await this.options.dispatcher.dispatch((await this.options.store.get(job.job_id)) as JobRecord);
     const decided = (await this.options.store.get(job.job_id)) as JobRecord;
     return { approval_id: approvalId, job_id: job.job_id, decided: true, status: decided.status, approval: decided.approval as Approval };
@@ -199,7 +212,10 @@ export class JobService {
     const now = this.options.clock.now();
     const approval: Approval = { ...job.approval, status: 'expired', decided_by: null, decided_at: iso(now), reason: 'no decision before the deadline', channel: 'timeout' };
     const outcome = await this.options.store.transition(jobId, 'expire', { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') }, now);
-    if (outcome.outcome === 'ok') this.options.logger.info({ job_id: jobId, approval_id: approval.approval_id }, 'approval expired: job denied');
+    if (outcome.outcome === 'ok') {
+      this.options.logger.info({ job_id: jobId, approval_id: approval.approval_id }, 'approval expired: job denied');
+      await this.record([jobEntry('expired', job, { actor: null, channel: 'timeout', details: { approval_id: approval.approval_id, expires_at: job.approval.expires_at, risk: job.risk } })]);
+    }
     return outcome.outcome === 'ok';
   }
 
@@ -254,12 +270,41 @@ export class JobService {
     }
   }
 
+  /**
+   * Appends to the audit trail. The step it records has happened already, so a record that
+   * cannot be written is logged as lost rather than failing the call that made the step.
+   */
+  private async record(entries: AuditEntry[]): Promise<void> {
+    if (!this.options.audit || entries.length === 0) return;
+    try {
+      await this.options.audit.appendMany(entries);
+    } catch (error) {
+      this.options.logger.error({ err: error, audit: entries.map((entry) => ({ type: entry.type, job_id: entry.job_id })).slice(0, 20) }, 'audit records not written');
+    }
+  }
+
   private logCreated(job: JobRecord): void {
     this.options.logger.info({ job_id: job.job_id, tenant: job.tenant, tool: job.tool, risk: job.risk, status: job.status, payload_sha256: job.payload_sha256 }, 'job accepted');
   }
 }
 
 const isEnded = (job: JobRecord): boolean => isTerminal(job.status);
+
+/** The audit records of an accepted job: its classification and, when it waits for a person, the approval request. */
+function submissionEntries(job: JobRecord): AuditEntry[] {
+  const classified = jobEntry('classified', job, {
+    actor: job.submitted_by,
+    channel: 'api',
+    details: { risk: job.risk, rule: job.risk_reason, matched: job.risk_matched, require_approval: job.approval !== null, status: job.status, batch_id: job.batch_id },
+  });
+  if (!job.approval) return [classified];
+  const requested = jobEntry('approval_requested', job, {
+    actor: job.submitted_by,
+    channel: 'api',
+    details: { approval_id: job.approval.approval_id, risk: job.risk, expires_at: job.approval.expires_at },
+  });
+  return [classified, requested];
+}
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 

@@ -1,8 +1,8 @@
 import { ExecutionResult, ManualClock, systemClock, type JobView } from '@harombe/core';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SHARED_QUEUE, workerQueueName } from '../src/index.js';
-import { alice, carol, expectHarombeError, Harness, HIGH_EXECUTE, jobRecord, LOST_AFTER_MS, REDISPATCH_AFTER_MS, RESULT_TTL_SECONDS } from './harness.js';
+import { Housekeeper, SHARED_QUEUE, workerQueueName } from '../src/index.js';
+import { alice, carol, expectHarombeError, Harness, HIGH_EXECUTE, jobRecord, LOST_AFTER_MS, REDISPATCH_AFTER_MS, RESULT_TTL_SECONDS, silentLogger } from './harness.js';
 
 let container: RedisContainer;
 
@@ -166,6 +166,32 @@ describe('Housekeeper (ManualClock)', () => {
       expect((await h.housekeeper.tick()).lost).toBe(1);
       const ended = await h.job(jobId);
       expect(ended).toMatchObject({ status: 'failed', attempts: 2, error: { code: 'WorkerLost' } });
+    });
+
+    it('tells its observer of each job a lost worker leaves: run again, then ended', async () => {
+      const told: [string, string, string][] = [];
+      const housekeeper = new Housekeeper({
+        store: h.store,
+        service: h.service,
+        dispatcher: h.dispatcher,
+        workers: h.workers,
+        clock,
+        logger: silentLogger,
+        observer: { workerLost: (job, outcome) => told.push([job.job_id, outcome, job.status]) },
+      });
+      await h.heartbeat('w1');
+      const jobId = await runningJob('w1', 2);
+      clock.advance(LOST_AFTER_MS + 1);
+      await housekeeper.tick();
+      expect(told).toEqual([[jobId, 'retried', 'running']]);
+
+      await h.heartbeat('w2');
+      expect((await h.store.transition(jobId, 'start', { worker_id: 'w2' }, clock.now())).outcome).toBe('ok');
+      clock.advance(LOST_AFTER_MS + 1);
+      await housekeeper.tick();
+      // The ended job as stored: failed, WorkerLost.
+      expect(told[1]).toEqual([jobId, 'failed', 'failed']);
+      expect(told).toHaveLength(2);
     });
 
     it('leaves the jobs of live workers alone', async () => {

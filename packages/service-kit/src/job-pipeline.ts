@@ -1,7 +1,9 @@
 import { RISK_LEVELS, systemClock, type Clock, type HarombeConfig } from '@harombe/core';
 import { RiskPolicy } from '@harombe/policy';
-import { BatchStore, JobDispatcher, JobEvents, JobService, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry } from '@harombe/queue';
+import { AuditTrail, BatchStore, JobDispatcher, JobEvents, JobService, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry, type JobServiceOptions } from '@harombe/queue';
 import type { Logger } from 'pino';
+import type { JobMetrics } from './job-metrics.js';
+import { MeteredJobService } from './metered-job-service.js';
 import type { RedisConnections } from './redis-connections.js';
 
 /** The job pipeline's parts over one process's Redis connections, configured from harombe.yaml. */
@@ -16,15 +18,19 @@ export interface JobPipeline {
   dispatcher: JobDispatcher;
   jobs: JobService;
   policy: RiskPolicy;
+  /** The audit trail the job service writes to (and workers and the housekeeper, given it). */
+  audit: AuditTrail;
   close(): Promise<void>;
 }
 
 /** Batches outlive their jobs' results by a day, for stragglers. */
 const BATCH_GRACE_SECONDS = 86_400;
 
-export function createJobPipeline(config: HarombeConfig, redis: RedisConnections, logger: Logger, clock: Clock = systemClock): JobPipeline {
+/** With `metrics`, the job service counts what passes through it (see MeteredJobService). */
+export function createJobPipeline(config: HarombeConfig, redis: RedisConnections, logger: Logger, clock: Clock = systemClock, metrics?: JobMetrics): JobPipeline {
   const keys = new RedisKeys(config.redis.prefix);
   const store = new JobStore({ redis: redis.commands, keys, resultTtlSeconds: config.api.result_ttl_seconds });
+  const audit = new AuditTrail({ redis: redis.commands, keys, clock });
   const batches = new BatchStore(redis.commands, keys, config.api.result_ttl_seconds + BATCH_GRACE_SECONDS);
   const workers = new WorkerRegistry(redis.commands, keys, config.worker.lost_after_seconds * 1000);
   const sandboxes = new SandboxDirectory(redis.commands, keys);
@@ -40,7 +46,7 @@ export function createJobPipeline(config: HarombeConfig, redis: RedisConnections
     config: { ...config.security.policy, auto_approve: autoApprove },
     allowedRegistries: Object.keys(sandbox.network.allowed_registries),
   });
-  const jobs = new JobService({
+  const jobOptions: JobServiceOptions = {
     store,
     batches,
     dispatcher,
@@ -50,7 +56,9 @@ export function createJobPipeline(config: HarombeConfig, redis: RedisConnections
     logger,
     maxCodeBytes: sandbox.max_code_bytes,
     maxFileBytes: sandbox.max_file_bytes,
-  });
+    audit,
+  };
+  const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
   return {
     keys,
     clock,
@@ -62,6 +70,7 @@ export function createJobPipeline(config: HarombeConfig, redis: RedisConnections
     dispatcher,
     jobs,
     policy,
+    audit,
     async close() {
       await dispatcher.close();
       await events.close();

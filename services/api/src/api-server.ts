@@ -17,10 +17,11 @@ import {
   SubmitBatchRequest,
   SubmitJobRequest,
   ApprovalId,
+  AuditPage,
   type Clock,
 } from '@harombe/core';
-import { toJobView, type BatchStore, type JobService, type JobStore, type Principal, type SandboxDirectory } from '@harombe/queue';
-import { registerOpsRoutes, type ReadinessCheck } from '@harombe/service-kit';
+import { toJobView, type AuditTrail, type BatchStore, type JobService, type JobStore, type Principal, type SandboxDirectory } from '@harombe/queue';
+import { registerOpsRoutes, type JobMetrics, type ReadinessCheck } from '@harombe/service-kit';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
@@ -36,6 +37,10 @@ export interface ApiServerOptions {
   sandboxes: SandboxDirectory;
   keyring: ApiKeyring;
   metrics: Registry;
+  /** The audit trail `GET /v1/audit` reads. Default: no such route. */
+  audit?: AuditTrail;
+  /** Counts refused requests by error code (harombe_errors_total). Default: not counted. */
+  jobMetrics?: JobMetrics;
   readiness: Record<string, ReadinessCheck>;
   clock: Clock;
   logger: Logger;
@@ -51,6 +56,11 @@ const PageQuery = z.strictObject({
 const ApprovalsQuery = z.strictObject({
   status: z.literal('pending').default('pending'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+const AuditQuery = z.strictObject({
+  after: z.string().regex(/^\d+-\d+$/, 'a stream id such as 1700000000000-0 (the next_after of the page before)').optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  job_id: JobId.optional(),
 });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody };
 const secured = [{ bearer: [] }];
@@ -93,6 +103,7 @@ export async function buildApiServer(options: ApiServerOptions) {
 
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toErrorResponse(error);
+    options.jobMetrics?.error(body.error.code);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     return reply.code(status).send(body);
   });
@@ -210,6 +221,18 @@ export async function buildApiServer(options: ApiServerOptions) {
     requireScope(principal, 'approve');
     return { approvals: await service.pendingApprovals(principal, request.query.limit) };
   });
+
+  const { audit } = options;
+  if (audit) {
+    app.get('/v1/audit', {
+      schema: { summary: 'The tenant’s audit trail, oldest first, from `after` (scope admin)', security: secured, querystring: AuditQuery, response: { 200: AuditPage, ...errors } },
+    }, async (request) => {
+      const principal = auth(request);
+      requireScope(principal, 'admin');
+      const { after, limit, job_id } = request.query;
+      return audit.read({ limit, tenant: principal.tenant, ...(after ? { after } : {}), ...(job_id ? { jobId: job_id } : {}) });
+    });
+  }
 
   app.get('/v1/sandboxes', {
     schema: { summary: 'The tenant’s sandboxes', security: secured, response: { 200: z.object({ sandboxes: z.array(SandboxView) }), ...errors } },

@@ -1,5 +1,5 @@
 import type { Clock, HarombeConfig } from '@harombe/core';
-import { createJobPipeline, createRegistry, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import { createJobPipeline, createRegistry, JobMetrics, RedisConnections, type JobPipeline } from '@harombe/service-kit';
 import type { Logger } from 'pino';
 import { ApiKeyring } from './api-keyring.js';
 import { buildApiServer, type ApiServer } from './api-server.js';
@@ -15,11 +15,14 @@ export interface ApiServiceOptions {
 export class ApiService {
   readonly pipeline: JobPipeline;
   private readonly redis: RedisConnections;
+  private readonly metrics = createRegistry('api');
+  /** Submissions, decisions, cancels and refused requests: what the API sees happen. */
+  private readonly jobMetrics = new JobMetrics(this.metrics);
   private app: ApiServer | undefined;
 
   constructor(private readonly options: ApiServiceOptions) {
     this.redis = new RedisConnections(options.config.redis.url, options.logger);
-    this.pipeline = createJobPipeline(options.config, this.redis, options.logger, options.clock);
+    this.pipeline = createJobPipeline(options.config, this.redis, options.logger, options.clock, this.jobMetrics);
   }
 
   async start(): Promise<ApiServer> {
@@ -31,7 +34,9 @@ export class ApiService {
       batches,
       sandboxes,
       keyring: new ApiKeyring(config.api.keys),
-      metrics: createRegistry('api'),
+      audit: this.pipeline.audit,
+      metrics: this.metrics,
+      jobMetrics: this.jobMetrics,
       readiness: {
         redis: () => this.redis.ping(),
         workers: async () => (await workers.alive(clock.now())).length > 0,

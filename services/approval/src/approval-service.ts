@@ -1,9 +1,8 @@
 import type { Clock, HarombeConfig } from '@harombe/core';
 import { Housekeeper } from '@harombe/queue';
-import { createJobPipeline, createRegistry, RedisConnections, startOpsServer, type JobPipeline } from '@harombe/service-kit';
+import { createJobPipeline, createRegistry, FleetMetrics, JobMetrics, RedisConnections, startOpsServer, type JobPipeline } from '@harombe/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { Gauge } from 'prom-client';
 
 export interface ApprovalServiceOptions {
   config: HarombeConfig;
@@ -28,22 +27,18 @@ export class ApprovalService {
   readonly pipeline: JobPipeline;
   private readonly redis: RedisConnections;
   private readonly metrics = createRegistry('approval');
+  /** Expiries and lost workers; the fleet-wide gauges are exported here, and only here. */
+  private readonly jobMetrics = new JobMetrics(this.metrics);
+  private readonly fleetMetrics: FleetMetrics;
   private ops: FastifyInstance | undefined;
 
   constructor(private readonly options: ApprovalServiceOptions) {
     const { config, logger } = options;
     this.redis = new RedisConnections(config.redis.url, logger);
-    this.pipeline = createJobPipeline(config, this.redis, logger, options.clock);
-    const { store, jobs, dispatcher, workers, clock } = this.pipeline;
-    this.housekeeper = new Housekeeper({ store, service: jobs, dispatcher, workers, clock, logger, intervalMs: options.intervalMs ?? 250 });
-    new Gauge({
-      name: 'harombe_approvals_pending',
-      help: 'Jobs waiting for an approval decision',
-      registers: [this.metrics],
-      collect: async function (this: Gauge) {
-        this.set(await store.countAwaitingApproval());
-      },
-    });
+    this.pipeline = createJobPipeline(config, this.redis, logger, options.clock, this.jobMetrics);
+    const { store, jobs, dispatcher, workers, clock, keys } = this.pipeline;
+    this.housekeeper = new Housekeeper({ store, service: jobs, dispatcher, workers, clock, logger, intervalMs: options.intervalMs ?? 250, observer: this.jobMetrics, audit: this.pipeline.audit });
+    this.fleetMetrics = new FleetMetrics({ registry: this.metrics, redis: this.redis.commands, keys, store, workers, clock, logger });
   }
 
   async start(): Promise<void> {
@@ -55,12 +50,19 @@ export class ApprovalService {
       registry: this.metrics,
       readiness: { redis: () => this.redis.ping() },
     });
-    this.options.logger.info('approval service holding approvals');
+    this.options.logger.info({ ops: this.opsAddress }, 'approval service holding approvals');
+  }
+
+  /** http://host:port of /healthz, /readyz and /metrics, once started. */
+  get opsAddress(): string | undefined {
+    const address = this.ops?.server.address();
+    return address && typeof address === 'object' ? `http://${address.address}:${address.port}` : undefined;
   }
 
   async stop(): Promise<void> {
     await this.housekeeper.stop();
     await this.ops?.close();
+    await this.fleetMetrics.close();
     await this.pipeline.close();
     await this.redis.close();
   }

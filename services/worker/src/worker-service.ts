@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { systemClock, type Clock, type HarombeConfig } from '@harombe/core';
-import { JobConsumer, JobEvents, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry, type JobRecord } from '@harombe/queue';
-import { CodeExecutionTools, SandboxManager } from '@harombe/sandbox';
+import { AuditTrail, JobConsumer, JobEvents, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry, type JobRecord } from '@harombe/queue';
+import { CodeExecutionTools, type SandboxManager } from '@harombe/sandbox';
 import { createRegistry, RedisConnections, startOpsServer } from '@harombe/service-kit';
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { Counter, Gauge } from 'prom-client';
+import { MeteredSandboxManager } from './metered-sandbox-manager.js';
 import { RedisSandboxRegistry } from './redis-sandbox-registry.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 export interface WorkerServiceOptions {
   config: HarombeConfig;
@@ -55,25 +56,21 @@ export class WorkerService {
     const store = new JobStore({ redis: this.redis.commands, keys, resultTtlSeconds: config.api.result_ttl_seconds });
     const directory = new SandboxDirectory(this.redis.commands, keys);
     this.workers = new WorkerRegistry(this.redis.commands, keys, config.worker.lost_after_seconds * 1000);
-    this.sandboxes = new SandboxManager({
+    const metrics = new WorkerMetrics({
+      registry: this.metrics,
+      workerId: this.workerId,
+      sandboxCount: () => directory.countByWorker(this.workerId),
+      warmPoolAvailable: (language) => this.sandboxes.warmPoolAvailable(language),
+    });
+    this.sandboxes = new MeteredSandboxManager({
       config: config.security.sandbox,
       managerId: `${MANAGER_PREFIX}${this.workerId}`,
       registry: new RedisSandboxRegistry(directory, this.workerId, config.security.sandbox.idle_timeout),
       clock: this.clock,
       logger: log,
       ...(options.docker ? { docker: options.docker } : {}),
-    });
+    }, (language, seconds) => metrics.sandboxStarted(language, seconds));
     const tools = new CodeExecutionTools(this.sandboxes);
-    const jobsRun = new Counter({ name: 'harombe_worker_jobs_total', help: 'Jobs this worker ran, by tool and outcome', labelNames: ['tool', 'success'], registers: [this.metrics] });
-    new Gauge({
-      name: 'harombe_sandboxes_active',
-      help: 'Sandboxes held by this worker',
-      labelNames: ['worker'],
-      registers: [this.metrics],
-      collect: async function (this: Gauge) {
-        this.set({ worker: options.workerId ?? '' }, 0);
-      },
-    });
     this.consumer = new JobConsumer({
       workerId: this.workerId,
       connection: this.redis.bullConnection(),
@@ -86,11 +83,9 @@ export class WorkerService {
       concurrency: config.worker.concurrency,
       heartbeatMs: config.worker.heartbeat_seconds * 1000,
       sandboxCount: () => directory.countByWorker(this.workerId),
-      run: async (job: JobRecord, signal: AbortSignal) => {
-        const result = job.tool === 'code_execute' ? await tools.code_execute(job.params, job.tenant, signal) : await tools[job.tool](job.params, job.tenant);
-        jobsRun.inc({ tool: job.tool, success: String(result.success) });
-        return result;
-      },
+      audit: new AuditTrail({ redis: this.redis.commands, keys, clock: this.clock }),
+      run: (job: JobRecord, signal: AbortSignal) =>
+        metrics.measure(job, signal, async () => (job.tool === 'code_execute' ? tools.code_execute(job.params, job.tenant, signal) : tools[job.tool](job.params, job.tenant))),
     });
   }
 

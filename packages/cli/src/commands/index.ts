@@ -7,6 +7,7 @@ export * from '../cli-error.js';
 export * from '../cli-options.js';
 export * from '../submit-plan.js';
 export * from './approvals.js';
+export * from './audit.js';
 export * from './doctor.js';
 export * from './exec.js';
 export * from './jobs.js';

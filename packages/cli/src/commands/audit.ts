@@ -1,0 +1,148 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, parseConfig, type AuditRecordView, type HarombeConfig } from '@harombe/core';
+import { AuditTrail, RedisKeys, type AuditVerification } from '@harombe/queue';
+import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
+import { CliError, EXIT } from '../cli-error.js';
+import { positiveInteger } from '../cli-options.js';
+import { harombeHome } from '../local-credentials.js';
+import { redactUrl } from './doctor.js';
+
+/**
+ * `harombe audit verify|tail`. These read the audit trail straight from Redis, not through the
+ * API: verifying needs every tenant's records (the chain runs through all of them), and an
+ * operator checking the trail should not have to trust the API it audits. `GET /v1/audit` is
+ * the API's read of one tenant's records.
+ */
+
+/** Where the trail lives: a Redis URL (and where it came from, for messages) and the key prefix. */
+export interface AuditSource {
+  redisUrl: string;
+  urlSource: string;
+  prefix: string;
+}
+
+/**
+ * Resolves the trail's Redis: `--redis-url` > $HAROMBE_REDIS_URL > redis.url of the
+ * configuration (`--config`, $HAROMBE_CONFIG, ./harombe.yaml, the local fleet's
+ * $HAROMBE_HOME/harombe.yaml, else the defaults), whose redis.prefix names the keys.
+ */
+export function resolveAuditSource(flags: { config?: string | undefined; redisUrl?: string | undefined }, env: NodeJS.ProcessEnv = process.env): AuditSource {
+  const localConfig = join(harombeHome(env), 'harombe.yaml');
+  const path = flags.config ?? env.HAROMBE_CONFIG ?? (existsSync('harombe.yaml') ? 'harombe.yaml' : existsSync(localConfig) ? localConfig : undefined);
+  const config: HarombeConfig = path ? loadConfig(path) : parseConfig({});
+  if (flags.redisUrl) return { redisUrl: flags.redisUrl, urlSource: '--redis-url', prefix: config.redis.prefix };
+  if (env.HAROMBE_REDIS_URL) return { redisUrl: env.HAROMBE_REDIS_URL, urlSource: 'HAROMBE_REDIS_URL', prefix: config.redis.prefix };
+  return { redisUrl: config.redis.url, urlSource: path ? `redis.url of ${path}` : 'the default redis.url', prefix: config.redis.prefix };
+}
+
+/** One line per record: time, seq, type, job, tenant, who (through what), and the details. */
+export function formatAuditRecord(record: AuditRecordView): string {
+  const who = record.actor ? `${record.actor}${record.channel ? ` (${record.channel})` : ''}` : (record.channel ?? '-');
+  const details = Object.entries(record.details)
+    .filter(([, value]) => value !== null && value !== undefined && value !== '')
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? (/\s/.test(value) ? JSON.stringify(value) : value) : JSON.stringify(value)}`)
+    .join(' ');
+  return `${record.at}  #${record.seq}  ${record.type.padEnd(18)}  ${record.job_id ?? '-'}  ${record.tenant ?? '-'}  ${who}${details ? `  ${details}` : ''}\n`;
+}
+
+export function formatVerification(result: AuditVerification): string {
+  if (result.ok) {
+    if (!result.last) return 'audit trail intact: empty\n';
+    return `audit trail intact: ${result.records} record${result.records === 1 ? '' : 's'}, head #${result.last.seq} ${result.last.hash}\n`;
+  }
+  const lines = result.problems.map((problem) => `  ${problem.kind}: ${problem.message}\n`);
+  return `audit trail TAMPERED: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'} in ${result.records} records\n${lines.join('')}`;
+}
+
+interface TailFlags {
+  lines: number;
+  follow?: boolean;
+  job?: string;
+  tenant?: string;
+  json?: boolean;
+}
+
+/** `harombe audit verify` and `harombe audit tail`. */
+export function registerAuditCommands(program: Command): void {
+  const audit = program
+    .command('audit')
+    .description('the audit trail in Redis: verify its hash chain, or print its latest records (reads Redis directly: --redis-url, $HAROMBE_REDIS_URL or redis.url)');
+
+  audit
+    .command('verify')
+    .description('check every record\'s hash and link, and the head: exits 0 when intact, 1 when a record was edited, inserted or removed')
+    .option('--redis-url <url>', 'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)')
+    .option('--json', 'print the verdict as JSON')
+    .action(async (options: { redisUrl?: string; json?: boolean }, command: Command) => {
+      await withTrail(sourceOf(command, options), async (trail) => {
+        const result = await trail.verify();
+        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatVerification(result));
+        if (!result.ok) process.exitCode = EXIT.failed;
+      });
+    });
+
+  audit
+    .command('tail')
+    .description('print the latest records, oldest first; with --follow, keep printing new ones until Ctrl-C')
+    .option('-n, --lines <n>', 'how many of the latest records', positiveInteger, 20)
+    .option('-f, --follow', 'wait for new records and print them as they come')
+    .option('--job <job_id>', 'only records about this job')
+    .option('--tenant <tenant>', 'only records of this tenant')
+    .option('--redis-url <url>', 'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)')
+    .option('--json', 'one JSON record per line (NDJSON)')
+    .action(async (options: TailFlags & { redisUrl?: string }, command: Command) => {
+      const matches = (record: AuditRecordView): boolean =>
+        (options.job === undefined || record.job_id === options.job) && (options.tenant === undefined || record.tenant === options.tenant);
+      const print = (record: AuditRecordView): void => {
+        process.stdout.write(options.json ? `${JSON.stringify(record)}\n` : formatAuditRecord(record));
+      };
+      await withTrail(sourceOf(command, options), async (trail, redis) => {
+        const filtered = options.job !== undefined || options.tenant !== undefined;
+        // Filtered, the latest matching records may lie far back: look through a bounded window.
+        const latest = await trail.latest(filtered ? Math.max(options.lines * 50, 10_000) : options.lines);
+        for (const record of latest.filter(matches).slice(-options.lines)) print(record);
+        if (!options.follow) return;
+        let after = latest.at(-1)?.id ?? (await lastId(redis, trail.streamKey));
+        for (;;) {
+          for (const record of await trail.waitForMore(after, 5_000)) {
+            after = record.id;
+            if (matches(record)) print(record);
+          }
+        }
+      });
+    });
+}
+
+function sourceOf(command: Command, options: { redisUrl?: string }): AuditSource {
+  const { config } = command.optsWithGlobals<{ config?: string }>();
+  return resolveAuditSource({ config, redisUrl: options.redisUrl });
+}
+
+/** The stream's last id, `0` while empty: where `--follow` starts on an empty or filtered trail. */
+async function lastId(redis: Redis, key: string): Promise<string> {
+  const [entry] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][];
+  return entry?.[0] ?? '0';
+}
+
+/** Connects (failing fast, naming where the URL came from), runs `work`, disconnects. */
+async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: Redis) => Promise<void>): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(source.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new CliError(
+      'ServiceUnavailable',
+      `cannot reach Redis at ${redactUrl(source.redisUrl)} (from ${source.urlSource}): ${(error as Error).message}. Pass --redis-url or set HAROMBE_REDIS_URL to the fleet's Redis`,
+    );
+  }
+  try {
+    await work(new AuditTrail({ redis, keys: new RedisKeys(source.prefix) }), redis);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,265 @@
+import {
+  AUDIT_GENESIS_HASH,
+  redactSecrets,
+  systemClock,
+  type AuditEventType,
+  type AuditPage,
+  type AuditRecord,
+  type AuditRecordView,
+  type Clock,
+} from '@harombe/core';
+import type { Redis } from 'ioredis';
+import { AuditChainVerifier, parseAuditEntry, serializeAuditRecord, sha256Hex, type AuditVerification, type StoredAuditEntry } from './audit-chain.js';
+import type { JobRecord } from './job-record.js';
+import { RedisKeys } from './redis-keys.js';
+
+export interface AuditTrailOptions {
+  /** A connection for commands (not one in subscriber mode). */
+  redis: Redis;
+  /** Default: `new RedisKeys()` (prefix `harombe`). */
+  keys?: RedisKeys;
+  /** When records say they happened. Default: the system clock. */
+  clock?: Clock;
+  /** Tries of one append when other writers keep moving the chain's head. Default 100. */
+  maxAttempts?: number;
+}
+
+/** What a caller says about an event; the trail adds seq, time and the chain. */
+export interface AuditEntry {
+  type: AuditEventType;
+  tenant?: string | null;
+  job_id?: string | null;
+  tool?: string | null;
+  payload_sha256?: string | null;
+  actor?: string | null;
+  channel?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/** The parts of a job every record about it carries. */
+export type AuditedJob = Pick<JobRecord, 'job_id' | 'tenant' | 'tool' | 'payload_sha256'>;
+
+/** Records sent to Redis in one script call (a 10,000-job batch takes 20). */
+const CHUNK = 500;
+const PAGE = 500;
+
+/**
+ * KEYS: stream, head. ARGV: the head hash the records were chained to ('' for an empty trail),
+ * then (record, hash) pairs. Appends them only if the head is still that hash, and moves the head;
+ * otherwise returns the head as it is now, for the caller to chain again. Atomic, so concurrent
+ * writers never fork the chain.
+ */
+const APPEND_AUDIT = `
+local current = redis.call('HGET', KEYS[2], 'hash') or ''
+if current ~= ARGV[1] then
+  return {'moved', current, redis.call('HGET', KEYS[2], 'seq') or '0'}
+end
+local out = {'ok'}
+local last = current
+for i = 2, #ARGV, 2 do
+  out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'record', ARGV[i], 'hash', ARGV[i + 1])
+  last = ARGV[i + 1]
+end
+redis.call('HINCRBY', KEYS[2], 'seq', (#ARGV - 1) / 2)
+redis.call('HSET', KEYS[2], 'hash', last)
+return out
+`;
+
+interface ScriptedRedis extends Redis {
+  harombeAppendAudit(stream: string, head: string, expected: string, ...pairs: string[]): Promise<string[]>;
+}
+
+/**
+ * The audit trail: an append-only Redis stream of every classification, approval request,
+ * decision, expiry, cancellation, execution start and end and refused network attempt, each
+ * record carrying the hash of the one before (see audit-chain.ts). Secrets are redacted before a
+ * record is written. Harombe never trims or rewrites the stream.
+ */
+export class AuditTrail {
+  readonly keys: RedisKeys;
+  private readonly redis: ScriptedRedis;
+  private readonly clock: Clock;
+  private readonly maxAttempts: number;
+
+  constructor(options: AuditTrailOptions) {
+    this.keys = options.keys ?? new RedisKeys();
+    this.clock = options.clock ?? systemClock;
+    this.maxAttempts = options.maxAttempts ?? 100;
+    this.redis = options.redis as ScriptedRedis;
+    if (!this.redis.harombeAppendAudit) this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 2, lua: APPEND_AUDIT });
+  }
+
+  get streamKey(): string {
+    return `${this.keys.tag}:audit`;
+  }
+
+  get headKey(): string {
+    return `${this.keys.tag}:audit:head`;
+  }
+
+  async append(entry: AuditEntry): Promise<AuditRecordView> {
+    return (await this.appendMany([entry]))[0] as AuditRecordView;
+  }
+
+  /** Appends in order, as one contiguous run of the chain per chunk of 500. */
+  async appendMany(entries: readonly AuditEntry[]): Promise<AuditRecordView[]> {
+    const at = new Date(this.clock.now()).toISOString();
+    const out: AuditRecordView[] = [];
+    for (let i = 0; i < entries.length; i += CHUNK) out.push(...(await this.appendChunk(entries.slice(i, i + CHUNK), at)));
+    return out;
+  }
+
+  /** A record about a job, carrying its tenant, tool and payload hash. */
+  async job(type: AuditEventType, job: AuditedJob, fields: Pick<AuditEntry, 'actor' | 'channel' | 'details'> = {}): Promise<AuditRecordView> {
+    return this.append(jobEntry(type, job, fields));
+  }
+
+  /**
+   * A sandbox tried to reach a destination its network policy refuses. For the egress proxy:
+   * `job` when the attempt can be tied to the job that made it.
+   */
+  async networkRefused(attempt: {
+    tenant: string;
+    sandbox_id: string;
+    destination: string;
+    reason: string;
+    worker_id?: string;
+    job?: AuditedJob;
+  }): Promise<AuditRecordView> {
+    const details = { sandbox_id: attempt.sandbox_id, destination: attempt.destination, reason: attempt.reason };
+    const fields = { actor: attempt.worker_id ?? null, channel: 'sandbox', details };
+    if (attempt.job) return this.job('network_refused', attempt.job, fields);
+    return this.append({ type: 'network_refused', tenant: attempt.tenant, ...fields });
+  }
+
+  /** Hash and seq of the last record; null while the trail is empty. */
+  async head(): Promise<{ hash: string; seq: number } | null> {
+    const [hash, seq] = await this.redis.hmget(this.headKey, 'hash', 'seq');
+    return hash ? { hash, seq: Number(seq) } : null;
+  }
+
+  /**
+   * Records after the stream id `after` (from the start without it), oldest first: at most
+   * `limit` (default 100), looking at most at `maxScan` entries (default 10 000). With `tenant`
+   * or `jobId`, only matching records; `next_after` moves past the others all the same.
+   */
+  async read(options: { after?: string; limit?: number; tenant?: string; jobId?: string; maxScan?: number } = {}): Promise<AuditPage> {
+    const limit = options.limit ?? 100;
+    const maxScan = options.maxScan ?? 10_000;
+    const records: AuditRecordView[] = [];
+    let cursor = options.after;
+    let scanned = 0;
+    for (;;) {
+      const page = await this.range(cursor, Math.min(PAGE, maxScan - scanned));
+      for (const entry of page) {
+        cursor = entry.id;
+        scanned += 1;
+        const parsed = parseAuditEntry(entry);
+        if ('problem' in parsed) continue;
+        const { view } = parsed;
+        if (options.tenant !== undefined && view.tenant !== options.tenant) continue;
+        if (options.jobId !== undefined && view.job_id !== options.jobId) continue;
+        records.push(view);
+        if (records.length === limit) return { records, next_after: cursor };
+      }
+      if (page.length < PAGE || scanned >= maxScan) return { records, next_after: cursor ?? null };
+    }
+  }
+
+  /** The newest `count` records, oldest first. */
+  async latest(count: number): Promise<AuditRecordView[]> {
+    const raw = (await this.redis.xrevrange(this.streamKey, '+', '-', 'COUNT', count)) as [string, string[]][];
+    return raw
+      .reverse()
+      .map(toStored)
+      .flatMap((entry) => {
+        const parsed = parseAuditEntry(entry);
+        return 'view' in parsed ? [parsed.view] : [];
+      });
+  }
+
+  /**
+   * Waits up to `blockMs` for records after `after` (`$`: only new ones) and returns them. Blocks
+   * the connection: give it one of its own.
+   */
+  async waitForMore(after: string, blockMs: number): Promise<AuditRecordView[]> {
+    const reply = (await this.redis.xread('BLOCK', blockMs, 'STREAMS', this.streamKey, after)) as [string, [string, string[]][]][] | null;
+    const entries = reply?.[0]?.[1] ?? [];
+    return entries.map(toStored).flatMap((entry) => {
+      const parsed = parseAuditEntry(entry);
+      return 'view' in parsed ? [parsed.view] : [];
+    });
+  }
+
+  /** Reads the whole trail in order and checks every record's hash and link, and the head. */
+  async verify(): Promise<AuditVerification> {
+    const verifier = new AuditChainVerifier();
+    // The head first: records appended while reading then only extend past it.
+    const head = await this.head();
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.range(cursor, PAGE);
+      for (const entry of page) {
+        const parsed = parseAuditEntry(entry);
+        if (head && 'view' in parsed && parsed.view.seq > head.seq) return verifier.finish(head);
+        verifier.add(entry);
+        cursor = entry.id;
+      }
+      if (page.length < PAGE) return verifier.finish(head);
+    }
+  }
+
+  private async range(after: string | undefined, count: number): Promise<StoredAuditEntry[]> {
+    const raw = (await this.redis.xrange(this.streamKey, after ? `(${after}` : '-', '+', 'COUNT', count)) as [string, string[]][];
+    return raw.map(toStored);
+  }
+
+  private async appendChunk(entries: readonly AuditEntry[], at: string): Promise<AuditRecordView[]> {
+    let head = await this.head();
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt += 1) {
+      const chained = chain(entries, at, head);
+      const pairs = chained.flatMap(({ text, hash }) => [text, hash]);
+      const [outcome, ...rest] = await this.redis.harombeAppendAudit(this.streamKey, this.headKey, head?.hash ?? '', ...pairs);
+      if (outcome === 'ok') return chained.map(({ record, hash }, index) => ({ ...record, hash, id: rest[index] as string }));
+      // Another writer appended in between: chain to the head it left.
+      const [hash, seq] = rest as [string, string];
+      head = hash ? { hash, seq: Number(seq) } : null;
+    }
+    throw new Error(`audit trail: could not append after ${this.maxAttempts} tries (the head kept moving)`);
+  }
+}
+
+/** A job's record fields, for appendMany. */
+export function jobEntry(type: AuditEventType, job: AuditedJob, fields: Pick<AuditEntry, 'actor' | 'channel' | 'details'> = {}): AuditEntry {
+  return { type, tenant: job.tenant, job_id: job.job_id, tool: job.tool, payload_sha256: job.payload_sha256, ...fields };
+}
+
+function chain(entries: readonly AuditEntry[], at: string, head: { hash: string; seq: number } | null): { record: AuditRecord; text: string; hash: string }[] {
+  let prev = head?.hash ?? AUDIT_GENESIS_HASH;
+  let seq = head?.seq ?? 0;
+  return entries.map((entry) => {
+    seq += 1;
+    const record: AuditRecord = {
+      seq,
+      at,
+      type: entry.type,
+      tenant: entry.tenant ?? null,
+      job_id: entry.job_id ?? null,
+      tool: entry.tool ?? null,
+      payload_sha256: entry.payload_sha256 ?? null,
+      actor: entry.actor === undefined || entry.actor === null ? null : redactSecrets(entry.actor),
+      channel: entry.channel ?? null,
+      details: redactSecrets(entry.details ?? {}),
+      prev_hash: prev,
+    };
+    const text = serializeAuditRecord(record);
+    prev = sha256Hex(text);
+    return { record, text, hash: prev };
+  });
+}
+
+function toStored([id, fields]: [string, string[]]): StoredAuditEntry {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] as string, fields[i + 1] as string);
+  return { id, record: map.get('record'), hash: map.get('hash') };
+}
