@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# The main job: sets up the host, builds, and runs a first job in a gVisor sandbox.
+# The main job: sets up the host, builds, and starts the all-in-one fleet (a local Redis, the
+# approval service, one worker, the API) with a first job run through it; then serves until
+# Ctrl-C. Extra arguments go to `harombe up` (for example --exit-after-first-job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prepare.sh
-echo "==> running a first job in a gVisor sandbox"
-node packages/cli/dist/main.js run --language python -c '
-import platform, sys
-print(f"Hello from Python {sys.version.split()[0]} in a gVisor sandbox")
-print("kernel as the sandbox sees it:", platform.release())
-'
+exec node packages/cli/dist/main.js up "$@"

@@ -81,7 +81,6 @@ const BACKSTOP_S = 15;
 const KILL_REPEAT_MS = 1000;
 /** Lost sandboxes remembered so callers hear SandboxLost rather than SandboxNotFound. */
 const LOST_MEMORY = 10_000;
-const MIB = 1024 * 1024;
 
 const NETWORK_UNAVAILABLE =
   'network is not available on this deployment: network-enabled sandboxes and package installs need the egress proxy, which is not part of it';
