@@ -7,6 +7,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommand } from './commands/exec.js';
 import { registerJobsCommands } from './commands/jobs.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerSubmitCommand } from './commands/submit.js';
 import { registerUpCommand } from './commands/up.js';
@@ -35,6 +36,7 @@ registerJobsCommands(program);
 registerApprovalsCommands(program);
 registerAuditCommands(program);
 registerKeysCommands(program);
+registerPolicyCommand(program);
 registerDoctorCommand(program);
 
 program.parseAsync().catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import {
   HarombeError,
   PolicyConfig,
+  RISK_LEVELS,
   type HarombeConfig,
   type RiskAssessment,
   type RiskLevel,
@@ -74,11 +75,19 @@ export class RiskPolicy {
   private readonly autoApproveLevels: ReadonlySet<RiskLevel>;
   private readonly context: PredicateContext;
 
-  /** The policy a whole harombe.yaml describes. */
+  /**
+   * The policy a whole harombe.yaml describes, with the reference design's hitl switches:
+   * `hitl.enabled: false` approves every level without a person (never in production);
+   * `hitl.auto_approve_low_risk: false` makes LOW wait for a person too.
+   */
   static fromConfig(config: HarombeConfig): RiskPolicy {
+    const { hitl, network } = config.security.sandbox;
+    const autoApprove = hitl.enabled
+      ? config.security.policy.auto_approve.filter((level) => level !== 'LOW' || hitl.auto_approve_low_risk)
+      : [...RISK_LEVELS];
     return new RiskPolicy({
-      config: config.security.policy,
-      allowedRegistries: Object.keys(config.security.sandbox.network.allowed_registries),
+      config: { ...config.security.policy, auto_approve: autoApprove },
+      allowedRegistries: Object.keys(network.allowed_registries),
     });
   }
 

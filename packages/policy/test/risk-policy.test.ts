@@ -1,4 +1,4 @@
-import { HarombeError, type RiskRuleInput } from '@harombe/core';
+import { HarombeError, parseConfig, type RiskRuleInput } from '@harombe/core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULES, RiskPolicy, type PolicyRule } from '../src/index.js';
 
@@ -238,5 +238,20 @@ describe('construction', () => {
     expect(summary[2]).toMatchObject({ index: 2, source: 'default', predicate: 'dangerous_code', timeout: 30 });
     expect(summary.at(-1)).toMatchObject({ risk: 'LOW', require_approval: false, timeout: null });
     expect(summary.map((s) => s.index)).toEqual(summary.map((_, i) => i));
+  });
+});
+
+describe('RiskPolicy.fromConfig: the hitl switches of harombe.yaml', () => {
+  const destroy = { sandbox_id: 'sandbox-0123456789abcdef' };
+  it('auto-approves LOW by default, and not when auto_approve_low_risk is false', () => {
+    expect(RiskPolicy.fromConfig(parseConfig({})).classify('code_destroy_sandbox', destroy).require_approval).toBe(false);
+    const strict = parseConfig({ security: { sandbox: { hitl: { enabled: true, auto_approve_low_risk: false } } } });
+    expect(RiskPolicy.fromConfig(strict).classify('code_destroy_sandbox', destroy).require_approval).toBe(true);
+  });
+
+  it('approves every level without a person when hitl is disabled', () => {
+    const off = parseConfig({ security: { sandbox: { hitl: { enabled: false, auto_approve_low_risk: true } } } });
+    const assessment = RiskPolicy.fromConfig(off).classify('code_execute', { language: 'python', code: 'import subprocess' });
+    expect(assessment).toMatchObject({ risk: 'CRITICAL', require_approval: false });
   });
 });

@@ -1,4 +1,4 @@
-import { RISK_LEVELS, systemClock, type Clock, type HarombeConfig } from '@harombe/core';
+import { systemClock, type Clock, type HarombeConfig } from '@harombe/core';
 import { RiskPolicy } from '@harombe/policy';
 import { AuditTrail, BatchStore, JobDispatcher, JobEvents, JobService, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry, type JobServiceOptions } from '@harombe/queue';
 import type { Logger } from 'pino';
@@ -37,15 +37,7 @@ export function createJobPipeline(config: HarombeConfig, redis: RedisConnections
   const events = new JobEvents(redis.subscriber, keys);
   const dispatcher = new JobDispatcher({ connection: redis.bullConnection(), keys, store, sandboxes, workers, clock, logger });
   const sandbox = config.security.sandbox;
-  // The reference design's hitl switches: off means nothing waits for a person (never in
-  // production); auto_approve_low_risk false makes LOW wait too.
-  const autoApprove = sandbox.hitl.enabled
-    ? config.security.policy.auto_approve.filter((level) => level !== 'LOW' || sandbox.hitl.auto_approve_low_risk)
-    : [...RISK_LEVELS];
-  const policy = new RiskPolicy({
-    config: { ...config.security.policy, auto_approve: autoApprove },
-    allowedRegistries: Object.keys(sandbox.network.allowed_registries),
-  });
+  const policy = RiskPolicy.fromConfig(config);
   const jobOptions: JobServiceOptions = {
     store,
     batches,

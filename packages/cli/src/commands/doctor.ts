@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
 import { HarombeClient } from '@harombe/client';
 import { loadConfig, parseConfig, type HarombeConfig } from '@harombe/core';
 import type { Command } from 'commander';
 import type Docker from 'dockerode';
 import { connectionFlags, resolveApiKey, resolveApiUrl, type ConnectionInput } from '../api-client-options.js';
 import { EXIT } from '../cli-error.js';
+import { configPathOf } from '../config-path.js';
 
 /** One line of `harombe doctor`. */
 export interface CheckResult {
@@ -39,14 +39,6 @@ export function redactUrl(url: string): string {
 function messageOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(messageOf).join('; ');
   return error instanceof Error ? error.message || error.name : String(error);
-}
-
-/**
- * Which harombe.yaml the fleet's services would read: --config, $HAROMBE_CONFIG, ./harombe.yaml
- * when present; undefined means all defaults.
- */
-export function configPathOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return flag ?? env.HAROMBE_CONFIG ?? (existsSync('harombe.yaml') ? 'harombe.yaml' : undefined);
 }
 
 /** The configuration check, and the configuration the other checks use (the defaults when invalid). */

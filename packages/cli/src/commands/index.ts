@@ -5,6 +5,7 @@
 export * from '../api-client-options.js';
 export * from '../cli-error.js';
 export * from '../cli-options.js';
+export * from '../config-path.js';
 export * from '../submit-plan.js';
 export * from './approvals.js';
 export * from './audit.js';
