@@ -85,6 +85,25 @@ install_packages() {
   ok "runsc $(dpkg-query -W -f='${Version}' runsc)"
 }
 
+# Prometheus's binaries: promtool checks deploy/prometheus in the tests, and the observability
+# test runs a real Prometheus against a test fleet. The fleet's own Prometheus runs from
+# docker-compose.yml, so the package's service is not left running. A compose client checks
+# docker-compose.yml in the tests and runs it on hosts that use it.
+install_observability_tools() {
+  step "checking Prometheus (prometheus, promtool) and a Docker Compose client"
+  local missing=()
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && pidof systemd >/dev/null 2>&1 && command -v systemctl >/dev/null 2>&1; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+  fi
+  ok "$(prometheus --version 2>&1 | awk 'NR == 1 {print "prometheus", $3}'), $( (docker compose version 2>/dev/null || docker-compose version 2>/dev/null) | awk 'NR == 1')"
+}
+
 docker_answers() { docker info >/dev/null 2>&1; }
 
 wait_for_docker() {
@@ -161,6 +180,10 @@ build_images() {
   # Redis for the job pipeline and the integration tests: a service image, run under runc.
   step "building service images"
   bash "$repo/deploy/images/build-image.sh" redis
+  # A rebuilt image leaves its predecessor untagged: remove those of ours, nothing else.
+  local pruned
+  pruned=$(docker image prune -f --filter "label=org.harombe.recipe" 2>/dev/null | sed -n 's/^Total reclaimed space: //p')
+  ok "old image versions pruned (${pruned:-0B} reclaimed)"
 }
 
 prove_runtimes() {
@@ -181,6 +204,7 @@ main() {
   case "${1:-all}" in
     all)
       install_packages
+      install_observability_tools
       start_docker
       configure_runtimes
       build_images

@@ -22,6 +22,8 @@ export interface DockerExecOptions {
 
 /** How often a running exec is asked whether its process has ended, when onLingering is set. */
 const LINGER_POLL_MS = 100;
+/** The first ask waits this long: most programs end, output and all, before it. */
+const LINGER_FIRST_POLL_MS = 300;
 
 export interface DockerExecOutcome {
   /** null when the process's end was not seen (the container died, or the wait was aborted). */
@@ -52,7 +54,7 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
   if (options.onLingering) {
     const onLingering = options.onLingering;
     let endedPolls = 0;
-    poller = setInterval(() => {
+    const poll = (): void => {
       exec.inspect().then(
         (info) => {
           // Two polls in a row: the output had a whole interval to drain after the end.
@@ -65,7 +67,11 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
         },
         () => undefined,
       );
-    }, LINGER_POLL_MS);
+    };
+    poller = setTimeout(() => {
+      poll();
+      poller = setInterval(poll, LINGER_POLL_MS);
+    }, LINGER_FIRST_POLL_MS);
   }
   await new Promise<void>((resolve) => {
     const finish = () => {

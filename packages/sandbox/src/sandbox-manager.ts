@@ -250,11 +250,16 @@ export class SandboxManager {
         await this.markLost(record, 'it did not stop after its execution timed out and was destroyed');
         return result('TimeoutError', -1);
       }
-      if (outcome.exitCode === null || (outcome.exitCode === 137 && !(await this.isRunning(record)))) {
-        const oom = await this.wasOomKilled(record);
-        await this.markLost(record, oom ? 'it ran out of memory and was destroyed with its workspace' : 'its container stopped');
-        if (oom) return result('MemoryLimitExceeded', 137);
+      // No exit seen, or SIGKILL: was it the whole sandbox (the cgroup's OOM killer, a crash)?
+      const lostDuring = async (state: { oomKilled: boolean }): Promise<ExecutionResult> => {
+        await this.markLost(record, lostReason(state));
+        if (state.oomKilled) return result('MemoryLimitExceeded', 137);
         throw new HarombeError('SandboxLost', `sandbox ${record.sandbox_id} stopped during the execution`);
+      };
+      if (outcome.exitCode === null) return lostDuring(await this.containerState(record));
+      if (outcome.exitCode === 137) {
+        const state = await this.containerState(record);
+        if (!state.running) return lostDuring(state);
       }
       if (timedOut) return result('TimeoutError', -1);
       if (outcome.exitCode === 137 && (await this.memoryVerdictSince(record, startedAtUs))) {
@@ -602,18 +607,13 @@ export class SandboxManager {
     return outcome.exitCode === 0 && Number(outcome.stdout.text().trim()) >= sinceUs - 1_000_000;
   }
 
-  private async wasOomKilled(record: SandboxRecord): Promise<boolean> {
-    return (await this.containerState(record)).oomKilled;
-  }
-
   /** Turns a Docker failure during an operation into SandboxLost when the sandbox is gone. */
   private async containerFailure(record: SandboxRecord, error: unknown): Promise<HarombeError> {
     if (error instanceof HarombeError) return error;
-    if (!(await this.isRunning(record))) {
-      const oom = await this.wasOomKilled(record);
-      const reason = oom ? 'it ran out of memory and was destroyed with its workspace' : 'its container stopped';
-      await this.markLost(record, reason);
-      return new HarombeError(oom ? 'MemoryLimitExceeded' : 'SandboxLost', `sandbox ${record.sandbox_id} is gone: ${reason}`);
+    const state = await this.containerState(record);
+    if (!state.running) {
+      await this.markLost(record, lostReason(state));
+      return new HarombeError(state.oomKilled ? 'MemoryLimitExceeded' : 'SandboxLost', `sandbox ${record.sandbox_id} is gone: ${lostReason(state)}`);
     }
     return new HarombeError('InternalError', `docker: ${(error as Error).message}`);
   }
@@ -655,4 +655,8 @@ export class SandboxManager {
 
 function sameLimits(a: Limits, b: Limits): boolean {
   return (Object.keys(a) as (keyof Limits)[]).every((key) => a[key] === b[key]);
+}
+
+function lostReason(state: { oomKilled: boolean }): string {
+  return state.oomKilled ? 'it ran out of memory and was destroyed with its workspace' : 'its container stopped';
 }
