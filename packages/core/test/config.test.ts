@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CodeExecuteParams, DEFAULT_LIMITS, loadConfig, parseConfig, SandboxId, TOOLS } from '../src/index.js';
+import { CodeExecuteParams, DEFAULT_LIMITS, loadConfig, parseConfig, redactSecrets, redactText, resolveSlackSecrets, SandboxId, TOOLS } from '../src/index.js';
 
 function yamlFile(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'harombe-config-')), 'harombe.yaml');
@@ -57,5 +57,58 @@ describe('tool contracts', () => {
     expect(CodeExecuteParams.safeParse({ language: 'python', code: 'x', allowed_domains: ['not a domain'] }).success).toBe(false);
     expect(SandboxId.safeParse('sandbox-0123456789abcdef').success).toBe(true);
     expect(SandboxId.safeParse('../../etc').success).toBe(false);
+  });
+});
+
+describe('slack configuration', () => {
+  const enabled = { enabled: true, channel: 'C0123ABCD', approvers: { users: ['U0123ABCD'] } };
+
+  it('is off by default, and needs a channel and approvers when on', () => {
+    expect(parseConfig({}).slack).toMatchObject({ enabled: false, transport: 'http', reminder: true, bot_token_env: 'HAROMBE_SLACK_BOT_TOKEN' });
+    expect(() => parseConfig({ slack: { enabled: true } })).toThrow(/slack\.channel: required when slack is enabled.*slack\.approvers: required/);
+    expect(parseConfig({ slack: { ...enabled, approvers: { usergroup: 'S0123ABCD' } } }).slack.approvers).toEqual({ users: [], usergroup: 'S0123ABCD' });
+  });
+
+  it('names the offending key', () => {
+    expect(() => parseConfig({ slack: { ...enabled, transport: 'smoke-signals' } })).toThrow(/slack\.transport/);
+    expect(() => parseConfig({ slack: { ...enabled, channel: '#approvals' } })).toThrow(/slack\.channel: a Slack channel id/);
+    expect(() => parseConfig({ slack: { ...enabled, approvers: { users: ['bob'] } } })).toThrow(/slack\.approvers\.users\.0: a Slack user id/);
+    expect(() => parseConfig({ slack: { ...enabled, api_url: 'ftp://slack' } })).toThrow(/slack\.api_url/);
+    expect(() => parseConfig({ slack: { ...enabled, bot_token_env: 'not a name' } })).toThrow(/slack\.bot_token_env: the name of an environment variable/);
+  });
+
+  it('refuses secrets written in the file, saying where they belong', () => {
+    expect(() => parseConfig({ slack: { ...enabled, bot_token: 'xoxb-1', signing_secret: 's' } })).toThrow(
+      /slack: secrets do not belong in the file: remove bot_token, signing_secret and name the environment variable holding each in bot_token_env, signing_secret_env/,
+    );
+  });
+
+  it('reads the secrets each transport needs from the environment, naming the key of a missing one', () => {
+    const http = parseConfig({ slack: enabled }).slack;
+    expect(resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1', HAROMBE_SLACK_SIGNING_SECRET: 's3cret' })).toEqual({ botToken: 'xoxb-1', signingSecret: 's3cret' });
+    expect(() => resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/slack\.signing_secret_env: the environment variable HAROMBE_SLACK_SIGNING_SECRET is not set/);
+    expect(() => resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xapp-1', HAROMBE_SLACK_SIGNING_SECRET: 's' })).toThrow(/slack\.bot_token_env: .* does not hold a bot token/);
+
+    const socket = parseConfig({ slack: { ...enabled, transport: 'socket', app_token_env: 'MY_APP_TOKEN' } }).slack;
+    expect(() => resolveSlackSecrets(socket, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/slack\.app_token_env: the environment variable MY_APP_TOKEN is not set/);
+    expect(resolveSlackSecrets(socket, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1', MY_APP_TOKEN: 'xapp-1' })).toEqual({ botToken: 'xoxb-1', appToken: 'xapp-1' });
+  });
+});
+
+describe('redaction', () => {
+  it('redacts secret keys and secret-shaped text, and leaves the rest', () => {
+    const value = {
+      reason: 'uses xoxb-1234567890-abcdef and Bearer hk_abcdefghijklmnopqrstuvwxyz0123456789',
+      nested: { api_key: 'k', signing_secret: 's', token: 't', keep: 'redis://user:pw@host:6379/0' },
+      payload_sha256: 'a'.repeat(64),
+      list: ['xapp-1-A111-222-abc'],
+    };
+    expect(redactSecrets(value)).toEqual({
+      reason: 'uses [REDACTED] and Bearer [REDACTED]',
+      nested: { api_key: '[REDACTED]', signing_secret: '[REDACTED]', token: '[REDACTED]', keep: 'redis://[REDACTED]@host:6379/0' },
+      payload_sha256: 'a'.repeat(64),
+      list: ['[REDACTED]'],
+    });
+    expect(redactText('job-0123456789abcdef01234567 by slack:U0123')).toBe('job-0123456789abcdef01234567 by slack:U0123');
   });
 });

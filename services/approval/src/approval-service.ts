@@ -3,6 +3,8 @@ import { Housekeeper } from '@harombe/queue';
 import { createJobPipeline, createRegistry, FleetMetrics, JobMetrics, RedisConnections, startOpsServer, type JobPipeline } from '@harombe/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { ApprovalMetrics } from './approval-metrics.js';
+import { SlackApprovals, type SlackTuning } from './slack-approvals.js';
 
 export interface ApprovalServiceOptions {
   config: HarombeConfig;
@@ -15,6 +17,10 @@ export interface ApprovalServiceOptions {
   opsPort?: number;
   /** Default 127.0.0.1. */
   opsHost?: string;
+  /** Where the Slack secrets' environment variables are read. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Timings of the Slack side (tests shorten them). Default: production's. */
+  slack?: SlackTuning;
 }
 
 /**
@@ -31,6 +37,9 @@ export class ApprovalService {
   private readonly jobMetrics = new JobMetrics(this.metrics);
   private readonly fleetMetrics: FleetMetrics;
   private ops: FastifyInstance | undefined;
+  /** Approval requests and decisions in Slack, when slack.enabled. */
+  readonly slack: SlackApprovals | undefined;
+  private readonly approvalMetrics: ApprovalMetrics;
 
   constructor(private readonly options: ApprovalServiceOptions) {
     const { config, logger } = options;
@@ -39,10 +48,16 @@ export class ApprovalService {
     const { store, jobs, dispatcher, workers, clock, keys } = this.pipeline;
     this.housekeeper = new Housekeeper({ store, service: jobs, dispatcher, workers, clock, logger, intervalMs: options.intervalMs ?? 250, observer: this.jobMetrics, audit: this.pipeline.audit });
     this.fleetMetrics = new FleetMetrics({ registry: this.metrics, redis: this.redis.commands, keys, store, workers, clock, logger });
+    this.approvalMetrics = new ApprovalMetrics({ registry: this.metrics, redis: this.redis.commands, keys, events: this.pipeline.events, logger });
+    const slack = { env: options.env, tuning: options.slack, observer: this.approvalMetrics };
+    this.slack = config.slack.enabled ? SlackApprovals.forPipeline(config, this.pipeline, this.redis.commands, logger, slack) : undefined;
+    if (this.slack) this.approvalMetrics.watchOutbox(this.slack.outbox);
   }
 
   async start(): Promise<void> {
     await this.pipeline.events.start();
+    this.approvalMetrics.start();
+    await this.slack?.start();
     this.housekeeper.start();
     this.ops = await startOpsServer({
       host: this.options.opsHost ?? '127.0.0.1',
@@ -60,6 +75,8 @@ export class ApprovalService {
   }
 
   async stop(): Promise<void> {
+    await this.slack?.stop();
+    this.approvalMetrics.stop();
     await this.housekeeper.stop();
     await this.ops?.close();
     await this.fleetMetrics.close();

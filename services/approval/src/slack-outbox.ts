@@ -67,11 +67,11 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return 'done'
 `;
 
-/** KEYS: outbox, leases, again, attempts. ARGV: task, due ms, count as a failure ('1'|'0'). */
+/** KEYS: outbox, leases, again, attempts. ARGV: task, due ms. The retry reads the state afresh, so a pending "again" is dropped. */
 const RETRY = `
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
-if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[4], ARGV[1], 1) end
+redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 'ok'
 `;
@@ -80,7 +80,7 @@ interface ScriptedRedis extends Redis {
   harombeSlackEnqueue(outbox: string, leases: string, again: string, task: string, due: string, now: string): Promise<string>;
   harombeSlackClaim(outbox: string, leases: string, attempts: string, now: string, leaseMs: string, limit: string): Promise<string[]>;
   harombeSlackComplete(outbox: string, leases: string, again: string, attempts: string, task: string, now: string): Promise<string>;
-  harombeSlackRetry(outbox: string, leases: string, again: string, attempts: string, task: string, due: string, failure: string): Promise<string>;
+  harombeSlackRetry(outbox: string, leases: string, again: string, attempts: string, task: string, due: string): Promise<string>;
 }
 
 /**
@@ -134,15 +134,13 @@ export class SlackOutbox {
   }
 
   /**
-   * Puts the task back. A failure waits the backoff for its attempt (at least `minDelayMs`, e.g.
-   * Slack's Retry-After); waiting for something else to happen first waits `minDelayMs` and
-   * does not count as a failure.
+   * The task failed: puts it back after the backoff for its attempt, or after `minDelayMs` (Slack's
+   * Retry-After) when longer. Returns the delay, ms.
    */
-  async retry(task: OutboxTask, options: { failure: boolean; minDelayMs?: number }): Promise<number> {
-    const delay = Math.max(options.minDelayMs ?? 0, options.failure ? this.backoffMs(task.attempts + 1) : 0);
-    const due = this.options.clock.now() + delay;
-    const { keys } = this.options;
-    await this.redis.harombeSlackRetry(keys.outbox(), keys.outboxLeases(), keys.outboxAgain(), keys.outboxAttempts(), task.task, String(due), options.failure ? '1' : '0');
+  async retry(task: OutboxTask, minDelayMs = 0): Promise<number> {
+    const delay = Math.max(minDelayMs, this.backoffMs(task.attempts + 1));
+    const { keys, clock } = this.options;
+    await this.redis.harombeSlackRetry(keys.outbox(), keys.outboxLeases(), keys.outboxAgain(), keys.outboxAttempts(), task.task, String(clock.now() + delay));
     return delay;
   }
 
@@ -152,19 +150,9 @@ export class SlackOutbox {
     return Math.round(base * (1 + this.jitter * (2 * Math.random() - 1)));
   }
 
-  async has(kind: TaskKind, subject: string): Promise<boolean> {
-    return (await this.redis.zscore(this.options.keys.outbox(), `${kind}:${subject}`)) !== null;
-  }
-
   /** Tasks waiting or being run. */
   async size(): Promise<number> {
     return this.redis.zcard(this.options.keys.outbox());
-  }
-
-  /** When the earliest task is due (ms), if any. */
-  async nextDue(): Promise<number | undefined> {
-    const [, score] = await this.redis.zrange(this.options.keys.outbox(), 0, 0, 'WITHSCORES');
-    return score === undefined ? undefined : Number(score);
   }
 }
 

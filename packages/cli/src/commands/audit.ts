@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadConfig, parseConfig, type AuditRecordView, type HarombeConfig } from '@harombe/core';
 import { AuditTrail, RedisKeys, type AuditVerification } from '@harombe/queue';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { CliError, EXIT } from '../cli-error.js';
 import { positiveInteger } from '../cli-options.js';
-import { harombeHome } from '../local-credentials.js';
+import { configPathOf } from '../config-path.js';
 import { redactUrl } from './doctor.js';
 
 /**
@@ -29,8 +27,7 @@ export interface AuditSource {
  * $HAROMBE_HOME/harombe.yaml, else the defaults), whose redis.prefix names the keys.
  */
 export function resolveAuditSource(flags: { config?: string | undefined; redisUrl?: string | undefined }, env: NodeJS.ProcessEnv = process.env): AuditSource {
-  const localConfig = join(harombeHome(env), 'harombe.yaml');
-  const path = flags.config ?? env.HAROMBE_CONFIG ?? (existsSync('harombe.yaml') ? 'harombe.yaml' : existsSync(localConfig) ? localConfig : undefined);
+  const path = configPathOf(flags.config, env);
   const config: HarombeConfig = path ? loadConfig(path) : parseConfig({});
   if (flags.redisUrl) return { redisUrl: flags.redisUrl, urlSource: '--redis-url', prefix: config.redis.prefix };
   if (env.HAROMBE_REDIS_URL) return { redisUrl: env.HAROMBE_REDIS_URL, urlSource: 'HAROMBE_REDIS_URL', prefix: config.redis.prefix };
