@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { HarombeError, ManualClock, type Clock, type ErrorCode, type JobStatus } from '@harombe/core';
+import { HarombeError, ManualClock, type Clock, type ErrorCode, type JobStatus, type JobView } from '@harombe/core';
+import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { RiskPolicy, type PolicyConfigInput } from '@harombe/policy';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import {
   BatchStore,
   Housekeeper,
@@ -264,5 +265,29 @@ export function jobRecord(clock: Clock, overrides: Partial<JobRecord> = {}): Job
     worker_id: null,
     payload_sha256: '0'.repeat(64),
     ...overrides,
+  };
+}
+
+/** The approval id of a job that must have one. */
+export function approvalIdOf(view: JobView): string {
+  if (!view.approval) throw new Error(`job ${view.job_id} has no approval`);
+  return view.approval.approval_id;
+}
+
+/** One real Redis per test file: started before its tests, stopped after. */
+export function useRedisContainer(): { readonly url: string; restart(): Promise<void> } {
+  let container: RedisContainer | undefined;
+  beforeAll(async () => {
+    container = await startRedis();
+  });
+  afterAll(async () => {
+    await container?.stop();
+  });
+  return {
+    get url() {
+      if (!container) throw new Error('the Redis container is not started');
+      return container.url;
+    },
+    restart: () => (container as RedisContainer).restart(),
   };
 }

@@ -1,20 +1,9 @@
-import { ExecutionResult, ManualClock, systemClock, type JobView } from '@harombe/core';
-import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ExecutionResult, ManualClock, systemClock } from '@harombe/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Housekeeper, SHARED_QUEUE, workerQueueName } from '../src/index.js';
-import { alice, carol, expectHarombeError, Harness, HIGH_EXECUTE, jobRecord, LOST_AFTER_MS, REDISPATCH_AFTER_MS, RESULT_TTL_SECONDS, silentLogger } from './harness.js';
+import { alice, approvalIdOf, carol, expectHarombeError, Harness, HIGH_EXECUTE, jobRecord, LOST_AFTER_MS, REDISPATCH_AFTER_MS, RESULT_TTL_SECONDS, silentLogger, useRedisContainer } from './harness.js';
 
-let container: RedisContainer;
-
-beforeAll(async () => {
-  container = await startRedis();
-});
-
-afterAll(async () => {
-  await container?.stop();
-});
-
-const approvalIdOf = (view: JobView): string => view.approval?.approval_id as string;
+const container = useRedisContainer();
 
 describe('Housekeeper (ManualClock)', () => {
   let h: Harness;

@@ -1,18 +1,9 @@
-import { ExecutionResult, HarombeError, ManualClock, type JobView } from '@harombe/core';
-import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ExecutionResult, HarombeError, ManualClock } from '@harombe/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SHARED_QUEUE, workerQueueName, type Principal } from '../src/index.js';
-import { alice, bob, carol, expectHarombeError, Harness, HIGH_EXECUTE, mallory, RESULT_TTL_SECONDS } from './harness.js';
+import { alice, approvalIdOf, bob, carol, expectHarombeError, Harness, HIGH_EXECUTE, mallory, RESULT_TTL_SECONDS, useRedisContainer } from './harness.js';
 
-let container: RedisContainer;
-
-beforeAll(async () => {
-  container = await startRedis();
-});
-
-afterAll(async () => {
-  await container?.stop();
-});
+const container = useRedisContainer();
 
 describe('JobService', () => {
   let h: Harness;
@@ -30,11 +21,6 @@ describe('JobService', () => {
   afterEach(async () => {
     await h.close();
   });
-
-  const approvalIdOf = (view: JobView): string => {
-    expect(view.approval).not.toBeNull();
-    return view.approval?.approval_id as string;
-  };
 
   describe('submit', () => {
     it('queues a LOW job without a sandbox on the shared queue', async () => {

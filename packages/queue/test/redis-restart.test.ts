@@ -1,20 +1,9 @@
 import { ManualClock, type JobView } from '@harombe/core';
-import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SHARED_QUEUE, type JobRecord } from '../src/index.js';
-import { alice, carol, Harness, HIGH_EXECUTE, RESULT_TTL_SECONDS } from './harness.js';
+import { alice, approvalIdOf, carol, Harness, HIGH_EXECUTE, RESULT_TTL_SECONDS, useRedisContainer } from './harness.js';
 
-let container: RedisContainer;
-
-beforeAll(async () => {
-  container = await startRedis();
-});
-
-afterAll(async () => {
-  await container?.stop();
-});
-
-const approvalIdOf = (view: JobView): string => view.approval?.approval_id as string;
+const container = useRedisContainer();
 
 describe('a Redis restart', () => {
   it('keeps every job (AOF) and the same clients carry on', { timeout: 90_000 }, async () => {
