@@ -207,6 +207,11 @@ export class EgressNetwork {
       stdout.end();
       stderr.end();
     });
+    // The stream breaks when the proxy is removed: nothing left to follow.
+    stream.on('error', () => {
+      stdout.end();
+      stderr.end();
+    });
     stderr.on('data', (chunk: Buffer) => this.options.logger.warn({ sandbox_id: sandboxId, stderr: chunk.toString().slice(0, 2000) }, 'egress proxy stderr'));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the egress proxy did not start listening')), READY_TIMEOUT_MS);

@@ -115,7 +115,10 @@ beforeAll(async () => {
   const bridge = await docker.getNetwork('bridge').inspect();
   hostAddress = bridge.IPAM?.Config?.[0]?.Gateway ?? '';
   expect(hostAddress, 'the default bridge has a gateway address').toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-  hostListener = createServer((socket) => socket.end('host service\n'));
+  hostListener = createServer((socket) => {
+    socket.on('error', () => undefined); // probes hang up without reading
+    socket.end('host service\n');
+  });
   await new Promise<void>((resolve) => hostListener!.listen(0, hostAddress, resolve));
   hostPort = (hostListener.address() as { port: number }).port;
 
@@ -279,6 +282,21 @@ describe('a network-enabled sandbox', () => {
       expect(verdict, target).not.toBe('connected');
       expect(verdict, target).not.toMatch(/^(answers|resolved|True)/);
     }
+  });
+});
+
+describe('the reaper', () => {
+  it("removes a forgotten network-enabled sandbox's container, proxy and network", async () => {
+    const first = testManager({ network: { egress_network: STANDIN_NETWORK } });
+    const sandbox = await first.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] });
+    // A restarted manager with the same id remembers nothing: all three are orphans to it.
+    const restarted = testManager({ network: { egress_network: STANDIN_NETWORK } }, { managerId: first.managerId });
+    expect(await restarted.reapOrphans()).toBe(1);
+    await expect(docker.getContainer(`harombe-${sandbox.sandbox_id}`).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getNetwork(EgressNetwork.networkName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // The first manager finds it gone.
+    await expect(first.execute(sandbox.sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({ code: expect.stringMatching(/SandboxLost|SandboxNotFound/) });
   });
 });
 
