@@ -180,6 +180,8 @@ build_images() {
   # Redis for the job pipeline and the integration tests: a service image, run under runc.
   step "building service images"
   bash "$repo/deploy/images/build-image.sh" redis
+  # The egress proxy of network-enabled sandboxes (the manager hands it its program): runc.
+  bash "$repo/deploy/images/build-image.sh" egress-proxy
   # A rebuilt image leaves its predecessor untagged: remove those of ours, nothing else.
   local pruned
   pruned=$(docker image prune -f --filter "label=org.harombe.recipe" 2>/dev/null | sed -n 's/^Total reclaimed space: //p')

@@ -8,6 +8,18 @@ import { DomainPattern } from './tools.js';
 
 const LanguageImage = z.strictObject({ image: z.string().min(1) });
 
+/** One entry of `network.allowed_registries`: host patterns, or an index URL and its hosts. */
+export const AllowedRegistry = z.union([
+  z.array(DomainPattern),
+  z.strictObject({
+    /** pip's index URL (…/simple) or npm's registry URL. Default for npm: the host's npm config. */
+    index_url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Hosts the installs may reach besides index_url's (a separate file host). Default: none. */
+    hosts: z.array(DomainPattern).default([]),
+  }),
+]);
+export type AllowedRegistry = z.output<typeof AllowedRegistry>;
+
 /** The `security.sandbox` section of harombe.yaml, shaped as in the reference design. */
 export const SandboxConfig = z.strictObject({
   enabled: z.boolean().default(true),
@@ -34,9 +46,29 @@ export const SandboxConfig = z.strictObject({
   network: z
     .strictObject({
       enabled_by_default: z.literal(false).default(false),
-      allowed_registries: z.record(z.string(), z.array(DomainPattern)).default({}),
+      /**
+       * Registries code_install_package may use, by name (pypi, npm). Either the host patterns
+       * the registry is served from, or `{ index_url, hosts }`. No registry is built in: the npm
+       * index defaults to the host's `npm config get registry`; pypi needs an index_url.
+       */
+      allowed_registries: z.record(z.string(), AllowedRegistry).default({}),
+      /** Docker network the egress proxies reach out through; created (ICC off) when missing. */
+      egress_network: z.string().min(1).default('harombe-egress'),
+      /** Image of the egress proxies (deploy/images/egress-proxy). */
+      proxy_image: z.string().min(1).default('harombe/egress-proxy'),
+      /** Destination ports the egress proxy allows. */
+      allowed_ports: z.array(z.number().int().min(1).max(65535)).min(1).default([80, 443]),
+      /** Seconds one code_install_package may take. */
+      install_timeout: z.number().positive().max(3600).default(300),
     })
-    .default({ enabled_by_default: false, allowed_registries: {} }),
+    .default({
+      enabled_by_default: false,
+      allowed_registries: {},
+      egress_network: 'harombe-egress',
+      proxy_image: 'harombe/egress-proxy',
+      allowed_ports: [80, 443],
+      install_timeout: 300,
+    }),
   languages: z
     .strictObject({
       python: LanguageImage.default({ image: 'harombe/sandbox-python' }),

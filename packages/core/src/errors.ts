@@ -18,6 +18,10 @@ export const ERROR_CODES = [
   'FileTooLarge',
   'DiskLimitExceeded',
   'NetworkDisabled',
+  /** code_install_package named a registry not in network.allowed_registries. */
+  'RegistryNotAllowed',
+  /** The package manager ran and failed (its output says why). */
+  'InstallFailed',
   'TimeoutError',
   'MemoryLimitExceeded',
   'RuntimeUnavailable',

@@ -63,12 +63,14 @@ export class CodeExecutionTools {
           allowed_domains: p.allowed_domains,
         });
         sandboxId = created.sandbox_id;
-      } else if (p.network_enabled) {
-        await this.sandboxes.create({ language: p.language, owner, network_enabled: true });
       } else {
         const existing = await this.sandboxes.get(sandboxId, owner);
         if (existing.language !== p.language) {
           return failedExecution(sandboxId, { code: 'UnsupportedLanguage', message: `sandbox ${sandboxId} runs ${existing.language}, not ${p.language}` });
+        }
+        // A sandbox's network is chosen when it is created, never switched on later.
+        if (p.network_enabled && !existing.network_enabled) {
+          return failedExecution(sandboxId, { code: 'NetworkDisabled', message: `sandbox ${sandboxId} was created without network; create a new one with network_enabled` });
         }
       }
       return await this.sandboxes.execute(sandboxId, owner, { code: p.code, signal, ...(p.timeout !== undefined ? { timeout: p.timeout } : {}) });
@@ -87,8 +89,8 @@ export class CodeExecutionTools {
     };
     try {
       const p = parse(CodeInstallPackageParams, params);
-      await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry);
-      return { success: true, ...base, stderr: '', error: null };
+      const outcome = await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry);
+      return { success: outcome.success, ...base, stdout: outcome.stdout, stderr: outcome.stderr, error: outcome.success ? null : 'InstallFailed' };
     } catch (error) {
       const r = asRefusal(error);
       return { success: false, ...base, stderr: r.message, error: r.code };

@@ -35,6 +35,17 @@ export interface ContainerSpecInput {
   maxProcesses: number;
   createdAt: string;
   pooled: boolean;
+  /** Only for network-enabled sandboxes; without it the sandbox has no network at all. */
+  network?: SandboxNetworkSpec;
+}
+
+export interface SandboxNetworkSpec {
+  /** The runsc runtime in the container's network namespace (security.sandbox.network_runtime). */
+  runtime: string;
+  /** The sandbox's internal network, where its egress proxy is the only other member. */
+  networkName: string;
+  /** Proxy and package manager settings (see egressEnvironment). */
+  env: string[];
 }
 
 function cgroupMemory(limits: Limits): number {
@@ -50,8 +61,8 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     Cmd: sandboxInit(limits),
     User: '1000:1000',
     WorkingDir: '/workspace',
-    Env: ['PYTHONUNBUFFERED=1', 'HOME=/workspace', 'LANG=C.UTF-8', 'TMPDIR=/tmp'],
-    NetworkDisabled: true,
+    Env: ['PYTHONUNBUFFERED=1', 'HOME=/workspace', 'LANG=C.UTF-8', 'TMPDIR=/tmp', ...(input.network?.env ?? [])],
+    NetworkDisabled: !input.network,
     Labels: {
       [LABELS.sandbox]: input.sandboxId,
       [LABELS.owner]: input.owner,
@@ -61,8 +72,8 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
       [LABELS.pooled]: String(input.pooled),
     },
     HostConfig: {
-      Runtime: input.runtime,
-      NetworkMode: 'none',
+      Runtime: input.network?.runtime ?? input.runtime,
+      NetworkMode: input.network?.networkName ?? 'none',
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],

@@ -6,4 +6,13 @@ export const LABELS = {
   manager: 'org.harombe.manager',
   language: 'org.harombe.language',
   pooled: 'org.harombe.pooled',
+  /** On what a network-enabled sandbox brings along (its proxy, its network); sandboxes have none. */
+  role: 'org.harombe.role',
+} as const;
+
+/** Values of LABELS.role. */
+export const ROLES = {
+  egressProxy: 'egress-proxy',
+  sandboxNetwork: 'sandbox-network',
+  egressNetwork: 'egress-network',
 } as const;

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
 import {
+  DomainPattern,
   HarombeError,
   Language,
   SandboxConfig,
@@ -15,12 +16,15 @@ import {
   type Registry,
   type SandboxConfigInput,
 } from '@harombe/core';
-import { buildContainerSpec } from './container-spec.js';
+import { buildContainerSpec, type SandboxNetworkSpec } from './container-spec.js';
 import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
+import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
+import { RegistryResolver } from './registry-resolver.js';
 import { checkImage, checkRuntime } from './runtime-check.js';
 import {
   INIT_SIGNALS,
+  INSTALLERS,
   LIST_FILES_SCRIPT,
   MEMORY_VERDICT_FILE,
   PRIME_PROGRAMS,
@@ -28,6 +32,8 @@ import {
   READ_FILE_SCRIPT,
   SCRIPT_EXIT,
   WRITE_FILE_SCRIPT,
+  egressEnvironment,
+  installCommand,
   programCommand,
   shArgv,
 } from './sandbox-scripts.js';
@@ -50,6 +56,21 @@ export interface SandboxManagerOptions {
   logger?: Logger;
   /** Milliseconds between orphan and idle sweeps. Default: 60 000; 0 turns the timer off. */
   sweepIntervalMs?: number;
+  /**
+   * Told of every connection a sandbox's egress proxy refused (for the audit trail and metrics).
+   * Default: none; each refusal is logged at warn either way and counted (egressRefusals).
+   */
+  onEgressRefused?: (refusal: EgressRefusal) => void;
+  /** Reads the host's npm registry, the npm default. Default: `npm config get registry`. */
+  hostNpmRegistry?: () => Promise<string | undefined>;
+}
+
+/** What code_install_package ran: the package manager's own output. */
+export interface InstallOutcome {
+  success: boolean;
+  exit_code: number;
+  stdout: string;
+  stderr: string;
 }
 
 export interface CreateSandboxRequest {
@@ -82,8 +103,8 @@ const KILL_REPEAT_MS = 1000;
 /** Lost sandboxes remembered so callers hear SandboxLost rather than SandboxNotFound. */
 const LOST_MEMORY = 10_000;
 
-const NETWORK_UNAVAILABLE =
-  'network is not available on this deployment: network-enabled sandboxes and package installs need the egress proxy, which is not part of it';
+/** Output kept of one install, per stream. */
+const INSTALL_OUTPUT_BYTES = 256 * 1024;
 
 /**
  * Runs code in persistent gVisor sandboxes: one runsc container per sandbox, kept between
@@ -102,6 +123,10 @@ export class SandboxManager {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly lost = new Map<string, { owner: string; reason: string }>();
   private readonly imagesChecked = new Set<string>();
+  private readonly egress: EgressNetwork;
+  private readonly registries: RegistryResolver;
+  private readonly refusals = new Map<string, number>();
+  private networkRuntimeChecked = false;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SandboxManagerOptions = {}) {
@@ -118,6 +143,29 @@ export class SandboxManager {
       discard: (record) => this.removeContainer(record.container_id),
       logger: this.logger,
     });
+    const network = this.config.network;
+    this.registries = new RegistryResolver({
+      registries: network.allowed_registries,
+      ...(options.hostNpmRegistry ? { hostNpmRegistry: options.hostNpmRegistry } : {}),
+    });
+    this.egress = new EgressNetwork({
+      docker: this.docker,
+      managerId: this.managerId,
+      logger: this.logger,
+      egressNetwork: network.egress_network,
+      proxyImage: network.proxy_image,
+      allowedPorts: network.allowed_ports,
+      onRefused: (refusal) => {
+        this.refusals.set(refusal.sandbox_id, (this.refusals.get(refusal.sandbox_id) ?? 0) + 1);
+        this.logger.warn(refusal, 'egress refused');
+        options.onEgressRefused?.(refusal);
+      },
+    });
+  }
+
+  /** Connections the sandbox's egress proxy refused so far (0 for sandboxes without network). */
+  egressRefusals(sandboxId: string): number {
+    return this.refusals.get(sandboxId) ?? 0;
   }
 
   /** Checks the runtime, reaps orphans, adopts known sandboxes, fills the warm pool. */
@@ -168,8 +216,12 @@ export class SandboxManager {
     if (!language.success) {
       throw new HarombeError('UnsupportedLanguage', `language '${String(request.language)}' is not supported; use python, javascript or shell`);
     }
-    if (request.network_enabled) throw new HarombeError('NetworkDisabled', NETWORK_UNAVAILABLE);
     const limits = this.resolveLimits(request.limits);
+    if (request.network_enabled) {
+      const record = await this.spawn(language.data, request.owner, limits, false, this.checkDomains(request.allowed_domains ?? []));
+      this.logger.info({ sandbox_id: record.sandbox_id, owner: record.owner, language: record.language, allowed_domains: record.allowed_domains }, 'network-enabled sandbox created');
+      return this.info(record);
+    }
     const pooled = sameLimits(limits, this.config.limits) ? this.pool.take(language.data) : undefined;
     let record: SandboxRecord;
     if (pooled) {
@@ -309,10 +361,42 @@ export class SandboxManager {
     });
   }
 
-  /** Package installs need network, which arrives with the egress proxy. */
-  async installPackage(sandboxId: string, owner: string, _pkg: string, _registry: Registry): Promise<never> {
-    await this.lookup(sandboxId, owner);
-    throw new HarombeError('NetworkDisabled', NETWORK_UNAVAILABLE);
+  /**
+   * Installs a package with pip (into PYTHONPATH's /workspace/.python-packages) or npm (into
+   * /workspace/node_modules) through the sandbox's egress proxy. Refused before any traffic for
+   * a sandbox without network (NetworkDisabled) or a registry not allowed (RegistryNotAllowed).
+   * A failing package manager is an outcome with success false, not an exception.
+   */
+  async installPackage(sandboxId: string, owner: string, pkg: string, registry: Registry): Promise<InstallOutcome> {
+    const record = await this.lookup(sandboxId, owner);
+    if (!record.network_enabled) {
+      throw new HarombeError('NetworkDisabled', `sandbox ${sandboxId} has no network: create it with network_enabled to install packages`);
+    }
+    await this.registries.resolve(registry);
+    const installer = INSTALLERS[registry];
+    if (record.language !== installer) {
+      throw new HarombeError('InvalidArgument', `${registry} packages install into ${installer} sandboxes; sandbox ${sandboxId} runs ${record.language}`);
+    }
+    return this.exclusive(record, async () => {
+      const timeout = this.config.network.install_timeout;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        void this.signalInit(record, INIT_SIGNALS.kill);
+      }, timeout * 1000);
+      let outcome: DockerExecOutcome;
+      try {
+        outcome = await dockerExec(this.container(record), { cmd: installCommand(registry, pkg), maxOutputBytes: INSTALL_OUTPUT_BYTES });
+      } catch (error) {
+        throw await this.containerFailure(record, error);
+      } finally {
+        clearTimeout(timer);
+      }
+      const exitCode = outcome.exitCode ?? -1;
+      const stderr = outcome.stderr.text() + (timedOut ? `\nharombe: the install took longer than ${timeout} s and was killed\n` : '');
+      this.logger.info({ sandbox_id: sandboxId, package: pkg, registry, exit_code: exitCode }, 'package install finished');
+      return { success: exitCode === 0 && !timedOut, exit_code: exitCode, stdout: outcome.stdout.text(), stderr };
+    });
   }
 
   async destroy(sandboxId: string, owner: string): Promise<void> {
@@ -344,6 +428,7 @@ export class SandboxManager {
     let removed = 0;
     for (const container of containers) {
       const sandboxId = container.Labels[LABELS.sandbox] ?? '';
+      if (container.Labels[LABELS.role] !== undefined) continue; // egress proxies: reaped below
       if (this.creating.has(sandboxId) || this.pool.holds(sandboxId)) continue;
       const record = await this.registry.get(sandboxId);
       if (record && record.container_id === container.Id && container.State === 'running') {
@@ -365,6 +450,8 @@ export class SandboxManager {
         if (!stillThere) await this.markLost(record, 'its container disappeared');
       }
     }
+    const claimed = new Set((await this.registry.list()).map((record) => record.sandbox_id));
+    await this.egress.reap((sandboxId) => claimed.has(sandboxId) || this.creating.has(sandboxId));
     return removed;
   }
 
@@ -386,6 +473,8 @@ export class SandboxManager {
       this.logger.warn({ sandbox_id: container.Labels[LABELS.sandbox], manager: managerId }, 'reaped sandbox container of a lost manager');
       removed += 1;
     }
+    // Their proxies went with the containers above; their networks are left.
+    await this.egress.reap((_sandboxId, managerId) => managerId === this.managerId || verdicts.get(managerId) !== true, true);
     return removed;
   }
 
@@ -438,7 +527,35 @@ export class SandboxManager {
     }
   }
 
-  private async spawn(language: Language, owner: string, limits: Limits, pooled: boolean): Promise<SandboxRecord> {
+  /** Validates allowed_domains (as the tool schema does, for direct callers) and normalises them. */
+  private checkDomains(domains: string[]): string[] {
+    for (const domain of domains) {
+      if (!DomainPattern.safeParse(domain).success) {
+        throw new HarombeError('InvalidArgument', `allowed_domains: '${domain}' is not a domain name or *.domain pattern`);
+      }
+    }
+    return [...new Set(domains.map((d) => d.toLowerCase()))];
+  }
+
+  /** The network side of a network-enabled sandbox: its proxy and network, and the sandbox's settings. */
+  private async attachNetwork(sandboxId: string, owner: string, allowedDomains: string[]): Promise<SandboxNetworkSpec> {
+    if (!this.networkRuntimeChecked) {
+      await checkRuntime(this.docker, this.config.network_runtime);
+      this.networkRuntimeChecked = true;
+    }
+    // Allowed registries are reachable from every network-enabled sandbox: installs need them.
+    const registries = await this.registries.resolveAll();
+    const proxyDomains = [...new Set([...allowedDomains, ...registries.flatMap((r) => r.hosts)])];
+    const attachment = await this.egress.attach(sandboxId, owner, proxyDomains);
+    const indexUrls = Object.fromEntries(registries.map((r) => [r.name, r.indexUrl])) as { pypi?: string; npm?: string };
+    return {
+      runtime: this.config.network_runtime,
+      networkName: attachment.networkName,
+      env: egressEnvironment(attachment.proxyUrl, indexUrls),
+    };
+  }
+
+  private async spawn(language: Language, owner: string, limits: Limits, pooled: boolean, allowedDomains?: string[]): Promise<SandboxRecord> {
     const image = this.config.languages[language].image;
     if (!this.imagesChecked.has(image)) {
       await checkImage(this.docker, image);
@@ -449,6 +566,7 @@ export class SandboxManager {
     this.creating.add(sandboxId);
     let containerId: string | undefined;
     try {
+      const network = allowedDomains ? await this.attachNetwork(sandboxId, owner, allowedDomains) : undefined;
       const container = await this.docker.createContainer(
         buildContainerSpec({
           sandboxId,
@@ -461,6 +579,7 @@ export class SandboxManager {
           maxProcesses: this.config.max_processes,
           createdAt,
           pooled,
+          ...(network ? { network } : {}),
         }),
       );
       containerId = container.id;
@@ -471,8 +590,8 @@ export class SandboxManager {
         language,
         owner,
         limits,
-        network_enabled: false,
-        allowed_domains: [],
+        network_enabled: allowedDomains !== undefined,
+        allowed_domains: allowedDomains ?? [],
         created_at: createdAt,
         last_used_at: this.clock.now(),
       };
@@ -487,6 +606,7 @@ export class SandboxManager {
       return record;
     } catch (error) {
       if (containerId) await this.removeContainer(containerId);
+      if (allowedDomains) await this.egress.detach(sandboxId);
       if (error instanceof HarombeError) throw error;
       throw new HarombeError('RuntimeUnavailable', `could not start a ${language} sandbox: ${(error as Error).message}`);
     } finally {
@@ -628,6 +748,10 @@ export class SandboxManager {
   private async forget(record: SandboxRecord): Promise<void> {
     await this.registry.delete(record.sandbox_id);
     await this.removeContainer(record.container_id);
+    if (record.network_enabled) {
+      await this.egress.detach(record.sandbox_id);
+      this.refusals.delete(record.sandbox_id);
+    }
   }
 
   private async removeContainer(containerId: string): Promise<void> {

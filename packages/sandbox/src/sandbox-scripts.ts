@@ -131,3 +131,56 @@ export function shArgv(script: string, name: string, args: string[]): string[] {
   return ['/bin/sh', '-c', script, name, ...args];
 }
 
+
+/** Where pip installs go: on PYTHONPATH of network-enabled sandboxes, so later programs import them. */
+export const PYTHON_PACKAGES_DIR = '/workspace/.python-packages';
+/** npm installs go to /workspace/node_modules, where `node -` run in /workspace looks first. */
+export const NODE_PACKAGES_DIR = '/workspace/node_modules';
+
+/** What an install needs inside the sandbox: the package manager and its interpreter. */
+export const INSTALLERS = { pypi: 'python', npm: 'javascript' } as const satisfies Record<string, Language>;
+
+/** argv of one install; the package spec was checked (CodeInstallPackageParams) and cannot be an option. */
+export function installCommand(registry: keyof typeof INSTALLERS, pkg: string): string[] {
+  switch (registry) {
+    case 'pypi':
+      return ['python3', '-m', 'pip', 'install', '--no-input', '--upgrade', '--target', PYTHON_PACKAGES_DIR, pkg];
+    case 'npm':
+      return ['npm', 'install', '--prefix', '/workspace', pkg];
+  }
+}
+
+/**
+ * Environment of a network-enabled sandbox: every client that honours the usual proxy variables
+ * goes through the egress proxy (there is no other way out), and pip and npm use the allowed
+ * registries. `registries` maps pypi / npm to index URLs.
+ */
+export function egressEnvironment(proxyUrl: string, registries: { pypi?: string; npm?: string }): string[] {
+  const env = [
+    `HTTP_PROXY=${proxyUrl}`,
+    `HTTPS_PROXY=${proxyUrl}`,
+    `http_proxy=${proxyUrl}`,
+    `https_proxy=${proxyUrl}`,
+    'NO_PROXY=localhost,127.0.0.1',
+    'no_proxy=localhost,127.0.0.1',
+    `PYTHONPATH=${PYTHON_PACKAGES_DIR}`,
+    `NODE_PATH=${NODE_PACKAGES_DIR}`,
+    `PIP_PROXY=${proxyUrl}`,
+    'PIP_DISABLE_PIP_VERSION_CHECK=1',
+    'PIP_CACHE_DIR=/tmp/.pip-cache',
+    `npm_config_proxy=${proxyUrl}`,
+    `npm_config_https_proxy=${proxyUrl}`,
+    'npm_config_cache=/tmp/.npm-cache',
+    'npm_config_audit=false',
+    'npm_config_fund=false',
+    'npm_config_update_notifier=false',
+  ];
+  if (registries.pypi) {
+    env.push(`PIP_INDEX_URL=${registries.pypi}`);
+    // pip ignores a plain-http index unless its host is trusted; the operator chose it.
+    const url = new URL(registries.pypi);
+    if (url.protocol === 'http:') env.push(`PIP_TRUSTED_HOST=${url.host}`);
+  }
+  if (registries.npm) env.push(`npm_config_registry=${registries.npm}`);
+  return env;
+}

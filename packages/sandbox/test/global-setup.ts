@@ -5,7 +5,8 @@ import { checkImage, checkRuntime } from '../src/index.js';
 export default async function setup(): Promise<void> {
   const docker = new Docker();
   await checkRuntime(docker, 'runsc');
-  for (const image of ['harombe/sandbox-python', 'harombe/sandbox-node', 'harombe/sandbox-shell']) {
+  await checkRuntime(docker, 'runsc-net');
+  for (const image of ['harombe/sandbox-python', 'harombe/sandbox-node', 'harombe/sandbox-shell', 'harombe/egress-proxy']) {
     await checkImage(docker, image);
   }
 }

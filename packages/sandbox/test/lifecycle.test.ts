@@ -74,14 +74,10 @@ describe('every sandbox container', () => {
 });
 
 describe('errors', () => {
-  it('UnsupportedLanguage, NetworkDisabled, LimitTooHigh, SandboxNotFound', async () => {
+  it('UnsupportedLanguage, NetworkDisabled (installs without network), LimitTooHigh, SandboxNotFound', async () => {
     const manager = tracked(testManager({ max_limits: { max_execution_time: 60 } }));
     await manager.start();
     await expect(manager.create({ language: 'ruby', owner: OWNER })).rejects.toMatchObject({ code: 'UnsupportedLanguage' });
-    await expect(manager.create({ language: 'python', owner: OWNER, network_enabled: true })).rejects.toMatchObject({
-      code: 'NetworkDisabled',
-      message: expect.stringMatching(/network is not available on this deployment/),
-    });
     await expect(manager.create({ language: 'python', owner: OWNER, limits: { max_execution_time: 61 } })).rejects.toMatchObject({ code: 'LimitTooHigh' });
     const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER });
     await expect(manager.execute(sandbox_id, OWNER, { code: 'pass', timeout: 120 })).rejects.toMatchObject({ code: 'LimitTooHigh' });
@@ -107,10 +103,11 @@ describe('errors', () => {
     await manager.start();
     const tools = new CodeExecutionTools(manager);
     expect(await tools.code_execute({ language: 'cobol', code: 'x' }, OWNER)).toMatchObject({ success: false, error: 'UnsupportedLanguage' });
-    expect(await tools.code_execute({ language: 'python', code: 'x', network_enabled: true, allowed_domains: ['example.org'] }, OWNER)).toMatchObject({ success: false, error: 'NetworkDisabled' });
     const run = await tools.code_execute({ language: 'python', code: 'print("Hello from gVisor sandbox!")' }, OWNER);
     expect(run).toMatchObject({ success: true, stdout: 'Hello from gVisor sandbox!\n', error: null });
     const sandbox_id = run.sandbox_id!;
+    // Network is chosen at creation: a sandbox made without it never gets it.
+    expect(await tools.code_execute({ language: 'python', code: 'x', sandbox_id, network_enabled: true }, OWNER)).toMatchObject({ success: false, error: 'NetworkDisabled' });
     expect(await tools.code_write_file({ sandbox_id, file_path: 'notes/a.txt', content: 'hi' }, OWNER)).toEqual({ success: true, sandbox_id, file_path: 'notes/a.txt', error: null });
     expect(await tools.code_read_file({ sandbox_id, file_path: 'notes/a.txt' }, OWNER)).toEqual({ success: true, sandbox_id, file_path: 'notes/a.txt', content: 'hi', error: null });
     expect(await tools.code_list_files({ sandbox_id }, OWNER)).toEqual({ success: true, sandbox_id, path: '.', files: ['notes'], error: null });

@@ -1,0 +1,250 @@
+import { readFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { createInterface } from 'node:readline';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { HarombeError } from '@harombe/core';
+import { LABELS, ROLES } from './labels.js';
+
+/** A connection the egress proxy refused: what the audit trail and the metrics are told. */
+export interface EgressRefusal {
+  sandbox_id: string;
+  /** host:port as the sandbox asked for it. */
+  target: string;
+  /** ip_literal, port_not_allowed, domain_not_allowed, unresolvable, forbidden_address, ... */
+  reason: string;
+  method: string;
+  at: string;
+}
+
+export interface EgressNetworkOptions {
+  docker: Docker;
+  managerId: string;
+  logger: Logger;
+  /** Network the proxies reach out through; created (ICC off) when missing. */
+  egressNetwork: string;
+  proxyImage: string;
+  /** Destination ports the proxies allow. */
+  allowedPorts: number[];
+  /** Told of every refusal. */
+  onRefused: (refusal: EgressRefusal) => void;
+}
+
+/** What a network-enabled sandbox is given: where to attach and how to reach its proxy. */
+export interface EgressAttachment {
+  /** The sandbox's own internal network, from which only the proxy is reachable. */
+  networkName: string;
+  /** http://<proxy address>:<port> */
+  proxyUrl: string;
+}
+
+/** Port the proxy listens on inside its container. */
+const PROXY_PORT = 3128;
+/** How long a new proxy may take to say it listens. */
+const READY_TIMEOUT_MS = 20_000;
+/** The proxy program, handed to each proxy container (src/ and dist/ both sit next to proxy/). */
+const PROXY_SOURCE_URL = new URL('../proxy/egress-proxy.mjs', import.meta.url);
+
+/**
+ * The network side of network-enabled sandboxes: per sandbox, an internal Docker network with
+ * no IPv4 on the host's side of the bridge (so the host is unreachable from it) and an egress
+ * proxy container attached to it and to the egress network. One proxy per sandbox keeps each
+ * allowlist, and each sandbox's traffic, apart without identifying clients.
+ */
+export class EgressNetwork {
+  private readonly docker: Docker;
+  private readonly options: EgressNetworkOptions;
+  private proxySource: string | undefined;
+  private egressReady: Promise<void> | undefined;
+
+  constructor(options: EgressNetworkOptions) {
+    this.docker = options.docker;
+    this.options = options;
+  }
+
+  static networkName(sandboxId: string): string {
+    return `harombe-net-${sandboxId}`;
+  }
+
+  static proxyName(sandboxId: string): string {
+    return `harombe-proxy-${sandboxId}`;
+  }
+
+  /** Fails with RuntimeUnavailable, and the fix, when the proxy image is not built. */
+  async check(): Promise<void> {
+    try {
+      await this.docker.getImage(this.options.proxyImage).inspect();
+    } catch {
+      throw new HarombeError(
+        'RuntimeUnavailable',
+        `the egress proxy image ${this.options.proxyImage} is missing; build it with: sudo bash deploy/host/setup.sh images`,
+      );
+    }
+  }
+
+  /** Creates the sandbox's network and its proxy, allowing `allowedDomains`; resolves once the proxy listens. */
+  async attach(sandboxId: string, owner: string, allowedDomains: string[]): Promise<EgressAttachment> {
+    await this.check();
+    await this.ensureEgressNetwork();
+    const labels = { [LABELS.manager]: this.options.managerId, [LABELS.sandbox]: sandboxId, [LABELS.owner]: owner };
+    const networkName = EgressNetwork.networkName(sandboxId);
+    try {
+      await this.docker.createNetwork({
+        Name: networkName,
+        Driver: 'bridge',
+        Internal: true,
+        CheckDuplicate: true,
+        // Without an IPv4 address on the bridge the host has none on this network: a plain
+        // internal network still reaches every host service through its gateway.
+        Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
+        Labels: { ...labels, [LABELS.role]: ROLES.sandboxNetwork },
+      });
+      const proxy = await this.docker.createContainer({
+        name: EgressNetwork.proxyName(sandboxId),
+        Image: this.options.proxyImage,
+        Cmd: ['node', '--input-type=module', '-e', this.source()],
+        User: '65534:65534',
+        Env: [
+          `HAROMBE_EGRESS_CONFIG=${JSON.stringify({
+            sandbox_id: sandboxId,
+            allowed_domains: allowedDomains,
+            allowed_ports: this.options.allowedPorts,
+            listen_port: PROXY_PORT,
+          })}`,
+        ],
+        Labels: { ...labels, [LABELS.role]: ROLES.egressProxy },
+        HostConfig: {
+          NetworkMode: this.options.egressNetwork,
+          ReadonlyRootfs: true,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          Memory: 128 * 1024 * 1024,
+          PidsLimit: 64,
+          RestartPolicy: { Name: 'no' },
+          // Its stdout is the refusal log the manager follows.
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+        },
+      });
+      await this.docker.getNetwork(networkName).connect({ Container: proxy.id });
+      await proxy.start();
+      await this.followLog(proxy, sandboxId);
+      const inspected = await proxy.inspect();
+      const address = inspected.NetworkSettings.Networks[networkName]?.IPAddress;
+      if (!address) throw new Error(`the proxy has no address on ${networkName}`);
+      return { networkName, proxyUrl: `http://${address}:${PROXY_PORT}` };
+    } catch (error) {
+      await this.detach(sandboxId);
+      if (error instanceof HarombeError) throw error;
+      throw new HarombeError('RuntimeUnavailable', `could not set up the sandbox's network: ${(error as Error).message}`);
+    }
+  }
+
+  /** Removes the sandbox's proxy and network; what is already gone is fine. */
+  async detach(sandboxId: string): Promise<void> {
+    await ignoreMissing(this.docker.getContainer(EgressNetwork.proxyName(sandboxId)).remove({ force: true }));
+    await ignoreMissing(this.docker.getNetwork(EgressNetwork.networkName(sandboxId)).remove());
+  }
+
+  /**
+   * Removes proxies and networks of this manager (or, with `managerIds`, of those managers)
+   * whose sandbox `keep` does not claim. Returns how many sandboxes' leftovers it removed.
+   */
+  async reap(keep: (sandboxId: string, managerId: string) => boolean, anyManager = false): Promise<number> {
+    const filter = { label: anyManager ? [LABELS.role] : [LABELS.role, `${LABELS.manager}=${this.options.managerId}`] };
+    const proxies = await this.docker.listContainers({ all: true, filters: filter });
+    const networks = await this.docker.listNetworks({ filters: filter });
+    const gone = new Set<string>();
+    for (const labels of [...proxies.map((c) => c.Labels), ...networks.map((n) => n.Labels ?? {})]) {
+      const sandboxId = labels[LABELS.sandbox] ?? '';
+      const managerId = labels[LABELS.manager] ?? '';
+      if (sandboxId && !keep(sandboxId, managerId)) gone.add(sandboxId);
+    }
+    for (const sandboxId of gone) {
+      await this.detach(sandboxId);
+      this.options.logger.warn({ sandbox_id: sandboxId }, 'reaped egress proxy and network of a gone sandbox');
+    }
+    return gone.size;
+  }
+
+  private source(): string {
+    this.proxySource ??= readFileSync(PROXY_SOURCE_URL, 'utf8');
+    return this.proxySource;
+  }
+
+  /** The egress network is shared by all proxies; inter-container traffic on it is off. */
+  private async ensureEgressNetwork(): Promise<void> {
+    this.egressReady ??= (async () => {
+      const name = this.options.egressNetwork;
+      const existing = await this.docker.listNetworks({ filters: { name: [name] } });
+      if (existing.some((n) => n.Name === name)) return;
+      try {
+        await this.docker.createNetwork({
+          Name: name,
+          Driver: 'bridge',
+          CheckDuplicate: true,
+          Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+          Labels: { [LABELS.role]: ROLES.egressNetwork },
+        });
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+      }
+    })();
+    try {
+      await this.egressReady;
+    } catch (error) {
+      this.egressReady = undefined;
+      throw error;
+    }
+  }
+
+  /** Follows the proxy's JSON log: resolves when it listens, reports every refusal. */
+  private async followLog(proxy: Docker.Container, sandboxId: string): Promise<void> {
+    const stream = (await proxy.logs({ follow: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    stream.on('end', () => {
+      stdout.end();
+      stderr.end();
+    });
+    // The stream breaks when the proxy is removed: nothing left to follow.
+    stream.on('error', () => {
+      stdout.end();
+      stderr.end();
+    });
+    stderr.on('data', (chunk: Buffer) => this.options.logger.warn({ sandbox_id: sandboxId, stderr: chunk.toString().slice(0, 2000) }, 'egress proxy stderr'));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the egress proxy did not start listening')), READY_TIMEOUT_MS);
+      stream.on('end', () => reject(new Error('the egress proxy exited')));
+      createInterface({ input: stdout }).on('line', (line) => {
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return;
+        }
+        if (entry.event === 'egress_proxy_ready') {
+          clearTimeout(timer);
+          resolve();
+        } else if (entry.event === 'egress_refused') {
+          this.options.onRefused({
+            sandbox_id: sandboxId,
+            target: String(entry.target),
+            reason: String(entry.reason),
+            method: String(entry.method),
+            at: String(entry.at),
+          });
+        }
+      });
+    });
+  }
+}
+
+async function ignoreMissing(operation: Promise<unknown>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status !== 404 && status !== 409) throw error;
+  }
+}
