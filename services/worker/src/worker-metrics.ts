@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { LANGUAGES, type Language } from '@harombe/core';
 import { endEventFor, INFRASTRUCTURE_ERRORS, type JobRecord } from '@harombe/queue';
 import { JobMetrics } from '@harombe/service-kit';
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface WorkerMetricsOptions {
   registry: Registry;
@@ -23,6 +23,7 @@ const SANDBOX_START_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 
 export class WorkerMetrics {
   readonly jobs: JobMetrics;
   private readonly sandboxStart: Histogram<'language'>;
+  private readonly egressRefusals: Counter<'reason'>;
 
   constructor(options: WorkerMetricsOptions) {
     const registers = [options.registry];
@@ -54,6 +55,17 @@ export class WorkerMetrics {
       buckets: SANDBOX_START_BUCKETS,
       registers,
     });
+    this.egressRefusals = new Counter({
+      name: 'harombe_egress_refusals_total',
+      help: 'Connections network-enabled sandboxes tried that the egress proxy refused, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  /** A connection a network-enabled sandbox tried that its egress proxy refused. */
+  egressRefused(reason: string): void {
+    this.egressRefusals.inc({ reason });
   }
 
   sandboxStarted(language: string, seconds: number): void {

@@ -62,8 +62,17 @@ export class WorkerService {
       sandboxCount: () => directory.countByWorker(this.workerId),
       warmPoolAvailable: (language) => this.sandboxes.warmPoolAvailable(language),
     });
+    const audit = new AuditTrail({ redis: this.redis.commands, keys, clock: this.clock });
     this.sandboxes = new MeteredSandboxManager({
       config: config.security.sandbox,
+      // Each refused connection is counted and goes into the audit trail under the sandbox's tenant.
+      onEgressRefused: (refusal) => {
+        metrics.egressRefused(refusal.reason);
+        void directory
+          .get(refusal.sandbox_id)
+          .then((entry) => audit.networkRefused({ tenant: entry?.tenant ?? 'unknown', sandbox_id: refusal.sandbox_id, destination: refusal.target, reason: refusal.reason, worker_id: this.workerId }))
+          .catch((error: unknown) => log.error({ err: error, sandbox_id: refusal.sandbox_id }, 'recording a refused connection failed'));
+      },
       managerId: `${MANAGER_PREFIX}${this.workerId}`,
       registry: new RedisSandboxRegistry(directory, this.workerId, config.security.sandbox.idle_timeout),
       clock: this.clock,
@@ -83,7 +92,7 @@ export class WorkerService {
       concurrency: config.worker.concurrency,
       heartbeatMs: config.worker.heartbeat_seconds * 1000,
       sandboxCount: () => directory.countByWorker(this.workerId),
-      audit: new AuditTrail({ redis: this.redis.commands, keys, clock: this.clock }),
+      audit,
       run: (job: JobRecord, signal: AbortSignal) =>
         metrics.measure(job, signal, async () => (job.tool === 'code_execute' ? tools.code_execute(job.params, job.tenant, signal) : tools[job.tool](job.params, job.tenant))),
     });
