@@ -10,6 +10,12 @@ export interface WarmPoolOptions {
   /** Removes a pooled sandbox that will not be handed out. */
   discard: (record: SandboxRecord) => Promise<void>;
   logger: Logger;
+  /**
+   * Milliseconds a refill waits after a hand-out while ready sandboxes remain, so that the cold
+   * start does not take CPU from the first execution of the sandbox just handed out. An empty
+   * pool refills at once. Default 1500.
+   */
+  refillDelayMs?: number;
 }
 
 /**
@@ -40,7 +46,7 @@ export class WarmPool {
   /** Takes a ready sandbox, or undefined when none is; a refill starts either way. */
   take(language: Language): SandboxRecord | undefined {
     const record = this.ready.get(language)?.shift();
-    this.refill(language);
+    this.refill(language, this.available(language) > 0 ? (this.options.refillDelayMs ?? 1500) : 0);
     return record;
   }
 
@@ -59,11 +65,12 @@ export class WarmPool {
     await Promise.allSettled(leftovers.map((record) => this.options.discard(record)));
   }
 
-  private refill(language: Language): void {
+  private refill(language: Language, delayMs = 0): void {
     if (this.stopped || this.filling.has(language)) return;
     const target = this.options.sizes[language] ?? 0;
     if (this.available(language) >= target) return;
     const run = (async () => {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       // One at a time: a burst of cold starts would slow the executions already running.
       while (!this.stopped && this.available(language) < target) {
         try {
