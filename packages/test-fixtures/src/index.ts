@@ -2,6 +2,7 @@ export {
   REDIS_IMAGE,
   RedisContainer,
   checkRedisImage,
+  freeLoopbackPort,
   startRedis,
   type StartRedisOptions,
 } from './redis-container.js';

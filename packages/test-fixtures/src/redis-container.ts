@@ -192,7 +192,8 @@ function isPortTaken(error: unknown): boolean {
   return /port is already allocated|address already in use/i.test(message);
 }
 
-function freeLoopbackPort(): Promise<number> {
+/** A port free on 127.0.0.1 right now (the kernel picks it; it is released before returning). */
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
+import { freeLoopbackPort } from '@harombe/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { composeCommand, REPO, run } from '../src/tools.js';
@@ -104,13 +104,3 @@ async function until(probe: () => boolean, timeoutMs = 60_000): Promise<void> {
   }
 }
 
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -11,7 +11,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +18,7 @@ import { LocalFleet, LocalRedis } from '@harombe/cli';
 import { HarombeClient } from '@harombe/client';
 import { SandboxConfig } from '@harombe/core';
 import { dockerExec, percentile, rawBaselineSpec } from '@harombe/sandbox';
+import { freeLoopbackPort } from '@harombe/test-fixtures';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
 
@@ -35,15 +35,6 @@ const sandboxConfig = SandboxConfig.parse({});
 interface Round {
   latencies_ms: number[];
   wall_ms: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 }
 
 /** `total` calls of `work` spread over `concurrency` loops; loop i passes i to work. */
@@ -126,7 +117,7 @@ async function batchMemory(client: HarombeClient, apiPid: number): Promise<{ job
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'harombe-bench-'));
-  const redis = new LocalRedis(await freePort(), join(dir, 'redis'));
+  const redis = new LocalRedis(await freeLoopbackPort(), join(dir, 'redis'));
   await redis.start();
   const configPath = join(dir, 'harombe.yaml');
   writeFileSync(
