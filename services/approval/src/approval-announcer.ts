@@ -7,11 +7,13 @@ import type { SlackApprovers } from './slack-approvers.js';
 import { isBatchSubject } from './slack-keys.js';
 import type { SlackMessageRefs } from './slack-message-refs.js';
 import {
+  approvalMetadata,
   approvalOutcome,
   approvalReminder,
   approvalRequest,
   batchOutcome,
   batchRequest,
+  isApprovalOf,
   type BatchOutcome,
   type BatchSummary,
   type PreviewOptions,
@@ -58,6 +60,12 @@ const SEAL_WAIT_MS = 5_000;
 /** Statuses a pending approval can move to: each may end one. */
 const ENDING_STATUSES: ReadonlySet<JobStatus> = new Set(['queued', 'denied', 'expired', 'cancelled']);
 const PAGE = 1_000;
+
+/** How far before a lost post's first attempt its message is looked for, ms: Slack's clock and ours may differ. */
+const LOOKUP_MARGIN_MS = 60_000;
+/** Messages per page of that look, and pages at most (an approvals channel is quiet). */
+const LOOKUP_PAGE_SIZE = 50;
+const LOOKUP_PAGES = 10;
 
 /**
  * Keeps Slack in step with the job store. It asks for a delivery (through the outbox) when a job
@@ -233,7 +241,7 @@ export class ApprovalAnnouncer {
    */
   private async announceJob(jobId: string): Promise<void> {
     const job = await this.options.store.get(jobId);
-    if (!job?.approval || job.status !== 'awaiting_approval' || this.pastDeadline(job.approval_deadline)) return;
+    if (!job?.approval || job.status !== 'awaiting_approval' || this.pastDeadline(job.approval_deadline)) return this.adoptLost(jobId);
     if (await this.options.refs.exists(jobId)) return;
     await this.post(jobId, approvalRequest(job, this.options.preview));
     await this.scheduleReminder(jobId, halfway(job.created_at, job.approval_deadline));
@@ -247,7 +255,7 @@ export class ApprovalAnnouncer {
       await new Promise((resolve) => setTimeout(resolve, 100));
       summary = await this.summarize(batchId);
     }
-    if (!summary?.sealed || summary.pending === 0 || this.pastDeadline(summary.latest_deadline)) return;
+    if (!summary?.sealed || summary.pending === 0 || this.pastDeadline(summary.latest_deadline)) return this.adoptLost(batchId);
     if (await this.options.refs.exists(batchId)) return;
     await this.post(batchId, batchRequest(summary, this.options.preview));
     if (summary.first_reminder !== null) await this.scheduleReminder(batchId, summary.first_reminder);
@@ -295,17 +303,79 @@ export class ApprovalAnnouncer {
     await this.options.client.chat.postMessage({ channel: ref.channel, thread_ts: ref.ts, text });
   }
 
+  /**
+   * Posts a subject's request, once. A post whose answer was lost (a timeout, a reset connection,
+   * a crash before the ts was recorded) may have been carried out by Slack: before posting again,
+   * it is looked for in the channel by its metadata, and adopted when found.
+   */
   private async post(subject: string, message: SlackMessage): Promise<void> {
-    const reply = await this.options.client.chat.postMessage({
-      channel: this.options.channel,
-      text: message.text,
-      blocks: message.blocks,
-      unfurl_links: false,
-      unfurl_media: false,
-    });
+    const { client, refs, clock, channel, logger } = this.options;
+    const pending = await refs.pendingPost(subject);
+    if (pending?.unsure) {
+      const found = await this.findPosted(subject, pending.started_at);
+      if (found) {
+        await refs.posted(subject, { channel, ts: found, posted_at: clock.now() });
+        logger.info({ subject, channel, ts: found }, 'slack: approval request found posted after a lost answer; not posting it again');
+        return;
+      }
+    }
+    await refs.postAttempted(subject, clock.now());
+    let reply: webApi.ChatPostMessageResponse;
+    try {
+      reply = await client.chat.postMessage({
+        channel,
+        text: message.text,
+        blocks: message.blocks,
+        metadata: approvalMetadata(subject),
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+    } catch (error) {
+      if (!mayHaveReachedSlack(error)) await refs.postRefused(subject);
+      throw error;
+    }
     if (!reply.ts) throw new Error('chat.postMessage answered without a message ts');
-    await this.options.refs.posted(subject, { channel: reply.channel ?? this.options.channel, ts: reply.ts, posted_at: this.options.clock.now() });
-    this.options.logger.info({ subject, channel: reply.channel, ts: reply.ts }, 'slack: approval request posted');
+    await refs.posted(subject, { channel: reply.channel ?? channel, ts: reply.ts, posted_at: clock.now() });
+    logger.info({ subject, channel: reply.channel, ts: reply.ts }, 'slack: approval request posted');
+  }
+
+  /**
+   * Nothing to ask any more (the approval ended before its request was known posted): a post whose
+   * answer was lost may still be in the channel, with its buttons; found, it is brought up to date.
+   */
+  private async adoptLost(subject: string): Promise<void> {
+    const { refs, clock, channel, outbox, logger } = this.options;
+    const pending = await refs.pendingPost(subject);
+    if (!pending?.unsure) return;
+    const found = await this.findPosted(subject, pending.started_at);
+    if (!found) return;
+    await refs.posted(subject, { channel, ts: found, posted_at: clock.now() });
+    logger.info({ subject, channel, ts: found }, 'slack: approval request found posted after a lost answer; updating it');
+    await outbox.enqueue('update', subject);
+  }
+
+  /**
+   * The ts of the subject's request if it is in the channel: the messages since the first attempt
+   * (less a margin for clocks apart), a page at a time, with their metadata.
+   */
+  private async findPosted(subject: string, startedAt: number): Promise<string | undefined> {
+    const oldest = ((startedAt - LOOKUP_MARGIN_MS) / 1000).toFixed(6);
+    let cursor: string | undefined;
+    for (let page = 0; page < LOOKUP_PAGES; page += 1) {
+      const reply = await this.options.client.conversations.history({
+        channel: this.options.channel,
+        oldest,
+        limit: LOOKUP_PAGE_SIZE,
+        include_all_metadata: true,
+        ...(cursor ? { cursor } : {}),
+      });
+      const match = reply.messages?.find((message) => isApprovalOf(message.metadata, subject));
+      if (match?.ts) return match.ts;
+      cursor = reply.response_metadata?.next_cursor;
+      if (!reply.has_more || !cursor) return undefined;
+    }
+    this.options.logger.warn({ subject, pages: LOOKUP_PAGES }, 'slack: approval request not found in the messages looked at; posting it again');
+    return undefined;
   }
 
   /** An approval whose deadline has passed is about to expire: too late to ask anyone (the sweep ends it). */
@@ -414,6 +484,54 @@ function slackErrorOf(error: unknown): string | undefined {
 function isSlackError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('slack_');
+}
+
+/** Failures of the connection itself: the request never left, so Slack cannot have carried it out. */
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * Whether Slack may have carried out a call that failed: yes unless it answered (`{ok: false}`,
+ * rate limited, a 4xx) or the request never left (refused connection, unknown host). A timeout, a
+ * reset connection, a 5xx or anything unknown may hide a success.
+ */
+export function mayHaveReachedSlack(error: unknown): boolean {
+  const failure = error as { code?: unknown; statusCode?: unknown; original?: unknown } | null;
+  switch (failure?.code) {
+    case 'slack_webapi_platform_error':
+    case 'slack_webapi_rate_limited_error':
+      return false;
+    case 'slack_webapi_http_error':
+      return typeof failure.statusCode !== 'number' || failure.statusCode >= 500;
+    case 'slack_webapi_request_error': {
+      const codes = errorCodes(failure.original);
+      return codes.length === 0 || !codes.every((code) => NOT_SENT_CODES.has(code));
+    }
+    default:
+      return true;
+  }
+}
+
+/** The `code`s along an error's causes (fetch wraps the socket's error in a TypeError, happy eyeballs in an AggregateError). */
+function errorCodes(error: unknown, depth = 0): string[] {
+  if (typeof error !== 'object' || error === null || depth > 5) return [];
+  const { code, cause, errors } = error as { code?: unknown; cause?: unknown; errors?: unknown };
+  return [
+    ...(typeof code === 'string' ? [code] : []),
+    ...errorCodes(cause, depth + 1),
+    ...(Array.isArray(errors) ? errors.flatMap((inner) => errorCodes(inner, depth + 1)) : []),
+  ];
 }
 
 /** Slack's Retry-After, when it rate-limited the call. */

@@ -73,7 +73,8 @@ export class SlackApprovals {
     const log = logger.child({ component: 'slack' });
     const boltLogger = new BoltLogger(log);
     this.channel = config.channel as string;
-    // Deliveries retry through the outbox, so the client itself never waits and retries.
+    // Deliveries retry through the outbox, so the client itself never waits and retries; a call
+    // unanswered after request_timeout_ms fails (a lost post is looked up before it is retried).
     const clientOptions: webApi.WebClientOptions = {
       slackApiUrl: apiUrl(config.api_url),
       retryConfig: { retries: 0 },
@@ -120,7 +121,8 @@ export class SlackApprovals {
         path: config.http.path,
       });
     } else {
-      receiver = new SocketModeReceiver({ appToken: secrets.appToken as string, logger: boltLogger, installerOptions: { clientOptions: { slackApiUrl: clientOptions.slackApiUrl } } });
+      const socketClientOptions = { slackApiUrl: clientOptions.slackApiUrl, timeout: config.request_timeout_ms };
+      receiver = new SocketModeReceiver({ appToken: secrets.appToken as string, logger: boltLogger, installerOptions: { clientOptions: socketClientOptions } });
     }
     // One workspace, one bot token: no auth.test round trip on each request, nor at start (Slack may be down).
     const botToken = secrets.botToken;

@@ -28,6 +28,10 @@ export class SlackKeys {
   message(subject: string): string {
     return `${this.keys.tag}:slack:message:${subject}`;
   }
+  /** A post of a subject's message under way or failed: when the first attempt started, and whether one may have reached Slack. */
+  pendingPost(subject: string): string {
+    return `${this.keys.tag}:slack:posting:${subject}`;
+  }
   /** Subjects whose message still shows buttons. */
   openMessages(): string {
     return `${this.keys.tag}:slack:open`;

@@ -11,6 +11,14 @@ export interface SlackMessageRef {
   final: boolean;
 }
 
+/** A post of a subject's message that has not been recorded as done. */
+export interface PendingPost {
+  /** When its first attempt started, ms. */
+  started_at: number;
+  /** True when an attempt may have reached Slack without its answer reaching us (timeout, reset, crash). */
+  unsure: boolean;
+}
+
 /**
  * The messages the approval service posted, kept in Redis so that any instance, or the same
  * one after a restart, updates the message it did not post itself. Each is kept `ttlSeconds`
@@ -49,7 +57,29 @@ export class SlackMessageRefs {
       .hset(this.keys.message(subject), { channel: ref.channel, ts: ref.ts, posted_at: String(ref.posted_at), final: '0' })
       .expire(this.keys.message(subject), this.ttlSeconds)
       .sadd(this.keys.openMessages(), subject)
+      .del(this.keys.pendingPost(subject))
       .exec();
+  }
+
+  async pendingPost(subject: string): Promise<PendingPost | undefined> {
+    const hash = await this.redis.hgetall(this.keys.pendingPost(subject));
+    if (!hash.started_at) return undefined;
+    return { started_at: Number(hash.started_at), unsure: hash.unsure === '1' };
+  }
+
+  /**
+   * An attempt to post is about to be sent: until it is recorded as posted or as refused, it may
+   * have reached Slack (a crash in between leaves it so). The first attempt's start is kept.
+   */
+  async postAttempted(subject: string, nowMs: number): Promise<void> {
+    const key = this.keys.pendingPost(subject);
+    await this.redis.multi().hsetnx(key, 'started_at', String(nowMs)).hset(key, 'unsure', '1').expire(key, this.ttlSeconds).exec();
+  }
+
+  /** The attempt certainly did not post (Slack refused it, or it never left): no need to look for it. */
+  async postRefused(subject: string): Promise<void> {
+    const key = this.keys.pendingPost(subject);
+    await this.redis.multi().hset(key, 'unsure', '0').expire(key, this.ttlSeconds).exec();
   }
 
   /** The message now shows the approval's end: nothing will change it again. */
@@ -59,7 +89,7 @@ export class SlackMessageRefs {
 
   /** Forgets an open message whose subject is gone (its records expired). */
   async forget(subject: string): Promise<void> {
-    await this.redis.multi().del(this.keys.message(subject)).srem(this.keys.openMessages(), subject).exec();
+    await this.redis.multi().del(this.keys.message(subject), this.keys.pendingPost(subject)).srem(this.keys.openMessages(), subject).exec();
   }
 
   /** Subjects whose message still shows buttons. */

@@ -1,6 +1,7 @@
 import type { RiskLevel } from '@harombe/core';
 import type { JobRecord } from '@harombe/queue';
 import type { types } from '@slack/bolt';
+import { isBatchSubject } from './slack-keys.js';
 
 /**
  * The Block Kit of approval messages and modals: pure functions from a job (or a batch's
@@ -69,6 +70,23 @@ export interface DenyTarget {
   /** approval_id for a job, batch_id for a batch. */
   id: string;
   channel: string;
+}
+
+/** The event_type of the metadata every approval request carries. */
+export const APPROVAL_EVENT = 'harombe_approval';
+
+/**
+ * The metadata an approval request is posted with, naming its job or batch: a post whose answer
+ * was lost is found again by it (conversations.history) instead of being posted twice.
+ */
+export function approvalMetadata(subject: string): types.MessageMetadata {
+  return { event_type: APPROVAL_EVENT, event_payload: isBatchSubject(subject) ? { batch_id: subject } : { job_id: subject } };
+}
+
+/** Whether a message's metadata (as conversations.history gives it) is that of the request for `subject`. */
+export function isApprovalOf(metadata: { event_type?: string; event_payload?: Record<string, unknown> } | undefined, subject: string): boolean {
+  if (metadata?.event_type !== APPROVAL_EVENT) return false;
+  return metadata.event_payload?.[isBatchSubject(subject) ? 'batch_id' : 'job_id'] === subject;
 }
 
 const SECTION_MAX = 3000;

@@ -5,7 +5,7 @@ import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { ApprovalService } from '../src/index.js';
-import { SlackStandIn, type RecordedCall } from './slack-stand-in.js';
+import { SlackStandIn, type RecordedCall, type SocketAck } from './slack-stand-in.js';
 import { buttonClick, denySubmission, send, signedRequest, type SignedRequest } from './slack-requests.js';
 
 /** Silent; TEST_LOG_LEVEL=debug shows the services' logs (TEST_LOG_FILE=<path> writes them there instead). */
@@ -35,6 +35,8 @@ export interface FixtureOptions {
   slack?: Record<string, unknown>;
   /** security.policy rules. */
   rules?: unknown[];
+  /** Where the service reads the Slack secrets. Default SLACK_ENV (transport http). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -47,13 +49,15 @@ export class ApprovalFixture {
   readonly api: JobPipeline;
   service: ApprovalService;
   private readonly apiRedis: RedisConnections;
+  private readonly env: NodeJS.ProcessEnv;
 
   private constructor(
     readonly redisUrl: string,
     readonly standIn: SlackStandIn,
-    options: FixtureOptions,
+    options: FixtureOptions & { clock: Clock },
   ) {
-    this.clock = options.clock ?? new ManualClock();
+    this.clock = options.clock;
+    this.env = options.env ?? SLACK_ENV;
     this.config = parseConfig({
       redis: { url: redisUrl, prefix: `t${randomUUID().slice(0, 8)}` },
       security: { policy: { rules: options.rules ?? [] } },
@@ -73,8 +77,10 @@ export class ApprovalFixture {
   }
 
   static async start(redisUrl: string, options: FixtureOptions = {}): Promise<ApprovalFixture> {
-    const standIn = await SlackStandIn.start();
-    const fixture = new ApprovalFixture(redisUrl, standIn, options);
+    const clock = options.clock ?? new ManualClock();
+    // Slack and the service on one clock: message ts and the service's times compare.
+    const standIn = await SlackStandIn.start({ clock });
+    const fixture = new ApprovalFixture(redisUrl, standIn, { ...options, clock });
     await fixture.api.events.start();
     await fixture.service.start();
     return fixture;
@@ -103,7 +109,7 @@ export class ApprovalFixture {
       clock: this.clock,
       intervalMs: 20,
       opsPort: 0,
-      env: SLACK_ENV,
+      env: this.env,
       slack: { pollIntervalMs: 20, reconcileIntervalMs: 600_000, jitter: 0, initialBackoffMs: 1_000, port: 0 },
     });
   }
@@ -131,6 +137,16 @@ export class ApprovalFixture {
 
   submitDenyReason(user: string, privateMetadata: string, reason: string): Promise<number> {
     return send(this.eventsUrl, this.signed(denySubmission({ user, privateMetadata, reason })));
+  }
+
+  /** A click on a message button over Socket Mode: resolves with the app's ack. */
+  clickOverSocket(user: string, actionId: string, value: string, messageTs: string): Promise<SocketAck> {
+    return this.standIn.interactive(buttonClick({ user, actionId, value, channel: CHANNEL, messageTs }));
+  }
+
+  /** The deny modal submitted over Socket Mode: resolves with the app's ack. */
+  submitDenyReasonOverSocket(user: string, privateMetadata: string, reason: string): Promise<SocketAck> {
+    return this.standIn.interactive(denySubmission({ user, privateMetadata, reason }));
   }
 
   signed(payload: unknown, options: { timestampSeconds?: number; signature?: string } = {}): SignedRequest {

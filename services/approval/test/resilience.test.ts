@@ -8,7 +8,7 @@ import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../src/index.js';
 import { alice, ApprovalFixture, blocksText, bob, buttonsOf, CHANNEL, eventually, HIGH_JOB, mentions, SLACK_ENV } from './approval-fixture.js';
-import type { RecordedCall } from './slack-stand-in.js';
+import type { HeldMessage, RecordedCall } from './slack-stand-in.js';
 
 let redis: RedisContainer;
 
@@ -21,6 +21,11 @@ afterAll(async () => {
 });
 
 const tsOf = (message: RecordedCall): string => String(message.response.ts);
+
+/** The requests for a job in the approvals channel, as Slack holds them (whatever the client was told). */
+function requestsIn(f: ApprovalFixture, jobId: string): HeldMessage[] {
+  return f.standIn.channelMessages(CHANNEL).filter((message) => JSON.stringify(message.metadata ?? {}).includes(jobId) || JSON.stringify(message.blocks ?? []).includes(jobId));
+}
 
 describe('approval service restarts', () => {
   let f: ApprovalFixture;
@@ -106,6 +111,9 @@ describe('Slack unreachable', () => {
     expect(message.body.channel).toBe(CHANNEL);
     await f.settled();
     expect(f.standIn.called('chat.postMessage').filter((call) => JSON.stringify(call.body).includes(job.job_id) && call.body.thread_ts === undefined)).toHaveLength(1);
+    expect(requestsIn(f, job.job_id)).toHaveLength(1);
+    // A refused connection never reached Slack: nothing to look for before posting.
+    expect(f.standIn.called('conversations.history')).toEqual([]);
     // And it works as any other request.
     expect(await f.click('UBOB', ACTIONS.approve, job.approval?.approval_id as string, tsOf(message))).toBe(200);
     await eventually(() => f.updatesOf(tsOf(message))[0], 'the update');
@@ -121,6 +129,87 @@ describe('Slack unreachable', () => {
     await f.standIn.up();
     f.manualClock.advance(2_000);
     expect(blocksText(await eventually(() => f.updatesOf(ts)[0], 'the update'))).toContain('slack is down');
+  });
+});
+
+describe('Slack slow', () => {
+  let f: ApprovalFixture;
+
+  afterEach(async () => {
+    await f?.close();
+  });
+
+  /** A Web API call unanswered after this long fails (real time: the client's own timeout). */
+  const REQUEST_TIMEOUT_MS = 500;
+
+  it('never posts a request twice when Slack posted it but answered too late: it finds it by its metadata, and updates that message', async () => {
+    f = await ApprovalFixture.start(redis.url, { slack: { request_timeout_ms: REQUEST_TIMEOUT_MS } });
+    // Slack posts at once but answers long after the client has given up.
+    f.standIn.delays.set('chat.postMessage', 20 * REQUEST_TIMEOUT_MS);
+    const job = await f.submit();
+    const attemptsKey = `${f.api.keys.tag}:slack:outbox:attempts`;
+    await eventually(async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1, 'the post to time out');
+    const [held] = requestsIn(f, job.job_id);
+    expect(held?.metadata).toEqual({ event_type: 'harombe_approval', event_payload: { job_id: job.job_id } });
+    f.standIn.delays.delete('chat.postMessage');
+
+    // The retry, after its backoff on the service's clock, looks before it posts.
+    f.manualClock.advance(2_000);
+    const messageKey = `${f.api.keys.tag}:slack:message:${job.job_id}`;
+    await eventually(async () => (await f.redis.hget(messageKey, 'ts')) === held?.ts, 'the message found to be recorded');
+    await f.settled();
+    expect(requestsIn(f, job.job_id)).toHaveLength(1);
+    expect(f.standIn.called('chat.postMessage').filter((call) => mentions(call, job.job_id) && call.body.thread_ts === undefined)).toHaveLength(1);
+    const [lookup, ...more] = f.standIn.called('conversations.history');
+    expect(more).toEqual([]);
+    expect(lookup?.body).toMatchObject({ channel: CHANNEL, include_all_metadata: 'true' });
+    // From a little before the first attempt: the message is inside the window.
+    expect(Number(lookup?.body.oldest)).toBeLessThan(Number(held?.ts));
+
+    // A decision updates that one message in place.
+    await f.api.jobs.decide(bob, job.approval?.approval_id as string, 'approve', null);
+    const update = await eventually(() => f.updatesOf(held?.ts as string)[0], 'the update of the message found');
+    expect(update.response.ok).toBe(true);
+    expect(blocksText(update)).toContain('*Approved* by *bob-key* (API)');
+    await f.settled();
+    expect(requestsIn(f, job.job_id)).toHaveLength(1);
+  });
+
+  it('updates the request whose answer was lost when its approval ends before it is found: no new post, no buttons left', async () => {
+    f = await ApprovalFixture.start(redis.url, { slack: { request_timeout_ms: REQUEST_TIMEOUT_MS } });
+    f.standIn.delays.set('chat.postMessage', 20 * REQUEST_TIMEOUT_MS);
+    const job = await f.submit();
+    await eventually(async () => Number(await f.redis.hget(`${f.api.keys.tag}:slack:outbox:attempts`, `announce:${job.job_id}`)) >= 1, 'the post to time out');
+    f.standIn.delays.delete('chat.postMessage');
+    const [held] = requestsIn(f, job.job_id);
+    // Decided while the service does not know where its request is.
+    await f.api.jobs.decide(bob, job.approval?.approval_id as string, 'deny', 'too slow to ask');
+    f.manualClock.advance(2_000);
+    const update = await eventually(() => f.updatesOf(held?.ts as string)[0], 'the update of the message found');
+    expect(blocksText(update)).toContain('*Denied* by *bob-key* (API): too slow to ask');
+    expect(buttonsOf(update)).toEqual([]);
+    await f.settled();
+    expect(requestsIn(f, job.job_id)).toHaveLength(1);
+  });
+
+  it('posts again, once, when the connection was cut before Slack posted anything', async () => {
+    f = await ApprovalFixture.start(redis.url, { slack: { request_timeout_ms: REQUEST_TIMEOUT_MS } });
+    // The request is sent, then the connection drops: whether Slack posted it is unknown here.
+    f.standIn.resets.add('chat.postMessage');
+    const job = await f.submit();
+    const attemptsKey = `${f.api.keys.tag}:slack:outbox:attempts`;
+    await eventually(async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1, 'the cut-off post');
+    expect(requestsIn(f, job.job_id)).toEqual([]);
+    f.standIn.resets.delete('chat.postMessage');
+
+    f.manualClock.advance(2_000);
+    const message = await eventually(() => f.standIn.called('chat.postMessage').find((call) => mentions(call, job.job_id) && call.response.ts), 'the request to be posted');
+    await f.settled();
+    // Looked for first, not found, then posted: one request in the channel.
+    expect(f.standIn.called('conversations.history')).toHaveLength(1);
+    expect(requestsIn(f, job.job_id).map((held) => held.ts)).toEqual([tsOf(message)]);
+    await f.api.jobs.decide(bob, job.approval?.approval_id as string, 'deny', 'not today');
+    expect(blocksText(await eventually(() => f.updatesOf(tsOf(message))[0], 'the update'))).toContain('not today');
   });
 });
 

@@ -47,6 +47,8 @@ describe('Slack transports', () => {
 
   it('socket mode: connects with the app-level token, keeps trying while Slack refuses, and holds approvals meanwhile', async () => {
     const clock = new ManualClock();
+    // Slack refuses the app token (as a revoked one) until the test lifts it.
+    standIn.failures.set('apps.connections.open', 'invalid_auth');
     const service = new ApprovalService({
       config: config({ transport: 'socket' }),
       logger: silentLogger,
@@ -59,16 +61,22 @@ describe('Slack transports', () => {
     await service.start();
     try {
       expect(service.slack?.eventsUrl).toBeUndefined();
-      // The stand-in refuses the app token: the service tries again.
+      // The service tries again.
       const attempts = await eventually(() => (standIn.called('apps.connections.open').length >= 2 ? standIn.called('apps.connections.open') : undefined), 'a second connection attempt');
       expect(attempts.every((call) => call.token === 'xapp-1-test')).toBe(true);
+      expect(standIn.socketConnections).toBe(0);
       const job = await service.pipeline.jobs.submit({ tenant: 'acme', name: 'alice-key', scopes: ['submit'] }, { tool: 'code_execute', params: { language: 'python', code: 'print(1)' } });
       await eventually(() => standIn.called('chat.postMessage').find((call) => JSON.stringify(call.body).includes(job.job_id)), 'the request, posted through the Web API');
+      // Slack takes the token again: a later attempt opens the WebSocket.
+      standIn.failures.delete('apps.connections.open');
+      await eventually(() => standIn.socketConnections === 1, 'the Socket Mode connection');
       clock.advance(60_000);
       await eventually(async () => (await service.pipeline.store.get(job.job_id))?.status === 'expired', 'the expiry');
     } finally {
+      standIn.failures.delete('apps.connections.open');
       await service.stop();
     }
+    await eventually(() => standIn.socketConnections === 0, 'the connection to be closed on stop');
   });
 
   it('without slack.enabled, holds and expires approvals with no Slack at all', async () => {

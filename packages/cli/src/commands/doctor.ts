@@ -175,6 +175,90 @@ export async function checkApi(input: ConnectionInput, timeoutMs = 5000): Promis
   }
 }
 
+/** A Slack secret's variable, as the approval service reads it: set, and of the right kind. */
+function checkSlackSecret(label: string, variable: string, env: NodeJS.ProcessEnv, kind: { prefix?: string; what: string; where: string }): { check: CheckResult; value?: string } {
+  const name = `Slack ${label} set (${variable})`;
+  const value = env[variable]?.trim();
+  if (!value) return { check: { name, ok: false, detail: 'not set', fix: `export ${variable}=<${kind.what}> (${kind.where})` } };
+  if (kind.prefix && !value.startsWith(kind.prefix)) {
+    return { check: { name, ok: false, detail: `does not hold ${kind.what} (${kind.prefix}…)`, fix: `set ${variable} to ${kind.what} (${kind.where})` } };
+  }
+  return { check: { name, ok: true }, value };
+}
+
+/** POSTs one Web API method with a token: Slack's answer, or why there is none. */
+async function callSlack(apiUrl: string, method: string, token: string, timeoutMs: number): Promise<{ answer: Record<string, unknown> } | { failure: string }> {
+  try {
+    const response = await fetch(`${apiUrl}${method}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+      redirect: 'error',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.status !== 200) return { failure: `HTTP ${response.status} ${response.statusText}`.trim() };
+    return { answer: (await response.json()) as Record<string, unknown> };
+  } catch (error) {
+    const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
+    const cause = (error as { cause?: unknown }).cause;
+    return { failure: timedOut ? `no answer within ${timeoutMs} ms` : `${messageOf(error)}${cause ? ` (${messageOf(cause)})` : ''}` };
+  }
+}
+
+/**
+ * With `slack.enabled`: the secrets' variables the transport needs are set, Slack takes the bot
+ * token (auth.test) and, for Socket Mode, opens a connection for the app-level token
+ * (apps.connections.open: the URL it hands out is left unused). Nothing when Slack is off.
+ */
+export async function checkSlack(config: HarombeConfig, env: NodeJS.ProcessEnv, timeoutMs = 5000): Promise<CheckResult[]> {
+  const slack = config.slack;
+  if (!slack.enabled) return [];
+  const configured = slack.api_url ?? 'https://slack.com/api/';
+  const apiUrl = configured.endsWith('/') ? configured : `${configured}/`;
+  const unreachable = `check slack.api_url (${apiUrl}) and that this host reaches it (proxy, firewall)`;
+  const results: CheckResult[] = [];
+
+  const bot = checkSlackSecret('bot token', slack.bot_token_env, env, { prefix: 'xoxb-', what: 'the bot token, xoxb-…', where: "the app's OAuth & Permissions page" });
+  results.push(bot.check);
+  const authName = `Slack accepts the bot token (auth.test at ${apiUrl})`;
+  if (!bot.value) {
+    results.push({ name: authName, ok: false, detail: 'not checked: no bot token', fix: bot.check.fix as string });
+  } else {
+    const reply = await callSlack(apiUrl, 'auth.test', bot.value, timeoutMs);
+    if ('failure' in reply) results.push({ name: authName, ok: false, detail: reply.failure, fix: unreachable });
+    else if (reply.answer.ok !== true) {
+      results.push({ name: authName, ok: false, detail: `Slack answered ${String(reply.answer.error ?? 'not ok')}`, fix: `the token is revoked or mistyped: copy the Bot User OAuth Token into ${slack.bot_token_env} again` });
+    } else {
+      results.push({ name: authName, ok: true, detail: `bot ${String(reply.answer.user ?? '?')} (${String(reply.answer.user_id ?? '?')}) in ${String(reply.answer.team ?? reply.answer.team_id ?? '?')}` });
+    }
+  }
+
+  if (slack.transport === 'http') {
+    results.push(checkSlackSecret('signing secret', slack.signing_secret_env, env, { what: 'the signing secret', where: "the app's Basic Information page" }).check);
+    return results;
+  }
+  const app = checkSlackSecret('app-level token', slack.app_token_env, env, { prefix: 'xapp-', what: 'an app-level token, xapp-…, with connections:write', where: "the app's Basic Information page, App-Level Tokens" });
+  results.push(app.check);
+  const socketName = `Slack opens a Socket Mode connection (apps.connections.open at ${apiUrl})`;
+  if (!app.value) {
+    results.push({ name: socketName, ok: false, detail: 'not checked: no app-level token', fix: app.check.fix as string });
+    return results;
+  }
+  const reply = await callSlack(apiUrl, 'apps.connections.open', app.value, timeoutMs);
+  if ('failure' in reply) results.push({ name: socketName, ok: false, detail: reply.failure, fix: unreachable });
+  else if (reply.answer.ok !== true || typeof reply.answer.url !== 'string') {
+    results.push({
+      name: socketName,
+      ok: false,
+      detail: `Slack answered ${String(reply.answer.error ?? 'no URL')}`,
+      fix: `turn Socket Mode on for the app, and put an app-level token with connections:write in ${slack.app_token_env}`,
+    });
+  } else {
+    results.push({ name: socketName, ok: true });
+  }
+  return results;
+}
+
 export interface DoctorOptions {
   configPath?: string | undefined;
   env?: NodeJS.ProcessEnv;
@@ -200,6 +284,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
   report(...(await checkDocker(docker, config)));
   report(await checkRedis(env.HAROMBE_REDIS_URL || config.redis.url));
   report(await checkApi({ env, ...options.connection }));
+  report(...(await checkSlack(config, env)));
   return results;
 }
 
@@ -207,7 +292,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
-    .description('check what the fleet needs on this host (Docker, gVisor, sandbox images, Redis, configuration, API) and say how to fix what fails')
+    .description('check what the fleet needs on this host (Docker, gVisor, sandbox images, Redis, configuration, API, Slack when enabled) and say how to fix what fails')
     .action(async (_options: unknown, command: Command) => {
       const results = await runDoctor({
         configPath: command.optsWithGlobals<{ config?: string }>().config,
