@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { HarombeError } from './errors.js';
@@ -7,6 +8,13 @@ import { RiskLevel, RiskRule } from './risk.js';
 import { DomainPattern } from './tools.js';
 
 const LanguageImage = z.strictObject({ image: z.string().min(1) });
+
+/** An IPv4 or IPv6 network, a.b.c.d/n or x::/n. */
+const Cidr = z.string().refine((value) => {
+  const [address = '', prefix = '', extra] = value.split('/');
+  const family = isIP(address);
+  return extra === undefined && family !== 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}, 'a CIDR such as 10.20.0.0/16 or fd00::/8');
 
 /** One entry of `network.allowed_registries`: host patterns, or an index URL and its hosts. */
 export const AllowedRegistry = z.union([
@@ -58,6 +66,23 @@ export const SandboxConfig = z.strictObject({
       proxy_image: z.string().min(1).default('harombe/egress-proxy'),
       /** Destination ports the egress proxy allows. */
       allowed_ports: z.array(z.number().int().min(1).max(65535)).min(1).default([80, 443]),
+      /**
+       * IPv4 range the sandboxes' own networks are cut from, one /29 each (8,192 in a /16).
+       * Nothing on the host gets an address in it; pick a range no Docker network of the host uses.
+       */
+      subnet_pool: z
+        .string()
+        .refine((value) => {
+          const [address = '', prefix = '', extra] = value.split('/');
+          return extra === undefined && isIP(address) === 4 && /^(1[6-9]|2[0-9])$/.test(prefix);
+        }, 'an IPv4 CIDR from /16 to /29, for example 10.213.0.0/16')
+        .default('10.213.0.0/16'),
+      /**
+       * Private ranges (RFC 1918, 100.64/10, fc00::/7) an allowed name may resolve into, as CIDRs:
+       * the operator's own mirrors, say. Names resolving to any other private address are refused,
+       * so an allowed domain cannot lead a sandbox into the operator's networks.
+       */
+      allowed_private_ranges: z.array(Cidr).default([]),
       /** Seconds one code_install_package may take. */
       install_timeout: z.number().positive().max(3600).default(300),
     })
@@ -67,6 +92,8 @@ export const SandboxConfig = z.strictObject({
       egress_network: 'harombe-egress',
       proxy_image: 'harombe/egress-proxy',
       allowed_ports: [80, 443],
+      subnet_pool: '10.213.0.0/16',
+      allowed_private_ranges: [],
       install_timeout: 300,
     }),
   languages: z
@@ -192,7 +219,10 @@ export const SlackConfig = z
       /** Lines and characters of code shown in the message; the whole code is one click away. */
       code_preview_lines: z.number().int().min(1).max(100).default(15),
       code_preview_chars: z.number().int().min(100).max(2500).default(1200),
-      /** Milliseconds one Web API call may take before it counts as failed and is retried. */
+      /**
+       * Milliseconds one Web API call may take before it counts as failed and is retried later (a
+       * post that timed out is first looked for in the channel, so it is never posted twice). Default 10 000.
+       */
       request_timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
     },
     {

@@ -27,6 +27,20 @@ describe('configuration', () => {
     expect(sandbox.languages.python.image).toBe('harombe/sandbox-python');
   });
 
+  it('cuts sandbox networks from a pool and allows no private range unless listed', () => {
+    const { network } = parseConfig({}).security.sandbox;
+    expect(network.subnet_pool).toBe('10.213.0.0/16');
+    expect(network.allowed_private_ranges).toEqual([]);
+    const custom = parseConfig({ security: { sandbox: { network: { subnet_pool: '172.30.0.0/20', allowed_private_ranges: ['10.20.0.0/16', 'fd00::/8'] } } } });
+    expect(custom.security.sandbox.network.allowed_private_ranges).toEqual(['10.20.0.0/16', 'fd00::/8']);
+    for (const pool of ['10.0.0.0/30', '10.0.0.0/8', 'nonsense', '10.0.0.0', '300.0.0.0/16', '10.0.0.0/16/2']) {
+      expect(() => parseConfig({ security: { sandbox: { network: { subnet_pool: pool } } } }), pool).toThrow(/security\.sandbox\.network\.subnet_pool/);
+    }
+    for (const range of ['10.0.0.0/33', 'example.com/8', '10.0.0.0', 'fd00::/129', '10.0.0.0/8/1']) {
+      expect(() => parseConfig({ security: { sandbox: { network: { allowed_private_ranges: [range] } } } }), range).toThrow(/allowed_private_ranges/);
+    }
+  });
+
   it('reads harombe.yaml and merges partial limits over the defaults', () => {
     const config = loadConfig(yamlFile('security:\n  sandbox:\n    limits:\n      max_memory_mb: 1024\n    warm_pool:\n      python: 3\n'));
     expect(config.security.sandbox.limits).toEqual({ ...DEFAULT_LIMITS, max_memory_mb: 1024 });

@@ -123,10 +123,17 @@ export class AuditTrail {
     sandbox_id: string;
     destination: string;
     reason: string;
+    /** Attempts this record stands for when the proxy summarised a flood (default 1). */
+    count?: number;
     worker_id?: string;
     job?: AuditedJob;
   }): Promise<AuditRecordView> {
-    const details = { sandbox_id: attempt.sandbox_id, destination: attempt.destination, reason: attempt.reason };
+    const details = {
+      sandbox_id: attempt.sandbox_id,
+      destination: attempt.destination,
+      reason: attempt.reason,
+      ...(attempt.count && attempt.count > 1 ? { count: attempt.count } : {}),
+    };
     const fields = { actor: attempt.worker_id ?? null, channel: 'sandbox', details };
     if (attempt.job) return this.job('network_refused', attempt.job, fields);
     return this.append({ type: 'network_refused', tenant: attempt.tenant, ...fields });

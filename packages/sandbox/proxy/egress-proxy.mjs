@@ -1,31 +1,53 @@
 // The egress proxy of one network-enabled sandbox: the sandbox's only way out. Plain Node, no
-// dependencies, one file: the sandbox manager hands it to a harombe/egress-proxy container.
+// dependencies, one file: the sandbox manager hands it to a harombe/egress-proxy container, whose
+// init (egress-proxy-init.sh) has already made this network namespace the sandbox's next hop.
 //
 // Allows plain HTTP (absolute-form requests) and HTTPS tunnels (CONNECT) to host names on the
 // sandbox's allowlist (exact names and `*.example.com` wildcards) on the allowed ports; refuses
 // IP literals, other ports, other names, and names resolving to loopback, link-local (cloud
-// metadata), unspecified or multicast addresses or to this container's gateways (the host).
-// It resolves names itself: the sandbox has no DNS. Every decision is one JSON line on stdout,
-// which the manager follows; refusals carry `event: "egress_refused"` and a running count.
+// metadata), unspecified or multicast addresses or to this container's gateways (the host), and
+// names resolving to private addresses outside `allowed_private_ranges`.
+// It resolves names itself. Everything else the sandbox tries is refused too, and recorded:
+// DNS queries reach its DNS listener (answered REFUSED), and direct connections arrive as
+// conntrack events on stdin. Every decision is one JSON line on stdout, which the manager
+// follows; refusals carry `event: "egress_refused"` and a running count.
 //
 // Configuration: the environment variable HAROMBE_EGRESS_CONFIG, JSON:
 //   { "sandbox_id": string, "allowed_domains": string[],
-//     "allowed_ports"?: number[] (default [80, 443]), "listen_port"?: number (default 3128) }
+//     "allowed_ports"?: number[] (default [80, 443]), "listen_port"?: number (default 3128),
+//     "dns_port"?: number (default 5353), "proxy_address"?: string, "sandbox_subnet"?: "a.b.c.d/n",
+//     "allowed_private_ranges"?: string[] (CIDRs; default none) }
 
 import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
+import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
+import { createInterface } from 'node:readline';
 
 const config = JSON.parse(process.env.HAROMBE_EGRESS_CONFIG ?? '{}');
 const sandboxId = String(config.sandbox_id ?? 'unknown');
 const patterns = (config.allowed_domains ?? []).map((d) => String(d).toLowerCase().replace(/\.$/, ''));
 const allowedPorts = new Set(config.allowed_ports ?? [80, 443]);
 const listenPort = config.listen_port ?? 3128;
+const dnsPort = config.dns_port ?? 5353;
+const proxyAddress = config.proxy_address ?? '';
+const sandboxSubnet = parseSubnet(config.sandbox_subnet);
 /** Idle connections are closed after this long (a tunnel nobody uses holds a socket). */
 const IDLE_MS = 5 * 60_000;
 
+/** Refusals logged one by one per window; past that they are only counted (a flood stays cheap). */
+const LOG_WINDOW_MS = 10_000;
+const LOGGED_PER_WINDOW = 50;
+
 let refusedCount = 0;
+let loggedInWindow = 0;
+let suppressed = 0;
+setInterval(() => {
+  if (suppressed > 0) log('egress_refused', { target: '*', reason: 'suppressed', method: '*', count: suppressed, refused_total: refusedCount });
+  loggedInWindow = 0;
+  suppressed = 0;
+}, LOG_WINDOW_MS).unref();
 
 function log(event, fields) {
   process.stdout.write(`${JSON.stringify({ event, sandbox_id: sandboxId, at: new Date().toISOString(), ...fields })}\n`);
@@ -60,6 +82,30 @@ function forbiddenAddress(address) {
   return a === '::' || a === '::1' || /^fe[89ab]/.test(a) || a.startsWith('ff');
 }
 
+/** Private ranges (RFC 1918, shared 100.64/10, IPv6 unique local): the operator's own networks. */
+function privateAddress(address) {
+  const a = address.toLowerCase().replace(/^::ffff:/, '');
+  if (net.isIPv4(a)) {
+    const [x, y] = a.split('.').map(Number);
+    return x === 10 || (x === 172 && y >= 16 && y < 32) || (x === 192 && y === 168) || (x === 100 && y >= 64 && y < 128);
+  }
+  return /^f[cd]/.test(a);
+}
+
+/** Private addresses an allowed name may still lead to: the operator's mirrors, say. */
+const privateAllowed = new net.BlockList();
+for (const range of config.allowed_private_ranges ?? []) {
+  const [network, prefix] = String(range).split('/');
+  privateAllowed.addSubnet(network, Number(prefix), net.isIPv6(network) ? 'ipv6' : 'ipv4');
+}
+
+function refusedAddress(address) {
+  if (forbiddenAddress(address)) return 'forbidden_address';
+  const a = address.toLowerCase().replace(/^::ffff:/, '');
+  if (privateAddress(a) && !privateAllowed.check(a, net.isIPv6(a) ? 'ipv6' : 'ipv4')) return 'private_address';
+  return undefined;
+}
+
 /** Checks a target; returns the address to connect to, or a refusal reason. */
 async function decide(rawHost, port) {
   const host = rawHost.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
@@ -72,13 +118,80 @@ async function decide(rawHost, port) {
   } catch {
     return { reason: 'unresolvable' };
   }
-  const usable = addresses.find((entry) => !forbiddenAddress(entry.address));
-  return usable ? { address: usable.address } : { reason: 'forbidden_address' };
+  const verdicts = addresses.map((entry) => ({ address: entry.address, refused: refusedAddress(entry.address) }));
+  const usable = verdicts.find((entry) => !entry.refused);
+  return usable ? { address: usable.address } : { reason: verdicts[0]?.refused ?? 'unresolvable' };
 }
 
 function refuse(target, reason, method) {
   refusedCount += 1;
-  log('egress_refused', { target, reason, method, refused_total: refusedCount });
+  if (loggedInWindow >= LOGGED_PER_WINDOW) {
+    suppressed += 1;
+    return;
+  }
+  loggedInWindow += 1;
+  log('egress_refused', { target, reason, method, count: 1, refused_total: refusedCount });
+}
+
+function ipToNumber(address) {
+  return address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+function parseSubnet(cidr) {
+  const match = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(String(cidr ?? ''));
+  if (!match) return undefined;
+  const size = 2 ** (32 - Number(match[2]));
+  return { start: Math.floor(ipToNumber(match[1]) / size) * size, size };
+}
+
+function fromSandbox(address) {
+  if (!sandboxSubnet || !net.isIPv4(address)) return false;
+  const offset = ipToNumber(address) - sandboxSubnet.start;
+  return offset >= 0 && offset < sandboxSubnet.size;
+}
+
+/**
+ * One conntrack event line: a new flow. Those from the sandbox that are not its use of this proxy
+ * (or DNS, which the DNS listener records with the name) are direct attempts: already refused
+ * by the redirect, recorded here with their real destination.
+ */
+function onFlow(line) {
+  const match = /\[NEW\]\s+(\w+)\s.*?src=(\S+) dst=(\S+)(?: sport=\d+ dport=(\d+))?/.exec(line);
+  if (!match) return;
+  const [, protocol, source, destination, port] = match;
+  if (!fromSandbox(source)) return;
+  if (protocol === 'tcp' && destination === proxyAddress && Number(port) === listenPort) return;
+  if (protocol === 'udp' && Number(port) === 53) return;
+  refuse(port ? `${destination}:${port}` : destination, 'direct_connection', protocol.toUpperCase());
+}
+
+/** The first question's name of a DNS message, or undefined when it is not one. */
+function questionName(message) {
+  if (message.length < 17) return undefined;
+  const labels = [];
+  let offset = 12;
+  while (offset < message.length) {
+    const length = message[offset];
+    if (length === 0) return labels.join('.') || '.';
+    if (length > 63 || offset + 1 + length > message.length) return undefined;
+    labels.push(message.subarray(offset + 1, offset + 1 + length).toString('latin1'));
+    offset += 1 + length;
+  }
+  return undefined;
+}
+
+/** Answers every query REFUSED (rcode 5), echoing its question, and records the name. */
+function answerDns(socket, message, peer) {
+  if (message.length < 12 || message[2] & 0x80) return;
+  const name = questionName(message) ?? '?';
+  refuse(name.slice(0, 253), 'dns_query', 'DNS');
+  const reply = Buffer.from(message);
+  reply[2] = 0x80 | (message[2] & 0x79); // QR, the query's opcode and RD
+  reply[3] = 5;
+  reply.writeUInt16BE(0, 6); // no answers,
+  reply.writeUInt16BE(0, 8); // authorities
+  reply.writeUInt16BE(0, 10); // or additional records
+  socket.send(reply, peer.port, peer.address);
 }
 
 /** Parses `host:port` the way a URL does, so numeric host spellings come out as IP literals. */
@@ -155,5 +268,16 @@ server.on('connect', async (req, client, head) => {
 });
 
 server.on('clientError', (_error, socket) => socket.destroy());
-server.listen(listenPort, '0.0.0.0', () => log('egress_proxy_ready', { listen_port: listenPort, allowed_domains: patterns, allowed_ports: [...allowedPorts] }));
+
+const dns = dgram.createSocket('udp4');
+dns.on('message', (message, peer) => answerDns(dns, message, peer));
+dns.on('error', (error) => process.stderr.write(`dns listener: ${error.message}\n`));
+
+createInterface({ input: process.stdin }).on('line', onFlow);
+
+dns.bind(dnsPort, '0.0.0.0', () => {
+  server.listen(listenPort, '0.0.0.0', () =>
+    log('egress_proxy_ready', { listen_port: listenPort, dns_port: dnsPort, allowed_domains: patterns, allowed_ports: [...allowedPorts] }),
+  );
+});
 process.on('SIGTERM', () => process.exit(0));

@@ -63,17 +63,15 @@ export class CodeExecutionTools {
           allowed_domains: p.allowed_domains,
         });
         sandboxId = created.sandbox_id;
-      } else {
-        const existing = await this.sandboxes.get(sandboxId, owner);
-        if (existing.language !== p.language) {
-          return failedExecution(sandboxId, { code: 'UnsupportedLanguage', message: `sandbox ${sandboxId} runs ${existing.language}, not ${p.language}` });
-        }
-        // A sandbox's network is chosen when it is created, never switched on later.
-        if (p.network_enabled && !existing.network_enabled) {
-          return failedExecution(sandboxId, { code: 'NetworkDisabled', message: `sandbox ${sandboxId} was created without network; create a new one with network_enabled` });
-        }
       }
-      return await this.sandboxes.execute(sandboxId, owner, { code: p.code, signal, ...(p.timeout !== undefined ? { timeout: p.timeout } : {}) });
+      // One read of the sandbox's record: execute checks the language and the network itself.
+      return await this.sandboxes.execute(sandboxId, owner, {
+        code: p.code,
+        signal,
+        language: p.language,
+        network_enabled: p.network_enabled,
+        ...(p.timeout !== undefined ? { timeout: p.timeout } : {}),
+      });
     } catch (error) {
       return failedExecution(sandboxId, asRefusal(error));
     }

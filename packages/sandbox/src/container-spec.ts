@@ -42,8 +42,13 @@ export interface ContainerSpecInput {
 export interface SandboxNetworkSpec {
   /** The runsc runtime in the container's network namespace (security.sandbox.network_runtime). */
   runtime: string;
-  /** The sandbox's internal network, where its egress proxy is the only other member. */
+  /** The sandbox's own network, where its egress proxy is the only other member. */
   networkName: string;
+  /**
+   * The sandbox's DNS server: its proxy, which records and refuses every query. Set explicitly so
+   * that Docker's resolver never forwards the sandbox's queries through the host's resolver.
+   */
+  dns: string;
   /** Proxy and package manager settings (see egressEnvironment). */
   env: string[];
 }
@@ -74,6 +79,7 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     HostConfig: {
       Runtime: input.network?.runtime ?? input.runtime,
       NetworkMode: input.network?.networkName ?? 'none',
+      ...(input.network ? { Dns: [input.network.dns], DnsSearch: [], DnsOptions: [] } : {}),
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],

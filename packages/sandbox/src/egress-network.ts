@@ -5,16 +5,22 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { HarombeError } from '@harombe/core';
 import { LABELS, ROLES } from './labels.js';
+import type { SandboxSubnet, SubnetPool } from './subnet-pool.js';
 
 /** A connection the egress proxy refused: what the audit trail and the metrics are told. */
 export interface EgressRefusal {
   sandbox_id: string;
   /** host:port as the sandbox asked for it. */
   target: string;
-  /** ip_literal, port_not_allowed, domain_not_allowed, unresolvable, forbidden_address, ... */
+  /**
+   * ip_literal, port_not_allowed, domain_not_allowed, unresolvable, forbidden_address,
+   * private_address, direct_connection, dns_query, suppressed (a flood's summary), ...
+   */
   reason: string;
   method: string;
   at: string;
+  /** Refusals this report stands for: 1, or how many a flood summary (reason `suppressed`) counts. */
+  count: number;
 }
 
 export interface EgressNetworkOptions {
@@ -26,6 +32,10 @@ export interface EgressNetworkOptions {
   proxyImage: string;
   /** Destination ports the proxies allow. */
   allowedPorts: number[];
+  /** Private ranges allowed names may resolve into (security.sandbox.network.allowed_private_ranges). */
+  allowedPrivateRanges: string[];
+  /** Where each sandbox network's /29 comes from (security.sandbox.network.subnet_pool). */
+  subnets: SubnetPool;
   /** Told of every refusal. */
   onRefused: (refusal: EgressRefusal) => void;
 }
@@ -36,25 +46,34 @@ export interface EgressAttachment {
   networkName: string;
   /** http://<proxy address>:<port> */
   proxyUrl: string;
+  /** The network's gateway address, held by the proxy: the sandbox's DNS server. */
+  gateway: string;
 }
 
 /** Port the proxy listens on inside its container. */
 const PROXY_PORT = 3128;
+/** Port of the proxy's DNS listener, where the sandbox's DNS queries are redirected. */
+const DNS_PORT = 5353;
+/** Subnets tried before giving up when Docker says each overlaps a network it has. */
+const SUBNET_ATTEMPTS = 16;
 /** How long a new proxy may take to say it listens. */
 const READY_TIMEOUT_MS = 20_000;
 /** The proxy program, handed to each proxy container (src/ and dist/ both sit next to proxy/). */
 const PROXY_SOURCE_URL = new URL('../proxy/egress-proxy.mjs', import.meta.url);
+const PROXY_INIT_URL = new URL('../proxy/egress-proxy-init.sh', import.meta.url);
 
 /**
- * The network side of network-enabled sandboxes: per sandbox, an internal Docker network with
- * no IPv4 on the host's side of the bridge (so the host is unreachable from it) and an egress
- * proxy container attached to it and to the egress network. One proxy per sandbox keeps each
- * allowlist, and each sandbox's traffic, apart without identifying clients.
+ * The network side of network-enabled sandboxes: per sandbox, a Docker network on a /29 of its
+ * own with no IPv4 on the host's side of the bridge (so the host is unreachable from it) and an
+ * egress proxy container attached to it and to the egress network. The proxy takes the network's
+ * gateway address, so whatever the sandbox sends off its /29 reaches the proxy and is refused and
+ * recorded there (see proxy/egress-proxy-init.sh). One proxy per sandbox keeps each allowlist,
+ * and each sandbox's traffic, apart without identifying clients.
  */
 export class EgressNetwork {
   private readonly docker: Docker;
   private readonly options: EgressNetworkOptions;
-  private proxySource: string | undefined;
+  private proxyProgram: { init: string; source: string } | undefined;
   private egressReady: Promise<void> | undefined;
 
   constructor(options: EgressNetworkOptions) {
@@ -89,35 +108,40 @@ export class EgressNetwork {
     const labels = { [LABELS.manager]: this.options.managerId, [LABELS.sandbox]: sandboxId, [LABELS.owner]: owner };
     const networkName = EgressNetwork.networkName(sandboxId);
     try {
-      await this.docker.createNetwork({
-        Name: networkName,
-        Driver: 'bridge',
-        Internal: true,
-        CheckDuplicate: true,
-        // Without an IPv4 address on the bridge the host has none on this network: a plain
-        // internal network still reaches every host service through its gateway.
-        Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
-        Labels: { ...labels, [LABELS.role]: ROLES.sandboxNetwork },
-      });
+      const subnet = await this.createSandboxNetwork(networkName, { ...labels, [LABELS.role]: ROLES.sandboxNetwork });
+      const program = this.program();
       const proxy = await this.docker.createContainer({
         name: EgressNetwork.proxyName(sandboxId),
         Image: this.options.proxyImage,
-        Cmd: ['node', '--input-type=module', '-e', this.source()],
-        User: '65534:65534',
+        // The init sets up the namespace as root, then runs the proxy as nobody with no capabilities.
+        Cmd: ['sh', '-c', program.init, 'harombe-egress-proxy', program.source],
+        User: '0:0',
         Env: [
+          `HAROMBE_PROXY_ADDRESS=${subnet.proxy}`,
+          `HAROMBE_GATEWAY=${subnet.gateway}`,
+          `HAROMBE_PROXY_PORT=${PROXY_PORT}`,
+          `HAROMBE_DNS_PORT=${DNS_PORT}`,
           `HAROMBE_EGRESS_CONFIG=${JSON.stringify({
             sandbox_id: sandboxId,
             allowed_domains: allowedDomains,
             allowed_ports: this.options.allowedPorts,
             listen_port: PROXY_PORT,
+            dns_port: DNS_PORT,
+            proxy_address: subnet.proxy,
+            sandbox_subnet: subnet.subnet,
+            allowed_private_ranges: this.options.allowedPrivateRanges,
           })}`,
         ],
         Labels: { ...labels, [LABELS.role]: ROLES.egressProxy },
         HostConfig: {
           NetworkMode: this.options.egressNetwork,
           ReadonlyRootfs: true,
+          Tmpfs: { '/run': 'rw,nosuid,nodev,noexec,size=1m' },
           CapDrop: ['ALL'],
+          CapAdd: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID'],
           SecurityOpt: ['no-new-privileges'],
+          // Nothing the sandbox sends may pass through the proxy's namespace.
+          Sysctls: { 'net.ipv4.ip_forward': '0' },
           Memory: 128 * 1024 * 1024,
           PidsLimit: 64,
           RestartPolicy: { Name: 'no' },
@@ -125,18 +149,48 @@ export class EgressNetwork {
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
         },
       });
-      await this.docker.getNetwork(networkName).connect({ Container: proxy.id });
+      await this.docker.getNetwork(networkName).connect({ Container: proxy.id, EndpointConfig: { IPAMConfig: { IPv4Address: subnet.proxy } } });
       await proxy.start();
       await this.followLog(proxy, sandboxId);
-      const inspected = await proxy.inspect();
-      const address = inspected.NetworkSettings.Networks[networkName]?.IPAddress;
-      if (!address) throw new Error(`the proxy has no address on ${networkName}`);
-      return { networkName, proxyUrl: `http://${address}:${PROXY_PORT}` };
+      return { networkName, proxyUrl: `http://${subnet.proxy}:${PROXY_PORT}`, gateway: subnet.gateway };
     } catch (error) {
       await this.detach(sandboxId);
       if (error instanceof HarombeError) throw error;
       throw new HarombeError('RuntimeUnavailable', `could not set up the sandbox's network: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * The sandbox's own network, on a /29 of the pool. Not `internal`: Docker's isolation rules for
+   * internal networks drop what the sandbox sends off its subnet before it reaches the proxy,
+   * silently. Without an IPv4 address on the bridge the host has none on this network and routes
+   * nothing for it, so the proxy, holding the gateway address, is the only way off the /29.
+   */
+  private async createSandboxNetwork(name: string, labels: Record<string, string>): Promise<SandboxSubnet> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < SUBNET_ATTEMPTS; attempt += 1) {
+      const subnet = this.options.subnets.pick();
+      try {
+        await this.docker.createNetwork({
+          Name: name,
+          Driver: 'bridge',
+          Internal: false,
+          CheckDuplicate: true,
+          IPAM: { Driver: 'default', Config: [{ Subnet: subnet.subnet, Gateway: subnet.gateway }] },
+          Options: {
+            'com.docker.network.bridge.inhibit_ipv4': 'true',
+            'com.docker.network.bridge.enable_ip_masquerade': 'false',
+          },
+          Labels: labels,
+        });
+        return subnet;
+      } catch (error) {
+        // Another network holds that range (another sandbox's, perhaps another worker's): pick again.
+        if (!/overlap/i.test((error as Error).message)) throw error;
+        lastError = error;
+      }
+    }
+    throw new Error(`no free /29 in ${this.options.subnets.cidr} after ${SUBNET_ATTEMPTS} tries: ${(lastError as Error).message}`);
   }
 
   /** Removes the sandbox's proxy and network; what is already gone is fine. */
@@ -166,9 +220,9 @@ export class EgressNetwork {
     return gone.size;
   }
 
-  private source(): string {
-    this.proxySource ??= readFileSync(PROXY_SOURCE_URL, 'utf8');
-    return this.proxySource;
+  private program(): { init: string; source: string } {
+    this.proxyProgram ??= { init: readFileSync(PROXY_INIT_URL, 'utf8'), source: readFileSync(PROXY_SOURCE_URL, 'utf8') };
+    return this.proxyProgram;
   }
 
   /** The egress network is shared by all proxies; inter-container traffic on it is off. */
@@ -233,6 +287,7 @@ export class EgressNetwork {
             reason: String(entry.reason),
             method: String(entry.method),
             at: String(entry.at),
+            count: typeof entry.count === 'number' && entry.count > 0 ? entry.count : 1,
           });
         }
       });

@@ -17,3 +17,4 @@ export {
   type SandboxManagerOptions,
 } from './sandbox-manager.js';
 export { normalizeWorkspacePath } from './workspace-path.js';
+export { SubnetPool, type SandboxSubnet } from './subnet-pool.js';

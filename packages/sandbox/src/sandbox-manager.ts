@@ -21,6 +21,7 @@ import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
 import { RegistryResolver } from './registry-resolver.js';
+import { SubnetPool } from './subnet-pool.js';
 import { checkImage, checkRuntime } from './runtime-check.js';
 import {
   INIT_SIGNALS,
@@ -91,6 +92,10 @@ export interface ExecuteRequest {
   max_output_bytes?: number;
   /** Aborting kills the running program (a cancelled job); the result then has exit code 137. */
   signal?: AbortSignal;
+  /** The language the code is in: refused (UnsupportedLanguage) when the sandbox runs another. */
+  language?: Language;
+  /** The caller wants network: refused (NetworkDisabled) when the sandbox was created without. */
+  network_enabled?: boolean;
 }
 
 /** A sandbox as callers see it: its record without the container, times as ISO 8601. */
@@ -155,8 +160,10 @@ export class SandboxManager {
       egressNetwork: network.egress_network,
       proxyImage: network.proxy_image,
       allowedPorts: network.allowed_ports,
+      subnets: new SubnetPool(network.subnet_pool),
+      allowedPrivateRanges: network.allowed_private_ranges,
       onRefused: (refusal) => {
-        this.refusals.set(refusal.sandbox_id, (this.refusals.get(refusal.sandbox_id) ?? 0) + 1);
+        this.refusals.set(refusal.sandbox_id, (this.refusals.get(refusal.sandbox_id) ?? 0) + refusal.count);
         this.logger.warn(refusal, 'egress refused');
         options.onEgressRefused?.(refusal);
       },
@@ -237,6 +244,13 @@ export class SandboxManager {
   /** Runs a program in the sandbox. Limits show in the result, not as exceptions. */
   async execute(sandboxId: string, owner: string, request: ExecuteRequest): Promise<ExecutionResult> {
     const record = await this.lookup(sandboxId, owner);
+    if (request.language && request.language !== record.language) {
+      throw new HarombeError('UnsupportedLanguage', `sandbox ${sandboxId} runs ${record.language}, not ${request.language}`);
+    }
+    // A sandbox's network is chosen when it is created, never switched on later.
+    if (request.network_enabled && !record.network_enabled) {
+      throw new HarombeError('NetworkDisabled', `sandbox ${sandboxId} was created without network; create a new one with network_enabled`);
+    }
     const timeout = request.timeout ?? record.limits.max_execution_time;
     this.checkCeiling('max_execution_time', timeout);
     const maxOutputBytes = request.max_output_bytes ?? record.limits.max_output_bytes;
@@ -551,6 +565,7 @@ export class SandboxManager {
     return {
       runtime: this.config.network_runtime,
       networkName: attachment.networkName,
+      dns: attachment.gateway,
       env: egressEnvironment(attachment.proxyUrl, indexUrls),
     };
   }

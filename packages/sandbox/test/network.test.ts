@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeExecutionTools, EgressNetwork, type EgressRefusal, type SandboxManager } from '../src/index.js';
@@ -20,6 +20,21 @@ const STANDIN_NETWORK = `harombe-test-standins-${SUFFIX}`;
 const NAMES = { pypi: 'pypi.harombe.test', npm: 'npm.harombe.test', allowed: 'allowed.harombe.test', blocked: 'blocked.harombe.test' };
 
 let standin: { id: string; address: string } | undefined;
+let siteCertificate = '';
+/** The stand-ins sit on a private range; the managers allow it as an operator allows a mirror's. */
+let standinSubnet = '';
+
+/** The stand-ins' server: /srv over HTTP on 80 and over HTTPS on 443. */
+const STANDIN_SERVER = `
+import functools, http.server, ssl, threading
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/srv')
+tls = http.server.ThreadingHTTPServer(('', 443), handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain('/tls/cert.pem', '/tls/key.pem')
+tls.socket = context.wrap_socket(tls.socket, server_side=True)
+threading.Thread(target=tls.serve_forever, daemon=True).start()
+http.server.ThreadingHTTPServer(('', 80), handler).serve_forever()
+`;
 let hostListener: Server | undefined;
 let hostAddress = '';
 let hostPort = 0;
@@ -93,9 +108,9 @@ def tcp(host, port):
     except socket.timeout: return 'timeout'
     except OSError as e: return 'error:' + (e.strerror or str(e))
     finally: s.close()
-def get(url):
+def get(url, context=None):
     try:
-        with urllib.request.urlopen(url, timeout=10) as r: return 'ok:' + r.read().decode().strip()
+        with urllib.request.urlopen(url, timeout=10, context=context) as r: return 'ok:' + r.read().decode().strip()
     except urllib.error.HTTPError as e: return 'http:' + str(e.code)
     except Exception as e: return 'error:' + type(e).__name__
 def dns(name):
@@ -105,6 +120,13 @@ def dns(name):
         s.sendto(q, ('127.0.0.11', 53)); r = s.recv(512)
         return 'answers:' + str(int.from_bytes(r[6:8], 'big'))
     except OSError as e: return 'error:' + type(e).__name__
+def tcp6(host, port):
+    s = socket.socket(socket.AF_INET6); s.settimeout(3)
+    try:
+        s.connect((host, port, 0, 0)); return 'connected'
+    except socket.timeout: return 'timeout'
+    except OSError as e: return 'error:' + (e.strerror or str(e))
+    finally: s.close()
 def resolve(name):
     try: return 'resolved:' + socket.gethostbyname(name)
     except OSError as e: return 'error:' + type(e).__name__
@@ -125,27 +147,38 @@ beforeAll(async () => {
   await docker.createNetwork({ Name: STANDIN_NETWORK, Internal: true, Labels: { 'org.harombe.test': 'network' } });
   cleanups.push(() => docker.getNetwork(STANDIN_NETWORK).remove());
   const files = mkdtempSync(join(tmpdir(), 'harombe-registry-'));
-  buildRegistryFiles(files);
+  buildRegistryFiles(join(files, 'srv'));
+  // The allowed site also speaks TLS, with a certificate for its name that sandboxes are told to trust.
+  mkdirSync(join(files, 'tls'));
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', `/CN=${NAMES.allowed}`, '-addext', `subjectAltName=DNS:${NAMES.allowed},DNS:${NAMES.blocked}`,
+    '-keyout', join(files, 'tls/key.pem'), '-out', join(files, 'tls/cert.pem'),
+  ], { stdio: 'ignore' });
+  siteCertificate = readFileSync(join(files, 'tls/cert.pem'), 'utf8');
   const container = await docker.createContainer({
     Image: 'harombe/sandbox-python',
     name: `harombe-test-standins-${SUFFIX}`,
     User: '0:0',
-    Cmd: ['python3', '-m', 'http.server', '80', '--directory', '/srv'],
+    Cmd: ['python3', '-c', STANDIN_SERVER],
     Labels: { 'org.harombe.test': 'standins' },
     HostConfig: { Runtime: 'runc', NetworkMode: STANDIN_NETWORK },
     NetworkingConfig: { EndpointsConfig: { [STANDIN_NETWORK]: { Aliases: Object.values(NAMES) } } },
   });
   cleanups.unshift(() => container.remove({ force: true }));
-  await container.putArchive(execFileSync('tar', ['-C', files, '-c', '.']), { path: '/srv' });
+  await container.putArchive(execFileSync('tar', ['-C', files, '-c', 'srv', 'tls']), { path: '/' });
   rmSync(files, { recursive: true });
   await container.start();
   const inspected = await container.inspect();
   standin = { id: container.id, address: inspected.NetworkSettings.Networks[STANDIN_NETWORK]!.IPAddress };
+  standinSubnet = (await docker.getNetwork(STANDIN_NETWORK).inspect()).IPAM?.Config?.[0]?.Subnet ?? '';
 
   manager = testManager(
     {
       network: {
         egress_network: STANDIN_NETWORK,
+        subnet_pool: '10.214.0.0/16',
+        allowed_private_ranges: [standinSubnet],
         allowed_registries: {
           pypi: { index_url: `http://${NAMES.pypi}/simple/` },
           npm: { index_url: `http://${NAMES.npm}/` },
@@ -164,7 +197,7 @@ afterAll(async () => {
 });
 
 describe('a network-enabled sandbox', () => {
-  it('sits alone with its proxy on an internal network, under the network runtime; destroy removes all three', async () => {
+  it('sits alone with its proxy on a network of its own, under the network runtime; destroy removes all three', async () => {
     const sandbox = await manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
     expect(sandbox).toMatchObject({ network_enabled: true, allowed_domains: [NAMES.allowed] });
     const networkName = EgressNetwork.networkName(sandbox.sandbox_id);
@@ -177,10 +210,19 @@ describe('a network-enabled sandbox', () => {
     expect(sandboxContainer.HostConfig.Runtime).toBe('runsc-net');
     expect(Object.keys(sandboxContainer.NetworkSettings.Networks)).toEqual([networkName]);
     expect(Object.keys(proxyContainer.NetworkSettings.Networks).sort()).toEqual([networkName, STANDIN_NETWORK].sort());
-    expect(proxyContainer.Config.User).toBe('65534:65534');
+    // The proxy program runs as nobody with no capabilities; only its init had a few, to take the gateway.
+    const processes = await docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).top({ ps_args: '-o pid,comm' });
+    const nodePid = (processes.Processes as string[][]).find((row) => row[1] === 'node')?.[0];
+    expect(nodePid, 'the proxy runs node').toBeDefined();
+    const status = readFileSync(`/proc/${nodePid}/status`, 'utf8');
+    expect(status).toMatch(/^Uid:\s+65534\s/m);
+    expect(status).toMatch(/^CapEff:\s+0+$/m);
+    expect(status).toMatch(/^CapPrm:\s+0+$/m);
+    // Its own /29 of the configured pool, with no IPv4 on the host's side of the bridge.
     const network = await docker.getNetwork(networkName).inspect();
-    expect(network.Internal).toBe(true);
     expect(network.Options?.['com.docker.network.bridge.inhibit_ipv4']).toBe('true');
+    expect(network.IPAM?.Config?.[0]?.Subnet).toMatch(/^10\.214\.\d+\.\d+\/29$/);
+    expect(sandboxContainer.HostConfig.Dns).toEqual([network.IPAM?.Config?.[0]?.Gateway]);
 
     await manager.destroy(sandbox.sandbox_id, OWNER);
     await expect(docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
@@ -191,9 +233,13 @@ describe('a network-enabled sandbox', () => {
     const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
     const verdicts = await probe(
       sandbox_id,
-      `print(json.dumps({
+      `import ssl
+trusted = ssl.create_default_context(cadata='''${siteCertificate}''')
+print(json.dumps({
   'allowed': get('http://${NAMES.allowed}/hello.txt'),
+  'allowed_https': get('https://${NAMES.allowed}/hello.txt', trusted),
   'blocked': get('http://${NAMES.blocked}/hello.txt'),
+  'blocked_https': get('https://${NAMES.blocked}/hello.txt', trusted),
   'ip_literal': get('http://${standin!.address}/hello.txt'),
   'other_port': get('http://${NAMES.allowed}:8080/hello.txt'),
   'host_via_proxy': get('http://${hostAddress}:${hostPort}/'),
@@ -201,17 +247,20 @@ describe('a network-enabled sandbox', () => {
     );
     expect(verdicts).toEqual({
       allowed: 'ok:hello from the allowed site',
+      allowed_https: 'ok:hello from the allowed site',
       blocked: 'http:403',
+      blocked_https: 'error:URLError',
       ip_literal: 'http:403',
       other_port: 'http:403',
       host_via_proxy: 'http:403',
     });
-    const mine = refusals.filter((r) => r.sandbox_id === sandbox_id);
     // The proxy's log reaches the manager a moment after the answer reached the sandbox.
-    await expect.poll(() => manager.egressRefusals(sandbox_id), { timeout: 5000 }).toBe(4);
+    await expect.poll(() => manager.egressRefusals(sandbox_id), { timeout: 5000 }).toBe(5);
+    const mine = refusals.filter((r) => r.sandbox_id === sandbox_id);
     expect(mine.map((r) => [r.target, r.reason]).sort()).toEqual(
       [
         [`${NAMES.blocked}:80`, 'domain_not_allowed'],
+        [`${NAMES.blocked}:443`, 'domain_not_allowed'],
         [`${standin!.address}:80`, 'ip_literal'],
         [`${NAMES.allowed}:8080`, 'port_not_allowed'],
         [`${hostAddress}:${hostPort}`, 'ip_literal'],
@@ -219,7 +268,7 @@ describe('a network-enabled sandbox', () => {
     );
   });
 
-  it('reaches nothing directly: not the host, the Docker API, the metadata address, another sandbox, an IP, DNS', async () => {
+  it('reaches nothing directly: not the host, the Docker API, the metadata address, another sandbox, an IP, DNS; each attempt is recorded', async () => {
     const [one, other] = await Promise.all([
       manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] }),
       manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] }),
@@ -228,6 +277,16 @@ describe('a network-enabled sandbox', () => {
     const otherProxyAddress = otherProxy.NetworkSettings.Networks[EgressNetwork.networkName(other.sandbox_id)]!.IPAddress;
     const otherSandbox = await docker.getContainer(`harombe-${other.sandbox_id}`).inspect();
     const otherSandboxAddress = otherSandbox.NetworkSettings.Networks[EgressNetwork.networkName(other.sandbox_id)]!.IPAddress;
+    // The host's IPv6 link-local address on the sandbox's own bridge, with a listener on it.
+    const bridge = `br-${(await docker.getNetwork(EgressNetwork.networkName(one.sandbox_id)).inspect()).Id.slice(0, 12)}`;
+    const linkLocal = networkInterfaces()[bridge]?.find((entry) => entry.family === 'IPv6')?.address;
+    let v6Listener: Server | undefined;
+    let v6Port = 0;
+    if (linkLocal) {
+      v6Listener = createServer((socket) => socket.end('host service\n'));
+      await new Promise<void>((resolve) => v6Listener!.listen(0, `${linkLocal}%${bridge}`, resolve));
+      v6Port = (v6Listener.address() as { port: number }).port;
+    }
     const program = `print(json.dumps({
   'host_service': tcp('${hostAddress}', ${hostPort}),
   'host_redis': tcp('${hostAddress}', 6379),
@@ -237,14 +296,36 @@ describe('a network-enabled sandbox', () => {
   'other_proxy': tcp('${otherProxyAddress}', 3128),
   'other_sandbox': tcp('${otherSandboxAddress}', 80),
   'standin_ip': tcp('${standin!.address}', 80),
+  'host_ipv6': ${linkLocal ? `tcp6('${linkLocal}%eth0', ${v6Port})` : "'no ipv6 on the host'"},
   'raw_dns': dns('${NAMES.allowed}'),
-  'resolver': resolve('${NAMES.allowed}'),
+  'resolver': resolve('${NAMES.blocked}'),
 }))`;
-    const verdicts = await probe(one.sandbox_id, program);
+    let verdicts: Record<string, string>;
+    try {
+      verdicts = await probe(one.sandbox_id, program);
+    } finally {
+      v6Listener?.close();
+    }
     for (const [target, verdict] of Object.entries(verdicts)) {
       expect(verdict, target).not.toBe('connected');
-      expect(verdict, target).not.toMatch(/^(answers|resolved|True)/);
+      expect(verdict, target).not.toMatch(/^(answers:[1-9]|resolved|True)/);
     }
+    // Each attempt reached the proxy, which refused it at once and recorded where it was headed.
+    const direct = [
+      `${hostAddress}:${hostPort}`,
+      `${hostAddress}:6379`,
+      `${hostAddress}:2375`,
+      '169.254.169.254:80',
+      `${otherProxyAddress}:3128`,
+      `${otherSandboxAddress}:80`,
+      `${standin!.address}:80`,
+    ];
+    for (const target of direct) expect(verdicts, target).not.toContain('timeout');
+    const recorded = () => refusals.filter((r) => r.sandbox_id === one.sandbox_id).map((r) => `${r.reason} ${r.target}`);
+    await expect.poll(() => recorded().filter((r) => r.startsWith('direct_connection')).sort(), { timeout: 5000 }).toEqual(direct.map((t) => `direct_connection ${t}`).sort());
+    expect(recorded()).toContain(`dns_query ${NAMES.allowed}`);
+    expect(recorded()).toContain(`dns_query ${NAMES.blocked}`);
+    expect(refusals.filter((r) => r.sandbox_id === other.sandbox_id)).toEqual([]);
     // The probe can tell: from a container on the default bridge the host service answers.
     const control = await docker.createContainer({
       Image: 'harombe/sandbox-python',
@@ -265,6 +346,18 @@ describe('a network-enabled sandbox', () => {
     expect(own).toEqual({ own_proxy: 'connected' });
   });
 
+  it('refuses an allowed name that leads into a private range the operator did not allow', async () => {
+    const strict = testManager({ network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.214.0.0/16' } }, { onEgressRefused: (refusal) => refusals.push(refusal) });
+    try {
+      const { sandbox_id } = await strict.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
+      const result = await strict.execute(sandbox_id, OWNER, { code: `${PROBE_PRELUDE}\nprint(get('http://${NAMES.allowed}/hello.txt'))`, timeout: 60 });
+      expect(result.stdout).toBe('http:403\n');
+      await expect.poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => [r.target, r.reason]), { timeout: 5000 }).toEqual([[`${NAMES.allowed}:80`, 'private_address']]);
+    } finally {
+      await strict.stop({ destroySandboxes: true });
+    }
+  });
+
   it('a sandbox without network reaches nothing at all', async () => {
     const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER });
     const verdicts = await probe(
@@ -280,7 +373,53 @@ describe('a network-enabled sandbox', () => {
     );
     for (const [target, verdict] of Object.entries(verdicts)) {
       expect(verdict, target).not.toBe('connected');
-      expect(verdict, target).not.toMatch(/^(answers|resolved|True)/);
+      expect(verdict, target).not.toMatch(/^(answers:[1-9]|resolved|True)/);
+    }
+  });
+});
+
+describe('refusal records', () => {
+  it('a flood of direct attempts is counted in full and logged in part, with a summary of the rest', async () => {
+    const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [] });
+    const result = await manager.execute(sandbox_id, OWNER, {
+      code: `${PROBE_PRELUDE}\nprint(sorted(set(tcp('169.254.169.254', 1000 + i) for i in range(120))))`,
+      timeout: 60,
+    });
+    expect(result.stdout.trim()).toBe("['error:Connection refused']");
+    // At most 50 one by one per 10-second window of the proxy; the rest in a summary at its end.
+    await expect.poll(() => manager.egressRefusals(sandbox_id), { timeout: 25_000, interval: 250 }).toBe(120);
+    const mine = refusals.filter((r) => r.sandbox_id === sandbox_id);
+    const logged = mine.filter((r) => r.reason === 'direct_connection');
+    const summaries = mine.filter((r) => r.reason === 'suppressed');
+    expect(logged.length).toBeGreaterThanOrEqual(50);
+    expect(logged.length).toBeLessThanOrEqual(100);
+    expect(summaries.length).toBeGreaterThanOrEqual(1);
+    expect(summaries.every((r) => r.target === '*')).toBe(true);
+    expect(logged.length + summaries.reduce((sum, r) => sum + r.count, 0)).toBe(120);
+  });
+});
+
+describe('sandbox subnets', () => {
+  it('gives each sandbox network its own /29 of the pool, and fails clearly when the pool is full', async () => {
+    const small = testManager({ network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.215.0.0/28' } });
+    try {
+      const [a, b] = await Promise.all([
+        small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] }),
+        small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] }),
+      ]);
+      const subnets = await Promise.all([a, b].map(async (s) => (await docker.getNetwork(EgressNetwork.networkName(s.sandbox_id)).inspect()).IPAM?.Config?.[0]?.Subnet));
+      expect(subnets.sort()).toEqual(['10.215.0.0/29', '10.215.0.8/29']);
+      await expect(small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] })).rejects.toMatchObject({
+        code: 'RuntimeUnavailable',
+        message: expect.stringContaining('no free /29 in 10.215.0.0/28'),
+      });
+      // What failed left nothing behind.
+      expect((await docker.listNetworks({ filters: { label: [`org.harombe.manager=${small.managerId}`] } })).length).toBe(2);
+      await small.destroy(a.sandbox_id, OWNER);
+      const c = await small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] });
+      expect((await small.execute(c.sandbox_id, OWNER, { code: 'echo ok' })).stdout).toBe('ok\n');
+    } finally {
+      await small.stop({ destroySandboxes: true });
     }
   });
 });

@@ -63,9 +63,9 @@ export class WorkerMetrics {
     });
   }
 
-  /** A connection a network-enabled sandbox tried that its egress proxy refused. */
-  egressRefused(reason: string): void {
-    this.egressRefusals.inc({ reason });
+  /** Connections (`count`, default 1) a network-enabled sandbox tried that its egress proxy refused. */
+  egressRefused(reason: string, count = 1): void {
+    this.egressRefusals.inc({ reason }, count);
   }
 
   sandboxStarted(language: string, seconds: number): void {

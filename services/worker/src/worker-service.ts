@@ -67,10 +67,10 @@ export class WorkerService {
       config: config.security.sandbox,
       // Each refused connection is counted and goes into the audit trail under the sandbox's tenant.
       onEgressRefused: (refusal) => {
-        metrics.egressRefused(refusal.reason);
+        metrics.egressRefused(refusal.reason, refusal.count);
         void directory
           .get(refusal.sandbox_id)
-          .then((entry) => audit.networkRefused({ tenant: entry?.tenant ?? 'unknown', sandbox_id: refusal.sandbox_id, destination: refusal.target, reason: refusal.reason, worker_id: this.workerId }))
+          .then((entry) => audit.networkRefused({ tenant: entry?.tenant ?? 'unknown', sandbox_id: refusal.sandbox_id, destination: refusal.target, reason: refusal.reason, count: refusal.count, worker_id: this.workerId }))
           .catch((error: unknown) => log.error({ err: error, sandbox_id: refusal.sandbox_id }, 'recording a refused connection failed'));
       },
       managerId: `${MANAGER_PREFIX}${this.workerId}`,
