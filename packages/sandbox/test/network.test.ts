@@ -6,6 +6,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeExecutionTools, EgressNetwork, type EgressRefusal, type SandboxManager } from '../src/index.js';
+import { NETWORK_PROBES as PROBE_PRELUDE } from '@harombe/test-fixtures';
 import { docker, testManager } from './fixtures.js';
 
 /**
@@ -98,39 +99,6 @@ async function probe(sandboxId: string, program: string): Promise<Record<string,
   return JSON.parse(result.stdout) as Record<string, string>;
 }
 
-/** Python helpers: a TCP connect, an HTTP GET through the configured proxy, a raw DNS query. */
-const PROBE_PRELUDE = `
-import json, os, socket, urllib.request, urllib.error
-def tcp(host, port):
-    s = socket.socket(); s.settimeout(3)
-    try:
-        s.connect((host, port)); return 'connected'
-    except socket.timeout: return 'timeout'
-    except OSError as e: return 'error:' + (e.strerror or str(e))
-    finally: s.close()
-def get(url, context=None):
-    try:
-        with urllib.request.urlopen(url, timeout=10, context=context) as r: return 'ok:' + r.read().decode().strip()
-    except urllib.error.HTTPError as e: return 'http:' + str(e.code)
-    except Exception as e: return 'error:' + type(e).__name__
-def dns(name):
-    q = os.urandom(2) + b'\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00' + b''.join(bytes([len(p)]) + p.encode() for p in name.split('.')) + b'\\x00\\x00\\x01\\x00\\x01'
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
-    try:
-        s.sendto(q, ('127.0.0.11', 53)); r = s.recv(512)
-        return 'answers:' + str(int.from_bytes(r[6:8], 'big'))
-    except OSError as e: return 'error:' + type(e).__name__
-def tcp6(host, port):
-    s = socket.socket(socket.AF_INET6); s.settimeout(3)
-    try:
-        s.connect((host, port, 0, 0)); return 'connected'
-    except socket.timeout: return 'timeout'
-    except OSError as e: return 'error:' + (e.strerror or str(e))
-    finally: s.close()
-def resolve(name):
-    try: return 'resolved:' + socket.gethostbyname(name)
-    except OSError as e: return 'error:' + type(e).__name__
-`;
 
 beforeAll(async () => {
   // The host side: a listener on the docker0 address stands for Redis and every host service.

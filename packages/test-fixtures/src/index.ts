@@ -6,3 +6,4 @@ export {
   startRedis,
   type StartRedisOptions,
 } from './redis-container.js';
+export { NETWORK_PROBES } from './network-probes.js';

@@ -4,6 +4,7 @@ import type { Principal } from '@harombe/queue';
 import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
+import { expect } from 'vitest';
 import { ApprovalService } from '../src/index.js';
 import { SlackStandIn, type RecordedCall, type SocketAck } from './slack-stand-in.js';
 import { buttonClick, denySubmission, send, signedRequest, type SignedRequest } from './slack-requests.js';
@@ -156,6 +157,27 @@ export class ApprovalFixture {
   /** Updates of the message with this ts. */
   updatesOf(ts: string): RecordedCall[] {
     return this.standIn.called('chat.update').filter((call) => call.body.ts === ts);
+  }
+
+  /** Waits for the job to be approved by `user` through Slack and for its message to say so; returns that update. */
+  async expectApprovedInSlack(jobId: string, user: string, ts: string): Promise<RecordedCall> {
+    const stored = await eventually(async () => {
+      const current = await this.api.store.get(jobId);
+      return current?.status === 'queued' ? current : undefined;
+    }, 'the job to be approved');
+    expect(stored.approval).toMatchObject({ status: 'approved', decided_by: `slack:${user}`, channel: 'slack' });
+    const update = await eventually(() => this.updatesOf(ts)[0], 'the message update');
+    expect(update.body.channel).toBe(CHANNEL);
+    expect(blocksText(update)).toContain(`*Approved* by <@${user}> at <!date^`);
+    expect(buttonsOf(update)).toEqual([]);
+    return update;
+  }
+
+  /** Once Slack is settled: the job still waits for a person, and its message was left alone. */
+  async expectUndecided(jobId: string, ts: string): Promise<void> {
+    await this.settled();
+    expect((await this.api.store.get(jobId))?.status).toBe('awaiting_approval');
+    expect(this.updatesOf(ts)).toEqual([]);
   }
 
   ephemeralsTo(user: string): RecordedCall[] {

@@ -77,15 +77,7 @@ describe('Slack approvals', () => {
     const { job, approvalId, message } = await announced();
     const ts = tsOf(message);
     expect(await f.click('UBOB', ACTIONS.approve, approvalId, ts)).toBe(200);
-    const stored = await eventually(async () => {
-      const current = await f.api.store.get(job.job_id);
-      return current?.status === 'queued' ? current : undefined;
-    }, 'the job to be approved');
-    expect(stored.approval).toMatchObject({ status: 'approved', decided_by: 'slack:UBOB', channel: 'slack' });
-    const update = await eventually(() => f.updatesOf(ts)[0], 'the message update');
-    expect(update.body.channel).toBe(CHANNEL);
-    expect(blocksText(update)).toContain('*Approved* by <@UBOB> at <!date^');
-    expect(buttonsOf(update)).toEqual([]);
+    await f.expectApprovedInSlack(job.job_id, 'UBOB', ts);
     await f.settled();
     expect(f.updatesOf(ts)).toHaveLength(1);
     expect(f.ephemeralsTo('UBOB')).toEqual([]);
@@ -177,10 +169,8 @@ describe('Slack approvals', () => {
       expect(call.body.channel).toBe(CHANNEL);
       expect(String(call.body.text)).toMatch(/not one of them/);
     }
-    await f.settled();
-    expect((await f.api.store.get(job.job_id))?.status).toBe('awaiting_approval');
+    await f.expectUndecided(job.job_id, ts);
     expect(f.standIn.called('views.open')).toEqual([]);
-    expect(f.updatesOf(ts)).toEqual([]);
   });
 
   it("refuses the submitter's own Slack identity, even when they are an approver", async () => {
@@ -190,9 +180,7 @@ describe('Slack approvals', () => {
     expect(await f.click(alice.slack_user_id as string, ACTIONS.approve, approvalId, ts)).toBe(200);
     const told = await eventually(() => f.ephemeralsTo('UALICE')[0], 'a private answer');
     expect(String(told.body.text)).toMatch(/You submitted this job/);
-    await f.settled();
-    expect((await f.api.store.get(job.job_id))?.status).toBe('awaiting_approval');
-    expect(f.updatesOf(ts)).toEqual([]);
+    await f.expectUndecided(job.job_id, ts);
   });
 
   it('takes one decision when two approvers click at once, and updates the message once', async () => {

@@ -43,16 +43,8 @@ describe('Slack over Socket Mode', () => {
 
     const ack = await f.clickOverSocket('UBOB', ACTIONS.approve, approvalId, ts);
     expect(f.standIn.acks.map((received) => received.envelope_id)).toEqual([ack.envelope_id]);
-    const stored = await eventually(async () => {
-      const current = await f.api.store.get(job.job_id);
-      return current?.status === 'queued' ? current : undefined;
-    }, 'the job to be approved');
-    expect(stored.approval).toMatchObject({ status: 'approved', decided_by: 'slack:UBOB', channel: 'slack' });
-    const update = await eventually(() => f.updatesOf(ts)[0], 'the message update');
+    const update = await f.expectApprovedInSlack(job.job_id, 'UBOB', ts);
     expect(update.token).toBe(BOT_TOKEN);
-    expect(update.body.channel).toBe(CHANNEL);
-    expect(blocksText(update)).toContain('*Approved* by <@UBOB> at <!date^');
-    expect(buttonsOf(update)).toEqual([]);
     await f.settled();
     expect(f.updatesOf(ts)).toHaveLength(1);
     expect(f.ephemeralsTo('UBOB')).toEqual([]);
@@ -66,9 +58,7 @@ describe('Slack over Socket Mode', () => {
     const told = await eventually(() => f.ephemeralsTo(NOT_AN_APPROVER)[0], 'a private answer');
     expect(told.body.channel).toBe(CHANNEL);
     expect(String(told.body.text)).toMatch(/not one of them/);
-    await f.settled();
-    expect((await f.api.store.get(job.job_id))?.status).toBe('awaiting_approval');
-    expect(f.updatesOf(ts)).toEqual([]);
+    await f.expectUndecided(job.job_id, ts);
   });
 
   it('denies with the reason asked for in a modal; a reason left empty is refused in the ack itself', async () => {

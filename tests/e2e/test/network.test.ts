@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import type { AuditPage } from '@harombe/core';
+import { NETWORK_PROBES as PROBE } from '@harombe/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyOf, resultOf, runApproved, TestFleet, until } from '../src/index.js';
 
@@ -46,21 +47,6 @@ afterAll(async () => {
   await docker.getNetwork(EGRESS_NETWORK).remove().catch(() => undefined);
 });
 
-const PROBE = `
-import json, socket, urllib.request, urllib.error
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r: return 'ok:' + r.read().decode().strip()
-    except urllib.error.HTTPError as e: return 'http:' + str(e.code)
-    except Exception as e: return 'error:' + type(e).__name__
-def tcp(host, port):
-    s = socket.socket(); s.settimeout(3)
-    try:
-        s.connect((host, port)); return 'connected'
-    except socket.timeout: return 'timeout'
-    except OSError as e: return 'error:' + (e.strerror or str(e))
-    finally: s.close()
-`;
 
 async function auditOf(sandboxId: string): Promise<AuditPage['records']> {
   const response = await fetch(`${fleet.apiUrl}/v1/audit?limit=500`, { headers: { authorization: `Bearer ${keyOf('audrey')}` } });
