@@ -10,7 +10,7 @@ import {
 } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import { AuditChainVerifier, parseAuditEntry, serializeAuditRecord, sha256Hex, type AuditVerification, type StoredAuditEntry } from './audit-chain.js';
-import type { JobRecord } from './job-record.js';
+import { jobEntry, parseAuditInboxItem, type AuditedJob, type AuditEntry } from './audit-entry.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface AuditTrailOptions {
@@ -23,21 +23,6 @@ export interface AuditTrailOptions {
   /** Tries of one append when other writers keep moving the chain's head. Default 100. */
   maxAttempts?: number;
 }
-
-/** What a caller says about an event; the trail adds seq, time and the chain. */
-export interface AuditEntry {
-  type: AuditEventType;
-  tenant?: string | null;
-  job_id?: string | null;
-  tool?: string | null;
-  payload_sha256?: string | null;
-  actor?: string | null;
-  channel?: string | null;
-  details?: Record<string, unknown>;
-}
-
-/** The parts of a job every record about it carries. */
-export type AuditedJob = Pick<JobRecord, 'job_id' | 'tenant' | 'tool' | 'payload_sha256'>;
 
 /** Records sent to Redis in one script call (a 10,000-job batch takes 20). */
 const CHUNK = 500;
@@ -65,8 +50,31 @@ redis.call('HSET', KEYS[2], 'hash', last)
 return out
 `;
 
+/**
+ * KEYS: stream, head, inbox. ARGV: the head hash the records were chained to, how many inbox
+ * items they stand for, the first of those items, then (record, hash) pairs. Moves the items
+ * from the inbox into the trail, only if neither the head nor the inbox's front moved since
+ * they were read; otherwise returns 'moved', for the caller to read and chain again.
+ */
+const DRAIN_AUDIT = `
+local current = redis.call('HGET', KEYS[2], 'hash') or ''
+if current ~= ARGV[1] or redis.call('LINDEX', KEYS[3], 0) ~= ARGV[3] then return 'moved' end
+local last = current
+for i = 4, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], '*', 'record', ARGV[i], 'hash', ARGV[i + 1])
+  last = ARGV[i + 1]
+end
+redis.call('LTRIM', KEYS[3], tonumber(ARGV[2]), -1)
+if #ARGV > 3 then
+  redis.call('HINCRBY', KEYS[2], 'seq', (#ARGV - 3) / 2)
+  redis.call('HSET', KEYS[2], 'hash', last)
+end
+return 'ok'
+`;
+
 interface ScriptedRedis extends Redis {
   harombeAppendAudit(stream: string, head: string, expected: string, ...pairs: string[]): Promise<string[]>;
+  harombeDrainAudit(stream: string, head: string, inbox: string, expected: string, count: string, first: string, ...pairs: string[]): Promise<string>;
 }
 
 /**
@@ -86,7 +94,10 @@ export class AuditTrail {
     this.clock = options.clock ?? systemClock;
     this.maxAttempts = options.maxAttempts ?? 100;
     this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeAppendAudit) this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 2, lua: APPEND_AUDIT });
+    if (!this.redis.harombeAppendAudit) {
+      this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 2, lua: APPEND_AUDIT });
+      this.redis.defineCommand('harombeDrainAudit', { numberOfKeys: 3, lua: DRAIN_AUDIT });
+    }
   }
 
   get streamKey(): string {
@@ -95,6 +106,32 @@ export class AuditTrail {
 
   get headKey(): string {
     return `${this.keys.tag}:audit:head`;
+  }
+
+  /** Records the job store wrote with their steps, not yet in the trail (see drain). */
+  get inboxKey(): string {
+    return `${this.keys.tag}:audit:inbox`;
+  }
+
+  /**
+   * Moves the records the job store wrote with its steps (the inbox) into the trail, in order.
+   * Any instance may drain, at any time: after its own steps, and on a timer for the records of
+   * a process that crashed between its step and its drain. Returns how many records it moved.
+   */
+  async drain(): Promise<number> {
+    let moved = 0;
+    for (let attempt = 1; attempt <= this.maxAttempts; ) {
+      const items = await this.redis.lrange(this.inboxKey, 0, CHUNK - 1);
+      if (items.length === 0) return moved;
+      const head = await this.head();
+      const entries = items.flatMap((item) => parseAuditInboxItem(item) ?? []);
+      const pairs = chain(entries, head).flatMap(({ text, hash }) => [text, hash]);
+      const outcome = await this.redis.harombeDrainAudit(this.streamKey, this.headKey, this.inboxKey, head?.hash ?? '', String(items.length), items[0] as string, ...pairs);
+      if (outcome === 'ok') moved += entries.length;
+      // Another writer moved the head or drained first: read again.
+      else attempt += 1;
+    }
+    throw new Error(`audit trail: could not drain the inbox after ${this.maxAttempts} tries (the head kept moving)`);
   }
 
   async append(entry: AuditEntry): Promise<AuditRecordView> {
@@ -224,7 +261,7 @@ export class AuditTrail {
   private async appendChunk(entries: readonly AuditEntry[], at: string): Promise<AuditRecordView[]> {
     let head = await this.head();
     for (let attempt = 1; attempt <= this.maxAttempts; attempt += 1) {
-      const chained = chain(entries, at, head);
+      const chained = chain(entries.map((entry) => ({ entry, at })), head);
       const pairs = chained.flatMap(({ text, hash }) => [text, hash]);
       const [outcome, ...rest] = await this.redis.harombeAppendAudit(this.streamKey, this.headKey, head?.hash ?? '', ...pairs);
       if (outcome === 'ok') return chained.map(({ record, hash }, index) => ({ ...record, hash, id: rest[index] as string }));
@@ -236,15 +273,11 @@ export class AuditTrail {
   }
 }
 
-/** A job's record fields, for appendMany. */
-export function jobEntry(type: AuditEventType, job: AuditedJob, fields: Pick<AuditEntry, 'actor' | 'channel' | 'details'> = {}): AuditEntry {
-  return { type, tenant: job.tenant, job_id: job.job_id, tool: job.tool, payload_sha256: job.payload_sha256, ...fields };
-}
-
-function chain(entries: readonly AuditEntry[], at: string, head: { hash: string; seq: number } | null): { record: AuditRecord; text: string; hash: string }[] {
+/** Chains entries, each with the time of its step, after `head`. */
+function chain(entries: readonly { entry: AuditEntry; at: string }[], head: { hash: string; seq: number } | null): { record: AuditRecord; text: string; hash: string }[] {
   let prev = head?.hash ?? AUDIT_GENESIS_HASH;
   let seq = head?.seq ?? 0;
-  return entries.map((entry) => {
+  return entries.map(({ entry, at }) => {
     seq += 1;
     const record: AuditRecord = {
       seq,

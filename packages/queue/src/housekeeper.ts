@@ -1,5 +1,6 @@
 import type { Clock } from '@harombe/core';
 import type { Logger } from 'pino';
+import { jobEntry, type AuditEntry } from './audit-entry.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobRecord } from './job-record.js';
@@ -71,8 +72,13 @@ export class Housekeeper {
   }
 
   /** One sweep; tests call it directly with a ManualClock. */
-  async tick(): Promise<{ expired: number; lost: number; redispatched: number }> {
-    return { expired: await this.expireApprovals(), lost: await this.endJobsOfLostWorkers(), redispatched: await this.redispatchStale() };
+  async tick(): Promise<{ expired: number; lost: number; redispatched: number; audited: number }> {
+    return {
+      expired: await this.expireApprovals(),
+      lost: await this.endJobsOfLostWorkers(),
+      redispatched: await this.redispatchStale(),
+      audited: await this.drainAudit(),
+    };
   }
 
   async expireApprovals(): Promise<number> {
@@ -124,28 +130,39 @@ export class Housekeeper {
   private async workerLost(job: JobRecord, now: number): Promise<boolean> {
     const message = `worker ${job.worker_id} was lost while running the job`;
     if (job.attempts < job.max_attempts) {
-      const outcome = await this.options.store.transition(job.job_id, 'retry', { worker_id: null }, now);
+      const outcome = await this.options.store.transition(job.job_id, 'retry', { worker_id: null }, now, this.workerLostEntry(job, 'queued'));
       if (outcome.outcome !== 'ok') return false;
       this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id, attempt: job.attempts }, `${message}: running it again`);
       this.options.observer?.workerLost(job, 'retried');
-      await this.auditWorkerLost(job, 'queued');
+      await this.drainAudit();
       await this.options.dispatcher.dispatch({ ...job, status: 'queued', worker_id: null });
       return true;
     }
     const ended = failedResult(job, 'WorkerLost', message);
-    const outcome = await this.options.store.transition(job.job_id, 'lose_worker', ended, now);
+    const outcome = await this.options.store.transition(job.job_id, 'lose_worker', ended, now, this.workerLostEntry(job, 'failed'));
     if (outcome.outcome !== 'ok') return false;
     this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id }, message);
     this.options.observer?.workerLost({ ...job, ...ended, status: 'failed' }, 'failed');
-    await this.auditWorkerLost(job, 'failed');
+    await this.drainAudit();
     return true;
   }
 
-  /** The execution's end, which its worker could not record. Logged, never thrown: the job has moved on. */
-  private async auditWorkerLost(job: JobRecord, status: 'queued' | 'failed'): Promise<void> {
+  /** The execution's end, which its worker could not record. */
+  private workerLostEntry(job: JobRecord, status: 'queued' | 'failed'): AuditEntry | undefined {
     const details = { status, worker_id: job.worker_id, error: 'WorkerLost', run_again: status === 'queued' };
-    await this.options.audit?.job('execution_finished', job, { actor: null, channel: 'housekeeper', details }).catch((error: unknown) => {
-      this.options.logger.error({ err: error, job_id: job.job_id }, 'audit record not written');
-    });
+    return this.options.audit ? jobEntry('execution_finished', job, { actor: null, channel: 'housekeeper', details }) : undefined;
+  }
+
+  /**
+   * Moves audit records into the trail: those of this sweep's steps, and those of any process
+   * that stored a step and crashed before draining. Logged, never thrown.
+   */
+  private async drainAudit(): Promise<number> {
+    try {
+      return (await this.options.audit?.drain()) ?? 0;
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'audit inbox not drained; retrying on the next sweep');
+      return 0;
+    }
   }
 }

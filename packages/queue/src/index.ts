@@ -8,7 +8,8 @@ export {
   type AuditVerification,
   type StoredAuditEntry,
 } from './audit-chain.js';
-export { AuditTrail, jobEntry, type AuditedJob, type AuditEntry, type AuditTrailOptions } from './audit-trail.js';
+export { AuditTrail, type AuditTrailOptions } from './audit-trail.js';
+export { jobEntry, type AuditedJob, type AuditEntry } from './audit-entry.js';
 export { BatchStore, type BatchRecord } from './batch-store.js';
 export { Housekeeper, type HousekeeperObserver, type HousekeeperOptions } from './housekeeper.js';
 export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Clock, ErrorCode } from '@harombe/core';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
+import { jobEntry, type AuditEntry } from './audit-entry.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { QueuedJobData } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
@@ -103,63 +104,84 @@ export class JobConsumer {
   private async process(bullJob: Job<QueuedJobData>): Promise<void> {
     const jobId = bullJob.data.job_id;
     let log = this.options.logger.child({ job_id: jobId, worker_id: this.options.workerId });
-    const claimed = await this.options.store.transition(jobId, 'start', { worker_id: this.options.workerId, started_at: this.options.clock.now() }, this.options.clock.now());
+    const queued = await this.options.store.get(jobId);
+    if (!queued) {
+      log.info('job not claimed: it is gone');
+      return;
+    }
+    const worker = this.options.workerId;
+    const now = this.options.clock.now();
+    const claimed = await this.options.store.transition(jobId, 'start', { worker_id: worker, started_at: now }, now, this.entry('execution_started', queued, { worker_id: worker, attempt: queued.attempts + 1 }));
     if (claimed.outcome !== 'ok') {
       log.info({ outcome: claimed.outcome }, 'job not claimed: already taken, cancelled or ended');
       return;
     }
-    const job = (await this.options.store.get(jobId)) as JobRecord;
+    const job: JobRecord = { ...queued, status: 'running', worker_id: worker, started_at: now, attempts: queued.attempts + 1 };
     // Every line about the job carries whose it is and its batch.
     log = log.child({ tenant: job.tenant, batch_id: job.batch_id });
     const controller = new AbortController();
     let finish!: () => void;
     this.inFlight.set(jobId, { controller, done: new Promise<void>((resolve) => (finish = resolve)) });
     log.info({ tool: job.tool, attempt: job.attempts }, 'job started');
-    const worker = this.options.workerId;
     try {
-      await this.audit(log, 'execution_started', job, { worker_id: worker, attempt: job.attempts });
+      await this.drainAudit(log);
       let result: Record<string, unknown>;
       try {
         result = await this.options.run(job, controller.signal);
       } catch (error) {
         log.error({ err: error }, 'job failed in the worker');
         const failed = failedResult(job, 'InternalError', `the worker failed to run the job: ${(error as Error).message}`);
-        const failedOutcome = await this.options.store.transition(jobId, 'fail', failed, this.options.clock.now());
-        await this.audit(log, 'execution_finished', job, { ...(await this.endedAs(jobId, failedOutcome.outcome, 'failed')), worker_id: worker, error: 'InternalError' });
+        await this.end(log, job, 'fail', failed, { worker_id: worker, error: 'InternalError' });
         return;
       }
       const event = endEventFor(result);
       const code = result.error as ErrorCode;
       const error = event === 'fail' ? { code, message: String(result.stderr || result.message || code) } : null;
-      const outcome = await this.options.store.transition(jobId, event, { result, error }, this.options.clock.now());
-      log.info({ outcome: outcome.outcome, success: result.success, error: result.error ?? null }, 'job finished');
-      await this.audit(log, 'execution_finished', job, {
-        ...(await this.endedAs(jobId, outcome.outcome, event === 'fail' ? 'failed' : 'completed')),
+      const outcome = await this.end(log, job, event, { result, error }, {
         worker_id: worker,
         success: result.success ?? null,
         exit_code: result.exit_code ?? null,
         error: result.error ?? null,
         execution_time: result.execution_time ?? null,
       });
+      log.info({ outcome, success: result.success, error: result.error ?? null }, 'job finished');
     } finally {
       this.inFlight.delete(jobId);
       finish();
     }
   }
 
-  /** Records an execution step; a record that cannot be written is logged, never fails the job. */
-  private async audit(log: Logger, type: 'execution_started' | 'execution_finished', job: JobRecord, details: Record<string, unknown>): Promise<void> {
-    try {
-      await this.options.audit?.job(type, job, { actor: this.options.workerId, channel: 'worker', details });
-    } catch (error) {
-      log.error({ err: error, audit: type }, 'audit record not written');
+  /**
+   * Ends the job with `event`, its record written with the step. When something else ended it
+   * first (a cancel), the execution still happened: its end is recorded apart, with the status
+   * the job was left in.
+   */
+  private async end(log: Logger, job: JobRecord, event: 'complete' | 'fail', patch: Partial<JobRecord>, details: Record<string, unknown>): Promise<string> {
+    const ours = event === 'fail' ? 'failed' : 'completed';
+    const outcome = await this.options.store.transition(job.job_id, event, patch, this.options.clock.now(), this.entry('execution_finished', job, { status: ours, ...details }));
+    if (outcome.outcome === 'ok') {
+      await this.drainAudit(log);
+    } else if (this.options.audit) {
+      const status = (await this.options.store.get(job.job_id))?.status ?? 'gone';
+      await this.options.audit.append(this.entry('execution_finished', job, { status, ...details }) as AuditEntry).catch((error: unknown) => {
+        log.error({ err: error, audit: 'execution_finished' }, 'audit record not written');
+      });
     }
+    return outcome.outcome;
   }
 
-  /** The status an execution left the job in: ours when our transition applied, else what ended it first (a cancel). */
-  private async endedAs(jobId: string, outcome: string, ours: 'completed' | 'failed'): Promise<{ status: string }> {
-    if (outcome === 'ok') return { status: ours };
-    return { status: (await this.options.store.get(jobId))?.status ?? 'gone' };
+  /** An execution step's record, when there is an audit trail to write it to. */
+  private entry(type: 'execution_started' | 'execution_finished', job: JobRecord, details: Record<string, unknown>): AuditEntry | undefined {
+    return this.options.audit ? jobEntry(type, job, { actor: this.options.workerId, channel: 'worker', details }) : undefined;
+  }
+
+  /** Moves the step's record into the trail; on failure the housekeeper's drain does it later. */
+  private async drainAudit(log: Logger): Promise<void> {
+    try {
+      await this.options.audit?.drain();
+    } catch (error) {
+      log.error({ err: error }, 'audit inbox not drained; the housekeeper will retry');
+    }
   }
 
   private async heartbeat(): Promise<void> {

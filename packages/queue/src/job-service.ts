@@ -15,7 +15,8 @@ import {
 } from '@harombe/core';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { jobEntry, type AuditEntry, type AuditTrail } from './audit-trail.js';
+import { jobEntry, type AuditEntry } from './audit-entry.js';
+import type { AuditTrail } from './audit-trail.js';
 import type { BatchStore } from './batch-store.js';
 import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
@@ -63,10 +64,10 @@ export class JobService {
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
-    const { job_id, created } = await this.options.store.create(job, input.idempotency_key);
+    const { job_id, created } = await this.options.store.create(job, input.idempotency_key, this.audited(submissionEntries(job)));
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
-    await this.record(submissionEntries(job));
+    await this.drainAudit();
     if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
     // Dispatching may already have ended it (a sandbox that does not exist): answer what is stored.
     return this.wait(principal, job.job_id, input.wait_seconds ?? 0);
@@ -80,9 +81,9 @@ export class JobService {
     const now = this.options.clock.now();
     const batch = await this.options.batches.create({ batch_id: batchId, tenant: principal.tenant, created_at: now, total: jobs.length }, input.idempotency_key);
     if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
-    await this.options.store.createMany(jobs);
+    await this.options.store.createMany(jobs, (job) => this.audited(submissionEntries(job)));
     await this.options.batches.sealed(batchId);
-    await this.record(jobs.flatMap(submissionEntries));
+    await this.drainAudit();
     this.options.logger.info({ batch_id: batchId, tenant: principal.tenant, jobs: jobs.length }, 'batch accepted');
     for (const job of jobs) if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
     return { batch_id: batchId, job_ids: jobs.map((job) => job.job_id) };
@@ -113,15 +114,16 @@ export class JobService {
     const job = await this.get(principal, jobId);
     const now = this.options.clock.now();
     const ended = failedResult(job, 'Cancelled', `cancelled by ${principal.name}`);
+    const [entry] = this.audited([jobEntry('cancelled', job, { actor: principal.name, channel: 'api', details: { previous_status: null, approval_id: job.approval?.approval_id ?? null } })]);
     let outcome = job.approval?.status === 'pending'
-      ? await this.options.store.transition(jobId, 'withdraw', { ...ended, approval: { ...job.approval, status: 'cancelled', decided_by: principal.name, decided_at: iso(now), channel: 'api' } }, now)
+      ? await this.options.store.transition(jobId, 'withdraw', { ...ended, approval: { ...job.approval, status: 'cancelled', decided_by: principal.name, decided_at: iso(now), channel: 'api' } }, now, entry)
       : undefined;
-    if (!outcome || outcome.outcome !== 'ok') outcome = await this.options.store.transition(jobId, 'cancel', ended, now);
+    if (!outcome || outcome.outcome !== 'ok') outcome = await this.options.store.transition(jobId, 'cancel', ended, now, entry);
     if (outcome.outcome !== 'ok') {
       throw new HarombeError('Conflict', `job ${jobId} has already ended (${outcome.outcome === 'missing' ? 'gone' : outcome.previous})`);
     }
     this.options.logger.info({ job_id: jobId, tenant: principal.tenant, previous: outcome.previous }, 'job cancelled');
-    await this.record([jobEntry('cancelled', job, { actor: principal.name, channel: 'api', details: { previous_status: outcome.previous, approval_id: job.approval?.approval_id ?? null } })]);
+    await this.drainAudit();
     return this.view(principal, jobId);
   }
 
@@ -161,7 +163,14 @@ export class JobService {
     const patch: Partial<JobRecord> = decision === 'approve'
       ? { approval }
       : { approval, ...failedResult(job, 'ApprovalDenied', `denied by ${principal.name}${reason ? `: ${reason}` : ''}`) };
-    const outcome = await this.options.store.transition(job.job_id, decision, patch, now);
+    const [entry] = this.audited([
+      jobEntry('decided', job, {
+        actor: principal.name,
+        channel,
+        details: { approval_id: approvalId, decision: approval.status, reason, decided_at: approval.decided_at, risk: job.risk },
+      }),
+    ]);
+    const outcome = await this.options.store.transition(job.job_id, decision, patch, now, entry);
     if (outcome.outcome === 'late') await this.expire(job.job_id);
     if (outcome.outcome !== 'ok') {
       const current = await this.jobForApproval(principal, approvalId);
@@ -171,13 +180,7 @@ export class JobService {
       });
     }
     this.options.logger.info({ job_id: job.job_id, approval_id: approvalId, decision, decided_by: principal.name, channel }, 'approval decided');
-    await this.record([
-      jobEntry('decided', job, {
-        actor: principal.name,
-        channel,
-        details: { approval_id: approvalId, decision: approval.status, reason, decided_at: approval.decided_at, risk: job.risk },
-      }),
-    ]);
+    await this.drainAudit();
     if (decision === 'approve') await this.options.dispatcher.dispatch((await this.options.store.get(job.job_id)) as JobRecord);
     const decided = (await this.options.store.get(job.job_id)) as JobRecord;
     return { approval_id: approvalId, job_id: job.job_id, decided: true, status: decided.status, approval: decided.approval as Approval };
@@ -211,10 +214,11 @@ export class JobService {
     }
     const now = this.options.clock.now();
     const approval: Approval = { ...job.approval, status: 'expired', decided_by: null, decided_at: iso(now), reason: 'no decision before the deadline', channel: 'timeout' };
-    const outcome = await this.options.store.transition(jobId, 'expire', { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') }, now);
+    const [entry] = this.audited([jobEntry('expired', job, { actor: null, channel: 'timeout', details: { approval_id: approval.approval_id, expires_at: job.approval.expires_at, risk: job.risk } })]);
+    const outcome = await this.options.store.transition(jobId, 'expire', { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') }, now, entry);
     if (outcome.outcome === 'ok') {
       this.options.logger.info({ job_id: jobId, approval_id: approval.approval_id }, 'approval expired: job denied');
-      await this.record([jobEntry('expired', job, { actor: null, channel: 'timeout', details: { approval_id: approval.approval_id, expires_at: job.approval.expires_at, risk: job.risk } })]);
+      await this.drainAudit();
     }
     return outcome.outcome === 'ok';
   }
@@ -270,16 +274,20 @@ export class JobService {
     }
   }
 
+  /** The records to write with a step: none when there is no audit trail to drain them. */
+  private audited(entries: AuditEntry[]): AuditEntry[] {
+    return this.options.audit ? entries : [];
+  }
+
   /**
-   * Appends to the audit trail. The step it records has happened already, so a record that
-   * cannot be written is logged as lost rather than failing the call that made the step.
+   * Moves the records written with this call's step into the trail. The step and its record are
+   * stored already, so a failure here is logged, never thrown: the housekeeper drains them later.
    */
-  private async record(entries: AuditEntry[]): Promise<void> {
-    if (!this.options.audit || entries.length === 0) return;
+  private async drainAudit(): Promise<void> {
     try {
-      await this.options.audit.appendMany(entries);
+      await this.options.audit?.drain();
     } catch (error) {
-      this.options.logger.error({ err: error, audit: entries.map((entry) => ({ type: entry.type, job_id: entry.job_id })).slice(0, 20) }, 'audit records not written');
+      this.options.logger.error({ err: error }, 'audit inbox not drained; the housekeeper will retry');
     }
   }
 

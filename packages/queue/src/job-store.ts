@@ -3,6 +3,7 @@ import type { JobStatus } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import { DEADLINE_GUARDED, transitionOf, type JobEvent } from './job-lifecycle.js';
 import { decodeRecord, encodeFields, type JobRecord } from './job-record.js';
+import { auditInboxItem, type AuditEntry } from './audit-entry.js';
 import { CREATE_JOB, TRANSITION_JOB } from './lua.js';
 import { RedisKeys } from './redis-keys.js';
 
@@ -54,16 +55,16 @@ export class JobStore {
    * Stores a new job. With an idempotency key already used by the tenant, stores nothing and
    * returns the job that key made (`created: false`).
    */
-  async create(job: JobRecord, idempotencyKey?: string): Promise<{ job_id: string; created: boolean }> {
-    const [outcome, jobId] = await this.redis.harombeCreateJob(...this.createArgs(job, idempotencyKey));
+  async create(job: JobRecord, idempotencyKey?: string, audit: readonly AuditEntry[] = []): Promise<{ job_id: string; created: boolean }> {
+    const [outcome, jobId] = await this.redis.harombeCreateJob(...this.createArgs(job, idempotencyKey, audit));
     return { job_id: jobId, created: outcome === 'created' };
   }
 
-  /** Stores many new jobs in pipelined round trips (a batch). */
-  async createMany(jobs: JobRecord[]): Promise<void> {
+  /** Stores many new jobs in pipelined round trips (a batch), each with the audit records `auditOf` gives it. */
+  async createMany(jobs: JobRecord[], auditOf: (job: JobRecord) => readonly AuditEntry[] = () => []): Promise<void> {
     for (let i = 0; i < jobs.length; i += PAGE) {
       const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & { exec(): Promise<[Error | null, unknown][]> };
-      for (const job of jobs.slice(i, i + PAGE)) pipeline.harombeCreateJob(...this.createArgs(job));
+      for (const job of jobs.slice(i, i + PAGE)) pipeline.harombeCreateJob(...this.createArgs(job, undefined, auditOf(job)));
       for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     }
   }
@@ -88,9 +89,9 @@ export class JobStore {
   /**
    * Applies one lifecycle event with the given field changes, atomically: nothing happens
    * unless the job is in one of the event's `from` statuses (and, for decisions, before its
-   * approval deadline).
+   * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step.
    */
-  async transition(jobId: string, event: JobEvent, patch: Partial<JobRecord>, nowMs: number): Promise<TransitionOutcome> {
+  async transition(jobId: string, event: JobEvent, patch: Partial<JobRecord>, nowMs: number, audit?: AuditEntry): Promise<TransitionOutcome> {
     const { from, to, terminal } = transitionOf(event);
     const [outcome, previous] = await this.redis.harombeTransitionJob(
       this.keys.job(jobId),
@@ -104,6 +105,7 @@ export class JobStore {
       DEADLINE_GUARDED.includes(event) ? '1' : '0',
       terminal ? '1' : '0',
       this.keys.jobEvents(),
+      audit ? auditInboxItem(audit, nowMs) : '',
     );
     if (outcome === 'missing') return { outcome };
     return { outcome: outcome as 'ok' | 'refused' | 'late', previous: previous as JobStatus };
@@ -152,7 +154,7 @@ export class JobStore {
     return score === undefined ? undefined : Number(score);
   }
 
-  private createArgs(job: JobRecord, idempotencyKey?: string): [string, string, ...string[]] {
+  private createArgs(job: JobRecord, idempotencyKey?: string, audit: readonly AuditEntry[] = []): [string, string, ...string[]] {
     const idem = idempotencyKey ? this.keys.idempotency(job.tenant, idempotencyKey) : this.keys.idempotency('-', '-');
     const fields = encodeFields(job);
     if (idempotencyKey) fields.idempotency_ref = idem;
@@ -166,6 +168,7 @@ export class JobStore {
       String(job.created_at),
       this.keys.jobEvents(),
       idempotencyKey ? '1' : '0',
+      ...audit.map((entry) => auditInboxItem(entry, job.created_at)),
     ];
   }
 }

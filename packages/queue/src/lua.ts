@@ -4,7 +4,17 @@
  * of them share one Cluster slot.
  */
 
-/** KEYS: job, idempotency key. ARGV: tag, fields (JSON object of strings), now ms, channel, use idempotency ('1'|'0'). */
+/**
+ * The audit inbox: records of steps, pushed by the same script that makes the step, so that a
+ * step is never taken without its record (AuditTrail.drain chains them into the trail). Each
+ * item is `<status the job left>|<JSON>`; the status is empty for a new job.
+ */
+const AUDIT_INBOX = `tag .. ':audit:inbox'`;
+
+/**
+ * KEYS: job, idempotency key. ARGV: tag, fields (JSON object of strings), now ms, channel, use
+ * idempotency ('1'|'0'), then audit inbox items (JSON) to push once the job is created.
+ */
 export const CREATE_JOB = `
 if ARGV[5] == '1' then
   local existing = redis.call('GET', KEYS[2])
@@ -27,13 +37,15 @@ if f.batch_id and f.batch_id ~= '' then
   redis.call('HINCRBY', tag .. ':batch:' .. f.batch_id .. ':counts', f.status, 1)
   redis.call('RPUSH', tag .. ':batch:' .. f.batch_id .. ':jobs', id)
 end
+for i = 6, #ARGV do redis.call('RPUSH', ${AUDIT_INBOX}, '|' .. ARGV[i]) end
 redis.call('PUBLISH', ARGV[4], id .. ' ' .. f.status)
 return {'created', id}
 `;
 
 /**
  * KEYS: job. ARGV: tag, event, allowed from (comma-separated), to, now ms, ttl s, patch (JSON
- * object of strings), deadline guarded ('1'|'0'), terminal ('1'|'0'), channel.
+ * object of strings), deadline guarded ('1'|'0'), terminal ('1'|'0'), channel, and an audit inbox
+ * item (JSON, or '') pushed only when the transition applies.
  * Returns {outcome, previous status}: ok | missing | refused (status not in from) | late (deadline passed).
  */
 export const TRANSITION_JOB = `
@@ -76,6 +88,7 @@ if ARGV[9] == '1' then
   local idem = redis.call('HGET', job, 'idempotency_ref')
   if idem and idem ~= '' then redis.call('EXPIRE', idem, ttl) end
 end
+if ARGV[11] and ARGV[11] ~= '' then redis.call('RPUSH', ${AUDIT_INBOX}, status .. '|' .. ARGV[11]) end
 redis.call('PUBLISH', ARGV[10], id .. ' ' .. to)
 return {'ok', status}
 `;

@@ -31,6 +31,56 @@ describe('AuditTrail', () => {
     await h.close();
   });
 
+  it("writes a step's record with the step: a crash before the drain loses nothing, and a refused step writes none", async () => {
+    const service = new JobService({ store: h.store, batches: h.batches, dispatcher: h.dispatcher, events: h.events, policy: h.policy, clock, logger: silentLogger, audit: trail });
+    const submitted = await service.submit(alice, HIGH_EXECUTE);
+    const before = (await trail.head())?.seq ?? 0;
+    // The decision as a process stores it, dying before it drains: the record waits in the inbox.
+    clock.advance(1_500);
+    const decided: AuditEntry = { ...entry(0), type: 'decided', job_id: submitted.job_id, actor: 'carol-key', details: { decision: 'approved' } };
+    expect((await h.store.transition(submitted.job_id, 'approve', {}, clock.now(), decided)).outcome).toBe('ok');
+    expect(await h.redis.llen(trail.inboxKey)).toBe(1);
+    expect((await trail.head())?.seq).toBe(before);
+    // A step refused (already decided) stores no record.
+    expect((await h.store.transition(submitted.job_id, 'deny', {}, clock.now(), { ...decided, details: { decision: 'denied' } })).outcome).toBe('refused');
+    expect(await h.redis.llen(trail.inboxKey)).toBe(1);
+    // Any instance's housekeeper drains it, at the time of the step, into an intact chain.
+    clock.advance(60_000);
+    const other = new AuditTrail({ redis: h.redis, keys: h.keys, clock });
+    const housekeeper = new Housekeeper({ store: h.store, service, dispatcher: h.dispatcher, workers: h.workers, clock, logger: silentLogger, audit: other });
+    expect((await housekeeper.tick()).audited).toBe(1);
+    expect(await h.redis.llen(trail.inboxKey)).toBe(0);
+    const records = (await trail.read({ jobId: submitted.job_id })).records;
+    expect(records.map((r) => r.type)).toEqual(['classified', 'approval_requested', 'decided']);
+    expect(records[2]).toMatchObject({ seq: before + 1, at: new Date(clock.now() - 60_000).toISOString(), details: { decision: 'approved' } });
+    expect((await trail.verify()).ok).toBe(true);
+  });
+
+  it('fills a cancellation record with the status the job left, in the same step', async () => {
+    const service = new JobService({ store: h.store, batches: h.batches, dispatcher: h.dispatcher, events: h.events, policy: h.policy, clock, logger: silentLogger, audit: trail });
+    const submitted = await service.submit(alice, HIGH_EXECUTE);
+    await service.cancel(alice, submitted.job_id);
+    expect((await trail.read({ jobId: submitted.job_id })).records.at(-1)).toMatchObject({ type: 'cancelled', details: { previous_status: 'awaiting_approval' } });
+  });
+
+  it('keeps one chain while drains and direct appends race on separate connections', async () => {
+    const connections = Array.from({ length: 3 }, () => connect(container.url));
+    try {
+      const [a, b, c] = connections.map((redis) => new AuditTrail({ redis, keys: h.keys, clock })) as [AuditTrail, AuditTrail, AuditTrail];
+      const inbox = Array.from({ length: 700 }, (_, i) => `|${JSON.stringify({ at: new Date(clock.now()).toISOString(), entry: entry(i) })}`);
+      await h.redis.rpush(a.inboxKey, ...inbox);
+      const drained = await Promise.all([a.drain(), b.drain(), (async () => { for (let i = 0; i < 20; i += 1) await c.append(entry(10_000 + i)); return 0; })()]);
+      expect(drained[0] + drained[1]).toBe(700);
+    } finally {
+      await Promise.all(connections.map((redis) => redis.quit()));
+    }
+    const all = await readAll(trail);
+    expect(all).toHaveLength(720);
+    // The inbox's records in the order they were pushed, none twice.
+    expect(all.map((record) => record.details.n as number).filter((n) => n < 10_000)).toEqual(Array.from({ length: 700 }, (_, i) => i));
+    expect((await trail.verify()).ok).toBe(true);
+  });
+
   it('keeps one chain under concurrent writers on separate connections', async () => {
     const connections = Array.from({ length: 4 }, () => connect(container.url));
     try {

@@ -32,7 +32,7 @@ describe('Housekeeper (ManualClock)', () => {
     it('expires an approval past its deadline, not before', async () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       clock.advance(60_000 - 1);
-      expect(await h.housekeeper.tick()).toEqual({ expired: 0, lost: 0, redispatched: 0 });
+      expect(await h.housekeeper.tick()).toMatchObject({ expired: 0, lost: 0, redispatched: 0 });
       expect((await h.job(view.job_id)).status).toBe('awaiting_approval');
 
       clock.advance(1);

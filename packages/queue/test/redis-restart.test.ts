@@ -47,7 +47,7 @@ describe('a Redis restart', () => {
       // Expiry still works from the deadlines kept in Redis.
       clock.advance(60_000);
       await h.heartbeat('w1');
-      expect(await h.housekeeper.tick()).toEqual({ expired: 1, lost: 0, redispatched: 0 });
+      expect(await h.housekeeper.tick()).toMatchObject({ expired: 1, lost: 0, redispatched: 0 });
       expect((await h.job(expiring.job_id)).status).toBe('expired');
 
       // The subscriber came back: a wait is woken by the job's end.
