@@ -9,12 +9,17 @@ import { DomainPattern } from './tools.js';
 
 const LanguageImage = z.strictObject({ image: z.string().min(1) });
 
-/** An IPv4 or IPv6 network, a.b.c.d/n or x::/n. */
-const Cidr = z.string().refine((value) => {
+/**
+ * A private network an allowed name may resolve into: IPv4 a.b.c.d/n, or IPv6 inside fc00::/7
+ * (a wider IPv6 range would also cover every IPv4 address, mapped).
+ */
+const PrivateRange = z.string().refine((value) => {
   const [address = '', prefix = '', extra] = value.split('/');
   const family = isIP(address);
-  return extra === undefined && family !== 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
-}, 'a CIDR such as 10.20.0.0/16 or fd00::/8');
+  if (extra !== undefined || family === 0 || !/^\d{1,3}$/.test(prefix)) return false;
+  if (family === 4) return Number(prefix) <= 32;
+  return Number(prefix) >= 7 && Number(prefix) <= 128 && /^f[cd]/i.test(address);
+}, 'a CIDR such as 10.20.0.0/16, or an IPv6 one inside fc00::/7 such as fd00::/8');
 
 /** One entry of `network.allowed_registries`: host patterns, or an index URL and its hosts. */
 export const AllowedRegistry = z.union([
@@ -68,7 +73,8 @@ export const SandboxConfig = z.strictObject({
       allowed_ports: z.array(z.number().int().min(1).max(65535)).min(1).default([80, 443]),
       /**
        * IPv4 range the sandboxes' own networks are cut from, one /29 each (8,192 in a /16).
-       * Nothing on the host gets an address in it; pick a range no Docker network of the host uses.
+       * Nothing on the host gets an address in it; pick a range that no Docker network, host
+       * address or host route uses (the host would answer for its own addresses on the bridge).
        */
       subnet_pool: z
         .string()
@@ -82,7 +88,7 @@ export const SandboxConfig = z.strictObject({
        * the operator's own mirrors, say. Names resolving to any other private address are refused,
        * so an allowed domain cannot lead a sandbox into the operator's networks.
        */
-      allowed_private_ranges: z.array(Cidr).default([]),
+      allowed_private_ranges: z.array(PrivateRange).default([]),
       /** Seconds one code_install_package may take. */
       install_timeout: z.number().positive().max(3600).default(300),
     })

@@ -36,7 +36,7 @@ describe('configuration', () => {
     for (const pool of ['10.0.0.0/30', '10.0.0.0/8', 'nonsense', '10.0.0.0', '300.0.0.0/16', '10.0.0.0/16/2']) {
       expect(() => parseConfig({ security: { sandbox: { network: { subnet_pool: pool } } } }), pool).toThrow(/security\.sandbox\.network\.subnet_pool/);
     }
-    for (const range of ['10.0.0.0/33', 'example.com/8', '10.0.0.0', 'fd00::/129', '10.0.0.0/8/1']) {
+    for (const range of ['10.0.0.0/33', 'example.com/8', '10.0.0.0', 'fd00::/129', '10.0.0.0/8/1', '::/0', '::ffff:0:0/96', 'fd00::/6']) {
       expect(() => parseConfig({ security: { sandbox: { network: { allowed_private_ranges: [range] } } } }), range).toThrow(/allowed_private_ranges/);
     }
   });

@@ -1,6 +1,7 @@
 # PID 1 of an egress proxy container, run as root with NET_ADMIN, NET_RAW, SETUID and SETGID only.
 # It makes the proxy's network namespace the sandbox's only next hop, then runs the proxy as
-# nobody with no capabilities. The sandbox manager hands it over as `sh -c <this> - <proxy program>`.
+# nobody with no capabilities. The sandbox manager runs it as `sh -c <this> harombe-egress-proxy
+# <proxy program>`.
 #
 # The sandbox's default route points at its network's gateway address, which nothing on the host
 # holds (the bridge has no IPv4). The proxy takes that address, so every packet the sandbox sends
@@ -11,7 +12,8 @@
 # Forwarding is off (sysctl, set by the manager, and the FORWARD policy), so nothing passes through.
 # conntrack reports each new flow; the proxy reads them on stdin and logs the direct attempts.
 #
-# Environment: HAROMBE_PROXY_ADDRESS, HAROMBE_GATEWAY, HAROMBE_PROXY_PORT, HAROMBE_DNS_PORT.
+# Environment: HAROMBE_PROXY_ADDRESS, HAROMBE_GATEWAY, HAROMBE_EGRESS_GATEWAY, HAROMBE_PROXY_PORT,
+# HAROMBE_DNS_PORT.
 set -eu
 iface=$(ip -o -4 addr show | awk -v want="$HAROMBE_PROXY_ADDRESS/" 'index($4, want) == 1 { print $2 }')
 if [ -z "$iface" ]; then
@@ -19,11 +21,15 @@ if [ -z "$iface" ]; then
   exit 1
 fi
 ip addr add "$HAROMBE_GATEWAY/32" dev "$iface"
+# Out through the egress network, whatever Docker chose: never back towards the sandbox.
+ip route replace default via "$HAROMBE_EGRESS_GATEWAY"
 nat() { iptables -w -t nat -A PREROUTING -i "$iface" "$@"; }
 nat -p tcp -d "$HAROMBE_PROXY_ADDRESS" --dport "$HAROMBE_PROXY_PORT" -j RETURN
 nat -p udp --dport 53 -j REDIRECT --to-ports "$HAROMBE_DNS_PORT"
 nat -p tcp -j REDIRECT --to-ports 9
 nat -p udp -j REDIRECT --to-ports 9
 iptables -w -P FORWARD DROP
-conntrack -E -e NEW 2>/dev/null |
-  exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all node --input-type=module -e "$1"
+# Without flow events direct attempts would go unrecorded: refuse to start rather than run blind.
+conntrack -L >/dev/null 2>&1 || { echo "egress proxy: conntrack cannot read this namespace's flows" >&2; exit 1; }
+conntrack -E -e NEW -b 4194304 |
+  exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --no-new-privs node --input-type=module -e "$1"

@@ -32,6 +32,8 @@ const allowedPorts = new Set(config.allowed_ports ?? [80, 443]);
 const listenPort = config.listen_port ?? 3128;
 const dnsPort = config.dns_port ?? 5353;
 const proxyAddress = config.proxy_address ?? '';
+/** Where the proxy listens: its sandbox's side only, never the egress network's. */
+const listenAddress = proxyAddress || '0.0.0.0';
 const sandboxSubnet = parseSubnet(config.sandbox_subnet);
 /** Idle connections are closed after this long (a tunnel nobody uses holds a socket). */
 const IDLE_MS = 5 * 60_000;
@@ -53,7 +55,7 @@ function log(event, fields) {
   process.stdout.write(`${JSON.stringify({ event, sandbox_id: sandboxId, at: new Date().toISOString(), ...fields })}\n`);
 }
 
-/** Gateways of this container's routes: the host, seen from its networks. */
+/** Gateways of this container's routes (the host, seen from its networks), and its own sandbox-side addresses. */
 function gateways() {
   try {
     return readFileSync('/proc/net/route', 'utf8')
@@ -66,7 +68,7 @@ function gateways() {
     return [];
   }
 }
-const GATEWAYS = new Set(gateways());
+const GATEWAYS = new Set([...gateways(), ...[proxyAddress, config.gateway].filter(Boolean)]);
 
 function hostAllowed(host) {
   return patterns.some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) : host === p));
@@ -165,14 +167,14 @@ function onFlow(line) {
   refuse(port ? `${destination}:${port}` : destination, 'direct_connection', protocol.toUpperCase());
 }
 
-/** The first question's name of a DNS message, or undefined when it is not one. */
-function questionName(message) {
+/** The first question of a DNS message (its name, and where it ends), or undefined when it is not one. */
+function question(message) {
   if (message.length < 17) return undefined;
   const labels = [];
   let offset = 12;
   while (offset < message.length) {
     const length = message[offset];
-    if (length === 0) return labels.join('.') || '.';
+    if (length === 0) return offset + 5 <= message.length ? { name: labels.join('.') || '.', end: offset + 5 } : undefined;
     if (length > 63 || offset + 1 + length > message.length) return undefined;
     labels.push(message.subarray(offset + 1, offset + 1 + length).toString('latin1'));
     offset += 1 + length;
@@ -182,24 +184,31 @@ function questionName(message) {
 
 /** Answers every query REFUSED (rcode 5), echoing its question, and records the name. */
 function answerDns(socket, message, peer) {
-  if (message.length < 12 || message[2] & 0x80) return;
-  const name = questionName(message) ?? '?';
-  refuse(name.slice(0, 253), 'dns_query', 'DNS');
-  const reply = Buffer.from(message);
+  const asked = message.length >= 12 && !(message[2] & 0x80) ? question(message) : undefined;
+  refuse((asked?.name ?? '?').slice(0, 253), 'dns_query', 'DNS');
+  if (!asked) return;
+  // The header and the question only: one question, no answers, authorities or additional records.
+  const reply = Buffer.from(message.subarray(0, asked.end));
   reply[2] = 0x80 | (message[2] & 0x79); // QR, the query's opcode and RD
   reply[3] = 5;
-  reply.writeUInt16BE(0, 6); // no answers,
-  reply.writeUInt16BE(0, 8); // authorities
-  reply.writeUInt16BE(0, 10); // or additional records
+  reply.writeUInt16BE(1, 4);
+  reply.writeUInt16BE(0, 6);
+  reply.writeUInt16BE(0, 8);
+  reply.writeUInt16BE(0, 10);
   socket.send(reply, peer.port, peer.address);
 }
 
-/** Parses `host:port` the way a URL does, so numeric host spellings come out as IP literals. */
-function parseTarget(authority, defaultPort) {
+/**
+ * Parses a CONNECT target `host:port`: the host the way a URL does, so that numeric spellings
+ * come out as IP literals; the port as written (a URL would drop a default port such as 80).
+ */
+function parseTarget(authority) {
+  const match = /^(\[[^\]]+\]|[^:\[\]]+):(\d{1,5})$/.exec(String(authority));
+  if (!match) return undefined;
   try {
-    const url = new URL(`http://${authority}`);
+    const url = new URL(`http://${match[1]}`);
     if (url.username || url.password || url.pathname !== '/' || url.search) return undefined;
-    return { host: url.hostname, port: url.port ? Number(url.port) : defaultPort };
+    return { host: url.hostname, port: Number(match[2]) };
   } catch {
     return undefined;
   }
@@ -228,6 +237,8 @@ const server = http.createServer(async (req, res) => {
   log('egress_allowed', { target, method: req.method });
   const headers = { ...req.headers };
   for (const name of ['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive']) delete headers[name];
+  // The name that was checked is the name that is asked for: another site behind the same address stays out of reach.
+  headers.host = url.host;
   const upstream = http.request(
     { host: verdict.address, port, method: req.method, path: `${url.pathname}${url.search}`, headers, setHost: false, timeout: IDLE_MS },
     (answer) => {
@@ -245,7 +256,7 @@ const server = http.createServer(async (req, res) => {
 
 server.on('connect', async (req, client, head) => {
   client.on('error', () => undefined);
-  const parsed = parseTarget(req.url, 443);
+  const parsed = parseTarget(req.url);
   const target = parsed ? `${parsed.host}:${parsed.port}` : String(req.url).slice(0, 200);
   const verdict = parsed ? await decide(parsed.host, parsed.port) : { reason: 'bad_target' };
   if (verdict.reason) {
@@ -274,9 +285,14 @@ dns.on('message', (message, peer) => answerDns(dns, message, peer));
 dns.on('error', (error) => process.stderr.write(`dns listener: ${error.message}\n`));
 
 createInterface({ input: process.stdin }).on('line', onFlow);
+// The flow events stopped: direct attempts would go unrecorded from now on. Stop (fail closed).
+process.stdin.on('end', () => {
+  process.stderr.write('egress proxy: the flow events ended; stopping\n');
+  process.exit(1);
+});
 
-dns.bind(dnsPort, '0.0.0.0', () => {
-  server.listen(listenPort, '0.0.0.0', () =>
+dns.bind(dnsPort, listenAddress, () => {
+  server.listen(listenPort, listenAddress, () =>
     log('egress_proxy_ready', { listen_port: listenPort, dns_port: dnsPort, allowed_domains: patterns, allowed_ports: [...allowedPorts] }),
   );
 });

@@ -42,7 +42,7 @@ export interface EgressNetworkOptions {
 
 /** What a network-enabled sandbox is given: where to attach and how to reach its proxy. */
 export interface EgressAttachment {
-  /** The sandbox's own internal network, from which only the proxy is reachable. */
+  /** The sandbox's own network, from which only the proxy is reachable. */
   networkName: string;
   /** http://<proxy address>:<port> */
   proxyUrl: string;
@@ -55,7 +55,17 @@ const PROXY_PORT = 3128;
 /** Port of the proxy's DNS listener, where the sandbox's DNS queries are redirected. */
 const DNS_PORT = 5353;
 /** Subnets tried before giving up when Docker says each overlaps a network it has. */
-const SUBNET_ATTEMPTS = 16;
+const SUBNET_ATTEMPTS = 64;
+
+/**
+ * Run in the sandbox's network namespace by `confine`: what the sandbox sends stays unicast IPv4,
+ * which its routes take to its proxy.
+ */
+const CONFINE_SCRIPT = `set -eu
+iptables -w -A OUTPUT -m addrtype --dst-type BROADCAST -j DROP
+iptables -w -A OUTPUT -m addrtype --dst-type MULTICAST -j DROP
+iptables -w -A OUTPUT -d 255.255.255.255 -j DROP
+if [ -e /proc/net/if_inet6 ]; then ip6tables -w -P OUTPUT DROP; fi`;
 /** How long a new proxy may take to say it listens. */
 const READY_TIMEOUT_MS = 20_000;
 /** The proxy program, handed to each proxy container (src/ and dist/ both sit next to proxy/). */
@@ -74,7 +84,7 @@ export class EgressNetwork {
   private readonly docker: Docker;
   private readonly options: EgressNetworkOptions;
   private proxyProgram: { init: string; source: string } | undefined;
-  private egressReady: Promise<void> | undefined;
+  private egressGateway: Promise<string> | undefined;
 
   constructor(options: EgressNetworkOptions) {
     this.docker = options.docker;
@@ -104,7 +114,7 @@ export class EgressNetwork {
   /** Creates the sandbox's network and its proxy, allowing `allowedDomains`; resolves once the proxy listens. */
   async attach(sandboxId: string, owner: string, allowedDomains: string[]): Promise<EgressAttachment> {
     await this.check();
-    await this.ensureEgressNetwork();
+    const egressGateway = await this.ensureEgressNetwork();
     const labels = { [LABELS.manager]: this.options.managerId, [LABELS.sandbox]: sandboxId, [LABELS.owner]: owner };
     const networkName = EgressNetwork.networkName(sandboxId);
     try {
@@ -119,6 +129,7 @@ export class EgressNetwork {
         Env: [
           `HAROMBE_PROXY_ADDRESS=${subnet.proxy}`,
           `HAROMBE_GATEWAY=${subnet.gateway}`,
+          `HAROMBE_EGRESS_GATEWAY=${egressGateway}`,
           `HAROMBE_PROXY_PORT=${PROXY_PORT}`,
           `HAROMBE_DNS_PORT=${DNS_PORT}`,
           `HAROMBE_EGRESS_CONFIG=${JSON.stringify({
@@ -129,6 +140,7 @@ export class EgressNetwork {
             dns_port: DNS_PORT,
             proxy_address: subnet.proxy,
             sandbox_subnet: subnet.subnet,
+            gateway: subnet.gateway,
             allowed_private_ranges: this.options.allowedPrivateRanges,
           })}`,
         ],
@@ -168,8 +180,10 @@ export class EgressNetwork {
    */
   private async createSandboxNetwork(name: string, labels: Record<string, string>): Promise<SandboxSubnet> {
     let lastError: unknown;
-    for (let attempt = 0; attempt < SUBNET_ATTEMPTS; attempt += 1) {
-      const subnet = this.options.subnets.pick();
+    const start = this.options.subnets.randomIndex();
+    // From a random block onwards: workers sharing the host rarely collide, and a filling pool is walked, not sampled.
+    for (let attempt = 0; attempt < Math.min(SUBNET_ATTEMPTS, this.options.subnets.blocks); attempt += 1) {
+      const subnet = this.options.subnets.at((start + attempt) % this.options.subnets.blocks);
       try {
         await this.docker.createNetwork({
           Name: name,
@@ -190,12 +204,50 @@ export class EgressNetwork {
         lastError = error;
       }
     }
-    throw new Error(`no free /29 in ${this.options.subnets.cidr} after ${SUBNET_ATTEMPTS} tries: ${(lastError as Error).message}`);
+    throw new Error(`no free /29 in ${this.options.subnets.cidr} after ${Math.min(SUBNET_ATTEMPTS, this.options.subnets.blocks)} tries: ${(lastError as Error).message}`);
+  }
+
+  /**
+   * Locks down the started sandbox's own network namespace, before any of its code runs: no
+   * broadcast or multicast (which the host's side of the bridge would receive, address or not)
+   * and no IPv6. A short-lived container joins the namespace to do it, so the sandbox itself
+   * never holds NET_ADMIN. Throws, leaving the sandbox for the caller to remove, when it fails.
+   */
+  async confine(sandboxContainerId: string, sandboxId: string): Promise<void> {
+    const name = `harombe-confine-${sandboxId}`;
+    const helper = await this.docker.createContainer({
+      name,
+      Image: this.options.proxyImage,
+      Cmd: ['sh', '-c', CONFINE_SCRIPT],
+      User: '0:0',
+      Labels: { [LABELS.manager]: this.options.managerId, [LABELS.sandbox]: sandboxId, [LABELS.role]: ROLES.egressProxy },
+      HostConfig: {
+        NetworkMode: `container:${sandboxContainerId}`,
+        ReadonlyRootfs: true,
+        Tmpfs: { '/run': 'rw,nosuid,nodev,noexec,size=1m' },
+        CapDrop: ['ALL'],
+        CapAdd: ['NET_ADMIN', 'NET_RAW'],
+        SecurityOpt: ['no-new-privileges'],
+        RestartPolicy: { Name: 'no' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '64k', 'max-file': '1' } },
+      },
+    });
+    try {
+      await helper.start();
+      const { StatusCode } = (await helper.wait()) as { StatusCode: number };
+      if (StatusCode !== 0) {
+        const log = (await helper.logs({ stdout: true, stderr: true })).toString().slice(-2000);
+        throw new HarombeError('RuntimeUnavailable', `could not confine the sandbox's network (exit ${StatusCode}): ${log}`);
+      }
+    } finally {
+      await ignoreMissing(helper.remove({ force: true }));
+    }
   }
 
   /** Removes the sandbox's proxy and network; what is already gone is fine. */
   async detach(sandboxId: string): Promise<void> {
     await ignoreMissing(this.docker.getContainer(EgressNetwork.proxyName(sandboxId)).remove({ force: true }));
+    await ignoreMissing(this.docker.getContainer(`harombe-confine-${sandboxId}`).remove({ force: true }));
     await ignoreMissing(this.docker.getNetwork(EgressNetwork.networkName(sandboxId)).remove());
   }
 
@@ -225,28 +277,36 @@ export class EgressNetwork {
     return this.proxyProgram;
   }
 
-  /** The egress network is shared by all proxies; inter-container traffic on it is off. */
-  private async ensureEgressNetwork(): Promise<void> {
-    this.egressReady ??= (async () => {
+  /**
+   * The egress network is shared by all proxies; inter-container traffic on it is off (on one
+   * the operator made, each proxy listens on its sandbox's side only). Resolves to its gateway,
+   * the proxies' default route.
+   */
+  private async ensureEgressNetwork(): Promise<string> {
+    this.egressGateway ??= (async () => {
       const name = this.options.egressNetwork;
       const existing = await this.docker.listNetworks({ filters: { name: [name] } });
-      if (existing.some((n) => n.Name === name)) return;
-      try {
-        await this.docker.createNetwork({
-          Name: name,
-          Driver: 'bridge',
-          CheckDuplicate: true,
-          Options: { 'com.docker.network.bridge.enable_icc': 'false' },
-          Labels: { [LABELS.role]: ROLES.egressNetwork },
-        });
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+      if (!existing.some((n) => n.Name === name)) {
+        try {
+          await this.docker.createNetwork({
+            Name: name,
+            Driver: 'bridge',
+            CheckDuplicate: true,
+            Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+            Labels: { [LABELS.role]: ROLES.egressNetwork },
+          });
+        } catch (error) {
+          if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+        }
       }
+      const gateway = (await this.docker.getNetwork(name).inspect()).IPAM?.Config?.[0]?.Gateway;
+      if (!gateway) throw new Error(`the egress network ${name} has no IPv4 gateway`);
+      return gateway as string;
     })();
     try {
-      await this.egressReady;
+      return await this.egressGateway;
     } catch (error) {
-      this.egressReady = undefined;
+      this.egressGateway = undefined;
       throw error;
     }
   }

@@ -599,6 +599,7 @@ export class SandboxManager {
       );
       containerId = container.id;
       await container.start();
+      if (network) await this.egress.confine(container.id, sandboxId);
       const record: SandboxRecord = {
         sandbox_id: sandboxId,
         container_id: container.id,

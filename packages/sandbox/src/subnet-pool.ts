@@ -15,10 +15,10 @@ const BLOCK = 8;
 const PREFIX = 29;
 
 /**
- * Hands out /29 subnets of a pool (security.sandbox.network.subnet_pool) for the internal network
+ * Hands out /29 subnets of a pool (security.sandbox.network.subnet_pool) for the own network
  * of each network-enabled sandbox. Docker's default address pools hold about 30 networks per host;
- * a /16 pool holds 8,192. Picks at random: Docker refuses a subnet that overlaps a network it has,
- * so workers sharing a host need no other coordination, only another pick.
+ * a /16 pool holds 8,192. Callers start at a random block: Docker refuses a subnet that overlaps a
+ * network it has, so workers sharing a host need no other coordination, only the next block.
  */
 export class SubnetPool {
   private readonly base: number;
@@ -37,9 +37,14 @@ export class SubnetPool {
     return { subnet: `${formatIp(start)}/${PREFIX}`, gateway: formatIp(start + 1), proxy: formatIp(start + 2) };
   }
 
+  /** The index of a /29 picked at random. */
+  randomIndex(): number {
+    return randomInt(this.blocks);
+  }
+
   /** A /29 picked at random. */
   pick(): SandboxSubnet {
-    return this.at(randomInt(this.blocks));
+    return this.at(this.randomIndex());
   }
 }
 

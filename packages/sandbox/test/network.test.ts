@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +187,21 @@ describe('a network-enabled sandbox', () => {
     expect(status).toMatch(/^Uid:\s+65534\s/m);
     expect(status).toMatch(/^CapEff:\s+0+$/m);
     expect(status).toMatch(/^CapPrm:\s+0+$/m);
+    // The proxy listens on its sandbox's side only: from the egress network it is closed.
+    const proxyEgressAddress = proxyContainer.NetworkSettings.Networks[STANDIN_NETWORK]!.IPAddress;
+    const fromEgress = await docker.createContainer({
+      Image: 'harombe/sandbox-python',
+      Cmd: ['python3', '-c', `${PROBE_PRELUDE}\nprint(tcp('${proxyEgressAddress}', 3128))`],
+      Labels: { 'org.harombe.test': 'control' },
+      HostConfig: { Runtime: 'runc', NetworkMode: STANDIN_NETWORK },
+    });
+    try {
+      await fromEgress.start();
+      await fromEgress.wait();
+      expect((await fromEgress.logs({ stdout: true, stderr: true })).toString()).toContain('error:Connection refused');
+    } finally {
+      await fromEgress.remove({ force: true });
+    }
     // Its own /29 of the configured pool, with no IPv4 on the host's side of the bridge.
     const network = await docker.getNetwork(networkName).inspect();
     expect(network.Options?.['com.docker.network.bridge.inhibit_ipv4']).toBe('true');
@@ -206,6 +222,7 @@ trusted = ssl.create_default_context(cadata='''${siteCertificate}''')
 print(json.dumps({
   'allowed': get('http://${NAMES.allowed}/hello.txt'),
   'allowed_https': get('https://${NAMES.allowed}/hello.txt', trusted),
+  'allowed_tunnel_80': tunnel('${NAMES.allowed}', 80),
   'blocked': get('http://${NAMES.blocked}/hello.txt'),
   'blocked_https': get('https://${NAMES.blocked}/hello.txt', trusted),
   'ip_literal': get('http://${standin!.address}/hello.txt'),
@@ -216,6 +233,7 @@ print(json.dumps({
     expect(verdicts).toEqual({
       allowed: 'ok:hello from the allowed site',
       allowed_https: 'ok:hello from the allowed site',
+      allowed_tunnel_80: 'ok:hello from the allowed site',
       blocked: 'http:403',
       blocked_https: 'error:URLError',
       ip_literal: 'http:403',
@@ -255,7 +273,18 @@ print(json.dumps({
       await new Promise<void>((resolve) => v6Listener!.listen(0, `${linkLocal}%${bridge}`, resolve));
       v6Port = (v6Listener.address() as { port: number }).port;
     }
+    // A host socket on every address: broadcasts from the sandbox must not reach it.
+    const received: string[] = [];
+    const udp = createSocket('udp4');
+    udp.on('message', (message) => received.push(message.toString()));
+    await new Promise<void>((resolve) => udp.bind(0, '0.0.0.0', resolve));
+    const udpPort = udp.address().port;
+    const sandboxSubnet = (await docker.getNetwork(EgressNetwork.networkName(one.sandbox_id)).inspect()).IPAM?.Config?.[0]?.Subnet as string;
+    const subnetBroadcast = sandboxSubnet.replace(/\.(\d+)\/29$/, (_, last: string) => `.${Number(last) + 7}`);
     const program = `print(json.dumps({
+  'broadcast': broadcast('255.255.255.255', ${udpPort}),
+  'subnet_broadcast': broadcast('${subnetBroadcast}', ${udpPort}),
+  'multicast': broadcast('224.0.0.251', ${udpPort}),
   'host_service': tcp('${hostAddress}', ${hostPort}),
   'host_redis': tcp('${hostAddress}', 6379),
   'docker_api': tcp('${hostAddress}', 2375),
@@ -271,9 +300,14 @@ print(json.dumps({
     let verdicts: Record<string, string>;
     try {
       verdicts = await probe(one.sandbox_id, program);
+      // Datagrams that got out would have arrived by now.
+      await new Promise((resolve) => setTimeout(resolve, 500));
     } finally {
       v6Listener?.close();
+      udp.close();
     }
+    expect(received).toEqual([]);
+    for (const kind of ['broadcast', 'subnet_broadcast', 'multicast']) expect(verdicts[kind], kind).toBe('error:Operation not permitted');
     for (const [target, verdict] of Object.entries(verdicts)) {
       expect(verdict, target).not.toBe('connected');
       expect(verdict, target).not.toMatch(/^(answers:[1-9]|resolved|True)/);

@@ -2,10 +2,11 @@
  * Python helpers for probing a sandbox's network, to prefix a probe program with. Each answers a
  * verdict string rather than raising: tcp/tcp6 ('connected', 'timeout', 'error:<reason>'), get
  * through the configured proxy ('ok:<body>', 'http:<status>', 'error:<type>'), dns (a raw query
- * to Docker's resolver: 'answers:<count>') and resolve (the system resolver: 'resolved:<address>').
+ * to Docker's resolver: 'answers:<count>'), resolve (the system resolver: 'resolved:<address>'),
+ * tunnel (GET /hello.txt through a CONNECT tunnel to host:port) and broadcast (one UDP datagram).
  */
 export const NETWORK_PROBES = `
-import json, os, socket, urllib.request, urllib.error
+import json, os, socket, urllib.parse, urllib.request, urllib.error
 def tcp(host, port):
     s = socket.socket(); s.settimeout(3)
     try:
@@ -25,6 +26,20 @@ def dns(name):
         s.sendto(q, ('127.0.0.11', 53)); r = s.recv(512)
         return 'answers:' + str(int.from_bytes(r[6:8], 'big'))
     except OSError as e: return 'error:' + type(e).__name__
+def tunnel(host, port):
+    import http.client
+    proxy = urllib.parse.urlsplit(os.environ['HTTP_PROXY'])
+    c = http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=10)
+    try:
+        c.set_tunnel(host, port); c.request('GET', '/hello.txt'); return 'ok:' + c.getresponse().read().decode().strip()
+    except OSError as e: return 'error:' + str(e)
+    finally: c.close()
+def broadcast(address, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); s.sendto(b'leak', (address, port)); return 'sent'
+    except OSError as e: return 'error:' + (e.strerror or str(e))
+    finally: s.close()
 def tcp6(host, port):
     s = socket.socket(socket.AF_INET6); s.settimeout(3)
     try:
