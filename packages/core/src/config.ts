@@ -9,6 +9,13 @@ import { DomainPattern } from './tools.js';
 
 const LanguageImage = z.strictObject({ image: z.string().min(1) });
 
+/** An IPv4 or IPv6 network, a.b.c.d/n or x::/n. */
+const Cidr = z.string().refine((value) => {
+  const [address = '', prefix = '', extra] = value.split('/');
+  const family = isIP(address);
+  return extra === undefined && family !== 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}, 'a CIDR such as 203.0.113.7/32 or 2001:db8::/32');
+
 /**
  * A private network an allowed name may resolve into: IPv4 a.b.c.d/n, or IPv6 inside fc00::/7
  * (a wider IPv6 range would also cover every IPv4 address, mapped).
@@ -89,6 +96,12 @@ export const SandboxConfig = z.strictObject({
        * so an allowed domain cannot lead a sandbox into the operator's networks.
        */
       allowed_private_ranges: z.array(PrivateRange).default([]),
+      /**
+       * Addresses no allowed name may lead to, beyond loopback, link-local and the proxies' own
+       * gateways: the host's public addresses, say (CIDRs). The addresses of the worker's own
+       * interfaces are added on their own; list the host's when workers run in containers.
+       */
+      denied_ranges: z.array(Cidr).default([]),
       /** Seconds one code_install_package may take. */
       install_timeout: z.number().positive().max(3600).default(300),
     })
@@ -100,6 +113,7 @@ export const SandboxConfig = z.strictObject({
       allowed_ports: [80, 443],
       subnet_pool: '10.213.0.0/16',
       allowed_private_ranges: [],
+      denied_ranges: [],
       install_timeout: 300,
     }),
   languages: z

@@ -31,6 +31,9 @@ describe('configuration', () => {
     const { network } = parseConfig({}).security.sandbox;
     expect(network.subnet_pool).toBe('10.213.0.0/16');
     expect(network.allowed_private_ranges).toEqual([]);
+    expect(network.denied_ranges).toEqual([]);
+    expect(parseConfig({ security: { sandbox: { network: { denied_ranges: ['203.0.113.7/32', '2001:db8::/32'] } } } }).security.sandbox.network.denied_ranges).toHaveLength(2);
+    expect(() => parseConfig({ security: { sandbox: { network: { denied_ranges: ['203.0.113.7'] } } } })).toThrow(/denied_ranges/);
     const custom = parseConfig({ security: { sandbox: { network: { subnet_pool: '172.30.0.0/20', allowed_private_ranges: ['10.20.0.0/16', 'fd00::/8'] } } } });
     expect(custom.security.sandbox.network.allowed_private_ranges).toEqual(['10.20.0.0/16', 'fd00::/8']);
     for (const pool of ['10.0.0.0/30', '10.0.0.0/8', 'nonsense', '10.0.0.0', '300.0.0.0/16', '10.0.0.0/16/2']) {

@@ -16,7 +16,7 @@
 //   { "sandbox_id": string, "allowed_domains": string[],
 //     "allowed_ports"?: number[] (default [80, 443]), "listen_port"?: number (default 3128),
 //     "dns_port"?: number (default 5353), "proxy_address"?: string, "sandbox_subnet"?: "a.b.c.d/n",
-//     "allowed_private_ranges"?: string[] (CIDRs; default none) }
+//     "allowed_private_ranges"?: string[] (CIDRs; default none), "denied_ranges"?: string[] (CIDRs) }
 
 import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
@@ -38,21 +38,32 @@ const sandboxSubnet = parseSubnet(config.sandbox_subnet);
 /** Idle connections are closed after this long (a tunnel nobody uses holds a socket). */
 const IDLE_MS = 5 * 60_000;
 
-/** Refusals logged one by one per window; past that they are only counted (a flood stays cheap). */
+/**
+ * Refusals logged one by one per window; past that they are only counted, by reason, and the
+ * counts sent each second (a flood stays cheap, and a proxy removed soon after loses little).
+ */
 const LOG_WINDOW_MS = 10_000;
 const LOGGED_PER_WINDOW = 50;
+const SUMMARY_MS = 1_000;
 
 let refusedCount = 0;
 let loggedInWindow = 0;
-let suppressed = 0;
+/** Refusals counted but not logged since the last summary, by reason. */
+const suppressed = new Map();
 setInterval(() => {
-  if (suppressed > 0) log('egress_refused', { target: '*', reason: 'suppressed', method: '*', count: suppressed, refused_total: refusedCount });
   loggedInWindow = 0;
-  suppressed = 0;
 }, LOG_WINDOW_MS).unref();
+setInterval(flushSuppressed, SUMMARY_MS).unref();
 
 function log(event, fields) {
   process.stdout.write(`${JSON.stringify({ event, sandbox_id: sandboxId, at: new Date().toISOString(), ...fields })}\n`);
+}
+
+function flushSuppressed() {
+  for (const [reason, count] of suppressed) {
+    log('egress_refused', { target: '*', reason, method: '*', count, summary: true, refused_total: refusedCount });
+  }
+  suppressed.clear();
 }
 
 /** Gateways of this container's routes (the host, seen from its networks), and its own sandbox-side addresses. */
@@ -69,6 +80,8 @@ function gateways() {
   }
 }
 const GATEWAYS = new Set([...gateways(), ...[proxyAddress, config.gateway].filter(Boolean)]);
+/** Never, whatever the allowlist: the host's addresses and what else the operator listed. */
+const denied = blockList(config.denied_ranges);
 
 function hostAllowed(host) {
   return patterns.some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) : host === p));
@@ -79,9 +92,12 @@ function forbiddenAddress(address) {
   const a = address.toLowerCase().replace(/^::ffff:/, '');
   if (net.isIPv4(a)) {
     const [x, y] = a.split('.').map(Number);
-    return x === 0 || x === 127 || (x === 169 && y === 254) || x >= 224 || GATEWAYS.has(a);
+    return x === 0 || x === 127 || (x === 169 && y === 254) || x >= 224 || GATEWAYS.has(a) || denied.check(a, 'ipv4');
   }
-  return a === '::' || a === '::1' || /^fe[89ab]/.test(a) || a.startsWith('ff');
+  // Unique local addresses are the private-range rule's to decide.
+  if (/^f[cd]/.test(a)) return denied.check(a, 'ipv6');
+  // Only global unicast, and not 6to4, whose addresses carry an IPv4 one (NAT64's 64:ff9b:: is outside 2000::/3).
+  return !/^[23]/.test(a) || a.startsWith('2002:') || denied.check(a, 'ipv6');
 }
 
 /** Private ranges (RFC 1918, shared 100.64/10, IPv6 unique local): the operator's own networks. */
@@ -94,12 +110,18 @@ function privateAddress(address) {
   return /^f[cd]/.test(a);
 }
 
-/** Private addresses an allowed name may still lead to: the operator's mirrors, say. */
-const privateAllowed = new net.BlockList();
-for (const range of config.allowed_private_ranges ?? []) {
-  const [network, prefix] = String(range).split('/');
-  privateAllowed.addSubnet(network, Number(prefix), net.isIPv6(network) ? 'ipv6' : 'ipv4');
+/** CIDRs as a BlockList. */
+function blockList(ranges) {
+  const list = new net.BlockList();
+  for (const range of ranges ?? []) {
+    const [network, prefix] = String(range).split('/');
+    list.addSubnet(network, Number(prefix), net.isIPv6(network) ? 'ipv6' : 'ipv4');
+  }
+  return list;
 }
+
+/** Private addresses an allowed name may still lead to: the operator's mirrors, say. */
+const privateAllowed = blockList(config.allowed_private_ranges);
 
 function refusedAddress(address) {
   if (forbiddenAddress(address)) return 'forbidden_address';
@@ -128,7 +150,7 @@ async function decide(rawHost, port) {
 function refuse(target, reason, method) {
   refusedCount += 1;
   if (loggedInWindow >= LOGGED_PER_WINDOW) {
-    suppressed += 1;
+    suppressed.set(reason, (suppressed.get(reason) ?? 0) + 1);
     return;
   }
   loggedInWindow += 1;
@@ -296,4 +318,7 @@ dns.bind(dnsPort, listenAddress, () => {
     log('egress_proxy_ready', { listen_port: listenPort, dns_port: dnsPort, allowed_domains: patterns, allowed_ports: [...allowedPorts] }),
   );
 });
-process.on('SIGTERM', () => process.exit(0));
+process.on('SIGTERM', () => {
+  flushSuppressed();
+  process.exit(0);
+});

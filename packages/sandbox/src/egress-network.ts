@@ -10,16 +10,16 @@ import type { SandboxSubnet, SubnetPool } from './subnet-pool.js';
 /** A connection the egress proxy refused: what the audit trail and the metrics are told. */
 export interface EgressRefusal {
   sandbox_id: string;
-  /** host:port as the sandbox asked for it. */
+  /** host:port as the sandbox asked for it; `*` in a flood's summary. */
   target: string;
   /**
    * ip_literal, port_not_allowed, domain_not_allowed, unresolvable, forbidden_address,
-   * private_address, direct_connection, dns_query, suppressed (a flood's summary), ...
+   * private_address, direct_connection, dns_query, ...
    */
   reason: string;
   method: string;
   at: string;
-  /** Refusals this report stands for: 1, or how many a flood summary (reason `suppressed`) counts. */
+  /** Refusals this report stands for: 1, or how many of `reason` a flood's summary (target `*`) counts. */
   count: number;
 }
 
@@ -34,6 +34,8 @@ export interface EgressNetworkOptions {
   allowedPorts: number[];
   /** Private ranges allowed names may resolve into (security.sandbox.network.allowed_private_ranges). */
   allowedPrivateRanges: string[];
+  /** Ranges allowed names may never resolve into: the host's addresses (see deniedRanges in sandbox-manager). */
+  deniedRanges: string[];
   /** Where each sandbox network's /29 comes from (security.sandbox.network.subnet_pool). */
   subnets: SubnetPool;
   /** Told of every refusal. */
@@ -85,6 +87,8 @@ export class EgressNetwork {
   private readonly options: EgressNetworkOptions;
   private proxyProgram: { init: string; source: string } | undefined;
   private egressGateway: Promise<string> | undefined;
+  /** Sandboxes whose proxy log is being followed. */
+  private readonly following = new Set<string>();
 
   constructor(options: EgressNetworkOptions) {
     this.docker = options.docker;
@@ -142,6 +146,7 @@ export class EgressNetwork {
             sandbox_subnet: subnet.subnet,
             gateway: subnet.gateway,
             allowed_private_ranges: this.options.allowedPrivateRanges,
+            denied_ranges: this.options.deniedRanges,
           })}`,
         ],
         Labels: { ...labels, [LABELS.role]: ROLES.egressProxy },
@@ -166,7 +171,8 @@ export class EgressNetwork {
       await this.followLog(proxy, sandboxId);
       return { networkName, proxyUrl: `http://${subnet.proxy}:${PROXY_PORT}`, gateway: subnet.gateway };
     } catch (error) {
-      await this.detach(sandboxId);
+      // Cleaning up must not hide why it failed.
+      await this.detach(sandboxId).catch((cleanup: unknown) => this.options.logger.warn({ sandbox_id: sandboxId, err: cleanup }, 'cleaning up a failed egress setup failed'));
       if (error instanceof HarombeError) throw error;
       throw new HarombeError('RuntimeUnavailable', `could not set up the sandbox's network: ${(error as Error).message}`);
     }
@@ -311,47 +317,74 @@ export class EgressNetwork {
     }
   }
 
-  /** Follows the proxy's JSON log: resolves when it listens, reports every refusal. */
-  private async followLog(proxy: Docker.Container, sandboxId: string): Promise<void> {
-    const stream = (await proxy.logs({ follow: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+  /**
+   * Follows the proxy of a sandbox this manager adopted (after a restart) from now on, unless it
+   * is followed already. Refusals logged before now were reported by the manager of the time.
+   */
+  async resume(sandboxId: string): Promise<void> {
+    if (this.following.has(sandboxId)) return;
+    try {
+      await this.followLog(this.docker.getContainer(EgressNetwork.proxyName(sandboxId)), sandboxId, new Date().toISOString());
+    } catch (error) {
+      this.options.logger.warn({ sandbox_id: sandboxId, err: error }, 'could not follow the egress proxy of an adopted sandbox');
+    }
+  }
+
+  /**
+   * Follows the proxy's JSON log and reports every refusal. A new proxy's (no `since`) resolves
+   * once it listens; with `since`, at once, reporting only what is logged from then on.
+   */
+  private async followLog(proxy: Docker.Container, sandboxId: string, since?: string): Promise<void> {
+    const stream = (await proxy.logs({ follow: true, stdout: true, stderr: true, ...(since ? { since: Math.floor(Date.parse(since) / 1000) } : {}) })) as NodeJS.ReadableStream;
+    this.following.add(sandboxId);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     this.docker.modem.demuxStream(stream, stdout, stderr);
-    stream.on('end', () => {
+    const ended = () => {
+      this.following.delete(sandboxId);
       stdout.end();
       stderr.end();
-    });
+    };
+    stream.on('end', ended);
     // The stream breaks when the proxy is removed: nothing left to follow.
-    stream.on('error', () => {
-      stdout.end();
-      stderr.end();
-    });
+    stream.on('error', ended);
     stderr.on('data', (chunk: Buffer) => this.options.logger.warn({ sandbox_id: sandboxId, stderr: chunk.toString().slice(0, 2000) }, 'egress proxy stderr'));
-    await new Promise<void>((resolve, reject) => {
+    let ready: () => void = () => undefined;
+    const listening = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the egress proxy did not start listening')), READY_TIMEOUT_MS);
-      stream.on('end', () => reject(new Error('the egress proxy exited')));
-      createInterface({ input: stdout }).on('line', (line) => {
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          return;
-        }
-        if (entry.event === 'egress_proxy_ready') {
-          clearTimeout(timer);
-          resolve();
-        } else if (entry.event === 'egress_refused') {
-          this.options.onRefused({
-            sandbox_id: sandboxId,
-            target: String(entry.target),
-            reason: String(entry.reason),
-            method: String(entry.method),
-            at: String(entry.at),
-            count: typeof entry.count === 'number' && entry.count > 0 ? entry.count : 1,
-          });
-        }
+      stream.on('end', () => {
+        clearTimeout(timer);
+        reject(new Error('the egress proxy exited'));
       });
+      ready = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
+    createInterface({ input: stdout }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (entry.event === 'egress_proxy_ready') ready();
+      else if (entry.event === 'egress_refused' && !(since && String(entry.at) < since)) {
+        this.options.onRefused({
+          sandbox_id: sandboxId,
+          target: String(entry.target),
+          reason: String(entry.reason),
+          method: String(entry.method),
+          at: String(entry.at),
+          count: typeof entry.count === 'number' && entry.count > 0 ? entry.count : 1,
+        });
+      }
+    });
+    if (since) {
+      listening.catch(() => undefined);
+      return;
+    }
+    await listening;
   }
 }
 

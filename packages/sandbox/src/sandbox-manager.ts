@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
@@ -162,6 +162,7 @@ export class SandboxManager {
       allowedPorts: network.allowed_ports,
       subnets: new SubnetPool(network.subnet_pool),
       allowedPrivateRanges: network.allowed_private_ranges,
+      deniedRanges: [...network.denied_ranges, ...ownAddresses()],
       onRefused: (refusal) => {
         this.refusals.set(refusal.sandbox_id, (this.refusals.get(refusal.sandbox_id) ?? 0) + refusal.count);
         this.logger.warn(refusal, 'egress refused');
@@ -464,8 +465,11 @@ export class SandboxManager {
         if (!stillThere) await this.markLost(record, 'its container disappeared');
       }
     }
-    const claimed = new Set((await this.registry.list()).map((record) => record.sandbox_id));
+    const records = await this.registry.list();
+    const claimed = new Set(records.map((record) => record.sandbox_id));
     await this.egress.reap((sandboxId) => claimed.has(sandboxId) || this.creating.has(sandboxId));
+    // Adopted network-enabled sandboxes (a restart): their proxies' refusals are followed again.
+    for (const record of records) if (record.network_enabled && !this.creating.has(record.sandbox_id)) await this.egress.resume(record.sandbox_id);
     return removed;
   }
 
@@ -799,4 +803,12 @@ function sameLimits(a: Limits, b: Limits): boolean {
 
 function lostReason(state: { oomKilled: boolean }): string {
   return state.oomKilled ? 'it ran out of memory and was destroyed with its workspace' : 'its container stopped';
+}
+
+/** This process's interface addresses, as /32 and /128 ranges: on a worker run on the host, the host's. */
+function ownAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flatMap((entries) => entries ?? [])
+    .filter((entry) => !entry.internal && !entry.address.startsWith('fe80'))
+    .map((entry) => `${entry.address}/${entry.family === 'IPv4' ? 32 : 128}`);
 }
