@@ -60,13 +60,14 @@ const DNS_PORT = 5353;
 const SUBNET_ATTEMPTS = 64;
 
 /**
- * Run in the sandbox's network namespace by `confine`: what the sandbox sends stays unicast IPv4,
- * which its routes take to its proxy.
+ * Run in the sandbox's network namespace by `confine`: what the sandbox sends stays unicast IPv4
+ * TCP and UDP, which its routes take to its proxy.
  */
 const CONFINE_SCRIPT = `set -eu
 iptables -w -A OUTPUT -m addrtype --dst-type BROADCAST -j DROP
 iptables -w -A OUTPUT -m addrtype --dst-type MULTICAST -j DROP
 iptables -w -A OUTPUT -d 255.255.255.255 -j DROP
+iptables -w -A OUTPUT -p icmp -j DROP
 if [ -e /proc/net/if_inet6 ]; then ip6tables -w -P OUTPUT DROP; fi`;
 /** How long a new proxy may take to say it listens. */
 const READY_TIMEOUT_MS = 20_000;
@@ -215,8 +216,8 @@ export class EgressNetwork {
 
   /**
    * Locks down the started sandbox's own network namespace, before any of its code runs: no
-   * broadcast or multicast (which the host's side of the bridge would receive, address or not)
-   * and no IPv6. A short-lived container joins the namespace to do it, so the sandbox itself
+   * broadcast or multicast (which the host's side of the bridge would receive, address or not),
+   * no ICMP and no IPv6. A short-lived container joins the namespace to do it, so the sandbox itself
    * never holds NET_ADMIN. Throws, leaving the sandbox for the caller to remove, when it fails.
    */
   async confine(sandboxContainerId: string, sandboxId: string): Promise<void> {

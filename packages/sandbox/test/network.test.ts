@@ -285,6 +285,8 @@ print(json.dumps({
   'broadcast': broadcast('255.255.255.255', ${udpPort}),
   'subnet_broadcast': broadcast('${subnetBroadcast}', ${udpPort}),
   'multicast': broadcast('224.0.0.251', ${udpPort}),
+  'raw_socket': raw('${hostAddress}'),
+  'ping_socket': ping('${hostAddress}'),
   'host_service': tcp('${hostAddress}', ${hostPort}),
   'host_redis': tcp('${hostAddress}', 6379),
   'docker_api': tcp('${hostAddress}', 2375),
@@ -308,9 +310,10 @@ print(json.dumps({
     }
     expect(received).toEqual([]);
     for (const kind of ['broadcast', 'subnet_broadcast', 'multicast']) expect(verdicts[kind], kind).toBe('error:Operation not permitted');
+    // ICMP: neither a raw nor a ping socket can even be opened.
+    expect([verdicts.raw_socket, verdicts.ping_socket]).toEqual([expect.stringMatching(/^error:/), expect.stringMatching(/^error:/)]);
     for (const [target, verdict] of Object.entries(verdicts)) {
-      expect(verdict, target).not.toBe('connected');
-      expect(verdict, target).not.toMatch(/^(answers:[1-9]|resolved|True)/);
+      expect(verdict, target).not.toMatch(/^(connected|reply|answers:[1-9]|resolved|True)/);
     }
     // Each attempt reached the proxy, which refused it at once and recorded where it was headed.
     const direct = [
@@ -386,11 +389,12 @@ print(json.dumps({
   'raw_dns': dns('${NAMES.allowed}'),
   'resolver': resolve('${NAMES.allowed}'),
   'proxy_env': str('HTTP_PROXY' in os.environ),
+  'raw_socket': raw('${hostAddress}'),
+  'ping_socket': ping('${hostAddress}'),
 }))`,
     );
     for (const [target, verdict] of Object.entries(verdicts)) {
-      expect(verdict, target).not.toBe('connected');
-      expect(verdict, target).not.toMatch(/^(answers:[1-9]|resolved|True)/);
+      expect(verdict, target).not.toMatch(/^(connected|reply|answers:[1-9]|resolved|True)/);
     }
   });
 });

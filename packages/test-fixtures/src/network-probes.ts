@@ -3,7 +3,8 @@
  * verdict string rather than raising: tcp/tcp6 ('connected', 'timeout', 'error:<reason>'), get
  * through the configured proxy ('ok:<body>', 'http:<status>', 'error:<type>'), dns (a raw query
  * to Docker's resolver: 'answers:<count>'), resolve (the system resolver: 'resolved:<address>'),
- * tunnel (GET /hello.txt through a CONNECT tunnel to host:port) and broadcast (one UDP datagram).
+ * tunnel (GET /hello.txt through a CONNECT tunnel to host:port), broadcast (one UDP datagram),
+ * raw and ping (an ICMP echo over a raw or a ping socket: 'reply', 'timeout', 'error:<reason>').
  */
 export const NETWORK_PROBES = `
 import json, os, socket, urllib.parse, urllib.request, urllib.error
@@ -38,6 +39,24 @@ def broadcast(address, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); s.sendto(b'leak', (address, port)); return 'sent'
+    except OSError as e: return 'error:' + (e.strerror or str(e))
+    finally: s.close()
+def raw(host):
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    except OSError as e: return 'error:' + (e.strerror or str(e))
+    try:
+        s.settimeout(2); s.sendto(b'\\x08\\x00\\xf7\\xff\\x00\\x00\\x00\\x00', (host, 0)); s.recv(512); return 'reply'
+    except socket.timeout: return 'timeout'
+    except OSError as e: return 'error:' + (e.strerror or str(e))
+    finally: s.close()
+def ping(host):
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+    except OSError as e: return 'error:' + (e.strerror or str(e))
+    try:
+        s.settimeout(2); s.sendto(b'\\x08\\x00\\xf7\\xff\\x00\\x00\\x00\\x00', (host, 0)); s.recv(512); return 'reply'
+    except socket.timeout: return 'timeout'
     except OSError as e: return 'error:' + (e.strerror or str(e))
     finally: s.close()
 def tcp6(host, port):
