@@ -41,24 +41,17 @@ def broadcast(address, port):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); s.sendto(b'leak', (address, port)); return 'sent'
     except OSError as e: return 'error:' + (e.strerror or str(e))
     finally: s.close()
-def raw(host):
+def icmp(host, kind):
     try:
-        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        s = socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP)
     except OSError as e: return 'error:' + (e.strerror or str(e))
     try:
         s.settimeout(2); s.sendto(b'\\x08\\x00\\xf7\\xff\\x00\\x00\\x00\\x00', (host, 0)); s.recv(512); return 'reply'
     except socket.timeout: return 'timeout'
     except OSError as e: return 'error:' + (e.strerror or str(e))
     finally: s.close()
-def ping(host):
-    try:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
-    except OSError as e: return 'error:' + (e.strerror or str(e))
-    try:
-        s.settimeout(2); s.sendto(b'\\x08\\x00\\xf7\\xff\\x00\\x00\\x00\\x00', (host, 0)); s.recv(512); return 'reply'
-    except socket.timeout: return 'timeout'
-    except OSError as e: return 'error:' + (e.strerror or str(e))
-    finally: s.close()
+def raw(host): return icmp(host, socket.SOCK_RAW)
+def ping(host): return icmp(host, socket.SOCK_DGRAM)
 def tcp6(host, port):
     s = socket.socket(socket.AF_INET6); s.settimeout(3)
     try:
