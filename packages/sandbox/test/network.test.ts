@@ -351,28 +351,18 @@ print(json.dumps({
     expect(own).toEqual({ own_proxy: 'connected' });
   });
 
-  it('refuses an allowed name that leads into a private range the operator did not allow', async () => {
-    const strict = testManager({ network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.214.0.0/16' } }, { onEgressRefused: (refusal) => refusals.push(refusal) });
+  it.each([
+    // The stand-ins' private range, not allowed: the operator's own network.
+    ['into a private range the operator did not allow', () => ({}), 'private_address'],
+    // Allowed, but the stand-in's address is denied, as the host's own addresses are.
+    ["to a denied address (the host's own, say)", () => ({ allowed_private_ranges: [standinSubnet], denied_ranges: [`${standin!.address}/32`] }), 'forbidden_address'],
+  ])('refuses an allowed name that leads %s', async (_case, ranges, reason) => {
+    const strict = testManager({ network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.214.0.0/16', ...ranges() } }, { onEgressRefused: (refusal) => refusals.push(refusal) });
     try {
       const { sandbox_id } = await strict.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
       const result = await strict.execute(sandbox_id, OWNER, { code: `${PROBE_PRELUDE}\nprint(get('http://${NAMES.allowed}/hello.txt'))`, timeout: 60 });
       expect(result.stdout).toBe('http:403\n');
-      await expect.poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => [r.target, r.reason]), { timeout: 15_000 }).toEqual([[`${NAMES.allowed}:80`, 'private_address']]);
-    } finally {
-      await strict.stop({ destroySandboxes: true });
-    }
-  });
-
-  it("refuses an allowed name that leads to a denied address (the host's own, say)", async () => {
-    const strict = testManager(
-      { network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.214.0.0/16', allowed_private_ranges: [standinSubnet], denied_ranges: [`${standin!.address}/32`] } },
-      { onEgressRefused: (refusal) => refusals.push(refusal) },
-    );
-    try {
-      const { sandbox_id } = await strict.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
-      const result = await strict.execute(sandbox_id, OWNER, { code: `${PROBE_PRELUDE}\nprint(get('http://${NAMES.allowed}/hello.txt'))`, timeout: 60 });
-      expect(result.stdout).toBe('http:403\n');
-      await expect.poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => [r.target, r.reason]), { timeout: 15_000 }).toEqual([[`${NAMES.allowed}:80`, 'forbidden_address']]);
+      await expect.poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => [r.target, r.reason]), { timeout: 15_000 }).toEqual([[`${NAMES.allowed}:80`, reason]]);
     } finally {
       await strict.stop({ destroySandboxes: true });
     }
