@@ -29,52 +29,38 @@ const CHUNK = 500;
 const PAGE = 500;
 
 /**
- * KEYS: stream, head. ARGV: the head hash the records were chained to ('' for an empty trail),
- * then (record, hash) pairs. Appends them only if the head is still that hash, and moves the head;
- * otherwise returns the head as it is now, for the caller to chain again. Atomic, so concurrent
- * writers never fork the chain.
+ * KEYS: stream, head, inbox. ARGV: the head hash the records were chained to ('' for an empty
+ * trail), how many inbox items they stand for ('0' for records appended directly), the first of
+ * those items, then (record, hash) pairs. Appends the records, takes the items off the inbox and
+ * moves the head, only if neither the head nor the inbox's front moved since they were read;
+ * otherwise returns the head as it is now, for the caller to read and chain again. Atomic, so
+ * concurrent writers never fork the chain, and no inbox item is chained twice.
  */
 const APPEND_AUDIT = `
 local current = redis.call('HGET', KEYS[2], 'hash') or ''
-if current ~= ARGV[1] then
+local taken = tonumber(ARGV[2])
+if current ~= ARGV[1] or (taken > 0 and redis.call('LINDEX', KEYS[3], 0) ~= ARGV[3]) then
   return {'moved', current, redis.call('HGET', KEYS[2], 'seq') or '0'}
 end
 local out = {'ok'}
 local last = current
-for i = 2, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'record', ARGV[i], 'hash', ARGV[i + 1])
   last = ARGV[i + 1]
 end
-redis.call('HINCRBY', KEYS[2], 'seq', (#ARGV - 1) / 2)
-redis.call('HSET', KEYS[2], 'hash', last)
-return out
-`;
-
-/**
- * KEYS: stream, head, inbox. ARGV: the head hash the records were chained to, how many inbox
- * items they stand for, the first of those items, then (record, hash) pairs. Moves the items
- * from the inbox into the trail, only if neither the head nor the inbox's front moved since
- * they were read; otherwise returns 'moved', for the caller to read and chain again.
- */
-const DRAIN_AUDIT = `
-local current = redis.call('HGET', KEYS[2], 'hash') or ''
-if current ~= ARGV[1] or redis.call('LINDEX', KEYS[3], 0) ~= ARGV[3] then return 'moved' end
-local last = current
-for i = 4, #ARGV, 2 do
-  redis.call('XADD', KEYS[1], '*', 'record', ARGV[i], 'hash', ARGV[i + 1])
-  last = ARGV[i + 1]
-end
-redis.call('LTRIM', KEYS[3], tonumber(ARGV[2]), -1)
+if taken > 0 then redis.call('LTRIM', KEYS[3], taken, -1) end
 if #ARGV > 3 then
   redis.call('HINCRBY', KEYS[2], 'seq', (#ARGV - 3) / 2)
   redis.call('HSET', KEYS[2], 'hash', last)
 end
-return 'ok'
+return out
 `;
 
+type Head = { hash: string; seq: number } | null;
+type Chained = { record: AuditRecord; text: string; hash: string };
+
 interface ScriptedRedis extends Redis {
-  harombeAppendAudit(stream: string, head: string, expected: string, ...pairs: string[]): Promise<string[]>;
-  harombeDrainAudit(stream: string, head: string, inbox: string, expected: string, count: string, first: string, ...pairs: string[]): Promise<string>;
+  harombeAppendAudit(stream: string, head: string, inbox: string, expected: string, taken: string, first: string, ...pairs: string[]): Promise<string[]>;
 }
 
 /**
@@ -94,10 +80,7 @@ export class AuditTrail {
     this.clock = options.clock ?? systemClock;
     this.maxAttempts = options.maxAttempts ?? 100;
     this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeAppendAudit) {
-      this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 2, lua: APPEND_AUDIT });
-      this.redis.defineCommand('harombeDrainAudit', { numberOfKeys: 3, lua: DRAIN_AUDIT });
-    }
+    if (!this.redis.harombeAppendAudit) this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 3, lua: APPEND_AUDIT });
   }
 
   get streamKey(): string {
@@ -120,16 +103,21 @@ export class AuditTrail {
    */
   async drain(): Promise<number> {
     let moved = 0;
+    let head = await this.head();
     for (let attempt = 1; attempt <= this.maxAttempts; ) {
       const items = await this.redis.lrange(this.inboxKey, 0, CHUNK - 1);
       if (items.length === 0) return moved;
-      const head = await this.head();
-      const entries = items.flatMap((item) => parseAuditInboxItem(item) ?? []);
-      const pairs = chain(entries, head).flatMap(({ text, hash }) => [text, hash]);
-      const outcome = await this.redis.harombeDrainAudit(this.streamKey, this.headKey, this.inboxKey, head?.hash ?? '', String(items.length), items[0] as string, ...pairs);
-      if (outcome === 'ok') moved += entries.length;
-      // Another writer moved the head or drained first: read again.
-      else attempt += 1;
+      const chained = chain(items.flatMap((item) => parseAuditInboxItem(item) ?? []), head);
+      const written = await this.write(chained, head, items);
+      if ('moved' in written) {
+        // Another writer appended or drained first: read again.
+        head = written.moved;
+        attempt += 1;
+      } else {
+        moved += chained.length;
+        const last = chained.at(-1);
+        if (last) head = { hash: last.hash, seq: last.record.seq };
+      }
     }
     throw new Error(`audit trail: could not drain the inbox after ${this.maxAttempts} tries (the head kept moving)`);
   }
@@ -177,7 +165,7 @@ export class AuditTrail {
   }
 
   /** Hash and seq of the last record; null while the trail is empty. */
-  async head(): Promise<{ hash: string; seq: number } | null> {
+  async head(): Promise<Head> {
     const [hash, seq] = await this.redis.hmget(this.headKey, 'hash', 'seq');
     return hash ? { hash, seq: Number(seq) } : null;
   }
@@ -262,19 +250,26 @@ export class AuditTrail {
     let head = await this.head();
     for (let attempt = 1; attempt <= this.maxAttempts; attempt += 1) {
       const chained = chain(entries.map((entry) => ({ entry, at })), head);
-      const pairs = chained.flatMap(({ text, hash }) => [text, hash]);
-      const [outcome, ...rest] = await this.redis.harombeAppendAudit(this.streamKey, this.headKey, head?.hash ?? '', ...pairs);
-      if (outcome === 'ok') return chained.map(({ record, hash }, index) => ({ ...record, hash, id: rest[index] as string }));
+      const written = await this.write(chained, head, []);
+      if (!('moved' in written)) return chained.map(({ record, hash }, index) => ({ ...record, hash, id: written.ids[index] as string }));
       // Another writer appended in between: chain to the head it left.
-      const [hash, seq] = rest as [string, string];
-      head = hash ? { hash, seq: Number(seq) } : null;
+      head = written.moved;
     }
     throw new Error(`audit trail: could not append after ${this.maxAttempts} tries (the head kept moving)`);
+  }
+
+  /** One APPEND_AUDIT call: the stream ids of the records, or the head that moved under them. */
+  private async write(chained: readonly Chained[], head: Head, inboxItems: readonly string[]): Promise<{ ids: string[] } | { moved: Head }> {
+    const pairs = chained.flatMap(({ text, hash }) => [text, hash]);
+    const [outcome, ...rest] = await this.redis.harombeAppendAudit(this.streamKey, this.headKey, this.inboxKey, head?.hash ?? '', String(inboxItems.length), inboxItems[0] ?? '', ...pairs);
+    if (outcome === 'ok') return { ids: rest };
+    const [hash, seq] = rest as [string, string];
+    return { moved: hash ? { hash, seq: Number(seq) } : null };
   }
 }
 
 /** Chains entries, each with the time of its step, after `head`. */
-function chain(entries: readonly { entry: AuditEntry; at: string }[], head: { hash: string; seq: number } | null): { record: AuditRecord; text: string; hash: string }[] {
+function chain(entries: readonly { entry: AuditEntry; at: string }[], head: Head): Chained[] {
   let prev = head?.hash ?? AUDIT_GENESIS_HASH;
   let seq = head?.seq ?? 0;
   return entries.map(({ entry, at }) => {

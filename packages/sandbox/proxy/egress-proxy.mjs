@@ -34,7 +34,6 @@ const dnsPort = config.dns_port ?? 5353;
 const proxyAddress = config.proxy_address ?? '';
 /** Where the proxy listens: its sandbox's side only, never the egress network's. */
 const listenAddress = proxyAddress || '0.0.0.0';
-const sandboxSubnet = parseSubnet(config.sandbox_subnet);
 /** Idle connections are closed after this long (a tunnel nobody uses holds a socket). */
 const IDLE_MS = 5 * 60_000;
 
@@ -66,7 +65,7 @@ function flushSuppressed() {
   suppressed.clear();
 }
 
-/** Gateways of this container's routes (the host, seen from its networks), and its own sandbox-side addresses. */
+/** Gateways of this container's routes: the host, seen from its networks. */
 function gateways() {
   try {
     return readFileSync('/proc/net/route', 'utf8')
@@ -79,35 +78,9 @@ function gateways() {
     return [];
   }
 }
-const GATEWAYS = new Set([...gateways(), ...[proxyAddress, config.gateway].filter(Boolean)]);
-/** Never, whatever the allowlist: the host's addresses and what else the operator listed. */
-const denied = blockList(config.denied_ranges);
 
 function hostAllowed(host) {
   return patterns.some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) : host === p));
-}
-
-/** Addresses no allowed name may lead to, whatever its DNS says (rebinding included). */
-function forbiddenAddress(address) {
-  const a = address.toLowerCase().replace(/^::ffff:/, '');
-  if (net.isIPv4(a)) {
-    const [x, y] = a.split('.').map(Number);
-    return x === 0 || x === 127 || (x === 169 && y === 254) || x >= 224 || GATEWAYS.has(a) || denied.check(a, 'ipv4');
-  }
-  // Unique local addresses are the private-range rule's to decide.
-  if (/^f[cd]/.test(a)) return denied.check(a, 'ipv6');
-  // Only global unicast, and not 6to4, whose addresses carry an IPv4 one (NAT64's 64:ff9b:: is outside 2000::/3).
-  return !/^[23]/.test(a) || a.startsWith('2002:') || denied.check(a, 'ipv6');
-}
-
-/** Private ranges (RFC 1918, shared 100.64/10, IPv6 unique local): the operator's own networks. */
-function privateAddress(address) {
-  const a = address.toLowerCase().replace(/^::ffff:/, '');
-  if (net.isIPv4(a)) {
-    const [x, y] = a.split('.').map(Number);
-    return x === 10 || (x === 172 && y >= 16 && y < 32) || (x === 192 && y === 168) || (x === 100 && y >= 64 && y < 128);
-  }
-  return /^f[cd]/.test(a);
 }
 
 /** CIDRs as a BlockList. */
@@ -120,13 +93,33 @@ function blockList(ranges) {
   return list;
 }
 
+/**
+ * Addresses no allowed name may lead to, whatever its DNS says (rebinding included): unspecified,
+ * loopback, link-local (cloud metadata), multicast and reserved; this container's gateways and
+ * its own sandbox-side addresses (the host, and itself); and the operator's denied ranges.
+ */
+const forbidden = blockList([
+  '0.0.0.0/8',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '224.0.0.0/3',
+  ...[...gateways(), proxyAddress, config.gateway].filter(Boolean).map((address) => `${address}/32`),
+  ...(config.denied_ranges ?? []),
+]);
+/** IPv6 may lead only to global unicast, and not to 6to4, whose addresses carry an IPv4 one. */
+const globalUnicast6 = blockList(['2000::/3']);
+const sixToFour = blockList(['2002::/16']);
+/** Private ranges (RFC 1918, shared 100.64/10, IPv6 unique local): the operator's own networks. */
+const privateRanges = blockList(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']);
 /** Private addresses an allowed name may still lead to: the operator's mirrors, say. */
 const privateAllowed = blockList(config.allowed_private_ranges);
 
 function refusedAddress(address) {
-  if (forbiddenAddress(address)) return 'forbidden_address';
   const a = address.toLowerCase().replace(/^::ffff:/, '');
-  if (privateAddress(a) && !privateAllowed.check(a, net.isIPv6(a) ? 'ipv6' : 'ipv4')) return 'private_address';
+  const family = net.isIPv6(a) ? 'ipv6' : 'ipv4';
+  if (forbidden.check(a, family)) return 'forbidden_address';
+  if (privateRanges.check(a, family)) return privateAllowed.check(a, family) ? undefined : 'private_address';
+  if (family === 'ipv6' && (!globalUnicast6.check(a, 'ipv6') || sixToFour.check(a, 'ipv6'))) return 'forbidden_address';
   return undefined;
 }
 
@@ -157,21 +150,11 @@ function refuse(target, reason, method) {
   log('egress_refused', { target, reason, method, count: 1, refused_total: refusedCount });
 }
 
-function ipToNumber(address) {
-  return address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
-}
-
-function parseSubnet(cidr) {
-  const match = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(String(cidr ?? ''));
-  if (!match) return undefined;
-  const size = 2 ** (32 - Number(match[2]));
-  return { start: Math.floor(ipToNumber(match[1]) / size) * size, size };
-}
+/** The sandbox's own /29: flows from it are the sandbox's. */
+const sandboxNetwork = blockList(config.sandbox_subnet ? [config.sandbox_subnet] : []);
 
 function fromSandbox(address) {
-  if (!sandboxSubnet || !net.isIPv4(address)) return false;
-  const offset = ipToNumber(address) - sandboxSubnet.start;
-  return offset >= 0 && offset < sandboxSubnet.size;
+  return net.isIPv4(address) && sandboxNetwork.check(address, 'ipv4');
 }
 
 /**

@@ -104,6 +104,10 @@ export class EgressNetwork {
     return `harombe-proxy-${sandboxId}`;
   }
 
+  static confineName(sandboxId: string): string {
+    return `harombe-confine-${sandboxId}`;
+  }
+
   /** Fails with RuntimeUnavailable, and the fix, when the proxy image is not built. */
   async check(): Promise<void> {
     try {
@@ -152,12 +156,8 @@ export class EgressNetwork {
         ],
         Labels: { ...labels, [LABELS.role]: ROLES.egressProxy },
         HostConfig: {
+          ...netAdminHostConfig(['SETUID', 'SETGID']),
           NetworkMode: this.options.egressNetwork,
-          ReadonlyRootfs: true,
-          Tmpfs: { '/run': 'rw,nosuid,nodev,noexec,size=1m' },
-          CapDrop: ['ALL'],
-          CapAdd: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID'],
-          SecurityOpt: ['no-new-privileges'],
           // Nothing the sandbox sends may pass through the proxy's namespace.
           Sysctls: { 'net.ipv4.ip_forward': '0' },
           Memory: 128 * 1024 * 1024,
@@ -187,10 +187,12 @@ export class EgressNetwork {
    */
   private async createSandboxNetwork(name: string, labels: Record<string, string>): Promise<SandboxSubnet> {
     let lastError: unknown;
-    const start = this.options.subnets.randomIndex();
+    const { subnets } = this.options;
+    const tries = Math.min(SUBNET_ATTEMPTS, subnets.blocks);
+    const start = subnets.randomIndex();
     // From a random block onwards: workers sharing the host rarely collide, and a filling pool is walked, not sampled.
-    for (let attempt = 0; attempt < Math.min(SUBNET_ATTEMPTS, this.options.subnets.blocks); attempt += 1) {
-      const subnet = this.options.subnets.at((start + attempt) % this.options.subnets.blocks);
+    for (let attempt = 0; attempt < tries; attempt += 1) {
+      const subnet = subnets.at((start + attempt) % subnets.blocks);
       try {
         await this.docker.createNetwork({
           Name: name,
@@ -211,7 +213,7 @@ export class EgressNetwork {
         lastError = error;
       }
     }
-    throw new Error(`no free /29 in ${this.options.subnets.cidr} after ${Math.min(SUBNET_ATTEMPTS, this.options.subnets.blocks)} tries: ${(lastError as Error).message}`);
+    throw new Error(`no free /29 in ${subnets.cidr} after ${tries} tries: ${(lastError as Error).message}`);
   }
 
   /**
@@ -221,20 +223,15 @@ export class EgressNetwork {
    * never holds NET_ADMIN. Throws, leaving the sandbox for the caller to remove, when it fails.
    */
   async confine(sandboxContainerId: string, sandboxId: string): Promise<void> {
-    const name = `harombe-confine-${sandboxId}`;
     const helper = await this.docker.createContainer({
-      name,
+      name: EgressNetwork.confineName(sandboxId),
       Image: this.options.proxyImage,
       Cmd: ['sh', '-c', CONFINE_SCRIPT],
       User: '0:0',
       Labels: { [LABELS.manager]: this.options.managerId, [LABELS.sandbox]: sandboxId, [LABELS.role]: ROLES.egressProxy },
       HostConfig: {
+        ...netAdminHostConfig(),
         NetworkMode: `container:${sandboxContainerId}`,
-        ReadonlyRootfs: true,
-        Tmpfs: { '/run': 'rw,nosuid,nodev,noexec,size=1m' },
-        CapDrop: ['ALL'],
-        CapAdd: ['NET_ADMIN', 'NET_RAW'],
-        SecurityOpt: ['no-new-privileges'],
         RestartPolicy: { Name: 'no' },
         LogConfig: { Type: 'json-file', Config: { 'max-size': '64k', 'max-file': '1' } },
       },
@@ -254,7 +251,7 @@ export class EgressNetwork {
   /** Removes the sandbox's proxy and network; what is already gone is fine. */
   async detach(sandboxId: string): Promise<void> {
     await ignoreMissing(this.docker.getContainer(EgressNetwork.proxyName(sandboxId)).remove({ force: true }));
-    await ignoreMissing(this.docker.getContainer(`harombe-confine-${sandboxId}`).remove({ force: true }));
+    await ignoreMissing(this.docker.getContainer(EgressNetwork.confineName(sandboxId)).remove({ force: true }));
     await ignoreMissing(this.docker.getNetwork(EgressNetwork.networkName(sandboxId)).remove());
   }
 
@@ -387,6 +384,21 @@ export class EgressNetwork {
     }
     await listening;
   }
+}
+
+/**
+ * The hardening the proxy and the confining helper share: root only to change a network
+ * namespace (NET_ADMIN, NET_RAW, and `extra`), nothing else, a read-only root with /run for
+ * iptables' lock.
+ */
+function netAdminHostConfig(extra: string[] = []): Docker.HostConfig {
+  return {
+    ReadonlyRootfs: true,
+    Tmpfs: { '/run': 'rw,nosuid,nodev,noexec,size=1m' },
+    CapDrop: ['ALL'],
+    CapAdd: ['NET_ADMIN', 'NET_RAW', ...extra],
+    SecurityOpt: ['no-new-privileges'],
+  };
 }
 
 async function ignoreMissing(operation: Promise<unknown>): Promise<void> {

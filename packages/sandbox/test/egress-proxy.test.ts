@@ -29,7 +29,7 @@ let proxy: RunningProxy;
 async function startProxy(): Promise<RunningProxy> {
   const port = await freeLoopbackPort();
   const dnsPort = await freeLoopbackPort();
-  const config = { sandbox_id: 'sandbox-test', allowed_domains: ['allowed.test'], listen_port: port, dns_port: dnsPort, proxy_address: PROXY, sandbox_subnet: SUBNET };
+  const config = { sandbox_id: 'sandbox-test', allowed_domains: ['allowed.test', 'localhost'], listen_port: port, dns_port: dnsPort, proxy_address: PROXY, sandbox_subnet: SUBNET };
   const child = spawn(process.execPath, [PROGRAM], { env: { ...process.env, HAROMBE_EGRESS_CONFIG: JSON.stringify(config) } });
   const lines: Record<string, unknown>[] = [];
   createInterface({ input: child.stdout }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
@@ -100,13 +100,15 @@ describe('the egress proxy program', () => {
     await expect.poll(() => proxy.refusals().map((r) => [r.reason, r.target]), { timeout: 15_000 }).toEqual([['dns_query', 'evil.example']]);
   });
 
-  it('keeps the port a CONNECT asks for, and refuses IP literals', async () => {
+  it('keeps the port a CONNECT asks for, and refuses IP literals and allowed names that lead to loopback', async () => {
     expect(await rawRequest(proxy.port, 'CONNECT allowed.test:80 HTTP/1.1\r\nhost: allowed.test:80\r\n\r\n')).toMatch(/^HTTP\/1.1 403/);
     expect(await rawRequest(proxy.port, 'CONNECT 10.0.0.1:443 HTTP/1.1\r\nhost: 10.0.0.1:443\r\n\r\n')).toMatch(/^HTTP\/1.1 403/);
-    await expect.poll(() => proxy.refusals().length, { timeout: 15_000 }).toBe(2);
+    expect(await rawRequest(proxy.port, 'CONNECT localhost:443 HTTP/1.1\r\nhost: localhost:443\r\n\r\n')).toMatch(/^HTTP\/1.1 403/);
+    await expect.poll(() => proxy.refusals().length, { timeout: 15_000 }).toBe(3);
     expect(proxy.refusals().map((r) => [r.target, r.reason])).toEqual([
       ['allowed.test:80', 'unresolvable'],
       ['10.0.0.1:443', 'ip_literal'],
+      ['localhost:443', 'forbidden_address'],
     ]);
   });
 

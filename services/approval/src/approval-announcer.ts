@@ -310,14 +310,10 @@ export class ApprovalAnnouncer {
    */
   private async post(subject: string, message: SlackMessage): Promise<void> {
     const { client, refs, clock, channel, logger } = this.options;
-    const pending = await refs.pendingPost(subject);
-    if (pending?.unsure) {
-      const found = await this.findPosted(subject, pending.started_at);
-      if (found) {
-        await refs.posted(subject, { channel, ts: found, posted_at: clock.now() });
-        logger.info({ subject, channel, ts: found }, 'slack: approval request found posted after a lost answer; not posting it again');
-        return;
-      }
+    const adopted = await this.adoptPosted(subject);
+    if (adopted) {
+      logger.info({ subject, channel, ts: adopted }, 'slack: approval request found posted after a lost answer; not posting it again');
+      return;
     }
     await refs.postAttempted(subject, clock.now());
     let reply: webApi.ChatPostMessageResponse;
@@ -344,14 +340,20 @@ export class ApprovalAnnouncer {
    * answer was lost may still be in the channel, with its buttons; found, it is brought up to date.
    */
   private async adoptLost(subject: string): Promise<void> {
-    const { refs, clock, channel, outbox, logger } = this.options;
+    const adopted = await this.adoptPosted(subject);
+    if (!adopted) return;
+    this.options.logger.info({ subject, channel: this.options.channel, ts: adopted }, 'slack: approval request found posted after a lost answer; updating it');
+    await this.options.outbox.enqueue('update', subject);
+  }
+
+  /** A post of the subject's request whose answer was lost, found in the channel: recorded as posted. Its ts, when found. */
+  private async adoptPosted(subject: string): Promise<string | undefined> {
+    const { refs, clock, channel } = this.options;
     const pending = await refs.pendingPost(subject);
-    if (!pending?.unsure) return;
+    if (!pending?.unsure) return undefined;
     const found = await this.findPosted(subject, pending.started_at);
-    if (!found) return;
-    await refs.posted(subject, { channel, ts: found, posted_at: clock.now() });
-    logger.info({ subject, channel, ts: found }, 'slack: approval request found posted after a lost answer; updating it');
-    await outbox.enqueue('update', subject);
+    if (found) await refs.posted(subject, { channel, ts: found, posted_at: clock.now() });
+    return found;
   }
 
   /**
