@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { HarombeError } from '@harombe/core';
 import { LABELS, ROLES } from './labels.js';
+import { networkGateway } from './network-gateway.js';
 import type { SandboxSubnet, SubnetPool } from './subnet-pool.js';
 
 /** A connection the egress proxy refused: what the audit trail and the metrics are told. */
@@ -303,9 +304,7 @@ export class EgressNetwork {
           if ((error as { statusCode?: number }).statusCode !== 409) throw error;
         }
       }
-      const gateway = (await this.docker.getNetwork(name).inspect()).IPAM?.Config?.[0]?.Gateway;
-      if (!gateway) throw new Error(`the egress network ${name} has no IPv4 gateway`);
-      return gateway as string;
+      return networkGateway(this.docker, name);
     })();
     try {
       return await this.egressGateway;

@@ -60,6 +60,6 @@ export function parseCidr(cidr: string): { address: number; prefix: number } | u
   return { address: Math.floor(address / size) * size, prefix };
 }
 
-function formatIp(value: number): string {
+export function formatIp(value: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
 }

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodeExecutionTools, EgressNetwork, InMemorySandboxRegistry, type EgressRefusal, type SandboxManager } from '../src/index.js';
+import { CodeExecutionTools, EgressNetwork, InMemorySandboxRegistry, networkGateway, type EgressRefusal, type SandboxManager } from '../src/index.js';
 import { NETWORK_PROBES as PROBE_PRELUDE } from '@harombe/test-fixtures';
 import { docker, testManager } from './fixtures.js';
 
@@ -93,6 +93,30 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
   writeFileSync(join(root, 'harombe-demo'), JSON.stringify(packument));
 }
 
+/**
+ * Listens on an address of a bridge that was just made. Its IPv6 link-local address stays
+ * tentative until the kernel's duplicate address detection is done (a second or two), and
+ * binding it before then fails with EADDRNOTAVAIL: try again until it is usable.
+ */
+async function listenOnFreshAddress(server: Server, host: string): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return (server.address() as { port: number }).port;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL' || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** Runs a probe program in a sandbox and returns its JSON verdicts. */
 async function probe(sandboxId: string, program: string): Promise<Record<string, string>> {
   const result = await manager.execute(sandboxId, OWNER, { code: PROBE_PRELUDE + program, timeout: 60 });
@@ -103,8 +127,7 @@ async function probe(sandboxId: string, program: string): Promise<Record<string,
 
 beforeAll(async () => {
   // The host side: a listener on the docker0 address stands for Redis and every host service.
-  const bridge = await docker.getNetwork('bridge').inspect();
-  hostAddress = bridge.IPAM?.Config?.[0]?.Gateway ?? '';
+  hostAddress = await networkGateway(docker, 'bridge');
   expect(hostAddress, 'the default bridge has a gateway address').toMatch(/^\d+\.\d+\.\d+\.\d+$/);
   hostListener = createServer((socket) => {
     socket.on('error', () => undefined); // probes hang up without reading
@@ -113,7 +136,9 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => hostListener!.listen(0, hostAddress, resolve));
   hostPort = (hostListener.address() as { port: number }).port;
 
-  await docker.createNetwork({ Name: STANDIN_NETWORK, Internal: true, Labels: { 'org.harombe.test': 'network' } });
+  // As an operator makes it with `--subnet` and no `--gateway`: Docker then lists no gateway.
+  await docker.createNetwork({ Name: STANDIN_NETWORK, Internal: true, IPAM: { Driver: 'default', Config: [{ Subnet: '10.216.0.0/24' }] }, Labels: { 'org.harombe.test': 'network' } });
+  expect((await docker.getNetwork(STANDIN_NETWORK).inspect()).IPAM?.Config?.[0]?.Gateway ?? '').toBe('');
   cleanups.push(() => docker.getNetwork(STANDIN_NETWORK).remove());
   const files = mkdtempSync(join(tmpdir(), 'harombe-registry-'));
   buildRegistryFiles(join(files, 'srv'));
@@ -270,8 +295,7 @@ print(json.dumps({
     let v6Port = 0;
     if (linkLocal) {
       v6Listener = createServer((socket) => socket.end('host service\n'));
-      await new Promise<void>((resolve) => v6Listener!.listen(0, `${linkLocal}%${bridge}`, resolve));
-      v6Port = (v6Listener.address() as { port: number }).port;
+      v6Port = await listenOnFreshAddress(v6Listener, `${linkLocal}%${bridge}`);
     }
     // A host socket on every address: broadcasts from the sandbox must not reach it.
     const received: string[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '@harombe/core';
-import { buildContainerSpec, CappedOutput, normalizeWorkspacePath, RUNTIME_MEMORY_OVERHEAD_MB, TRUNCATION_MARKER } from '../src/index.js';
+import { buildContainerSpec, CappedOutput, gatewayOf, normalizeWorkspacePath, RUNTIME_MEMORY_OVERHEAD_MB, TRUNCATION_MARKER, type NetworkDescription } from '../src/index.js';
 
 describe('normalizeWorkspacePath', () => {
   it.each([
@@ -71,5 +71,36 @@ describe('buildContainerSpec', () => {
   it('sizes memory for the program, the workspace and the runtime', () => {
     expect(spec.HostConfig?.Memory).toBe((512 + 1024 + RUNTIME_MEMORY_OVERHEAD_MB) * 1024 * 1024);
     expect(spec.HostConfig?.MemorySwap).toBe(spec.HostConfig?.Memory);
+  });
+});
+
+describe('gatewayOf', () => {
+  const bridge = (config: { Subnet?: string; Gateway?: string }[], extra: Partial<NetworkDescription> = {}): NetworkDescription => ({
+    Name: 'harombe-egress',
+    Id: '0123456789abcdef0123',
+    Driver: 'bridge',
+    IPAM: { Config: config },
+    ...extra,
+  });
+  const none = () => ({});
+
+  it('takes the gateway Docker lists', () => {
+    expect(gatewayOf(bridge([{ Subnet: '172.30.0.0/24', Gateway: '172.30.0.254' }]), none)).toBe('172.30.0.254');
+  });
+
+  it("reads the bridge interface's address when Docker lists no gateway (the default bridge on Docker 20.10)", () => {
+    const interfaces = () => ({ docker0: ['172.17.0.1'], 'br-0123456789ab': ['172.30.0.9'], eth0: ['10.0.0.5'] });
+    expect(gatewayOf(bridge([{ Subnet: '172.17.0.0/16' }], { Name: 'bridge' }), interfaces)).toBe('172.17.0.1');
+    expect(gatewayOf(bridge([{ Subnet: '172.30.0.0/24' }]), interfaces)).toBe('172.30.0.9');
+    expect(gatewayOf(bridge([{ Subnet: '172.31.0.0/24' }], { Options: { 'com.docker.network.bridge.name': 'eth0' } }), interfaces)).toBe('172.31.0.1');
+  });
+
+  it("falls back to the subnet's first host, which Docker assigns when nobody chose", () => {
+    expect(gatewayOf(bridge([{ Subnet: 'fd00::/64' }, { Subnet: '172.30.4.0/22' }]), none)).toBe('172.30.4.1');
+  });
+
+  it('refuses a network without an IPv4 subnet, saying how to make one', () => {
+    expect(() => gatewayOf(bridge([{ Subnet: 'fd00::/64' }]), none)).toThrow(/no IPv4 subnet.*--subnet .* --gateway/);
+    expect(() => gatewayOf(bridge([]), none)).toThrow(expect.objectContaining({ code: 'RuntimeUnavailable' }));
   });
 });
