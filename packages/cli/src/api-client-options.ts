@@ -91,14 +91,18 @@ export function resolveApiKey(role: KeyRole, input: ConnectionInput = {}): Resol
   const { credentials, source } = credentialsOf(input);
   const keys: unknown = credentials?.keys;
   const fromFile = typeof keys === 'object' && keys !== null ? (keys as Record<string, unknown>)[role] : undefined;
-  if (typeof fromFile === 'string' && given(fromFile)) return { value: fromFile.trim(), source: `${source} (keys.${role})` };
+  if (typeof fromFile === 'string' && given(fromFile))
+    return { value: fromFile.trim(), source: `${source} (keys.${role})` };
   return undefined;
 }
 
 /** The error for a missing key, saying where keys come from. */
 export function missingKeyError(role: KeyRole, env: NodeJS.ProcessEnv = process.env): CliError {
   const file = join(harombeHome(env), 'local.json');
-  const what = role === 'submit' ? 'to submit jobs with' : 'to decide approvals with (an approver key: nobody approves their own jobs)';
+  const what =
+    role === 'submit'
+      ? 'to submit jobs with'
+      : 'to decide approvals with (an approver key: nobody approves their own jobs)';
   return new CliError(
     'Unauthorized',
     `no API key ${what}. Pass --api-key <key> or set ${KEY_ENV[role]}. ` +
@@ -144,9 +148,15 @@ export function checkApiUrl(url: Resolved): void {
   try {
     protocol = new URL(url.value).protocol;
   } catch {
-    throw new CliError('InvalidArgument', `the API URL "${url.value}" (from ${url.source}) is not a URL; expected e.g. ${DEFAULT_API_URL}`);
+    throw new CliError(
+      'InvalidArgument',
+      `the API URL "${url.value}" (from ${url.source}) is not a URL; expected e.g. ${DEFAULT_API_URL}`,
+    );
   }
   if (protocol !== 'http:' && protocol !== 'https:') {
-    throw new CliError('InvalidArgument', `the API URL "${url.value}" (from ${url.source}) is not http(s); expected e.g. ${DEFAULT_API_URL}`);
+    throw new CliError(
+      'InvalidArgument',
+      `the API URL "${url.value}" (from ${url.source}) is not http(s); expected e.g. ${DEFAULT_API_URL}`,
+    );
   }
 }

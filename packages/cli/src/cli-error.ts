@@ -37,11 +37,15 @@ export function describeError(error: unknown): { text: string; exitCode: number 
     // Commander has printed its message already; usage errors exit 2, help and --version 0.
     return { text: '', exitCode: error.exitCode === 0 ? EXIT.ok : EXIT.error };
   }
-  if (error instanceof CliError) return { text: `harombe: ${error.code}: ${error.message}\n`, exitCode: error.exitCode };
+  if (error instanceof CliError)
+    return { text: `harombe: ${error.code}: ${error.message}\n`, exitCode: error.exitCode };
   if (isHarombeApiError(error) || isHarombeError(error)) {
     return { text: `harombe: ${error.code}: ${error.message}\n`, exitCode: EXIT.error };
   }
-  return { text: `harombe: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`, exitCode: EXIT.error };
+  return {
+    text: `harombe: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    exitCode: EXIT.error,
+  };
 }
 
 /** What a failed read of a user's file becomes: a message naming the file, not a stack trace. */

@@ -15,7 +15,9 @@ export function positiveInteger(value: string): number {
 }
 
 interface IdSchema {
-  safeParse(value: unknown): { success: true } | { success: false; error: { issues: ReadonlyArray<{ message: string }> } };
+  safeParse(
+    value: unknown,
+  ): { success: true } | { success: false; error: { issues: ReadonlyArray<{ message: string }> } };
 }
 
 /** Commander argument parser checking an id's shape (job-…, approval-…) before any request. */

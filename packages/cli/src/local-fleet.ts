@@ -65,7 +65,12 @@ export class ServiceProcess {
     const exited = this.exited.then((code) => {
       throw new Error(`${this.service} exited (code ${code}) before "${message}"; see its log`);
     });
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${this.service} did not log "${message}" within ${timeoutMs} ms`)), timeoutMs).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`${this.service} did not log "${message}" within ${timeoutMs} ms`)),
+        timeoutMs,
+      ).unref(),
+    );
     return Promise.race([seen, exited, timeout]);
   }
 
@@ -129,7 +134,10 @@ export class LocalFleet {
 
   /** Starts a worker; with `workerId` it takes over that worker's identity (and sandboxes). */
   async startWorker(workerId?: string): Promise<ServiceProcess> {
-    const worker = this.spawn('worker', { HAROMBE_OPS_PORT: String(this.options.opsPort ?? 0), ...(workerId ? { HAROMBE_WORKER_ID: workerId } : {}) });
+    const worker = this.spawn('worker', {
+      HAROMBE_OPS_PORT: String(this.options.opsPort ?? 0),
+      ...(workerId ? { HAROMBE_WORKER_ID: workerId } : {}),
+    });
     this.workers.push(worker);
     await worker.logged('worker started', this.readyTimeoutMs);
     return worker;
@@ -175,7 +183,14 @@ export class LocalFleet {
     this.spawned += 1;
     const log = createWriteStream(join(this.options.logDir, `${service}-${this.spawned}.log`), { flags: 'a' });
     const child = spawn(process.execPath, [entryOf(service)], {
-      env: { ...process.env, ...this.options.env, ...quietestReadable(this.options.env ?? process.env), HAROMBE_CONFIG: this.options.configPath, HAROMBE_REDIS_URL: this.options.redisUrl, ...env },
+      env: {
+        ...process.env,
+        ...this.options.env,
+        ...quietestReadable(this.options.env ?? process.env),
+        HAROMBE_CONFIG: this.options.configPath,
+        HAROMBE_REDIS_URL: this.options.redisUrl,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.once('exit', () => log.end());

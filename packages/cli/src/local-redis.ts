@@ -23,10 +23,30 @@ export class LocalRedis {
   async start(): Promise<'started' | 'already running'> {
     if (await answersPing(this.port)) return 'already running';
     if (spawnSync('redis-server', ['--version']).error) {
-      throw new HarombeError('RuntimeUnavailable', 'redis-server is not installed: run `sudo bash deploy/host/setup.sh`, or set redis.url in harombe.yaml');
+      throw new HarombeError(
+        'RuntimeUnavailable',
+        'redis-server is not installed: run `sudo bash deploy/host/setup.sh`, or set redis.url in harombe.yaml',
+      );
     }
     mkdirSync(this.dataDir, { recursive: true });
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dataDir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    this.child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dataDir,
+        '--appendonly',
+        'yes',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
     for (let i = 0; i < 100; i += 1) {
       if (await answersPing(this.port)) return 'started';
       if (this.child.exitCode !== null) break;

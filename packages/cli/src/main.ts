@@ -16,8 +16,14 @@ const program = new Command()
   .name('harombe')
   .description('Run untrusted code in gVisor sandboxes, on this host or on a Harombe fleet')
   .option('--config <file>', 'harombe.yaml to read (default: $HAROMBE_CONFIG, else the defaults)')
-  .option('--api-url <url>', 'the fleet\'s API (default: $HAROMBE_API_URL, else the local fleet of `harombe up`, else http://127.0.0.1:8080)')
-  .option('--api-key <key>', 'API key (default: $HAROMBE_API_KEY, or $HAROMBE_APPROVER_KEY for approvals, else the local fleet\'s keys)')
+  .option(
+    '--api-url <url>',
+    "the fleet's API (default: $HAROMBE_API_URL, else the local fleet of `harombe up`, else http://127.0.0.1:8080)",
+  )
+  .option(
+    '--api-key <key>',
+    "API key (default: $HAROMBE_API_KEY, or $HAROMBE_APPROVER_KEY for approvals, else the local fleet's keys)",
+  )
   .showHelpAfterError('(harombe --help lists the commands; harombe <command> --help explains one)')
   // Usage errors exit 2 (reported below), not through process.exit from inside commander.
   .exitOverride();

@@ -65,7 +65,9 @@ export function parseJobLines(text: string): { jobs: JobLine[]; problems: LinePr
     }
     const unknown = Object.keys(value).filter((key) => !LINE_FIELDS.has(key));
     if (unknown.length > 0) {
-      problem(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => `"${key}"`).join(', ')} (a line holds tool, params and optionally max_attempts)`);
+      problem(
+        `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => `"${key}"`).join(', ')} (a line holds tool, params and optionally max_attempts)`,
+      );
       continue;
     }
     const tool = ToolName.safeParse(value.tool);
@@ -83,17 +85,26 @@ export function parseJobLines(text: string): { jobs: JobLine[]; problems: LinePr
     }
     const params = TOOLS[tool.data].params.safeParse(value.params);
     if (!params.success) {
-      const issues = params.error.issues.map((issue) => `params${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}`);
+      const issues = params.error.issues.map(
+        (issue) => `params${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}`,
+      );
       problem(issues.join('; '));
       continue;
     }
     const attempts = value.max_attempts;
-    if (attempts !== undefined && !(Number.isInteger(attempts) && (attempts as number) >= 1 && (attempts as number) <= 10)) {
+    if (
+      attempts !== undefined &&
+      !(Number.isInteger(attempts) && (attempts as number) >= 1 && (attempts as number) <= 10)
+    ) {
       problem('max_attempts: expected an integer from 1 to 10');
       continue;
     }
     // The params as written: the API applies the defaults.
-    const job: BatchJob = { tool: tool.data, params: value.params, ...(attempts !== undefined ? { max_attempts: attempts as number } : {}) };
+    const job: BatchJob = {
+      tool: tool.data,
+      params: value.params,
+      ...(attempts !== undefined ? { max_attempts: attempts as number } : {}),
+    };
     jobs.push({ line, job, bytes: Buffer.byteLength(JSON.stringify(job)) });
   }
   return { jobs, problems };
@@ -102,7 +113,8 @@ export function parseJobLines(text: string): { jobs: JobLine[]; problems: LinePr
 /** `line 3: …` lines, the first `max` of them and a count of the rest. */
 export function formatLineProblems(problems: readonly LineProblem[], max = 20): string {
   const shown = problems.slice(0, max).map((p) => `  line ${p.line}: ${p.message}`);
-  if (problems.length > max) shown.push(`  … and ${problems.length - max} more bad line${problems.length - max === 1 ? '' : 's'}`);
+  if (problems.length > max)
+    shown.push(`  … and ${problems.length - max} more bad line${problems.length - max === 1 ? '' : 's'}`);
   return shown.join('\n');
 }
 
@@ -129,7 +141,11 @@ export interface Chunk {
  * `maxBytes` of JSON. Deterministic: the same file always gives the same chunks, which is what
  * makes the idempotency keys (file hash + chunk index) safe.
  */
-export function planChunks(jobs: readonly JobLine[], maxJobs: number = MAX_BATCH_JOBS, maxBytes: number = MAX_CHUNK_BYTES): Chunk[] {
+export function planChunks(
+  jobs: readonly JobLine[],
+  maxJobs: number = MAX_BATCH_JOBS,
+  maxBytes: number = MAX_CHUNK_BYTES,
+): Chunk[] {
   const chunks: Chunk[] = [];
   let current: JobLine[] = [];
   let bytes = 0;
@@ -193,7 +209,13 @@ export interface SubmitState {
   chunks: SubmittedChunk[];
 }
 
-export function newSubmitState(file: string, sha256: string, jobs: number, chunksTotal: number, salt?: string): SubmitState {
+export function newSubmitState(
+  file: string,
+  sha256: string,
+  jobs: number,
+  chunksTotal: number,
+  salt?: string,
+): SubmitState {
   return { version: 1, file, sha256, ...(salt ? { salt } : {}), jobs, chunks_total: chunksTotal, chunks: [] };
 }
 
@@ -213,7 +235,10 @@ export function readSubmitState(path: string): SubmitState | undefined {
     state = undefined;
   }
   if (!isRecord(state) || state.version !== 1 || typeof state.sha256 !== 'string' || !Array.isArray(state.chunks)) {
-    throw new CliError('InvalidArgument', `the state file ${path} is not one harombe submit wrote; move it away (or pass --state <other file>)`);
+    throw new CliError(
+      'InvalidArgument',
+      `the state file ${path} is not one harombe submit wrote; move it away (or pass --state <other file>)`,
+    );
   }
   return state as unknown as SubmitState;
 }
@@ -226,7 +251,12 @@ export function writeSubmitState(path: string, state: SubmitState): void {
 }
 
 /** The state to go on with, or why not: a state of another version of the file is refused. */
-export function checkStateMatches(state: SubmitState, sha256: string, chunks: readonly Chunk[], statePath: string): void {
+export function checkStateMatches(
+  state: SubmitState,
+  sha256: string,
+  chunks: readonly Chunk[],
+  statePath: string,
+): void {
   if (state.sha256 !== sha256) {
     throw new CliError(
       'Conflict',
@@ -237,7 +267,10 @@ export function checkStateMatches(state: SubmitState, sha256: string, chunks: re
   for (const done of state.chunks) {
     const chunk = chunks[done.index];
     if (!chunk || chunk.first_line !== done.first_line || chunk.last_line !== done.last_line) {
-      throw new CliError('Conflict', `${statePath} records batch ${done.index} over lines ${done.first_line}-${done.last_line}, which this version of harombe cuts differently; pass --resubmit or --state <file>`);
+      throw new CliError(
+        'Conflict',
+        `${statePath} records batch ${done.index} over lines ${done.first_line}-${done.last_line}, which this version of harombe cuts differently; pass --resubmit or --state <file>`,
+      );
     }
   }
 }
@@ -279,7 +312,10 @@ export function sumProgress(batches: ReadonlyArray<{ total: number; counts: Stat
 function progressParts(progress: Progress): { ended: string; open: string; approval: string } {
   const { counts } = progress;
   const list = (statuses: readonly JobStatus[]): string =>
-    statuses.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`).join(', ');
+    statuses
+      .filter((s) => counts[s] > 0)
+      .map((s) => `${counts[s]} ${s}`)
+      .join(', ');
   return {
     ended: list(['completed', 'denied', 'expired', 'cancelled', 'failed']),
     open: list(['running', 'queued']),
@@ -291,7 +327,9 @@ function progressParts(progress: Progress): { ended: string; open: string; appro
 export function formatProgress(progress: Progress): string {
   const { ended, open, approval } = progressParts(progress);
   const percent = progress.total === 0 ? 100 : Math.floor((progress.finished / progress.total) * 100);
-  return [`${progress.finished}/${progress.total} finished (${percent}%)${ended ? `: ${ended}` : ''}`, open, approval].filter(Boolean).join('; ');
+  return [`${progress.finished}/${progress.total} finished (${percent}%)${ended ? `: ${ended}` : ''}`, open, approval]
+    .filter(Boolean)
+    .join('; ');
 }
 
 /** The counts without the finished/total head: `1200 completed, 34 failed; 50 running, …` (for the progress bar). */

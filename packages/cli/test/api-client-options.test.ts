@@ -24,13 +24,19 @@ const LOCAL = { api_url: 'http://127.0.0.1:9999', keys: { submit: 'hk_local_subm
 describe('API URL resolution', () => {
   it('takes --api-url over the environment, the local credentials and the default', () => {
     const env = { HAROMBE_HOME: homeWith(LOCAL), HAROMBE_API_URL: 'http://env:1' };
-    expect(resolveApiUrl({ flags: { apiUrl: 'http://flag:1' }, env })).toEqual({ value: 'http://flag:1', source: '--api-url' });
+    expect(resolveApiUrl({ flags: { apiUrl: 'http://flag:1' }, env })).toEqual({
+      value: 'http://flag:1',
+      source: '--api-url',
+    });
     expect(resolveApiUrl({ env })).toEqual({ value: 'http://env:1', source: 'HAROMBE_API_URL' });
     expect(resolveApiUrl({ env: { HAROMBE_HOME: env.HAROMBE_HOME } })).toEqual({
       value: 'http://127.0.0.1:9999',
       source: join(env.HAROMBE_HOME, 'local.json'),
     });
-    expect(resolveApiUrl({ env: { HAROMBE_HOME: join(tempDir(), 'none') } })).toEqual({ value: DEFAULT_API_URL, source: 'default' });
+    expect(resolveApiUrl({ env: { HAROMBE_HOME: join(tempDir(), 'none') } })).toEqual({
+      value: DEFAULT_API_URL,
+      source: 'default',
+    });
     expect(DEFAULT_API_URL).toBe('http://127.0.0.1:8080');
   });
 
@@ -55,12 +61,21 @@ describe('API key resolution', () => {
 
   it('approve: --api-key > HAROMBE_APPROVER_KEY > keys.approve, never HAROMBE_API_KEY', () => {
     const home = homeWith(LOCAL);
-    expect(resolveApiKey('approve', { flags: { apiKey: 'hk_flag' }, env: { HAROMBE_HOME: home, HAROMBE_APPROVER_KEY: 'a' } })?.value).toBe('hk_flag');
-    expect(resolveApiKey('approve', { env: { HAROMBE_HOME: home, HAROMBE_APPROVER_KEY: 'hk_env_approver', HAROMBE_API_KEY: 'hk_env' } })?.value).toBe(
-      'hk_env_approver',
+    expect(
+      resolveApiKey('approve', { flags: { apiKey: 'hk_flag' }, env: { HAROMBE_HOME: home, HAROMBE_APPROVER_KEY: 'a' } })
+        ?.value,
+    ).toBe('hk_flag');
+    expect(
+      resolveApiKey('approve', {
+        env: { HAROMBE_HOME: home, HAROMBE_APPROVER_KEY: 'hk_env_approver', HAROMBE_API_KEY: 'hk_env' },
+      })?.value,
+    ).toBe('hk_env_approver');
+    expect(resolveApiKey('approve', { env: { HAROMBE_HOME: home, HAROMBE_API_KEY: 'hk_env' } })?.value).toBe(
+      'hk_local_approve',
     );
-    expect(resolveApiKey('approve', { env: { HAROMBE_HOME: home, HAROMBE_API_KEY: 'hk_env' } })?.value).toBe('hk_local_approve');
-    expect(resolveApiKey('approve', { env: { HAROMBE_HOME: join(tempDir(), 'none'), HAROMBE_API_KEY: 'hk_env' } })).toBeUndefined();
+    expect(
+      resolveApiKey('approve', { env: { HAROMBE_HOME: join(tempDir(), 'none'), HAROMBE_API_KEY: 'hk_env' } }),
+    ).toBeUndefined();
   });
 
   it('accepts credentials passed in instead of read from HAROMBE_HOME', () => {
@@ -78,13 +93,19 @@ describe('API key resolution', () => {
     expect(error.message).toMatch(/harombe up/);
     expect(error.message).toMatch(/\/somewhere\/\.harombe\/local\.json/);
     expect(error.message).toMatch(/harombe keys create .*--scopes submit/);
-    expect(missingKeyError('approve', env).message).toMatch(/HAROMBE_APPROVER_KEY.*harombe keys create .*--scopes approve/s);
+    expect(missingKeyError('approve', env).message).toMatch(
+      /HAROMBE_APPROVER_KEY.*harombe keys create .*--scopes approve/s,
+    );
   });
 });
 
 describe('client options', () => {
   it('combines URL and key and names their sources', () => {
-    const options = resolveClientOptions('submit', { env: { HAROMBE_HOME: homeWith(LOCAL), HAROMBE_API_KEY: 'hk_env' } }, { timeoutMs: 5000 });
+    const options = resolveClientOptions(
+      'submit',
+      { env: { HAROMBE_HOME: homeWith(LOCAL), HAROMBE_API_KEY: 'hk_env' } },
+      { timeoutMs: 5000 },
+    );
     expect(options).toMatchObject({
       baseUrl: 'http://127.0.0.1:9999',
       apiKey: 'hk_env',
@@ -96,14 +117,19 @@ describe('client options', () => {
   it('refuses a URL that is not http(s), naming where it came from', () => {
     const env = { HAROMBE_HOME: homeWith(LOCAL), HAROMBE_API_URL: 'ftp://x', HAROMBE_API_KEY: 'k' };
     expect(() => resolveClientOptions('submit', { env })).toThrow(/ftp:\/\/x.*HAROMBE_API_URL.*not http/);
-    expect(() => resolveClientOptions('submit', { flags: { apiUrl: 'not a url' }, env })).toThrow(/--api-url.*not a URL/);
+    expect(() => resolveClientOptions('submit', { flags: { apiUrl: 'not a url' }, env })).toThrow(
+      /--api-url.*not a URL/,
+    );
   });
 
   it('the built CLI reads HAROMBE_HOME/local.json: its key and URL are used, so the error is the unreachable API', () => {
     const cwd = tempDir();
     const home = join(cwd, '.harombe');
     mkdirSync(home);
-    writeFileSync(join(home, 'local.json'), JSON.stringify({ api_url: 'http://127.0.0.1:1', keys: { submit: 's', approve: 'a' } }));
+    writeFileSync(
+      join(home, 'local.json'),
+      JSON.stringify({ api_url: 'http://127.0.0.1:1', keys: { submit: 's', approve: 'a' } }),
+    );
     const run = harombe(['jobs', 'get', 'job-000000000000000000000001'], { cwd });
     expect(run.stderr).toMatch(/^harombe: ServiceUnavailable: .*cannot reach http:\/\/127\.0\.0\.1:1/);
     expect(run.status).toBe(2);

@@ -64,9 +64,14 @@ describe('harombe audit', () => {
     const [, second] = (await redis.xrange(trail.streamKey, '-', '+')) as [string, string[]][];
     await redis.xdel(trail.streamKey, second?.[0] as string);
     const run = harombe(['audit', 'verify'], { env, cwd });
-    expect(run.stdout).toMatch(/^audit trail TAMPERED: 1 problem in 3 records\n {2}removed: 1 record missing before record 3/);
+    expect(run.stdout).toMatch(
+      /^audit trail TAMPERED: 1 problem in 3 records\n {2}removed: 1 record missing before record 3/,
+    );
     expect(run.status).toBe(1);
-    const json = JSON.parse(harombe(['audit', 'verify', '--json'], { env, cwd }).stdout) as { ok: boolean; problems: { kind: string }[] };
+    const json = JSON.parse(harombe(['audit', 'verify', '--json'], { env, cwd }).stdout) as {
+      ok: boolean;
+      problems: { kind: string }[];
+    };
     expect(json).toMatchObject({ ok: false, problems: [{ kind: 'removed' }] });
   });
 
@@ -76,15 +81,24 @@ describe('harombe audit', () => {
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(new RegExp(`#3  classified +  ${jobB}  acme  alice-key \\(api\\)  risk=LOW$`));
-    expect(lines[1]).toMatch(new RegExp(`#4  decided +  ${jobA}  acme  slack:U1 \\(slack\\)  decision=denied reason="looks wrong"$`));
+    expect(lines[1]).toMatch(
+      new RegExp(`#4  decided +  ${jobA}  acme  slack:U1 \\(slack\\)  decision=denied reason="looks wrong"$`),
+    );
     const json = harombe(['audit', 'tail', '--job', jobA, '--json'], { env, cwd });
-    expect(json.stdout.trimEnd().split('\n').map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual([1, 2, 4]);
+    expect(
+      json.stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { seq: number }).seq),
+    ).toEqual([1, 2, 4]);
   });
 
   it('takes the Redis URL from --redis-url and says where it came from when unreachable', async () => {
     const url = `redis://127.0.0.1:${await closedPort()}`;
     const run = harombe(['audit', 'verify', '--redis-url', url], { env, cwd });
-    expect(run.stderr).toMatch(new RegExp(`^harombe: ServiceUnavailable: cannot reach Redis at ${url}/? \\(from --redis-url\\)`));
+    expect(run.stderr).toMatch(
+      new RegExp(`^harombe: ServiceUnavailable: cannot reach Redis at ${url}/? \\(from --redis-url\\)`),
+    );
     expect(run.status).toBe(2);
   });
 });

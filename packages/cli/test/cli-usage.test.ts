@@ -26,7 +26,9 @@ describe('harombe exec: arguments', () => {
   });
 
   it('checks --sandbox, --timeout and --wait before asking the API', () => {
-    expect(harombe(['exec', '-l', 'python', '-c', '1', '--sandbox', 'box']).stderr).toMatch(/sandbox_id looks like sandbox-<16 hex digits>/);
+    expect(harombe(['exec', '-l', 'python', '-c', '1', '--sandbox', 'box']).stderr).toMatch(
+      /sandbox_id looks like sandbox-<16 hex digits>/,
+    );
     expect(harombe(['exec', '-l', 'python', '-c', '1', '--timeout', '0']).stderr).toMatch(/positive number of seconds/);
     expect(harombe(['exec', '-l', 'python', '-c', '1', '--wait', 'soon']).stderr).toMatch(/positive number of seconds/);
   });
@@ -44,14 +46,24 @@ describe('harombe exec: arguments', () => {
 
   it('reports an unreachable API as harombe: ServiceUnavailable, exit 2', async () => {
     const port = await closedPort();
-    const run = harombe(['exec', '-l', 'python', '-c', 'print(1)'], { env: { HAROMBE_API_URL: `http://127.0.0.1:${port}`, HAROMBE_API_KEY: 'hk_x' } });
-    expect(run.stderr).toMatch(new RegExp(`^harombe: ServiceUnavailable: POST /v1/jobs: cannot reach http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+    const run = harombe(['exec', '-l', 'python', '-c', 'print(1)'], {
+      env: { HAROMBE_API_URL: `http://127.0.0.1:${port}`, HAROMBE_API_KEY: 'hk_x' },
+    });
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^harombe: ServiceUnavailable: POST /v1/jobs: cannot reach http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`,
+      ),
+    );
     expect(run.status).toBe(2);
   });
 
   it('refuses an API URL that is not http(s), naming its source', () => {
-    const run = harombe(['exec', '-l', 'python', '-c', '1', '--api-url', 'localhost:8080'], { env: { HAROMBE_API_KEY: 'k' } });
-    expect(run.stderr).toMatch(/^harombe: InvalidArgument: the API URL "localhost:8080" \(from --api-url\) is not http\(s\)/);
+    const run = harombe(['exec', '-l', 'python', '-c', '1', '--api-url', 'localhost:8080'], {
+      env: { HAROMBE_API_KEY: 'k' },
+    });
+    expect(run.stderr).toMatch(
+      /^harombe: InvalidArgument: the API URL "localhost:8080" \(from --api-url\) is not http\(s\)/,
+    );
     expect(run.status).toBe(2);
   });
 });
@@ -61,13 +73,23 @@ describe('harombe jobs and approvals: arguments', () => {
     const run = harombe(['jobs', 'get', 'job-1']);
     expect(run.stderr).toMatch(/a job_id looks like job-<24 hex digits>/);
     expect(run.status).toBe(2);
-    expect(harombe(['approvals', 'approve', 'job-000000000000000000000001']).stderr).toMatch(/an approval_id looks like approval-<24 hex digits>/);
-    expect(harombe(['approvals', 'approve', '--batch', 'b-1']).stderr).toMatch(/a batch_id looks like batch-<24 hex digits>/);
+    expect(harombe(['approvals', 'approve', 'job-000000000000000000000001']).stderr).toMatch(
+      /an approval_id looks like approval-<24 hex digits>/,
+    );
+    expect(harombe(['approvals', 'approve', '--batch', 'b-1']).stderr).toMatch(
+      /a batch_id looks like batch-<24 hex digits>/,
+    );
   });
 
   it('wants an approval_id or --batch, not both, and deny wants a reason', () => {
     expect(harombe(['approvals', 'approve']).stderr).toMatch(/give either an approval_id or --batch <batch_id>/);
-    const both = harombe(['approvals', 'approve', 'approval-000000000000000000000001', '--batch', 'batch-000000000000000000000001']);
+    const both = harombe([
+      'approvals',
+      'approve',
+      'approval-000000000000000000000001',
+      '--batch',
+      'batch-000000000000000000000001',
+    ]);
     expect(both.stderr).toMatch(/not both/);
     expect(both.status).toBe(2);
     const deny = harombe(['approvals', 'deny', 'approval-000000000000000000000001']);
@@ -83,7 +105,9 @@ describe('harombe jobs and approvals: arguments', () => {
   });
 
   it('jobs wait checks --timeout', () => {
-    expect(harombe(['jobs', 'wait', 'job-000000000000000000000001', '--timeout', '-1']).stderr).toMatch(/positive number of seconds/);
+    expect(harombe(['jobs', 'wait', 'job-000000000000000000000001', '--timeout', '-1']).stderr).toMatch(
+      /positive number of seconds/,
+    );
   });
 });
 
@@ -91,6 +115,7 @@ describe('harombe (no command)', () => {
   it('lists the commands', () => {
     const run = harombe(['--help']);
     expect(run.status).toBe(0);
-    for (const command of ['up', 'run', 'exec', 'submit', 'jobs', 'approvals', 'keys', 'doctor']) expect(run.stdout).toMatch(new RegExp(`\\n  ${command} `));
+    for (const command of ['up', 'run', 'exec', 'submit', 'jobs', 'approvals', 'keys', 'doctor'])
+      expect(run.stdout).toMatch(new RegExp(`\\n  ${command} `));
   });
 });

@@ -13,7 +13,16 @@ export function hexId(prefix: string, digits = 24): string {
 }
 
 export function executionResult(overrides: Partial<ExecutionResult> = {}): ExecutionResult {
-  return { success: true, sandbox_id: null, stdout: '', stderr: '', exit_code: 0, execution_time: 0.1, error: null, ...overrides };
+  return {
+    success: true,
+    sandbox_id: null,
+    stdout: '',
+    stderr: '',
+    exit_code: 0,
+    execution_time: 0.1,
+    error: null,
+    ...overrides,
+  };
 }
 
 /** A valid JobView (parsed, so it follows the schema of the core package as it is now). */
@@ -75,7 +84,10 @@ export class FakeApi {
   jobScript: JobView[] = [];
   private scriptAt = 0;
   /** Batches: how each submitted job ends. */
-  outcome: (job: { tool: string; params: Record<string, unknown> }, index: number) => Pick<JobView, 'status' | 'result'> = () => ({
+  outcome: (
+    job: { tool: string; params: Record<string, unknown> },
+    index: number,
+  ) => Pick<JobView, 'status' | 'result'> = () => ({
     status: 'completed',
     result: executionResult({ stdout: 'ok\n' }),
   });
@@ -101,7 +113,10 @@ export class FakeApi {
       }
       return json(200, this.scripted());
     }
-    if (method === 'POST' && url.pathname === '/v1/batches') return this.submitBatch(body as { jobs: Array<{ tool: string; params: Record<string, unknown> }>; idempotency_key?: string });
+    if (method === 'POST' && url.pathname === '/v1/batches')
+      return this.submitBatch(
+        body as { jobs: Array<{ tool: string; params: Record<string, unknown> }>; idempotency_key?: string },
+      );
     if (method === 'GET' && parts[1] === 'batches' && parts[2]) {
       const batch = this.batches.get(parts[2]);
       if (!batch) return json(404, { error: { code: 'NotFound', message: `batch ${parts[2]} not found` } });
@@ -121,16 +136,28 @@ export class FakeApi {
     return job;
   }
 
-  private submitBatch(request: { jobs: Array<{ tool: string; params: Record<string, unknown> }>; idempotency_key?: string }): Response {
+  private submitBatch(request: {
+    jobs: Array<{ tool: string; params: Record<string, unknown> }>;
+    idempotency_key?: string;
+  }): Response {
     this.batchSubmissions += 1;
     if (this.failBatchSubmissions.has(this.batchSubmissions)) {
       return json(503, { error: { code: 'ServiceUnavailable', message: 'try again' } });
     }
     const known = request.idempotency_key ? this.batchByKey.get(request.idempotency_key) : undefined;
-    if (known) return json(202, { batch_id: known, job_ids: (this.batches.get(known) as { jobs: JobView[] }).jobs.map((job) => job.job_id) });
+    if (known)
+      return json(202, {
+        batch_id: known,
+        job_ids: (this.batches.get(known) as { jobs: JobView[] }).jobs.map((job) => job.job_id),
+      });
     const batchId = hexId('batch');
     const jobs = request.jobs.map((entry, index) =>
-      jobView({ tool: entry.tool as JobView['tool'], params: entry.params, batch_id: batchId, ...this.outcome(entry, index) }),
+      jobView({
+        tool: entry.tool as JobView['tool'],
+        params: entry.params,
+        batch_id: batchId,
+        ...this.outcome(entry, index),
+      }),
     );
     this.batches.set(batchId, { jobs, polls: 0 });
     if (request.idempotency_key) this.batchByKey.set(request.idempotency_key, batchId);
@@ -145,11 +172,20 @@ export class FakeApi {
       const status = done ? job.status : 'queued';
       counts[status] += 1;
     }
-    return { batch_id: batchId, created_at: '2030-01-01T00:00:00.000Z', total: batch.jobs.length, counts, jobs: batch.jobs.slice(0, 1), next_offset: batch.jobs.length > 1 ? 1 : null };
+    return {
+      batch_id: batchId,
+      created_at: '2030-01-01T00:00:00.000Z',
+      total: batch.jobs.length,
+      counts,
+      jobs: batch.jobs.slice(0, 1),
+      next_offset: batch.jobs.length > 1 ? 1 : null,
+    };
   }
 
   /** The POST /v1/batches requests seen, by idempotency key. */
   batchKeysSubmitted(): string[] {
-    return this.requests.filter((r) => r.method === 'POST' && r.path === '/v1/batches').map((r) => (r.body as { idempotency_key: string }).idempotency_key);
+    return this.requests
+      .filter((r) => r.method === 'POST' && r.path === '/v1/batches')
+      .map((r) => (r.body as { idempotency_key: string }).idempotency_key);
   }
 }

@@ -15,17 +15,24 @@ import { tempDir } from './harombe-cli.js';
 
 function io() {
   const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: { write: (t: string) => (out.stdout += t) }, stderr: { write: (t: string) => (out.stderr += t) } } };
+  return {
+    out,
+    io: { stdout: { write: (t: string) => (out.stdout += t) }, stderr: { write: (t: string) => (out.stderr += t) } },
+  };
 }
 
 function clientOf(api: FakeApi): HarombeClient {
   return new HarombeClient({ baseUrl: 'http://fleet.test', apiKey: 'hk_test', fetch: api.fetch });
 }
 
-const ended = (job: JobView, patch: Partial<JobView>): JobView => ({ ...job, finished_at: '2030-01-01T00:00:05.000Z', ...patch });
+const ended = (job: JobView, patch: Partial<JobView>): JobView => ({
+  ...job,
+  finished_at: '2030-01-01T00:00:05.000Z',
+  ...patch,
+});
 
 describe('exec', () => {
-  it('says it waits for approval, then prints the output and exits with the program\'s code', async () => {
+  it("says it waits for approval, then prints the output and exits with the program's code", async () => {
     const api = new FakeApi();
     const pending = awaitingApproval(jobView());
     const approval = { ...pending.approval!, status: 'approved' as const, decided_by: 'bob', reason: 'fine' };
@@ -33,26 +40,43 @@ describe('exec', () => {
       pending,
       pending,
       { ...pending, status: 'queued', approval },
-      ended(pending, { status: 'completed', approval, result: executionResult({ stdout: 'out\n', stderr: 'err\n', exit_code: 3, success: false }) }),
+      ended(pending, {
+        status: 'completed',
+        approval,
+        result: executionResult({ stdout: 'out\n', stderr: 'err\n', exit_code: 3, success: false }),
+      }),
     ];
     const { out, io: streams } = io();
-    const code = await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams, approvalPollSeconds: 0.01 });
+    const code = await execOnFleet(
+      clientOf(api),
+      { language: 'python', code: 'x' },
+      { io: streams, approvalPollSeconds: 0.01 },
+    );
     expect(out.stderr).toBe(
       `waiting for approval (approval ${pending.approval!.approval_id}, risk HIGH: network access requested, expires 2030-01-01T00:10:00.000Z)\n` +
         'approved by bob: fine\nerr\n',
     );
     expect(out.stdout).toBe('out\n');
     expect(code).toBe(3);
-    expect(api.requests[0]).toMatchObject({ method: 'POST', path: '/v1/jobs', body: { tool: 'code_execute', params: { language: 'python', code: 'x' } } });
+    expect(api.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/v1/jobs',
+      body: { tool: 'code_execute', params: { language: 'python', code: 'x' } },
+    });
   });
 
   it('reports the approval once, also when the job had ended by the next look', async () => {
     const api = new FakeApi();
     const pending = awaitingApproval(jobView());
     const approval = { ...pending.approval!, status: 'approved' as const, decided_by: 'carol' };
-    api.jobScript = [pending, ended(pending, { status: 'completed', approval, result: executionResult({ stdout: 'hi\n' }) })];
+    api.jobScript = [
+      pending,
+      ended(pending, { status: 'completed', approval, result: executionResult({ stdout: 'hi\n' }) }),
+    ];
     const { out, io: streams } = io();
-    expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams, approvalPollSeconds: 0.01 })).toBe(0);
+    expect(
+      await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams, approvalPollSeconds: 0.01 }),
+    ).toBe(0);
     expect(out.stderr).toMatch(/^waiting for approval \(.*\)\napproved by carol\n$/);
     expect(out.stdout).toBe('hi\n');
   });
@@ -60,9 +84,23 @@ describe('exec', () => {
   it('a denied job: harombe: <code>: <message>, exit 1', async () => {
     const api = new FakeApi();
     const pending = awaitingApproval(jobView());
-    api.jobScript = [pending, ended(pending, { status: 'denied', error: { code: 'ApprovalDenied', message: 'denied by bob: no network' }, result: executionResult({ success: false, stderr: 'denied by bob: no network', exit_code: -1, error: 'ApprovalDenied' }) })];
+    api.jobScript = [
+      pending,
+      ended(pending, {
+        status: 'denied',
+        error: { code: 'ApprovalDenied', message: 'denied by bob: no network' },
+        result: executionResult({
+          success: false,
+          stderr: 'denied by bob: no network',
+          exit_code: -1,
+          error: 'ApprovalDenied',
+        }),
+      }),
+    ];
     const { out, io: streams } = io();
-    expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams, approvalPollSeconds: 0.01 })).toBe(1);
+    expect(
+      await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams, approvalPollSeconds: 0.01 }),
+    ).toBe(1);
     expect(out.stderr).toMatch(/waiting for approval .*\nharombe: ApprovalDenied: denied by bob: no network\n$/);
     expect(out.stdout).toBe('');
   });
@@ -71,8 +109,16 @@ describe('exec', () => {
     const api = new FakeApi();
     api.jobScript = [awaitingApproval(jobView())];
     const { out, io: streams } = io();
-    expect(await execOnFleet(clientOf(api), { language: 'shell', code: 'x' }, { io: streams, waitSeconds: 0.3, approvalPollSeconds: 0.05 })).toBe(124);
-    expect(out.stderr).toMatch(/harombe: TimeoutError: job job-\w+ did not end within 0\.3 s \(last seen awaiting_approval\); cancelled\n$/);
+    expect(
+      await execOnFleet(
+        clientOf(api),
+        { language: 'shell', code: 'x' },
+        { io: streams, waitSeconds: 0.3, approvalPollSeconds: 0.05 },
+      ),
+    ).toBe(124);
+    expect(out.stderr).toMatch(
+      /harombe: TimeoutError: job job-\w+ did not end within 0\.3 s \(last seen awaiting_approval\); cancelled\n$/,
+    );
     expect(api.requests.at(-1)).toMatchObject({ method: 'DELETE' });
   });
 
@@ -82,28 +128,64 @@ describe('exec', () => {
     const interrupt = new AbortController();
     setTimeout(() => interrupt.abort(), 300);
     const { out, io: streams } = io();
-    expect(await execOnFleet(clientOf(api), { language: 'shell', code: 'x' }, { io: streams, signal: interrupt.signal })).toBe(130);
+    expect(
+      await execOnFleet(clientOf(api), { language: 'shell', code: 'x' }, { io: streams, signal: interrupt.signal }),
+    ).toBe(130);
     expect(out.stderr).toMatch(/harombe: Cancelled: interrupted; job job-\w+ cancelled\n$/);
   });
 
   it('exit codes and messages of ended jobs', () => {
-    const timeout = jobView({ status: 'completed', result: executionResult({ success: false, exit_code: -1, error: 'TimeoutError', stdout: 'tick\n', execution_time: 2 }) });
+    const timeout = jobView({
+      status: 'completed',
+      result: executionResult({
+        success: false,
+        exit_code: -1,
+        error: 'TimeoutError',
+        stdout: 'tick\n',
+        execution_time: 2,
+      }),
+    });
     const { out, io: streams } = io();
     expect(reportExecution(timeout, streams)).toBe(124);
-    expect(out).toEqual({ stdout: 'tick\n', stderr: 'harombe: TimeoutError: the program ran past its time limit (stopped after 2 s)\n' });
+    expect(out).toEqual({
+      stdout: 'tick\n',
+      stderr: 'harombe: TimeoutError: the program ran past its time limit (stopped after 2 s)\n',
+    });
     expect(execExitCode(jobView({ status: 'completed', result: executionResult({ exit_code: 0 }) }))).toBe(0);
-    expect(execExitCode(jobView({ status: 'completed', result: executionResult({ exit_code: 0, error: 'MemoryLimitExceeded', success: false }) }))).toBe(1);
-    expect(execExitCode(jobView({ status: 'completed', result: executionResult({ exit_code: 137, error: 'MemoryLimitExceeded', success: false }) }))).toBe(137);
+    expect(
+      execExitCode(
+        jobView({
+          status: 'completed',
+          result: executionResult({ exit_code: 0, error: 'MemoryLimitExceeded', success: false }),
+        }),
+      ),
+    ).toBe(1);
+    expect(
+      execExitCode(
+        jobView({
+          status: 'completed',
+          result: executionResult({ exit_code: 137, error: 'MemoryLimitExceeded', success: false }),
+        }),
+      ),
+    ).toBe(137);
     expect(execExitCode(jobView({ status: 'failed', error: { code: 'WorkerLost', message: 'lost' } }))).toBe(1);
     const failed = io();
-    expect(reportExecution(jobView({ status: 'failed', result: null, error: { code: 'WorkerLost', message: 'worker w1 went away' } }), failed.io)).toBe(1);
+    expect(
+      reportExecution(
+        jobView({ status: 'failed', result: null, error: { code: 'WorkerLost', message: 'worker w1 went away' } }),
+        failed.io,
+      ),
+    ).toBe(1);
     expect(failed.out.stderr).toBe('harombe: WorkerLost: worker w1 went away\n');
-    expect(approvalWaitingLine(awaitingApproval(jobView(), '2030-02-02T00:00:00.000Z'))).toMatch(/^waiting for approval \(approval approval-\w+, risk HIGH: network access requested, expires 2030-02-02T00:00:00\.000Z\)$/);
+    expect(approvalWaitingLine(awaitingApproval(jobView(), '2030-02-02T00:00:00.000Z'))).toMatch(
+      /^waiting for approval \(approval approval-\w+, risk HIGH: network access requested, expires 2030-02-02T00:00:00\.000Z\)$/,
+    );
   });
 });
 
 describe('submit', () => {
-  const line = (i: number): string => JSON.stringify({ tool: 'code_execute', params: { language: 'python', code: `print(${i})` } });
+  const line = (i: number): string =>
+    JSON.stringify({ tool: 'code_execute', params: { language: 'python', code: `print(${i})` } });
 
   function jobsFile(n: number): { dir: string; path: string } {
     const dir = tempDir();
@@ -124,9 +206,14 @@ describe('submit', () => {
     expect(await submitFile(clientOf(api), path, { ...quiet(), stderr, out })).toBe(0);
     const sha = fileSha256(readFileSync(path));
     expect(api.batchKeysSubmitted()).toEqual([idempotencyKey(sha, 0)]);
-    const results = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JobView);
+    const results = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JobView);
     expect(results.map((j) => j.params.code)).toEqual(['print(1)', 'print(2)', 'print(3)']);
-    expect(readSubmitState(defaultStatePath(path))?.chunks).toMatchObject([{ index: 0, first_line: 1, last_line: 3, jobs: 3 }]);
+    expect(readSubmitState(defaultStatePath(path))?.chunks).toMatchObject([
+      { index: 0, first_line: 1, last_line: 3, jobs: 3 },
+    ]);
     expect(progress).toMatch(/batch 1\/1 \(lines 1-3, 3 jobs\): submitted as batch-/);
     expect(progress).toMatch(/0\/3 finished \(0%\); 3 queued/);
     expect(progress).toMatch(/3\/3 results written to .*results\.ndjson: 3 succeeded/);
@@ -136,7 +223,9 @@ describe('submit', () => {
   it('a job that did not succeed makes the exit status 1', async () => {
     const api = new FakeApi();
     api.outcome = (_job, index) =>
-      index === 1 ? { status: 'completed', result: executionResult({ success: false, exit_code: 1 }) } : { status: 'completed', result: executionResult() };
+      index === 1
+        ? { status: 'completed', result: executionResult({ success: false, exit_code: 1 }) }
+        : { status: 'completed', result: executionResult() };
     const { path } = jobsFile(2);
     const stdout = new PassThrough();
     let written = '';
@@ -151,7 +240,9 @@ describe('submit', () => {
     const { path } = jobsFile(10_001); // two batches: 10,000 + 1
     const sha = fileSha256(readFileSync(path));
     api.failBatchSubmissions.add(2); // the second batch's request fails: as if interrupted there
-    await expect(submitFile(clientOf(api), path, { ...quiet(), out: join(tempDir(), 'r.ndjson') })).rejects.toThrow(/try again/);
+    await expect(submitFile(clientOf(api), path, { ...quiet(), out: join(tempDir(), 'r.ndjson') })).rejects.toThrow(
+      /try again/,
+    );
     expect(readSubmitState(defaultStatePath(path))?.chunks.map((c) => c.index)).toEqual([0]);
 
     expect(await submitFile(clientOf(api), path, { ...quiet(), out: join(tempDir(), 'r.ndjson') })).toBe(0);
@@ -177,7 +268,9 @@ describe('submit', () => {
     const { path } = jobsFile(2);
     await submitFile(clientOf(api), path, { ...quiet(), wait: false });
     writeFileSync(path, `${line(1)}\n`);
-    await expect(submitFile(clientOf(api), path, { ...quiet(), wait: false })).rejects.toThrow(/different version .*--resubmit/);
+    await expect(submitFile(clientOf(api), path, { ...quiet(), wait: false })).rejects.toThrow(
+      /different version .*--resubmit/,
+    );
   });
 
   it('tells an API refusal by the line of the file', async () => {
@@ -185,10 +278,21 @@ describe('submit', () => {
     const refuse = api.fetch;
     const fetchRefusing: typeof fetch = async (input, init) =>
       init?.method === 'POST'
-        ? new Response(JSON.stringify({ error: { code: 'PayloadTooLarge', message: 'jobs.1.params.code: larger than 10 bytes', details: { field: 'jobs.1.params.code' } } }), { status: 413 })
+        ? new Response(
+            JSON.stringify({
+              error: {
+                code: 'PayloadTooLarge',
+                message: 'jobs.1.params.code: larger than 10 bytes',
+                details: { field: 'jobs.1.params.code' },
+              },
+            }),
+            { status: 413 },
+          )
         : refuse(input, init);
     const { path } = jobsFile(3);
     const client = new HarombeClient({ baseUrl: 'http://fleet.test', apiKey: 'k', fetch: fetchRefusing });
-    await expect(submitFile(client, path, quiet())).rejects.toThrow(/^line 2: params\.code: larger than 10 bytes \(batch 1, lines 1-3, was refused\)$/);
+    await expect(submitFile(client, path, quiet())).rejects.toThrow(
+      /^line 2: params\.code: larger than 10 bytes \(batch 1, lines 1-3, was refused\)$/,
+    );
   });
 });

@@ -29,13 +29,27 @@ function childEnv(cwd: string, options: RunOptions): Record<string, string | und
 /** Runs the built CLI (dist/main.js) as a child process. */
 export function harombe(args: string[], options: RunOptions = {}): SpawnSyncReturns<string> {
   const cwd = options.cwd ?? tempDir();
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', input: options.input, env: childEnv(cwd, options), cwd, timeout: 60_000 });
+  return spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    input: options.input,
+    env: childEnv(cwd, options),
+    cwd,
+    timeout: 60_000,
+  });
 }
 
 /** As harombe(), without blocking this process: for a stand-in served from the test itself. */
-export async function harombeAsync(args: string[], options: RunOptions = {}): Promise<{ stdout: string; stderr: string; status: number | null }> {
+export async function harombeAsync(
+  args: string[],
+  options: RunOptions = {},
+): Promise<{ stdout: string; stderr: string; status: number | null }> {
   const cwd = options.cwd ?? tempDir();
-  const child = spawn(process.execPath, [MAIN, ...args], { env: childEnv(cwd, options), cwd, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: childEnv(cwd, options),
+    cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -30,15 +30,40 @@ describe('harombe keys create', () => {
     const snippet = parseYaml(rest.join('\n')) as { api: { keys: unknown[] } };
     const config = parseConfig(snippet);
     expect(config.api.keys).toEqual([
-      { name: 'ci', tenant: 'acme', scopes: ['submit', 'approve'], key_sha256: createHash('sha256').update(key as string).digest('hex') },
+      {
+        name: 'ci',
+        tenant: 'acme',
+        scopes: ['submit', 'approve'],
+        key_sha256: createHash('sha256')
+          .update(key as string)
+          .digest('hex'),
+      },
     ]);
     expect(run.stderr).toMatch(/shown only this once/);
   });
 
   it('--json prints the key and the entry', () => {
-    const run = harombe(['keys', 'create', '--name', 'bob', '--tenant', 'acme', '--scopes', 'approve', '--slack-user-id', 'U1', '--json']);
+    const run = harombe([
+      'keys',
+      'create',
+      '--name',
+      'bob',
+      '--tenant',
+      'acme',
+      '--scopes',
+      'approve',
+      '--slack-user-id',
+      'U1',
+      '--json',
+    ]);
     const { key, entry } = JSON.parse(run.stdout) as { key: string; entry: unknown };
-    expect(ApiKeyConfig.parse(entry)).toEqual({ name: 'bob', tenant: 'acme', scopes: ['approve'], key_sha256: keySha256(key), slack_user_id: 'U1' });
+    expect(ApiKeyConfig.parse(entry)).toEqual({
+      name: 'bob',
+      tenant: 'acme',
+      scopes: ['approve'],
+      key_sha256: keySha256(key),
+      slack_user_id: 'U1',
+    });
   });
 
   it('refuses a bad tenant or scope, naming the field, and prints no key', () => {
@@ -52,6 +77,9 @@ describe('harombe keys create', () => {
   it('makes a different key every time', () => {
     expect(generateApiKey()).not.toBe(generateApiKey());
     const made = createApiKey({ name: 'n', tenant: 't', scopes: ['submit', 'submit'] }, 'hk_fixed');
-    expect(made).toEqual({ key: 'hk_fixed', entry: { name: 'n', tenant: 't', scopes: ['submit'], key_sha256: keySha256('hk_fixed') } });
+    expect(made).toEqual({
+      key: 'hk_fixed',
+      entry: { name: 'n', tenant: 't', scopes: ['submit'], key_sha256: keySha256('hk_fixed') },
+    });
   });
 });

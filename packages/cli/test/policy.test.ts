@@ -9,8 +9,13 @@ const cli = join(import.meta.dirname, '../dist/main.js');
 describe('harombe policy', () => {
   it('lists operator rules first, then the defaults, in the order they are checked', () => {
     const config = join(mkdtempSync(join(tmpdir(), 'harombe-policy-')), 'harombe.yaml');
-    writeFileSync(config, 'security:\n  policy:\n    rules:\n      - { tools: [code_execute], risk: CRITICAL, timeout: 15, conditions: [{ param: code, matches: wallet }], description: Wallet code }\n');
-    const rules = JSON.parse(execFileSync(process.execPath, [cli, '--config', config, 'policy', '--json'], { encoding: 'utf8' })) as { index: number; source: string; description: string; timeout: number | null }[];
+    writeFileSync(
+      config,
+      'security:\n  policy:\n    rules:\n      - { tools: [code_execute], risk: CRITICAL, timeout: 15, conditions: [{ param: code, matches: wallet }], description: Wallet code }\n',
+    );
+    const rules = JSON.parse(
+      execFileSync(process.execPath, [cli, '--config', config, 'policy', '--json'], { encoding: 'utf8' }),
+    ) as { index: number; source: string; description: string; timeout: number | null }[];
     expect(rules[0]).toMatchObject({ index: 0, source: 'operator', description: 'Wallet code', timeout: 15 });
     expect(rules.slice(1).every((rule) => rule.source === 'default')).toBe(true);
     expect(rules.at(-1)).toMatchObject({ description: expect.stringMatching(/destroy/i), timeout: null });

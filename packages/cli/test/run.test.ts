@@ -5,12 +5,22 @@ import { describe, expect, it } from 'vitest';
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 function harombe(args: string[], input?: string) {
-  return spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', input, env: { ...process.env, LOG_LEVEL: 'silent' } });
+  return spawnSync(process.execPath, [main, ...args], {
+    encoding: 'utf8',
+    input,
+    env: { ...process.env, LOG_LEVEL: 'silent' },
+  });
 }
 
 describe('harombe run', () => {
   it('prints the program output, stdout and stderr apart, and exits with its exit code', () => {
-    const run = harombe(['run', '--language', 'python', '-c', 'import sys\nprint("to out")\nprint("to err", file=sys.stderr)\nsys.exit(4)']);
+    const run = harombe([
+      'run',
+      '--language',
+      'python',
+      '-c',
+      'import sys\nprint("to out")\nprint("to err", file=sys.stderr)\nsys.exit(4)',
+    ]);
     expect(run.stdout).toBe('to out\n');
     expect(run.stderr).toBe('to err\n');
     expect(run.status).toBe(4);
@@ -23,7 +33,15 @@ describe('harombe run', () => {
   });
 
   it('says TimeoutError and fails when the program runs too long', () => {
-    const run = harombe(['run', '--language', 'python', '--timeout', '2', '-c', 'import time\nprint("tick", flush=True)\ntime.sleep(60)']);
+    const run = harombe([
+      'run',
+      '--language',
+      'python',
+      '--timeout',
+      '2',
+      '-c',
+      'import time\nprint("tick", flush=True)\ntime.sleep(60)',
+    ]);
     expect(run.stdout).toBe('tick\n');
     expect(run.stderr).toMatch(/TimeoutError/);
     expect(run.status).toBe(1);

@@ -54,10 +54,22 @@ export class SlackWebApiStandIn {
     switch (method) {
       case 'auth.test':
         if (!token) return { ok: false, error: 'not_authed' };
-        return this.botTokens.has(token) ? { ok: true, url: 'https://acme.slack.com/', team: 'Acme', user: 'harombe', team_id: 'T1', user_id: 'UBOT', bot_id: 'BBOT' } : { ok: false, error: 'invalid_auth' };
+        return this.botTokens.has(token)
+          ? {
+              ok: true,
+              url: 'https://acme.slack.com/',
+              team: 'Acme',
+              user: 'harombe',
+              team_id: 'T1',
+              user_id: 'UBOT',
+              bot_id: 'BBOT',
+            }
+          : { ok: false, error: 'invalid_auth' };
       case 'apps.connections.open':
         if (!token.startsWith('xapp-')) return { ok: false, error: 'not_allowed_token_type' };
-        return this.appTokens.has(token) ? { ok: true, url: 'wss://wss-primary.slack.com/link/?ticket=stand-in' } : { ok: false, error: 'invalid_auth' };
+        return this.appTokens.has(token)
+          ? { ok: true, url: 'wss://wss-primary.slack.com/link/?ticket=stand-in' }
+          : { ok: false, error: 'invalid_auth' };
       default:
         return { ok: false, error: 'unknown_method' };
     }

@@ -27,7 +27,11 @@ describe('parseJobLines', () => {
     expect(problems).toEqual([]);
     expect(jobs.map((j) => j.line)).toEqual([1, 4, 5]);
     expect(jobs[0]?.job).toEqual({ tool: 'code_execute', params: { language: 'python', code: 'print(1)' } });
-    expect(jobs[2]?.job).toEqual({ tool: 'code_list_files', params: { sandbox_id: 'sandbox-0123456789abcdef' }, max_attempts: 3 });
+    expect(jobs[2]?.job).toEqual({
+      tool: 'code_list_files',
+      params: { sandbox_id: 'sandbox-0123456789abcdef' },
+      max_attempts: 3,
+    });
     expect(jobs[0]?.bytes).toBe(Buffer.byteLength(JSON.stringify(jobs[0]?.job)));
   });
 
@@ -106,7 +110,15 @@ describe('idempotency keys and the state file', () => {
     const path = defaultStatePath(input);
     expect(readSubmitState(path)).toBeUndefined();
     const state = newSubmitState(input, sha, 3, 1);
-    state.chunks.push({ index: 0, first_line: 1, last_line: 3, jobs: 3, idempotency_key: idempotencyKey(sha, 0), batch_id: 'batch-000000000000000000000001', submitted_at: 'now' });
+    state.chunks.push({
+      index: 0,
+      first_line: 1,
+      last_line: 3,
+      jobs: 3,
+      idempotency_key: idempotencyKey(sha, 0),
+      batch_id: 'batch-000000000000000000000001',
+      submitted_at: 'now',
+    });
     writeSubmitState(path, state);
     expect(readSubmitState(path)).toEqual(state);
     expect(existsSync(`${path}.${process.pid}.tmp`)).toBe(false);
@@ -118,8 +130,18 @@ describe('idempotency keys and the state file', () => {
     const chunks = planChunks([{ line: 1, job: { tool: 'code_execute', params: {} }, bytes: 10 }]);
     const state = newSubmitState('jobs.jsonl', sha, 1, 1);
     expect(() => checkStateMatches(state, sha, chunks, 's.json')).not.toThrow();
-    expect(() => checkStateMatches(state, fileSha256('changed'), chunks, 's.json')).toThrow(/different version of jobs\.jsonl.*--resubmit/);
-    state.chunks.push({ index: 0, first_line: 2, last_line: 9, jobs: 8, idempotency_key: 'k', batch_id: 'b', submitted_at: 'now' });
+    expect(() => checkStateMatches(state, fileSha256('changed'), chunks, 's.json')).toThrow(
+      /different version of jobs\.jsonl.*--resubmit/,
+    );
+    state.chunks.push({
+      index: 0,
+      first_line: 2,
+      last_line: 9,
+      jobs: 8,
+      idempotency_key: 'k',
+      batch_id: 'b',
+      submitted_at: 'now',
+    });
     expect(() => checkStateMatches(state, sha, chunks, 's.json')).toThrow(/cuts differently/);
   });
 });
@@ -131,8 +153,12 @@ describe('progress', () => {
       { total: 5, counts: { awaiting_approval: 2, denied: 1, queued: 2 } },
     ]);
     expect(progress).toMatchObject({ total: 15, finished: 6 });
-    expect(formatProgress(progress)).toBe('6/15 finished (40%): 4 completed, 1 denied, 1 failed; 2 running, 5 queued; 2 awaiting approval');
-    expect(formatProgress(sumProgress([{ total: 2, counts: { completed: 2 } }]))).toBe('2/2 finished (100%): 2 completed');
+    expect(formatProgress(progress)).toBe(
+      '6/15 finished (40%): 4 completed, 1 denied, 1 failed; 2 running, 5 queued; 2 awaiting approval',
+    );
+    expect(formatProgress(sumProgress([{ total: 2, counts: { completed: 2 } }]))).toBe(
+      '2/2 finished (100%): 2 completed',
+    );
     expect(formatProgress(sumProgress([{ total: 3, counts: { queued: 3 } }]))).toBe('0/3 finished (0%); 3 queued');
     expect(progressDetail(progress)).toBe('4 completed, 1 denied, 1 failed; 2 running, 5 queued; 2 awaiting approval');
   });
@@ -141,10 +167,23 @@ describe('progress', () => {
 describe('harombe submit: the file is checked before anything is submitted', () => {
   it('lists the bad lines by number, submits nothing, exits 2', () => {
     const cwd = tempDir();
-    writeFileSync(join(cwd, 'jobs.jsonl'), [exec('print(1)'), 'oops', exec('print(3)'), '{"tool":"code_execute","params":{"language":"perl","code":"1"}}'].join('\n'));
+    writeFileSync(
+      join(cwd, 'jobs.jsonl'),
+      [
+        exec('print(1)'),
+        'oops',
+        exec('print(3)'),
+        '{"tool":"code_execute","params":{"language":"perl","code":"1"}}',
+      ].join('\n'),
+    );
     // A key and an address are set: were anything sent, the error would be a connection one.
-    const run = harombe(['submit', 'jobs.jsonl'], { cwd, env: { HAROMBE_API_KEY: 'hk_x', HAROMBE_API_URL: 'http://127.0.0.1:1' } });
-    expect(run.stderr).toMatch(/^harombe: InvalidArgument: jobs\.jsonl: 2 bad lines, nothing was submitted:\n {2}line 2: not JSON.*\n {2}line 4: params\.language: /);
+    const run = harombe(['submit', 'jobs.jsonl'], {
+      cwd,
+      env: { HAROMBE_API_KEY: 'hk_x', HAROMBE_API_URL: 'http://127.0.0.1:1' },
+    });
+    expect(run.stderr).toMatch(
+      /^harombe: InvalidArgument: jobs\.jsonl: 2 bad lines, nothing was submitted:\n {2}line 2: not JSON.*\n {2}line 4: params\.language: /,
+    );
     expect(run.status).toBe(2);
     expect(existsSync(join(cwd, 'jobs.jsonl.harombe-state.json'))).toBe(false);
   });
@@ -167,7 +206,10 @@ describe('harombe submit: the file is checked before anything is submitted', () 
   it('refuses an --out it cannot write, before submitting', () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'jobs.jsonl'), `${exec('print(1)')}\n`);
-    const run = harombe(['submit', 'jobs.jsonl', '--out', 'missing/dir/r.ndjson'], { cwd, env: { HAROMBE_API_KEY: 'hk_x', HAROMBE_API_URL: 'http://127.0.0.1:1' } });
+    const run = harombe(['submit', 'jobs.jsonl', '--out', 'missing/dir/r.ndjson'], {
+      cwd,
+      env: { HAROMBE_API_KEY: 'hk_x', HAROMBE_API_URL: 'http://127.0.0.1:1' },
+    });
     expect(run.stderr).toMatch(/^harombe: InvalidArgument: cannot write missing\/dir\/r\.ndjson: no such directory/);
     expect(run.status).toBe(2);
     expect(existsSync(join(cwd, 'jobs.jsonl.harombe-state.json'))).toBe(false);

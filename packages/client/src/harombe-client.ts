@@ -151,7 +151,8 @@ export class HarombeClient {
 
   constructor(options: HarombeClientOptions) {
     const url = new URL(options.baseUrl);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`baseUrl must be http(s): ${options.baseUrl}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new TypeError(`baseUrl must be http(s): ${options.baseUrl}`);
     if (!options.apiKey) throw new TypeError('apiKey is empty');
     this.baseUrl = url.href.replace(/\/+$/, '');
     this.apiKey = options.apiKey;
@@ -159,7 +160,8 @@ export class HarombeClient {
     // Looked up per call: a global fetch replaced later (mocks, instrumentation) is honoured.
     this.send = custom ? (input, init) => custom(input, init) : (input, init) => fetch(input, init);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs)) throw new RangeError('timeoutMs must be a positive number');
+    if (!(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs))
+      throw new RangeError('timeoutMs must be a positive number');
     this.pollSeconds = options.pollSeconds ?? DEFAULT_POLL_SECONDS;
     if (!(this.pollSeconds > 0 && this.pollSeconds <= MAX_POLL_SECONDS)) {
       throw new RangeError(`pollSeconds must be in (0, ${MAX_POLL_SECONDS}]`);
@@ -276,7 +278,12 @@ export class HarombeClient {
   async *batchResults(batchId: string, options: RequestOptions = {}): AsyncGenerator<JobView, void, undefined> {
     const path = `/v1/batches/${segment(batchId)}/results`;
     const what = `GET ${path}`;
-    const { response, scope } = await this.open({ method: 'GET', path, accept: 'application/x-ndjson', signal: options.signal });
+    const { response, scope } = await this.open({
+      method: 'GET',
+      path,
+      accept: 'application/x-ndjson',
+      signal: options.signal,
+    });
     try {
       if (response.body === null) return;
       const reader = response.body.getReader();
@@ -303,7 +310,8 @@ export class HarombeClient {
           }
         }
         pending += decoder.decode();
-        if (pending.trim() !== '') yield this.decode(pending, response.status, `${what} line ${lineNumber + 1}`, JobView);
+        if (pending.trim() !== '')
+          yield this.decode(pending, response.status, `${what} line ${lineNumber + 1}`, JobView);
       } finally {
         // Closes the connection when the caller left the loop early; a no-op at the end.
         await reader.cancel().catch(() => undefined);
@@ -354,12 +362,18 @@ export class HarombeClient {
   // ---- Sandboxes ----
 
   async listSandboxes(options: RequestOptions = {}): Promise<SandboxView[]> {
-    return this.json({ method: 'GET', path: '/v1/sandboxes', signal: options.signal }, envelope('sandboxes', SandboxViewList));
+    return this.json(
+      { method: 'GET', path: '/v1/sandboxes', signal: options.signal },
+      envelope('sandboxes', SandboxViewList),
+    );
   }
 
   /** Runs a code_destroy_sandbox job and answers it once it ran. */
   async destroySandbox(sandboxId: string, options: RequestOptions = {}): Promise<JobView> {
-    return this.json({ method: 'DELETE', path: `/v1/sandboxes/${segment(sandboxId)}`, signal: options.signal }, JobView);
+    return this.json(
+      { method: 'DELETE', path: `/v1/sandboxes/${segment(sandboxId)}`, signal: options.signal },
+      JobView,
+    );
   }
 
   // ---- Health: a 503 is an answer (`ok: false`), not an error. ----
@@ -481,11 +495,14 @@ export class HarombeClient {
   private async open(call: Call): Promise<{ response: Response; scope: AbortScope }> {
     const what = `${call.method} ${call.path}`;
     const timeoutMs =
-      call.holdSeconds === undefined ? this.timeoutMs : Math.max(this.timeoutMs, call.holdSeconds * 1000 + LONG_POLL_GRACE_MS);
+      call.holdSeconds === undefined
+        ? this.timeoutMs
+        : Math.max(this.timeoutMs, call.holdSeconds * 1000 + LONG_POLL_GRACE_MS);
     const scope = new AbortScope(
       call.signal,
       timeoutMs,
-      () => new HarombeApiError({ status: 0, code: 'TimeoutError', message: `${what}: no answer within ${timeoutMs} ms` }),
+      () =>
+        new HarombeApiError({ status: 0, code: 'TimeoutError', message: `${what}: no answer within ${timeoutMs} ms` }),
     );
     const url = new URL(this.baseUrl + call.path);
     for (const [key, value] of Object.entries(call.query ?? {})) {

@@ -2,7 +2,9 @@ import { BatchId, JobView, SandboxView } from '@harombe/core';
 
 /** The part of a zod schema the client uses; the core schemas (JobView, ...) fit it. */
 export interface Schema<T> {
-  safeParse(data: unknown):
+  safeParse(
+    data: unknown,
+  ):
     | { success: true; data: T }
     | { success: false; error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> } };
 }
@@ -68,8 +70,10 @@ export interface HealthStatus {
 
 export const HealthBodySchema: Schema<Omit<HealthStatus, 'ok'>> = {
   safeParse(data) {
-    if (!isRecord(data) || typeof data.status !== 'string') return invalid([{ path: ['status'], message: 'expected a string' }]);
-    if (data.checks !== undefined && !isRecord(data.checks)) return invalid([{ path: ['checks'], message: 'expected an object' }]);
+    if (!isRecord(data) || typeof data.status !== 'string')
+      return invalid([{ path: ['status'], message: 'expected a string' }]);
+    if (data.checks !== undefined && !isRecord(data.checks))
+      return invalid([{ path: ['checks'], message: 'expected an object' }]);
     return valid({ status: data.status, checks: (data.checks as Record<string, unknown> | undefined) ?? {} });
   },
 };

@@ -1,4 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -106,7 +112,8 @@ class FakeApi {
     res.on('close', () => {
       if (!res.writableFinished) received.closedEarly = true;
     });
-    if (req.headers.authorization !== `Bearer ${KEY}`) return sendError(res, 401, 'Unauthorized', 'missing or wrong API key');
+    if (req.headers.authorization !== `Bearer ${KEY}`)
+      return sendError(res, 401, 'Unauthorized', 'missing or wrong API key');
     if (this.override && (await this.override(req, res, received))) return;
 
     const wait = url.searchParams.has('wait_seconds') ? Number(url.searchParams.get('wait_seconds')) : undefined;
@@ -154,7 +161,13 @@ class FakeApi {
       if (approved) this.update(job.job_id, { status: 'queued' });
       else this.end(job.job_id, 'denied', executionFailure('ApprovalDenied'));
       const now = this.jobs.get(job.job_id) as JobView;
-      return send(res, 200, { approval_id: approval.approval_id, job_id: now.job_id, decided: true, status: now.status, approval });
+      return send(res, 200, {
+        approval_id: approval.approval_id,
+        job_id: now.job_id,
+        decided: true,
+        status: now.status,
+        approval,
+      });
     }
     sendError(res, 404, 'NotFound', `no route ${req.method} ${url.pathname}`);
   }
@@ -377,7 +390,11 @@ describe('tools', () => {
     const pending = await until(async () => (await client.listApprovals())[0]);
     const approvalId = pending.approval?.approval_id ?? '';
     const decision = await client.deny(approvalId, 'not today');
-    expect(decision).toMatchObject({ decided: true, status: 'denied', approval: { status: 'denied', reason: 'not today' } });
+    expect(decision).toMatchObject({
+      decided: true,
+      status: 'denied',
+      approval: { status: 'denied', reason: 'not today' },
+    });
 
     const result = await running;
     expect(result).toMatchObject({ success: false, error: 'ApprovalDenied' });

@@ -50,15 +50,23 @@ export const SandboxConfig = z.strictObject({
   /** Lets `runtime` be something other than runsc (for example runc on a laptop). Never in production. */
   allow_insecure_runtime: z.boolean().default(false),
   /** Defaults applied when a caller does not choose. */
-  limits: Limits.partial().default({}).transform((l) => ({ ...DEFAULT_LIMITS, ...l })),
+  limits: Limits.partial()
+    .default({})
+    .transform((l) => ({ ...DEFAULT_LIMITS, ...l })),
   /** Ceilings: a caller asking for more is refused with LimitTooHigh. */
-  max_limits: Limits.partial().default({}).transform((l) => ({ ...DEFAULT_MAX_LIMITS, ...l })),
+  max_limits: Limits.partial()
+    .default({})
+    .transform((l) => ({ ...DEFAULT_MAX_LIMITS, ...l })),
   /** Seconds between SIGTERM and SIGKILL when an execution times out. */
   kill_grace_period: z.number().min(0).max(60).default(2),
   /** Seconds a sandbox may sit unused before it is destroyed. */
   idle_timeout: z.number().positive().default(900),
   /** Largest file code_write_file accepts and code_read_file returns, in bytes. */
-  max_file_bytes: z.number().int().positive().default(8 * 1_048_576),
+  max_file_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1_048_576),
   /** Largest program code_execute accepts, in bytes. */
   max_code_bytes: z.number().int().positive().default(1_048_576),
   /** Processes (threads included) the sandbox user may run at once: what stops a fork bomb. */
@@ -145,7 +153,11 @@ export type SandboxConfigInput = z.input<typeof SandboxConfig>;
 /** An API key: only its SHA-256 is stored; the key itself is the caller's secret. */
 export const ApiKeyConfig = z.strictObject({
   name: z.string().min(1).max(100),
-  tenant: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash, underscore'),
+  tenant: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash, underscore'),
   scopes: z.array(z.enum(['submit', 'approve', 'admin'])).min(1),
   /** Hex SHA-256 of the key (`harombe keys hash` prints it). */
   key_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a hex SHA-256 (64 lower-case hex digits)'),
@@ -169,7 +181,10 @@ export const RedisConfig = z.strictObject({
   /** redis://[:password@]host:port[/db]. The environment variable HAROMBE_REDIS_URL wins. */
   url: z.string().default('redis://127.0.0.1:6379'),
   /** Namespace of every key and queue; wrapped in {} so a Redis Cluster keeps them in one slot. */
-  prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('harombe'),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('harombe'),
 });
 
 export const ApiConfig = z.strictObject({
@@ -177,7 +192,11 @@ export const ApiConfig = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
   keys: z.array(ApiKeyConfig).default([]),
   /** Largest request body, in bytes (a 10,000-job batch fits). */
-  max_body_bytes: z.number().int().positive().default(32 * 1_048_576),
+  max_body_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1_048_576),
   /** How long finished jobs and their results are kept, in seconds. */
   result_ttl_seconds: z.number().int().positive().default(86_400),
 });
@@ -197,7 +216,11 @@ export const WorkerConfig = z.strictObject({
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable');
 
 /** Secrets that must not appear in harombe.yaml: the message says which `*_env` key to use instead. */
-const SLACK_SECRET_KEYS: Record<string, string> = { bot_token: 'bot_token_env', signing_secret: 'signing_secret_env', app_token: 'app_token_env' };
+const SLACK_SECRET_KEYS: Record<string, string> = {
+  bot_token: 'bot_token_env',
+  signing_secret: 'signing_secret_env',
+  app_token: 'app_token_env',
+};
 
 /**
  * The `slack` section: approval requests posted to a channel, decided with buttons. Tokens and
@@ -210,12 +233,18 @@ export const SlackConfig = z
       /** `http`: Slack POSTs to `http.path` (signed requests). `socket`: Socket Mode, no public endpoint (needs an app-level token). */
       transport: z.enum(['http', 'socket']).default('http'),
       /** Id of the channel approval requests go to (C…, or G… for an old private channel). */
-      channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel id such as C0123ABCD').optional(),
+      channel: z
+        .string()
+        .regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel id such as C0123ABCD')
+        .optional(),
       /** Who may decide: Slack user ids and/or the id of a user group (its members at the time of the click). */
       approvers: z
         .strictObject({
           users: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U0123ABCD')).default([]),
-          usergroup: z.string().regex(/^S[A-Z0-9]{2,}$/, 'a Slack user group id such as S0123ABCD').optional(),
+          usergroup: z
+            .string()
+            .regex(/^S[A-Z0-9]{2,}$/, 'a Slack user group id such as S0123ABCD')
+            .optional(),
         })
         .default({ users: [] }),
       /** Environment variable holding the bot token (xoxb-…). */
@@ -231,7 +260,10 @@ export const SlackConfig = z
         .strictObject({
           host: z.string().default('127.0.0.1'),
           port: z.number().int().min(0).max(65535).default(3000),
-          path: z.string().regex(/^\/[A-Za-z0-9/_-]*$/, 'a URL path such as /slack/events').default('/slack/events'),
+          path: z
+            .string()
+            .regex(/^\/[A-Za-z0-9/_-]*$/, 'a URL path such as /slack/events')
+            .default('/slack/events'),
         })
         .default({ host: '127.0.0.1', port: 3000, path: '/slack/events' }),
       /** Re-announce an approval still open at half its timeout, in the message's thread. */
@@ -256,9 +288,18 @@ export const SlackConfig = z
   )
   .superRefine((slack, context) => {
     if (!slack.enabled) return;
-    if (!slack.channel) context.addIssue({ code: 'custom', path: ['channel'], message: 'required when slack is enabled: the id of the approvals channel' });
+    if (!slack.channel)
+      context.addIssue({
+        code: 'custom',
+        path: ['channel'],
+        message: 'required when slack is enabled: the id of the approvals channel',
+      });
     if (slack.approvers.users.length === 0 && !slack.approvers.usergroup) {
-      context.addIssue({ code: 'custom', path: ['approvers'], message: 'required when slack is enabled: approvers.users and/or approvers.usergroup' });
+      context.addIssue({
+        code: 'custom',
+        path: ['approvers'],
+        message: 'required when slack is enabled: approvers.users and/or approvers.usergroup',
+      });
     }
   });
 export type SlackConfig = z.output<typeof SlackConfig>;
@@ -279,19 +320,33 @@ export interface SlackSecrets {
  */
 export function resolveSlackSecrets(slack: SlackConfig, env: NodeJS.ProcessEnv = process.env): SlackSecrets {
   const problems: string[] = [];
-  const read = (key: 'bot_token_env' | 'signing_secret_env' | 'app_token_env', what: string, prefix?: string): string | undefined => {
+  const read = (
+    key: 'bot_token_env' | 'signing_secret_env' | 'app_token_env',
+    what: string,
+    prefix?: string,
+  ): string | undefined => {
     const name = slack[key];
     const value = env[name]?.trim();
     if (!value) problems.push(`slack.${key}: the environment variable ${name} is not set (${what})`);
-    else if (prefix && !value.startsWith(prefix)) problems.push(`slack.${key}: the environment variable ${name} does not hold ${what}`);
+    else if (prefix && !value.startsWith(prefix))
+      problems.push(`slack.${key}: the environment variable ${name} does not hold ${what}`);
     else return value;
     return undefined;
   };
   const botToken = read('bot_token_env', 'a bot token, xoxb-…', 'xoxb-');
-  const signingSecret = slack.transport === 'http' ? read('signing_secret_env', 'the signing secret transport http needs') : undefined;
-  const appToken = slack.transport === 'socket' ? read('app_token_env', 'an app-level token, xapp-…, which transport socket needs', 'xapp-') : undefined;
-  if (problems.length > 0) throw new HarombeError('InvalidArgument', `invalid slack configuration: ${problems.join('; ')}`, { problems });
-  return { botToken: botToken as string, ...(signingSecret ? { signingSecret } : {}), ...(appToken ? { appToken } : {}) };
+  const signingSecret =
+    slack.transport === 'http' ? read('signing_secret_env', 'the signing secret transport http needs') : undefined;
+  const appToken =
+    slack.transport === 'socket'
+      ? read('app_token_env', 'an app-level token, xapp-…, which transport socket needs', 'xapp-')
+      : undefined;
+  if (problems.length > 0)
+    throw new HarombeError('InvalidArgument', `invalid slack configuration: ${problems.join('; ')}`, { problems });
+  return {
+    botToken: botToken as string,
+    ...(signingSecret ? { signingSecret } : {}),
+    ...(appToken ? { appToken } : {}),
+  };
 }
 
 export const HarombeConfig = z.object({

@@ -28,7 +28,9 @@ export function isTerminal(status: JobStatus): boolean {
 
 export const JobId = z.string().regex(/^job-[0-9a-f]{24}$/, 'a job_id looks like job-<24 hex digits>');
 export const BatchId = z.string().regex(/^batch-[0-9a-f]{24}$/, 'a batch_id looks like batch-<24 hex digits>');
-export const ApprovalId = z.string().regex(/^approval-[0-9a-f]{24}$/, 'an approval_id looks like approval-<24 hex digits>');
+export const ApprovalId = z
+  .string()
+  .regex(/^approval-[0-9a-f]{24}$/, 'an approval_id looks like approval-<24 hex digits>');
 
 export const ApprovalStatus = z.enum(['pending', 'approved', 'denied', 'expired', 'cancelled']);
 export type ApprovalStatus = z.infer<typeof ApprovalStatus>;

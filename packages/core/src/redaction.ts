@@ -7,7 +7,8 @@
 export const REDACTED = '[REDACTED]';
 
 /** Keys whose values are secret whatever they hold. */
-const SECRET_KEY = /(^|_|-)(token|secret|password|passwd|authorization|api_?key|apikey|signature|cookie|private_?key)s?$/i;
+const SECRET_KEY =
+  /(^|_|-)(token|secret|password|passwd|authorization|api_?key|apikey|signature|cookie|private_?key)s?$/i;
 
 const SECRET_TEXT: readonly [RegExp, string][] = [
   // Slack bot, user, app-level and refresh tokens.
@@ -40,7 +41,10 @@ function redactValue(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && item !== null && item !== undefined && item !== '' ? REDACTED : redactValue(item, depth + 1);
+    out[key] =
+      SECRET_KEY.test(key) && item !== null && item !== undefined && item !== ''
+        ? REDACTED
+        : redactValue(item, depth + 1);
   }
   return out;
 }

@@ -7,9 +7,7 @@ import { Language } from './languages.js';
  * and consumer. Field names and defaults follow the reference design.
  */
 
-export const SandboxId = z
-  .string()
-  .regex(/^sandbox-[0-9a-f]{16}$/, 'a sandbox_id looks like sandbox-<16 hex digits>');
+export const SandboxId = z.string().regex(/^sandbox-[0-9a-f]{16}$/, 'a sandbox_id looks like sandbox-<16 hex digits>');
 export type SandboxId = z.infer<typeof SandboxId>;
 
 /** A path relative to /workspace, as callers send it; the sandbox runtime checks it further. */
@@ -140,9 +138,7 @@ export const TOOLS = {
   code_destroy_sandbox: { params: CodeDestroySandboxParams, result: DestroySandboxResult },
 } as const;
 
-export const ToolName = z.enum(
-  Object.keys(TOOLS) as [keyof typeof TOOLS, ...(keyof typeof TOOLS)[]],
-);
+export const ToolName = z.enum(Object.keys(TOOLS) as [keyof typeof TOOLS, ...(keyof typeof TOOLS)[]]);
 export type ToolName = z.infer<typeof ToolName>;
 export type ToolParams<T extends ToolName> = z.output<(typeof TOOLS)[T]['params']>;
 export type ToolResult<T extends ToolName> = z.output<(typeof TOOLS)[T]['result']>;

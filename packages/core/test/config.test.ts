@@ -2,7 +2,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CodeExecuteParams, DEFAULT_LIMITS, loadConfig, parseConfig, redactSecrets, redactText, resolveSlackSecrets, SandboxId, TOOLS } from '../src/index.js';
+import {
+  CodeExecuteParams,
+  DEFAULT_LIMITS,
+  loadConfig,
+  parseConfig,
+  redactSecrets,
+  redactText,
+  resolveSlackSecrets,
+  SandboxId,
+  TOOLS,
+} from '../src/index.js';
 
 function yamlFile(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'harombe-config-')), 'harombe.yaml');
@@ -32,20 +42,45 @@ describe('configuration', () => {
     expect(network.subnet_pool).toBe('10.213.0.0/16');
     expect(network.allowed_private_ranges).toEqual([]);
     expect(network.denied_ranges).toEqual([]);
-    expect(parseConfig({ security: { sandbox: { network: { denied_ranges: ['203.0.113.7/32', '2001:db8::/32'] } } } }).security.sandbox.network.denied_ranges).toHaveLength(2);
-    expect(() => parseConfig({ security: { sandbox: { network: { denied_ranges: ['203.0.113.7'] } } } })).toThrow(/denied_ranges/);
-    const custom = parseConfig({ security: { sandbox: { network: { subnet_pool: '172.30.0.0/20', allowed_private_ranges: ['10.20.0.0/16', 'fd00::/8'] } } } });
+    expect(
+      parseConfig({ security: { sandbox: { network: { denied_ranges: ['203.0.113.7/32', '2001:db8::/32'] } } } })
+        .security.sandbox.network.denied_ranges,
+    ).toHaveLength(2);
+    expect(() => parseConfig({ security: { sandbox: { network: { denied_ranges: ['203.0.113.7'] } } } })).toThrow(
+      /denied_ranges/,
+    );
+    const custom = parseConfig({
+      security: {
+        sandbox: { network: { subnet_pool: '172.30.0.0/20', allowed_private_ranges: ['10.20.0.0/16', 'fd00::/8'] } },
+      },
+    });
     expect(custom.security.sandbox.network.allowed_private_ranges).toEqual(['10.20.0.0/16', 'fd00::/8']);
     for (const pool of ['10.0.0.0/30', '10.0.0.0/8', 'nonsense', '10.0.0.0', '300.0.0.0/16', '10.0.0.0/16/2']) {
-      expect(() => parseConfig({ security: { sandbox: { network: { subnet_pool: pool } } } }), pool).toThrow(/security\.sandbox\.network\.subnet_pool/);
+      expect(() => parseConfig({ security: { sandbox: { network: { subnet_pool: pool } } } }), pool).toThrow(
+        /security\.sandbox\.network\.subnet_pool/,
+      );
     }
-    for (const range of ['10.0.0.0/33', 'example.com/8', '10.0.0.0', 'fd00::/129', '10.0.0.0/8/1', '::/0', '::ffff:0:0/96', 'fd00::/6']) {
-      expect(() => parseConfig({ security: { sandbox: { network: { allowed_private_ranges: [range] } } } }), range).toThrow(/allowed_private_ranges/);
+    for (const range of [
+      '10.0.0.0/33',
+      'example.com/8',
+      '10.0.0.0',
+      'fd00::/129',
+      '10.0.0.0/8/1',
+      '::/0',
+      '::ffff:0:0/96',
+      'fd00::/6',
+    ]) {
+      expect(
+        () => parseConfig({ security: { sandbox: { network: { allowed_private_ranges: [range] } } } }),
+        range,
+      ).toThrow(/allowed_private_ranges/);
     }
   });
 
   it('reads harombe.yaml and merges partial limits over the defaults', () => {
-    const config = loadConfig(yamlFile('security:\n  sandbox:\n    limits:\n      max_memory_mb: 1024\n    warm_pool:\n      python: 3\n'));
+    const config = loadConfig(
+      yamlFile('security:\n  sandbox:\n    limits:\n      max_memory_mb: 1024\n    warm_pool:\n      python: 3\n'),
+    );
     expect(config.security.sandbox.limits).toEqual({ ...DEFAULT_LIMITS, max_memory_mb: 1024 });
     expect(config.security.sandbox.warm_pool.python).toBe(3);
   });
@@ -63,15 +98,29 @@ describe('configuration', () => {
 describe('tool contracts', () => {
   it('has the six tools', () => {
     expect(Object.keys(TOOLS).sort()).toEqual(
-      ['code_destroy_sandbox', 'code_execute', 'code_install_package', 'code_list_files', 'code_read_file', 'code_write_file'].sort(),
+      [
+        'code_destroy_sandbox',
+        'code_execute',
+        'code_install_package',
+        'code_list_files',
+        'code_read_file',
+        'code_write_file',
+      ].sort(),
     );
   });
 
   it('applies the reference defaults and refuses unknown fields and languages', () => {
-    expect(CodeExecuteParams.parse({ language: 'python', code: 'x' })).toEqual({ language: 'python', code: 'x', network_enabled: false, allowed_domains: [] });
+    expect(CodeExecuteParams.parse({ language: 'python', code: 'x' })).toEqual({
+      language: 'python',
+      code: 'x',
+      network_enabled: false,
+      allowed_domains: [],
+    });
     expect(CodeExecuteParams.safeParse({ language: 'ruby', code: 'x' }).success).toBe(false);
     expect(CodeExecuteParams.safeParse({ language: 'python', code: 'x', extra: 1 }).success).toBe(false);
-    expect(CodeExecuteParams.safeParse({ language: 'python', code: 'x', allowed_domains: ['not a domain'] }).success).toBe(false);
+    expect(
+      CodeExecuteParams.safeParse({ language: 'python', code: 'x', allowed_domains: ['not a domain'] }).success,
+    ).toBe(false);
     expect(SandboxId.safeParse('sandbox-0123456789abcdef').success).toBe(true);
     expect(SandboxId.safeParse('../../etc').success).toBe(false);
   });
@@ -81,17 +130,33 @@ describe('slack configuration', () => {
   const enabled = { enabled: true, channel: 'C0123ABCD', approvers: { users: ['U0123ABCD'] } };
 
   it('is off by default, and needs a channel and approvers when on', () => {
-    expect(parseConfig({}).slack).toMatchObject({ enabled: false, transport: 'http', reminder: true, bot_token_env: 'HAROMBE_SLACK_BOT_TOKEN' });
-    expect(() => parseConfig({ slack: { enabled: true } })).toThrow(/slack\.channel: required when slack is enabled.*slack\.approvers: required/);
-    expect(parseConfig({ slack: { ...enabled, approvers: { usergroup: 'S0123ABCD' } } }).slack.approvers).toEqual({ users: [], usergroup: 'S0123ABCD' });
+    expect(parseConfig({}).slack).toMatchObject({
+      enabled: false,
+      transport: 'http',
+      reminder: true,
+      bot_token_env: 'HAROMBE_SLACK_BOT_TOKEN',
+    });
+    expect(() => parseConfig({ slack: { enabled: true } })).toThrow(
+      /slack\.channel: required when slack is enabled.*slack\.approvers: required/,
+    );
+    expect(parseConfig({ slack: { ...enabled, approvers: { usergroup: 'S0123ABCD' } } }).slack.approvers).toEqual({
+      users: [],
+      usergroup: 'S0123ABCD',
+    });
   });
 
   it('names the offending key', () => {
     expect(() => parseConfig({ slack: { ...enabled, transport: 'smoke-signals' } })).toThrow(/slack\.transport/);
-    expect(() => parseConfig({ slack: { ...enabled, channel: '#approvals' } })).toThrow(/slack\.channel: a Slack channel id/);
-    expect(() => parseConfig({ slack: { ...enabled, approvers: { users: ['bob'] } } })).toThrow(/slack\.approvers\.users\.0: a Slack user id/);
+    expect(() => parseConfig({ slack: { ...enabled, channel: '#approvals' } })).toThrow(
+      /slack\.channel: a Slack channel id/,
+    );
+    expect(() => parseConfig({ slack: { ...enabled, approvers: { users: ['bob'] } } })).toThrow(
+      /slack\.approvers\.users\.0: a Slack user id/,
+    );
     expect(() => parseConfig({ slack: { ...enabled, api_url: 'ftp://slack' } })).toThrow(/slack\.api_url/);
-    expect(() => parseConfig({ slack: { ...enabled, bot_token_env: 'not a name' } })).toThrow(/slack\.bot_token_env: the name of an environment variable/);
+    expect(() => parseConfig({ slack: { ...enabled, bot_token_env: 'not a name' } })).toThrow(
+      /slack\.bot_token_env: the name of an environment variable/,
+    );
   });
 
   it('refuses secrets written in the file, saying where they belong', () => {
@@ -102,13 +167,24 @@ describe('slack configuration', () => {
 
   it('reads the secrets each transport needs from the environment, naming the key of a missing one', () => {
     const http = parseConfig({ slack: enabled }).slack;
-    expect(resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1', HAROMBE_SLACK_SIGNING_SECRET: 's3cret' })).toEqual({ botToken: 'xoxb-1', signingSecret: 's3cret' });
-    expect(() => resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/slack\.signing_secret_env: the environment variable HAROMBE_SLACK_SIGNING_SECRET is not set/);
-    expect(() => resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xapp-1', HAROMBE_SLACK_SIGNING_SECRET: 's' })).toThrow(/slack\.bot_token_env: .* does not hold a bot token/);
+    expect(
+      resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1', HAROMBE_SLACK_SIGNING_SECRET: 's3cret' }),
+    ).toEqual({ botToken: 'xoxb-1', signingSecret: 's3cret' });
+    expect(() => resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(
+      /slack\.signing_secret_env: the environment variable HAROMBE_SLACK_SIGNING_SECRET is not set/,
+    );
+    expect(() =>
+      resolveSlackSecrets(http, { HAROMBE_SLACK_BOT_TOKEN: 'xapp-1', HAROMBE_SLACK_SIGNING_SECRET: 's' }),
+    ).toThrow(/slack\.bot_token_env: .* does not hold a bot token/);
 
     const socket = parseConfig({ slack: { ...enabled, transport: 'socket', app_token_env: 'MY_APP_TOKEN' } }).slack;
-    expect(() => resolveSlackSecrets(socket, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/slack\.app_token_env: the environment variable MY_APP_TOKEN is not set/);
-    expect(resolveSlackSecrets(socket, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1', MY_APP_TOKEN: 'xapp-1' })).toEqual({ botToken: 'xoxb-1', appToken: 'xapp-1' });
+    expect(() => resolveSlackSecrets(socket, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(
+      /slack\.app_token_env: the environment variable MY_APP_TOKEN is not set/,
+    );
+    expect(resolveSlackSecrets(socket, { HAROMBE_SLACK_BOT_TOKEN: 'xoxb-1', MY_APP_TOKEN: 'xapp-1' })).toEqual({
+      botToken: 'xoxb-1',
+      appToken: 'xapp-1',
+    });
   });
 });
 
@@ -122,10 +198,17 @@ describe('redaction', () => {
     };
     expect(redactSecrets(value)).toEqual({
       reason: 'uses [REDACTED] and Bearer [REDACTED]',
-      nested: { api_key: '[REDACTED]', signing_secret: '[REDACTED]', token: '[REDACTED]', keep: 'redis://[REDACTED]@host:6379/0' },
+      nested: {
+        api_key: '[REDACTED]',
+        signing_secret: '[REDACTED]',
+        token: '[REDACTED]',
+        keep: 'redis://[REDACTED]@host:6379/0',
+      },
       payload_sha256: 'a'.repeat(64),
       list: ['[REDACTED]'],
     });
-    expect(redactText('job-0123456789abcdef01234567 by slack:U0123')).toBe('job-0123456789abcdef01234567 by slack:U0123');
+    expect(redactText('job-0123456789abcdef01234567 by slack:U0123')).toBe(
+      'job-0123456789abcdef01234567 by slack:U0123',
+    );
   });
 });

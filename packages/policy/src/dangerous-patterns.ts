@@ -81,11 +81,20 @@ export const DANGEROUS_PATTERNS: readonly DangerousPattern[] = deepFreeze([
   { name: 'dunder_import', regex: /__import__/ },
   { name: 'builtins_access', regex: /__builtins__/ },
   { name: 'subprocess', regex: /\bsubprocess\b/ },
-  { name: 'os_system', regex: new RegExp(String.raw`\b` + OS_MODULE + String.raw`\s*\.\s*` + OS_RUNNERS + String.raw`\b`) },
+  {
+    name: 'os_system',
+    regex: new RegExp(String.raw`\b` + OS_MODULE + String.raw`\s*\.\s*` + OS_RUNNERS + String.raw`\b`),
+  },
   {
     // getattr(os, 'system'), getattr(os,"popen"), and getattr(os, name) with a computed name.
     name: 'os_system',
-    regex: new RegExp(String.raw`\bgetattr\s*\(\s*` + OS_MODULE + String.raw`\s*,\s*(?:[rbuf]{0,2}['"]` + OS_RUNNERS + String.raw`['"]|[^\s'"])`),
+    regex: new RegExp(
+      String.raw`\bgetattr\s*\(\s*` +
+        OS_MODULE +
+        String.raw`\s*,\s*(?:[rbuf]{0,2}['"]` +
+        OS_RUNNERS +
+        String.raw`['"]|[^\s'"])`,
+    ),
   },
   {
     // from os import system / from os import (path, popen)

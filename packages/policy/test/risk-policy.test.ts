@@ -38,7 +38,9 @@ describe('operator rules', () => {
       'Code mentioning cryptocurrency (suspicious)',
     );
     // When it does not match, the defaults still apply.
-    expect(policy.classify('code_execute', { code: 'import subprocess' }).reason).toBe('Code contains a dangerous pattern');
+    expect(policy.classify('code_execute', { code: 'import subprocess' }).reason).toBe(
+      'Code contains a dangerous pattern',
+    );
     expect(policy.classify('code_execute', { code: 'print(1)' }).reason).toBe('Code execution');
   });
 
@@ -65,11 +67,21 @@ describe('operator rules', () => {
 
   it('a rule without tools applies to every tool, unknown ones included', () => {
     const policy = new RiskPolicy({
-      config: { rules: [{ risk: 'CRITICAL', conditions: [{ param: 'sandbox_id', in: [SANDBOX] }], description: 'Quarantined sandbox' }] },
+      config: {
+        rules: [
+          {
+            risk: 'CRITICAL',
+            conditions: [{ param: 'sandbox_id', in: [SANDBOX] }],
+            description: 'Quarantined sandbox',
+          },
+        ],
+      },
     });
     expect(policy.classify('code_read_file', { sandbox_id: SANDBOX, file_path: 'a' }).risk).toBe('CRITICAL');
     expect(policy.classify('something_else', { sandbox_id: SANDBOX }).risk).toBe('CRITICAL');
-    expect(policy.classify('code_read_file', { sandbox_id: 'sandbox-ffffffffffffffff', file_path: 'a' }).risk).toBe('MEDIUM');
+    expect(policy.classify('code_read_file', { sandbox_id: 'sandbox-ffffffffffffffff', file_path: 'a' }).risk).toBe(
+      'MEDIUM',
+    );
   });
 
   it('replace_default_rules keeps only the operator rules', () => {
@@ -119,12 +131,22 @@ describe('approval', () => {
       config: {
         rules: [
           { tools: ['code_list_files'], risk: 'CRITICAL', require_approval: false, description: 'Listing is fine' },
-          { tools: ['code_destroy_sandbox'], risk: 'LOW', require_approval: true, timeout: 5, description: 'Ask first' },
+          {
+            tools: ['code_destroy_sandbox'],
+            risk: 'LOW',
+            require_approval: true,
+            timeout: 5,
+            description: 'Ask first',
+          },
           { tools: ['code_read_file'], risk: 'HIGH', description: 'Reads are sensitive' },
         ],
       },
     });
-    expect(policy.classify('code_list_files', {})).toMatchObject({ risk: 'CRITICAL', require_approval: false, approval_timeout: null });
+    expect(policy.classify('code_list_files', {})).toMatchObject({
+      risk: 'CRITICAL',
+      require_approval: false,
+      approval_timeout: null,
+    });
     expect(policy.classify('code_destroy_sandbox', {})).toMatchObject({ require_approval: true, approval_timeout: 5 });
     expect(policy.classify('code_read_file', {})).toMatchObject({ risk: 'HIGH', approval_timeout: 60 });
   });
@@ -139,18 +161,30 @@ describe('conditions', () => {
     const policy = only({ risk: 'HIGH', conditions: [{ param: 'timeout', matches: '^9\\d$' }], description: 'Long' });
     expect(policy.classify('code_execute', { timeout: 95 }).risk).toBe('HIGH');
     expect(policy.classify('code_execute', { timeout: 5 }).risk).toBe('MEDIUM');
-    const domains = only({ risk: 'HIGH', conditions: [{ param: 'allowed_domains', matches: 'EVIL' }], description: 'Evil' });
+    const domains = only({
+      risk: 'HIGH',
+      conditions: [{ param: 'allowed_domains', matches: 'EVIL' }],
+      description: 'Evil',
+    });
     expect(domains.classify('code_execute', { allowed_domains: ['ok.com', 'evil.com'] }).risk).toBe('HIGH');
   });
 
   it('a missing parameter matches nothing, so a negated condition holds', () => {
-    const policy = only({ risk: 'HIGH', conditions: [{ param: 'code', matches: 'x', negate: true }], description: 'No x' });
+    const policy = only({
+      risk: 'HIGH',
+      conditions: [{ param: 'code', matches: 'x', negate: true }],
+      description: 'No x',
+    });
     expect(policy.classify('code_read_file', {}).risk).toBe('HIGH');
     expect(policy.classify('code_execute', { code: 'x = 1' }).risk).toBe('MEDIUM');
   });
 
   it('equals is strict and structural; in is membership; negate inverts', () => {
-    const equals = only({ risk: 'HIGH', conditions: [{ param: 'allowed_domains', equals: ['a.com', 'b.com'] }], description: 'Eq' });
+    const equals = only({
+      risk: 'HIGH',
+      conditions: [{ param: 'allowed_domains', equals: ['a.com', 'b.com'] }],
+      description: 'Eq',
+    });
     expect(equals.classify('code_execute', { allowed_domains: ['a.com', 'b.com'] }).risk).toBe('HIGH');
     expect(equals.classify('code_execute', { allowed_domains: ['b.com', 'a.com'] }).risk).toBe('MEDIUM');
     const strict = only({ risk: 'HIGH', conditions: [{ param: 'network_enabled', equals: true }], description: 'Net' });
@@ -173,17 +207,32 @@ describe('conditions', () => {
       ],
       description: 'sudo in shell',
     });
-    expect(policy.classify('code_execute', { language: 'shell', code: 'sudo ls' })).toMatchObject({ risk: 'CRITICAL', matched: 'sudo' });
+    expect(policy.classify('code_execute', { language: 'shell', code: 'sudo ls' })).toMatchObject({
+      risk: 'CRITICAL',
+      matched: 'sudo',
+    });
     expect(policy.classify('code_execute', { language: 'python', code: 'sudo ls' }).risk).toBe('MEDIUM');
   });
 
   it('param may be dotted, through own properties only', () => {
-    const policy = only({ risk: 'HIGH', conditions: [{ param: 'meta.owner.name', equals: 'mallory' }], description: 'Mallory' });
+    const policy = only({
+      risk: 'HIGH',
+      conditions: [{ param: 'meta.owner.name', equals: 'mallory' }],
+      description: 'Mallory',
+    });
     expect(policy.classify('custom', { meta: { owner: { name: 'mallory' } } }).risk).toBe('HIGH');
     expect(policy.classify('custom', { meta: { owner: null } }).risk).toBe('MEDIUM');
-    const index = only({ risk: 'HIGH', conditions: [{ param: 'allowed_domains.0', equals: 'evil.com' }], description: 'First' });
+    const index = only({
+      risk: 'HIGH',
+      conditions: [{ param: 'allowed_domains.0', equals: 'evil.com' }],
+      description: 'First',
+    });
     expect(index.classify('code_execute', { allowed_domains: ['evil.com'] }).risk).toBe('HIGH');
-    const proto = only({ risk: 'HIGH', conditions: [{ param: 'code.constructor', matches: 'Function' }], description: 'Proto' });
+    const proto = only({
+      risk: 'HIGH',
+      conditions: [{ param: 'code.constructor', matches: 'Function' }],
+      description: 'Proto',
+    });
     expect(proto.classify('code_execute', { code: 'x' }).risk).toBe('MEDIUM');
   });
 });
@@ -194,7 +243,10 @@ describe('construction', () => {
       () =>
         new RiskPolicy({
           config: {
-            rules: [CRYPTO_RULE, { risk: 'HIGH', conditions: [{ param: 'code', matches: 'a(b' }], description: 'Broken' }],
+            rules: [
+              CRYPTO_RULE,
+              { risk: 'HIGH', conditions: [{ param: 'code', matches: 'a(b' }], description: 'Broken' },
+            ],
           },
         }),
     );
@@ -204,9 +256,7 @@ describe('construction', () => {
   });
 
   it('rejects an invalid policy section, naming the key', () => {
-    const error = thrown(
-      () => new RiskPolicy({ config: { rules: [{ risk: 'SEVERE' as 'HIGH', description: 'x' }] } }),
-    );
+    const error = thrown(() => new RiskPolicy({ config: { rules: [{ risk: 'SEVERE' as 'HIGH', description: 'x' }] } }));
     expect(error.code).toBe('InvalidArgument');
     expect(error.message).toContain('security.policy.rules[0].risk');
   });
@@ -244,14 +294,19 @@ describe('construction', () => {
 describe('RiskPolicy.fromConfig: the hitl switches of harombe.yaml', () => {
   const destroy = { sandbox_id: 'sandbox-0123456789abcdef' };
   it('auto-approves LOW by default, and not when auto_approve_low_risk is false', () => {
-    expect(RiskPolicy.fromConfig(parseConfig({})).classify('code_destroy_sandbox', destroy).require_approval).toBe(false);
+    expect(RiskPolicy.fromConfig(parseConfig({})).classify('code_destroy_sandbox', destroy).require_approval).toBe(
+      false,
+    );
     const strict = parseConfig({ security: { sandbox: { hitl: { enabled: true, auto_approve_low_risk: false } } } });
     expect(RiskPolicy.fromConfig(strict).classify('code_destroy_sandbox', destroy).require_approval).toBe(true);
   });
 
   it('approves every level without a person when hitl is disabled', () => {
     const off = parseConfig({ security: { sandbox: { hitl: { enabled: false, auto_approve_low_risk: true } } } });
-    const assessment = RiskPolicy.fromConfig(off).classify('code_execute', { language: 'python', code: 'import subprocess' });
+    const assessment = RiskPolicy.fromConfig(off).classify('code_execute', {
+      language: 'python',
+      code: 'import subprocess',
+    });
     expect(assessment).toMatchObject({ risk: 'CRITICAL', require_approval: false });
   });
 });

@@ -72,8 +72,11 @@ export interface AuditVerification {
 
 /** Parses and checks one entry; returns the record view, or a problem. */
 export function parseAuditEntry(entry: StoredAuditEntry): { view: AuditRecordView } | { problem: AuditProblem } {
-  const malformed = (message: string): { problem: AuditProblem } => ({ problem: { kind: 'malformed', id: entry.id, seq: null, message } });
-  if (entry.record === undefined || entry.hash === undefined) return malformed(`entry ${entry.id} lacks its record or hash field`);
+  const malformed = (message: string): { problem: AuditProblem } => ({
+    problem: { kind: 'malformed', id: entry.id, seq: null, message },
+  });
+  if (entry.record === undefined || entry.hash === undefined)
+    return malformed(`entry ${entry.id} lacks its record or hash field`);
   let raw: unknown;
   try {
     raw = JSON.parse(entry.record);
@@ -81,7 +84,8 @@ export function parseAuditEntry(entry: StoredAuditEntry): { view: AuditRecordVie
     return malformed(`entry ${entry.id} is not JSON`);
   }
   const parsed = AuditRecord.safeParse(raw);
-  if (!parsed.success) return malformed(`entry ${entry.id} is not an audit record: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    return malformed(`entry ${entry.id} is not an audit record: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return { view: { ...parsed.data, id: entry.id, hash: entry.hash } };
 }
 
@@ -106,16 +110,26 @@ export class AuditChainVerifier {
     const problem = (kind: AuditProblemKind, message: string): void => {
       this.problems.push({ kind, id: view.id, seq: view.seq, message });
     };
-    if (sha256Hex(entry.record as string) !== view.hash) problem('edited', `record ${view.seq} (${view.id}) was changed: its content does not match its hash`);
+    if (sha256Hex(entry.record as string) !== view.hash)
+      problem('edited', `record ${view.seq} (${view.id}) was changed: its content does not match its hash`);
     const expectedSeq = (this.previous?.seq ?? 0) + 1;
     const expectedPrev = this.previous?.hash ?? AUDIT_GENESIS_HASH;
     if (view.seq > expectedSeq) {
       const missing = view.seq - expectedSeq;
-      problem('removed', `${missing} record${missing === 1 ? '' : 's'} missing before record ${view.seq} (${view.id}): removed`);
+      problem(
+        'removed',
+        `${missing} record${missing === 1 ? '' : 's'} missing before record ${view.seq} (${view.id}): removed`,
+      );
     } else if (view.seq < expectedSeq) {
-      problem('inserted', `record ${view.seq} (${view.id}) does not follow record ${expectedSeq - 1}: inserted or moved`);
+      problem(
+        'inserted',
+        `record ${view.seq} (${view.id}) does not follow record ${expectedSeq - 1}: inserted or moved`,
+      );
     } else if (view.prev_hash !== expectedPrev) {
-      problem('broken_link', `record ${view.seq} (${view.id}) does not name the record before it: a record was replaced or re-hashed`);
+      problem(
+        'broken_link',
+        `record ${view.seq} (${view.id}) does not name the record before it: a record was replaced or re-hashed`,
+      );
     }
     this.previous = { hash: view.hash, seq: view.seq };
   }
@@ -132,7 +146,12 @@ export class AuditChainVerifier {
         message: `the trail's head is record ${head.seq}, but its last record is ${last ? last.seq : 'none'}${removed > 0 ? `: ${removed} record${removed === 1 ? '' : 's'} removed from the end` : ''}`,
       });
     } else if (!head && last) {
-      this.problems.push({ kind: 'head_mismatch', id: null, seq: null, message: 'the trail has records but no head: its head was removed' });
+      this.problems.push({
+        kind: 'head_mismatch',
+        id: null,
+        seq: null,
+        message: 'the trail has records but no head: its head was removed',
+      });
     }
     return { ok: this.problems.length === 0, records: this.count, last, problems: this.problems };
   }

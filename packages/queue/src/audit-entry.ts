@@ -21,8 +21,19 @@ export interface AuditEntry {
 export type AuditedJob = Pick<JobRecord, 'job_id' | 'tenant' | 'tool' | 'payload_sha256'>;
 
 /** A job's record fields. */
-export function jobEntry(type: AuditEventType, job: AuditedJob, fields: Pick<AuditEntry, 'actor' | 'channel' | 'details'> = {}): AuditEntry {
-  return { type, tenant: job.tenant, job_id: job.job_id, tool: job.tool, payload_sha256: job.payload_sha256, ...fields };
+export function jobEntry(
+  type: AuditEventType,
+  job: AuditedJob,
+  fields: Pick<AuditEntry, 'actor' | 'channel' | 'details'> = {},
+): AuditEntry {
+  return {
+    type,
+    tenant: job.tenant,
+    job_id: job.job_id,
+    tool: job.tool,
+    payload_sha256: job.payload_sha256,
+    ...fields,
+  };
 }
 
 /** An entry as the job store's scripts push it to the audit inbox, with when its step happened. */
@@ -38,7 +49,8 @@ export function parseAuditInboxItem(item: string): { entry: AuditEntry; at: stri
   try {
     const { at, entry } = JSON.parse(item.slice(bar + 1)) as { at?: unknown; entry?: AuditEntry };
     if (typeof at !== 'string' || !entry || typeof entry.type !== 'string') return undefined;
-    if (previous && entry.details && entry.details.previous_status === null) entry.details = { ...entry.details, previous_status: previous };
+    if (previous && entry.details && entry.details.previous_status === null)
+      entry.details = { ...entry.details, previous_status: previous };
     return { entry, at };
   } catch {
     return undefined;

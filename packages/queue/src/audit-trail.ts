@@ -9,7 +9,14 @@ import {
   type Clock,
 } from '@harombe/core';
 import type { Redis } from 'ioredis';
-import { AuditChainVerifier, parseAuditEntry, serializeAuditRecord, sha256Hex, type AuditVerification, type StoredAuditEntry } from './audit-chain.js';
+import {
+  AuditChainVerifier,
+  parseAuditEntry,
+  serializeAuditRecord,
+  sha256Hex,
+  type AuditVerification,
+  type StoredAuditEntry,
+} from './audit-chain.js';
 import { jobEntry, parseAuditInboxItem, type AuditedJob, type AuditEntry } from './audit-entry.js';
 import { RedisKeys } from './redis-keys.js';
 
@@ -60,7 +67,15 @@ type Head = { hash: string; seq: number } | null;
 type Chained = { record: AuditRecord; text: string; hash: string };
 
 interface ScriptedRedis extends Redis {
-  harombeAppendAudit(stream: string, head: string, inbox: string, expected: string, taken: string, first: string, ...pairs: string[]): Promise<string[]>;
+  harombeAppendAudit(
+    stream: string,
+    head: string,
+    inbox: string,
+    expected: string,
+    taken: string,
+    first: string,
+    ...pairs: string[]
+  ): Promise<string[]>;
 }
 
 /**
@@ -80,7 +95,8 @@ export class AuditTrail {
     this.clock = options.clock ?? systemClock;
     this.maxAttempts = options.maxAttempts ?? 100;
     this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeAppendAudit) this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 3, lua: APPEND_AUDIT });
+    if (!this.redis.harombeAppendAudit)
+      this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 3, lua: APPEND_AUDIT });
   }
 
   get streamKey(): string {
@@ -104,10 +120,13 @@ export class AuditTrail {
   async drain(): Promise<number> {
     let moved = 0;
     let head = await this.head();
-    for (let attempt = 1; attempt <= this.maxAttempts; ) {
+    for (let attempt = 1; attempt <= this.maxAttempts;) {
       const items = await this.redis.lrange(this.inboxKey, 0, CHUNK - 1);
       if (items.length === 0) return moved;
-      const chained = chain(items.flatMap((item) => parseAuditInboxItem(item) ?? []), head);
+      const chained = chain(
+        items.flatMap((item) => parseAuditInboxItem(item) ?? []),
+        head,
+      );
       const written = await this.write(chained, head, items);
       if ('moved' in written) {
         // Another writer appended or drained first: read again.
@@ -130,12 +149,17 @@ export class AuditTrail {
   async appendMany(entries: readonly AuditEntry[]): Promise<AuditRecordView[]> {
     const at = new Date(this.clock.now()).toISOString();
     const out: AuditRecordView[] = [];
-    for (let i = 0; i < entries.length; i += CHUNK) out.push(...(await this.appendChunk(entries.slice(i, i + CHUNK), at)));
+    for (let i = 0; i < entries.length; i += CHUNK)
+      out.push(...(await this.appendChunk(entries.slice(i, i + CHUNK), at)));
     return out;
   }
 
   /** A record about a job, carrying its tenant, tool and payload hash. */
-  async job(type: AuditEventType, job: AuditedJob, fields: Pick<AuditEntry, 'actor' | 'channel' | 'details'> = {}): Promise<AuditRecordView> {
+  async job(
+    type: AuditEventType,
+    job: AuditedJob,
+    fields: Pick<AuditEntry, 'actor' | 'channel' | 'details'> = {},
+  ): Promise<AuditRecordView> {
     return this.append(jobEntry(type, job, fields));
   }
 
@@ -175,7 +199,9 @@ export class AuditTrail {
    * `limit` (default 100), looking at most at `maxScan` entries (default 10 000). With `tenant`
    * or `jobId`, only matching records; `next_after` moves past the others all the same.
    */
-  async read(options: { after?: string; limit?: number; tenant?: string; jobId?: string; maxScan?: number } = {}): Promise<AuditPage> {
+  async read(
+    options: { after?: string; limit?: number; tenant?: string; jobId?: string; maxScan?: number } = {},
+  ): Promise<AuditPage> {
     const limit = options.limit ?? 100;
     const maxScan = options.maxScan ?? 10_000;
     const records: AuditRecordView[] = [];
@@ -215,7 +241,8 @@ export class AuditTrail {
    * the connection: give it one of its own.
    */
   async waitForMore(after: string, blockMs: number): Promise<AuditRecordView[]> {
-    const reply = (await this.redis.xread('BLOCK', blockMs, 'STREAMS', this.streamKey, after)) as [string, [string, string[]][]][] | null;
+    const reply = (await this.redis.xread('BLOCK', blockMs, 'STREAMS', this.streamKey, after)) as
+      [string, [string, string[]][]][] | null;
     const entries = reply?.[0]?.[1] ?? [];
     return entries.map(toStored).flatMap((entry) => {
       const parsed = parseAuditEntry(entry);
@@ -242,16 +269,23 @@ export class AuditTrail {
   }
 
   private async range(after: string | undefined, count: number): Promise<StoredAuditEntry[]> {
-    const raw = (await this.redis.xrange(this.streamKey, after ? `(${after}` : '-', '+', 'COUNT', count)) as [string, string[]][];
+    const raw = (await this.redis.xrange(this.streamKey, after ? `(${after}` : '-', '+', 'COUNT', count)) as [
+      string,
+      string[],
+    ][];
     return raw.map(toStored);
   }
 
   private async appendChunk(entries: readonly AuditEntry[], at: string): Promise<AuditRecordView[]> {
     let head = await this.head();
     for (let attempt = 1; attempt <= this.maxAttempts; attempt += 1) {
-      const chained = chain(entries.map((entry) => ({ entry, at })), head);
+      const chained = chain(
+        entries.map((entry) => ({ entry, at })),
+        head,
+      );
       const written = await this.write(chained, head, []);
-      if (!('moved' in written)) return chained.map(({ record, hash }, index) => ({ ...record, hash, id: written.ids[index] as string }));
+      if (!('moved' in written))
+        return chained.map(({ record, hash }, index) => ({ ...record, hash, id: written.ids[index] as string }));
       // Another writer appended in between: chain to the head it left.
       head = written.moved;
     }
@@ -259,9 +293,21 @@ export class AuditTrail {
   }
 
   /** One APPEND_AUDIT call: the stream ids of the records, or the head that moved under them. */
-  private async write(chained: readonly Chained[], head: Head, inboxItems: readonly string[]): Promise<{ ids: string[] } | { moved: Head }> {
+  private async write(
+    chained: readonly Chained[],
+    head: Head,
+    inboxItems: readonly string[],
+  ): Promise<{ ids: string[] } | { moved: Head }> {
     const pairs = chained.flatMap(({ text, hash }) => [text, hash]);
-    const [outcome, ...rest] = await this.redis.harombeAppendAudit(this.streamKey, this.headKey, this.inboxKey, head?.hash ?? '', String(inboxItems.length), inboxItems[0] ?? '', ...pairs);
+    const [outcome, ...rest] = await this.redis.harombeAppendAudit(
+      this.streamKey,
+      this.headKey,
+      this.inboxKey,
+      head?.hash ?? '',
+      String(inboxItems.length),
+      inboxItems[0] ?? '',
+      ...pairs,
+    );
     if (outcome === 'ok') return { ids: rest };
     const [hash, seq] = rest as [string, string];
     return { moved: hash ? { hash, seq: Number(seq) } : null };

@@ -49,7 +49,12 @@ export class BatchStore {
   async get(batchId: string): Promise<BatchRecord | undefined> {
     const hash = await this.redis.hgetall(this.keys.batch(batchId));
     if (!hash.batch_id) return undefined;
-    return { batch_id: hash.batch_id, tenant: hash.tenant as string, created_at: Number(hash.created_at), total: Number(hash.total) };
+    return {
+      batch_id: hash.batch_id,
+      tenant: hash.tenant as string,
+      created_at: Number(hash.created_at),
+      total: Number(hash.total),
+    };
   }
 
   async counts(batchId: string): Promise<Partial<Record<JobStatus, number>>> {

@@ -130,16 +130,31 @@ export class Housekeeper {
   private async workerLost(job: JobRecord, now: number): Promise<boolean> {
     const message = `worker ${job.worker_id} was lost while running the job`;
     if (job.attempts < job.max_attempts) {
-      const outcome = await this.options.store.transition(job.job_id, 'retry', { worker_id: null }, now, this.workerLostEntry(job, 'queued'));
+      const outcome = await this.options.store.transition(
+        job.job_id,
+        'retry',
+        { worker_id: null },
+        now,
+        this.workerLostEntry(job, 'queued'),
+      );
       if (outcome.outcome !== 'ok') return false;
-      this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id, attempt: job.attempts }, `${message}: running it again`);
+      this.options.logger.warn(
+        { job_id: job.job_id, worker_id: job.worker_id, attempt: job.attempts },
+        `${message}: running it again`,
+      );
       this.options.observer?.workerLost(job, 'retried');
       await this.drainAudit();
       await this.options.dispatcher.dispatch({ ...job, status: 'queued', worker_id: null });
       return true;
     }
     const ended = failedResult(job, 'WorkerLost', message);
-    const outcome = await this.options.store.transition(job.job_id, 'lose_worker', ended, now, this.workerLostEntry(job, 'failed'));
+    const outcome = await this.options.store.transition(
+      job.job_id,
+      'lose_worker',
+      ended,
+      now,
+      this.workerLostEntry(job, 'failed'),
+    );
     if (outcome.outcome !== 'ok') return false;
     this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id }, message);
     this.options.observer?.workerLost({ ...job, ...ended, status: 'failed' }, 'failed');
@@ -150,7 +165,9 @@ export class Housekeeper {
   /** The execution's end, which its worker could not record. */
   private workerLostEntry(job: JobRecord, status: 'queued' | 'failed'): AuditEntry | undefined {
     const details = { status, worker_id: job.worker_id, error: 'WorkerLost', run_again: status === 'queued' };
-    return this.options.audit ? jobEntry('execution_finished', job, { actor: null, channel: 'housekeeper', details }) : undefined;
+    return this.options.audit
+      ? jobEntry('execution_finished', job, { actor: null, channel: 'housekeeper', details })
+      : undefined;
   }
 
   /**

@@ -63,7 +63,11 @@ export class JobConsumer {
       if (status === 'cancelled') this.inFlight.get(jobId)?.controller.abort();
     });
     await this.heartbeat();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat().catch((error: unknown) => this.options.logger.error({ err: error }, 'heartbeat failed')), this.heartbeatMs);
+    this.heartbeatTimer = setInterval(
+      () =>
+        void this.heartbeat().catch((error: unknown) => this.options.logger.error({ err: error }, 'heartbeat failed')),
+      this.heartbeatMs,
+    );
     for (const queue of [SHARED_QUEUE, workerQueueName(this.options.workerId)]) {
       const worker = new Worker<QueuedJobData>(queue, (job) => this.process(job), {
         connection: this.options.connection,
@@ -89,7 +93,13 @@ export class JobConsumer {
       const now = this.options.clock.now();
       for (const [jobId, entry] of this.inFlight) {
         const job = await this.options.store.get(jobId);
-        if (job) await this.options.store.transition(jobId, 'cancel', failedResult(job, 'Cancelled', 'the worker shut down before the job finished'), now);
+        if (job)
+          await this.options.store.transition(
+            jobId,
+            'cancel',
+            failedResult(job, 'Cancelled', 'the worker shut down before the job finished'),
+            now,
+          );
         entry.controller.abort();
       }
       await finished;
@@ -111,12 +121,24 @@ export class JobConsumer {
     }
     const worker = this.options.workerId;
     const now = this.options.clock.now();
-    const claimed = await this.options.store.transition(jobId, 'start', { worker_id: worker, started_at: now }, now, this.entry('execution_started', queued, { worker_id: worker, attempt: queued.attempts + 1 }));
+    const claimed = await this.options.store.transition(
+      jobId,
+      'start',
+      { worker_id: worker, started_at: now },
+      now,
+      this.entry('execution_started', queued, { worker_id: worker, attempt: queued.attempts + 1 }),
+    );
     if (claimed.outcome !== 'ok') {
       log.info({ outcome: claimed.outcome }, 'job not claimed: already taken, cancelled or ended');
       return;
     }
-    const job: JobRecord = { ...queued, status: 'running', worker_id: worker, started_at: now, attempts: queued.attempts + 1 };
+    const job: JobRecord = {
+      ...queued,
+      status: 'running',
+      worker_id: worker,
+      started_at: now,
+      attempts: queued.attempts + 1,
+    };
     // Every line about the job carries whose it is and its batch.
     log = log.child({ tenant: job.tenant, batch_id: job.batch_id });
     const controller = new AbortController();
@@ -130,20 +152,30 @@ export class JobConsumer {
         result = await this.options.run(job, controller.signal);
       } catch (error) {
         log.error({ err: error }, 'job failed in the worker');
-        const failed = failedResult(job, 'InternalError', `the worker failed to run the job: ${(error as Error).message}`);
+        const failed = failedResult(
+          job,
+          'InternalError',
+          `the worker failed to run the job: ${(error as Error).message}`,
+        );
         await this.end(log, job, 'fail', failed, { worker_id: worker, error: 'InternalError' });
         return;
       }
       const event = endEventFor(result);
       const code = result.error as ErrorCode;
       const error = event === 'fail' ? { code, message: String(result.stderr || result.message || code) } : null;
-      const outcome = await this.end(log, job, event, { result, error }, {
-        worker_id: worker,
-        success: result.success ?? null,
-        exit_code: result.exit_code ?? null,
-        error: result.error ?? null,
-        execution_time: result.execution_time ?? null,
-      });
+      const outcome = await this.end(
+        log,
+        job,
+        event,
+        { result, error },
+        {
+          worker_id: worker,
+          success: result.success ?? null,
+          exit_code: result.exit_code ?? null,
+          error: result.error ?? null,
+          execution_time: result.execution_time ?? null,
+        },
+      );
       log.info({ outcome, success: result.success, error: result.error ?? null }, 'job finished');
     } finally {
       this.inFlight.delete(jobId);
@@ -156,23 +188,43 @@ export class JobConsumer {
    * first (a cancel), the execution still happened: its end is recorded apart, with the status
    * the job was left in.
    */
-  private async end(log: Logger, job: JobRecord, event: 'complete' | 'fail', patch: Partial<JobRecord>, details: Record<string, unknown>): Promise<string> {
+  private async end(
+    log: Logger,
+    job: JobRecord,
+    event: 'complete' | 'fail',
+    patch: Partial<JobRecord>,
+    details: Record<string, unknown>,
+  ): Promise<string> {
     const ours = event === 'fail' ? 'failed' : 'completed';
-    const outcome = await this.options.store.transition(job.job_id, event, patch, this.options.clock.now(), this.entry('execution_finished', job, { status: ours, ...details }));
+    const outcome = await this.options.store.transition(
+      job.job_id,
+      event,
+      patch,
+      this.options.clock.now(),
+      this.entry('execution_finished', job, { status: ours, ...details }),
+    );
     if (outcome.outcome === 'ok') {
       await this.drainAudit(log);
     } else if (this.options.audit) {
       const status = (await this.options.store.get(job.job_id))?.status ?? 'gone';
-      await this.options.audit.append(this.entry('execution_finished', job, { status, ...details }) as AuditEntry).catch((error: unknown) => {
-        log.error({ err: error, audit: 'execution_finished' }, 'audit record not written');
-      });
+      await this.options.audit
+        .append(this.entry('execution_finished', job, { status, ...details }) as AuditEntry)
+        .catch((error: unknown) => {
+          log.error({ err: error, audit: 'execution_finished' }, 'audit record not written');
+        });
     }
     return outcome.outcome;
   }
 
   /** An execution step's record, when there is an audit trail to write it to. */
-  private entry(type: 'execution_started' | 'execution_finished', job: JobRecord, details: Record<string, unknown>): AuditEntry | undefined {
-    return this.options.audit ? jobEntry(type, job, { actor: this.options.workerId, channel: 'worker', details }) : undefined;
+  private entry(
+    type: 'execution_started' | 'execution_finished',
+    job: JobRecord,
+    details: Record<string, unknown>,
+  ): AuditEntry | undefined {
+    return this.options.audit
+      ? jobEntry(type, job, { actor: this.options.workerId, channel: 'worker', details })
+      : undefined;
   }
 
   /** Moves the step's record into the trail; on failure the housekeeper's drain does it later. */

@@ -37,11 +37,15 @@ export class JobDispatcher {
   async dispatch(job: JobRecord): Promise<void> {
     const queueName = await this.route(job);
     if (!queueName) return;
-    await this.queue(queueName).add('job', { job_id: job.job_id }, {
-      jobId: `${job.job_id}-${job.attempts}`,
-      removeOnComplete: true,
-      removeOnFail: { age: 3600 },
-    });
+    await this.queue(queueName).add(
+      'job',
+      { job_id: job.job_id },
+      {
+        jobId: `${job.job_id}-${job.attempts}`,
+        removeOnComplete: true,
+        removeOnFail: { age: 3600 },
+      },
+    );
   }
 
   /**
@@ -59,7 +63,10 @@ export class JobDispatcher {
   queue(name: string): Queue<QueuedJobData> {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue<QueuedJobData>(name, { connection: this.options.connection, prefix: this.options.keys.bullPrefix() });
+      queue = new Queue<QueuedJobData>(name, {
+        connection: this.options.connection,
+        prefix: this.options.keys.bullPrefix(),
+      });
       this.queues.set(name, queue);
     }
     return queue;
@@ -83,7 +90,10 @@ export class JobDispatcher {
     if (!dryRun) {
       const [code, message] = failure;
       const outcome = await this.options.store.transition(job.job_id, 'fail', failedResult(job, code, message), now);
-      this.options.logger.warn({ job_id: job.job_id, sandbox_id: job.sandbox_id, code, outcome: outcome.outcome }, message);
+      this.options.logger.warn(
+        { job_id: job.job_id, sandbox_id: job.sandbox_id, code, outcome: outcome.outcome },
+        message,
+      );
     }
     return undefined;
   }

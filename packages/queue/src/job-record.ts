@@ -33,7 +33,14 @@ export interface JobRecord {
 }
 
 const JSON_FIELDS = ['params', 'approval', 'result', 'error'] as const;
-const NUMBER_FIELDS = ['created_at', 'started_at', 'finished_at', 'attempts', 'max_attempts', 'approval_deadline'] as const;
+const NUMBER_FIELDS = [
+  'created_at',
+  'started_at',
+  'finished_at',
+  'attempts',
+  'max_attempts',
+  'approval_deadline',
+] as const;
 
 /** Redis hash fields are strings: JSON for structures, '' for null. */
 export function encodeFields(fields: Partial<JobRecord>): Record<string, string> {
@@ -50,8 +57,10 @@ export function decodeRecord(hash: Record<string, string>): JobRecord | undefine
   if (!hash.job_id) return undefined;
   const out: Record<string, unknown> = { ...hash };
   for (const key of JSON_FIELDS) out[key] = hash[key] ? JSON.parse(hash[key]) : null;
-  for (const key of NUMBER_FIELDS) out[key] = hash[key] ? Number(hash[key]) : key === 'attempts' || key === 'approval_deadline' ? 0 : null;
-  for (const key of ['risk_matched', 'batch_id', 'sandbox_id', 'worker_id', 'submitted_by_slack'] as const) out[key] = hash[key] || null;
+  for (const key of NUMBER_FIELDS)
+    out[key] = hash[key] ? Number(hash[key]) : key === 'attempts' || key === 'approval_deadline' ? 0 : null;
+  for (const key of ['risk_matched', 'batch_id', 'sandbox_id', 'worker_id', 'submitted_by_slack'] as const)
+    out[key] = hash[key] || null;
   return out as unknown as JobRecord;
 }
 

@@ -64,7 +64,11 @@ export class JobService {
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
-    const { job_id, created } = await this.options.store.create(job, input.idempotency_key, this.audited(submissionEntries(job)));
+    const { job_id, created } = await this.options.store.create(
+      job,
+      input.idempotency_key,
+      this.audited(submissionEntries(job)),
+    );
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
     await this.drainAudit();
@@ -74,12 +78,20 @@ export class JobService {
   }
 
   /** Validates every job first: one bad job refuses the whole batch, naming its index. */
-  async submitBatch(principal: Principal, request: SubmitBatchRequest): Promise<{ batch_id: string; job_ids: string[] }> {
+  async submitBatch(
+    principal: Principal,
+    request: SubmitBatchRequest,
+  ): Promise<{ batch_id: string; job_ids: string[] }> {
     const input = parseOrThrow(SubmitBatchRequest, request, '');
     const batchId = newId('batch');
-    const jobs = input.jobs.map((entry, index) => this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, `jobs.${index}.`));
+    const jobs = input.jobs.map((entry, index) =>
+      this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, `jobs.${index}.`),
+    );
     const now = this.options.clock.now();
-    const batch = await this.options.batches.create({ batch_id: batchId, tenant: principal.tenant, created_at: now, total: jobs.length }, input.idempotency_key);
+    const batch = await this.options.batches.create(
+      { batch_id: batchId, tenant: principal.tenant, created_at: now, total: jobs.length },
+      input.idempotency_key,
+    );
     if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
     await this.options.store.createMany(jobs, (job) => this.audited(submissionEntries(job)));
     await this.options.batches.sealed(batchId);
@@ -104,7 +116,9 @@ export class JobService {
   async wait(principal: Principal, jobId: string, seconds: number): Promise<JobView> {
     let job = await this.get(principal, jobId);
     if (seconds > 0 && !isEnded(job)) {
-      await this.options.events.waitForEnd(jobId, seconds * 1000, async () => isEnded((job = await this.get(principal, jobId))));
+      await this.options.events.waitForEnd(jobId, seconds * 1000, async () =>
+        isEnded((job = await this.get(principal, jobId))),
+      );
       job = await this.get(principal, jobId);
     }
     return toJobView(job);
@@ -114,13 +128,39 @@ export class JobService {
     const job = await this.get(principal, jobId);
     const now = this.options.clock.now();
     const ended = failedResult(job, 'Cancelled', `cancelled by ${principal.name}`);
-    const [entry] = this.audited([jobEntry('cancelled', job, { actor: principal.name, channel: 'api', details: { previous_status: null, approval_id: job.approval?.approval_id ?? null } })]);
-    let outcome = job.approval?.status === 'pending'
-      ? await this.options.store.transition(jobId, 'withdraw', { ...ended, approval: { ...job.approval, status: 'cancelled', decided_by: principal.name, decided_at: iso(now), channel: 'api' } }, now, entry)
-      : undefined;
-    if (!outcome || outcome.outcome !== 'ok') outcome = await this.options.store.transition(jobId, 'cancel', ended, now, entry);
+    const [entry] = this.audited([
+      jobEntry('cancelled', job, {
+        actor: principal.name,
+        channel: 'api',
+        details: { previous_status: null, approval_id: job.approval?.approval_id ?? null },
+      }),
+    ]);
+    let outcome =
+      job.approval?.status === 'pending'
+        ? await this.options.store.transition(
+            jobId,
+            'withdraw',
+            {
+              ...ended,
+              approval: {
+                ...job.approval,
+                status: 'cancelled',
+                decided_by: principal.name,
+                decided_at: iso(now),
+                channel: 'api',
+              },
+            },
+            now,
+            entry,
+          )
+        : undefined;
+    if (!outcome || outcome.outcome !== 'ok')
+      outcome = await this.options.store.transition(jobId, 'cancel', ended, now, entry);
     if (outcome.outcome !== 'ok') {
-      throw new HarombeError('Conflict', `job ${jobId} has already ended (${outcome.outcome === 'missing' ? 'gone' : outcome.previous})`);
+      throw new HarombeError(
+        'Conflict',
+        `job ${jobId} has already ended (${outcome.outcome === 'missing' ? 'gone' : outcome.previous})`,
+      );
     }
     this.options.logger.info({ job_id: jobId, tenant: principal.tenant, previous: outcome.previous }, 'job cancelled');
     await this.drainAudit();
@@ -137,7 +177,8 @@ export class JobService {
   async jobForApproval(principal: Principal, approvalId: string): Promise<JobRecord> {
     const jobId = await this.options.store.jobIdForApproval(approvalId);
     const job = jobId ? await this.options.store.get(jobId) : undefined;
-    if (!job || job.tenant !== principal.tenant || !job.approval) throw new HarombeError('NotFound', `approval ${approvalId} not found`);
+    if (!job || job.tenant !== principal.tenant || !job.approval)
+      throw new HarombeError('NotFound', `approval ${approvalId} not found`);
     return job;
   }
 
@@ -145,11 +186,24 @@ export class JobService {
    * Approves or denies. The first decision wins atomically; a later one (or one after the
    * deadline) changes nothing and is refused with AlreadyDecided. Nobody decides their own job.
    */
-  async decide(principal: Principal, approvalId: string, decision: Decision, reason: string | null, channel: DecisionChannel = 'api'): Promise<DecisionResult> {
+  async decide(
+    principal: Principal,
+    approvalId: string,
+    decision: Decision,
+    reason: string | null,
+    channel: DecisionChannel = 'api',
+  ): Promise<DecisionResult> {
     const job = await this.jobForApproval(principal, approvalId);
-    if (!principal.scopes.includes('approve')) throw new HarombeError('Forbidden', 'this key may not decide approvals (scope approve)');
-    if (job.submitted_by === principal.name || (principal.slack_user_id && principal.slack_user_id === job.submitted_by_slack)) {
-      throw new HarombeError('SelfApprovalForbidden', 'a job cannot be approved or denied by the identity that submitted it');
+    if (!principal.scopes.includes('approve'))
+      throw new HarombeError('Forbidden', 'this key may not decide approvals (scope approve)');
+    if (
+      job.submitted_by === principal.name ||
+      (principal.slack_user_id && principal.slack_user_id === job.submitted_by_slack)
+    ) {
+      throw new HarombeError(
+        'SelfApprovalForbidden',
+        'a job cannot be approved or denied by the identity that submitted it',
+      );
     }
     const now = this.options.clock.now();
     const approval: Approval = {
@@ -160,14 +214,24 @@ export class JobService {
       reason,
       channel,
     };
-    const patch: Partial<JobRecord> = decision === 'approve'
-      ? { approval }
-      : { approval, ...failedResult(job, 'ApprovalDenied', `denied by ${principal.name}${reason ? `: ${reason}` : ''}`) };
+    const patch: Partial<JobRecord> =
+      decision === 'approve'
+        ? { approval }
+        : {
+            approval,
+            ...failedResult(job, 'ApprovalDenied', `denied by ${principal.name}${reason ? `: ${reason}` : ''}`),
+          };
     const [entry] = this.audited([
       jobEntry('decided', job, {
         actor: principal.name,
         channel,
-        details: { approval_id: approvalId, decision: approval.status, reason, decided_at: approval.decided_at, risk: job.risk },
+        details: {
+          approval_id: approvalId,
+          decision: approval.status,
+          reason,
+          decided_at: approval.decided_at,
+          risk: job.risk,
+        },
       }),
     ]);
     const outcome = await this.options.store.transition(job.job_id, decision, patch, now, entry);
@@ -179,14 +243,30 @@ export class JobService {
         status: current.status,
       });
     }
-    this.options.logger.info({ job_id: job.job_id, approval_id: approvalId, decision, decided_by: principal.name, channel }, 'approval decided');
+    this.options.logger.info(
+      { job_id: job.job_id, approval_id: approvalId, decision, decided_by: principal.name, channel },
+      'approval decided',
+    );
     await this.drainAudit();
-    if (decision === 'approve') await this.options.dispatcher.dispatch((await this.options.store.get(job.job_id)) as JobRecord);
+    if (decision === 'approve')
+      await this.options.dispatcher.dispatch((await this.options.store.get(job.job_id)) as JobRecord);
     const decided = (await this.options.store.get(job.job_id)) as JobRecord;
-    return { approval_id: approvalId, job_id: job.job_id, decided: true, status: decided.status, approval: decided.approval as Approval };
+    return {
+      approval_id: approvalId,
+      job_id: job.job_id,
+      decided: true,
+      status: decided.status,
+      approval: decided.approval as Approval,
+    };
   }
 
-  async decideBatch(principal: Principal, batchId: string, decision: Decision, reason: string | null, channel: DecisionChannel = 'api'): Promise<{ batch_id: string; decided: number; already_decided: number }> {
+  async decideBatch(
+    principal: Principal,
+    batchId: string,
+    decision: Decision,
+    reason: string | null,
+    channel: DecisionChannel = 'api',
+  ): Promise<{ batch_id: string; decided: number; already_decided: number }> {
     const batch = await this.options.batches.get(batchId);
     if (!batch || batch.tenant !== principal.tenant) throw new HarombeError('NotFound', `batch ${batchId} not found`);
     let decided = 0;
@@ -213,9 +293,28 @@ export class JobService {
       return false;
     }
     const now = this.options.clock.now();
-    const approval: Approval = { ...job.approval, status: 'expired', decided_by: null, decided_at: iso(now), reason: 'no decision before the deadline', channel: 'timeout' };
-    const [entry] = this.audited([jobEntry('expired', job, { actor: null, channel: 'timeout', details: { approval_id: approval.approval_id, expires_at: job.approval.expires_at, risk: job.risk } })]);
-    const outcome = await this.options.store.transition(jobId, 'expire', { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') }, now, entry);
+    const approval: Approval = {
+      ...job.approval,
+      status: 'expired',
+      decided_by: null,
+      decided_at: iso(now),
+      reason: 'no decision before the deadline',
+      channel: 'timeout',
+    };
+    const [entry] = this.audited([
+      jobEntry('expired', job, {
+        actor: null,
+        channel: 'timeout',
+        details: { approval_id: approval.approval_id, expires_at: job.approval.expires_at, risk: job.risk },
+      }),
+    ]);
+    const outcome = await this.options.store.transition(
+      jobId,
+      'expire',
+      { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') },
+      now,
+      entry,
+    );
     if (outcome.outcome === 'ok') {
       this.options.logger.info({ job_id: jobId, approval_id: approval.approval_id }, 'approval expired: job denied');
       await this.drainAudit();
@@ -223,13 +322,28 @@ export class JobService {
     return outcome.outcome === 'ok';
   }
 
-  private newJob(principal: Principal, tool: string, rawParams: Record<string, unknown>, maxAttempts: number, batchId: string | null, field = ''): JobRecord {
-    if (!principal.scopes.includes('submit')) throw new HarombeError('Forbidden', 'this key may not submit jobs (scope submit)');
+  private newJob(
+    principal: Principal,
+    tool: string,
+    rawParams: Record<string, unknown>,
+    maxAttempts: number,
+    batchId: string | null,
+    field = '',
+  ): JobRecord {
+    if (!principal.scopes.includes('submit'))
+      throw new HarombeError('Forbidden', 'this key may not submit jobs (scope submit)');
     const toolName = ToolName.safeParse(tool);
     if (!toolName.success) {
-      throw new HarombeError('UnknownTool', `${field}tool: unknown tool '${tool}'; known: ${ToolName.options.join(', ')}`, { field: `${field}tool` });
+      throw new HarombeError(
+        'UnknownTool',
+        `${field}tool: unknown tool '${tool}'; known: ${ToolName.options.join(', ')}`,
+        { field: `${field}tool` },
+      );
     }
-    const params = parseOrThrow(TOOLS[toolName.data].params as z.ZodType, rawParams, `${field}params.`) as Record<string, unknown>;
+    const params = parseOrThrow(TOOLS[toolName.data].params as z.ZodType, rawParams, `${field}params.`) as Record<
+      string,
+      unknown
+    >;
     this.checkSizes(params, `${field}params.`);
     const assessment = this.options.policy.classify(toolName.data, params);
     const now = this.options.clock.now();
@@ -253,23 +367,40 @@ export class JobService {
       attempts: 0,
       max_attempts: maxAttempts,
       approval: approvalId
-        ? { approval_id: approvalId, status: 'pending', risk: assessment.risk, expires_at: iso(deadline), decided_by: null, decided_at: null, reason: null, channel: null }
+        ? {
+            approval_id: approvalId,
+            status: 'pending',
+            risk: assessment.risk,
+            expires_at: iso(deadline),
+            decided_by: null,
+            decided_at: null,
+            reason: null,
+            channel: null,
+          }
         : null,
       approval_deadline: deadline,
       result: null,
       error: null,
       sandbox_id: typeof params.sandbox_id === 'string' ? params.sandbox_id : null,
       worker_id: null,
-      payload_sha256: createHash('sha256').update(JSON.stringify({ tool: toolName.data, params })).digest('hex'),
+      payload_sha256: createHash('sha256')
+        .update(JSON.stringify({ tool: toolName.data, params }))
+        .digest('hex'),
     };
   }
 
   private checkSizes(params: Record<string, unknown>, field: string): void {
-    const limits: [string, number][] = [['code', this.maxCodeBytes], ['content', this.maxFileBytes]];
+    const limits: [string, number][] = [
+      ['code', this.maxCodeBytes],
+      ['content', this.maxFileBytes],
+    ];
     for (const [key, max] of limits) {
       const value = params[key];
       if (typeof value === 'string' && Buffer.byteLength(value) > max) {
-        throw new HarombeError('PayloadTooLarge', `${field}${key}: larger than ${max} bytes`, { field: `${field}${key}`, max_bytes: max });
+        throw new HarombeError('PayloadTooLarge', `${field}${key}: larger than ${max} bytes`, {
+          field: `${field}${key}`,
+          max_bytes: max,
+        });
       }
     }
   }
@@ -292,7 +423,17 @@ export class JobService {
   }
 
   private logCreated(job: JobRecord): void {
-    this.options.logger.info({ job_id: job.job_id, tenant: job.tenant, tool: job.tool, risk: job.risk, status: job.status, payload_sha256: job.payload_sha256 }, 'job accepted');
+    this.options.logger.info(
+      {
+        job_id: job.job_id,
+        tenant: job.tenant,
+        tool: job.tool,
+        risk: job.risk,
+        status: job.status,
+        payload_sha256: job.payload_sha256,
+      },
+      'job accepted',
+    );
   }
 }
 
@@ -303,7 +444,14 @@ function submissionEntries(job: JobRecord): AuditEntry[] {
   const classified = jobEntry('classified', job, {
     actor: job.submitted_by,
     channel: 'api',
-    details: { risk: job.risk, rule: job.risk_reason, matched: job.risk_matched, require_approval: job.approval !== null, status: job.status, batch_id: job.batch_id },
+    details: {
+      risk: job.risk,
+      rule: job.risk_reason,
+      matched: job.risk_matched,
+      require_approval: job.approval !== null,
+      status: job.status,
+      batch_id: job.batch_id,
+    },
   });
   if (!job.approval) return [classified];
   const requested = jobEntry('approval_requested', job, {
@@ -320,7 +468,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, field: string): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => ({ field: `${field}${issue.path.join('.')}`.replace(/\.$/, ''), message: issue.message }));
+  const problems = parsed.error.issues.map((issue) => ({
+    field: `${field}${issue.path.join('.')}`.replace(/\.$/, ''),
+    message: issue.message,
+  }));
   const first = problems[0] as { field: string; message: string };
   const code = /(^|\.)params\.language$/.test(first.field) ? 'UnsupportedLanguage' : 'InvalidArgument';
   throw new HarombeError(code, `${first.field || 'body'}: ${first.message}`, { field: first.field, problems });

@@ -55,7 +55,11 @@ export class JobStore {
    * Stores a new job. With an idempotency key already used by the tenant, stores nothing and
    * returns the job that key made (`created: false`).
    */
-  async create(job: JobRecord, idempotencyKey?: string, audit: readonly AuditEntry[] = []): Promise<{ job_id: string; created: boolean }> {
+  async create(
+    job: JobRecord,
+    idempotencyKey?: string,
+    audit: readonly AuditEntry[] = [],
+  ): Promise<{ job_id: string; created: boolean }> {
     const [outcome, jobId] = await this.redis.harombeCreateJob(...this.createArgs(job, idempotencyKey, audit));
     return { job_id: jobId, created: outcome === 'created' };
   }
@@ -63,8 +67,11 @@ export class JobStore {
   /** Stores many new jobs in pipelined round trips (a batch), each with the audit records `auditOf` gives it. */
   async createMany(jobs: JobRecord[], auditOf: (job: JobRecord) => readonly AuditEntry[] = () => []): Promise<void> {
     for (let i = 0; i < jobs.length; i += PAGE) {
-      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & { exec(): Promise<[Error | null, unknown][]> };
-      for (const job of jobs.slice(i, i + PAGE)) pipeline.harombeCreateJob(...this.createArgs(job, undefined, auditOf(job)));
+      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & {
+        exec(): Promise<[Error | null, unknown][]>;
+      };
+      for (const job of jobs.slice(i, i + PAGE))
+        pipeline.harombeCreateJob(...this.createArgs(job, undefined, auditOf(job)));
       for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     }
   }
@@ -91,7 +98,13 @@ export class JobStore {
    * unless the job is in one of the event's `from` statuses (and, for decisions, before its
    * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step.
    */
-  async transition(jobId: string, event: JobEvent, patch: Partial<JobRecord>, nowMs: number, audit?: AuditEntry): Promise<TransitionOutcome> {
+  async transition(
+    jobId: string,
+    event: JobEvent,
+    patch: Partial<JobRecord>,
+    nowMs: number,
+    audit?: AuditEntry,
+  ): Promise<TransitionOutcome> {
     const { from, to, terminal } = transitionOf(event);
     const [outcome, previous] = await this.redis.harombeTransitionJob(
       this.keys.job(jobId),
@@ -144,7 +157,12 @@ export class JobStore {
   }
 
   /** A page of a status index: jobs that entered it before `beforeMs`, oldest first. */
-  async indexedBefore(status: 'queued' | 'running', beforeMs: number, offset: number, limit: number): Promise<string[]> {
+  async indexedBefore(
+    status: 'queued' | 'running',
+    beforeMs: number,
+    offset: number,
+    limit: number,
+  ): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.index(status), '-inf', beforeMs, 'LIMIT', offset, limit);
   }
 
@@ -154,7 +172,11 @@ export class JobStore {
     return score === undefined ? undefined : Number(score);
   }
 
-  private createArgs(job: JobRecord, idempotencyKey?: string, audit: readonly AuditEntry[] = []): [string, string, ...string[]] {
+  private createArgs(
+    job: JobRecord,
+    idempotencyKey?: string,
+    audit: readonly AuditEntry[] = [],
+  ): [string, string, ...string[]] {
     const idem = idempotencyKey ? this.keys.idempotency(job.tenant, idempotencyKey) : this.keys.idempotency('-', '-');
     const fields = encodeFields(job);
     if (idempotencyKey) fields.idempotency_ref = idem;

@@ -13,13 +13,26 @@ export function failedResult(
   return { result: failedToolResult(job.tool, job.params, code, message), error: { code, message } };
 }
 
-export function failedToolResult(tool: ToolName, params: Record<string, unknown>, code: ErrorCode, message: string): Record<string, unknown> {
+export function failedToolResult(
+  tool: ToolName,
+  params: Record<string, unknown>,
+  code: ErrorCode,
+  message: string,
+): Record<string, unknown> {
   const sandbox_id = typeof params.sandbox_id === 'string' ? params.sandbox_id : null;
   switch (tool) {
     case 'code_execute':
       return { success: false, sandbox_id, stdout: '', stderr: message, exit_code: -1, execution_time: 0, error: code };
     case 'code_install_package':
-      return { success: false, sandbox_id, package: String(params.package ?? ''), registry: params.registry ?? 'pypi', stdout: '', stderr: message, error: code };
+      return {
+        success: false,
+        sandbox_id,
+        package: String(params.package ?? ''),
+        registry: params.registry ?? 'pypi',
+        stdout: '',
+        stderr: message,
+        error: code,
+      };
     case 'code_write_file':
       return { success: false, sandbox_id, file_path: String(params.file_path ?? ''), error: code };
     case 'code_read_file':
@@ -35,7 +48,13 @@ export function failedToolResult(tool: ToolName, params: Record<string, unknown>
  * Errors meaning the job could not run at all (status `failed`), as opposed to the tool having
  * run and answered `success: false` (status `completed`, like a program that exits 1).
  */
-export const INFRASTRUCTURE_ERRORS: readonly ErrorCode[] = ['SandboxLost', 'SandboxNotFound', 'RuntimeUnavailable', 'InternalError', 'WorkerLost'];
+export const INFRASTRUCTURE_ERRORS: readonly ErrorCode[] = [
+  'SandboxLost',
+  'SandboxNotFound',
+  'RuntimeUnavailable',
+  'InternalError',
+  'WorkerLost',
+];
 
 export function endEventFor(result: { error?: unknown }): 'complete' | 'fail' {
   return INFRASTRUCTURE_ERRORS.includes(result.error as ErrorCode) ? 'fail' : 'complete';

@@ -2,7 +2,16 @@ import { ManualClock, type AuditRecordView } from '@harombe/core';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuditTrail, Housekeeper, JobConsumer, JobService, type AuditEntry } from '../src/index.js';
-import { alice, bullConnection, carol, connect, Harness, HIGH_EXECUTE, LOST_AFTER_MS, silentLogger } from './harness.js';
+import {
+  alice,
+  bullConnection,
+  carol,
+  connect,
+  Harness,
+  HIGH_EXECUTE,
+  LOST_AFTER_MS,
+  silentLogger,
+} from './harness.js';
 
 let container: RedisContainer;
 
@@ -14,7 +23,16 @@ afterAll(async () => {
   await container?.stop();
 });
 
-const entry = (n: number, tenant = 'acme'): AuditEntry => ({ type: 'classified', tenant, job_id: `job-${String(n).padStart(24, '0')}`, tool: 'code_execute', payload_sha256: 'f'.repeat(64), actor: 'k', channel: 'api', details: { n } });
+const entry = (n: number, tenant = 'acme'): AuditEntry => ({
+  type: 'classified',
+  tenant,
+  job_id: `job-${String(n).padStart(24, '0')}`,
+  tool: 'code_execute',
+  payload_sha256: 'f'.repeat(64),
+  actor: 'k',
+  channel: 'api',
+  details: { n },
+});
 
 describe('AuditTrail', () => {
   let h: Harness;
@@ -32,44 +50,104 @@ describe('AuditTrail', () => {
   });
 
   it("writes a step's record with the step: a crash before the drain loses nothing, and a refused step writes none", async () => {
-    const service = new JobService({ store: h.store, batches: h.batches, dispatcher: h.dispatcher, events: h.events, policy: h.policy, clock, logger: silentLogger, audit: trail });
+    const service = new JobService({
+      store: h.store,
+      batches: h.batches,
+      dispatcher: h.dispatcher,
+      events: h.events,
+      policy: h.policy,
+      clock,
+      logger: silentLogger,
+      audit: trail,
+    });
     const submitted = await service.submit(alice, HIGH_EXECUTE);
     const before = (await trail.head())?.seq ?? 0;
     // The decision as a process stores it, dying before it drains: the record waits in the inbox.
     clock.advance(1_500);
-    const decided: AuditEntry = { ...entry(0), type: 'decided', job_id: submitted.job_id, actor: 'carol-key', details: { decision: 'approved' } };
+    const decided: AuditEntry = {
+      ...entry(0),
+      type: 'decided',
+      job_id: submitted.job_id,
+      actor: 'carol-key',
+      details: { decision: 'approved' },
+    };
     expect((await h.store.transition(submitted.job_id, 'approve', {}, clock.now(), decided)).outcome).toBe('ok');
     expect(await h.redis.llen(trail.inboxKey)).toBe(1);
     expect((await trail.head())?.seq).toBe(before);
     // A step refused (already decided) stores no record.
-    expect((await h.store.transition(submitted.job_id, 'deny', {}, clock.now(), { ...decided, details: { decision: 'denied' } })).outcome).toBe('refused');
+    expect(
+      (
+        await h.store.transition(submitted.job_id, 'deny', {}, clock.now(), {
+          ...decided,
+          details: { decision: 'denied' },
+        })
+      ).outcome,
+    ).toBe('refused');
     expect(await h.redis.llen(trail.inboxKey)).toBe(1);
     // Any instance's housekeeper drains it, at the time of the step, into an intact chain.
     clock.advance(60_000);
     const other = new AuditTrail({ redis: h.redis, keys: h.keys, clock });
-    const housekeeper = new Housekeeper({ store: h.store, service, dispatcher: h.dispatcher, workers: h.workers, clock, logger: silentLogger, audit: other });
+    const housekeeper = new Housekeeper({
+      store: h.store,
+      service,
+      dispatcher: h.dispatcher,
+      workers: h.workers,
+      clock,
+      logger: silentLogger,
+      audit: other,
+    });
     expect((await housekeeper.tick()).audited).toBe(1);
     expect(await h.redis.llen(trail.inboxKey)).toBe(0);
     const records = (await trail.read({ jobId: submitted.job_id })).records;
     expect(records.map((r) => r.type)).toEqual(['classified', 'approval_requested', 'decided']);
-    expect(records[2]).toMatchObject({ seq: before + 1, at: new Date(clock.now() - 60_000).toISOString(), details: { decision: 'approved' } });
+    expect(records[2]).toMatchObject({
+      seq: before + 1,
+      at: new Date(clock.now() - 60_000).toISOString(),
+      details: { decision: 'approved' },
+    });
     expect((await trail.verify()).ok).toBe(true);
   });
 
   it('fills a cancellation record with the status the job left, in the same step', async () => {
-    const service = new JobService({ store: h.store, batches: h.batches, dispatcher: h.dispatcher, events: h.events, policy: h.policy, clock, logger: silentLogger, audit: trail });
+    const service = new JobService({
+      store: h.store,
+      batches: h.batches,
+      dispatcher: h.dispatcher,
+      events: h.events,
+      policy: h.policy,
+      clock,
+      logger: silentLogger,
+      audit: trail,
+    });
     const submitted = await service.submit(alice, HIGH_EXECUTE);
     await service.cancel(alice, submitted.job_id);
-    expect((await trail.read({ jobId: submitted.job_id })).records.at(-1)).toMatchObject({ type: 'cancelled', details: { previous_status: 'awaiting_approval' } });
+    expect((await trail.read({ jobId: submitted.job_id })).records.at(-1)).toMatchObject({
+      type: 'cancelled',
+      details: { previous_status: 'awaiting_approval' },
+    });
   });
 
   it('keeps one chain while drains and direct appends race on separate connections', async () => {
     const connections = Array.from({ length: 3 }, () => connect(container.url));
     try {
-      const [a, b, c] = connections.map((redis) => new AuditTrail({ redis, keys: h.keys, clock })) as [AuditTrail, AuditTrail, AuditTrail];
-      const inbox = Array.from({ length: 700 }, (_, i) => `|${JSON.stringify({ at: new Date(clock.now()).toISOString(), entry: entry(i) })}`);
+      const [a, b, c] = connections.map((redis) => new AuditTrail({ redis, keys: h.keys, clock })) as [
+        AuditTrail,
+        AuditTrail,
+        AuditTrail,
+      ];
+      const inbox = Array.from(
+        { length: 700 },
+        (_, i) => `|${JSON.stringify({ at: new Date(clock.now()).toISOString(), entry: entry(i) })}`,
+      );
       await h.redis.rpush(a.inboxKey, ...inbox);
-      const drained = await Promise.all([a.drain(), b.drain(), (async () => { for (let i = 0; i < 20; i += 1) await c.append(entry(10_000 + i)); return 0; })()]);
+      const drained = await Promise.all([
+        a.drain(),
+        b.drain(),
+        (async () => {
+          for (let i = 0; i < 20; i += 1) await c.append(entry(10_000 + i));
+          return 0;
+        })(),
+      ]);
       expect(drained[0] + drained[1]).toBe(700);
     } finally {
       await Promise.all(connections.map((redis) => redis.quit()));
@@ -77,7 +155,9 @@ describe('AuditTrail', () => {
     const all = await readAll(trail);
     expect(all).toHaveLength(720);
     // The inbox's records in the order they were pushed, none twice.
-    expect(all.map((record) => record.details.n as number).filter((n) => n < 10_000)).toEqual(Array.from({ length: 700 }, (_, i) => i));
+    expect(all.map((record) => record.details.n as number).filter((n) => n < 10_000)).toEqual(
+      Array.from({ length: 700 }, (_, i) => i),
+    );
     expect((await trail.verify()).ok).toBe(true);
   });
 
@@ -109,19 +189,54 @@ describe('AuditTrail', () => {
   });
 
   it('redacts secrets before writing', async () => {
-    const record = await trail.append({ ...entry(1), actor: 'xoxb-1234567890-secret', details: { reason: 'key hk_AAAAAAAAAAAAAAAAAAAAAAAAAAAA', token: 'anything', nested: { password: 'pw' } } });
+    const record = await trail.append({
+      ...entry(1),
+      actor: 'xoxb-1234567890-secret',
+      details: { reason: 'key hk_AAAAAAAAAAAAAAAAAAAAAAAAAAAA', token: 'anything', nested: { password: 'pw' } },
+    });
     expect(record.actor).toBe('[REDACTED]');
-    expect(record.details).toEqual({ reason: 'key [REDACTED]', token: '[REDACTED]', nested: { password: '[REDACTED]' } });
-    expect(JSON.stringify(await h.redis.xrange(trail.streamKey, '-', '+'))).not.toMatch(/xoxb-1234567890|hk_A|anything|"pw"/);
+    expect(record.details).toEqual({
+      reason: 'key [REDACTED]',
+      token: '[REDACTED]',
+      nested: { password: '[REDACTED]' },
+    });
+    expect(JSON.stringify(await h.redis.xrange(trail.streamKey, '-', '+'))).not.toMatch(
+      /xoxb-1234567890|hk_A|anything|"pw"/,
+    );
   });
 
   it('records a refused network attempt, with the job when it is known', async () => {
     const job = await h.service.submit(alice, HIGH_EXECUTE);
     const stored = await h.job(job.job_id);
-    const tied = await trail.networkRefused({ tenant: 'acme', sandbox_id: 'sandbox-0123456789abcdef', destination: 'evil.example:443', reason: 'not in allowed_domains', worker_id: 'w1', job: stored });
-    expect(tied).toMatchObject({ type: 'network_refused', job_id: job.job_id, payload_sha256: stored.payload_sha256, actor: 'w1', channel: 'sandbox', details: { destination: 'evil.example:443' } });
-    const untied = await trail.networkRefused({ tenant: 'acme', sandbox_id: 'sandbox-0123456789abcdef', destination: '10.0.0.1:22', reason: 'private address' });
-    expect(untied).toMatchObject({ type: 'network_refused', job_id: null, payload_sha256: null, tenant: 'acme', actor: null });
+    const tied = await trail.networkRefused({
+      tenant: 'acme',
+      sandbox_id: 'sandbox-0123456789abcdef',
+      destination: 'evil.example:443',
+      reason: 'not in allowed_domains',
+      worker_id: 'w1',
+      job: stored,
+    });
+    expect(tied).toMatchObject({
+      type: 'network_refused',
+      job_id: job.job_id,
+      payload_sha256: stored.payload_sha256,
+      actor: 'w1',
+      channel: 'sandbox',
+      details: { destination: 'evil.example:443' },
+    });
+    const untied = await trail.networkRefused({
+      tenant: 'acme',
+      sandbox_id: 'sandbox-0123456789abcdef',
+      destination: '10.0.0.1:22',
+      reason: 'private address',
+    });
+    expect(untied).toMatchObject({
+      type: 'network_refused',
+      job_id: null,
+      payload_sha256: null,
+      tenant: 'acme',
+      actor: null,
+    });
     expect((await trail.verify()).ok).toBe(true);
   });
 
@@ -133,13 +248,24 @@ describe('AuditTrail', () => {
     expect(second.records.map((record) => record.details.n)).toEqual([4]);
     const rest = await trail.read({ tenant: 'acme', after: second.next_after as string });
     expect(rest).toEqual({ records: [], next_after: second.next_after });
-    expect((await trail.read({ jobId: entry(5).job_id as string })).records.map((record) => record.tenant)).toEqual(['globex']);
+    expect((await trail.read({ jobId: entry(5).job_id as string })).records.map((record) => record.tenant)).toEqual([
+      'globex',
+    ]);
     expect((await trail.latest(2)).map((record) => record.details.n)).toEqual([4, 5]);
     expect(await new AuditTrail({ redis: h.redis, keys: h.keys }).read()).toMatchObject({ records: expect.any(Array) });
   });
 
   it('records what the job service does: classification, approval request, decision, expiry, cancellation', async () => {
-    const service = new JobService({ store: h.store, batches: h.batches, dispatcher: h.dispatcher, events: h.events, policy: h.policy, clock, logger: silentLogger, audit: trail });
+    const service = new JobService({
+      store: h.store,
+      batches: h.batches,
+      dispatcher: h.dispatcher,
+      events: h.events,
+      policy: h.policy,
+      clock,
+      logger: silentLogger,
+      audit: trail,
+    });
     const decided = await service.submit(alice, HIGH_EXECUTE);
     await service.decide(carol, decided.approval?.approval_id as string, 'deny', 'no');
     const cancelled = await service.submit(alice, HIGH_EXECUTE);
@@ -148,18 +274,32 @@ describe('AuditTrail', () => {
     clock.advance(60_000);
     await service.expire(expired.job_id);
     const batch = await service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE] });
-    const types = (jobId: string): Promise<string[]> => trail.read({ jobId }).then((page) => page.records.map((record) => record.type));
+    const types = (jobId: string): Promise<string[]> =>
+      trail.read({ jobId }).then((page) => page.records.map((record) => record.type));
     expect(await types(decided.job_id)).toEqual(['classified', 'approval_requested', 'decided']);
     expect(await types(cancelled.job_id)).toEqual(['classified', 'approval_requested', 'cancelled']);
     expect(await types(expired.job_id)).toEqual(['classified', 'approval_requested', 'expired']);
     for (const jobId of batch.job_ids) expect(await types(jobId)).toEqual(['classified', 'approval_requested']);
     const decision = (await trail.read({ jobId: decided.job_id })).records[2];
-    expect(decision).toMatchObject({ actor: 'carol-key', channel: 'api', payload_sha256: (await h.job(decided.job_id)).payload_sha256, details: { decision: 'denied', reason: 'no' } });
+    expect(decision).toMatchObject({
+      actor: 'carol-key',
+      channel: 'api',
+      payload_sha256: (await h.job(decided.job_id)).payload_sha256,
+      details: { decision: 'denied', reason: 'no' },
+    });
     expect((await trail.verify()).ok).toBe(true);
   });
 
   it("records each execution's start and end on the worker, and the end of one whose worker was lost", async () => {
-    const service = new JobService({ store: h.store, batches: h.batches, dispatcher: h.dispatcher, events: h.events, policy: h.policy, clock, logger: silentLogger });
+    const service = new JobService({
+      store: h.store,
+      batches: h.batches,
+      dispatcher: h.dispatcher,
+      events: h.events,
+      policy: h.policy,
+      clock,
+      logger: silentLogger,
+    });
     const consumer = new JobConsumer({
       workerId: 'w-audit',
       connection: bullConnection(container.url),
@@ -170,7 +310,15 @@ describe('AuditTrail', () => {
       clock,
       logger: silentLogger,
       audit: trail,
-      run: async () => ({ success: true, sandbox_id: null, stdout: '1\n', stderr: '', exit_code: 0, execution_time: 0.01, error: null }),
+      run: async () => ({
+        success: true,
+        sandbox_id: null,
+        stdout: '1\n',
+        stderr: '',
+        exit_code: 0,
+        execution_time: 0.01,
+        error: null,
+      }),
     });
     await consumer.start();
     try {
@@ -182,7 +330,12 @@ describe('AuditTrail', () => {
         ['execution_started', 'w-audit', 'worker'],
         ['execution_finished', 'w-audit', 'worker'],
       ]);
-      expect(records[1]?.details).toMatchObject({ status: 'completed', success: true, exit_code: 0, worker_id: 'w-audit' });
+      expect(records[1]?.details).toMatchObject({
+        status: 'completed',
+        success: true,
+        exit_code: 0,
+        worker_id: 'w-audit',
+      });
       expect(records[0]?.payload_sha256).toBe((await h.job(view.job_id)).payload_sha256);
     } finally {
       await consumer.stop(1_000);
@@ -194,10 +347,23 @@ describe('AuditTrail', () => {
     await h.store.transition(lost.job_id, 'start', { worker_id: 'w-gone', started_at: clock.now() }, clock.now());
     await h.heartbeat('w-gone');
     clock.advance(LOST_AFTER_MS + 1);
-    const housekeeper = new Housekeeper({ store: h.store, service, dispatcher: h.dispatcher, workers: h.workers, clock, logger: silentLogger, audit: trail });
+    const housekeeper = new Housekeeper({
+      store: h.store,
+      service,
+      dispatcher: h.dispatcher,
+      workers: h.workers,
+      clock,
+      logger: silentLogger,
+      audit: trail,
+    });
     expect((await housekeeper.tick()).lost).toBe(1);
     expect((await trail.read({ jobId: lost.job_id })).records).toEqual([
-      expect.objectContaining({ type: 'execution_finished', actor: null, channel: 'housekeeper', details: { status: 'failed', worker_id: 'w-gone', error: 'WorkerLost', run_again: false } }),
+      expect.objectContaining({
+        type: 'execution_finished',
+        actor: null,
+        channel: 'housekeeper',
+        details: { status: 'failed', worker_id: 'w-gone', error: 'WorkerLost', run_again: false },
+      }),
     ]);
     expect((await trail.verify()).ok).toBe(true);
   });

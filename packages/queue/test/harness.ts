@@ -161,7 +161,9 @@ export class Harness {
 
   /** BullMQ job ids of every job on a queue (any state). */
   async queuedBullIds(queueName: string = SHARED_QUEUE): Promise<string[]> {
-    const jobs = await this.dispatcher.queue(queueName).getJobs(['waiting', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children']);
+    const jobs = await this.dispatcher
+      .queue(queueName)
+      .getJobs(['waiting', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children']);
     return jobs.map((job) => job.id as string).sort();
   }
 
@@ -172,7 +174,14 @@ export class Harness {
 
   /** Registers a worker alive now (by this harness's clock). */
   async heartbeat(workerId: string): Promise<void> {
-    await this.workers.heartbeat({ worker_id: workerId, hostname: 'test', last_seen: this.clock.now(), concurrency: 2, running: 0, sandboxes: 0 });
+    await this.workers.heartbeat({
+      worker_id: workerId,
+      hostname: 'test',
+      last_seen: this.clock.now(),
+      concurrency: 2,
+      running: 0,
+      sandboxes: 0,
+    });
   }
 
   /** A sandbox of `tenant` held by `workerId`, in the fleet's sandbox directory. */
@@ -205,7 +214,12 @@ export const TENANT = 'acme';
 export const OTHER_TENANT = 'globex';
 
 export const alice: Principal = { tenant: TENANT, name: 'alice-key', scopes: ['submit'], slack_user_id: 'U_ALICE' };
-export const bob: Principal = { tenant: TENANT, name: 'bob-key', scopes: ['submit', 'approve'], slack_user_id: 'U_BOB' };
+export const bob: Principal = {
+  tenant: TENANT,
+  name: 'bob-key',
+  scopes: ['submit', 'approve'],
+  slack_user_id: 'U_BOB',
+};
 export const carol: Principal = { tenant: TENANT, name: 'carol-key', scopes: ['approve'] };
 export const mallory: Principal = { tenant: OTHER_TENANT, name: 'mallory-key', scopes: ['submit', 'approve', 'admin'] };
 

@@ -1,7 +1,20 @@
 import { ExecutionResult, ManualClock, systemClock } from '@harombe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Housekeeper, SHARED_QUEUE, workerQueueName } from '../src/index.js';
-import { alice, approvalIdOf, carol, expectHarombeError, Harness, HIGH_EXECUTE, jobRecord, LOST_AFTER_MS, REDISPATCH_AFTER_MS, RESULT_TTL_SECONDS, silentLogger, useRedisContainer } from './harness.js';
+import {
+  alice,
+  approvalIdOf,
+  carol,
+  expectHarombeError,
+  Harness,
+  HIGH_EXECUTE,
+  jobRecord,
+  LOST_AFTER_MS,
+  REDISPATCH_AFTER_MS,
+  RESULT_TTL_SECONDS,
+  silentLogger,
+  useRedisContainer,
+} from './harness.js';
 
 const container = useRedisContainer();
 
@@ -23,7 +36,12 @@ describe('Housekeeper (ManualClock)', () => {
   async function runningJob(workerId: string, maxAttempts = 1): Promise<string> {
     const view = await h.service.submit(alice, { ...HIGH_EXECUTE, max_attempts: maxAttempts });
     await h.service.decide(carol, approvalIdOf(view), 'approve', null);
-    const started = await h.store.transition(view.job_id, 'start', { worker_id: workerId, started_at: clock.now() }, clock.now());
+    const started = await h.store.transition(
+      view.job_id,
+      'start',
+      { worker_id: workerId, started_at: clock.now() },
+      clock.now(),
+    );
     expect(started.outcome).toBe('ok');
     return view.job_id;
   }
@@ -40,7 +58,12 @@ describe('Housekeeper (ManualClock)', () => {
       const stored = await h.job(view.job_id);
       expect(stored.status).toBe('expired');
       expect(stored.error?.code).toBe('ApprovalTimeout');
-      expect(stored.approval).toMatchObject({ status: 'expired', channel: 'timeout', decided_by: null, decided_at: new Date(clock.now()).toISOString() });
+      expect(stored.approval).toMatchObject({
+        status: 'expired',
+        channel: 'timeout',
+        decided_by: null,
+        decided_at: new Date(clock.now()).toISOString(),
+      });
       expect(stored.result).toMatchObject({ success: false, error: 'ApprovalTimeout' });
       expect(ExecutionResult.safeParse(stored.result).success).toBe(true);
       expect(stored.finished_at).toBe(clock.now());
@@ -53,7 +76,10 @@ describe('Housekeeper (ManualClock)', () => {
     });
 
     it("uses the matched rule's timeout (CRITICAL: 30 s)", async () => {
-      const critical = await h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: 'print(1)', network_enabled: true } });
+      const critical = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'print(1)', network_enabled: true },
+      });
       const high = await h.service.submit(alice, HIGH_EXECUTE);
       expect(critical.risk).toBe('CRITICAL');
       expect(await h.store.nextApprovalDeadline()).toBe(clock.now() + 30_000);
@@ -67,7 +93,10 @@ describe('Housekeeper (ManualClock)', () => {
     it('refuses a decision made after the deadline before the housekeeper ran, and the job ends expired', async () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       clock.advance(60_001);
-      const error = await expectHarombeError(h.service.decide(carol, approvalIdOf(view), 'approve', null), 'AlreadyDecided');
+      const error = await expectHarombeError(
+        h.service.decide(carol, approvalIdOf(view), 'approve', null),
+        'AlreadyDecided',
+      );
       expect(error.details).toMatchObject({ status: 'expired', approval: { status: 'expired', channel: 'timeout' } });
       const stored = await h.job(view.job_id);
       expect(stored.status).toBe('expired');
@@ -192,7 +221,7 @@ describe('Housekeeper (ManualClock)', () => {
       await h.heartbeat('w2');
       expect((await h.housekeeper.tick()).lost).toBe(1);
       expect((await h.job(onLost)).status).toBe('failed');
-      expect((await h.job(onLive))).toMatchObject({ status: 'running', worker_id: 'w2', error: null });
+      expect(await h.job(onLive)).toMatchObject({ status: 'running', worker_id: 'w2', error: null });
       expect((await h.workers.alive(clock.now())).map((w) => w.worker_id)).toEqual(['w2']);
       // Keeps beating: still untouched much later.
       for (let i = 0; i < 5; i++) {

@@ -1,7 +1,18 @@
 import { ExecutionResult, HarombeError, ManualClock } from '@harombe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SHARED_QUEUE, workerQueueName, type Principal } from '../src/index.js';
-import { alice, approvalIdOf, bob, carol, expectHarombeError, Harness, HIGH_EXECUTE, mallory, RESULT_TTL_SECONDS, useRedisContainer } from './harness.js';
+import {
+  alice,
+  approvalIdOf,
+  bob,
+  carol,
+  expectHarombeError,
+  Harness,
+  HIGH_EXECUTE,
+  mallory,
+  RESULT_TTL_SECONDS,
+  useRedisContainer,
+} from './harness.js';
 
 const container = useRedisContainer();
 
@@ -14,7 +25,16 @@ describe('JobService', () => {
     h = new Harness(container.url, {
       clock,
       // A LOW job that needs no sandbox, to see the shared queue without approving anything.
-      policy: { rules: [{ tools: ['code_execute'], risk: 'LOW', conditions: [{ param: 'code', matches: '^# low-risk' }], description: 'Known-safe snippet' }] },
+      policy: {
+        rules: [
+          {
+            tools: ['code_execute'],
+            risk: 'LOW',
+            conditions: [{ param: 'code', matches: '^# low-risk' }],
+            description: 'Known-safe snippet',
+          },
+        ],
+      },
     });
   });
 
@@ -24,7 +44,10 @@ describe('JobService', () => {
 
   describe('submit', () => {
     it('queues a LOW job without a sandbox on the shared queue', async () => {
-      const view = await h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: '# low-risk\nprint(1)' } });
+      const view = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: '# low-risk\nprint(1)' },
+      });
       expect(view).toMatchObject({ status: 'queued', risk: 'LOW', approval: null, attempts: 0, max_attempts: 1 });
       expect((await h.job(view.job_id)).status).toBe('queued');
       const bull = await h.dispatcher.queue(SHARED_QUEUE).getJob(`${view.job_id}-0`);
@@ -34,7 +57,7 @@ describe('JobService', () => {
       expect(await h.dispatcher.isOnQueue(await h.job(view.job_id))).toBe(true);
     });
 
-    it("queues a LOW code_destroy_sandbox on the queue of the worker holding the sandbox", async () => {
+    it('queues a LOW code_destroy_sandbox on the queue of the worker holding the sandbox', async () => {
       await h.heartbeat('w1');
       const sandboxId = await h.putSandbox('w1');
       const view = await h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } });
@@ -58,7 +81,12 @@ describe('JobService', () => {
     it('holds a HIGH code_execute for approval, off every queue', async () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       expect(view).toMatchObject({ status: 'awaiting_approval', risk: 'HIGH', risk_reason: 'Code execution' });
-      expect(view.approval).toMatchObject({ status: 'pending', risk: 'HIGH', expires_at: new Date(clock.now() + 60_000).toISOString(), decided_by: null });
+      expect(view.approval).toMatchObject({
+        status: 'pending',
+        risk: 'HIGH',
+        expires_at: new Date(clock.now() + 60_000).toISOString(),
+        decided_by: null,
+      });
       expect(await h.queueTotal(SHARED_QUEUE)).toBe(0);
       expect(await h.dispatcher.queue(SHARED_QUEUE).getJob(`${view.job_id}-0`)).toBeUndefined();
       expect((await h.service.pendingApprovals(carol, 10)).map((j) => j.job_id)).toEqual([view.job_id]);
@@ -71,22 +99,43 @@ describe('JobService', () => {
     });
 
     it('validates the request, naming the field, and stores nothing', async () => {
-      const unknown = await expectHarombeError(h.service.submit(alice, { tool: 'code_explode', params: {} }), 'UnknownTool');
+      const unknown = await expectHarombeError(
+        h.service.submit(alice, { tool: 'code_explode', params: {} }),
+        'UnknownTool',
+      );
       expect(unknown.details).toMatchObject({ field: 'tool' });
 
-      const language = await expectHarombeError(h.service.submit(alice, { tool: 'code_execute', params: { language: 'cobol', code: 'x' } }), 'UnsupportedLanguage');
+      const language = await expectHarombeError(
+        h.service.submit(alice, { tool: 'code_execute', params: { language: 'cobol', code: 'x' } }),
+        'UnsupportedLanguage',
+      );
       expect(language.details).toMatchObject({ field: 'params.language' });
 
-      const badCode = await expectHarombeError(h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: 42 } }), 'InvalidArgument');
+      const badCode = await expectHarombeError(
+        h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: 42 } }),
+        'InvalidArgument',
+      );
       expect(badCode.details).toMatchObject({ field: 'params.code' });
 
-      const badSandbox = await expectHarombeError(h.service.submit(alice, { tool: 'code_read_file', params: { sandbox_id: 'nope', file_path: 'a.txt' } }), 'InvalidArgument');
+      const badSandbox = await expectHarombeError(
+        h.service.submit(alice, { tool: 'code_read_file', params: { sandbox_id: 'nope', file_path: 'a.txt' } }),
+        'InvalidArgument',
+      );
       expect(badSandbox.details).toMatchObject({ field: 'params.sandbox_id' });
 
-      const missing = await expectHarombeError(h.service.submit(alice, { tool: 'code_write_file', params: { sandbox_id: 'sandbox-0123456789abcdef', content: '' } }), 'InvalidArgument');
+      const missing = await expectHarombeError(
+        h.service.submit(alice, {
+          tool: 'code_write_file',
+          params: { sandbox_id: 'sandbox-0123456789abcdef', content: '' },
+        }),
+        'InvalidArgument',
+      );
       expect(missing.details).toMatchObject({ field: 'params.file_path' });
 
-      const attempts = await expectHarombeError(h.service.submit(alice, { ...HIGH_EXECUTE, max_attempts: 0 }), 'InvalidArgument');
+      const attempts = await expectHarombeError(
+        h.service.submit(alice, { ...HIGH_EXECUTE, max_attempts: 0 }),
+        'InvalidArgument',
+      );
       expect(attempts.details).toMatchObject({ field: 'max_attempts' });
 
       const tooLarge = await expectHarombeError(
@@ -99,7 +148,10 @@ describe('JobService', () => {
     });
 
     it('accepts code of exactly the size limit', async () => {
-      const view = await h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code: 'x'.repeat(1_048_576) } });
+      const view = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'x'.repeat(1_048_576) },
+      });
       expect(view.status).toBe('awaiting_approval');
     });
 
@@ -117,7 +169,11 @@ describe('JobService', () => {
     });
 
     it('queues a LOW idempotent job once', async () => {
-      const request = { tool: 'code_execute', params: { language: 'python', code: '# low-risk' }, idempotency_key: 'once' };
+      const request = {
+        tool: 'code_execute',
+        params: { language: 'python', code: '# low-risk' },
+        idempotency_key: 'once',
+      };
       const [a, b] = await Promise.all([h.service.submit(alice, request), h.service.submit(alice, request)]);
       expect(a.job_id).toBe(b.job_id);
       expect(await h.jobKeys()).toHaveLength(1);
@@ -130,7 +186,13 @@ describe('JobService', () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       const decision = await h.service.decide(carol, approvalIdOf(view), 'approve', 'looks fine');
       expect(decision).toMatchObject({ job_id: view.job_id, decided: true, status: 'queued' });
-      expect(decision.approval).toMatchObject({ status: 'approved', decided_by: carol.name, reason: 'looks fine', channel: 'api', decided_at: new Date(clock.now()).toISOString() });
+      expect(decision.approval).toMatchObject({
+        status: 'approved',
+        decided_by: carol.name,
+        reason: 'looks fine',
+        channel: 'api',
+        decided_at: new Date(clock.now()).toISOString(),
+      });
       const stored = await h.job(view.job_id);
       expect(stored.status).toBe('queued');
       expect(stored.error).toBeNull();
@@ -143,7 +205,12 @@ describe('JobService', () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       const decision = await h.service.decide(bob, approvalIdOf(view), 'deny', 'not today', 'slack');
       expect(decision).toMatchObject({ decided: true, status: 'denied' });
-      expect(decision.approval).toMatchObject({ status: 'denied', decided_by: bob.name, reason: 'not today', channel: 'slack' });
+      expect(decision.approval).toMatchObject({
+        status: 'denied',
+        decided_by: bob.name,
+        reason: 'not today',
+        channel: 'slack',
+      });
       const stored = await h.job(view.job_id);
       expect(stored.status).toBe('denied');
       expect(stored.error?.code).toBe('ApprovalDenied');
@@ -159,7 +226,12 @@ describe('JobService', () => {
       const id = approvalIdOf(view);
       await expectHarombeError(h.service.decide(bob, id, 'approve', null), 'SelfApprovalForbidden');
       await expectHarombeError(h.service.decide(bob, id, 'deny', null), 'SelfApprovalForbidden');
-      const sameSlackUser: Principal = { tenant: bob.tenant, name: `slack:${bob.slack_user_id}`, scopes: ['approve'], slack_user_id: bob.slack_user_id as string };
+      const sameSlackUser: Principal = {
+        tenant: bob.tenant,
+        name: `slack:${bob.slack_user_id}`,
+        scopes: ['approve'],
+        slack_user_id: bob.slack_user_id as string,
+      };
       await expectHarombeError(h.service.decide(sameSlackUser, id, 'approve', null, 'slack'), 'SelfApprovalForbidden');
       await expectHarombeError(h.service.decide(alice, id, 'approve', null), 'Forbidden');
       expect((await h.job(view.job_id)).status).toBe('awaiting_approval');
@@ -170,7 +242,10 @@ describe('JobService', () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       await h.service.decide(carol, approvalIdOf(view), 'approve', null);
       const error = await expectHarombeError(h.service.decide(bob, approvalIdOf(view), 'deny', null), 'AlreadyDecided');
-      expect(error.details).toMatchObject({ status: 'queued', approval: { status: 'approved', decided_by: carol.name } });
+      expect(error.details).toMatchObject({
+        status: 'queued',
+        approval: { status: 'approved', decided_by: carol.name },
+      });
       expect((await h.job(view.job_id)).status).toBe('queued');
     });
 
@@ -178,7 +253,10 @@ describe('JobService', () => {
       for (let round = 0; round < 5; round++) {
         const view = await h.service.submit(alice, HIGH_EXECUTE);
         const id = approvalIdOf(view);
-        const [approve, deny] = await Promise.allSettled([h.service.decide(bob, id, 'approve', null), h.service.decide(carol, id, 'deny', null)]);
+        const [approve, deny] = await Promise.allSettled([
+          h.service.decide(bob, id, 'approve', null),
+          h.service.decide(carol, id, 'deny', null),
+        ]);
         const settled = [approve, deny];
         expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(1);
         const rejected = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult;
@@ -212,7 +290,10 @@ describe('JobService', () => {
       expect(stored.approval?.status).toBe('pending');
       // The same answer as for a job that never existed.
       await expectHarombeError(h.service.get(alice, 'job-000000000000000000000000'), 'NotFound');
-      await expectHarombeError(h.service.decide(carol, 'approval-000000000000000000000000', 'approve', null), 'NotFound');
+      await expectHarombeError(
+        h.service.decide(carol, 'approval-000000000000000000000000', 'approve', null),
+        'NotFound',
+      );
     });
   });
 
@@ -238,18 +319,25 @@ describe('JobService', () => {
       expect(cancelled.error?.code).toBe('Cancelled');
       expect(await h.store.countIndex('queued')).toBe(0);
       // A worker taking it from the queue now cannot start it.
-      expect((await h.store.transition(view.job_id, 'start', { worker_id: 'w1' }, clock.now())).outcome).toBe('refused');
+      expect((await h.store.transition(view.job_id, 'start', { worker_id: 'w1' }, clock.now())).outcome).toBe(
+        'refused',
+      );
     });
 
     it('cancels a running job', async () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       await h.service.decide(carol, approvalIdOf(view), 'approve', null);
-      expect((await h.store.transition(view.job_id, 'start', { worker_id: 'w1', started_at: clock.now() }, clock.now())).outcome).toBe('ok');
+      expect(
+        (await h.store.transition(view.job_id, 'start', { worker_id: 'w1', started_at: clock.now() }, clock.now()))
+          .outcome,
+      ).toBe('ok');
       const cancelled = await h.service.cancel(bob, view.job_id);
       expect(cancelled).toMatchObject({ status: 'cancelled', error: { code: 'Cancelled' } });
       expect(await h.store.countIndex('running')).toBe(0);
       // The worker's late result is refused.
-      expect((await h.store.transition(view.job_id, 'complete', { result: { success: true } }, clock.now())).outcome).toBe('refused');
+      expect(
+        (await h.store.transition(view.job_id, 'complete', { result: { success: true } }, clock.now())).outcome,
+      ).toBe('refused');
       expect((await h.job(view.job_id)).status).toBe('cancelled');
     });
 
@@ -317,32 +405,54 @@ describe('JobService', () => {
       ]);
       expect(await h.queuedBullIds(workerQueueName('w1'))).toEqual([`${job_ids[1]}-0`]);
       expect(await h.queueTotal(SHARED_QUEUE)).toBe(0);
-      for (const key of [h.keys.batch(batch_id), h.keys.batchCounts(batch_id), h.keys.batchJobs(batch_id)]) expect(await h.ttl(key), key).toBeGreaterThan(0);
+      for (const key of [h.keys.batch(batch_id), h.keys.batchCounts(batch_id), h.keys.batchJobs(batch_id)])
+        expect(await h.ttl(key), key).toBeGreaterThan(0);
 
       await expectHarombeError(h.service.decideBatch(mallory, batch_id, 'approve', null), 'NotFound');
-      expect(await h.service.decideBatch(carol, batch_id, 'approve', 'batch ok')).toEqual({ batch_id, decided: 2, already_decided: 0 });
+      expect(await h.service.decideBatch(carol, batch_id, 'approve', 'batch ok')).toEqual({
+        batch_id,
+        decided: 2,
+        already_decided: 0,
+      });
       expect(await h.batches.counts(batch_id)).toEqual({ queued: 3 });
       expect(await h.queuedBullIds(SHARED_QUEUE)).toEqual([`${job_ids[0]}-0`]);
-      expect((await h.queuedBullIds(workerQueueName('w1'))).sort()).toEqual([`${job_ids[1]}-0`, `${job_ids[2]}-0`].sort());
-      expect(await h.service.decideBatch(carol, batch_id, 'deny', null)).toEqual({ batch_id, decided: 0, already_decided: 2 });
+      expect((await h.queuedBullIds(workerQueueName('w1'))).sort()).toEqual(
+        [`${job_ids[1]}-0`, `${job_ids[2]}-0`].sort(),
+      );
+      expect(await h.service.decideBatch(carol, batch_id, 'deny', null)).toEqual({
+        batch_id,
+        decided: 0,
+        already_decided: 2,
+      });
       expect(await h.batches.counts(batch_id)).toEqual({ queued: 3 });
     });
 
     it('refuses the whole batch when one job is invalid, naming its index', async () => {
       const error = await expectHarombeError(
-        h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, { tool: 'code_execute', params: { language: 'fortran', code: '' } }, HIGH_EXECUTE] }),
+        h.service.submitBatch(alice, {
+          jobs: [HIGH_EXECUTE, { tool: 'code_execute', params: { language: 'fortran', code: '' } }, HIGH_EXECUTE],
+        }),
         'UnsupportedLanguage',
       );
       expect(error.details).toMatchObject({ field: 'jobs.1.params.language' });
-      const unknown = await expectHarombeError(h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE, { tool: 'nope', params: {} }] }), 'UnknownTool');
+      const unknown = await expectHarombeError(
+        h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE, { tool: 'nope', params: {} }] }),
+        'UnknownTool',
+      );
       expect(unknown.details).toMatchObject({ field: 'jobs.2.tool' });
       await expectHarombeError(h.service.submitBatch(alice, { jobs: [] }), 'InvalidArgument');
       expect(await h.allKeys()).toEqual([]);
     });
 
     it('returns the same batch for the same idempotency key', async () => {
-      const first = await h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE], idempotency_key: 'nightly' });
-      const again = await h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE], idempotency_key: 'nightly' });
+      const first = await h.service.submitBatch(alice, {
+        jobs: [HIGH_EXECUTE, HIGH_EXECUTE],
+        idempotency_key: 'nightly',
+      });
+      const again = await h.service.submitBatch(alice, {
+        jobs: [HIGH_EXECUTE, HIGH_EXECUTE],
+        idempotency_key: 'nightly',
+      });
       expect(again).toEqual(first);
       expect(await h.jobKeys()).toHaveLength(2);
     });

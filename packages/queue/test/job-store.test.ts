@@ -20,7 +20,10 @@ function patchFor(event: JobEvent): Partial<JobRecord> {
     case 'withdraw':
       return { error: event === 'approve' ? null : { code: 'Cancelled', message: event } };
     default:
-      return { result: { success: event === 'complete', event }, error: event === 'complete' ? null : { code: 'InternalError', message: event } };
+      return {
+        result: { success: event === 'complete', event },
+        error: event === 'complete' ? null : { code: 'InternalError', message: event },
+      };
   }
 }
 
@@ -58,7 +61,13 @@ describe('JobStore lifecycle', () => {
   }
 
   const expectedIndexes = (status: JobStatus): string[] =>
-    status === 'queued' ? ['queued'] : status === 'running' ? ['running'] : status === 'awaiting_approval' ? ['deadlines', 'pending'] : [];
+    status === 'queued'
+      ? ['queued']
+      : status === 'running'
+        ? ['running']
+        : status === 'awaiting_approval'
+          ? ['deadlines', 'pending']
+          : [];
 
   it('applies every event from each of its allowed statuses', async () => {
     let checked = 0;
@@ -68,7 +77,8 @@ describe('JobStore lifecycle', () => {
         // Reach `status` through the lifecycle where the indexes matter (running is only indexed by `start`).
         const job = jobRecord(clock, { status: status === 'running' ? 'queued' : status });
         await h.store.create(job);
-        if (status === 'running') expect((await h.store.transition(job.job_id, 'start', {}, clock.now())).outcome).toBe('ok');
+        if (status === 'running')
+          expect((await h.store.transition(job.job_id, 'start', {}, clock.now())).outcome).toBe('ok');
         const attemptsBefore = (await h.job(job.job_id)).attempts;
 
         const outcome = await h.store.transition(job.job_id, event, patchFor(event), clock.now());
@@ -121,15 +131,23 @@ describe('JobStore lifecycle', () => {
     };
     expect(Object.keys(paths).sort()).toEqual([...TERMINAL_STATUSES].sort());
     for (const [terminal, path] of Object.entries(paths)) {
-      const job = jobRecord(clock, { status: path[0] === 'start' || path[0] === 'cancel' ? 'queued' : 'awaiting_approval' });
+      const job = jobRecord(clock, {
+        status: path[0] === 'start' || path[0] === 'cancel' ? 'queued' : 'awaiting_approval',
+      });
       await h.store.create(job);
-      for (const event of path) expect((await h.store.transition(job.job_id, event, patchFor(event), clock.now())).outcome).toBe('ok');
+      for (const event of path)
+        expect((await h.store.transition(job.job_id, event, patchFor(event), clock.now())).outcome).toBe('ok');
       const ended = await h.rawJob(job.job_id);
       expect(ended.status).toBe(terminal);
 
       clock.advance(1_000);
       for (const event of EVENTS) {
-        const outcome = await h.store.transition(job.job_id, event, { worker_id: 'late-worker', result: { late: true } }, clock.now());
+        const outcome = await h.store.transition(
+          job.job_id,
+          event,
+          { worker_id: 'late-worker', result: { late: true } },
+          clock.now(),
+        );
         expect(outcome, `${event} on ${terminal}`).toEqual({ outcome: 'refused', previous: terminal });
       }
       expect(await h.rawJob(job.job_id)).toEqual(ended);
@@ -139,7 +157,8 @@ describe('JobStore lifecycle', () => {
 
   it("answers 'missing' for an unknown job and creates nothing", async () => {
     const jobId = newId('job');
-    for (const event of EVENTS) expect(await h.store.transition(jobId, event, { worker_id: 'w' }, clock.now())).toEqual({ outcome: 'missing' });
+    for (const event of EVENTS)
+      expect(await h.store.transition(jobId, event, { worker_id: 'w' }, clock.now())).toEqual({ outcome: 'missing' });
     expect(await h.store.get(jobId)).toBeUndefined();
     expect(await h.allKeys()).toEqual([]);
   });
@@ -160,7 +179,9 @@ describe('JobStore lifecycle', () => {
       expect(await h.ttl(h.keys.job(job.job_id)), `after ${event}`).toBe(-1);
     }
 
-    expect((await h.store.transition(job.job_id, 'complete', { result: { success: true } }, clock.now())).outcome).toBe('ok');
+    expect((await h.store.transition(job.job_id, 'complete', { result: { success: true } }, clock.now())).outcome).toBe(
+      'ok',
+    );
     for (const key of [h.keys.job(job.job_id), h.keys.approval(approvalId), idemKey]) {
       const ttl = await h.ttl(key);
       expect(ttl, key).toBeGreaterThan(RESULT_TTL_SECONDS - 60);
@@ -174,8 +195,14 @@ describe('JobStore lifecycle', () => {
     await h.store.create(job);
     const before = await h.rawJob(job.job_id);
     for (const event of ['approve', 'deny'] as const) {
-      expect(await h.store.transition(job.job_id, event, {}, job.approval_deadline)).toEqual({ outcome: 'late', previous: 'awaiting_approval' });
-      expect(await h.store.transition(job.job_id, event, {}, job.approval_deadline + 1)).toEqual({ outcome: 'late', previous: 'awaiting_approval' });
+      expect(await h.store.transition(job.job_id, event, {}, job.approval_deadline)).toEqual({
+        outcome: 'late',
+        previous: 'awaiting_approval',
+      });
+      expect(await h.store.transition(job.job_id, event, {}, job.approval_deadline + 1)).toEqual({
+        outcome: 'late',
+        previous: 'awaiting_approval',
+      });
     }
     expect(await h.rawJob(job.job_id)).toEqual(before);
     expect(await h.store.dueApprovalJobIds(job.approval_deadline - 1, 10)).toEqual([]);
@@ -224,7 +251,14 @@ describe('JobStore lifecycle', () => {
         const job = jobRecord(clock, { status: 'queued' });
         await h.store.create(job);
         const outcomes = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => (stores[i % stores.length] as JobStore).transition(job.job_id, 'start', { worker_id: `worker-${i}` }, clock.now())),
+          Array.from({ length: 20 }, (_, i) =>
+            (stores[i % stores.length] as JobStore).transition(
+              job.job_id,
+              'start',
+              { worker_id: `worker-${i}` },
+              clock.now(),
+            ),
+          ),
         );
         const winners = outcomes.map((o, i) => [o.outcome, i] as const).filter(([o]) => o === 'ok');
         expect(winners).toHaveLength(1);

@@ -35,8 +35,12 @@ describe('a Redis restart', () => {
       expect(await h.ttl(h.keys.job(denied.job_id))).toBeGreaterThan(RESULT_TTL_SECONDS - 120);
       expect(await h.ttl(h.keys.job(pending.job_id))).toBe(-1);
       expect(await h.queuedBullIds()).toEqual([`${queued.job_id}-0`]);
-      expect((await h.service.submit(alice, { ...HIGH_EXECUTE, idempotency_key: 'kept-key' })).job_id).toBe(denied.job_id);
-      expect((await h.service.pendingApprovals(carol, 10)).map((j) => j.job_id).sort()).toEqual([pending.job_id, expiring.job_id].sort());
+      expect((await h.service.submit(alice, { ...HIGH_EXECUTE, idempotency_key: 'kept-key' })).job_id).toBe(
+        denied.job_id,
+      );
+      expect((await h.service.pendingApprovals(carol, 10)).map((j) => j.job_id).sort()).toEqual(
+        [pending.job_id, expiring.job_id].sort(),
+      );
 
       // Transitions after the restart, on the same ioredis client (its script cache is gone: EVALSHA falls back to EVAL).
       const decision = await h.service.decide(carol, approvalIdOf(pending), 'approve', null);

@@ -68,9 +68,16 @@ async function sandboxRound(manager: SandboxManager): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  process.stderr.write(`sandbox benchmark: ${iterations} iterations each, program python3 -c ${JSON.stringify(PROGRAM)}\n`);
+  process.stderr.write(
+    `sandbox benchmark: ${iterations} iterations each, program python3 -c ${JSON.stringify(PROGRAM)}\n`,
+  );
   const cold = new SandboxManager({ logger, managerId: 'bench-cold', sweepIntervalMs: 0 });
-  const warm = new SandboxManager({ logger, managerId: 'bench-warm', sweepIntervalMs: 0, config: { warm_pool: { python: 2 } } });
+  const warm = new SandboxManager({
+    logger,
+    managerId: 'bench-warm',
+    sweepIntervalMs: 0,
+    config: { warm_pool: { python: 2 } },
+  });
   await cold.start();
   await warm.start();
   const bare = await docker.createContainer(bareSpec(['sleep', 'infinity']));
@@ -98,7 +105,14 @@ async function main(): Promise<void> {
     };
 
     const summary = Object.fromEntries(
-      Object.entries(results).map(([name, samples]) => [name, { p50_ms: percentile(samples, 50), p95_ms: percentile(samples, 95), samples_ms: samples.map((s) => Math.round(s)) }]),
+      Object.entries(results).map(([name, samples]) => [
+        name,
+        {
+          p50_ms: percentile(samples, 50),
+          p95_ms: percentile(samples, 95),
+          samples_ms: samples.map((s) => Math.round(s)),
+        },
+      ]),
     ) as Record<keyof typeof results, { p50_ms: number; p95_ms: number; samples_ms: number[] }>;
     const ratios = {
       cold_p50: summary.sandbox_cold.p50_ms / summary.raw_cold.p50_ms,
@@ -109,17 +123,32 @@ async function main(): Promise<void> {
     const bars = { cold_p50: 1.1, warm_pool_p50: 1.2 };
 
     console.log('\n| measurement | p50 ms | p95 ms |\n|---|---:|---:|');
-    for (const [name, s] of Object.entries(summary)) console.log(`| ${name} | ${s.p50_ms.toFixed(0)} | ${s.p95_ms.toFixed(0)} |`);
+    for (const [name, s] of Object.entries(summary))
+      console.log(`| ${name} | ${s.p50_ms.toFixed(0)} | ${s.p95_ms.toFixed(0)} |`);
     console.log('\n| ratio to raw | value | bar |\n|---|---:|---:|');
     for (const [name, value] of Object.entries(ratios)) {
       const bar = bars[name as keyof typeof bars];
-      console.log(`| ${name} | ${value.toFixed(2)}x | ${bar ? `<= ${bar}x ${value <= bar ? 'met' : 'NOT met'}` : ''} |`);
+      console.log(
+        `| ${name} | ${value.toFixed(2)}x | ${bar ? `<= ${bar}x ${value <= bar ? 'met' : 'NOT met'}` : ''} |`,
+      );
     }
     mkdirSync('../../bench-results', { recursive: true });
     const file = '../../bench-results/sandbox.json';
     writeFileSync(
       file,
-      JSON.stringify({ date: new Date().toISOString(), iterations, program: PROGRAM, limits: config.limits, results: summary, ratios, bars }, null, 2),
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          iterations,
+          program: PROGRAM,
+          limits: config.limits,
+          results: summary,
+          ratios,
+          bars,
+        },
+        null,
+        2,
+      ),
     );
     console.log(`\nwritten to bench-results/sandbox.json`);
   } finally {

@@ -55,7 +55,9 @@ setInterval(() => {
 setInterval(flushSuppressed, SUMMARY_MS).unref();
 
 function log(event, fields) {
-  process.stdout.write(`${JSON.stringify({ event, sandbox_id: sandboxId, at: new Date().toISOString(), ...fields })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event, sandbox_id: sandboxId, at: new Date().toISOString(), ...fields })}\n`,
+  );
 }
 
 function flushSuppressed() {
@@ -73,7 +75,13 @@ function gateways() {
       .slice(1)
       .map((line) => line.trim().split(/\s+/)[2])
       .filter((hex) => hex && hex !== '00000000')
-      .map((hex) => hex.match(/../g).reverse().map((b) => parseInt(b, 16)).join('.'));
+      .map((hex) =>
+        hex
+          .match(/../g)
+          .reverse()
+          .map((b) => parseInt(b, 16))
+          .join('.'),
+      );
   } catch {
     return [];
   }
@@ -125,7 +133,10 @@ function refusedAddress(address) {
 
 /** Checks a target; returns the address to connect to, or a refusal reason. */
 async function decide(rawHost, port) {
-  const host = rawHost.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const host = rawHost
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
   if (net.isIP(host)) return { reason: 'ip_literal' };
   if (!allowedPorts.has(port)) return { reason: 'port_not_allowed' };
   if (!hostAllowed(host)) return { reason: 'domain_not_allowed' };
@@ -179,7 +190,8 @@ function question(message) {
   let offset = 12;
   while (offset < message.length) {
     const length = message[offset];
-    if (length === 0) return offset + 5 <= message.length ? { name: labels.join('.') || '.', end: offset + 5 } : undefined;
+    if (length === 0)
+      return offset + 5 <= message.length ? { name: labels.join('.') || '.', end: offset + 5 } : undefined;
     if (length > 63 || offset + 1 + length > message.length) return undefined;
     labels.push(message.subarray(offset + 1, offset + 1 + length).toString('latin1'));
     offset += 1 + length;
@@ -228,7 +240,9 @@ const server = http.createServer(async (req, res) => {
   }
   if (!url || url.protocol !== 'http:') {
     refuse(String(req.url).slice(0, 200), 'not_a_proxy_request', req.method);
-    res.writeHead(400, { 'content-type': 'text/plain' }).end('harombe egress proxy: only absolute http:// URLs and CONNECT\n');
+    res
+      .writeHead(400, { 'content-type': 'text/plain' })
+      .end('harombe egress proxy: only absolute http:// URLs and CONNECT\n');
     return;
   }
   const port = url.port ? Number(url.port) : 80;
@@ -236,7 +250,9 @@ const server = http.createServer(async (req, res) => {
   const verdict = await decide(url.hostname, port);
   if (verdict.reason) {
     refuse(target, verdict.reason, req.method);
-    res.writeHead(403, { 'content-type': 'text/plain' }).end(`harombe egress proxy: ${target} refused (${verdict.reason})\n`);
+    res
+      .writeHead(403, { 'content-type': 'text/plain' })
+      .end(`harombe egress proxy: ${target} refused (${verdict.reason})\n`);
     return;
   }
   log('egress_allowed', { target, method: req.method });
@@ -245,7 +261,15 @@ const server = http.createServer(async (req, res) => {
   // The name that was checked is the name that is asked for: another site behind the same address stays out of reach.
   headers.host = url.host;
   const upstream = http.request(
-    { host: verdict.address, port, method: req.method, path: `${url.pathname}${url.search}`, headers, setHost: false, timeout: IDLE_MS },
+    {
+      host: verdict.address,
+      port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      setHost: false,
+      timeout: IDLE_MS,
+    },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -253,7 +277,8 @@ const server = http.createServer(async (req, res) => {
   );
   upstream.on('timeout', () => upstream.destroy(new Error('idle')));
   upstream.on('error', (error) => {
-    if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end(`harombe egress proxy: ${target}: ${error.message}\n`);
+    if (!res.headersSent)
+      res.writeHead(502, { 'content-type': 'text/plain' }).end(`harombe egress proxy: ${target}: ${error.message}\n`);
     else res.destroy();
   });
   req.pipe(upstream);
@@ -266,7 +291,9 @@ server.on('connect', async (req, client, head) => {
   const verdict = parsed ? await decide(parsed.host, parsed.port) : { reason: 'bad_target' };
   if (verdict.reason) {
     refuse(target, verdict.reason, 'CONNECT');
-    client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nharombe egress proxy: ${target} refused (${verdict.reason})\n`);
+    client.end(
+      `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nharombe egress proxy: ${target} refused (${verdict.reason})\n`,
+    );
     return;
   }
   const upstream = net.connect(parsed.port, verdict.address, () => {
@@ -278,7 +305,8 @@ server.on('connect', async (req, client, head) => {
   });
   for (const socket of [client, upstream]) socket.setTimeout(IDLE_MS, () => socket.destroy());
   upstream.on('error', (error) => {
-    if (client.writable) client.end(`HTTP/1.1 502 Bad Gateway\r\n\r\nharombe egress proxy: ${target}: ${error.message}\n`);
+    if (client.writable)
+      client.end(`HTTP/1.1 502 Bad Gateway\r\n\r\nharombe egress proxy: ${target}: ${error.message}\n`);
   });
   client.on('close', () => upstream.destroy());
 });
@@ -298,7 +326,12 @@ process.stdin.on('end', () => {
 
 dns.bind(dnsPort, listenAddress, () => {
   server.listen(listenPort, listenAddress, () =>
-    log('egress_proxy_ready', { listen_port: listenPort, dns_port: dnsPort, allowed_domains: patterns, allowed_ports: [...allowedPorts] }),
+    log('egress_proxy_ready', {
+      listen_port: listenPort,
+      dns_port: dnsPort,
+      allowed_domains: patterns,
+      allowed_ports: [...allowedPorts],
+    }),
   );
 });
 process.on('SIGTERM', () => {

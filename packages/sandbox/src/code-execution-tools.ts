@@ -34,7 +34,9 @@ function parse<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
   const issue = parsed.error.issues[0];
   const field = issue?.path.join('.') || 'params';
   const code: ErrorCode = field === 'language' ? 'UnsupportedLanguage' : 'InvalidArgument';
-  throw Object.assign(new Error(`${field}: ${issue?.message ?? 'invalid'}`), { refusal: { code, message: `${field}: ${issue?.message}` } });
+  throw Object.assign(new Error(`${field}: ${issue?.message ?? 'invalid'}`), {
+    refusal: { code, message: `${field}: ${issue?.message}` },
+  });
 }
 
 function asRefusal(error: unknown): Refusal {
@@ -88,7 +90,13 @@ export class CodeExecutionTools {
     try {
       const p = parse(CodeInstallPackageParams, params);
       const outcome = await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry);
-      return { success: outcome.success, ...base, stdout: outcome.stdout, stderr: outcome.stderr, error: outcome.success ? null : 'InstallFailed' };
+      return {
+        success: outcome.success,
+        ...base,
+        stdout: outcome.stdout,
+        stderr: outcome.stderr,
+        error: outcome.success ? null : 'InstallFailed',
+      };
     } catch (error) {
       const r = asRefusal(error);
       return { success: false, ...base, stderr: r.message, error: r.code };
@@ -146,5 +154,13 @@ export class CodeExecutionTools {
 }
 
 function failedExecution(sandboxId: string | null, r: Refusal): ExecutionResult {
-  return { success: false, sandbox_id: sandboxId, stdout: '', stderr: r.message, exit_code: -1, execution_time: 0, error: r.code };
+  return {
+    success: false,
+    sandbox_id: sandboxId,
+    stdout: '',
+    stderr: r.message,
+    exit_code: -1,
+    execution_time: 0,
+    error: r.code,
+  };
 }

@@ -168,15 +168,22 @@ export class EgressNetwork {
           LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
         },
       });
-      await this.docker.getNetwork(networkName).connect({ Container: proxy.id, EndpointConfig: { IPAMConfig: { IPv4Address: subnet.proxy } } });
+      await this.docker
+        .getNetwork(networkName)
+        .connect({ Container: proxy.id, EndpointConfig: { IPAMConfig: { IPv4Address: subnet.proxy } } });
       await proxy.start();
       await this.followLog(proxy, sandboxId);
       return { networkName, proxyUrl: `http://${subnet.proxy}:${PROXY_PORT}`, gateway: subnet.gateway };
     } catch (error) {
       // Cleaning up must not hide why it failed.
-      await this.detach(sandboxId).catch((cleanup: unknown) => this.options.logger.warn({ sandbox_id: sandboxId, err: cleanup }, 'cleaning up a failed egress setup failed'));
+      await this.detach(sandboxId).catch((cleanup: unknown) =>
+        this.options.logger.warn({ sandbox_id: sandboxId, err: cleanup }, 'cleaning up a failed egress setup failed'),
+      );
       if (error instanceof HarombeError) throw error;
-      throw new HarombeError('RuntimeUnavailable', `could not set up the sandbox's network: ${(error as Error).message}`);
+      throw new HarombeError(
+        'RuntimeUnavailable',
+        `could not set up the sandbox's network: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -229,7 +236,11 @@ export class EgressNetwork {
       Image: this.options.proxyImage,
       Cmd: ['sh', '-c', CONFINE_SCRIPT],
       User: '0:0',
-      Labels: { [LABELS.manager]: this.options.managerId, [LABELS.sandbox]: sandboxId, [LABELS.role]: ROLES.egressProxy },
+      Labels: {
+        [LABELS.manager]: this.options.managerId,
+        [LABELS.sandbox]: sandboxId,
+        [LABELS.role]: ROLES.egressProxy,
+      },
       HostConfig: {
         ...netAdminHostConfig(),
         NetworkMode: `container:${sandboxContainerId}`,
@@ -242,7 +253,10 @@ export class EgressNetwork {
       const { StatusCode } = (await helper.wait()) as { StatusCode: number };
       if (StatusCode !== 0) {
         const log = (await helper.logs({ stdout: true, stderr: true })).toString().slice(-2000);
-        throw new HarombeError('RuntimeUnavailable', `could not confine the sandbox's network (exit ${StatusCode}): ${log}`);
+        throw new HarombeError(
+          'RuntimeUnavailable',
+          `could not confine the sandbox's network (exit ${StatusCode}): ${log}`,
+        );
       }
     } finally {
       await ignoreMissing(helper.remove({ force: true }));
@@ -278,7 +292,10 @@ export class EgressNetwork {
   }
 
   private program(): { init: string; source: string } {
-    this.proxyProgram ??= { init: readFileSync(PROXY_INIT_URL, 'utf8'), source: readFileSync(PROXY_SOURCE_URL, 'utf8') };
+    this.proxyProgram ??= {
+      init: readFileSync(PROXY_INIT_URL, 'utf8'),
+      source: readFileSync(PROXY_SOURCE_URL, 'utf8'),
+    };
     return this.proxyProgram;
   }
 
@@ -321,9 +338,16 @@ export class EgressNetwork {
   async resume(sandboxId: string): Promise<void> {
     if (this.following.has(sandboxId)) return;
     try {
-      await this.followLog(this.docker.getContainer(EgressNetwork.proxyName(sandboxId)), sandboxId, new Date().toISOString());
+      await this.followLog(
+        this.docker.getContainer(EgressNetwork.proxyName(sandboxId)),
+        sandboxId,
+        new Date().toISOString(),
+      );
     } catch (error) {
-      this.options.logger.warn({ sandbox_id: sandboxId, err: error }, 'could not follow the egress proxy of an adopted sandbox');
+      this.options.logger.warn(
+        { sandbox_id: sandboxId, err: error },
+        'could not follow the egress proxy of an adopted sandbox',
+      );
     }
   }
 
@@ -332,7 +356,12 @@ export class EgressNetwork {
    * once it listens; with `since`, at once, reporting only what is logged from then on.
    */
   private async followLog(proxy: Docker.Container, sandboxId: string, since?: string): Promise<void> {
-    const stream = (await proxy.logs({ follow: true, stdout: true, stderr: true, ...(since ? { since: Math.floor(Date.parse(since) / 1000) } : {}) })) as NodeJS.ReadableStream;
+    const stream = (await proxy.logs({
+      follow: true,
+      stdout: true,
+      stderr: true,
+      ...(since ? { since: Math.floor(Date.parse(since) / 1000) } : {}),
+    })) as NodeJS.ReadableStream;
     this.following.add(sandboxId);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
@@ -345,7 +374,12 @@ export class EgressNetwork {
     stream.on('end', ended);
     // The stream breaks when the proxy is removed: nothing left to follow.
     stream.on('error', ended);
-    stderr.on('data', (chunk: Buffer) => this.options.logger.warn({ sandbox_id: sandboxId, stderr: chunk.toString().slice(0, 2000) }, 'egress proxy stderr'));
+    stderr.on('data', (chunk: Buffer) =>
+      this.options.logger.warn(
+        { sandbox_id: sandboxId, stderr: chunk.toString().slice(0, 2000) },
+        'egress proxy stderr',
+      ),
+    );
     let ready: () => void = () => undefined;
     const listening = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the egress proxy did not start listening')), READY_TIMEOUT_MS);

@@ -2,8 +2,18 @@ export { CappedOutput, TRUNCATION_MARKER } from './capped-output.js';
 export { CodeExecutionTools } from './code-execution-tools.js';
 export { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB } from './container-spec.js';
 export { LABELS, ROLES } from './labels.js';
-export { EgressNetwork, type EgressAttachment, type EgressNetworkOptions, type EgressRefusal } from './egress-network.js';
-export { RegistryResolver, matchesDomain, type RegistryResolverOptions, type ResolvedRegistry } from './registry-resolver.js';
+export {
+  EgressNetwork,
+  type EgressAttachment,
+  type EgressNetworkOptions,
+  type EgressRefusal,
+} from './egress-network.js';
+export {
+  RegistryResolver,
+  matchesDomain,
+  type RegistryResolverOptions,
+  type ResolvedRegistry,
+} from './registry-resolver.js';
 export { percentile, rawBaselineSpec } from './raw-baseline.js';
 export { checkImage, checkRuntime } from './runtime-check.js';
 export { dockerExec, type DockerExecOutcome } from './docker-exec.js';

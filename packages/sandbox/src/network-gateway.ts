@@ -18,7 +18,10 @@ export type InterfaceAddresses = () => Record<string, string[]>;
 
 const hostInterfaces: InterfaceAddresses = () =>
   Object.fromEntries(
-    Object.entries(networkInterfaces()).map(([name, entries]) => [name, (entries ?? []).filter((e) => e.family === 'IPv4').map((e) => e.address)]),
+    Object.entries(networkInterfaces()).map(([name, entries]) => [
+      name,
+      (entries ?? []).filter((e) => e.family === 'IPv4').map((e) => e.address),
+    ]),
   );
 
 /**

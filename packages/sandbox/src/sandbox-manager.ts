@@ -222,12 +222,29 @@ export class SandboxManager {
   async create(request: CreateSandboxRequest): Promise<SandboxInfo> {
     const language = Language.safeParse(request.language);
     if (!language.success) {
-      throw new HarombeError('UnsupportedLanguage', `language '${String(request.language)}' is not supported; use python, javascript or shell`);
+      throw new HarombeError(
+        'UnsupportedLanguage',
+        `language '${String(request.language)}' is not supported; use python, javascript or shell`,
+      );
     }
     const limits = this.resolveLimits(request.limits);
     if (request.network_enabled) {
-      const record = await this.spawn(language.data, request.owner, limits, false, this.checkDomains(request.allowed_domains ?? []));
-      this.logger.info({ sandbox_id: record.sandbox_id, owner: record.owner, language: record.language, allowed_domains: record.allowed_domains }, 'network-enabled sandbox created');
+      const record = await this.spawn(
+        language.data,
+        request.owner,
+        limits,
+        false,
+        this.checkDomains(request.allowed_domains ?? []),
+      );
+      this.logger.info(
+        {
+          sandbox_id: record.sandbox_id,
+          owner: record.owner,
+          language: record.language,
+          allowed_domains: record.allowed_domains,
+        },
+        'network-enabled sandbox created',
+      );
       return this.info(record);
     }
     const pooled = sameLimits(limits, this.config.limits) ? this.pool.take(language.data) : undefined;
@@ -238,7 +255,10 @@ export class SandboxManager {
     } else {
       record = await this.spawn(language.data, request.owner, limits, false);
     }
-    this.logger.info({ sandbox_id: record.sandbox_id, owner: record.owner, language: record.language, warm: Boolean(pooled) }, 'sandbox created');
+    this.logger.info(
+      { sandbox_id: record.sandbox_id, owner: record.owner, language: record.language, warm: Boolean(pooled) },
+      'sandbox created',
+    );
     return this.info(record);
   }
 
@@ -246,11 +266,17 @@ export class SandboxManager {
   async execute(sandboxId: string, owner: string, request: ExecuteRequest): Promise<ExecutionResult> {
     const record = await this.lookup(sandboxId, owner);
     if (request.language && request.language !== record.language) {
-      throw new HarombeError('UnsupportedLanguage', `sandbox ${sandboxId} runs ${record.language}, not ${request.language}`);
+      throw new HarombeError(
+        'UnsupportedLanguage',
+        `sandbox ${sandboxId} runs ${record.language}, not ${request.language}`,
+      );
     }
     // A sandbox's network is chosen when it is created, never switched on later.
     if (request.network_enabled && !record.network_enabled) {
-      throw new HarombeError('NetworkDisabled', `sandbox ${sandboxId} was created without network; create a new one with network_enabled`);
+      throw new HarombeError(
+        'NetworkDisabled',
+        `sandbox ${sandboxId} was created without network; create a new one with network_enabled`,
+      );
     }
     const timeout = request.timeout ?? record.limits.max_execution_time;
     this.checkCeiling('max_execution_time', timeout);
@@ -271,10 +297,13 @@ export class SandboxManager {
           timedOut = true;
           void this.signalInit(record, INIT_SIGNALS.terminate);
         }, timeout * 1000),
-        setTimeout(() => {
-          void this.signalInit(record, INIT_SIGNALS.kill);
-          timers.push(setInterval(() => void this.signalInit(record, INIT_SIGNALS.kill), KILL_REPEAT_MS));
-        }, (timeout + grace) * 1000),
+        setTimeout(
+          () => {
+            void this.signalInit(record, INIT_SIGNALS.kill);
+            timers.push(setInterval(() => void this.signalInit(record, INIT_SIGNALS.kill), KILL_REPEAT_MS));
+          },
+          (timeout + grace) * 1000,
+        ),
         // The init can be starved (a fork bomb shares its CPU quota): give up on the sandbox
         // only well after the kill.
         setTimeout(() => controller.abort(), (timeout + grace + BACKSTOP_S) * 1000),
@@ -332,7 +361,10 @@ export class SandboxManager {
       if (outcome.exitCode === 137 && (await this.memoryVerdictSince(record, startedAtUs))) {
         return result('MemoryLimitExceeded', 137);
       }
-      this.logger.info({ sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime }, 'execution finished');
+      this.logger.info(
+        { sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime },
+        'execution finished',
+      );
       return result(null, outcome.exitCode);
     });
   }
@@ -341,7 +373,10 @@ export class SandboxManager {
     const path = normalizeWorkspacePath(filePath);
     const size = Buffer.byteLength(content);
     if (size > this.config.max_file_bytes) {
-      throw new HarombeError('FileTooLarge', `the content is ${size} bytes; files may be at most ${this.config.max_file_bytes}`);
+      throw new HarombeError(
+        'FileTooLarge',
+        `the content is ${size} bytes; files may be at most ${this.config.max_file_bytes}`,
+      );
     }
     const record = await this.lookup(sandboxId, owner);
     await this.exclusive(record, async () => {
@@ -385,12 +420,18 @@ export class SandboxManager {
   async installPackage(sandboxId: string, owner: string, pkg: string, registry: Registry): Promise<InstallOutcome> {
     const record = await this.lookup(sandboxId, owner);
     if (!record.network_enabled) {
-      throw new HarombeError('NetworkDisabled', `sandbox ${sandboxId} has no network: create it with network_enabled to install packages`);
+      throw new HarombeError(
+        'NetworkDisabled',
+        `sandbox ${sandboxId} has no network: create it with network_enabled to install packages`,
+      );
     }
     await this.registries.resolve(registry);
     const installer = INSTALLERS[registry];
     if (record.language !== installer) {
-      throw new HarombeError('InvalidArgument', `${registry} packages install into ${installer} sandboxes; sandbox ${sandboxId} runs ${record.language}`);
+      throw new HarombeError(
+        'InvalidArgument',
+        `${registry} packages install into ${installer} sandboxes; sandbox ${sandboxId} runs ${record.language}`,
+      );
     }
     return this.exclusive(record, async () => {
       const timeout = this.config.network.install_timeout;
@@ -401,15 +442,23 @@ export class SandboxManager {
       }, timeout * 1000);
       let outcome: DockerExecOutcome;
       try {
-        outcome = await dockerExec(this.container(record), { cmd: installCommand(registry, pkg), maxOutputBytes: INSTALL_OUTPUT_BYTES });
+        outcome = await dockerExec(this.container(record), {
+          cmd: installCommand(registry, pkg),
+          maxOutputBytes: INSTALL_OUTPUT_BYTES,
+        });
       } catch (error) {
         throw await this.containerFailure(record, error);
       } finally {
         clearTimeout(timer);
       }
       const exitCode = outcome.exitCode ?? -1;
-      const stderr = outcome.stderr.text() + (timedOut ? `\nharombe: the install took longer than ${timeout} s and was killed\n` : '');
-      this.logger.info({ sandbox_id: sandboxId, package: pkg, registry, exit_code: exitCode }, 'package install finished');
+      const stderr =
+        outcome.stderr.text() +
+        (timedOut ? `\nharombe: the install took longer than ${timeout} s and was killed\n` : '');
+      this.logger.info(
+        { sandbox_id: sandboxId, package: pkg, registry, exit_code: exitCode },
+        'package install finished',
+      );
       return { success: exitCode === 0 && !timedOut, exit_code: exitCode, stdout: outcome.stdout.text(), stderr };
     });
   }
@@ -469,7 +518,8 @@ export class SandboxManager {
     const claimed = new Set(records.map((record) => record.sandbox_id));
     await this.egress.reap((sandboxId) => claimed.has(sandboxId) || this.creating.has(sandboxId));
     // Adopted network-enabled sandboxes (a restart): their proxies' refusals are followed again.
-    for (const record of records) if (record.network_enabled && !this.creating.has(record.sandbox_id)) await this.egress.resume(record.sandbox_id);
+    for (const record of records)
+      if (record.network_enabled && !this.creating.has(record.sandbox_id)) await this.egress.resume(record.sandbox_id);
     return removed;
   }
 
@@ -488,11 +538,17 @@ export class SandboxManager {
       if (!verdicts.has(managerId)) verdicts.set(managerId, await isAbandoned(managerId));
       if (!verdicts.get(managerId)) continue;
       await this.removeContainer(container.Id);
-      this.logger.warn({ sandbox_id: container.Labels[LABELS.sandbox], manager: managerId }, 'reaped sandbox container of a lost manager');
+      this.logger.warn(
+        { sandbox_id: container.Labels[LABELS.sandbox], manager: managerId },
+        'reaped sandbox container of a lost manager',
+      );
       removed += 1;
     }
     // Their proxies went with the containers above; their networks are left.
-    await this.egress.reap((_sandboxId, managerId) => managerId === this.managerId || verdicts.get(managerId) !== true, true);
+    await this.egress.reap(
+      (_sandboxId, managerId) => managerId === this.managerId || verdicts.get(managerId) !== true,
+      true,
+    );
     return removed;
   }
 
@@ -549,7 +605,10 @@ export class SandboxManager {
   private checkDomains(domains: string[]): string[] {
     for (const domain of domains) {
       if (!DomainPattern.safeParse(domain).success) {
-        throw new HarombeError('InvalidArgument', `allowed_domains: '${domain}' is not a domain name or *.domain pattern`);
+        throw new HarombeError(
+          'InvalidArgument',
+          `allowed_domains: '${domain}' is not a domain name or *.domain pattern`,
+        );
       }
     }
     return [...new Set(domains.map((d) => d.toLowerCase()))];
@@ -565,7 +624,10 @@ export class SandboxManager {
     const registries = await this.registries.resolveAll();
     const proxyDomains = [...new Set([...allowedDomains, ...registries.flatMap((r) => r.hosts)])];
     const attachment = await this.egress.attach(sandboxId, owner, proxyDomains);
-    const indexUrls = Object.fromEntries(registries.map((r) => [r.name, r.indexUrl])) as { pypi?: string; npm?: string };
+    const indexUrls = Object.fromEntries(registries.map((r) => [r.name, r.indexUrl])) as {
+      pypi?: string;
+      npm?: string;
+    };
     return {
       runtime: this.config.network_runtime,
       networkName: attachment.networkName,
@@ -574,7 +636,13 @@ export class SandboxManager {
     };
   }
 
-  private async spawn(language: Language, owner: string, limits: Limits, pooled: boolean, allowedDomains?: string[]): Promise<SandboxRecord> {
+  private async spawn(
+    language: Language,
+    owner: string,
+    limits: Limits,
+    pooled: boolean,
+    allowedDomains?: string[],
+  ): Promise<SandboxRecord> {
     const image = this.config.languages[language].image;
     if (!this.imagesChecked.has(image)) {
       await checkImage(this.docker, image);
@@ -628,7 +696,10 @@ export class SandboxManager {
       if (containerId) await this.removeContainer(containerId);
       if (allowedDomains) await this.egress.detach(sandboxId);
       if (error instanceof HarombeError) throw error;
-      throw new HarombeError('RuntimeUnavailable', `could not start a ${language} sandbox: ${(error as Error).message}`);
+      throw new HarombeError(
+        'RuntimeUnavailable',
+        `could not start a ${language} sandbox: ${(error as Error).message}`,
+      );
     } finally {
       this.creating.delete(sandboxId);
     }
@@ -649,14 +720,16 @@ export class SandboxManager {
   private async exclusive<T>(record: SandboxRecord, work: () => Promise<T>): Promise<T> {
     const id = record.sandbox_id;
     const previous = this.locks.get(id) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(async () => {
-      await this.touch(id);
-      try {
-        return await work();
-      } finally {
+    const run = previous
+      .catch(() => undefined)
+      .then(async () => {
         await this.touch(id);
-      }
-    });
+        try {
+          return await work();
+        } finally {
+          await this.touch(id);
+        }
+      });
     const tail = run.catch(() => undefined);
     this.locks.set(id, tail);
     void tail.then(() => {
@@ -709,7 +782,10 @@ export class SandboxManager {
         }
         throw new HarombeError('InternalError', `writing '${path}' failed: ${stderr}`);
       default:
-        throw new HarombeError('InternalError', `file operation on '${path}' failed (exit ${outcome.exitCode}): ${stderr}`);
+        throw new HarombeError(
+          'InternalError',
+          `file operation on '${path}' failed (exit ${outcome.exitCode}): ${stderr}`,
+        );
     }
   }
 
@@ -742,7 +818,10 @@ export class SandboxManager {
 
   /** True when the init killed processes for memory at or after `sinceUs` (µs since the epoch). */
   private async memoryVerdictSince(record: SandboxRecord, sinceUs: number): Promise<boolean> {
-    const outcome = await dockerExec(this.container(record), { cmd: ['cat', MEMORY_VERDICT_FILE], maxOutputBytes: 1024 });
+    const outcome = await dockerExec(this.container(record), {
+      cmd: ['cat', MEMORY_VERDICT_FILE],
+      maxOutputBytes: 1024,
+    });
     // A little slack: the two clocks are one, but the µs were taken at different moments.
     return outcome.exitCode === 0 && Number(outcome.stdout.text().trim()) >= sinceUs - 1_000_000;
   }
@@ -753,7 +832,10 @@ export class SandboxManager {
     const state = await this.containerState(record);
     if (!state.running) {
       await this.markLost(record, lostReason(state));
-      return new HarombeError(state.oomKilled ? 'MemoryLimitExceeded' : 'SandboxLost', `sandbox ${record.sandbox_id} is gone: ${lostReason(state)}`);
+      return new HarombeError(
+        state.oomKilled ? 'MemoryLimitExceeded' : 'SandboxLost',
+        `sandbox ${record.sandbox_id} is gone: ${lostReason(state)}`,
+      );
     }
     return new HarombeError('InternalError', `docker: ${(error as Error).message}`);
   }

@@ -85,7 +85,10 @@ export function programCommand(language: Language, code: string): { cmd: string[
       return { cmd: ['node', '-'], stdin: code };
     case 'shell':
       if (Buffer.byteLength(code) <= MAX_ARGV_PROGRAM) return { cmd: ['bash', '-c', code, 'bash'] };
-      return { cmd: ['bash', '-c', 'IFS= read -r -d "" __harombe_program; eval "$__harombe_program"', 'bash'], stdin: code };
+      return {
+        cmd: ['bash', '-c', 'IFS= read -r -d "" __harombe_program; eval "$__harombe_program"', 'bash'],
+        stdin: code,
+      };
   }
 }
 
@@ -130,7 +133,6 @@ export const PRIME_ROUNDS = 2;
 export function shArgv(script: string, name: string, args: string[]): string[] {
   return ['/bin/sh', '-c', script, name, ...args];
 }
-
 
 /** Where pip installs go: on PYTHONPATH of network-enabled sandboxes, so later programs import them. */
 export const PYTHON_PACKAGES_DIR = '/workspace/.python-packages';

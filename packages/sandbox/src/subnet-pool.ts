@@ -26,7 +26,8 @@ export class SubnetPool {
 
   constructor(readonly cidr: string) {
     const parsed = parseCidr(cidr);
-    if (!parsed || parsed.prefix > PREFIX) throw new Error(`subnet pool ${cidr}: expected an IPv4 CIDR of /${PREFIX} or larger`);
+    if (!parsed || parsed.prefix > PREFIX)
+      throw new Error(`subnet pool ${cidr}: expected an IPv4 CIDR of /${PREFIX} or larger`);
     this.base = parsed.address;
     this.blocks = 2 ** (PREFIX - parsed.prefix);
   }

@@ -29,10 +29,21 @@ let proxy: RunningProxy;
 async function startProxy(): Promise<RunningProxy> {
   const port = await freeLoopbackPort();
   const dnsPort = await freeLoopbackPort();
-  const config = { sandbox_id: 'sandbox-test', allowed_domains: ['allowed.test', 'localhost'], listen_port: port, dns_port: dnsPort, proxy_address: PROXY, sandbox_subnet: SUBNET };
-  const child = spawn(process.execPath, [PROGRAM], { env: { ...process.env, HAROMBE_EGRESS_CONFIG: JSON.stringify(config) } });
+  const config = {
+    sandbox_id: 'sandbox-test',
+    allowed_domains: ['allowed.test', 'localhost'],
+    listen_port: port,
+    dns_port: dnsPort,
+    proxy_address: PROXY,
+    sandbox_subnet: SUBNET,
+  };
+  const child = spawn(process.execPath, [PROGRAM], {
+    env: { ...process.env, HAROMBE_EGRESS_CONFIG: JSON.stringify(config) },
+  });
   const lines: Record<string, unknown>[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+  createInterface({ input: child.stdout }).on('line', (line) =>
+    lines.push(JSON.parse(line) as Record<string, unknown>),
+  );
   await expect.poll(() => lines.some((line) => line.event === 'egress_proxy_ready'), { timeout: 15_000 }).toBe(true);
   return { child, lines, port, dnsPort, refusals: () => lines.filter((line) => line.event === 'egress_refused') };
 }
@@ -78,7 +89,9 @@ describe('the egress proxy program', () => {
   });
 
   it('answers DNS queries REFUSED with the question alone, and records the name', async () => {
-    const name = Buffer.concat(['evil', 'example'].map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label)])));
+    const name = Buffer.concat(
+      ['evil', 'example'].map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label)])),
+    );
     const question = Buffer.concat([name, Buffer.from([0, 0, 1, 0, 1])]);
     // With an EDNS record after the question, which the answer must not echo.
     const opt = Buffer.from([0, 0, 41, 4, 208, 0, 0, 0, 0, 0, 0]);
@@ -92,18 +105,28 @@ describe('the egress proxy program', () => {
       expect(reply.readUInt16BE(0)).toBe(0x1234);
       expect(reply[2]! & 0x80).toBe(0x80);
       expect(reply[3]! & 0x0f).toBe(5);
-      expect([reply.readUInt16BE(4), reply.readUInt16BE(6), reply.readUInt16BE(8), reply.readUInt16BE(10)]).toEqual([1, 0, 0, 0]);
+      expect([reply.readUInt16BE(4), reply.readUInt16BE(6), reply.readUInt16BE(8), reply.readUInt16BE(10)]).toEqual([
+        1, 0, 0, 0,
+      ]);
       expect(reply.subarray(12)).toEqual(question);
     } finally {
       socket.close();
     }
-    await expect.poll(() => proxy.refusals().map((r) => [r.reason, r.target]), { timeout: 15_000 }).toEqual([['dns_query', 'evil.example']]);
+    await expect
+      .poll(() => proxy.refusals().map((r) => [r.reason, r.target]), { timeout: 15_000 })
+      .toEqual([['dns_query', 'evil.example']]);
   });
 
   it('keeps the port a CONNECT asks for, and refuses IP literals and allowed names that lead to loopback', async () => {
-    expect(await rawRequest(proxy.port, 'CONNECT allowed.test:80 HTTP/1.1\r\nhost: allowed.test:80\r\n\r\n')).toMatch(/^HTTP\/1.1 403/);
-    expect(await rawRequest(proxy.port, 'CONNECT 10.0.0.1:443 HTTP/1.1\r\nhost: 10.0.0.1:443\r\n\r\n')).toMatch(/^HTTP\/1.1 403/);
-    expect(await rawRequest(proxy.port, 'CONNECT localhost:443 HTTP/1.1\r\nhost: localhost:443\r\n\r\n')).toMatch(/^HTTP\/1.1 403/);
+    expect(await rawRequest(proxy.port, 'CONNECT allowed.test:80 HTTP/1.1\r\nhost: allowed.test:80\r\n\r\n')).toMatch(
+      /^HTTP\/1.1 403/,
+    );
+    expect(await rawRequest(proxy.port, 'CONNECT 10.0.0.1:443 HTTP/1.1\r\nhost: 10.0.0.1:443\r\n\r\n')).toMatch(
+      /^HTTP\/1.1 403/,
+    );
+    expect(await rawRequest(proxy.port, 'CONNECT localhost:443 HTTP/1.1\r\nhost: localhost:443\r\n\r\n')).toMatch(
+      /^HTTP\/1.1 403/,
+    );
     await expect.poll(() => proxy.refusals().length, { timeout: 15_000 }).toBe(3);
     expect(proxy.refusals().map((r) => [r.target, r.reason])).toEqual([
       ['allowed.test:80', 'unresolvable'],
@@ -114,7 +137,9 @@ describe('the egress proxy program', () => {
 
   it('logs 50 refusals a window one by one and counts the rest in summaries each second', async () => {
     for (let i = 0; i < 120; i += 1) proxy.child.stdin.write(flow('tcp', SANDBOX, '169.254.169.254', 1000 + i));
-    await expect.poll(() => proxy.refusals().reduce((sum, r) => sum + Number(r.count), 0), { timeout: 15_000 }).toBe(120);
+    await expect
+      .poll(() => proxy.refusals().reduce((sum, r) => sum + Number(r.count), 0), { timeout: 15_000 })
+      .toBe(120);
     const summaries = proxy.refusals().filter((r) => r.target === '*');
     expect(proxy.refusals().filter((r) => r.target !== '*')).toHaveLength(50);
     for (const summary of summaries) expect(summary).toMatchObject({ reason: 'direct_connection', summary: true });

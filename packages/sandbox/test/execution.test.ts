@@ -46,8 +46,16 @@ describe('executing code', () => {
 
   it('reports success for a clean exit', async () => {
     const id = await sandbox('python');
-    const result = await manager.execute(id, OWNER, { code: 'import math\nprint(f"Square root of 144 is {math.sqrt(144)}")' });
-    expect(result).toMatchObject({ success: true, exit_code: 0, stdout: 'Square root of 144 is 12.0\n', stderr: '', error: null });
+    const result = await manager.execute(id, OWNER, {
+      code: 'import math\nprint(f"Square root of 144 is {math.sqrt(144)}")',
+    });
+    expect(result).toMatchObject({
+      success: true,
+      exit_code: 0,
+      stdout: 'Square root of 144 is 12.0\n',
+      stderr: '',
+      error: null,
+    });
   });
 
   it('keeps files between executions of one sandbox', async () => {
@@ -176,7 +184,10 @@ describe('output limit', () => {
 
   it('appends the marker to stderr alone when only stderr overflows', async () => {
     const id = await sandbox('shell');
-    const result = await manager.execute(id, OWNER, { max_output_bytes: 100, code: 'echo short; head -c 5000 /dev/zero | tr "\\0" e >&2' });
+    const result = await manager.execute(id, OWNER, {
+      max_output_bytes: 100,
+      code: 'echo short; head -c 5000 /dev/zero | tr "\\0" e >&2',
+    });
     expect(result.stdout).toBe('short\n');
     expect(result.stderr).toBe('e'.repeat(100) + TRUNCATION_MARKER);
   });

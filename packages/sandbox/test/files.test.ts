@@ -87,7 +87,9 @@ describe('files in the workspace', () => {
   });
 
   it('caps the size of writes and reads with FileTooLarge', async () => {
-    await expect(manager.writeFile(id, OWNER, 'big.txt', 'x'.repeat(64 * 1024 + 1))).rejects.toMatchObject({ code: 'FileTooLarge' });
+    await expect(manager.writeFile(id, OWNER, 'big.txt', 'x'.repeat(64 * 1024 + 1))).rejects.toMatchObject({
+      code: 'FileTooLarge',
+    });
     await manager.execute(id, OWNER, { code: "open('/workspace/made-big.txt','w').write('y' * (64 * 1024 + 1))" });
     await expect(manager.readFile(id, OWNER, 'made-big.txt')).rejects.toMatchObject({ code: 'FileTooLarge' });
   });
@@ -95,13 +97,17 @@ describe('files in the workspace', () => {
   it('reports DiskLimitExceeded when the workspace is full', async () => {
     const small = (await manager.create({ language: 'shell', owner: OWNER, limits: { max_disk_mb: 1 } })).sandbox_id;
     await manager.execute(small, OWNER, { code: 'head -c 1000000 /dev/zero > /workspace/filler' });
-    await expect(manager.writeFile(small, OWNER, 'more.txt', 'z'.repeat(60 * 1024))).rejects.toMatchObject({ code: 'DiskLimitExceeded' });
+    await expect(manager.writeFile(small, OWNER, 'more.txt', 'z'.repeat(60 * 1024))).rejects.toMatchObject({
+      code: 'DiskLimitExceeded',
+    });
   });
 
   it('hides a sandbox from every other owner', async () => {
     await expect(manager.readFile(id, 'tenant-b', 'numbers.txt')).rejects.toMatchObject({ code: 'SandboxNotFound' });
     await expect(manager.listFiles(id, 'tenant-b')).rejects.toMatchObject({ code: 'SandboxNotFound' });
-    await expect(manager.execute(id, 'tenant-b', { code: 'print(1)' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.execute(id, 'tenant-b', { code: 'print(1)' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
     await expect(manager.destroy(id, 'tenant-b')).rejects.toMatchObject({ code: 'SandboxNotFound' });
     expect(await manager.list('tenant-b')).toEqual([]);
   });

@@ -6,7 +6,12 @@ export default async function setup(): Promise<void> {
   const docker = new Docker();
   await checkRuntime(docker, 'runsc');
   await checkRuntime(docker, 'runsc-net');
-  for (const image of ['harombe/sandbox-python', 'harombe/sandbox-node', 'harombe/sandbox-shell', 'harombe/egress-proxy']) {
+  for (const image of [
+    'harombe/sandbox-python',
+    'harombe/sandbox-node',
+    'harombe/sandbox-shell',
+    'harombe/egress-proxy',
+  ]) {
     await checkImage(docker, image);
   }
 }

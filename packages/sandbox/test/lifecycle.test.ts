@@ -61,13 +61,18 @@ describe('every sandbox container', () => {
 
   it('refuses a runtime other than runsc unless the operator allows it, and then warns loudly', async () => {
     const manager = testManager({ runtime: 'runc' });
-    await expect(manager.start()).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/allow_insecure_runtime/) });
+    await expect(manager.start()).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/allow_insecure_runtime/),
+    });
 
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     const allowed = tracked(testManager({ runtime: 'runc', allow_insecure_runtime: true }, { logger }));
     await allowed.start();
-    const warning = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).find((entry) => /INSECURE/.test(entry.msg));
+    const warning = lines
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .find((entry) => /INSECURE/.test(entry.msg));
     expect(warning?.level).toBeGreaterThanOrEqual(50);
     expect(warning?.msg).toMatch(/not gVisor/);
   });
@@ -77,45 +82,103 @@ describe('errors', () => {
   it('UnsupportedLanguage, NetworkDisabled (installs without network), LimitTooHigh, SandboxNotFound', async () => {
     const manager = tracked(testManager({ max_limits: { max_execution_time: 60 } }));
     await manager.start();
-    await expect(manager.create({ language: 'ruby', owner: OWNER })).rejects.toMatchObject({ code: 'UnsupportedLanguage' });
-    await expect(manager.create({ language: 'python', owner: OWNER, limits: { max_execution_time: 61 } })).rejects.toMatchObject({ code: 'LimitTooHigh' });
+    await expect(manager.create({ language: 'ruby', owner: OWNER })).rejects.toMatchObject({
+      code: 'UnsupportedLanguage',
+    });
+    await expect(
+      manager.create({ language: 'python', owner: OWNER, limits: { max_execution_time: 61 } }),
+    ).rejects.toMatchObject({ code: 'LimitTooHigh' });
     const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER });
-    await expect(manager.execute(sandbox_id, OWNER, { code: 'pass', timeout: 120 })).rejects.toMatchObject({ code: 'LimitTooHigh' });
-    await expect(manager.installPackage(sandbox_id, OWNER, 'requests', 'pypi')).rejects.toMatchObject({ code: 'NetworkDisabled' });
-    await expect(manager.execute('sandbox-0000000000000000', OWNER, { code: 'pass' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.execute(sandbox_id, OWNER, { code: 'pass', timeout: 120 })).rejects.toMatchObject({
+      code: 'LimitTooHigh',
+    });
+    await expect(manager.installPackage(sandbox_id, OWNER, 'requests', 'pypi')).rejects.toMatchObject({
+      code: 'NetworkDisabled',
+    });
+    await expect(manager.execute('sandbox-0000000000000000', OWNER, { code: 'pass' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
     await manager.destroy(sandbox_id, OWNER);
-    await expect(manager.execute(sandbox_id, OWNER, { code: 'pass' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.execute(sandbox_id, OWNER, { code: 'pass' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
     expect(await containersOf(manager.managerId)).toEqual([]);
   });
 
   it('RuntimeUnavailable when Docker is unreachable, runsc is not registered, or an image is missing', async () => {
     const noDocker = testManager({}, { docker: new Docker({ socketPath: '/nonexistent/docker.sock' }) });
-    await expect(noDocker.start()).rejects.toMatchObject({ code: 'RuntimeUnavailable', message: expect.stringMatching(/deploy\/host\/setup\.sh/) });
+    await expect(noDocker.start()).rejects.toMatchObject({
+      code: 'RuntimeUnavailable',
+      message: expect.stringMatching(/deploy\/host\/setup\.sh/),
+    });
     const noRunsc = testManager({ runtime: 'runsc-not-registered' });
-    await expect(noRunsc.start()).rejects.toMatchObject({ code: 'RuntimeUnavailable', message: expect.stringMatching(/no 'runsc-not-registered' runtime/) });
+    await expect(noRunsc.start()).rejects.toMatchObject({
+      code: 'RuntimeUnavailable',
+      message: expect.stringMatching(/no 'runsc-not-registered' runtime/),
+    });
     const noImage = tracked(testManager({ languages: { python: { image: 'harombe/no-such-image' } } }));
     await noImage.start();
-    await expect(noImage.create({ language: 'python', owner: OWNER })).rejects.toMatchObject({ code: 'RuntimeUnavailable', message: expect.stringMatching(/harombe\/no-such-image is missing/) });
+    await expect(noImage.create({ language: 'python', owner: OWNER })).rejects.toMatchObject({
+      code: 'RuntimeUnavailable',
+      message: expect.stringMatching(/harombe\/no-such-image is missing/),
+    });
   });
 
   it('the tools answer refusals as results with stable codes', async () => {
     const manager = tracked(testManager());
     await manager.start();
     const tools = new CodeExecutionTools(manager);
-    expect(await tools.code_execute({ language: 'cobol', code: 'x' }, OWNER)).toMatchObject({ success: false, error: 'UnsupportedLanguage' });
+    expect(await tools.code_execute({ language: 'cobol', code: 'x' }, OWNER)).toMatchObject({
+      success: false,
+      error: 'UnsupportedLanguage',
+    });
     const run = await tools.code_execute({ language: 'python', code: 'print("Hello from gVisor sandbox!")' }, OWNER);
     expect(run).toMatchObject({ success: true, stdout: 'Hello from gVisor sandbox!\n', error: null });
     const sandbox_id = run.sandbox_id!;
     // Network is chosen at creation: a sandbox made without it never gets it.
-    expect(await tools.code_execute({ language: 'python', code: 'x', sandbox_id, network_enabled: true }, OWNER)).toMatchObject({ success: false, error: 'NetworkDisabled' });
-    expect(await tools.code_write_file({ sandbox_id, file_path: 'notes/a.txt', content: 'hi' }, OWNER)).toEqual({ success: true, sandbox_id, file_path: 'notes/a.txt', error: null });
-    expect(await tools.code_read_file({ sandbox_id, file_path: 'notes/a.txt' }, OWNER)).toEqual({ success: true, sandbox_id, file_path: 'notes/a.txt', content: 'hi', error: null });
-    expect(await tools.code_list_files({ sandbox_id }, OWNER)).toEqual({ success: true, sandbox_id, path: '.', files: ['notes'], error: null });
-    expect(await tools.code_read_file({ sandbox_id, file_path: '../x' }, OWNER)).toMatchObject({ success: false, error: 'InvalidPath' });
-    expect(await tools.code_install_package({ sandbox_id, package: 'requests==2.31.0' }, OWNER)).toMatchObject({ success: false, registry: 'pypi', error: 'NetworkDisabled' });
-    expect(await tools.code_execute({ language: 'python', code: 'print(1)', sandbox_id }, 'someone-else')).toMatchObject({ success: false, error: 'SandboxNotFound' });
-    expect(await tools.code_destroy_sandbox({ sandbox_id }, OWNER)).toMatchObject({ success: true, message: 'Sandbox destroyed successfully' });
-    expect(await tools.code_destroy_sandbox({ sandbox_id }, OWNER)).toMatchObject({ success: false, error: 'SandboxNotFound' });
+    expect(
+      await tools.code_execute({ language: 'python', code: 'x', sandbox_id, network_enabled: true }, OWNER),
+    ).toMatchObject({ success: false, error: 'NetworkDisabled' });
+    expect(await tools.code_write_file({ sandbox_id, file_path: 'notes/a.txt', content: 'hi' }, OWNER)).toEqual({
+      success: true,
+      sandbox_id,
+      file_path: 'notes/a.txt',
+      error: null,
+    });
+    expect(await tools.code_read_file({ sandbox_id, file_path: 'notes/a.txt' }, OWNER)).toEqual({
+      success: true,
+      sandbox_id,
+      file_path: 'notes/a.txt',
+      content: 'hi',
+      error: null,
+    });
+    expect(await tools.code_list_files({ sandbox_id }, OWNER)).toEqual({
+      success: true,
+      sandbox_id,
+      path: '.',
+      files: ['notes'],
+      error: null,
+    });
+    expect(await tools.code_read_file({ sandbox_id, file_path: '../x' }, OWNER)).toMatchObject({
+      success: false,
+      error: 'InvalidPath',
+    });
+    expect(await tools.code_install_package({ sandbox_id, package: 'requests==2.31.0' }, OWNER)).toMatchObject({
+      success: false,
+      registry: 'pypi',
+      error: 'NetworkDisabled',
+    });
+    expect(
+      await tools.code_execute({ language: 'python', code: 'print(1)', sandbox_id }, 'someone-else'),
+    ).toMatchObject({ success: false, error: 'SandboxNotFound' });
+    expect(await tools.code_destroy_sandbox({ sandbox_id }, OWNER)).toMatchObject({
+      success: true,
+      message: 'Sandbox destroyed successfully',
+    });
+    expect(await tools.code_destroy_sandbox({ sandbox_id }, OWNER)).toMatchObject({
+      success: false,
+      error: 'SandboxNotFound',
+    });
   });
 });
 
@@ -167,7 +230,9 @@ describe('the reaper', () => {
     clock.advance(6 * 60_000);
     await manager.execute(busy.sandbox_id, OWNER, { code: 'true' });
     expect(await manager.reapIdle()).toBe(1);
-    await expect(manager.execute(idle.sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.execute(idle.sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
     expect((await manager.list(OWNER)).map((s) => s.sandbox_id)).toEqual([busy.sandbox_id]);
   });
 });
@@ -186,7 +251,9 @@ describe('the warm pool', () => {
     expect(pooledIds).toContain(b.sandbox_id);
     expect(a.sandbox_id).not.toBe(b.sandbox_id);
     expect(a.owner).toBe('owner-a');
-    await expect(manager.execute(a.sandbox_id, 'owner-b', { code: 'pass' })).rejects.toMatchObject({ code: 'SandboxNotFound' });
+    await expect(manager.execute(a.sandbox_id, 'owner-b', { code: 'pass' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
     expect((await manager.execute(a.sandbox_id, 'owner-a', { code: 'print("warm")' })).stdout).toBe('warm\n');
 
     await manager.warmPoolFilled();

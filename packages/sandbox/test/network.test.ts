@@ -6,7 +6,14 @@ import { createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodeExecutionTools, EgressNetwork, InMemorySandboxRegistry, networkGateway, type EgressRefusal, type SandboxManager } from '../src/index.js';
+import {
+  CodeExecutionTools,
+  EgressNetwork,
+  InMemorySandboxRegistry,
+  networkGateway,
+  type EgressRefusal,
+  type SandboxManager,
+} from '../src/index.js';
 import { NETWORK_PROBES as PROBE_PRELUDE } from '@harombe/test-fixtures';
 import { docker, testManager } from './fixtures.js';
 
@@ -19,7 +26,12 @@ import { docker, testManager } from './fixtures.js';
 const OWNER = 'net-tester';
 const SUFFIX = randomBytes(3).toString('hex');
 const STANDIN_NETWORK = `harombe-test-standins-${SUFFIX}`;
-const NAMES = { pypi: 'pypi.harombe.test', npm: 'npm.harombe.test', allowed: 'allowed.harombe.test', blocked: 'blocked.harombe.test' };
+const NAMES = {
+  pypi: 'pypi.harombe.test',
+  npm: 'npm.harombe.test',
+  allowed: 'allowed.harombe.test',
+  blocked: 'blocked.harombe.test',
+};
 
 let standin: { id: string; address: string } | undefined;
 let siteCertificate = '';
@@ -61,14 +73,19 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     z.writestr('harombe_demo-1.0.dist-info/RECORD', 'harombe_demo/__init__.py,,\\nharombe_demo-1.0.dist-info/METADATA,,\\nharombe_demo-1.0.dist-info/WHEEL,,\\nharombe_demo-1.0.dist-info/RECORD,,\\n')`,
     wheel,
   ]);
-  const wheelSha = createHash('sha256').update(execFileSync('cat', [wheel])).digest('hex');
+  const wheelSha = createHash('sha256')
+    .update(execFileSync('cat', [wheel]))
+    .digest('hex');
   writeFileSync(
     join(root, 'simple/harombe-demo/index.html'),
     `<!DOCTYPE html><html><body><a href="../../packages/harombe_demo-1.0-py3-none-any.whl#sha256=${wheelSha}">harombe_demo-1.0-py3-none-any.whl</a></body></html>\n`,
   );
   const pkg = join(root, 'npm-src/package');
   mkdirSync(pkg, { recursive: true });
-  writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'harombe-demo', version: '1.0.0', main: 'index.js' }));
+  writeFileSync(
+    join(pkg, 'package.json'),
+    JSON.stringify({ name: 'harombe-demo', version: '1.0.0', main: 'index.js' }),
+  );
   writeFileSync(join(pkg, 'index.js'), "module.exports = { greeting: 'hello from the npm package' };\n");
   const tarball = join(root, 'tarballs/harombe-demo-1.0.0.tgz');
   execFileSync('tar', ['-C', join(root, 'npm-src'), '-czf', tarball, 'package']);
@@ -124,7 +141,6 @@ async function probe(sandboxId: string, program: string): Promise<Record<string,
   return JSON.parse(result.stdout) as Record<string, string>;
 }
 
-
 beforeAll(async () => {
   // The host side: a listener on the docker0 address stands for Redis and every host service.
   hostAddress = await networkGateway(docker, 'bridge');
@@ -137,18 +153,41 @@ beforeAll(async () => {
   hostPort = (hostListener.address() as { port: number }).port;
 
   // As an operator makes it with `--subnet` and no `--gateway`: Docker then lists no gateway.
-  await docker.createNetwork({ Name: STANDIN_NETWORK, Internal: true, IPAM: { Driver: 'default', Config: [{ Subnet: '10.216.0.0/24' }] }, Labels: { 'org.harombe.test': 'network' } });
+  await docker.createNetwork({
+    Name: STANDIN_NETWORK,
+    Internal: true,
+    IPAM: { Driver: 'default', Config: [{ Subnet: '10.216.0.0/24' }] },
+    Labels: { 'org.harombe.test': 'network' },
+  });
   expect((await docker.getNetwork(STANDIN_NETWORK).inspect()).IPAM?.Config?.[0]?.Gateway ?? '').toBe('');
   cleanups.push(() => docker.getNetwork(STANDIN_NETWORK).remove());
   const files = mkdtempSync(join(tmpdir(), 'harombe-registry-'));
   buildRegistryFiles(join(files, 'srv'));
   // The allowed site also speaks TLS, with a certificate for its name that sandboxes are told to trust.
   mkdirSync(join(files, 'tls'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', `/CN=${NAMES.allowed}`, '-addext', `subjectAltName=DNS:${NAMES.allowed},DNS:${NAMES.blocked}`,
-    '-keyout', join(files, 'tls/key.pem'), '-out', join(files, 'tls/cert.pem'),
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${NAMES.allowed}`,
+      '-addext',
+      `subjectAltName=DNS:${NAMES.allowed},DNS:${NAMES.blocked}`,
+      '-keyout',
+      join(files, 'tls/key.pem'),
+      '-out',
+      join(files, 'tls/cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   siteCertificate = readFileSync(join(files, 'tls/cert.pem'), 'utf8');
   const container = await docker.createContainer({
     Image: 'harombe/sandbox-python',
@@ -192,10 +231,17 @@ afterAll(async () => {
 
 describe('a network-enabled sandbox', () => {
   it('sits alone with its proxy on a network of its own, under the network runtime; destroy removes all three', async () => {
-    const sandbox = await manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
+    const sandbox = await manager.create({
+      language: 'python',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [NAMES.allowed],
+    });
     expect(sandbox).toMatchObject({ network_enabled: true, allowed_domains: [NAMES.allowed] });
     const networkName = EgressNetwork.networkName(sandbox.sandbox_id);
-    const [container] = await docker.listContainers({ filters: { label: [`org.harombe.sandbox=${sandbox.sandbox_id}`, `org.harombe.manager=${manager.managerId}`] } });
+    const [container] = await docker.listContainers({
+      filters: { label: [`org.harombe.sandbox=${sandbox.sandbox_id}`, `org.harombe.manager=${manager.managerId}`] },
+    });
     expect(container).toBeDefined();
     const [sandboxContainer, proxyContainer] = await Promise.all([
       docker.getContainer(`harombe-${sandbox.sandbox_id}`).inspect(),
@@ -205,7 +251,9 @@ describe('a network-enabled sandbox', () => {
     expect(Object.keys(sandboxContainer.NetworkSettings.Networks)).toEqual([networkName]);
     expect(Object.keys(proxyContainer.NetworkSettings.Networks).sort()).toEqual([networkName, STANDIN_NETWORK].sort());
     // The proxy program runs as nobody with no capabilities; only its init had a few, to take the gateway.
-    const processes = await docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).top({ ps_args: '-o pid,comm' });
+    const processes = await docker
+      .getContainer(EgressNetwork.proxyName(sandbox.sandbox_id))
+      .top({ ps_args: '-o pid,comm' });
     const nodePid = (processes.Processes as string[][]).find((row) => row[1] === 'node')?.[0];
     expect(nodePid, 'the proxy runs node').toBeDefined();
     const status = readFileSync(`/proc/${nodePid}/status`, 'utf8');
@@ -234,12 +282,19 @@ describe('a network-enabled sandbox', () => {
     expect(sandboxContainer.HostConfig.Dns).toEqual([network.IPAM?.Config?.[0]?.Gateway]);
 
     await manager.destroy(sandbox.sandbox_id, OWNER);
-    await expect(docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
     await expect(docker.getNetwork(networkName).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 
   it('reaches allowed domains through its proxy; everything else is refused, logged and counted', async () => {
-    const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
+    const { sandbox_id } = await manager.create({
+      language: 'python',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [NAMES.allowed],
+    });
     const verdicts = await probe(
       sandbox_id,
       `import ssl
@@ -285,9 +340,11 @@ print(json.dumps({
       manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] }),
     ]);
     const otherProxy = await docker.getContainer(EgressNetwork.proxyName(other.sandbox_id)).inspect();
-    const otherProxyAddress = otherProxy.NetworkSettings.Networks[EgressNetwork.networkName(other.sandbox_id)]!.IPAddress;
+    const otherProxyAddress =
+      otherProxy.NetworkSettings.Networks[EgressNetwork.networkName(other.sandbox_id)]!.IPAddress;
     const otherSandbox = await docker.getContainer(`harombe-${other.sandbox_id}`).inspect();
-    const otherSandboxAddress = otherSandbox.NetworkSettings.Networks[EgressNetwork.networkName(other.sandbox_id)]!.IPAddress;
+    const otherSandboxAddress =
+      otherSandbox.NetworkSettings.Networks[EgressNetwork.networkName(other.sandbox_id)]!.IPAddress;
     // The host's IPv6 link-local address on the sandbox's own bridge, with a listener on it.
     const bridge = `br-${(await docker.getNetwork(EgressNetwork.networkName(one.sandbox_id)).inspect()).Id.slice(0, 12)}`;
     const linkLocal = networkInterfaces()[bridge]?.find((entry) => entry.family === 'IPv6')?.address;
@@ -303,7 +360,8 @@ print(json.dumps({
     udp.on('message', (message) => received.push(message.toString()));
     await new Promise<void>((resolve) => udp.bind(0, '0.0.0.0', resolve));
     const udpPort = udp.address().port;
-    const sandboxSubnet = (await docker.getNetwork(EgressNetwork.networkName(one.sandbox_id)).inspect()).IPAM?.Config?.[0]?.Subnet as string;
+    const sandboxSubnet = (await docker.getNetwork(EgressNetwork.networkName(one.sandbox_id)).inspect()).IPAM
+      ?.Config?.[0]?.Subnet as string;
     const subnetBroadcast = sandboxSubnet.replace(/\.(\d+)\/29$/, (_, last: string) => `.${Number(last) + 7}`);
     const program = `print(json.dumps({
   'broadcast': broadcast('255.255.255.255', ${udpPort}),
@@ -333,9 +391,13 @@ print(json.dumps({
       udp.close();
     }
     expect(received).toEqual([]);
-    for (const kind of ['broadcast', 'subnet_broadcast', 'multicast']) expect(verdicts[kind], kind).toBe('error:Operation not permitted');
+    for (const kind of ['broadcast', 'subnet_broadcast', 'multicast'])
+      expect(verdicts[kind], kind).toBe('error:Operation not permitted');
     // ICMP: neither a raw nor a ping socket can even be opened.
-    expect([verdicts.raw_socket, verdicts.ping_socket]).toEqual([expect.stringMatching(/^error:/), expect.stringMatching(/^error:/)]);
+    expect([verdicts.raw_socket, verdicts.ping_socket]).toEqual([
+      expect.stringMatching(/^error:/),
+      expect.stringMatching(/^error:/),
+    ]);
     for (const [target, verdict] of Object.entries(verdicts)) {
       expect(verdict, target).not.toMatch(/^(connected|reply|answers:[1-9]|resolved|True)/);
     }
@@ -350,8 +412,17 @@ print(json.dumps({
       `${standin!.address}:80`,
     ];
     for (const target of direct) expect(verdicts, target).not.toContain('timeout');
-    const recorded = () => refusals.filter((r) => r.sandbox_id === one.sandbox_id).map((r) => `${r.reason} ${r.target}`);
-    await expect.poll(() => recorded().filter((r) => r.startsWith('direct_connection')).sort(), { timeout: 15_000 }).toEqual(direct.map((t) => `direct_connection ${t}`).sort());
+    const recorded = () =>
+      refusals.filter((r) => r.sandbox_id === one.sandbox_id).map((r) => `${r.reason} ${r.target}`);
+    await expect
+      .poll(
+        () =>
+          recorded()
+            .filter((r) => r.startsWith('direct_connection'))
+            .sort(),
+        { timeout: 15_000 },
+      )
+      .toEqual(direct.map((t) => `direct_connection ${t}`).sort());
     expect(recorded()).toContain(`dns_query ${NAMES.allowed}`);
     expect(recorded()).toContain(`dns_query ${NAMES.blocked}`);
     expect(refusals.filter((r) => r.sandbox_id === other.sandbox_id)).toEqual([]);
@@ -379,14 +450,33 @@ print(json.dumps({
     // The stand-ins' private range, not allowed: the operator's own network.
     ['into a private range the operator did not allow', () => ({}), 'private_address'],
     // Allowed, but the stand-in's address is denied, as the host's own addresses are.
-    ["to a denied address (the host's own, say)", () => ({ allowed_private_ranges: [standinSubnet], denied_ranges: [`${standin!.address}/32`] }), 'forbidden_address'],
+    [
+      "to a denied address (the host's own, say)",
+      () => ({ allowed_private_ranges: [standinSubnet], denied_ranges: [`${standin!.address}/32`] }),
+      'forbidden_address',
+    ],
   ])('refuses an allowed name that leads %s', async (_case, ranges, reason) => {
-    const strict = testManager({ network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.214.0.0/16', ...ranges() } }, { onEgressRefused: (refusal) => refusals.push(refusal) });
+    const strict = testManager(
+      { network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.214.0.0/16', ...ranges() } },
+      { onEgressRefused: (refusal) => refusals.push(refusal) },
+    );
     try {
-      const { sandbox_id } = await strict.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [NAMES.allowed] });
-      const result = await strict.execute(sandbox_id, OWNER, { code: `${PROBE_PRELUDE}\nprint(get('http://${NAMES.allowed}/hello.txt'))`, timeout: 60 });
+      const { sandbox_id } = await strict.create({
+        language: 'python',
+        owner: OWNER,
+        network_enabled: true,
+        allowed_domains: [NAMES.allowed],
+      });
+      const result = await strict.execute(sandbox_id, OWNER, {
+        code: `${PROBE_PRELUDE}\nprint(get('http://${NAMES.allowed}/hello.txt'))`,
+        timeout: 60,
+      });
       expect(result.stdout).toBe('http:403\n');
-      await expect.poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => [r.target, r.reason]), { timeout: 15_000 }).toEqual([[`${NAMES.allowed}:80`, reason]]);
+      await expect
+        .poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => [r.target, r.reason]), {
+          timeout: 15_000,
+        })
+        .toEqual([[`${NAMES.allowed}:80`, reason]]);
     } finally {
       await strict.stop({ destroySandboxes: true });
     }
@@ -415,7 +505,12 @@ print(json.dumps({
 
 describe('refusal records', () => {
   it('a flood of direct attempts is counted in full and logged in part, with summaries of the rest by reason', async () => {
-    const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [] });
+    const { sandbox_id } = await manager.create({
+      language: 'python',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [],
+    });
     const result = await manager.execute(sandbox_id, OWNER, {
       code: `${PROBE_PRELUDE}\nprint(sorted(set(tcp('169.254.169.254', 1000 + i) for i in range(120))))`,
       timeout: 60,
@@ -435,17 +530,26 @@ describe('refusal records', () => {
 });
 
 describe('a restarted manager', () => {
-  it("follows the proxies of the network-enabled sandboxes it adopts, without replaying what was reported", async () => {
+  it('follows the proxies of the network-enabled sandboxes it adopts, without replaying what was reported', async () => {
     const registry = new InMemorySandboxRegistry();
     const seenFirst: EgressRefusal[] = [];
     const seenRestarted: EgressRefusal[] = [];
     const config = { network: { egress_network: STANDIN_NETWORK, subnet_pool: '10.214.0.0/16' } };
     const first = testManager(config, { registry, onEgressRefused: (refusal) => seenFirst.push(refusal) });
-    const { sandbox_id } = await first.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [] });
+    const { sandbox_id } = await first.create({
+      language: 'python',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [],
+    });
     await first.execute(sandbox_id, OWNER, { code: `${PROBE_PRELUDE}\ntcp('169.254.169.254', 81)`, timeout: 60 });
     await expect.poll(() => seenFirst.map((r) => r.target), { timeout: 15_000 }).toEqual(['169.254.169.254:81']);
     // The same manager id and registry, as after a restart of the worker.
-    const restarted = testManager(config, { registry, managerId: first.managerId, onEgressRefused: (refusal) => seenRestarted.push(refusal) });
+    const restarted = testManager(config, {
+      registry,
+      managerId: first.managerId,
+      onEgressRefused: (refusal) => seenRestarted.push(refusal),
+    });
     try {
       await restarted.start();
       await restarted.execute(sandbox_id, OWNER, { code: `${PROBE_PRELUDE}\ntcp('169.254.169.254', 82)`, timeout: 60 });
@@ -464,14 +568,23 @@ describe('sandbox subnets', () => {
         small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] }),
         small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] }),
       ]);
-      const subnets = await Promise.all([a, b].map(async (s) => (await docker.getNetwork(EgressNetwork.networkName(s.sandbox_id)).inspect()).IPAM?.Config?.[0]?.Subnet));
+      const subnets = await Promise.all(
+        [a, b].map(
+          async (s) =>
+            (await docker.getNetwork(EgressNetwork.networkName(s.sandbox_id)).inspect()).IPAM?.Config?.[0]?.Subnet,
+        ),
+      );
       expect(subnets.sort()).toEqual(['10.215.0.0/29', '10.215.0.8/29']);
-      await expect(small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] })).rejects.toMatchObject({
+      await expect(
+        small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] }),
+      ).rejects.toMatchObject({
         code: 'RuntimeUnavailable',
         message: expect.stringContaining('no free /29 in 10.215.0.0/28'),
       });
       // What failed left nothing behind.
-      expect((await docker.listNetworks({ filters: { label: [`org.harombe.manager=${small.managerId}`] } })).length).toBe(2);
+      expect(
+        (await docker.listNetworks({ filters: { label: [`org.harombe.manager=${small.managerId}`] } })).length,
+      ).toBe(2);
       await small.destroy(a.sandbox_id, OWNER);
       const c = await small.create({ language: 'shell', owner: OWNER, network_enabled: true, allowed_domains: [] });
       expect((await small.execute(c.sandbox_id, OWNER, { code: 'echo ok' })).stdout).toBe('ok\n');
@@ -488,51 +601,97 @@ describe('the reaper', () => {
     // A restarted manager with the same id remembers nothing: all three are orphans to it.
     const restarted = testManager({ network: { egress_network: STANDIN_NETWORK } }, { managerId: first.managerId });
     expect(await restarted.reapOrphans()).toBe(1);
-    await expect(docker.getContainer(`harombe-${sandbox.sandbox_id}`).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    await expect(docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    await expect(docker.getNetwork(EgressNetwork.networkName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getContainer(`harombe-${sandbox.sandbox_id}`).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
+    await expect(docker.getContainer(EgressNetwork.proxyName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
+    await expect(docker.getNetwork(EgressNetwork.networkName(sandbox.sandbox_id)).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
     // The first manager finds it gone.
-    await expect(first.execute(sandbox.sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({ code: expect.stringMatching(/SandboxLost|SandboxNotFound/) });
+    await expect(first.execute(sandbox.sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({
+      code: expect.stringMatching(/SandboxLost|SandboxNotFound/),
+    });
   });
 });
 
 describe('code_install_package', () => {
   it('installs a pip package from the allowed index; later programs import it', async () => {
     const tools = new CodeExecutionTools(manager);
-    const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER, network_enabled: true, allowed_domains: [] });
-    const install = await tools.code_install_package({ sandbox_id, package: 'harombe-demo==1.0', registry: 'pypi' }, OWNER);
+    const { sandbox_id } = await manager.create({
+      language: 'python',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [],
+    });
+    const install = await tools.code_install_package(
+      { sandbox_id, package: 'harombe-demo==1.0', registry: 'pypi' },
+      OWNER,
+    );
     expect(install, install.stderr).toMatchObject({ success: true, error: null });
     expect(install.stdout).toMatch(/Successfully installed harombe-demo-1\.0/);
-    const run = await tools.code_execute({ language: 'python', sandbox_id, code: 'import harombe_demo; print(harombe_demo.GREETING)' }, OWNER);
+    const run = await tools.code_execute(
+      { language: 'python', sandbox_id, code: 'import harombe_demo; print(harombe_demo.GREETING)' },
+      OWNER,
+    );
     expect(run).toMatchObject({ success: true, stdout: 'hello from the pip package\n' });
-    const missing = await tools.code_install_package({ sandbox_id, package: 'no-such-package', registry: 'pypi' }, OWNER);
+    const missing = await tools.code_install_package(
+      { sandbox_id, package: 'no-such-package', registry: 'pypi' },
+      OWNER,
+    );
     expect(missing).toMatchObject({ success: false, error: 'InstallFailed' });
     expect(missing.stderr).toMatch(/No matching distribution found for no-such-package/);
   });
 
   it('installs an npm package from the allowed registry; later programs require it', async () => {
     const tools = new CodeExecutionTools(manager);
-    const { sandbox_id } = await manager.create({ language: 'javascript', owner: OWNER, network_enabled: true, allowed_domains: [] });
-    const install = await tools.code_install_package({ sandbox_id, package: 'harombe-demo@1.0.0', registry: 'npm' }, OWNER);
+    const { sandbox_id } = await manager.create({
+      language: 'javascript',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [],
+    });
+    const install = await tools.code_install_package(
+      { sandbox_id, package: 'harombe-demo@1.0.0', registry: 'npm' },
+      OWNER,
+    );
     expect(install, install.stderr).toMatchObject({ success: true, error: null });
-    const run = await tools.code_execute({ language: 'javascript', sandbox_id, code: "console.log(require('harombe-demo').greeting)" }, OWNER);
+    const run = await tools.code_execute(
+      { language: 'javascript', sandbox_id, code: "console.log(require('harombe-demo').greeting)" },
+      OWNER,
+    );
     expect(run).toMatchObject({ success: true, stdout: 'hello from the npm package\n' });
   });
 
   it('refuses a registry not on the list before any traffic, and installs without network', async () => {
     const pypiOnly = testManager({
-      network: { egress_network: STANDIN_NETWORK, allowed_registries: { pypi: { index_url: `http://${NAMES.pypi}/simple/` } } },
+      network: {
+        egress_network: STANDIN_NETWORK,
+        allowed_registries: { pypi: { index_url: `http://${NAMES.pypi}/simple/` } },
+      },
     });
     await pypiOnly.start();
     try {
       const tools = new CodeExecutionTools(pypiOnly);
-      const { sandbox_id } = await pypiOnly.create({ language: 'javascript', owner: OWNER, network_enabled: true, allowed_domains: [] });
+      const { sandbox_id } = await pypiOnly.create({
+        language: 'javascript',
+        owner: OWNER,
+        network_enabled: true,
+        allowed_domains: [],
+      });
       const refused = await tools.code_install_package({ sandbox_id, package: 'harombe-demo', registry: 'npm' }, OWNER);
       expect(refused).toMatchObject({ success: false, error: 'RegistryNotAllowed' });
       expect(refused.stderr).toMatch(/registry 'npm' is not allowed.*allowed: pypi.*allowed_registries/);
       expect(pypiOnly.egressRefusals(sandbox_id)).toBe(0);
       const offline = await pypiOnly.create({ language: 'python', owner: OWNER });
-      expect(await tools.code_install_package({ sandbox_id: offline.sandbox_id, package: 'harombe-demo', registry: 'pypi' }, OWNER)).toMatchObject({
+      expect(
+        await tools.code_install_package(
+          { sandbox_id: offline.sandbox_id, package: 'harombe-demo', registry: 'pypi' },
+          OWNER,
+        ),
+      ).toMatchObject({
         success: false,
         error: 'NetworkDisabled',
       });

@@ -24,20 +24,37 @@ describe('RegistryResolver', () => {
         return MIRROR;
       },
     });
-    expect(await resolver.resolve('npm')).toMatchObject({ indexUrl: MIRROR, hosts: ['npm-mirror.internal.example', '*.internal.example'] });
+    expect(await resolver.resolve('npm')).toMatchObject({
+      indexUrl: MIRROR,
+      hosts: ['npm-mirror.internal.example', '*.internal.example'],
+    });
     await resolver.resolve('npm');
     expect(asked).toBe(1);
   });
 
   it("refuses the host's npm registry when its host is not listed", async () => {
-    const resolver = new RegistryResolver({ registries: { npm: ['other.example'] }, hostNpmRegistry: async () => MIRROR });
-    await expect(resolver.resolve('npm')).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/not among allowed_registries\.npm/) });
+    const resolver = new RegistryResolver({
+      registries: { npm: ['other.example'] },
+      hostNpmRegistry: async () => MIRROR,
+    });
+    await expect(resolver.resolve('npm')).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/not among allowed_registries\.npm/),
+    });
   });
 
   it('refuses an unlisted registry, and a pypi entry without index_url, saying what to set', async () => {
-    const resolver = new RegistryResolver({ registries: { pypi: ['pypi.internal.example'] }, hostNpmRegistry: async () => MIRROR });
-    await expect(resolver.resolve('npm')).rejects.toMatchObject({ code: 'RegistryNotAllowed', message: expect.stringMatching(/allowed: pypi/) });
-    await expect(resolver.resolve('pypi')).rejects.toMatchObject({ message: expect.stringMatching(/allowed_registries\.pypi\.index_url/) });
+    const resolver = new RegistryResolver({
+      registries: { pypi: ['pypi.internal.example'] },
+      hostNpmRegistry: async () => MIRROR,
+    });
+    await expect(resolver.resolve('npm')).rejects.toMatchObject({
+      code: 'RegistryNotAllowed',
+      message: expect.stringMatching(/allowed: pypi/),
+    });
+    await expect(resolver.resolve('pypi')).rejects.toMatchObject({
+      message: expect.stringMatching(/allowed_registries\.pypi\.index_url/),
+    });
     expect(await resolver.resolveAll()).toEqual([]);
   });
 

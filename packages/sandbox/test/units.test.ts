@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '@harombe/core';
-import { buildContainerSpec, CappedOutput, gatewayOf, normalizeWorkspacePath, RUNTIME_MEMORY_OVERHEAD_MB, TRUNCATION_MARKER, type NetworkDescription } from '../src/index.js';
+import {
+  buildContainerSpec,
+  CappedOutput,
+  gatewayOf,
+  normalizeWorkspacePath,
+  RUNTIME_MEMORY_OVERHEAD_MB,
+  TRUNCATION_MARKER,
+  type NetworkDescription,
+} from '../src/index.js';
 
 describe('normalizeWorkspacePath', () => {
   it.each([
@@ -22,7 +30,8 @@ describe('normalizeWorkspacePath', () => {
 describe('CappedOutput', () => {
   it('keeps the first bytes, counts the rest and marks the truncation', async () => {
     const out = new CappedOutput(5);
-    for (const part of ['abc', 'defg', 'hij']) await new Promise<void>((resolve) => out.write(Buffer.from(part), () => resolve()));
+    for (const part of ['abc', 'defg', 'hij'])
+      await new Promise<void>((resolve) => out.write(Buffer.from(part), () => resolve()));
     expect(out.received).toBe(10);
     expect(out.truncated).toBe(true);
     expect(out.text()).toBe('abcde' + TRUNCATION_MARKER);
@@ -75,7 +84,10 @@ describe('buildContainerSpec', () => {
 });
 
 describe('gatewayOf', () => {
-  const bridge = (config: { Subnet?: string; Gateway?: string }[], extra: Partial<NetworkDescription> = {}): NetworkDescription => ({
+  const bridge = (
+    config: { Subnet?: string; Gateway?: string }[],
+    extra: Partial<NetworkDescription> = {},
+  ): NetworkDescription => ({
     Name: 'harombe-egress',
     Id: '0123456789abcdef0123',
     Driver: 'bridge',
@@ -92,7 +104,12 @@ describe('gatewayOf', () => {
     const interfaces = () => ({ docker0: ['172.17.0.1'], 'br-0123456789ab': ['172.30.0.9'], eth0: ['10.0.0.5'] });
     expect(gatewayOf(bridge([{ Subnet: '172.17.0.0/16' }], { Name: 'bridge' }), interfaces)).toBe('172.17.0.1');
     expect(gatewayOf(bridge([{ Subnet: '172.30.0.0/24' }]), interfaces)).toBe('172.30.0.9');
-    expect(gatewayOf(bridge([{ Subnet: '172.31.0.0/24' }], { Options: { 'com.docker.network.bridge.name': 'eth0' } }), interfaces)).toBe('172.31.0.1');
+    expect(
+      gatewayOf(
+        bridge([{ Subnet: '172.31.0.0/24' }], { Options: { 'com.docker.network.bridge.name': 'eth0' } }),
+        interfaces,
+      ),
+    ).toBe('172.31.0.1');
   });
 
   it("falls back to the subnet's first host, which Docker assigns when nobody chose", () => {

@@ -1,5 +1,12 @@
 import { RISK_LEVELS, type Clock } from '@harombe/core';
-import { PendingApprovals, SHARED_QUEUE, workerQueueName, type JobStore, type RedisKeys, type WorkerRegistry } from '@harombe/queue';
+import {
+  PendingApprovals,
+  SHARED_QUEUE,
+  workerQueueName,
+  type JobStore,
+  type RedisKeys,
+  type WorkerRegistry,
+} from '@harombe/queue';
 import { Queue, type JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -21,7 +28,13 @@ export interface FleetMetricsOptions {
 }
 
 /** BullMQ states reported per queue. Completed jobs are removed at once, so they are not among them. */
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const satisfies readonly JobType[];
+export const QUEUE_STATES = [
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'failed',
+] as const satisfies readonly JobType[];
 
 /** `queue` label of the jobs waiting for a person: they are on no BullMQ queue yet. */
 export const APPROVALS_QUEUE = 'approvals';
@@ -60,7 +73,8 @@ export class FleetMetrics {
         const [depths, awaiting] = await Promise.all([this.queueDepths(), options.store.countAwaitingApproval()]);
         // Departed workers' queues must leave no series behind.
         gauge.reset();
-        for (const [queue, counts] of depths) for (const state of QUEUE_STATES) gauge.set({ queue, state }, counts[state] ?? 0);
+        for (const [queue, counts] of depths)
+          for (const state of QUEUE_STATES) gauge.set({ queue, state }, counts[state] ?? 0);
         gauge.set({ queue: APPROVALS_QUEUE, state: 'awaiting_approval' }, awaiting);
       }),
     });
@@ -78,9 +92,13 @@ export class FleetMetrics {
       name: 'harombe_workers_up',
       help: 'Workers whose heartbeat is current',
       registers,
-      collect: this.collector('harombe_workers_up', async (gauge) => {
-        gauge.set((await options.workers.alive(options.clock.now())).length);
-      }, { labelled: false }),
+      collect: this.collector(
+        'harombe_workers_up',
+        async (gauge) => {
+          gauge.set((await options.workers.alive(options.clock.now())).length);
+        },
+        { labelled: false },
+      ),
     });
     new Gauge({
       name: 'harombe_approvals_pending',
@@ -99,7 +117,10 @@ export class FleetMetrics {
       registers,
       collect: this.collector('harombe_approvals_expiring', async (gauge) => {
         const deadline = options.clock.now() + this.expiringWithinSeconds * 1000;
-        gauge.set({ within_seconds: String(this.expiringWithinSeconds) }, await this.pending.countExpiringBefore(deadline));
+        gauge.set(
+          { within_seconds: String(this.expiringWithinSeconds) },
+          await this.pending.countExpiringBefore(deadline),
+        );
       }),
     });
   }
@@ -138,7 +159,11 @@ export class FleetMetrics {
    * labelled gauge shows no series and an unlabelled one NaN (never stale values, nor a made-up
    * 0 that would read as "no worker up"). The failure is logged once until reads succeed again.
    */
-  private collector<L extends string>(name: string, read: (gauge: Gauge<L>) => Promise<void>, { labelled = true } = {}): (this: Gauge<L>) => Promise<void> {
+  private collector<L extends string>(
+    name: string,
+    read: (gauge: Gauge<L>) => Promise<void>,
+    { labelled = true } = {},
+  ): (this: Gauge<L>) => Promise<void> {
     const { logger } = this.options;
     const warned = this.warned;
     return async function (this: Gauge<L>) {

@@ -40,7 +40,12 @@ export class JobMetrics implements HousekeeperObserver {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.submittedTotal = new Counter({ name: 'harombe_jobs_submitted_total', help: 'Jobs accepted, by tool and language', labelNames: ['tool', 'language'], registers });
+    this.submittedTotal = new Counter({
+      name: 'harombe_jobs_submitted_total',
+      help: 'Jobs accepted, by tool and language',
+      labelNames: ['tool', 'language'],
+      registers,
+    });
     this.endedTotal = new Counter({
       name: 'harombe_jobs_total',
       help: 'Jobs ended, by tool, language and end status (completed, failed, denied, expired, cancelled)',
@@ -54,7 +59,12 @@ export class JobMetrics implements HousekeeperObserver {
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.approvalsTotal = new Counter({ name: 'harombe_approvals_total', help: 'Approvals ended, by outcome and risk level', labelNames: ['outcome', 'risk'], registers });
+    this.approvalsTotal = new Counter({
+      name: 'harombe_approvals_total',
+      help: 'Approvals ended, by outcome and risk level',
+      labelNames: ['outcome', 'risk'],
+      registers,
+    });
     this.errorsTotal = new Counter({
       name: 'harombe_errors_total',
       help: "Errors by stable code: a job's own or its tool's (TimeoutError, SandboxLost, ...), and API requests refused",

@@ -1,6 +1,17 @@
 import { systemClock, type Clock, type HarombeConfig } from '@harombe/core';
 import { RiskPolicy } from '@harombe/policy';
-import { AuditTrail, BatchStore, JobDispatcher, JobEvents, JobService, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry, type JobServiceOptions } from '@harombe/queue';
+import {
+  AuditTrail,
+  BatchStore,
+  JobDispatcher,
+  JobEvents,
+  JobService,
+  JobStore,
+  RedisKeys,
+  SandboxDirectory,
+  WorkerRegistry,
+  type JobServiceOptions,
+} from '@harombe/queue';
 import type { Logger } from 'pino';
 import type { JobMetrics } from './job-metrics.js';
 import { MeteredJobService } from './metered-job-service.js';
@@ -27,7 +38,13 @@ export interface JobPipeline {
 const BATCH_GRACE_SECONDS = 86_400;
 
 /** With `metrics`, the job service counts what passes through it (see MeteredJobService). */
-export function createJobPipeline(config: HarombeConfig, redis: RedisConnections, logger: Logger, clock: Clock = systemClock, metrics?: JobMetrics): JobPipeline {
+export function createJobPipeline(
+  config: HarombeConfig,
+  redis: RedisConnections,
+  logger: Logger,
+  clock: Clock = systemClock,
+  metrics?: JobMetrics,
+): JobPipeline {
   const keys = new RedisKeys(config.redis.prefix);
   const store = new JobStore({ redis: redis.commands, keys, resultTtlSeconds: config.api.result_ttl_seconds });
   const audit = new AuditTrail({ redis: redis.commands, keys, clock });
@@ -35,7 +52,15 @@ export function createJobPipeline(config: HarombeConfig, redis: RedisConnections
   const workers = new WorkerRegistry(redis.commands, keys, config.worker.lost_after_seconds * 1000);
   const sandboxes = new SandboxDirectory(redis.commands, keys);
   const events = new JobEvents(redis.subscriber, keys);
-  const dispatcher = new JobDispatcher({ connection: redis.bullConnection(), keys, store, sandboxes, workers, clock, logger });
+  const dispatcher = new JobDispatcher({
+    connection: redis.bullConnection(),
+    keys,
+    store,
+    sandboxes,
+    workers,
+    clock,
+    logger,
+  });
   const sandbox = config.security.sandbox;
   const policy = RiskPolicy.fromConfig(config);
   const jobOptions: JobServiceOptions = {

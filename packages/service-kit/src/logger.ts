@@ -1,7 +1,22 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Field names whose values never reach a log: keys, tokens, passwords, signing secrets, cookies. */
-const SECRET_FIELDS = ['api_key', 'apiKey', 'token', 'access_token', 'password', 'secret', 'signing_secret', 'authorization', 'cookie', 'bot_token', 'app_token', 'botToken', 'appToken', 'signingSecret'];
+const SECRET_FIELDS = [
+  'api_key',
+  'apiKey',
+  'token',
+  'access_token',
+  'password',
+  'secret',
+  'signing_secret',
+  'authorization',
+  'cookie',
+  'bot_token',
+  'app_token',
+  'botToken',
+  'appToken',
+  'signingSecret',
+];
 
 /** The redacted paths: each secret field at the top level and one level down, and request headers. */
 export const REDACTED_PATHS = [
@@ -14,7 +29,11 @@ export const REDACTED_PATHS = [
  * JSON lines, one per event, with the service name (and `bindings`, e.g. a worker_id) on every
  * line and secrets redacted. Default destination: stdout.
  */
-export function createLogger(service: string, bindings: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+export function createLogger(
+  service: string,
+  bindings: Record<string, unknown> = {},
+  destination?: DestinationStream,
+): Logger {
   const options = {
     name: service,
     level: process.env.HAROMBE_LOG_LEVEL ?? 'info',

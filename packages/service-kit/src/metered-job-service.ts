@@ -26,7 +26,10 @@ export class MeteredJobService extends JobService {
     return job;
   }
 
-  override async submitBatch(principal: Principal, request: SubmitBatchRequest): Promise<{ batch_id: string; job_ids: string[] }> {
+  override async submitBatch(
+    principal: Principal,
+    request: SubmitBatchRequest,
+  ): Promise<{ batch_id: string; job_ids: string[] }> {
     const batch = await super.submitBatch(principal, request);
     for (const entry of request.jobs) this.metrics.submitted(entry.tool, entry.params);
     return batch;
@@ -39,13 +42,21 @@ export class MeteredJobService extends JobService {
     return job;
   }
 
-  override async decide(principal: Principal, approvalId: string, decision: 'approve' | 'deny', reason: string | null, channel?: DecisionChannel): Promise<DecisionResult> {
+  override async decide(
+    principal: Principal,
+    approvalId: string,
+    decision: 'approve' | 'deny',
+    reason: string | null,
+    channel?: DecisionChannel,
+  ): Promise<DecisionResult> {
     const result = await super.decide(principal, approvalId, decision, reason, channel);
     const { approval } = result;
-    if (approval.status === 'approved' || approval.status === 'denied') this.metrics.decided(approval.status, approval.risk);
+    if (approval.status === 'approved' || approval.status === 'denied')
+      this.metrics.decided(approval.status, approval.risk);
     const job = await this.store.get(result.job_id);
     if (job) {
-      if (approval.decided_at) this.metrics.phase('approval_wait', (Date.parse(approval.decided_at) - job.created_at) / 1000);
+      if (approval.decided_at)
+        this.metrics.phase('approval_wait', (Date.parse(approval.decided_at) - job.created_at) / 1000);
       if (job.status === 'denied') this.metrics.ended(job);
       else this.countFailedBeforeStart(job);
     }

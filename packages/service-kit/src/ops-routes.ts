@@ -40,7 +40,9 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOption
 }
 
 /** A server with only the ops routes, for services without an API of their own. */
-export async function startOpsServer(options: OpsRoutesOptions & { host: string; port: number }): Promise<FastifyInstance> {
+export async function startOpsServer(
+  options: OpsRoutesOptions & { host: string; port: number },
+): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
   registerOpsRoutes(app, options);
   await app.listen({ host: options.host, port: options.port });

@@ -50,7 +50,8 @@ export class RedisConnections {
     const redis = new Redis(this.url, { maxRetriesPerRequest: null, lazyConnect: false });
     let warned = false;
     redis.on('error', (error: Error) => {
-      if (!warned) logger.warn({ redis: redactUrl(this.url), role, err: error.message }, 'redis connection error (retrying)');
+      if (!warned)
+        logger.warn({ redis: redactUrl(this.url), role, err: error.message }, 'redis connection error (retrying)');
       warned = true;
     });
     redis.on('ready', () => {

@@ -19,11 +19,27 @@ describe('FleetMetrics', () => {
 
   const start = (options: { expiringWithinSeconds?: number; riskBreakdownLimit?: number } = {}) => {
     const { keys, store, workers, clock } = f.pipeline;
-    fleet = new FleetMetrics({ registry: f.registry, redis: f.redis.commands, keys, store, workers, clock, logger: silentLogger, ...options });
+    fleet = new FleetMetrics({
+      registry: f.registry,
+      redis: f.redis.commands,
+      keys,
+      store,
+      workers,
+      clock,
+      logger: silentLogger,
+      ...options,
+    });
   };
   const value = (name: string, labels: Record<string, string> = {}) => sampleValue(f.registry, name, labels);
   const heartbeat = (workerId: string) =>
-    f.pipeline.workers.heartbeat({ worker_id: workerId, hostname: hostname(), last_seen: f.clock.now(), concurrency: 2, running: 0, sandboxes: 0 });
+    f.pipeline.workers.heartbeat({
+      worker_id: workerId,
+      hostname: hostname(),
+      last_seen: f.clock.now(),
+      concurrency: 2,
+      running: 0,
+      sandboxes: 0,
+    });
 
   beforeEach(() => {
     f = new PipelineFixture(container.url);
@@ -41,7 +57,8 @@ describe('FleetMetrics', () => {
     f.clock.advance(10_000);
 
     expect(await value('harombe_queue_depth', { queue: 'exec', state: 'waiting' })).toBe(3);
-    for (const state of ['active', 'delayed', 'prioritized', 'failed']) expect(await value('harombe_queue_depth', { queue: 'exec', state })).toBe(0);
+    for (const state of ['active', 'delayed', 'prioritized', 'failed'])
+      expect(await value('harombe_queue_depth', { queue: 'exec', state })).toBe(0);
     expect(await value('harombe_queue_depth', { queue: 'approvals', state: 'awaiting_approval' })).toBe(1);
     // Queued 10 s ago (when approved), not when submitted.
     expect(await value('harombe_oldest_waiting_seconds', { queue: 'all' })).toBe(10);
@@ -68,7 +85,10 @@ describe('FleetMetrics', () => {
     // HIGH (code execution): 60 s to decide; MEDIUM (reading a file): 120 s.
     await f.submitCode();
     await f.submitCode();
-    await f.pipeline.jobs.submit(alice, { tool: 'code_read_file', params: { sandbox_id: 'sandbox-0123456789abcdef', file_path: 'out.txt' } });
+    await f.pipeline.jobs.submit(alice, {
+      tool: 'code_read_file',
+      params: { sandbox_id: 'sandbox-0123456789abcdef', file_path: 'out.txt' },
+    });
     expect(await value('harombe_approvals_pending', { risk: 'HIGH' })).toBe(2);
     expect(await value('harombe_approvals_pending', { risk: 'MEDIUM' })).toBe(1);
     expect(await value('harombe_approvals_pending', { risk: 'LOW' })).toBe(0);
@@ -82,7 +102,10 @@ describe('FleetMetrics', () => {
   it('counts approvals past the risk breakdown limit as unclassified', async () => {
     start({ riskBreakdownLimit: 1 });
     await f.submitCode();
-    await f.pipeline.jobs.submit(alice, { tool: 'code_read_file', params: { sandbox_id: 'sandbox-0123456789abcdef', file_path: 'out.txt' } });
+    await f.pipeline.jobs.submit(alice, {
+      tool: 'code_read_file',
+      params: { sandbox_id: 'sandbox-0123456789abcdef', file_path: 'out.txt' },
+    });
     // The earliest deadline (HIGH) is looked up; the other is only counted.
     expect(await value('harombe_approvals_pending', { risk: 'HIGH' })).toBe(1);
     expect(await value('harombe_approvals_pending', { risk: 'MEDIUM' })).toBe(0);

@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { JobMetrics } from '../src/index.js';
 import { samples, sampleValue } from './metric-samples.js';
 
-const lostJob = { job_id: 'job-1', tool: 'code_execute', params: { language: 'shell', code: 'sleep 60' }, status: 'failed', error: { code: 'WorkerLost', message: 'lost' }, result: null } as unknown as JobRecord;
+const lostJob = {
+  job_id: 'job-1',
+  tool: 'code_execute',
+  params: { language: 'shell', code: 'sleep 60' },
+  status: 'failed',
+  error: { code: 'WorkerLost', message: 'lost' },
+  result: null,
+} as unknown as JobRecord;
 
 describe('JobMetrics', () => {
   it('counts a job ended by a lost worker, and a lost worker whose job runs again only as an error', async () => {
@@ -14,13 +21,21 @@ describe('JobMetrics', () => {
     expect(await samples(registry, 'harombe_jobs_total')).toEqual([]);
     expect(await sampleValue(registry, 'harombe_errors_total', { code: 'WorkerLost' })).toBe(1);
     metrics.workerLost(lostJob, 'failed');
-    expect(await sampleValue(registry, 'harombe_jobs_total', { tool: 'code_execute', language: 'shell', status: 'failed' })).toBe(1);
+    expect(
+      await sampleValue(registry, 'harombe_jobs_total', { tool: 'code_execute', language: 'shell', status: 'failed' }),
+    ).toBe(1);
     expect(await sampleValue(registry, 'harombe_errors_total', { code: 'WorkerLost' })).toBe(2);
   });
 
   it("counts a tool's own error code when the job itself has none (a program that timed out)", async () => {
     const registry = new Registry();
-    new JobMetrics(registry).ended({ tool: 'code_execute', params: { language: 'python' }, status: 'completed', error: null, result: { success: false, error: 'TimeoutError' } });
+    new JobMetrics(registry).ended({
+      tool: 'code_execute',
+      params: { language: 'python' },
+      status: 'completed',
+      error: null,
+      result: { success: false, error: 'TimeoutError' },
+    });
     expect(await sampleValue(registry, 'harombe_errors_total', { code: 'TimeoutError' })).toBe(1);
   });
 

@@ -20,8 +20,20 @@ describe('createLogger', () => {
     logger.info({ job_id: 'job-1', batch_id: 'batch-1', tenant: 'acme' }, 'job started');
     logger.child({ job_id: 'job-2' }).warn('job finished');
     expect(lines).toHaveLength(2);
-    expect(JSON.parse(lines[0] as string)).toMatchObject({ service: 'api', worker_id: 'w-1', job_id: 'job-1', batch_id: 'batch-1', tenant: 'acme', msg: 'job started' });
-    expect(JSON.parse(lines[1] as string)).toMatchObject({ service: 'api', worker_id: 'w-1', job_id: 'job-2', msg: 'job finished' });
+    expect(JSON.parse(lines[0] as string)).toMatchObject({
+      service: 'api',
+      worker_id: 'w-1',
+      job_id: 'job-1',
+      batch_id: 'batch-1',
+      tenant: 'acme',
+      msg: 'job started',
+    });
+    expect(JSON.parse(lines[1] as string)).toMatchObject({
+      service: 'api',
+      worker_id: 'w-1',
+      job_id: 'job-2',
+      msg: 'job finished',
+    });
   });
 
   it('redacts API keys, tokens, passwords and authorization headers, at the top level and one level down', () => {
@@ -39,7 +51,16 @@ describe('createLogger', () => {
       'request',
     );
     const line = lines[0] as string;
-    for (const secret of ['test-key-alice', 'xoxb-123', 'sk-nested', 'slack-signing', 'hunter2', 'test-key-bob', 'test-key-carol', 'session=abc']) {
+    for (const secret of [
+      'test-key-alice',
+      'xoxb-123',
+      'sk-nested',
+      'slack-signing',
+      'hunter2',
+      'test-key-bob',
+      'test-key-carol',
+      'session=abc',
+    ]) {
       expect(line).not.toContain(secret);
     }
     expect(JSON.parse(line)).toMatchObject({

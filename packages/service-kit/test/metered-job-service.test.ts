@@ -53,11 +53,15 @@ describe('MeteredJobService', () => {
     expect(await value('harombe_jobs_total', { tool: 'code_execute', language: 'python', status: 'denied' })).toBe(1);
     expect(await value('harombe_errors_total', { code: 'ApprovalDenied' })).toBe(1);
     // The approved job is queued, not ended: no end is counted for it.
-    expect(await value('harombe_jobs_total', { tool: 'code_execute', language: 'python', status: 'queued' })).toBeUndefined();
+    expect(
+      await value('harombe_jobs_total', { tool: 'code_execute', language: 'python', status: 'queued' }),
+    ).toBeUndefined();
   });
 
   it('counts each decision of a batch decision', async () => {
-    const batch = await f.pipeline.jobs.submitBatch(alice, { jobs: [1, 2, 3].map((i) => ({ tool: 'code_execute', params: { language: 'python', code: `print(${i})` } })) });
+    const batch = await f.pipeline.jobs.submitBatch(alice, {
+      jobs: [1, 2, 3].map((i) => ({ tool: 'code_execute', params: { language: 'python', code: `print(${i})` } })),
+    });
     await f.pipeline.jobs.decideBatch(bob, batch.batch_id, 'approve', null);
     expect(await value('harombe_approvals_total', { outcome: 'approved', risk: 'HIGH' })).toBe(3);
   });
@@ -70,7 +74,9 @@ describe('MeteredJobService', () => {
     expect(await f.pipeline.jobs.expire(expiring.job_id)).toBe(true);
     // A second expiry of the same job changes nothing and counts nothing.
     expect(await f.pipeline.jobs.expire(expiring.job_id)).toBe(false);
-    expect(await value('harombe_jobs_total', { tool: 'code_execute', language: 'python', status: 'cancelled' })).toBe(1);
+    expect(await value('harombe_jobs_total', { tool: 'code_execute', language: 'python', status: 'cancelled' })).toBe(
+      1,
+    );
     expect(await value('harombe_approvals_total', { outcome: 'cancelled', risk: 'HIGH' })).toBe(1);
     expect(await value('harombe_jobs_total', { tool: 'code_execute', language: 'python', status: 'expired' })).toBe(1);
     expect(await value('harombe_approvals_total', { outcome: 'expired', risk: 'HIGH' })).toBe(1);
@@ -80,9 +86,14 @@ describe('MeteredJobService', () => {
 
   it('counts a job that failed before any worker saw it (its sandbox does not exist)', async () => {
     // Destroying a sandbox is LOW risk: approved by the policy and dispatched at once.
-    const job = await f.pipeline.jobs.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: 'sandbox-0123456789abcdef' } });
+    const job = await f.pipeline.jobs.submit(alice, {
+      tool: 'code_destroy_sandbox',
+      params: { sandbox_id: 'sandbox-0123456789abcdef' },
+    });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'SandboxNotFound' } });
-    expect(await value('harombe_jobs_total', { tool: 'code_destroy_sandbox', language: 'none', status: 'failed' })).toBe(1);
+    expect(
+      await value('harombe_jobs_total', { tool: 'code_destroy_sandbox', language: 'none', status: 'failed' }),
+    ).toBe(1);
     expect(await value('harombe_errors_total', { code: 'SandboxNotFound' })).toBe(1);
   });
 });

@@ -16,11 +16,25 @@ export async function samples(registry: Registry, name: string): Promise<Sample[
   if (!family) return [];
   return (family.values as { labels: Record<string, string | number>; value: number; metricName?: string }[])
     .filter((sample) => (sample.metricName ?? family.name) === name)
-    .map(({ labels, value }) => ({ labels: Object.fromEntries(Object.entries(labels).filter(([key]) => key !== 'service')), value }));
+    .map(({ labels, value }) => ({
+      labels: Object.fromEntries(Object.entries(labels).filter(([key]) => key !== 'service')),
+      value,
+    }));
 }
 
 /** The value of the sample with exactly these labels (besides service), or undefined when there is none. */
-export async function sampleValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+export async function sampleValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
   const wanted = JSON.stringify(Object.entries(labels).sort());
-  return (await samples(registry, name)).find((sample) => JSON.stringify(Object.entries(sample.labels).map(([k, v]) => [k, String(v)]).sort()) === wanted)?.value;
+  return (await samples(registry, name)).find(
+    (sample) =>
+      JSON.stringify(
+        Object.entries(sample.labels)
+          .map(([k, v]) => [k, String(v)])
+          .sort(),
+      ) === wanted,
+  )?.value;
 }

@@ -13,7 +13,11 @@ function configFile(text: string): string {
 describe('service configuration', () => {
   it('reads harombe.yaml and lets the environment override what differs per process', () => {
     const path = configFile('redis: { url: "redis://file:6379" }\napi: { port: 9000 }\n');
-    const config = loadServiceConfig({ HAROMBE_CONFIG: path, HAROMBE_REDIS_URL: 'redis://env:6380', HAROMBE_API_PORT: '9100' });
+    const config = loadServiceConfig({
+      HAROMBE_CONFIG: path,
+      HAROMBE_REDIS_URL: 'redis://env:6380',
+      HAROMBE_API_PORT: '9100',
+    });
     expect(config.redis.url).toBe('redis://env:6380');
     expect(config.api.port).toBe(9100);
     expect(loadServiceConfig({ HAROMBE_CONFIG: path }).api.port).toBe(9000);
@@ -22,6 +26,8 @@ describe('service configuration', () => {
   it('names the offending key, wherever it came from', () => {
     const path = configFile('worker: { concurrency: 0 }\n');
     expect(() => loadServiceConfig({ HAROMBE_CONFIG: path })).toThrow(/worker\.concurrency/);
-    expect(() => loadServiceConfig({ HAROMBE_CONFIG: configFile(''), HAROMBE_API_PORT: 'eighty' })).toThrow(/api\.port/);
+    expect(() => loadServiceConfig({ HAROMBE_CONFIG: configFile(''), HAROMBE_API_PORT: 'eighty' })).toThrow(
+      /api\.port/,
+    );
   });
 });

@@ -16,14 +16,20 @@ export class ApiKeyring {
 
   authenticate(header: string | undefined): Principal {
     const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header ?? '');
-    if (!match) throw new HarombeError('Unauthorized', 'missing or malformed Authorization header: expected "Bearer <key>"');
+    if (!match)
+      throw new HarombeError('Unauthorized', 'missing or malformed Authorization header: expected "Bearer <key>"');
     const hash = sha256Hex(match[1] as string);
     const key = this.byHash.get(hash);
     // The map lookup already chose; the constant-time compare keeps the check honest if it changes.
     if (!key || !timingSafeEqual(Buffer.from(key.key_sha256), Buffer.from(hash))) {
       throw new HarombeError('Unauthorized', 'unknown API key');
     }
-    return { tenant: key.tenant, name: key.name, scopes: key.scopes, ...(key.slack_user_id ? { slack_user_id: key.slack_user_id } : {}) };
+    return {
+      tenant: key.tenant,
+      name: key.name,
+      scopes: key.scopes,
+      ...(key.slack_user_id ? { slack_user_id: key.slack_user_id } : {}),
+    };
   }
 }
 

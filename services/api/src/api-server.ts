@@ -20,10 +20,23 @@ import {
   AuditPage,
   type Clock,
 } from '@harombe/core';
-import { toJobView, type AuditTrail, type BatchStore, type JobService, type JobStore, type Principal, type SandboxDirectory } from '@harombe/queue';
+import {
+  toJobView,
+  type AuditTrail,
+  type BatchStore,
+  type JobService,
+  type JobStore,
+  type Principal,
+  type SandboxDirectory,
+} from '@harombe/queue';
 import { registerOpsRoutes, type JobMetrics, type ReadinessCheck } from '@harombe/service-kit';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
@@ -58,7 +71,10 @@ const ApprovalsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 const AuditQuery = z.strictObject({
-  after: z.string().regex(/^\d+-\d+$/, 'a stream id such as 1700000000000-0 (the next_after of the page before)').optional(),
+  after: z
+    .string()
+    .regex(/^\d+-\d+$/, 'a stream id such as 1700000000000-0 (the next_after of the page before)')
+    .optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   job_id: JobId.optional(),
 });
@@ -91,7 +107,11 @@ export async function buildApiServer(options: ApiServerOptions) {
   app.server.on('checkContinue', (request, response) => {
     if (Number(request.headers['content-length'] ?? 0) > bodyLimit) {
       response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      response.end(JSON.stringify({ error: { code: 'PayloadTooLarge', message: `the request body is larger than ${bodyLimit} bytes` } }));
+      response.end(
+        JSON.stringify({
+          error: { code: 'PayloadTooLarge', message: `the request body is larger than ${bodyLimit} bytes` },
+        }),
+      );
       return;
     }
     response.writeContinue();
@@ -99,7 +119,12 @@ export async function buildApiServer(options: ApiServerOptions) {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  const requests = new Counter({ name: 'harombe_api_requests_total', help: 'API requests by route and status', labelNames: ['route', 'status'], registers: [options.metrics] });
+  const requests = new Counter({
+    name: 'harombe_api_requests_total',
+    help: 'API requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [options.metrics],
+  });
 
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toErrorResponse(error);
@@ -107,14 +132,22 @@ export async function buildApiServer(options: ApiServerOptions) {
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     return reply.code(status).send(body);
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: 'NotFound', message: `no route ${request.method} ${request.url.split('?')[0]}` } }));
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'NotFound', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+  );
   app.addHook('onResponse', async (request, reply) => {
     requests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
   });
 
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'Harombe Fleet API', version: '1.0.0', description: 'Runs code in gVisor sandboxes across a fleet, with risk-based human approval.' },
+      info: {
+        title: 'Harombe Fleet API',
+        version: '1.0.0',
+        description: 'Runs code in gVisor sandboxes across a fleet, with risk-based human approval.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
     transform: jsonSchemaTransform,
@@ -122,37 +155,75 @@ export async function buildApiServer(options: ApiServerOptions) {
   app.get('/openapi.json', { schema: { hide: true } as never }, async () => app.swagger());
   registerOpsRoutes(app as unknown as FastifyInstance, { registry: options.metrics, readiness: options.readiness });
 
-  const auth = (request: FastifyRequest): Principal => (request.principal ??= options.keyring.authenticate(request.headers.authorization));
+  const auth = (request: FastifyRequest): Principal =>
+    (request.principal ??= options.keyring.authenticate(request.headers.authorization));
   const { service } = options;
 
-  app.post('/v1/jobs', {
-    schema: { summary: 'Submit a job (one tool call)', security: secured, body: SubmitJobRequest, response: { 200: JobView, 202: JobView, ...errors } },
-  }, async (request, reply) => {
-    const principal = auth(request);
-    requireScope(principal, 'submit');
-    const job = await service.submit(principal, request.body);
-    return reply.code(isTerminal(job.status) && request.body.wait_seconds ? 200 : 202).send(job);
-  });
+  app.post(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'Submit a job (one tool call)',
+        security: secured,
+        body: SubmitJobRequest,
+        response: { 200: JobView, 202: JobView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = auth(request);
+      requireScope(principal, 'submit');
+      const job = await service.submit(principal, request.body);
+      return reply.code(isTerminal(job.status) && request.body.wait_seconds ? 200 : 202).send(job);
+    },
+  );
 
-  app.get('/v1/jobs/:job_id', {
-    schema: { summary: 'A job, its approval and its result; long-polls with wait_seconds', security: secured, params: z.object({ job_id: JobId }), querystring: WaitQuery, response: { 200: JobView, ...errors } },
-  }, async (request) => service.wait(auth(request), request.params.job_id, request.query.wait_seconds ?? 0));
+  app.get(
+    '/v1/jobs/:job_id',
+    {
+      schema: {
+        summary: 'A job, its approval and its result; long-polls with wait_seconds',
+        security: secured,
+        params: z.object({ job_id: JobId }),
+        querystring: WaitQuery,
+        response: { 200: JobView, ...errors },
+      },
+    },
+    async (request) => service.wait(auth(request), request.params.job_id, request.query.wait_seconds ?? 0),
+  );
 
-  app.delete('/v1/jobs/:job_id', {
-    schema: { summary: 'Cancel a job (a running one is killed)', security: secured, params: z.object({ job_id: JobId }), response: { 200: JobView, ...errors } },
-  }, async (request) => {
-    const principal = auth(request);
-    requireScope(principal, 'submit');
-    return service.cancel(principal, request.params.job_id);
-  });
+  app.delete(
+    '/v1/jobs/:job_id',
+    {
+      schema: {
+        summary: 'Cancel a job (a running one is killed)',
+        security: secured,
+        params: z.object({ job_id: JobId }),
+        response: { 200: JobView, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = auth(request);
+      requireScope(principal, 'submit');
+      return service.cancel(principal, request.params.job_id);
+    },
+  );
 
-  app.post('/v1/batches', {
-    schema: { summary: 'Submit up to 10,000 jobs at once', security: secured, body: SubmitBatchRequest, response: { 202: BatchCreated, ...errors } },
-  }, async (request, reply) => {
-    const principal = auth(request);
-    requireScope(principal, 'submit');
-    return reply.code(202).send(await service.submitBatch(principal, request.body));
-  });
+  app.post(
+    '/v1/batches',
+    {
+      schema: {
+        summary: 'Submit up to 10,000 jobs at once',
+        security: secured,
+        body: SubmitBatchRequest,
+        response: { 202: BatchCreated, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = auth(request);
+      requireScope(principal, 'submit');
+      return reply.code(202).send(await service.submitBatch(principal, request.body));
+    },
+  );
 
   const batchOf = async (principal: Principal, batchId: string) => {
     const batch = await options.batches.get(batchId);
@@ -160,107 +231,191 @@ export async function buildApiServer(options: ApiServerOptions) {
     return batch;
   };
 
-  app.get('/v1/batches/:batch_id', {
-    schema: { summary: 'Counts per status and a page of the batch’s jobs', security: secured, params: z.object({ batch_id: BatchId }), querystring: PageQuery, response: { 200: BatchView, ...errors } },
-  }, async (request) => {
-    const batch = await batchOf(auth(request), request.params.batch_id);
-    const { offset, limit } = request.query;
-    const ids = await options.batches.jobIds(batch.batch_id, offset, limit);
-    const jobs = (await options.store.getMany(ids)).flatMap((job) => (job ? [toJobView(job)] : []));
-    const counts = Object.fromEntries(JobStatus.options.map((status) => [status, 0])) as Record<JobStatus, number>;
-    Object.assign(counts, await options.batches.counts(batch.batch_id));
-    return {
-      batch_id: batch.batch_id,
-      created_at: new Date(batch.created_at).toISOString(),
-      total: batch.total,
-      counts,
-      jobs,
-      next_offset: offset + ids.length < batch.total ? offset + ids.length : null,
-    };
-  });
+  app.get(
+    '/v1/batches/:batch_id',
+    {
+      schema: {
+        summary: 'Counts per status and a page of the batch’s jobs',
+        security: secured,
+        params: z.object({ batch_id: BatchId }),
+        querystring: PageQuery,
+        response: { 200: BatchView, ...errors },
+      },
+    },
+    async (request) => {
+      const batch = await batchOf(auth(request), request.params.batch_id);
+      const { offset, limit } = request.query;
+      const ids = await options.batches.jobIds(batch.batch_id, offset, limit);
+      const jobs = (await options.store.getMany(ids)).flatMap((job) => (job ? [toJobView(job)] : []));
+      const counts = Object.fromEntries(JobStatus.options.map((status) => [status, 0])) as Record<JobStatus, number>;
+      Object.assign(counts, await options.batches.counts(batch.batch_id));
+      return {
+        batch_id: batch.batch_id,
+        created_at: new Date(batch.created_at).toISOString(),
+        total: batch.total,
+        counts,
+        jobs,
+        next_offset: offset + ids.length < batch.total ? offset + ids.length : null,
+      };
+    },
+  );
 
-  app.get('/v1/batches/:batch_id/results', {
-    schema: { summary: 'NDJSON stream of the batch’s finished jobs', security: secured, params: z.object({ batch_id: BatchId }), response: { ...errors } },
-  }, async (request, reply) => {
-    const batch = await batchOf(auth(request), request.params.batch_id);
-    const { store, batches } = options;
-    async function* lines(): AsyncGenerator<string> {
-      for (let offset = 0; offset < batch.total; offset += RESULTS_PAGE) {
-        const jobs = await store.getMany(await batches.jobIds(batch.batch_id, offset, RESULTS_PAGE));
-        let chunk = '';
-        for (const job of jobs) if (job && isTerminal(job.status)) chunk += `${JSON.stringify(toJobView(job))}\n`;
-        if (chunk) yield chunk;
+  app.get(
+    '/v1/batches/:batch_id/results',
+    {
+      schema: {
+        summary: 'NDJSON stream of the batch’s finished jobs',
+        security: secured,
+        params: z.object({ batch_id: BatchId }),
+        response: { ...errors },
+      },
+    },
+    async (request, reply) => {
+      const batch = await batchOf(auth(request), request.params.batch_id);
+      const { store, batches } = options;
+      async function* lines(): AsyncGenerator<string> {
+        for (let offset = 0; offset < batch.total; offset += RESULTS_PAGE) {
+          const jobs = await store.getMany(await batches.jobIds(batch.batch_id, offset, RESULTS_PAGE));
+          let chunk = '';
+          for (const job of jobs) if (job && isTerminal(job.status)) chunk += `${JSON.stringify(toJobView(job))}\n`;
+          if (chunk) yield chunk;
+        }
       }
-    }
-    return reply.type('application/x-ndjson').send(Readable.from(lines()) as never);
-  });
+      return reply.type('application/x-ndjson').send(Readable.from(lines()) as never);
+    },
+  );
 
   const BatchDecision = z.object({ batch_id: BatchId, decided: z.number().int(), already_decided: z.number().int() });
   for (const decision of ['approve', 'deny'] as const) {
-    app.post(`/v1/batches/:batch_id/${decision}`, {
-      schema: { summary: `${decision === 'approve' ? 'Approve' : 'Deny'} every pending job of a batch`, security: secured, params: z.object({ batch_id: BatchId }), body: DecisionRequest.optional(), response: { 200: BatchDecision, ...errors } },
-    }, async (request) => {
-      const principal = auth(request);
-      requireScope(principal, 'approve');
-      await batchOf(principal, request.params.batch_id);
-      return service.decideBatch(principal, request.params.batch_id, decision, request.body?.reason ?? null);
-    });
-    app.post(`/v1/approvals/:approval_id/${decision}`, {
-      schema: { summary: `${decision === 'approve' ? 'Approve' : 'Deny'} a job waiting for approval (first decision wins)`, security: secured, params: z.object({ approval_id: ApprovalId }), body: DecisionRequest.optional(), response: { 200: DecisionResult, ...errors } },
-    }, async (request) => {
-      const principal = auth(request);
-      requireScope(principal, 'approve');
-      return service.decide(principal, request.params.approval_id, decision, request.body?.reason ?? null);
-    });
+    app.post(
+      `/v1/batches/:batch_id/${decision}`,
+      {
+        schema: {
+          summary: `${decision === 'approve' ? 'Approve' : 'Deny'} every pending job of a batch`,
+          security: secured,
+          params: z.object({ batch_id: BatchId }),
+          body: DecisionRequest.optional(),
+          response: { 200: BatchDecision, ...errors },
+        },
+      },
+      async (request) => {
+        const principal = auth(request);
+        requireScope(principal, 'approve');
+        await batchOf(principal, request.params.batch_id);
+        return service.decideBatch(principal, request.params.batch_id, decision, request.body?.reason ?? null);
+      },
+    );
+    app.post(
+      `/v1/approvals/:approval_id/${decision}`,
+      {
+        schema: {
+          summary: `${decision === 'approve' ? 'Approve' : 'Deny'} a job waiting for approval (first decision wins)`,
+          security: secured,
+          params: z.object({ approval_id: ApprovalId }),
+          body: DecisionRequest.optional(),
+          response: { 200: DecisionResult, ...errors },
+        },
+      },
+      async (request) => {
+        const principal = auth(request);
+        requireScope(principal, 'approve');
+        return service.decide(principal, request.params.approval_id, decision, request.body?.reason ?? null);
+      },
+    );
   }
 
-  app.get('/v1/approvals', {
-    schema: { summary: 'Jobs waiting for approval', security: secured, querystring: ApprovalsQuery, response: { 200: z.object({ approvals: z.array(JobView) }), ...errors } },
-  }, async (request) => {
-    const principal = auth(request);
-    requireScope(principal, 'approve');
-    return { approvals: await service.pendingApprovals(principal, request.query.limit) };
-  });
+  app.get(
+    '/v1/approvals',
+    {
+      schema: {
+        summary: 'Jobs waiting for approval',
+        security: secured,
+        querystring: ApprovalsQuery,
+        response: { 200: z.object({ approvals: z.array(JobView) }), ...errors },
+      },
+    },
+    async (request) => {
+      const principal = auth(request);
+      requireScope(principal, 'approve');
+      return { approvals: await service.pendingApprovals(principal, request.query.limit) };
+    },
+  );
 
   const { audit } = options;
   if (audit) {
-    app.get('/v1/audit', {
-      schema: { summary: 'The tenant’s audit trail, oldest first, from `after` (scope admin)', security: secured, querystring: AuditQuery, response: { 200: AuditPage, ...errors } },
-    }, async (request) => {
-      const principal = auth(request);
-      requireScope(principal, 'admin');
-      const { after, limit, job_id } = request.query;
-      return audit.read({ limit, tenant: principal.tenant, ...(after ? { after } : {}), ...(job_id ? { jobId: job_id } : {}) });
-    });
+    app.get(
+      '/v1/audit',
+      {
+        schema: {
+          summary: 'The tenant’s audit trail, oldest first, from `after` (scope admin)',
+          security: secured,
+          querystring: AuditQuery,
+          response: { 200: AuditPage, ...errors },
+        },
+      },
+      async (request) => {
+        const principal = auth(request);
+        requireScope(principal, 'admin');
+        const { after, limit, job_id } = request.query;
+        return audit.read({
+          limit,
+          tenant: principal.tenant,
+          ...(after ? { after } : {}),
+          ...(job_id ? { jobId: job_id } : {}),
+        });
+      },
+    );
   }
 
-  app.get('/v1/sandboxes', {
-    schema: { summary: 'The tenant’s sandboxes', security: secured, response: { 200: z.object({ sandboxes: z.array(SandboxView) }), ...errors } },
-  }, async (request) => {
-    const principal = auth(request);
-    const entries = await options.sandboxes.listByTenant(principal.tenant);
-    return {
-      sandboxes: entries.map((entry) => ({
-        sandbox_id: entry.sandbox_id,
-        language: entry.language,
-        worker_id: entry.worker_id,
-        network_enabled: entry.network_enabled,
-        allowed_domains: entry.allowed_domains,
-        created_at: new Date(entry.created_at).toISOString(),
-        expires_at: new Date(entry.expires_at).toISOString(),
-      })),
-    };
-  });
+  app.get(
+    '/v1/sandboxes',
+    {
+      schema: {
+        summary: 'The tenant’s sandboxes',
+        security: secured,
+        response: { 200: z.object({ sandboxes: z.array(SandboxView) }), ...errors },
+      },
+    },
+    async (request) => {
+      const principal = auth(request);
+      const entries = await options.sandboxes.listByTenant(principal.tenant);
+      return {
+        sandboxes: entries.map((entry) => ({
+          sandbox_id: entry.sandbox_id,
+          language: entry.language,
+          worker_id: entry.worker_id,
+          network_enabled: entry.network_enabled,
+          allowed_domains: entry.allowed_domains,
+          created_at: new Date(entry.created_at).toISOString(),
+          expires_at: new Date(entry.expires_at).toISOString(),
+        })),
+      };
+    },
+  );
 
-  app.delete('/v1/sandboxes/:sandbox_id', {
-    schema: { summary: 'Destroy a sandbox (runs code_destroy_sandbox on its worker)', security: secured, params: z.object({ sandbox_id: SandboxId }), response: { 200: JobView, ...errors } },
-  }, async (request) => {
-    const principal = auth(request);
-    requireScope(principal, 'submit');
-    const entry = await options.sandboxes.get(request.params.sandbox_id);
-    if (!entry || entry.tenant !== principal.tenant) throw new HarombeError('NotFound', `sandbox ${request.params.sandbox_id} not found`);
-    return service.submit(principal, { tool: 'code_destroy_sandbox', params: { sandbox_id: entry.sandbox_id }, wait_seconds: 30 });
-  });
+  app.delete(
+    '/v1/sandboxes/:sandbox_id',
+    {
+      schema: {
+        summary: 'Destroy a sandbox (runs code_destroy_sandbox on its worker)',
+        security: secured,
+        params: z.object({ sandbox_id: SandboxId }),
+        response: { 200: JobView, ...errors },
+      },
+    },
+    async (request) => {
+      const principal = auth(request);
+      requireScope(principal, 'submit');
+      const entry = await options.sandboxes.get(request.params.sandbox_id);
+      if (!entry || entry.tenant !== principal.tenant)
+        throw new HarombeError('NotFound', `sandbox ${request.params.sandbox_id} not found`);
+      return service.submit(principal, {
+        tool: 'code_destroy_sandbox',
+        params: { sandbox_id: entry.sandbox_id },
+        wait_seconds: 30,
+      });
+    },
+  );
 
   return app;
 }

@@ -1,5 +1,11 @@
 import type { Clock, HarombeConfig } from '@harombe/core';
-import { createJobPipeline, createRegistry, JobMetrics, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import {
+  createJobPipeline,
+  createRegistry,
+  JobMetrics,
+  RedisConnections,
+  type JobPipeline,
+} from '@harombe/service-kit';
 import type { Logger } from 'pino';
 import { ApiKeyring } from './api-keyring.js';
 import { buildApiServer, type ApiServer } from './api-server.js';

@@ -22,24 +22,36 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 /** Maps any error to an HTTP status and the stable error body. Nothing internal leaks. */
 export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
   if (isHarombeError(error)) {
-    return { status: STATUS[error.code] ?? 500, body: { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } } };
+    return {
+      status: STATUS[error.code] ?? 500,
+      body: {
+        error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+      },
+    };
   }
   const fastifyError = error as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fastifyError)) {
     const context = fastifyError.validationContext ?? 'body';
     const problems = fastifyError.validation.map((issue) => ({
-      field: [context === 'body' ? '' : context, ...issue.instancePath.split('/').filter(Boolean)].filter(Boolean).join('.') || context,
+      field:
+        [context === 'body' ? '' : context, ...issue.instancePath.split('/').filter(Boolean)]
+          .filter(Boolean)
+          .join('.') || context,
       message: issue.message ?? 'invalid',
     }));
     const first = problems[0] as { field: string; message: string };
     const code: ErrorCode = /(^|\.)params\.language$/.test(first.field) ? 'UnsupportedLanguage' : 'InvalidArgument';
-    return toErrorResponse(new HarombeError(code, `${first.field}: ${first.message}`, { field: first.field, problems }));
+    return toErrorResponse(
+      new HarombeError(code, `${first.field}: ${first.message}`, { field: first.field, problems }),
+    );
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return toErrorResponse(new HarombeError('PayloadTooLarge', 'the request body is larger than this API accepts'));
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return toErrorResponse(new HarombeError('InvalidArgument', 'the request body must be JSON (Content-Type: application/json)'));
+      return toErrorResponse(
+        new HarombeError('InvalidArgument', 'the request body must be JSON (Content-Type: application/json)'),
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return toErrorResponse(new HarombeError('InvalidArgument', 'the request body is empty; expected a JSON object'));
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -51,5 +63,8 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
   if (fastifyError.statusCode && fastifyError.statusCode < 500) {
     return toErrorResponse(new HarombeError('InvalidArgument', fastifyError.message));
   }
-  return { status: 500, body: { error: { code: 'InternalError', message: 'internal error; the server log has the details' } } };
+  return {
+    status: 500,
+    body: { error: { code: 'InternalError', message: 'internal error; the server log has the details' } },
+  };
 }

@@ -5,7 +5,8 @@ import { ApiService } from './api-service.js';
 const logger = createLogger('api');
 try {
   const config = loadServiceConfig();
-  if (config.api.keys.length === 0) logger.warn('no API keys are configured: every request will be refused (api.keys in harombe.yaml)');
+  if (config.api.keys.length === 0)
+    logger.warn('no API keys are configured: every request will be refused (api.keys in harombe.yaml)');
   const api = new ApiService({ config, logger });
   await api.start();
   logger.info({ address: api.address }, 'api listening');

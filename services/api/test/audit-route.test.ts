@@ -58,7 +58,8 @@ describe('GET /v1/audit', () => {
     await redis.close();
   });
 
-  const get = (url: string, key?: string) => app.inject({ method: 'GET', url, headers: key ? { authorization: `Bearer ${key}` } : {} });
+  const get = (url: string, key?: string) =>
+    app.inject({ method: 'GET', url, headers: key ? { authorization: `Bearer ${key}` } : {} });
 
   it("answers an admin key with its own tenant's records only, page by page", async () => {
     const first = await pipeline.jobs.submit(acme, HIGH);

@@ -98,7 +98,9 @@ export class ApprovalAnnouncer {
   async start(): Promise<void> {
     this.stopped = false;
     this.unsubscribe = this.options.events.onEvent((jobId, status) => {
-      this.onJobEvent(jobId, status).catch((error: unknown) => this.options.logger.error({ err: error, job_id: jobId }, 'slack: job event not handled'));
+      this.onJobEvent(jobId, status).catch((error: unknown) =>
+        this.options.logger.error({ err: error, job_id: jobId }, 'slack: job event not handled'),
+      );
     });
     await this.options.events.start();
     await this.reconcile();
@@ -111,7 +113,9 @@ export class ApprovalAnnouncer {
     };
     poll();
     this.reconcileTimer = setInterval(() => {
-      this.reconcile().catch((error: unknown) => this.options.logger.error({ err: error }, 'slack: reconciliation failed'));
+      this.reconcile().catch((error: unknown) =>
+        this.options.logger.error({ err: error }, 'slack: reconciliation failed'),
+      );
     }, this.reconcileIntervalMs);
   }
 
@@ -218,7 +222,10 @@ export class ApprovalAnnouncer {
       }
       // Retried until it succeeds or has nothing left to do (its approval ended, its records expired).
       const delay = await outbox.retry(task, retryAfterMs(error));
-      log.warn({ err: errorText(error), attempt: task.attempts + 1, retry_in_ms: delay }, 'slack delivery failed; retrying');
+      log.warn(
+        { err: errorText(error), attempt: task.attempts + 1, retry_in_ms: delay },
+        'slack delivery failed; retrying',
+      );
     }
   }
 
@@ -241,7 +248,8 @@ export class ApprovalAnnouncer {
    */
   private async announceJob(jobId: string): Promise<void> {
     const job = await this.options.store.get(jobId);
-    if (!job?.approval || job.status !== 'awaiting_approval' || this.pastDeadline(job.approval_deadline)) return this.adoptLost(jobId);
+    if (!job?.approval || job.status !== 'awaiting_approval' || this.pastDeadline(job.approval_deadline))
+      return this.adoptLost(jobId);
     if (await this.options.refs.exists(jobId)) return;
     await this.post(jobId, approvalRequest(job, this.options.preview));
     await this.scheduleReminder(jobId, halfway(job.created_at, job.approval_deadline));
@@ -255,7 +263,8 @@ export class ApprovalAnnouncer {
       await new Promise((resolve) => setTimeout(resolve, 100));
       summary = await this.summarize(batchId);
     }
-    if (!summary?.sealed || summary.pending === 0 || this.pastDeadline(summary.latest_deadline)) return this.adoptLost(batchId);
+    if (!summary?.sealed || summary.pending === 0 || this.pastDeadline(summary.latest_deadline))
+      return this.adoptLost(batchId);
     if (await this.options.refs.exists(batchId)) return;
     await this.post(batchId, batchRequest(summary, this.options.preview));
     if (summary.first_reminder !== null) await this.scheduleReminder(batchId, summary.first_reminder);
@@ -312,7 +321,10 @@ export class ApprovalAnnouncer {
     const { client, refs, clock, channel, logger } = this.options;
     const adopted = await this.adoptPosted(subject);
     if (adopted) {
-      logger.info({ subject, channel, ts: adopted }, 'slack: approval request found posted after a lost answer; not posting it again');
+      logger.info(
+        { subject, channel, ts: adopted },
+        'slack: approval request found posted after a lost answer; not posting it again',
+      );
       return;
     }
     await refs.postAttempted(subject, clock.now());
@@ -342,7 +354,10 @@ export class ApprovalAnnouncer {
   private async adoptLost(subject: string): Promise<void> {
     const adopted = await this.adoptPosted(subject);
     if (!adopted) return;
-    this.options.logger.info({ subject, channel: this.options.channel, ts: adopted }, 'slack: approval request found posted after a lost answer; updating it');
+    this.options.logger.info(
+      { subject, channel: this.options.channel, ts: adopted },
+      'slack: approval request found posted after a lost answer; updating it',
+    );
     await this.options.outbox.enqueue('update', subject);
   }
 
@@ -376,7 +391,10 @@ export class ApprovalAnnouncer {
       cursor = reply.response_metadata?.next_cursor;
       if (!reply.has_more || !cursor) return undefined;
     }
-    this.options.logger.warn({ subject, pages: LOOKUP_PAGES }, 'slack: approval request not found in the messages looked at; posting it again');
+    this.options.logger.warn(
+      { subject, pages: LOOKUP_PAGES },
+      'slack: approval request not found in the messages looked at; posting it again',
+    );
     return undefined;
   }
 
@@ -408,13 +426,28 @@ export class ApprovalAnnouncer {
   }
 
   /** What a batch message shows, read from the jobs' small fields (never their code, but for one sample). */
-  private async summarize(batchId: string): Promise<(BatchSummary & { sealed: boolean; first_reminder: number | null; latest_deadline: number | null }) | undefined> {
+  private async summarize(
+    batchId: string,
+  ): Promise<
+    (BatchSummary & { sealed: boolean; first_reminder: number | null; latest_deadline: number | null }) | undefined
+  > {
     const { batches, redis, keys, store } = this.options;
     const batch = await batches.get(batchId);
     if (!batch) return undefined;
     const ids = await batches.jobIds(batchId);
     const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hmget(keys.job(id), 'status', 'risk', 'tool', 'approval', 'approval_deadline', 'created_at', 'submitted_by', 'submitted_by_slack');
+    for (const id of ids)
+      pipeline.hmget(
+        keys.job(id),
+        'status',
+        'risk',
+        'tool',
+        'approval',
+        'approval_deadline',
+        'created_at',
+        'submitted_by',
+        'submitted_by_slack',
+      );
     const rows = ((await pipeline.exec()) ?? []).map(([, value]) => value as (string | null)[]);
     const summary: BatchSummary & { sealed: boolean; first_reminder: number | null; latest_deadline: number | null } = {
       batch_id: batchId,
@@ -442,7 +475,13 @@ export class ApprovalAnnouncer {
       summary.submitted_by_slack ??= submittedBySlack || null;
       if (!approvalJson) return;
       summary.needing_approval += 1;
-      const approval = JSON.parse(approvalJson) as { status: BatchOutcome['status'] | 'pending'; decided_by: string | null; channel: string | null; reason: string | null; decided_at: string | null };
+      const approval = JSON.parse(approvalJson) as {
+        status: BatchOutcome['status'] | 'pending';
+        decided_by: string | null;
+        channel: string | null;
+        reason: string | null;
+        decided_at: string | null;
+      };
       if (status === 'awaiting_approval') {
         summary.pending += 1;
         summary.pending_by_risk[risk as RiskLevel] = (summary.pending_by_risk[risk as RiskLevel] ?? 0) + 1;
@@ -451,11 +490,24 @@ export class ApprovalAnnouncer {
         summary.earliest_deadline = summary.earliest_deadline === null ? due : Math.min(summary.earliest_deadline, due);
         summary.latest_deadline = summary.latest_deadline === null ? due : Math.max(summary.latest_deadline, due);
         const reminder = halfway(Number(createdAt), due);
-        summary.first_reminder = summary.first_reminder === null ? reminder : Math.min(summary.first_reminder, reminder);
+        summary.first_reminder =
+          summary.first_reminder === null ? reminder : Math.min(summary.first_reminder, reminder);
         sampleId ??= ids[index];
       } else if (approval.status !== 'pending') {
-        const key = JSON.stringify([approval.status, approval.decided_by, approval.channel, approval.status === 'expired' ? null : approval.reason]);
-        const group = outcomes.get(key) ?? { status: approval.status, decided_by: approval.decided_by, channel: approval.channel, reason: approval.reason, decided_at: approval.decided_at, count: 0 };
+        const key = JSON.stringify([
+          approval.status,
+          approval.decided_by,
+          approval.channel,
+          approval.status === 'expired' ? null : approval.reason,
+        ]);
+        const group = outcomes.get(key) ?? {
+          status: approval.status,
+          decided_by: approval.decided_by,
+          channel: approval.channel,
+          reason: approval.reason,
+          decided_at: approval.decided_at,
+          count: 0,
+        };
         group.count += 1;
         outcomes.set(key, group);
       }
@@ -474,7 +526,13 @@ function halfway(createdAt: number, deadline: number): number {
 }
 
 /** Slack's answers meaning a message can never be updated or replied to. */
-const GONE_ERRORS: ReadonlySet<string> = new Set(['message_not_found', 'cant_update_message', 'thread_not_found', 'channel_not_found', 'is_archived']);
+const GONE_ERRORS: ReadonlySet<string> = new Set([
+  'message_not_found',
+  'cant_update_message',
+  'thread_not_found',
+  'channel_not_found',
+  'is_archived',
+]);
 
 /** The `error` of Slack's `{ok: false, error}` answer, for a platform error. */
 function slackErrorOf(error: unknown): string | undefined {

@@ -79,7 +79,9 @@ export class ApprovalMetrics implements DeliveryObserver {
   start(): void {
     this.unsubscribe ??= this.options.events.onEvent((jobId, status) => {
       if (!ENDING_STATUSES.has(status)) return;
-      this.countDecision(jobId).catch((error: unknown) => this.options.logger.warn({ err: error, job_id: jobId }, 'decision not counted'));
+      this.countDecision(jobId).catch((error: unknown) =>
+        this.options.logger.warn({ err: error, job_id: jobId }, 'decision not counted'),
+      );
     });
   }
 
@@ -98,7 +100,13 @@ export class ApprovalMetrics implements DeliveryObserver {
     if (!approvalJson) return;
     const approval = JSON.parse(approvalJson) as Approval;
     if (approval.status === 'pending' || !approval.channel) return;
-    const first = await redis.set(`${keys.tag}:approval-metrics:counted:${approval.approval_id}`, '1', 'EX', this.rememberSeconds, 'NX');
+    const first = await redis.set(
+      `${keys.tag}:approval-metrics:counted:${approval.approval_id}`,
+      '1',
+      'EX',
+      this.rememberSeconds,
+      'NX',
+    );
     if (first !== 'OK') return;
     const labels = { outcome: approval.status, channel: approval.channel };
     this.decisions.inc(labels);

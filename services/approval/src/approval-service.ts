@@ -1,6 +1,14 @@
 import type { Clock, HarombeConfig } from '@harombe/core';
 import { Housekeeper } from '@harombe/queue';
-import { createJobPipeline, createRegistry, FleetMetrics, JobMetrics, RedisConnections, startOpsServer, type JobPipeline } from '@harombe/service-kit';
+import {
+  createJobPipeline,
+  createRegistry,
+  FleetMetrics,
+  JobMetrics,
+  RedisConnections,
+  startOpsServer,
+  type JobPipeline,
+} from '@harombe/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApprovalMetrics } from './approval-metrics.js';
@@ -46,11 +54,37 @@ export class ApprovalService {
     this.redis = new RedisConnections(config.redis.url, logger);
     this.pipeline = createJobPipeline(config, this.redis, logger, options.clock, this.jobMetrics);
     const { store, jobs, dispatcher, workers, clock, keys } = this.pipeline;
-    this.housekeeper = new Housekeeper({ store, service: jobs, dispatcher, workers, clock, logger, intervalMs: options.intervalMs ?? 250, observer: this.jobMetrics, audit: this.pipeline.audit });
-    this.fleetMetrics = new FleetMetrics({ registry: this.metrics, redis: this.redis.commands, keys, store, workers, clock, logger });
-    this.approvalMetrics = new ApprovalMetrics({ registry: this.metrics, redis: this.redis.commands, keys, events: this.pipeline.events, logger });
+    this.housekeeper = new Housekeeper({
+      store,
+      service: jobs,
+      dispatcher,
+      workers,
+      clock,
+      logger,
+      intervalMs: options.intervalMs ?? 250,
+      observer: this.jobMetrics,
+      audit: this.pipeline.audit,
+    });
+    this.fleetMetrics = new FleetMetrics({
+      registry: this.metrics,
+      redis: this.redis.commands,
+      keys,
+      store,
+      workers,
+      clock,
+      logger,
+    });
+    this.approvalMetrics = new ApprovalMetrics({
+      registry: this.metrics,
+      redis: this.redis.commands,
+      keys,
+      events: this.pipeline.events,
+      logger,
+    });
     const slack = { env: options.env, tuning: options.slack, observer: this.approvalMetrics };
-    this.slack = config.slack.enabled ? SlackApprovals.forPipeline(config, this.pipeline, this.redis.commands, logger, slack) : undefined;
+    this.slack = config.slack.enabled
+      ? SlackApprovals.forPipeline(config, this.pipeline, this.redis.commands, logger, slack)
+      : undefined;
     if (this.slack) this.approvalMetrics.watchOutbox(this.slack.outbox);
   }
 

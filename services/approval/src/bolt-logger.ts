@@ -31,6 +31,8 @@ export class BoltLogger implements SlackLogger {
   }
 
   private text(messages: unknown[]): string {
-    return redactText(messages.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : JSON.stringify(m))).join(' '));
+    return redactText(
+      messages.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : JSON.stringify(m))).join(' '),
+    );
   }
 }

@@ -1,6 +1,21 @@
-import { resolveSlackSecrets, systemClock, type Clock, type HarombeConfig, type SlackConfig, type SlackSecrets } from '@harombe/core';
+import {
+  resolveSlackSecrets,
+  systemClock,
+  type Clock,
+  type HarombeConfig,
+  type SlackConfig,
+  type SlackSecrets,
+} from '@harombe/core';
 import type { BatchStore, JobEvents, JobService, JobStore, RedisKeys } from '@harombe/queue';
-import { App, HTTPReceiver, SocketModeReceiver, webApi, type BlockAction, type ButtonAction, type ViewSubmitAction } from '@slack/bolt';
+import {
+  App,
+  HTTPReceiver,
+  SocketModeReceiver,
+  webApi,
+  type BlockAction,
+  type ButtonAction,
+  type ViewSubmitAction,
+} from '@slack/bolt';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ApprovalAnnouncer, type DeliveryObserver } from './approval-announcer.js';
@@ -10,7 +25,15 @@ import { SlackDecisions, type DecisionOutcome } from './slack-decisions.js';
 import { SlackHttpServer } from './slack-http-server.js';
 import { SlackKeys } from './slack-keys.js';
 import { SlackMessageRefs } from './slack-message-refs.js';
-import { ACTIONS, DENY_VIEW, denyReasonModal, fullCodeModal, REASON_BLOCK, REASON_INPUT, type DenyTarget } from './slack-messages.js';
+import {
+  ACTIONS,
+  DENY_VIEW,
+  denyReasonModal,
+  fullCodeModal,
+  REASON_BLOCK,
+  REASON_INPUT,
+  type DenyTarget,
+} from './slack-messages.js';
 import { SlackOutbox } from './slack-outbox.js';
 import { SlackReplayGuard } from './slack-replay-guard.js';
 
@@ -84,10 +107,27 @@ export class SlackApprovals {
     };
     const client = new webApi.WebClient(secrets.botToken, clientOptions);
     const keys = new SlackKeys(options.keys);
-    this.outbox = new SlackOutbox({ redis, keys, clock, ...pick(tuning, ['leaseMs', 'initialBackoffMs', 'maxBackoffMs', 'jitter']) });
+    this.outbox = new SlackOutbox({
+      redis,
+      keys,
+      clock,
+      ...pick(tuning, ['leaseMs', 'initialBackoffMs', 'maxBackoffMs', 'jitter']),
+    });
     this.refs = new SlackMessageRefs(redis, keys, options.resultTtlSeconds + 86_400);
-    const approvers = new SlackApprovers({ users: config.approvers.users, usergroup: config.approvers.usergroup, client, clock });
-    this.decisions = new SlackDecisions({ jobs: options.jobs, store: options.store, batches: options.batches, approvers, clock, logger: log });
+    const approvers = new SlackApprovers({
+      users: config.approvers.users,
+      usergroup: config.approvers.usergroup,
+      client,
+      clock,
+    });
+    this.decisions = new SlackDecisions({
+      jobs: options.jobs,
+      store: options.store,
+      batches: options.batches,
+      approvers,
+      clock,
+      logger: log,
+    });
     this.announcer = new ApprovalAnnouncer({
       client,
       channel: this.channel,
@@ -109,7 +149,12 @@ export class SlackApprovals {
 
     let receiver: HTTPReceiver | SocketModeReceiver;
     if (config.transport === 'http') {
-      const http = new HTTPReceiver({ signingSecret: secrets.signingSecret as string, endpoints: [config.http.path], logger: boltLogger, processBeforeResponse: false });
+      const http = new HTTPReceiver({
+        signingSecret: secrets.signingSecret as string,
+        endpoints: [config.http.path],
+        logger: boltLogger,
+        processBeforeResponse: false,
+      });
       receiver = http;
       this.http = new SlackHttpServer({
         receiver: http,
@@ -122,11 +167,21 @@ export class SlackApprovals {
       });
     } else {
       const socketClientOptions = { slackApiUrl: clientOptions.slackApiUrl, timeout: config.request_timeout_ms };
-      receiver = new SocketModeReceiver({ appToken: secrets.appToken as string, logger: boltLogger, installerOptions: { clientOptions: socketClientOptions } });
+      receiver = new SocketModeReceiver({
+        appToken: secrets.appToken as string,
+        logger: boltLogger,
+        installerOptions: { clientOptions: socketClientOptions },
+      });
     }
     // One workspace, one bot token: no auth.test round trip on each request, nor at start (Slack may be down).
     const botToken = secrets.botToken;
-    this.app = new App({ receiver, authorize: async () => ({ botToken }), clientOptions, logger: boltLogger, ignoreSelf: false });
+    this.app = new App({
+      receiver,
+      authorize: async () => ({ botToken }),
+      clientOptions,
+      logger: boltLogger,
+      ignoreSelf: false,
+    });
     this.app.error(async (error) => {
       log.error({ err: error }, 'slack interaction failed');
     });
@@ -139,10 +194,21 @@ export class SlackApprovals {
    */
   static forPipeline(
     config: HarombeConfig,
-    pipeline: { jobs: JobService; store: JobStore; batches: BatchStore; events: JobEvents; keys: RedisKeys; clock: Clock },
+    pipeline: {
+      jobs: JobService;
+      store: JobStore;
+      batches: BatchStore;
+      events: JobEvents;
+      keys: RedisKeys;
+      clock: Clock;
+    },
     redis: Redis,
     logger: Logger,
-    extra: { env?: NodeJS.ProcessEnv | undefined; tuning?: SlackTuning | undefined; observer?: DeliveryObserver | undefined } = {},
+    extra: {
+      env?: NodeJS.ProcessEnv | undefined;
+      tuning?: SlackTuning | undefined;
+      observer?: DeliveryObserver | undefined;
+    } = {},
   ): SlackApprovals {
     const { jobs, store, batches, events, keys, clock } = pipeline;
     return new SlackApprovals({
@@ -166,7 +232,14 @@ export class SlackApprovals {
     await this.announcer.start();
     if (this.http) await this.http.start();
     else this.connectSocket();
-    this.options.logger.info({ transport: this.options.config.transport, channel: this.channel, ...(this.http ? { slack_events_url: this.http.url } : {}) }, 'slack approvals ready');
+    this.options.logger.info(
+      {
+        transport: this.options.config.transport,
+        channel: this.channel,
+        ...(this.http ? { slack_events_url: this.http.url } : {}),
+      },
+      'slack approvals ready',
+    );
   }
 
   async stop(): Promise<void> {
@@ -189,8 +262,12 @@ export class SlackApprovals {
     this.app.start().then(
       () => this.options.logger.info('slack: socket mode connected'),
       (error: unknown) => {
-        this.options.logger.warn({ err: error, retry_in_ms: delayMs }, 'slack: socket mode could not connect; retrying');
-        if (!socket.stopped) socket.timer = setTimeout(() => this.connectSocket(Math.min(delayMs * 2, 60_000)), delayMs);
+        this.options.logger.warn(
+          { err: error, retry_in_ms: delayMs },
+          'slack: socket mode could not connect; retrying',
+        );
+        if (!socket.stopped)
+          socket.timer = setTimeout(() => this.connectSocket(Math.min(delayMs * 2, 60_000)), delayMs);
       },
     );
   }
@@ -203,39 +280,72 @@ export class SlackApprovals {
   private registerHandlers(): void {
     const app = this.app;
     type ButtonArgs = { body: BlockAction<ButtonAction>; action: ButtonAction; client: webApi.WebClient };
-    const clicked = (decide: (args: ButtonArgs) => Promise<void>) =>
+    const clicked =
+      (decide: (args: ButtonArgs) => Promise<void>) =>
       async ({ ack, ...args }: ButtonArgs & { ack: () => Promise<void> }): Promise<void> => {
         await ack();
         await decide(args);
       };
 
-    app.action<BlockAction<ButtonAction>>(ACTIONS.approve, clicked(async ({ body, action, client }) => {
-      const outcome = await this.decisions.decideJob(body.user.id, action.value ?? '', 'approve', null);
-      await this.after(outcome, client, this.channelOf(body), body.user.id);
-    }));
-    app.action<BlockAction<ButtonAction>>(ACTIONS.approveBatch, clicked(async ({ body, action, client }) => {
-      const outcome = await this.decisions.decideBatch(body.user.id, action.value ?? '', 'approve', null);
-      await this.after(outcome, client, this.channelOf(body), body.user.id);
-    }));
-    app.action<BlockAction<ButtonAction>>(ACTIONS.deny, clicked(async ({ body, action, client }) => {
-      const approvalId = action.value ?? '';
-      const check = await this.decisions.checkJob(body.user.id, approvalId);
-      if (!check.ok) return this.tell(client, this.channelOf(body), body.user.id, check.message);
-      const target: DenyTarget = { kind: 'job', id: approvalId, channel: this.channelOf(body) };
-      await this.openModal(client, body.trigger_id, denyReasonModal(target, `Deny job \`${check.subject}\` (approval \`${approvalId}\`)? It ends \`denied\` and never runs.`));
-    }));
-    app.action<BlockAction<ButtonAction>>(ACTIONS.denyBatch, clicked(async ({ body, action, client }) => {
-      const batchId = action.value ?? '';
-      const check = await this.decisions.checkBatch(body.user.id, batchId);
-      if (!check.ok) return this.tell(client, this.channelOf(body), body.user.id, check.message);
-      const target: DenyTarget = { kind: 'batch', id: batchId, channel: this.channelOf(body) };
-      await this.openModal(client, body.trigger_id, denyReasonModal(target, `Deny every pending job of batch \`${batchId}\`? They end \`denied\` and never run.`));
-    }));
-    app.action<BlockAction<ButtonAction>>(ACTIONS.showCode, clicked(async ({ body, action, client }) => {
-      const job = await this.options.store.get(action.value ?? '');
-      if (!job) return this.tell(client, this.channelOf(body), body.user.id, 'This job no longer exists (its records expired).');
-      await this.openModal(client, body.trigger_id, fullCodeModal(job));
-    }));
+    app.action<BlockAction<ButtonAction>>(
+      ACTIONS.approve,
+      clicked(async ({ body, action, client }) => {
+        const outcome = await this.decisions.decideJob(body.user.id, action.value ?? '', 'approve', null);
+        await this.after(outcome, client, this.channelOf(body), body.user.id);
+      }),
+    );
+    app.action<BlockAction<ButtonAction>>(
+      ACTIONS.approveBatch,
+      clicked(async ({ body, action, client }) => {
+        const outcome = await this.decisions.decideBatch(body.user.id, action.value ?? '', 'approve', null);
+        await this.after(outcome, client, this.channelOf(body), body.user.id);
+      }),
+    );
+    app.action<BlockAction<ButtonAction>>(
+      ACTIONS.deny,
+      clicked(async ({ body, action, client }) => {
+        const approvalId = action.value ?? '';
+        const check = await this.decisions.checkJob(body.user.id, approvalId);
+        if (!check.ok) return this.tell(client, this.channelOf(body), body.user.id, check.message);
+        const target: DenyTarget = { kind: 'job', id: approvalId, channel: this.channelOf(body) };
+        await this.openModal(
+          client,
+          body.trigger_id,
+          denyReasonModal(
+            target,
+            `Deny job \`${check.subject}\` (approval \`${approvalId}\`)? It ends \`denied\` and never runs.`,
+          ),
+        );
+      }),
+    );
+    app.action<BlockAction<ButtonAction>>(
+      ACTIONS.denyBatch,
+      clicked(async ({ body, action, client }) => {
+        const batchId = action.value ?? '';
+        const check = await this.decisions.checkBatch(body.user.id, batchId);
+        if (!check.ok) return this.tell(client, this.channelOf(body), body.user.id, check.message);
+        const target: DenyTarget = { kind: 'batch', id: batchId, channel: this.channelOf(body) };
+        await this.openModal(
+          client,
+          body.trigger_id,
+          denyReasonModal(target, `Deny every pending job of batch \`${batchId}\`? They end \`denied\` and never run.`),
+        );
+      }),
+    );
+    app.action<BlockAction<ButtonAction>>(
+      ACTIONS.showCode,
+      clicked(async ({ body, action, client }) => {
+        const job = await this.options.store.get(action.value ?? '');
+        if (!job)
+          return this.tell(
+            client,
+            this.channelOf(body),
+            body.user.id,
+            'This job no longer exists (its records expired).',
+          );
+        await this.openModal(client, body.trigger_id, fullCodeModal(job));
+      }),
+    );
 
     app.view<ViewSubmitAction>(DENY_VIEW, async ({ ack, body, view, client }) => {
       const reason = view.state.values[REASON_BLOCK]?.[REASON_INPUT]?.value?.trim();
@@ -246,15 +356,21 @@ export class SlackApprovals {
       await ack();
       const target = parseTarget(view.private_metadata);
       if (!target) return;
-      const outcome = target.kind === 'job'
-        ? await this.decisions.decideJob(body.user.id, target.id, 'deny', reason)
-        : await this.decisions.decideBatch(body.user.id, target.id, 'deny', reason);
+      const outcome =
+        target.kind === 'job'
+          ? await this.decisions.decideJob(body.user.id, target.id, 'deny', reason)
+          : await this.decisions.decideBatch(body.user.id, target.id, 'deny', reason);
       await this.after(outcome, client, target.channel, body.user.id);
     });
   }
 
   /** A decision brings its message up to date; a refusal is told to the clicker alone. */
-  private async after(outcome: DecisionOutcome, client: webApi.WebClient, channel: string, userId: string): Promise<void> {
+  private async after(
+    outcome: DecisionOutcome,
+    client: webApi.WebClient,
+    channel: string,
+    userId: string,
+  ): Promise<void> {
     if (outcome.ok) await this.announcer.refresh(outcome.subject);
     else await this.tell(client, channel, userId, outcome.message);
   }
@@ -268,7 +384,11 @@ export class SlackApprovals {
     }
   }
 
-  private async openModal(client: webApi.WebClient, triggerId: string, view: webApi.ViewsOpenArguments['view']): Promise<void> {
+  private async openModal(
+    client: webApi.WebClient,
+    triggerId: string,
+    view: webApi.ViewsOpenArguments['view'],
+  ): Promise<void> {
     try {
       await client.views.open({ trigger_id: triggerId, view });
     } catch (error) {
@@ -291,7 +411,12 @@ function apiUrl(configured: string | undefined): string {
 function parseTarget(metadata: string): DenyTarget | undefined {
   try {
     const target = JSON.parse(metadata) as Partial<DenyTarget>;
-    if ((target.kind === 'job' || target.kind === 'batch') && typeof target.id === 'string' && typeof target.channel === 'string') return target as DenyTarget;
+    if (
+      (target.kind === 'job' || target.kind === 'batch') &&
+      typeof target.id === 'string' &&
+      typeof target.channel === 'string'
+    )
+      return target as DenyTarget;
   } catch {
     // Not ours: ignore it.
   }

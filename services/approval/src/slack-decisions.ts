@@ -33,10 +33,17 @@ export class SlackDecisions {
     const job = await this.jobOf(approvalId);
     if (!job) return { ok: false, subject: null, message: gone(approvalId) };
     const refusal = (await this.refusal(userId, job.submitted_by_slack)) ?? alreadyEnded(job, this.options.clock.now());
-    return refusal ? { ok: false, subject: job.job_id, message: refusal } : { ok: true, subject: job.job_id, decided: 0, alreadyDecided: 0 };
+    return refusal
+      ? { ok: false, subject: job.job_id, message: refusal }
+      : { ok: true, subject: job.job_id, decided: 0, alreadyDecided: 0 };
   }
 
-  async decideJob(userId: string, approvalId: string, decision: Decision, reason: string | null): Promise<DecisionOutcome> {
+  async decideJob(
+    userId: string,
+    approvalId: string,
+    decision: Decision,
+    reason: string | null,
+  ): Promise<DecisionOutcome> {
     const job = await this.jobOf(approvalId);
     if (!job) return { ok: false, subject: null, message: gone(approvalId) };
     const refusal = await this.refusal(userId, job.submitted_by_slack);
@@ -55,17 +62,29 @@ export class SlackDecisions {
     if ('message' in batch) return { ok: false, subject: null, message: batch.message };
     const refusal = await this.refusal(userId, batch.submittedBySlack);
     if (refusal) return { ok: false, subject: batchId, message: refusal };
-    if ((await this.options.batches.counts(batchId)).awaiting_approval === undefined) return { ok: false, subject: batchId, message: batchEnded(batchId) };
+    if ((await this.options.batches.counts(batchId)).awaiting_approval === undefined)
+      return { ok: false, subject: batchId, message: batchEnded(batchId) };
     return { ok: true, subject: batchId, decided: 0, alreadyDecided: 0 };
   }
 
-  async decideBatch(userId: string, batchId: string, decision: Decision, reason: string | null): Promise<DecisionOutcome> {
+  async decideBatch(
+    userId: string,
+    batchId: string,
+    decision: Decision,
+    reason: string | null,
+  ): Promise<DecisionOutcome> {
     const batch = await this.batchOf(batchId);
     if ('message' in batch) return { ok: false, subject: null, message: batch.message };
     const refusal = await this.refusal(userId, batch.submittedBySlack);
     if (refusal) return { ok: false, subject: batchId, message: refusal };
     try {
-      const result = await this.options.jobs.decideBatch(principalFor(userId, batch.tenant), batchId, decision, reason, 'slack');
+      const result = await this.options.jobs.decideBatch(
+        principalFor(userId, batch.tenant),
+        batchId,
+        decision,
+        reason,
+        'slack',
+      );
       if (result.decided === 0) return { ok: false, subject: batchId, message: batchEnded(batchId) };
       return { ok: true, subject: batchId, decided: result.decided, alreadyDecided: result.already_decided };
     } catch (error) {
@@ -82,7 +101,8 @@ export class SlackDecisions {
       this.options.logger.warn({ err: error, user: userId }, 'could not read the approvers user group');
       return 'Slack could not tell whether you are an approver (the approvers group could not be read). Nothing was decided; try again in a moment.';
     }
-    if (!approver) return 'Only the configured Harombe approvers can decide approvals, and you are not one of them. Nothing was decided.';
+    if (!approver)
+      return 'Only the configured Harombe approvers can decide approvals, and you are not one of them. Nothing was decided.';
     if (submitterSlackId && submitterSlackId === userId) {
       return 'You submitted this job (the API key that did is linked to your Slack account), so you cannot decide it: another approver must. Nothing was decided.';
     }
@@ -93,9 +113,12 @@ export class SlackDecisions {
     if (error instanceof HarombeError) {
       if (error.code === 'AlreadyDecided') {
         const approval = (error.details?.approval ?? job?.approval) as Approval | undefined;
-        return approval ? `${endedText(approval)} Your click changed nothing.` : 'This approval was already decided. Your click changed nothing.';
+        return approval
+          ? `${endedText(approval)} Your click changed nothing.`
+          : 'This approval was already decided. Your click changed nothing.';
       }
-      if (error.code === 'SelfApprovalForbidden') return 'You submitted this job, so you cannot decide it: another approver must. Nothing was decided.';
+      if (error.code === 'SelfApprovalForbidden')
+        return 'You submitted this job, so you cannot decide it: another approver must. Nothing was decided.';
       if (error.code === 'NotFound') return 'This job no longer exists (its records expired). Nothing was decided.';
     }
     this.options.logger.error({ err: error }, 'slack decision failed');
@@ -108,7 +131,9 @@ export class SlackDecisions {
     return job?.approval ? job : undefined;
   }
 
-  private async batchOf(batchId: string): Promise<{ tenant: string; submittedBySlack: string | null } | { message: string }> {
+  private async batchOf(
+    batchId: string,
+  ): Promise<{ tenant: string; submittedBySlack: string | null } | { message: string }> {
     const batch = await this.options.batches.get(batchId);
     if (!batch) return { message: `Batch ${batchId} no longer exists (its records expired). Nothing was decided.` };
     // One key submits a whole batch: its first job says whose it is.
@@ -149,7 +174,8 @@ export function endedText(approval: Approval): string {
 
 /** Why a job is past deciding (ended, or its deadline passed before the sweep expired it); undefined while open. */
 function alreadyEnded(job: JobRecord, nowMs: number): string | undefined {
-  if (job.approval && job.approval.status !== 'pending') return `${endedText(job.approval)} Your click changed nothing.`;
+  if (job.approval && job.approval.status !== 'pending')
+    return `${endedText(job.approval)} Your click changed nothing.`;
   if (job.approval_deadline > 0 && job.approval_deadline <= nowMs) {
     return `This approval expired at ${slackDate(job.approval_deadline)} (nobody decided in time, so the job is denied). Your click changed nothing.`;
   }

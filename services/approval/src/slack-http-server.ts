@@ -89,7 +89,16 @@ export class SlackHttpServer {
     const signature = header(request, 'x-slack-signature');
     const timestamp = Number(header(request, 'x-slack-request-timestamp'));
     const now = this.wallClock.now();
-    if (signature && Number.isFinite(timestamp) && isValidSlackRequest({ signingSecret: this.options.signingSecret, body: body.toString('utf8'), headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': timestamp }, nowMilliseconds: now })) {
+    if (
+      signature &&
+      Number.isFinite(timestamp) &&
+      isValidSlackRequest({
+        signingSecret: this.options.signingSecret,
+        body: body.toString('utf8'),
+        headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': timestamp },
+        nowMilliseconds: now,
+      })
+    ) {
       if (timestamp * 1000 > now + SIGNATURE_WINDOW_SECONDS * 1000) {
         this.options.logger.warn({ timestamp }, 'slack request refused: timestamped in the future');
         response.writeHead(401).end();

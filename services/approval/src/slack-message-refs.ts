@@ -54,7 +54,12 @@ export class SlackMessageRefs {
   async posted(subject: string, ref: Omit<SlackMessageRef, 'final'>): Promise<void> {
     await this.redis
       .multi()
-      .hset(this.keys.message(subject), { channel: ref.channel, ts: ref.ts, posted_at: String(ref.posted_at), final: '0' })
+      .hset(this.keys.message(subject), {
+        channel: ref.channel,
+        ts: ref.ts,
+        posted_at: String(ref.posted_at),
+        final: '0',
+      })
       .expire(this.keys.message(subject), this.ttlSeconds)
       .sadd(this.keys.openMessages(), subject)
       .del(this.keys.pendingPost(subject))
@@ -73,7 +78,12 @@ export class SlackMessageRefs {
    */
   async postAttempted(subject: string, nowMs: number): Promise<void> {
     const key = this.keys.pendingPost(subject);
-    await this.redis.multi().hsetnx(key, 'started_at', String(nowMs)).hset(key, 'unsure', '1').expire(key, this.ttlSeconds).exec();
+    await this.redis
+      .multi()
+      .hsetnx(key, 'started_at', String(nowMs))
+      .hset(key, 'unsure', '1')
+      .expire(key, this.ttlSeconds)
+      .exec();
   }
 
   /** The attempt certainly did not post (Slack refused it, or it never left): no need to look for it. */
@@ -84,12 +94,20 @@ export class SlackMessageRefs {
 
   /** The message now shows the approval's end: nothing will change it again. */
   async finalized(subject: string): Promise<void> {
-    await this.redis.multi().hset(this.keys.message(subject), 'final', '1').srem(this.keys.openMessages(), subject).exec();
+    await this.redis
+      .multi()
+      .hset(this.keys.message(subject), 'final', '1')
+      .srem(this.keys.openMessages(), subject)
+      .exec();
   }
 
   /** Forgets an open message whose subject is gone (its records expired). */
   async forget(subject: string): Promise<void> {
-    await this.redis.multi().del(this.keys.message(subject), this.keys.pendingPost(subject)).srem(this.keys.openMessages(), subject).exec();
+    await this.redis
+      .multi()
+      .del(this.keys.message(subject), this.keys.pendingPost(subject))
+      .srem(this.keys.openMessages(), subject)
+      .exec();
   }
 
   /** Subjects whose message still shows buttons. */

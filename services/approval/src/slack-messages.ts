@@ -80,11 +80,17 @@ export const APPROVAL_EVENT = 'harombe_approval';
  * was lost is found again by it (conversations.history) instead of being posted twice.
  */
 export function approvalMetadata(subject: string): types.MessageMetadata {
-  return { event_type: APPROVAL_EVENT, event_payload: isBatchSubject(subject) ? { batch_id: subject } : { job_id: subject } };
+  return {
+    event_type: APPROVAL_EVENT,
+    event_payload: isBatchSubject(subject) ? { batch_id: subject } : { job_id: subject },
+  };
 }
 
 /** Whether a message's metadata (as conversations.history gives it) is that of the request for `subject`. */
-export function isApprovalOf(metadata: { event_type?: string; event_payload?: Record<string, unknown> } | undefined, subject: string): boolean {
+export function isApprovalOf(
+  metadata: { event_type?: string; event_payload?: Record<string, unknown> } | undefined,
+  subject: string,
+): boolean {
   if (metadata?.event_type !== APPROVAL_EVENT) return false;
   return metadata.event_payload?.[isBatchSubject(subject) ? 'batch_id' : 'job_id'] === subject;
 }
@@ -139,7 +145,10 @@ export function payloadOf(job: Pick<JobRecord, 'tool' | 'params'>): { code: stri
     case 'code_write_file':
       return { code: str('content'), summary: `write ${str('file_path')} in ${str('sandbox_id')}` };
     case 'code_install_package':
-      return { code: null, summary: `install ${str('package')} from ${typeof p.registry === 'string' ? p.registry : 'pypi'} in ${str('sandbox_id')}` };
+      return {
+        code: null,
+        summary: `install ${str('package')} from ${typeof p.registry === 'string' ? p.registry : 'pypi'} in ${str('sandbox_id')}`,
+      };
     case 'code_read_file':
       return { code: null, summary: `read ${str('file_path')} in ${str('sandbox_id')}` };
     case 'code_list_files':
@@ -175,9 +184,19 @@ function jobFacts(job: JobRecord): Block[] {
     field('Tool', `\`${job.tool}\`: ${escapeText(summary)}`),
     field('Language', typeof job.params.language === 'string' ? escapeText(job.params.language) : '-'),
     field('Risk', `*${job.risk}*: ${escapeText(job.risk_reason)}`),
-    field('Matched rule', job.risk_matched ? `\`${escapeText(clip(job.risk_matched, 200))}\`` : escapeText(job.risk_reason)),
+    field(
+      'Matched rule',
+      job.risk_matched ? `\`${escapeText(clip(job.risk_matched, 200))}\`` : escapeText(job.risk_reason),
+    ),
     field('Network', networkText(job.params)),
-    field('Expires', job.approval_deadline > 0 ? slackDate(job.approval_deadline) : job.approval?.expires_at ? slackDateIso(job.approval.expires_at) : '-'),
+    field(
+      'Expires',
+      job.approval_deadline > 0
+        ? slackDate(job.approval_deadline)
+        : job.approval?.expires_at
+          ? slackDateIso(job.approval.expires_at)
+          : '-',
+    ),
     field('Job', `\`${job.job_id}\``),
   ];
   return [{ type: 'section', fields }];
@@ -187,7 +206,9 @@ function codePreviewBlocks(job: JobRecord, options: PreviewOptions): Block[] {
   const { code } = payloadOf(job);
   if (code === null) return [];
   const shown = preview(code, options);
-  const note = shown.complete ? 'The whole code is shown.' : `Preview: ${Math.min(options.previewLines, shown.lines)} of ${shown.lines} lines. *Show full code* opens all of it.`;
+  const note = shown.complete
+    ? 'The whole code is shown.'
+    : `Preview: ${Math.min(options.previewLines, shown.lines)} of ${shown.lines} lines. *Show full code* opens all of it.`;
   return [
     { type: 'section', text: { type: 'mrkdwn', text: clip(codeBlock(shown.text || ' '), SECTION_MAX) } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: note }] },
@@ -199,10 +220,28 @@ export function approvalRequest(job: JobRecord, options: PreviewOptions): SlackM
   const approvalId = job.approval?.approval_id ?? '';
   const { code } = payloadOf(job);
   const buttons: types.Button[] = [
-    { type: 'button', action_id: ACTIONS.approve, text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: approvalId },
-    { type: 'button', action_id: ACTIONS.deny, text: { type: 'plain_text', text: 'Deny' }, style: 'danger', value: approvalId },
+    {
+      type: 'button',
+      action_id: ACTIONS.approve,
+      text: { type: 'plain_text', text: 'Approve' },
+      style: 'primary',
+      value: approvalId,
+    },
+    {
+      type: 'button',
+      action_id: ACTIONS.deny,
+      text: { type: 'plain_text', text: 'Deny' },
+      style: 'danger',
+      value: approvalId,
+    },
   ];
-  if (code !== null) buttons.push({ type: 'button', action_id: ACTIONS.showCode, text: { type: 'plain_text', text: 'Show full code' }, value: job.job_id });
+  if (code !== null)
+    buttons.push({
+      type: 'button',
+      action_id: ACTIONS.showCode,
+      text: { type: 'plain_text', text: 'Show full code' },
+      value: job.job_id,
+    });
   return {
     text: `Approval needed: ${job.tool} (${job.risk}) from ${job.submitted_by}, expires ${job.approval?.expires_at ?? 'soon'}`,
     blocks: [
@@ -210,7 +249,12 @@ export function approvalRequest(job: JobRecord, options: PreviewOptions): SlackM
       ...jobFacts(job),
       ...codePreviewBlocks(job, options),
       { type: 'actions', block_id: 'harombe_decision', elements: buttons },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `\`${approvalId}\` · first decision wins · only configured approvers may decide` }] },
+      {
+        type: 'context',
+        elements: [
+          { type: 'mrkdwn', text: `\`${approvalId}\` · first decision wins · only configured approvers may decide` },
+        ],
+      },
     ],
   };
 }
@@ -240,7 +284,13 @@ export function approvalOutcome(job: JobRecord, options: PreviewOptions): SlackM
   return {
     text: `${job.tool} (${job.risk}) from ${job.submitted_by}: ${job.approval?.status ?? 'ended'}`,
     blocks: [
-      { type: 'header', text: { type: 'plain_text', text: clip(`Approval ${job.approval?.status ?? 'ended'}: ${job.tool} (${job.risk})`, 150) } },
+      {
+        type: 'header',
+        text: {
+          type: 'plain_text',
+          text: clip(`Approval ${job.approval?.status ?? 'ended'}: ${job.tool} (${job.risk})`, 150),
+        },
+      },
       ...jobFacts(job),
       ...codePreviewBlocks(job, options),
       { type: 'section', text: { type: 'mrkdwn', text: line } },
@@ -250,7 +300,9 @@ export function approvalOutcome(job: JobRecord, options: PreviewOptions): SlackM
 
 /** The reminder posted in the request's thread at half its timeout. */
 export function approvalReminder(expiresAtMs: number, mention: string | null, what: string): { text: string } {
-  return { text: `${mention ? `${mention} ` : ''}:alarm_clock: Reminder: ${what} still waits for a decision; it expires ${slackDate(expiresAtMs)} and is then denied.` };
+  return {
+    text: `${mention ? `${mention} ` : ''}:alarm_clock: Reminder: ${what} still waits for a decision; it expires ${slackDate(expiresAtMs)} and is then denied.`,
+  };
 }
 
 function riskCounts(counts: Partial<Record<RiskLevel, number>>): string {
@@ -269,7 +321,10 @@ function batchFacts(summary: BatchSummary): Block[] {
         field('Pending by risk', riskCounts(summary.pending_by_risk)),
         field('Tools', summary.tools.length > 0 ? summary.tools.map((tool) => `\`${tool}\``).join(', ') : '-'),
         field('Earliest expiry', summary.earliest_deadline ? slackDate(summary.earliest_deadline) : '-'),
-        field('Decided', `${summary.needing_approval - summary.pending} of ${summary.needing_approval} needing approval`),
+        field(
+          'Decided',
+          `${summary.needing_approval - summary.pending} of ${summary.needing_approval} needing approval`,
+        ),
       ],
     },
   ];
@@ -281,7 +336,11 @@ function sampleBlocks(summary: BatchSummary, options: PreviewOptions): Block[] {
   const { code, summary: what } = payloadOf(sample);
   const head = `Sample: \`${sample.job_id}\`, ${escapeText(what)} (${sample.risk}: ${escapeText(sample.risk_reason)})`;
   const blocks: Block[] = [{ type: 'context', elements: [{ type: 'mrkdwn', text: clip(head, SECTION_MAX) }] }];
-  if (code !== null) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(codeBlock(preview(code, options).text || ' '), SECTION_MAX) } });
+  if (code !== null)
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: clip(codeBlock(preview(code, options).text || ' '), SECTION_MAX) },
+    });
   return blocks;
 }
 
@@ -302,7 +361,13 @@ export function batchRequest(summary: BatchSummary, options: PreviewOptions): Sl
   return {
     text: `Approval needed: batch ${summary.batch_id}, ${summary.pending} job(s) from ${summary.submitted_by}`,
     blocks: [
-      { type: 'header', text: { type: 'plain_text', text: clip(`Approval needed: batch of ${summary.pending} job${summary.pending === 1 ? '' : 's'}`, 150) } },
+      {
+        type: 'header',
+        text: {
+          type: 'plain_text',
+          text: clip(`Approval needed: batch of ${summary.pending} job${summary.pending === 1 ? '' : 's'}`, 150),
+        },
+      },
       ...batchFacts(summary),
       ...sampleBlocks(summary, options),
       ...(decided ? [{ type: 'section', text: { type: 'mrkdwn', text: clip(decided, SECTION_MAX) } } as Block] : []),
@@ -310,11 +375,31 @@ export function batchRequest(summary: BatchSummary, options: PreviewOptions): Sl
         type: 'actions',
         block_id: 'harombe_batch_decision',
         elements: [
-          { type: 'button', action_id: ACTIONS.approveBatch, text: { type: 'plain_text', text: 'Approve all' }, style: 'primary', value: summary.batch_id },
-          { type: 'button', action_id: ACTIONS.denyBatch, text: { type: 'plain_text', text: 'Deny all' }, style: 'danger', value: summary.batch_id },
+          {
+            type: 'button',
+            action_id: ACTIONS.approveBatch,
+            text: { type: 'plain_text', text: 'Approve all' },
+            style: 'primary',
+            value: summary.batch_id,
+          },
+          {
+            type: 'button',
+            action_id: ACTIONS.denyBatch,
+            text: { type: 'plain_text', text: 'Deny all' },
+            style: 'danger',
+            value: summary.batch_id,
+          },
         ],
       },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `Decides every pending job of the batch; single jobs can still be decided through the API (\`harombe approvals\`).` }] },
+      {
+        type: 'context',
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `Decides every pending job of the batch; single jobs can still be decided through the API (\`harombe approvals\`).`,
+          },
+        ],
+      },
     ],
   };
 }
@@ -324,10 +409,22 @@ export function batchOutcome(summary: BatchSummary, options: PreviewOptions): Sl
   return {
     text: `Batch ${summary.batch_id} from ${summary.submitted_by}: decided`,
     blocks: [
-      { type: 'header', text: { type: 'plain_text', text: clip(`Batch decided: ${summary.needing_approval} job${summary.needing_approval === 1 ? '' : 's'}`, 150) } },
+      {
+        type: 'header',
+        text: {
+          type: 'plain_text',
+          text: clip(`Batch decided: ${summary.needing_approval} job${summary.needing_approval === 1 ? '' : 's'}`, 150),
+        },
+      },
       ...batchFacts(summary),
       ...sampleBlocks(summary, options),
-      { type: 'section', text: { type: 'mrkdwn', text: clip(outcomesText(summary.outcomes) || 'No job of the batch needed approval.', SECTION_MAX) } },
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: clip(outcomesText(summary.outcomes) || 'No job of the batch needed approval.', SECTION_MAX),
+        },
+      },
     ],
   };
 }
@@ -337,16 +434,32 @@ export function fullCodeModal(job: JobRecord): types.ModalView {
   const { code, summary } = payloadOf(job);
   const text = escapeText(code ?? '').replace(/```/g, '`\u200b``');
   const chunk = SECTION_MAX - 8;
-  const blocks: Block[] = [{ type: 'context', elements: [{ type: 'mrkdwn', text: clip(`\`${job.job_id}\`: ${escapeText(summary)}`, SECTION_MAX) }] }];
+  const blocks: Block[] = [
+    {
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: clip(`\`${job.job_id}\`: ${escapeText(summary)}`, SECTION_MAX) }],
+    },
+  ];
   const maxChunks = 97;
   for (let offset = 0; offset < text.length && blocks.length <= maxChunks; offset += chunk) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${text.slice(offset, offset + chunk)}\`\`\`` } });
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: `\`\`\`${text.slice(offset, offset + chunk)}\`\`\`` },
+    });
   }
   if (text.length > maxChunks * chunk) {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Too long for Slack: the rest is in \`harombe jobs get ${job.job_id}\`.` }] });
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `Too long for Slack: the rest is in \`harombe jobs get ${job.job_id}\`.` }],
+    });
   }
   if (text.length === 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: '_(empty)_' } });
-  return { type: 'modal', title: { type: 'plain_text', text: 'Full code' }, close: { type: 'plain_text', text: 'Close' }, blocks };
+  return {
+    type: 'modal',
+    title: { type: 'plain_text', text: 'Full code' },
+    close: { type: 'plain_text', text: 'Close' },
+    blocks,
+  };
 }
 
 /** Asks the approver why they deny. */
@@ -364,7 +477,13 @@ export function denyReasonModal(target: DenyTarget, what: string): types.ModalVi
         type: 'input',
         block_id: REASON_BLOCK,
         label: { type: 'plain_text', text: 'Reason (the submitter sees it)' },
-        element: { type: 'plain_text_input', action_id: REASON_INPUT, multiline: true, min_length: 1, max_length: 2000 },
+        element: {
+          type: 'plain_text_input',
+          action_id: REASON_INPUT,
+          multiline: true,
+          min_length: 1,
+          max_length: 2000,
+        },
       },
     ],
   };

@@ -77,10 +77,38 @@ return 'ok'
 `;
 
 interface ScriptedRedis extends Redis {
-  harombeSlackEnqueue(outbox: string, leases: string, again: string, task: string, due: string, now: string): Promise<string>;
-  harombeSlackClaim(outbox: string, leases: string, attempts: string, now: string, leaseMs: string, limit: string): Promise<string[]>;
-  harombeSlackComplete(outbox: string, leases: string, again: string, attempts: string, task: string, now: string): Promise<string>;
-  harombeSlackRetry(outbox: string, leases: string, again: string, attempts: string, task: string, due: string): Promise<string>;
+  harombeSlackEnqueue(
+    outbox: string,
+    leases: string,
+    again: string,
+    task: string,
+    due: string,
+    now: string,
+  ): Promise<string>;
+  harombeSlackClaim(
+    outbox: string,
+    leases: string,
+    attempts: string,
+    now: string,
+    leaseMs: string,
+    limit: string,
+  ): Promise<string[]>;
+  harombeSlackComplete(
+    outbox: string,
+    leases: string,
+    again: string,
+    attempts: string,
+    task: string,
+    now: string,
+  ): Promise<string>;
+  harombeSlackRetry(
+    outbox: string,
+    leases: string,
+    again: string,
+    attempts: string,
+    task: string,
+    due: string,
+  ): Promise<string>;
 }
 
 /**
@@ -115,13 +143,27 @@ export class SlackOutbox {
   /** Asks for a task, due at `dueMs` (default now). */
   async enqueue(kind: TaskKind, subject: string, dueMs = this.options.clock.now()): Promise<void> {
     const { keys, clock } = this.options;
-    await this.redis.harombeSlackEnqueue(keys.outbox(), keys.outboxLeases(), keys.outboxAgain(), `${kind}:${subject}`, String(dueMs), String(clock.now()));
+    await this.redis.harombeSlackEnqueue(
+      keys.outbox(),
+      keys.outboxLeases(),
+      keys.outboxAgain(),
+      `${kind}:${subject}`,
+      String(dueMs),
+      String(clock.now()),
+    );
   }
 
   /** Takes up to `limit` due tasks, holding each for the lease. */
   async claimDue(limit: number): Promise<OutboxTask[]> {
     const { keys, clock } = this.options;
-    const flat = await this.redis.harombeSlackClaim(keys.outbox(), keys.outboxLeases(), keys.outboxAttempts(), String(clock.now()), String(this.leaseMs), String(limit));
+    const flat = await this.redis.harombeSlackClaim(
+      keys.outbox(),
+      keys.outboxLeases(),
+      keys.outboxAttempts(),
+      String(clock.now()),
+      String(this.leaseMs),
+      String(limit),
+    );
     const tasks: OutboxTask[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) tasks.push(parseTask(flat[i] as string, Number(flat[i + 1])));
     return tasks;
@@ -130,7 +172,14 @@ export class SlackOutbox {
   /** The task succeeded (or has nothing left to do). */
   async complete(task: OutboxTask): Promise<void> {
     const { keys, clock } = this.options;
-    await this.redis.harombeSlackComplete(keys.outbox(), keys.outboxLeases(), keys.outboxAgain(), keys.outboxAttempts(), task.task, String(clock.now()));
+    await this.redis.harombeSlackComplete(
+      keys.outbox(),
+      keys.outboxLeases(),
+      keys.outboxAgain(),
+      keys.outboxAttempts(),
+      task.task,
+      String(clock.now()),
+    );
   }
 
   /**
@@ -140,7 +189,14 @@ export class SlackOutbox {
   async retry(task: OutboxTask, minDelayMs = 0): Promise<number> {
     const delay = Math.max(minDelayMs, this.backoffMs(task.attempts + 1));
     const { keys, clock } = this.options;
-    await this.redis.harombeSlackRetry(keys.outbox(), keys.outboxLeases(), keys.outboxAgain(), keys.outboxAttempts(), task.task, String(clock.now() + delay));
+    await this.redis.harombeSlackRetry(
+      keys.outbox(),
+      keys.outboxLeases(),
+      keys.outboxAgain(),
+      keys.outboxAttempts(),
+      task.task,
+      String(clock.now() + delay),
+    );
     return delay;
   }
 

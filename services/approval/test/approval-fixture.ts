@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ManualClock, parseConfig, type Clock, type HarombeConfig, type JobView, type SubmitJobRequest } from '@harombe/core';
+import {
+  ManualClock,
+  parseConfig,
+  type Clock,
+  type HarombeConfig,
+  type JobView,
+  type SubmitJobRequest,
+} from '@harombe/core';
 import type { Principal } from '@harombe/queue';
 import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
 import type { Redis } from 'ioredis';
@@ -11,7 +18,10 @@ import { buttonClick, denySubmission, send, signedRequest, type SignedRequest } 
 
 /** Silent; TEST_LOG_LEVEL=debug shows the services' logs (TEST_LOG_FILE=<path> writes them there instead). */
 export const silentLogger = process.env.TEST_LOG_FILE
-  ? pino({ level: process.env.TEST_LOG_LEVEL ?? 'debug' }, pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }))
+  ? pino(
+      { level: process.env.TEST_LOG_LEVEL ?? 'debug' },
+      pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }),
+    )
   : pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 export const CHANNEL = 'CAPPROVALS';
@@ -27,7 +37,10 @@ export const APPROVERS = ['UBOB', 'UCAROL', 'UALICE'];
 export const NOT_AN_APPROVER = 'UMALLORY';
 
 /** A HIGH job under the default rules (60 s to decide). */
-export const HIGH_JOB: SubmitJobRequest = { tool: 'code_execute', params: { language: 'python', code: 'print("hello")' } };
+export const HIGH_JOB: SubmitJobRequest = {
+  tool: 'code_execute',
+  params: { language: 'python', code: 'print("hello")' },
+};
 
 export interface FixtureOptions {
   /** Default: a new ManualClock. */
@@ -128,7 +141,13 @@ export class ApprovalFixture {
 
   /** The request message posted for a job (waits for it). */
   async requestFor(jobId: string): Promise<RecordedCall> {
-    return eventually(() => this.standIn.called('chat.postMessage').find((call) => mentions(call, jobId) && call.body.thread_ts === undefined), `a request for ${jobId}`);
+    return eventually(
+      () =>
+        this.standIn
+          .called('chat.postMessage')
+          .find((call) => mentions(call, jobId) && call.body.thread_ts === undefined),
+      `a request for ${jobId}`,
+    );
   }
 
   /** Posts a signed click on a button of a message. */
@@ -214,7 +233,11 @@ export function mentions(call: RecordedCall, text: string): boolean {
 }
 
 /** The value of `probe` once it is truthy; fails after `timeoutMs` naming what it waited for. */
-export async function eventually<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
+export async function eventually<T>(
+  probe: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -237,5 +260,7 @@ export function blocksText(call: RecordedCall): string {
 /** The action ids of the buttons in a recorded message. */
 export function buttonsOf(call: RecordedCall): string[] {
   const blocks = (call.body.blocks ?? []) as { type: string; elements?: { action_id?: string }[] }[];
-  return blocks.filter((block) => block.type === 'actions').flatMap((block) => (block.elements ?? []).map((element) => element.action_id ?? ''));
+  return blocks
+    .filter((block) => block.type === 'actions')
+    .flatMap((block) => (block.elements ?? []).map((element) => element.action_id ?? ''));
 }

@@ -13,7 +13,11 @@ describe('BoltLogger', () => {
       },
     });
     const logger = new BoltLogger(pino({ level: 'debug' }, sink));
-    logger.warn('Failed to verify', { signature: `v0=${'a'.repeat(64)}` }, new Error('token xoxb-123456789-abcdef rejected'));
+    logger.warn(
+      'Failed to verify',
+      { signature: `v0=${'a'.repeat(64)}` },
+      new Error('token xoxb-123456789-abcdef rejected'),
+    );
     logger.debug('app token xapp-1-A0123-4567-abcdef');
     const text = lines.join('');
     expect(text).toContain('Failed to verify');

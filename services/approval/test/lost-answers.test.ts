@@ -11,7 +11,13 @@ let client: webApi.WebClient;
 beforeAll(async () => {
   standIn = await SlackStandIn.start();
   // As the approval service makes its client: no retries of its own, a timeout.
-  client = new webApi.WebClient(BOT_TOKEN, { slackApiUrl: standIn.apiUrl, retryConfig: { retries: 0 }, timeout: 300, rejectRateLimitedCalls: true, logger: new BoltLogger(silentLogger) });
+  client = new webApi.WebClient(BOT_TOKEN, {
+    slackApiUrl: standIn.apiUrl,
+    retryConfig: { retries: 0 },
+    timeout: 300,
+    rejectRateLimitedCalls: true,
+    logger: new BoltLogger(silentLogger),
+  });
 });
 
 afterAll(async () => {

@@ -31,7 +31,14 @@ describe('approval metrics', () => {
   beforeEach(async () => {
     f = await ApprovalFixture.start(redis.url);
     // A second approval service on the same Redis, without Slack: each decision is counted once between them.
-    second = new ApprovalService({ config: { ...f.config, slack: { ...f.config.slack, enabled: false } }, logger: silentLogger, clock: f.clock, intervalMs: 20, opsPort: 0, env: {} });
+    second = new ApprovalService({
+      config: { ...f.config, slack: { ...f.config.slack, enabled: false } },
+      logger: silentLogger,
+      clock: f.clock,
+      intervalMs: 20,
+      opsPort: 0,
+      env: {},
+    });
     await second.start();
   });
 
@@ -40,7 +47,8 @@ describe('approval metrics', () => {
     await f.close();
   });
 
-  const scrape = async (service: ApprovalService): Promise<string> => (await fetch(`${service.opsAddress}/metrics`)).text();
+  const scrape = async (service: ApprovalService): Promise<string> =>
+    (await fetch(`${service.opsAddress}/metrics`)).text();
   const total = async (name: string, labels: Record<string, string>): Promise<number> =>
     sample(await scrape(f.service), name, labels) + sample(await scrape(second), name, labels);
 
@@ -48,7 +56,9 @@ describe('approval metrics', () => {
     const viaSlack = await f.submit();
     const message = await f.requestFor(viaSlack.job_id);
     f.manualClock.advance(5_000);
-    expect(await f.click('UBOB', ACTIONS.approve, viaSlack.approval?.approval_id as string, String(message.response.ts))).toBe(200);
+    expect(
+      await f.click('UBOB', ACTIONS.approve, viaSlack.approval?.approval_id as string, String(message.response.ts)),
+    ).toBe(200);
     const viaApi = await f.submit();
     await f.api.jobs.decide(bob, viaApi.approval?.approval_id as string, 'deny', null);
     const cancelled = await f.submit();
@@ -58,8 +68,14 @@ describe('approval metrics', () => {
     await eventually(async () => (await f.api.store.get(expired.job_id))?.status === 'expired', 'the expiry');
 
     const decisions = 'harombe_approval_decisions_total';
-    await eventually(async () => (await total(decisions, { outcome: 'expired', channel: 'timeout' })) === 1, 'the expiry to be counted');
-    await eventually(async () => (await total(decisions, { outcome: 'approved', channel: 'slack' })) === 1, 'the Slack approval to be counted');
+    await eventually(
+      async () => (await total(decisions, { outcome: 'expired', channel: 'timeout' })) === 1,
+      'the expiry to be counted',
+    );
+    await eventually(
+      async () => (await total(decisions, { outcome: 'approved', channel: 'slack' })) === 1,
+      'the Slack approval to be counted',
+    );
     expect(await total(decisions, { outcome: 'denied', channel: 'api' })).toBe(1);
     expect(await total(decisions, { outcome: 'cancelled', channel: 'api' })).toBe(1);
     expect(await total(decisions, { outcome: 'approved', channel: 'api' })).toBe(0);

@@ -7,7 +7,18 @@ import { systemClock } from '@harombe/core';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../src/index.js';
-import { alice, ApprovalFixture, blocksText, bob, buttonsOf, CHANNEL, eventually, HIGH_JOB, mentions, SLACK_ENV } from './approval-fixture.js';
+import {
+  alice,
+  ApprovalFixture,
+  blocksText,
+  bob,
+  buttonsOf,
+  CHANNEL,
+  eventually,
+  HIGH_JOB,
+  mentions,
+  SLACK_ENV,
+} from './approval-fixture.js';
 import type { HeldMessage, RecordedCall } from './slack-stand-in.js';
 
 let redis: RedisContainer;
@@ -24,7 +35,12 @@ const tsOf = (message: RecordedCall): string => String(message.response.ts);
 
 /** The requests for a job in the approvals channel, as Slack holds them (whatever the client was told). */
 function requestsIn(f: ApprovalFixture, jobId: string): HeldMessage[] {
-  return f.standIn.channelMessages(CHANNEL).filter((message) => JSON.stringify(message.metadata ?? {}).includes(jobId) || JSON.stringify(message.blocks ?? []).includes(jobId));
+  return f.standIn
+    .channelMessages(CHANNEL)
+    .filter(
+      (message) =>
+        JSON.stringify(message.metadata ?? {}).includes(jobId) || JSON.stringify(message.blocks ?? []).includes(jobId),
+    );
 }
 
 describe('approval service restarts', () => {
@@ -45,7 +61,10 @@ describe('approval service restarts', () => {
     await f.service.stop();
     // While no approval service runs: a decision through the API, a new job, a deadline passing.
     await f.api.jobs.decide(bob, decided.approval?.approval_id as string, 'approve', null);
-    const submittedMeanwhile = await f.submit({ tool: 'code_execute', params: { language: 'python', code: 'print("meanwhile")' } });
+    const submittedMeanwhile = await f.submit({
+      tool: 'code_execute',
+      params: { language: 'python', code: 'print("meanwhile")' },
+    });
     f.manualClock.advance(60_001);
     expect(f.updatesOf(decidedTs)).toEqual([]);
     expect((await f.api.store.get(expiring.job_id))?.status).toBe('awaiting_approval');
@@ -80,7 +99,10 @@ describe('approval service restarts', () => {
     await f.settled();
     expect((await f.api.store.get(job.job_id))?.status).toBe('awaiting_approval');
     f.manualClock.advance(1);
-    await eventually(async () => (await f.api.store.get(job.job_id))?.status === 'expired', 'the expiry at the deadline');
+    await eventually(
+      async () => (await f.api.store.get(job.job_id))?.status === 'expired',
+      'the expiry at the deadline',
+    );
     expect(blocksText(await eventually(() => f.updatesOf(ts)[0], 'the update'))).toContain('*Expired*');
   });
 });
@@ -97,7 +119,10 @@ describe('Slack unreachable', () => {
     await f.standIn.down();
     const job = await f.submit();
     const attemptsKey = `${f.api.keys.tag}:slack:outbox:attempts`;
-    await eventually(async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1, 'a failed delivery');
+    await eventually(
+      async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1,
+      'a failed delivery',
+    );
     // The API keeps working meanwhile: the job waits, and shows in the pending approvals.
     expect((await f.api.jobs.pendingApprovals(bob, 10)).map((view) => view.job_id)).toEqual([job.job_id]);
     const metrics = await (await fetch(`${f.service.opsAddress}/metrics`)).text();
@@ -110,7 +135,11 @@ describe('Slack unreachable', () => {
     const message = await f.requestFor(job.job_id);
     expect(message.body.channel).toBe(CHANNEL);
     await f.settled();
-    expect(f.standIn.called('chat.postMessage').filter((call) => JSON.stringify(call.body).includes(job.job_id) && call.body.thread_ts === undefined)).toHaveLength(1);
+    expect(
+      f.standIn
+        .called('chat.postMessage')
+        .filter((call) => JSON.stringify(call.body).includes(job.job_id) && call.body.thread_ts === undefined),
+    ).toHaveLength(1);
     expect(requestsIn(f, job.job_id)).toHaveLength(1);
     // A refused connection never reached Slack: nothing to look for before posting.
     expect(f.standIn.called('conversations.history')).toEqual([]);
@@ -125,7 +154,10 @@ describe('Slack unreachable', () => {
     const ts = tsOf(await f.requestFor(job.job_id));
     await f.standIn.down();
     await f.api.jobs.decide(bob, job.approval?.approval_id as string, 'deny', 'slack is down');
-    await eventually(async () => Number(await f.redis.hget(`${f.api.keys.tag}:slack:outbox:attempts`, `update:${job.job_id}`)) >= 1, 'a failed update');
+    await eventually(
+      async () => Number(await f.redis.hget(`${f.api.keys.tag}:slack:outbox:attempts`, `update:${job.job_id}`)) >= 1,
+      'a failed update',
+    );
     await f.standIn.up();
     f.manualClock.advance(2_000);
     expect(blocksText(await eventually(() => f.updatesOf(ts)[0], 'the update'))).toContain('slack is down');
@@ -148,7 +180,10 @@ describe('Slack slow', () => {
     f.standIn.delays.set('chat.postMessage', 20 * REQUEST_TIMEOUT_MS);
     const job = await f.submit();
     const attemptsKey = `${f.api.keys.tag}:slack:outbox:attempts`;
-    await eventually(async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1, 'the post to time out');
+    await eventually(
+      async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1,
+      'the post to time out',
+    );
     const [held] = requestsIn(f, job.job_id);
     expect(held?.metadata).toEqual({ event_type: 'harombe_approval', event_payload: { job_id: job.job_id } });
     f.standIn.delays.delete('chat.postMessage');
@@ -156,10 +191,17 @@ describe('Slack slow', () => {
     // The retry, after its backoff on the service's clock, looks before it posts.
     f.manualClock.advance(2_000);
     const messageKey = `${f.api.keys.tag}:slack:message:${job.job_id}`;
-    await eventually(async () => (await f.redis.hget(messageKey, 'ts')) === held?.ts, 'the message found to be recorded');
+    await eventually(
+      async () => (await f.redis.hget(messageKey, 'ts')) === held?.ts,
+      'the message found to be recorded',
+    );
     await f.settled();
     expect(requestsIn(f, job.job_id)).toHaveLength(1);
-    expect(f.standIn.called('chat.postMessage').filter((call) => mentions(call, job.job_id) && call.body.thread_ts === undefined)).toHaveLength(1);
+    expect(
+      f.standIn
+        .called('chat.postMessage')
+        .filter((call) => mentions(call, job.job_id) && call.body.thread_ts === undefined),
+    ).toHaveLength(1);
     const [lookup, ...more] = f.standIn.called('conversations.history');
     expect(more).toEqual([]);
     expect(lookup?.body).toMatchObject({ channel: CHANNEL, include_all_metadata: 'true' });
@@ -179,7 +221,10 @@ describe('Slack slow', () => {
     f = await ApprovalFixture.start(redis.url, { slack: { request_timeout_ms: REQUEST_TIMEOUT_MS } });
     f.standIn.delays.set('chat.postMessage', 20 * REQUEST_TIMEOUT_MS);
     const job = await f.submit();
-    await eventually(async () => Number(await f.redis.hget(`${f.api.keys.tag}:slack:outbox:attempts`, `announce:${job.job_id}`)) >= 1, 'the post to time out');
+    await eventually(
+      async () => Number(await f.redis.hget(`${f.api.keys.tag}:slack:outbox:attempts`, `announce:${job.job_id}`)) >= 1,
+      'the post to time out',
+    );
     f.standIn.delays.delete('chat.postMessage');
     const [held] = requestsIn(f, job.job_id);
     // Decided while the service does not know where its request is.
@@ -198,12 +243,18 @@ describe('Slack slow', () => {
     f.standIn.resets.add('chat.postMessage');
     const job = await f.submit();
     const attemptsKey = `${f.api.keys.tag}:slack:outbox:attempts`;
-    await eventually(async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1, 'the cut-off post');
+    await eventually(
+      async () => Number(await f.redis.hget(attemptsKey, `announce:${job.job_id}`)) >= 1,
+      'the cut-off post',
+    );
     expect(requestsIn(f, job.job_id)).toEqual([]);
     f.standIn.resets.delete('chat.postMessage');
 
     f.manualClock.advance(2_000);
-    const message = await eventually(() => f.standIn.called('chat.postMessage').find((call) => mentions(call, job.job_id) && call.response.ts), 'the request to be posted');
+    const message = await eventually(
+      () => f.standIn.called('chat.postMessage').find((call) => mentions(call, job.job_id) && call.response.ts),
+      'the request to be posted',
+    );
     await f.settled();
     // Looked for first, not found, then posted: one request in the channel.
     expect(f.standIn.called('conversations.history')).toHaveLength(1);
@@ -227,7 +278,15 @@ describe('approval service killed (real time)', () => {
     // The in-process service of the fixture stays stopped: processes of the real entry point hold the job.
     f = await ApprovalFixture.start(redis.url, {
       clock: systemClock,
-      rules: [{ tools: ['code_execute'], risk: 'HIGH', timeout: 4, conditions: [{ param: 'code', matches: 'EXPIRES_IN_4S' }], description: 'Test rule: a 4-second approval window' }],
+      rules: [
+        {
+          tools: ['code_execute'],
+          risk: 'HIGH',
+          timeout: 4,
+          conditions: [{ param: 'code', matches: 'EXPIRES_IN_4S' }],
+          description: 'Test rule: a 4-second approval window',
+        },
+      ],
     });
     await f.service.stop();
     const dir = mkdtempSync(join(tmpdir(), 'harombe-approval-'));
@@ -236,34 +295,61 @@ describe('approval service killed (real time)', () => {
     writeFileSync(configPath, JSON.stringify(f.config));
     const start = async (): Promise<ChildProcess> => {
       const started = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url))], {
-        env: { ...process.env, ...SLACK_ENV, HAROMBE_CONFIG: configPath, HAROMBE_OPS_PORT: '0', HAROMBE_LOG_LEVEL: 'info' },
+        env: {
+          ...process.env,
+          ...SLACK_ENV,
+          HAROMBE_CONFIG: configPath,
+          HAROMBE_OPS_PORT: '0',
+          HAROMBE_LOG_LEVEL: 'info',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let log = '';
       started.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
       started.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-      started.once('exit', () => process.env.TEST_LOG_FILE && writeFileSync(`${process.env.TEST_LOG_FILE}.child-${started.pid}`, log));
-      await eventually(() => log.includes('approval service holding approvals') || started.exitCode !== null, 'the approval service to start', 30_000);
+      started.once(
+        'exit',
+        () => process.env.TEST_LOG_FILE && writeFileSync(`${process.env.TEST_LOG_FILE}.child-${started.pid}`, log),
+      );
+      await eventually(
+        () => log.includes('approval service holding approvals') || started.exitCode !== null,
+        'the approval service to start',
+        30_000,
+      );
       expect(started.exitCode, log).toBeNull();
       return started;
     };
 
     child = await start();
-    const job = await f.submit({ tool: 'code_execute', params: { language: 'python', code: 'print("EXPIRES_IN_4S")' } });
+    const job = await f.submit({
+      tool: 'code_execute',
+      params: { language: 'python', code: 'print("EXPIRES_IN_4S")' },
+    });
     const ts = tsOf(await f.requestFor(job.job_id));
     // Holding the job: its request is posted and where it is recorded.
-    await eventually(async () => (await f?.redis.hget(`${f?.api.keys.tag}:slack:message:${job.job_id}`, 'ts')) === ts, 'the request to be recorded');
+    await eventually(
+      async () => (await f?.redis.hget(`${f?.api.keys.tag}:slack:message:${job.job_id}`, 'ts')) === ts,
+      'the request to be recorded',
+    );
     child.kill('SIGKILL');
     await new Promise((resolve) => child?.once('exit', resolve));
 
     child = await start();
-    const expired = await eventually(async () => {
-      const current = await f?.api.store.get(job.job_id);
-      return current?.status === 'expired' ? current : undefined;
-    }, 'the expiry', 20_000);
+    const expired = await eventually(
+      async () => {
+        const current = await f?.api.store.get(job.job_id);
+        return current?.status === 'expired' ? current : undefined;
+      },
+      'the expiry',
+      20_000,
+    );
     // Never before the deadline.
-    expect(Date.parse(expired.approval?.decided_at as string)).toBeGreaterThanOrEqual(Date.parse(job.approval?.expires_at as string));
-    expect(blocksText(await eventually(() => f?.updatesOf(ts)[0], 'the message update', 20_000))).toContain('*Expired*');
+    expect(Date.parse(expired.approval?.decided_at as string)).toBeGreaterThanOrEqual(
+      Date.parse(job.approval?.expires_at as string),
+    );
+    expect(blocksText(await eventually(() => f?.updatesOf(ts)[0], 'the message update', 20_000))).toContain(
+      '*Expired*',
+    );
   });
 });
 
@@ -283,7 +369,10 @@ describe('batches', () => {
       { tool: 'code_execute', params: { language: 'python', code: 'print(4)' } },
     ];
     const batch = await f.api.jobs.submitBatch(alice, { jobs });
-    const message = await eventually(() => f.standIn.called('chat.postMessage').find((call) => JSON.stringify(call.body).includes(batch.batch_id)), 'the batch request');
+    const message = await eventually(
+      () => f.standIn.called('chat.postMessage').find((call) => JSON.stringify(call.body).includes(batch.batch_id)),
+      'the batch request',
+    );
     await f.settled();
     expect(f.standIn.called('chat.postMessage')).toHaveLength(1);
     const blocks = blocksText(message);
@@ -300,20 +389,28 @@ describe('batches', () => {
     expect(buttonsOf(interim)).toEqual([ACTIONS.approveBatch, ACTIONS.denyBatch]);
 
     expect(await f.click('UALICE', ACTIONS.approveBatch, batch.batch_id, ts)).toBe(200);
-    expect(String((await eventually(() => f.ephemeralsTo('UALICE')[0], 'the submitter to be refused')).body.text)).toMatch(/You submitted this job/);
+    expect(
+      String((await eventually(() => f.ephemeralsTo('UALICE')[0], 'the submitter to be refused')).body.text),
+    ).toMatch(/You submitted this job/);
     expect(await f.click('UCAROL', ACTIONS.approveBatch, batch.batch_id, ts)).toBe(200);
     await eventually(async () => (await f.api.batches.counts(batch.batch_id)).queued === 3, 'three approvals');
     const stored = await f.api.store.getMany(batch.job_ids);
     expect(stored.map((job) => job?.status)).toEqual(['denied', 'queued', 'queued', 'queued']);
-    for (const job of stored.slice(1)) expect(job?.approval).toMatchObject({ status: 'approved', decided_by: 'slack:UCAROL', channel: 'slack' });
-    const final = await eventually(() => f.updatesOf(ts).find((call) => buttonsOf(call).length === 0), 'the final update');
+    for (const job of stored.slice(1))
+      expect(job?.approval).toMatchObject({ status: 'approved', decided_by: 'slack:UCAROL', channel: 'slack' });
+    const final = await eventually(
+      () => f.updatesOf(ts).find((call) => buttonsOf(call).length === 0),
+      'the final update',
+    );
     expect(blocksText(final)).toContain('3 approved by <@UCAROL>');
     expect(blocksText(final)).toContain('1 denied by *bob-key* (API): not this one');
     await f.settled();
     expect(f.updatesOf(ts).filter((call) => buttonsOf(call).length === 0)).toHaveLength(1);
     // A second Approve all changes nothing and says so.
     expect(await f.click('UBOB', ACTIONS.approveBatch, batch.batch_id, ts)).toBe(200);
-    expect(String((await eventually(() => f.ephemeralsTo('UBOB')[0], 'a private answer')).body.text)).toMatch(/No job of batch .* is waiting/);
+    expect(String((await eventually(() => f.ephemeralsTo('UBOB')[0], 'a private answer')).body.text)).toMatch(
+      /No job of batch .* is waiting/,
+    );
   });
 
   it('Deny all asks for a reason and denies every pending job', async () => {
@@ -321,11 +418,16 @@ describe('batches', () => {
     const batch = await f.api.jobs.submitBatch(alice, { jobs: [HIGH_JOB, HIGH_JOB] });
     const ts = tsOf(await eventually(() => f.standIn.called('chat.postMessage')[0], 'the batch request'));
     expect(await f.click('UBOB', ACTIONS.denyBatch, batch.batch_id, ts)).toBe(200);
-    const view = (await eventually(() => f.standIn.called('views.open')[0], 'the deny modal')).body.view as { private_metadata: string };
+    const view = (await eventually(() => f.standIn.called('views.open')[0], 'the deny modal')).body.view as {
+      private_metadata: string;
+    };
     expect(JSON.parse(view.private_metadata)).toEqual({ kind: 'batch', id: batch.batch_id, channel: CHANNEL });
     expect(await f.submitDenyReason('UBOB', view.private_metadata, 'whole batch is wrong')).toBe(200);
     await eventually(async () => (await f.api.batches.counts(batch.batch_id)).denied === 2, 'two denials');
-    const final = await eventually(() => f.updatesOf(ts).find((call) => buttonsOf(call).length === 0), 'the final update');
+    const final = await eventually(
+      () => f.updatesOf(ts).find((call) => buttonsOf(call).length === 0),
+      'the final update',
+    );
     expect(blocksText(final)).toContain('2 denied by <@UBOB>: whole batch is wrong');
   });
 });
@@ -343,7 +445,9 @@ describe('approvers from a user group', () => {
     const job = await f.submit();
     const message = await f.requestFor(job.job_id);
     expect(await f.click('UBOB', ACTIONS.approve, job.approval?.approval_id as string, tsOf(message))).toBe(200);
-    expect(String((await eventually(() => f.ephemeralsTo('UBOB')[0], 'a refusal')).body.text)).toMatch(/not one of them/);
+    expect(String((await eventually(() => f.ephemeralsTo('UBOB')[0], 'a refusal')).body.text)).toMatch(
+      /not one of them/,
+    );
     expect(await f.click('UGROUPIE', ACTIONS.approve, job.approval?.approval_id as string, tsOf(message))).toBe(200);
     await eventually(async () => (await f.api.store.get(job.job_id))?.status === 'queued', 'the approval');
     expect(f.standIn.called('usergroups.users.list')[0]?.body.usergroup).toBe('SAPPROVERS');

@@ -44,8 +44,13 @@ describe('Slack approvals', () => {
   }
 
   it('posts a request saying who asks for what, at what risk, with the code, the network and the expiry', async () => {
-    const code = ['import subprocess', ...Array.from({ length: 40 }, (_, i) => `print(${i})  # line ${i + 2}`)].join('\n');
-    const job = await f.submit({ tool: 'code_execute', params: { language: 'python', code, network_enabled: true, allowed_domains: ['pypi.org', '*.example.com'] } });
+    const code = ['import subprocess', ...Array.from({ length: 40 }, (_, i) => `print(${i})  # line ${i + 2}`)].join(
+      '\n',
+    );
+    const job = await f.submit({
+      tool: 'code_execute',
+      params: { language: 'python', code, network_enabled: true, allowed_domains: ['pypi.org', '*.example.com'] },
+    });
     const message = await f.requestFor(job.job_id);
     expect(message.token).toBe('xoxb-test-bot-token');
     expect(message.body.channel).toBe(CHANNEL);
@@ -65,7 +70,10 @@ describe('Slack approvals', () => {
     expect(buttonsOf(message)).toEqual([ACTIONS.approve, ACTIONS.deny, ACTIONS.showCode]);
 
     // Without network, the dangerous pattern is the matched rule, and the text it matched is shown.
-    const dangerous = await f.submit({ tool: 'code_execute', params: { language: 'python', code: 'x = 1\nimport subprocess' } });
+    const dangerous = await f.submit({
+      tool: 'code_execute',
+      params: { language: 'python', code: 'x = 1\nimport subprocess' },
+    });
     const second = blocksText(await f.requestFor(dangerous.job_id));
     expect(dangerous.risk_reason).toBe('Code contains a dangerous pattern');
     expect(second).toContain('Code contains a dangerous pattern');
@@ -107,7 +115,12 @@ describe('Slack approvals', () => {
       const current = await f.api.store.get(job.job_id);
       return current?.status === 'denied' ? current : undefined;
     }, 'the job to be denied');
-    expect(denied.approval).toMatchObject({ status: 'denied', decided_by: 'slack:UCAROL', channel: 'slack', reason: 'mines bitcoin' });
+    expect(denied.approval).toMatchObject({
+      status: 'denied',
+      decided_by: 'slack:UCAROL',
+      channel: 'slack',
+      reason: 'mines bitcoin',
+    });
     expect(denied.error?.code).toBe('ApprovalDenied');
     const update = await eventually(() => f.updatesOf(ts)[0], 'the message update');
     expect(blocksText(update)).toContain('*Denied* by <@UCAROL>: mines bitcoin');
@@ -117,7 +130,10 @@ describe('Slack approvals', () => {
   it('refuses a deny without a reason, and decides nothing', async () => {
     const { job, approvalId } = await announced();
     const metadata = JSON.stringify({ kind: 'job', id: approvalId, channel: CHANNEL });
-    const response = await fetch(f.eventsUrl, { method: 'POST', ...requestInit(f.signed(denyPayload('UCAROL', metadata, '   '))) });
+    const response = await fetch(f.eventsUrl, {
+      method: 'POST',
+      ...requestInit(f.signed(denyPayload('UCAROL', metadata, '   '))),
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ response_action: 'errors', errors: { reason: expect.any(String) } });
     await f.settled();
@@ -130,7 +146,9 @@ describe('Slack approvals', () => {
     expect(await send(f.eventsUrl, forged)).toBe(401);
     // Signed with another secret.
     const { signedRequest } = await import('./slack-requests.js');
-    expect(await send(f.eventsUrl, signedRequest('not-the-secret', clickPayload('UBOB', approvalId, tsOf(message))))).toBe(401);
+    expect(
+      await send(f.eventsUrl, signedRequest('not-the-secret', clickPayload('UBOB', approvalId, tsOf(message)))),
+    ).toBe(401);
     await f.settled();
     expect((await f.api.store.get(job.job_id))?.status).toBe('awaiting_approval');
     expect(f.standIn.called('chat.update')).toEqual([]);
@@ -138,9 +156,13 @@ describe('Slack approvals', () => {
 
   it('refuses a correctly signed request older than five minutes', async () => {
     const { job, approvalId, message } = await announced();
-    const stale = f.signed(clickPayload('UBOB', approvalId, tsOf(message)), { timestampSeconds: Math.floor(Date.now() / 1000) - 6 * 60 });
+    const stale = f.signed(clickPayload('UBOB', approvalId, tsOf(message)), {
+      timestampSeconds: Math.floor(Date.now() / 1000) - 6 * 60,
+    });
     expect(await send(f.eventsUrl, stale)).toBe(401);
-    const future = f.signed(clickPayload('UBOB', approvalId, tsOf(message)), { timestampSeconds: Math.floor(Date.now() / 1000) + 6 * 60 });
+    const future = f.signed(clickPayload('UBOB', approvalId, tsOf(message)), {
+      timestampSeconds: Math.floor(Date.now() / 1000) + 6 * 60,
+    });
     expect(await send(f.eventsUrl, future)).toBe(401);
     await f.settled();
     expect((await f.api.store.get(job.job_id))?.status).toBe('awaiting_approval');
@@ -164,7 +186,10 @@ describe('Slack approvals', () => {
     const ts = tsOf(message);
     expect(await f.click(NOT_AN_APPROVER, ACTIONS.approve, approvalId, ts)).toBe(200);
     expect(await f.click(NOT_AN_APPROVER, ACTIONS.deny, approvalId, ts)).toBe(200);
-    const told = await eventually(() => (f.ephemeralsTo(NOT_AN_APPROVER).length === 2 ? f.ephemeralsTo(NOT_AN_APPROVER) : undefined), 'two private answers');
+    const told = await eventually(
+      () => (f.ephemeralsTo(NOT_AN_APPROVER).length === 2 ? f.ephemeralsTo(NOT_AN_APPROVER) : undefined),
+      'two private answers',
+    );
     for (const call of told) {
       expect(call.body.channel).toBe(CHANNEL);
       expect(String(call.body.text)).toMatch(/not one of them/);
@@ -187,7 +212,10 @@ describe('Slack approvals', () => {
     const { job, approvalId, message } = await announced();
     const ts = tsOf(message);
     const metadata = JSON.stringify({ kind: 'job', id: approvalId, channel: CHANNEL });
-    const [approve, deny] = await Promise.all([f.click('UBOB', ACTIONS.approve, approvalId, ts), f.submitDenyReason('UCAROL', metadata, 'no')]);
+    const [approve, deny] = await Promise.all([
+      f.click('UBOB', ACTIONS.approve, approvalId, ts),
+      f.submitDenyReason('UCAROL', metadata, 'no'),
+    ]);
     expect([approve, deny]).toEqual([200, 200]);
     const ended = await eventually(async () => {
       const current = await f.api.store.get(job.job_id);
@@ -201,7 +229,9 @@ describe('Slack approvals', () => {
     await f.settled();
     expect(f.updatesOf(ts)).toHaveLength(1);
     expect(f.ephemeralsTo(winner)).toEqual([]);
-    expect((await f.api.audit.read({ jobId: job.job_id })).records.filter((record) => record.type === 'decided')).toHaveLength(1);
+    expect(
+      (await f.api.audit.read({ jobId: job.job_id })).records.filter((record) => record.type === 'decided'),
+    ).toHaveLength(1);
   });
 
   it('changes nothing on a click after expiry, and says so', async () => {
@@ -251,7 +281,11 @@ describe('Slack approvals', () => {
     f.manualClock.advance(10 * 60_000);
     await f.settled();
     expect(f.updatesOf(tsOf(message))).toHaveLength(1);
-    expect(await f.redis.exists(`${f.api.keys.tag}:slack:message:${(await f.api.store.jobIdForApproval(approvalId)) as string}`)).toBe(0);
+    expect(
+      await f.redis.exists(
+        `${f.api.keys.tag}:slack:message:${(await f.api.store.jobIdForApproval(approvalId)) as string}`,
+      ),
+    ).toBe(0);
   });
 
   it('updates the message when the submitter cancels the job', async () => {
@@ -269,7 +303,10 @@ describe('Slack approvals', () => {
     await f.settled();
     expect(f.standIn.called('chat.postMessage').filter((call) => call.body.thread_ts === ts)).toEqual([]);
     f.manualClock.advance(1_000);
-    const reminder = await eventually(() => f.standIn.called('chat.postMessage').find((call) => call.body.thread_ts === ts), 'the reminder');
+    const reminder = await eventually(
+      () => f.standIn.called('chat.postMessage').find((call) => call.body.thread_ts === ts),
+      'the reminder',
+    );
     expect(String(reminder.body.text)).toMatch(/Reminder: job .* still waits for a decision/);
     expect(String(reminder.body.text)).toContain('<@UBOB>');
   });
@@ -291,7 +328,9 @@ function clickPayload(user: string, approvalId: string, ts: string): Record<stri
     team: { id: 'T1', domain: 'acme' },
     channel: { id: CHANNEL, name: 'approvals' },
     message: { type: 'message', ts, text: 'x' },
-    actions: [{ type: 'button', action_id: ACTIONS.approve, block_id: 'harombe_decision', value: approvalId, action_ts: '1' }],
+    actions: [
+      { type: 'button', action_id: ACTIONS.approve, block_id: 'harombe_decision', value: approvalId, action_ts: '1' },
+    ],
   };
 }
 
@@ -303,11 +342,16 @@ function denyPayload(user: string, privateMetadata: string, reason: string): Rec
     api_app_id: 'A1',
     token: 'unused',
     trigger_id: 't',
-    view: { id: 'V1', type: 'modal', callback_id: DENY_VIEW, private_metadata: privateMetadata, state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } } },
+    view: {
+      id: 'V1',
+      type: 'modal',
+      callback_id: DENY_VIEW,
+      private_metadata: privateMetadata,
+      state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } },
+    },
   };
 }
 
 function requestInit(request: { body: string; headers: Record<string, string> }): RequestInit {
   return { headers: request.headers, body: request.body };
 }
-

@@ -6,10 +6,15 @@ export interface SignedRequest {
   headers: Record<string, string>;
 }
 
-export function signedRequest(signingSecret: string, payload: unknown, options: { timestampSeconds?: number; signature?: string } = {}): SignedRequest {
+export function signedRequest(
+  signingSecret: string,
+  payload: unknown,
+  options: { timestampSeconds?: number; signature?: string } = {},
+): SignedRequest {
   const timestamp = options.timestampSeconds ?? Math.floor(Date.now() / 1000);
   const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-  const signature = options.signature ?? `v0=${createHmac('sha256', signingSecret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+  const signature =
+    options.signature ?? `v0=${createHmac('sha256', signingSecret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
   return {
     body,
     headers: {
@@ -28,7 +33,13 @@ export async function send(url: string, request: SignedRequest): Promise<number>
 }
 
 /** A click on a message button (block_actions), as Slack describes it. */
-export function buttonClick(options: { user: string; actionId: string; value: string; channel: string; messageTs: string }): Record<string, unknown> {
+export function buttonClick(options: {
+  user: string;
+  actionId: string;
+  value: string;
+  channel: string;
+  messageTs: string;
+}): Record<string, unknown> {
   return {
     type: 'block_actions',
     user: { id: options.user, username: options.user.toLowerCase(), name: options.user.toLowerCase(), team_id: 'T1' },
@@ -40,12 +51,24 @@ export function buttonClick(options: { user: string; actionId: string; value: st
     channel: { id: options.channel, name: 'approvals' },
     message: { type: 'message', ts: options.messageTs, text: 'Approval needed' },
     response_url: 'https://hooks.slack.com/actions/T1/1/unused',
-    actions: [{ type: 'button', action_id: options.actionId, block_id: 'harombe_decision', value: options.value, action_ts: `${Date.now() / 1000}` }],
+    actions: [
+      {
+        type: 'button',
+        action_id: options.actionId,
+        block_id: 'harombe_decision',
+        value: options.value,
+        action_ts: `${Date.now() / 1000}`,
+      },
+    ],
   };
 }
 
 /** The submission of the deny modal with a reason. */
-export function denySubmission(options: { user: string; privateMetadata: string; reason: string }): Record<string, unknown> {
+export function denySubmission(options: {
+  user: string;
+  privateMetadata: string;
+  reason: string;
+}): Record<string, unknown> {
   return {
     type: 'view_submission',
     team: { id: 'T1', domain: 'acme' },

@@ -132,7 +132,12 @@ export class SlackStandIn {
       });
     });
     // Slack lets the app answer in the ack only where the answer means something (a modal's submission).
-    const envelope = { envelope_id: envelopeId, type: 'interactive', payload, accepts_response_payload: payload.type === 'view_submission' };
+    const envelope = {
+      envelope_id: envelopeId,
+      type: 'interactive',
+      payload,
+      accepts_response_payload: payload.type === 'view_submission',
+    };
     socket.send(JSON.stringify(envelope));
     return acked;
   }
@@ -176,7 +181,9 @@ export class SlackStandIn {
     const server = createServer((request, response) => {
       void this.handle(request, response);
     });
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head));
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(request, socket, head),
+    );
     return server;
   }
 
@@ -186,7 +193,9 @@ export class SlackStandIn {
     const raw = Buffer.concat(chunks).toString('utf8');
     const method = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/^\/api\//, '');
     const body = parseBody(raw, request.headers['content-type'] ?? '');
-    const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? (typeof body.token === 'string' ? body.token : undefined);
+    const token =
+      /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ??
+      (typeof body.token === 'string' ? body.token : undefined);
     if (this.resets.has(method)) {
       this.calls.push({ method, body, token, response: {} });
       request.socket.destroy();
@@ -220,7 +229,15 @@ export class SlackStandIn {
     if (failure) return { ok: false, error: failure };
     switch (method) {
       case 'auth.test':
-        return { ok: true, url: 'https://acme.slack.com/', team: 'Acme', user: 'harombe', team_id: 'T1', user_id: 'UBOT', bot_id: 'BBOT' };
+        return {
+          ok: true,
+          url: 'https://acme.slack.com/',
+          team: 'Acme',
+          user: 'harombe',
+          team_id: 'T1',
+          user_id: 'UBOT',
+          bot_id: 'BBOT',
+        };
       case 'chat.postMessage':
         return this.postMessage(body);
       case 'chat.update': {
@@ -255,8 +272,20 @@ export class SlackStandIn {
     const ts = this.newTs();
     const threadTs = typeof body.thread_ts === 'string' ? body.thread_ts : undefined;
     const metadata = isObject(body.metadata) ? body.metadata : undefined;
-    this.messages.push({ channel: String(body.channel), ts, text: body.text, blocks: body.blocks, metadata, thread_ts: threadTs });
-    return { ok: true, channel: body.channel, ts, message: { type: 'message', ts, text: body.text, bot_id: 'BBOT', ...(metadata ? { metadata } : {}) } };
+    this.messages.push({
+      channel: String(body.channel),
+      ts,
+      text: body.text,
+      blocks: body.blocks,
+      metadata,
+      thread_ts: threadTs,
+    });
+    return {
+      ok: true,
+      channel: body.channel,
+      ts,
+      message: { type: 'message', ts, text: body.text, bot_id: 'BBOT', ...(metadata ? { metadata } : {}) },
+    };
   }
 
   /**
@@ -268,7 +297,8 @@ export class SlackStandIn {
     const latest = body.latest === undefined ? undefined : tsMicros(String(body.latest));
     const limit = Math.min(Number(body.limit ?? 100) || 100, 999);
     const offset = Number(body.cursor ?? 0) || 0;
-    const withMetadata = body.include_all_metadata === true || body.include_all_metadata === 'true' || body.include_all_metadata === '1';
+    const withMetadata =
+      body.include_all_metadata === true || body.include_all_metadata === 'true' || body.include_all_metadata === '1';
     const matching = this.channelMessages(String(body.channel))
       .filter((message) => tsMicros(message.ts) > oldest && (latest === undefined || tsMicros(message.ts) < latest))
       .reverse();
@@ -320,7 +350,10 @@ export class SlackStandIn {
       return;
     }
     if (!isObject(message) || typeof message.envelope_id !== 'string') return;
-    const ack: SocketAck = { envelope_id: message.envelope_id, ...(isObject(message.payload) ? { payload: message.payload } : {}) };
+    const ack: SocketAck = {
+      envelope_id: message.envelope_id,
+      ...(isObject(message.payload) ? { payload: message.payload } : {}),
+    };
     this.acks.push(ack);
     this.ackWaiters.get(ack.envelope_id)?.(ack);
     this.ackWaiters.delete(ack.envelope_id);

@@ -1,7 +1,15 @@
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ACTIONS, DENY_VIEW } from '../src/index.js';
-import { ApprovalFixture, blocksText, BOT_TOKEN, buttonsOf, CHANNEL, eventually, NOT_AN_APPROVER } from './approval-fixture.js';
+import {
+  ApprovalFixture,
+  blocksText,
+  BOT_TOKEN,
+  buttonsOf,
+  CHANNEL,
+  eventually,
+  NOT_AN_APPROVER,
+} from './approval-fixture.js';
 import type { RecordedCall } from './slack-stand-in.js';
 
 let redis: RedisContainer;
@@ -22,7 +30,10 @@ describe('Slack over Socket Mode', () => {
   let f: ApprovalFixture;
 
   beforeEach(async () => {
-    f = await ApprovalFixture.start(redis.url, { slack: { transport: 'socket' }, env: { HAROMBE_SLACK_BOT_TOKEN: BOT_TOKEN, HAROMBE_SLACK_APP_TOKEN: APP_TOKEN } });
+    f = await ApprovalFixture.start(redis.url, {
+      slack: { transport: 'socket' },
+      env: { HAROMBE_SLACK_BOT_TOKEN: BOT_TOKEN, HAROMBE_SLACK_APP_TOKEN: APP_TOKEN },
+    });
     await eventually(() => f.standIn.socketConnections === 1, 'the Socket Mode connection');
   });
 
@@ -36,7 +47,7 @@ describe('Slack over Socket Mode', () => {
     return { job, approvalId: job.approval?.approval_id as string, ts: tsOf(message) };
   }
 
-  it('connects with the app-level token, and approves on an approver\'s click: acked, decided as over HTTP, the message updated in place', async () => {
+  it("connects with the app-level token, and approves on an approver's click: acked, decided as over HTTP, the message updated in place", async () => {
     expect(f.standIn.called('apps.connections.open').map((call) => call.token)).toEqual([APP_TOKEN]);
     expect(f.service.slack?.eventsUrl).toBeUndefined();
     const { job, approvalId, ts } = await announced();
@@ -80,7 +91,12 @@ describe('Slack over Socket Mode', () => {
       const current = await f.api.store.get(job.job_id);
       return current?.status === 'denied' ? current : undefined;
     }, 'the job to be denied');
-    expect(denied.approval).toMatchObject({ status: 'denied', decided_by: 'slack:UCAROL', channel: 'slack', reason: 'mines bitcoin' });
+    expect(denied.approval).toMatchObject({
+      status: 'denied',
+      decided_by: 'slack:UCAROL',
+      channel: 'slack',
+      reason: 'mines bitcoin',
+    });
     const update = await eventually(() => f.updatesOf(ts)[0], 'the message update');
     expect(blocksText(update)).toContain('*Denied* by <@UCAROL>: mines bitcoin');
     expect(buttonsOf(update)).toEqual([]);

@@ -22,7 +22,14 @@ afterAll(async () => {
 function config(slack: Record<string, unknown>) {
   return parseConfig({
     redis: { url: redis.url, prefix: `t${randomUUID().slice(0, 8)}` },
-    slack: { enabled: true, channel: CHANNEL, approvers: { users: APPROVERS }, api_url: standIn.apiUrl, http: { port: 0 }, ...slack },
+    slack: {
+      enabled: true,
+      channel: CHANNEL,
+      approvers: { users: APPROVERS },
+      api_url: standIn.apiUrl,
+      http: { port: 0 },
+      ...slack,
+    },
   });
 }
 
@@ -38,11 +45,22 @@ function refusal(run: () => unknown): HarombeError {
 
 describe('Slack transports', () => {
   it('refuses to start without the secret its transport needs, naming the configuration key', () => {
-    const socket = refusal(() => new ApprovalService({ config: config({ transport: 'socket' }), logger: silentLogger, env: SLACK_ENV }));
+    const socket = refusal(
+      () => new ApprovalService({ config: config({ transport: 'socket' }), logger: silentLogger, env: SLACK_ENV }),
+    );
     expect(socket.code).toBe('InvalidArgument');
     expect(socket.message).toMatch(/slack\.app_token_env: the environment variable HAROMBE_SLACK_APP_TOKEN is not set/);
-    const http = refusal(() => new ApprovalService({ config: config({ transport: 'http' }), logger: silentLogger, env: { HAROMBE_SLACK_BOT_TOKEN: BOT_TOKEN } }));
-    expect(http.message).toMatch(/slack\.signing_secret_env: the environment variable HAROMBE_SLACK_SIGNING_SECRET is not set/);
+    const http = refusal(
+      () =>
+        new ApprovalService({
+          config: config({ transport: 'http' }),
+          logger: silentLogger,
+          env: { HAROMBE_SLACK_BOT_TOKEN: BOT_TOKEN },
+        }),
+    );
+    expect(http.message).toMatch(
+      /slack\.signing_secret_env: the environment variable HAROMBE_SLACK_SIGNING_SECRET is not set/,
+    );
   });
 
   it('socket mode: connects with the app-level token, keeps trying while Slack refuses, and holds approvals meanwhile', async () => {
@@ -62,11 +80,21 @@ describe('Slack transports', () => {
     try {
       expect(service.slack?.eventsUrl).toBeUndefined();
       // The service tries again.
-      const attempts = await eventually(() => (standIn.called('apps.connections.open').length >= 2 ? standIn.called('apps.connections.open') : undefined), 'a second connection attempt');
+      const attempts = await eventually(
+        () =>
+          standIn.called('apps.connections.open').length >= 2 ? standIn.called('apps.connections.open') : undefined,
+        'a second connection attempt',
+      );
       expect(attempts.every((call) => call.token === 'xapp-1-test')).toBe(true);
       expect(standIn.socketConnections).toBe(0);
-      const job = await service.pipeline.jobs.submit({ tenant: 'acme', name: 'alice-key', scopes: ['submit'] }, { tool: 'code_execute', params: { language: 'python', code: 'print(1)' } });
-      await eventually(() => standIn.called('chat.postMessage').find((call) => JSON.stringify(call.body).includes(job.job_id)), 'the request, posted through the Web API');
+      const job = await service.pipeline.jobs.submit(
+        { tenant: 'acme', name: 'alice-key', scopes: ['submit'] },
+        { tool: 'code_execute', params: { language: 'python', code: 'print(1)' } },
+      );
+      await eventually(
+        () => standIn.called('chat.postMessage').find((call) => JSON.stringify(call.body).includes(job.job_id)),
+        'the request, posted through the Web API',
+      );
       // Slack takes the token again: a later attempt opens the WebSocket.
       standIn.failures.delete('apps.connections.open');
       await eventually(() => standIn.socketConnections === 1, 'the Socket Mode connection');
@@ -81,11 +109,21 @@ describe('Slack transports', () => {
 
   it('without slack.enabled, holds and expires approvals with no Slack at all', async () => {
     const clock = new ManualClock();
-    const service = new ApprovalService({ config: config({ enabled: false }), logger: silentLogger, clock, intervalMs: 20, opsPort: 0, env: {} });
+    const service = new ApprovalService({
+      config: config({ enabled: false }),
+      logger: silentLogger,
+      clock,
+      intervalMs: 20,
+      opsPort: 0,
+      env: {},
+    });
     await service.start();
     try {
       expect(service.slack).toBeUndefined();
-      const job = await service.pipeline.jobs.submit({ tenant: 'acme', name: 'alice-key', scopes: ['submit'] }, { tool: 'code_execute', params: { language: 'python', code: 'print(1)' } });
+      const job = await service.pipeline.jobs.submit(
+        { tenant: 'acme', name: 'alice-key', scopes: ['submit'] },
+        { tool: 'code_execute', params: { language: 'python', code: 'print(1)' } },
+      );
       clock.advance(60_000);
       await eventually(async () => (await service.pipeline.store.get(job.job_id))?.status === 'expired', 'the expiry');
     } finally {

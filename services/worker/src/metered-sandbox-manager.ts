@@ -1,5 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { SandboxManager, type CreateSandboxRequest, type SandboxInfo, type SandboxManagerOptions } from '@harombe/sandbox';
+import {
+  SandboxManager,
+  type CreateSandboxRequest,
+  type SandboxInfo,
+  type SandboxManagerOptions,
+} from '@harombe/sandbox';
 
 /** Told how long each new sandbox took to hand over, in seconds. */
 export type SandboxStartObserver = (language: string, seconds: number) => void;

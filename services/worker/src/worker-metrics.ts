@@ -76,9 +76,14 @@ export class WorkerMetrics {
    * Runs one claimed job's tool: observes how long it waited on its queue, how long it ran,
    * and how it ended. A run aborted by a cancel is left to whoever cancelled it to count.
    */
-  async measure(job: JobRecord, signal: AbortSignal, run: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  async measure(
+    job: JobRecord,
+    signal: AbortSignal,
+    run: () => Promise<Record<string, unknown>>,
+  ): Promise<Record<string, unknown>> {
     // Only a first attempt's wait is known: the record does not say when a retry was queued.
-    if (job.attempts === 1 && job.started_at !== null) this.jobs.phase('queue_wait', (job.started_at - queuedAt(job)) / 1000);
+    if (job.attempts === 1 && job.started_at !== null)
+      this.jobs.phase('queue_wait', (job.started_at - queuedAt(job)) / 1000);
     const started = performance.now();
     let result: Record<string, unknown>;
     try {
@@ -89,13 +94,20 @@ export class WorkerMetrics {
     } finally {
       this.jobs.phase('execution', (performance.now() - started) / 1000);
     }
-    if (!signal.aborted) this.jobs.ended({ ...job, status: endEventFor(result) === 'complete' ? 'completed' : 'failed', error: null, result });
+    if (!signal.aborted)
+      this.jobs.ended({
+        ...job,
+        status: endEventFor(result) === 'complete' ? 'completed' : 'failed',
+        error: null,
+        result,
+      });
     return result;
   }
 }
 
 /** When the job became runnable: its approval, or its submission when none was needed. */
 function queuedAt(job: JobRecord): number {
-  const decided = job.approval?.status === 'approved' && job.approval.decided_at ? Date.parse(job.approval.decided_at) : NaN;
+  const decided =
+    job.approval?.status === 'approved' && job.approval.decided_at ? Date.parse(job.approval.decided_at) : NaN;
   return Number.isNaN(decided) ? job.created_at : decided;
 }

@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { systemClock, type Clock, type HarombeConfig } from '@harombe/core';
-import { AuditTrail, JobConsumer, JobEvents, JobStore, RedisKeys, SandboxDirectory, WorkerRegistry, type JobRecord } from '@harombe/queue';
+import {
+  AuditTrail,
+  JobConsumer,
+  JobEvents,
+  JobStore,
+  RedisKeys,
+  SandboxDirectory,
+  WorkerRegistry,
+  type JobRecord,
+} from '@harombe/queue';
 import { CodeExecutionTools, type SandboxManager } from '@harombe/sandbox';
 import { createRegistry, RedisConnections, startOpsServer } from '@harombe/service-kit';
 import type Docker from 'dockerode';
@@ -63,22 +72,36 @@ export class WorkerService {
       warmPoolAvailable: (language) => this.sandboxes.warmPoolAvailable(language),
     });
     const audit = new AuditTrail({ redis: this.redis.commands, keys, clock: this.clock });
-    this.sandboxes = new MeteredSandboxManager({
-      config: config.security.sandbox,
-      // Each refused connection is counted and goes into the audit trail under the sandbox's tenant.
-      onEgressRefused: (refusal) => {
-        metrics.egressRefused(refusal.reason, refusal.count);
-        void directory
-          .get(refusal.sandbox_id)
-          .then((entry) => audit.networkRefused({ tenant: entry?.tenant ?? 'unknown', sandbox_id: refusal.sandbox_id, destination: refusal.target, reason: refusal.reason, count: refusal.count, worker_id: this.workerId }))
-          .catch((error: unknown) => log.error({ err: error, sandbox_id: refusal.sandbox_id }, 'recording a refused connection failed'));
+    this.sandboxes = new MeteredSandboxManager(
+      {
+        config: config.security.sandbox,
+        // Each refused connection is counted and goes into the audit trail under the sandbox's tenant.
+        onEgressRefused: (refusal) => {
+          metrics.egressRefused(refusal.reason, refusal.count);
+          void directory
+            .get(refusal.sandbox_id)
+            .then((entry) =>
+              audit.networkRefused({
+                tenant: entry?.tenant ?? 'unknown',
+                sandbox_id: refusal.sandbox_id,
+                destination: refusal.target,
+                reason: refusal.reason,
+                count: refusal.count,
+                worker_id: this.workerId,
+              }),
+            )
+            .catch((error: unknown) =>
+              log.error({ err: error, sandbox_id: refusal.sandbox_id }, 'recording a refused connection failed'),
+            );
+        },
+        managerId: `${MANAGER_PREFIX}${this.workerId}`,
+        registry: new RedisSandboxRegistry(directory, this.workerId, config.security.sandbox.idle_timeout),
+        clock: this.clock,
+        logger: log,
+        ...(options.docker ? { docker: options.docker } : {}),
       },
-      managerId: `${MANAGER_PREFIX}${this.workerId}`,
-      registry: new RedisSandboxRegistry(directory, this.workerId, config.security.sandbox.idle_timeout),
-      clock: this.clock,
-      logger: log,
-      ...(options.docker ? { docker: options.docker } : {}),
-    }, (language, seconds) => metrics.sandboxStarted(language, seconds));
+      (language, seconds) => metrics.sandboxStarted(language, seconds),
+    );
     const tools = new CodeExecutionTools(this.sandboxes);
     this.consumer = new JobConsumer({
       workerId: this.workerId,
@@ -94,7 +117,11 @@ export class WorkerService {
       sandboxCount: () => directory.countByWorker(this.workerId),
       audit,
       run: (job: JobRecord, signal: AbortSignal) =>
-        metrics.measure(job, signal, async () => (job.tool === 'code_execute' ? tools.code_execute(job.params, job.tenant, signal) : tools[job.tool](job.params, job.tenant))),
+        metrics.measure(job, signal, async () =>
+          job.tool === 'code_execute'
+            ? tools.code_execute(job.params, job.tenant, signal)
+            : tools[job.tool](job.params, job.tenant),
+        ),
     });
   }
 
@@ -120,7 +147,9 @@ export class WorkerService {
   async stop(deadlineMs = this.options.config.worker.shutdown_deadline_seconds * 1000): Promise<void> {
     clearInterval(this.reapTimer);
     await this.consumer.stop(deadlineMs);
-    await this.sandboxes.stop({ destroySandboxes: !(this.options.keepSandboxesOnStop ?? this.options.workerId !== undefined) });
+    await this.sandboxes.stop({
+      destroySandboxes: !(this.options.keepSandboxesOnStop ?? this.options.workerId !== undefined),
+    });
     await this.ops?.close();
     await this.redis.close();
   }

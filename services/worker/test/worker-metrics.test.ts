@@ -10,7 +10,12 @@ async function scrape(registry: Registry, name: string): Promise<string[]> {
   const { values } = await metric.get();
   return values
     .filter((sample) => !('metricName' in sample) || sample.metricName === name)
-    .map((sample) => `${Object.entries(sample.labels).map(([key, value]) => `${key}=${value}`).join(',')}=${sample.value}`);
+    .map(
+      (sample) =>
+        `${Object.entries(sample.labels)
+          .map(([key, value]) => `${key}=${value}`)
+          .join(',')}=${sample.value}`,
+    );
 }
 
 const T0 = Date.UTC(2030, 0, 1);
@@ -48,35 +53,58 @@ describe('WorkerMetrics', () => {
     });
   });
 
-  it("reports the sandboxes this worker holds under its own id, and its warm pool per language", async () => {
+  it('reports the sandboxes this worker holds under its own id, and its warm pool per language', async () => {
     sandboxes = 3;
     expect(await scrape(registry, 'harombe_sandboxes_active')).toEqual(['worker=host-a1b2c3=3']);
-    expect(await scrape(registry, 'harombe_warm_pool_available')).toEqual(['language=python=2', 'language=javascript=0', 'language=shell=0']);
+    expect(await scrape(registry, 'harombe_warm_pool_available')).toEqual([
+      'language=python=2',
+      'language=javascript=0',
+      'language=shell=0',
+    ]);
   });
 
   it('measures queue wait from submission, or from the approval when a person approved the job', async () => {
     await metrics.measure(job(), new AbortController().signal, async () => ({ success: true, error: null }));
-    const approved = job({ created_at: T0, started_at: T0 + 10_000, approval: { status: 'approved', decided_at: new Date(T0 + 9_000).toISOString() } as JobRecord['approval'] });
+    const approved = job({
+      created_at: T0,
+      started_at: T0 + 10_000,
+      approval: { status: 'approved', decided_at: new Date(T0 + 9_000).toISOString() } as JobRecord['approval'],
+    });
     await metrics.measure(approved, new AbortController().signal, async () => ({ success: true, error: null }));
     // 3 s (submitted, ran) + 1 s (approved, ran).
     expect(await scrape(registry, 'harombe_job_duration_seconds_sum')).toContain('phase=queue_wait=4');
-    expect(await scrape(registry, 'harombe_job_duration_seconds_count')).toEqual(expect.arrayContaining(['phase=queue_wait=2', 'phase=execution=2']));
+    expect(await scrape(registry, 'harombe_job_duration_seconds_count')).toEqual(
+      expect.arrayContaining(['phase=queue_wait=2', 'phase=execution=2']),
+    );
     // A retry's wait is unknown: not observed.
-    await metrics.measure(job({ attempts: 2 }), new AbortController().signal, async () => ({ success: true, error: null }));
-    expect(await scrape(registry, 'harombe_job_duration_seconds_count')).toEqual(expect.arrayContaining(['phase=queue_wait=2', 'phase=execution=3']));
+    await metrics.measure(job({ attempts: 2 }), new AbortController().signal, async () => ({
+      success: true,
+      error: null,
+    }));
+    expect(await scrape(registry, 'harombe_job_duration_seconds_count')).toEqual(
+      expect.arrayContaining(['phase=queue_wait=2', 'phase=execution=3']),
+    );
   });
 
   it('counts how each job ended: a tool error completes it, an infrastructure error fails it, a throw fails it InternalError', async () => {
     const signal = new AbortController().signal;
     await metrics.measure(job(), signal, async () => ({ success: false, error: 'TimeoutError' }));
     await metrics.measure(job(), signal, async () => ({ success: false, error: 'SandboxLost' }));
-    await expect(metrics.measure(job(), signal, async () => Promise.reject(new Error('docker went away')))).rejects.toThrow('docker went away');
+    await expect(
+      metrics.measure(job(), signal, async () => Promise.reject(new Error('docker went away'))),
+    ).rejects.toThrow('docker went away');
     expect(await scrape(registry, 'harombe_jobs_total')).toEqual([
       'tool=code_execute,language=python,status=completed=1',
       'tool=code_execute,language=python,status=failed=2',
     ]);
     expect(await scrape(registry, 'harombe_errors_total')).toEqual(
-      expect.arrayContaining(['code=TimeoutError=1', 'code=SandboxLost=1', 'code=InternalError=1', 'code=RuntimeUnavailable=0', 'code=WorkerLost=0']),
+      expect.arrayContaining([
+        'code=TimeoutError=1',
+        'code=SandboxLost=1',
+        'code=InternalError=1',
+        'code=RuntimeUnavailable=0',
+        'code=WorkerLost=0',
+      ]),
     );
   });
 
@@ -93,6 +121,9 @@ describe('WorkerMetrics', () => {
   it('observes sandbox start times by language', async () => {
     metrics.sandboxStarted('python', 0.004);
     metrics.sandboxStarted('shell', 1.2);
-    expect(await scrape(registry, 'harombe_sandbox_start_seconds_count')).toEqual(['language=python=1', 'language=shell=1']);
+    expect(await scrape(registry, 'harombe_sandbox_start_seconds_count')).toEqual([
+      'language=python=1',
+      'language=shell=1',
+    ]);
   });
 });

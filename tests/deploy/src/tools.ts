@@ -18,7 +18,8 @@ function found(command: string, args: string[]): boolean {
 
 /** promtool's path; throws with the fix when it is missing (never skips). */
 export function promtool(): string {
-  if (!found('promtool', ['--version'])) throw new Error(`promtool (Debian's prometheus package) is missing: ${SETUP_FIX}`);
+  if (!found('promtool', ['--version']))
+    throw new Error(`promtool (Debian's prometheus package) is missing: ${SETUP_FIX}`);
   return 'promtool';
 }
 

@@ -5,7 +5,11 @@ import { parse } from 'yaml';
 import { composeCommand, REPO, run } from '../src/tools.js';
 
 /** What the compose file requires from the environment, as an operator would set it. */
-const REQUIRED = { HAROMBE_REDIS_PASSWORD: 'test-redis-password', GRAFANA_ADMIN_PASSWORD: 'test-grafana-password', DOCKER_GID: '998' };
+const REQUIRED = {
+  HAROMBE_REDIS_PASSWORD: 'test-redis-password',
+  GRAFANA_ADMIN_PASSWORD: 'test-grafana-password',
+  DOCKER_GID: '998',
+};
 
 interface Service {
   image?: string;
@@ -21,7 +25,9 @@ interface Service {
 
 /** `source:target` of a volume, from the short syntax (docker-compose 1) or the long one (docker compose 2). */
 const mounts = (service: Service | undefined): string[] =>
-  (service?.volumes ?? []).map((volume) => (typeof volume === 'string' ? volume.replace(/:(rw|ro)$/, '') : `${volume.source}:${volume.target}`));
+  (service?.volumes ?? []).map((volume) =>
+    typeof volume === 'string' ? volume.replace(/:(rw|ro)$/, '') : `${volume.source}:${volume.target}`,
+  );
 
 function compose(args: string[], env: NodeJS.ProcessEnv = {}) {
   const [command, ...prefix] = composeCommand();
@@ -36,10 +42,13 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(services).sort()).toEqual(['api', 'approval', 'grafana', 'prometheus', 'redis', 'worker']);
 
     const redisCommand = (services.redis?.command ?? []).join(' ');
-    for (const flag of ['--appendonly yes', '--maxmemory-policy noeviction', '--requirepass']) expect(redisCommand).toContain(flag);
+    for (const flag of ['--appendonly yes', '--maxmemory-policy noeviction', '--requirepass'])
+      expect(redisCommand).toContain(flag);
     expect(mounts(services.redis)).toContain('redis-data:/data');
     for (const name of ['api', 'approval', 'worker']) {
-      expect(services[name]?.environment?.HAROMBE_REDIS_URL, name).toBe(`redis://:${REQUIRED.HAROMBE_REDIS_PASSWORD}@redis:6379`);
+      expect(services[name]?.environment?.HAROMBE_REDIS_URL, name).toBe(
+        `redis://:${REQUIRED.HAROMBE_REDIS_PASSWORD}@redis:6379`,
+      );
       expect(services[name]?.build?.target, name).toBe(name);
     }
     // Scalable: no fixed name or host port; the host's Docker engine through its socket.
@@ -53,10 +62,15 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs a worker alone on another gVisor host with deploy/compose/worker-host.yml', () => {
-    const result = compose(['-f', 'docker-compose.yml', '-f', 'deploy/compose/worker-host.yml', 'config'], { ...REQUIRED, HAROMBE_REDIS_HOST: 'redis.fleet.internal' });
+    const result = compose(['-f', 'docker-compose.yml', '-f', 'deploy/compose/worker-host.yml', 'config'], {
+      ...REQUIRED,
+      HAROMBE_REDIS_HOST: 'redis.fleet.internal',
+    });
     expect(result.status, result.stderr).toBe(0);
     const worker = (parse(result.stdout) as { services: Record<string, Service> }).services.worker as Service;
-    expect(worker.environment?.HAROMBE_REDIS_URL).toBe(`redis://:${REQUIRED.HAROMBE_REDIS_PASSWORD}@redis.fleet.internal:6379`);
+    expect(worker.environment?.HAROMBE_REDIS_URL).toBe(
+      `redis://:${REQUIRED.HAROMBE_REDIS_PASSWORD}@redis.fleet.internal:6379`,
+    );
     expect(JSON.stringify(worker.ports)).toContain('9101');
   });
 
@@ -103,4 +117,3 @@ async function until(probe: () => boolean, timeoutMs = 60_000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
-

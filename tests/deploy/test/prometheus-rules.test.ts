@@ -22,8 +22,11 @@ describe('deploy/prometheus', () => {
     expect(result.status, result.stderr + result.stdout).toBe(0);
     // Every alert of alerts.yml has a unit test.
     const tested = readFileSync(join(prometheusDir, 'alerts-test.yml'), 'utf8');
-    const alerts = [...readFileSync(join(prometheusDir, 'alerts.yml'), 'utf8').matchAll(/- alert: (\w+)/g)].map((match) => match[1] as string);
+    const alerts = [...readFileSync(join(prometheusDir, 'alerts.yml'), 'utf8').matchAll(/- alert: (\w+)/g)].map(
+      (match) => match[1] as string,
+    );
     expect(alerts.length).toBeGreaterThanOrEqual(5);
-    for (const alert of alerts) expect(tested, `alerts-test.yml has no test of ${alert}`).toContain(`alertname: ${alert}`);
+    for (const alert of alerts)
+      expect(tested, `alerts-test.yml has no test of ${alert}`).toContain(`alertname: ${alert}`);
   });
 });

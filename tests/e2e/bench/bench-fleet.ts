@@ -24,7 +24,8 @@ import { stringify } from 'yaml';
 
 const PROGRAM = "print('bench')";
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => (args.includes(name) ? (args[args.indexOf(name) + 1] ?? fallback) : fallback);
+const option = (name: string, fallback: string): string =>
+  args.includes(name) ? (args[args.indexOf(name) + 1] ?? fallback) : fallback;
 const jobsPerRound = Number(option('--jobs', '40'));
 const concurrencies = option('--concurrency', '1,2,4').split(',').map(Number);
 const batchSize = Number(option('--batch', '10000'));
@@ -38,7 +39,12 @@ interface Round {
 }
 
 /** `total` calls of `work` spread over `concurrency` loops; loop i passes i to work. */
-async function drive(total: number, concurrency: number, label: string, work: (loop: number) => Promise<void>): Promise<Round> {
+async function drive(
+  total: number,
+  concurrency: number,
+  label: string,
+  work: (loop: number) => Promise<void>,
+): Promise<Round> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -66,7 +72,11 @@ function summarize(round: Round) {
 }
 
 async function rawRound(concurrency: number): Promise<Round> {
-  const containers = await Promise.all(Array.from({ length: concurrency }, () => docker.createContainer(rawBaselineSpec(sandboxConfig, ['sleep', 'infinity']))));
+  const containers = await Promise.all(
+    Array.from({ length: concurrency }, () =>
+      docker.createContainer(rawBaselineSpec(sandboxConfig, ['sleep', 'infinity'])),
+    ),
+  );
   try {
     await Promise.all(containers.map((c) => c.start()));
     const exec = async (loop: number) => {
@@ -83,16 +93,26 @@ async function rawRound(concurrency: number): Promise<Round> {
 async function fleetRound(client: HarombeClient, concurrency: number): Promise<Round> {
   const sandboxes: string[] = [];
   for (let i = 0; i < concurrency; i += 1) {
-    const job = await client.submitJob({ tool: 'code_execute', params: { language: 'python', code: PROGRAM }, wait_seconds: 60 });
+    const job = await client.submitJob({
+      tool: 'code_execute',
+      params: { language: 'python', code: PROGRAM },
+      wait_seconds: 60,
+    });
     if (job.status !== 'completed') throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
     sandboxes.push(job.result?.sandbox_id as string);
   }
   const run = async (loop: number) => {
-    const job = await client.submitJob({ tool: 'code_execute', params: { language: 'python', code: PROGRAM, sandbox_id: sandboxes[loop] }, wait_seconds: 60 });
-    if (job.status !== 'completed' || job.result?.exit_code !== 0) throw new Error(`job ended ${job.status}: ${JSON.stringify(job.result)}`);
+    const job = await client.submitJob({
+      tool: 'code_execute',
+      params: { language: 'python', code: PROGRAM, sandbox_id: sandboxes[loop] },
+      wait_seconds: 60,
+    });
+    if (job.status !== 'completed' || job.result?.exit_code !== 0)
+      throw new Error(`job ended ${job.status}: ${JSON.stringify(job.result)}`);
   };
   const round = await drive(jobsPerRound, concurrency, `fleet end to end, concurrency ${concurrency}`, run);
-  for (const sandbox_id of sandboxes) await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
+  for (const sandbox_id of sandboxes)
+    await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
   return round;
 }
 
@@ -101,13 +121,21 @@ function rssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
-async function batchMemory(client: HarombeClient, apiPid: number): Promise<{ jobs: number; accept_ms: number; api_rss_before_mb: number; api_rss_peak_mb: number }> {
+async function batchMemory(
+  client: HarombeClient,
+  apiPid: number,
+): Promise<{ jobs: number; accept_ms: number; api_rss_before_mb: number; api_rss_peak_mb: number }> {
   const before = rssMb(apiPid);
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(apiPid))), 20);
   process.stderr.write(`  submitting a batch of ${batchSize} jobs (they wait for approval and are not run)…\n`);
   const t0 = performance.now();
-  const batch = await client.submitBatch({ jobs: Array.from({ length: batchSize }, (_, i) => ({ tool: 'code_execute', params: { language: 'python', code: `print(${i})` } })) });
+  const batch = await client.submitBatch({
+    jobs: Array.from({ length: batchSize }, (_, i) => ({
+      tool: 'code_execute',
+      params: { language: 'python', code: `print(${i})` },
+    })),
+  });
   const acceptMs = performance.now() - t0;
   clearInterval(sampler);
   peak = Math.max(peak, rssMb(apiPid));
@@ -123,15 +151,36 @@ async function main(): Promise<void> {
   writeFileSync(
     configPath,
     stringify({
-      api: { port: 0, keys: [{ name: 'bench', tenant: 'bench', scopes: ['submit'], key_sha256: createHash('sha256').update(KEY).digest('hex') }] },
+      api: {
+        port: 0,
+        keys: [
+          {
+            name: 'bench',
+            tenant: 'bench',
+            scopes: ['submit'],
+            key_sha256: createHash('sha256').update(KEY).digest('hex'),
+          },
+        ],
+      },
       worker: { concurrency: Math.max(...concurrencies) },
       security: {
-        policy: { rules: [{ tools: ['code_execute'], risk: 'LOW', conditions: [{ param: 'code', equals: PROGRAM }], description: 'Benchmark program' }] },
+        policy: {
+          rules: [
+            {
+              tools: ['code_execute'],
+              risk: 'LOW',
+              conditions: [{ param: 'code', equals: PROGRAM }],
+              description: 'Benchmark program',
+            },
+          ],
+        },
       },
     }),
   );
   const fleet = new LocalFleet({ configPath, redisUrl: redis.url, logDir: join(dir, 'logs'), apiPort: 0, opsPort: 0 });
-  process.stderr.write(`fleet benchmark: ${jobsPerRound} jobs per round, concurrency ${concurrencies.join(', ')}, program python3 -c ${JSON.stringify(PROGRAM)}\n`);
+  process.stderr.write(
+    `fleet benchmark: ${jobsPerRound} jobs per round, concurrency ${concurrencies.join(', ')}, program python3 -c ${JSON.stringify(PROGRAM)}\n`,
+  );
   await fleet.start();
   const client = new HarombeClient({ baseUrl: fleet.apiUrl, apiKey: KEY });
   try {
@@ -139,20 +188,50 @@ async function main(): Promise<void> {
     for (const concurrency of concurrencies) {
       const raw = summarize(await rawRound(concurrency));
       const fleetSide = summarize(await fleetRound(client, concurrency));
-      rounds.push({ concurrency, raw, fleet: fleetSide, ratios: { p50: fleetSide.p50_ms / raw.p50_ms, p95: fleetSide.p95_ms / raw.p95_ms, throughput: fleetSide.throughput_per_s / raw.throughput_per_s } });
+      rounds.push({
+        concurrency,
+        raw,
+        fleet: fleetSide,
+        ratios: {
+          p50: fleetSide.p50_ms / raw.p50_ms,
+          p95: fleetSide.p95_ms / raw.p95_ms,
+          throughput: fleetSide.throughput_per_s / raw.throughput_per_s,
+        },
+      });
     }
     const memory = await batchMemory(client, fleet.api!.child.pid!);
     const bars = { p50_ratio_max: 1.25, throughput_ratio_min: 0.8, api_rss_mb_max: 200 };
 
-    console.log('\n| concurrency | raw p50 ms | fleet p50 ms | p50 ratio | raw p95 ms | fleet p95 ms | raw jobs/s | fleet jobs/s | throughput ratio |');
+    console.log(
+      '\n| concurrency | raw p50 ms | fleet p50 ms | p50 ratio | raw p95 ms | fleet p95 ms | raw jobs/s | fleet jobs/s | throughput ratio |',
+    );
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rounds) {
-      console.log(`| ${r.concurrency} | ${r.raw.p50_ms.toFixed(0)} | ${r.fleet.p50_ms.toFixed(0)} | ${r.ratios.p50.toFixed(2)}x ${r.ratios.p50 <= bars.p50_ratio_max ? 'met' : 'NOT met'} | ${r.raw.p95_ms.toFixed(0)} | ${r.fleet.p95_ms.toFixed(0)} | ${r.raw.throughput_per_s.toFixed(2)} | ${r.fleet.throughput_per_s.toFixed(2)} | ${r.ratios.throughput.toFixed(2)}x ${r.ratios.throughput >= bars.throughput_ratio_min ? 'met' : 'NOT met'} |`);
+      console.log(
+        `| ${r.concurrency} | ${r.raw.p50_ms.toFixed(0)} | ${r.fleet.p50_ms.toFixed(0)} | ${r.ratios.p50.toFixed(2)}x ${r.ratios.p50 <= bars.p50_ratio_max ? 'met' : 'NOT met'} | ${r.raw.p95_ms.toFixed(0)} | ${r.fleet.p95_ms.toFixed(0)} | ${r.raw.throughput_per_s.toFixed(2)} | ${r.fleet.throughput_per_s.toFixed(2)} | ${r.ratios.throughput.toFixed(2)}x ${r.ratios.throughput >= bars.throughput_ratio_min ? 'met' : 'NOT met'} |`,
+      );
     }
-    console.log(`\nAPI memory while accepting a ${memory.jobs}-job batch: ${memory.api_rss_before_mb.toFixed(0)} MB before, ${memory.api_rss_peak_mb.toFixed(0)} MB peak (bar < ${bars.api_rss_mb_max} MB: ${memory.api_rss_peak_mb < bars.api_rss_mb_max ? 'met' : 'NOT met'}); accepted in ${(memory.accept_ms / 1000).toFixed(1)} s`);
+    console.log(
+      `\nAPI memory while accepting a ${memory.jobs}-job batch: ${memory.api_rss_before_mb.toFixed(0)} MB before, ${memory.api_rss_peak_mb.toFixed(0)} MB peak (bar < ${bars.api_rss_mb_max} MB: ${memory.api_rss_peak_mb < bars.api_rss_mb_max ? 'met' : 'NOT met'}); accepted in ${(memory.accept_ms / 1000).toFixed(1)} s`,
+    );
     const out = resolve(import.meta.dirname, '../../../bench-results');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'fleet.json'), JSON.stringify({ date: new Date().toISOString(), program: PROGRAM, jobs_per_round: jobsPerRound, limits: sandboxConfig.limits, rounds, memory, bars }, null, 2));
+    writeFileSync(
+      join(out, 'fleet.json'),
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          program: PROGRAM,
+          jobs_per_round: jobsPerRound,
+          limits: sandboxConfig.limits,
+          rounds,
+          memory,
+          bars,
+        },
+        null,
+        2,
+      ),
+    );
     console.log('\nwritten to bench-results/fleet.json');
   } finally {
     await fleet.stop();

@@ -16,12 +16,15 @@ const GRAFANA_VARIABLES: Record<string, string> = { $__rate_interval: '1m' };
 
 /** Every query of every panel of the Grafana dashboard, its variables filled in. */
 export function dashboardQueries(): DeployQuery[] {
-  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { title: string; targets?: { refId: string; expr: string }[] }[] };
+  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    panels: { title: string; targets?: { refId: string; expr: string }[] }[];
+  };
   return dashboard.panels.flatMap((panel) =>
     (panel.targets ?? []).map((target) => {
       let expr = target.expr;
       for (const [variable, value] of Object.entries(GRAFANA_VARIABLES)) expr = expr.replaceAll(variable, value);
-      if (expr.includes('$')) throw new Error(`panel "${panel.title}" uses a Grafana variable this test does not know: ${target.expr}`);
+      if (expr.includes('$'))
+        throw new Error(`panel "${panel.title}" uses a Grafana variable this test does not know: ${target.expr}`);
       return { source: `panel "${panel.title}" ${target.refId}`, expr };
     }),
   );
@@ -33,9 +36,15 @@ export function dashboardQueries(): DeployQuery[] {
  * for every series the signal has, and nothing only when a metric is missing.
  */
 export function alertQueries(): DeployQuery[] {
-  const rules = parse(readFileSync(join(DEPLOY_PROMETHEUS, 'alerts.yml'), 'utf8')) as { groups: { rules: { alert?: string; record?: string; expr: string }[] }[] };
+  const rules = parse(readFileSync(join(DEPLOY_PROMETHEUS, 'alerts.yml'), 'utf8')) as {
+    groups: { rules: { alert?: string; record?: string; expr: string }[] }[];
+  };
   return rules.groups.flatMap((group) =>
-    group.rules.map((rule) => (rule.alert ? { source: `alert ${rule.alert}`, expr: withBool(rule.expr) } : { source: `rule ${rule.record}`, expr: rule.expr })),
+    group.rules.map((rule) =>
+      rule.alert
+        ? { source: `alert ${rule.alert}`, expr: withBool(rule.expr) }
+        : { source: `rule ${rule.record}`, expr: rule.expr },
+    ),
   );
 }
 

@@ -6,7 +6,14 @@ import { freeLoopbackPort } from '@harombe/test-fixtures';
 import { parse, stringify } from 'yaml';
 
 /** The repository's deploy/prometheus (this file is tests/e2e/src/prometheus-server.ts). */
-export const DEPLOY_PROMETHEUS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'deploy', 'prometheus');
+export const DEPLOY_PROMETHEUS = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  'deploy',
+  'prometheus',
+);
 
 export interface PrometheusServerOptions {
   /** Scrape targets (host:port on loopback) per job name of deploy/prometheus/prometheus.yml; every job needs one. */
@@ -32,7 +39,9 @@ interface ScrapeConfig {
 export function requirePrometheus(): void {
   const found = spawnSync('prometheus', ['--version'], { stdio: 'ignore' });
   if (found.error || found.status !== 0) {
-    throw new Error('prometheus is missing (Debian package prometheus): run `sudo bash deploy/host/setup.sh`, which installs it');
+    throw new Error(
+      'prometheus is missing (Debian package prometheus): run `sudo bash deploy/host/setup.sh`, which installs it',
+    );
   }
 }
 
@@ -54,9 +63,17 @@ export class PrometheusServer {
     writeFileSync(configFile, stringify(testConfig(options)));
     const port = await freeLoopbackPort();
     const log = createWriteStream(join(options.dir, 'prometheus.log'));
-    const child = spawn('prometheus', [`--config.file=${configFile}`, `--storage.tsdb.path=${join(options.dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'prometheus',
+      [
+        `--config.file=${configFile}`,
+        `--storage.tsdb.path=${join(options.dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -68,10 +85,17 @@ export class PrometheusServer {
   /** Samples of an instant query; throws with Prometheus's error for a bad query. */
   async query(expr: string): Promise<QuerySample[]> {
     const response = await fetch(`${this.url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
-    const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: QuerySample[] | [number, string] } };
-    if (body.status !== 'success' || !body.data) throw new Error(`query failed: ${expr}: ${body.error ?? response.status}`);
+    const body = (await response.json()) as {
+      status: string;
+      error?: string;
+      data?: { resultType: string; result: QuerySample[] | [number, string] };
+    };
+    if (body.status !== 'success' || !body.data)
+      throw new Error(`query failed: ${expr}: ${body.error ?? response.status}`);
     // A scalar expression answers one value, not a vector.
-    return body.data.resultType === 'scalar' ? [{ metric: {}, value: body.data.result as [number, string] }] : (body.data.result as QuerySample[]);
+    return body.data.resultType === 'scalar'
+      ? [{ metric: {}, value: body.data.result as [number, string] }]
+      : (body.data.result as QuerySample[]);
   }
 
   /** The single value of a query that answers one sample, or undefined when it answers none. */
@@ -96,7 +120,8 @@ export class PrometheusServer {
     let exitCode: number | null | undefined;
     void this.exited.then((code) => (exitCode = code));
     while (Date.now() < deadline) {
-      if (exitCode !== undefined) throw new Error(`prometheus exited (code ${exitCode}); see ${join(dir, 'prometheus.log')}`);
+      if (exitCode !== undefined)
+        throw new Error(`prometheus exited (code ${exitCode}); see ${join(dir, 'prometheus.log')}`);
       try {
         if ((await fetch(`${this.url}/-/ready`)).ok) return;
       } catch {
@@ -111,7 +136,10 @@ export class PrometheusServer {
 
 /** deploy/prometheus/prometheus.yml with each job's discovery replaced by static targets. */
 function testConfig(options: PrometheusServerOptions): Record<string, unknown> {
-  const deployed = parse(readFileSync(join(DEPLOY_PROMETHEUS, 'prometheus.yml'), 'utf8')) as { scrape_configs: ScrapeConfig[]; rule_files: string[] };
+  const deployed = parse(readFileSync(join(DEPLOY_PROMETHEUS, 'prometheus.yml'), 'utf8')) as {
+    scrape_configs: ScrapeConfig[];
+    rule_files: string[];
+  };
   const interval = `${options.intervalSeconds ?? 1}s`;
   const jobs = deployed.scrape_configs.map((job) => job.job_name);
   const unknown = Object.keys(options.targets).filter((name) => !jobs.includes(name));
@@ -126,4 +154,3 @@ function testConfig(options: PrometheusServerOptions): Record<string, unknown> {
     }),
   };
 }
-

@@ -64,12 +64,26 @@ export class TestFleet {
   static async start(options: TestFleetOptions = {}): Promise<TestFleet> {
     const dir = mkdtempSync(join(tmpdir(), 'harombe-fleet-'));
     const redis = await startRedis();
-    const keys = Object.entries(TEST_KEYS).map(([name, key]) => ({ name, ...key, key_sha256: createHash('sha256').update(keyOf(name as TestKeyName)).digest('hex') }));
+    const keys = Object.entries(TEST_KEYS).map(([name, key]) => ({
+      name,
+      ...key,
+      key_sha256: createHash('sha256')
+        .update(keyOf(name as TestKeyName))
+        .digest('hex'),
+    }));
     const config: Record<string, unknown> = { ...BASE_CONFIG, api: { keys, port: 0 } };
     const merged = deepMerge(config, options.config ?? {});
     const configPath = join(dir, 'harombe.yaml');
     writeFileSync(configPath, stringify(merged));
-    const fleet = new LocalFleet({ configPath, redisUrl: redis.url, logDir: join(dir, 'logs'), workers: options.workers ?? 1, apiPort: 0, opsPort: 0, env: { HAROMBE_LOG_LEVEL: 'debug' } });
+    const fleet = new LocalFleet({
+      configPath,
+      redisUrl: redis.url,
+      logDir: join(dir, 'logs'),
+      workers: options.workers ?? 1,
+      apiPort: 0,
+      opsPort: 0,
+      env: { HAROMBE_LOG_LEVEL: 'debug' },
+    });
     try {
       await fleet.start();
     } catch (error) {
@@ -98,7 +112,8 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const current = out[key];
-    const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    const isObject = (v: unknown): v is Record<string, unknown> =>
+      typeof v === 'object' && v !== null && !Array.isArray(v);
     out[key] = isObject(current) && isObject(value) ? deepMerge(current, value) : value;
   }
   return out;

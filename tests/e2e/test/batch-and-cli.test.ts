@@ -19,9 +19,16 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-async function harombe(args: string[], key: 'alice' | 'bob' = 'alice'): Promise<{ code: number; stdout: string; stderr: string }> {
+async function harombe(
+  args: string[],
+  key: 'alice' | 'bob' = 'alice',
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, '--api-url', fleet.apiUrl, '--api-key', keyOf(key), ...args], { timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [cli, '--api-url', fleet.apiUrl, '--api-key', keyOf(key), ...args],
+      { timeout: 300_000, maxBuffer: 64 * 1024 * 1024 },
+    );
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -34,8 +41,17 @@ describe('batches', () => {
     const alice = fleet.client('alice');
     const bob = fleet.client('bob');
     // Four sandboxes share the batch's work.
-    const sandboxes = await Promise.all([0, 1, 2, 3].map(async () => resultOf(await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'true' } })).sandbox_id as string));
-    const jobs = Array.from({ length: 200 }, (_, i) => ({ tool: 'code_execute', params: { language: 'shell', sandbox_id: sandboxes[i % 4], code: `echo $((${i} * 2))` } }));
+    const sandboxes = await Promise.all(
+      [0, 1, 2, 3].map(
+        async () =>
+          resultOf(await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'true' } }))
+            .sandbox_id as string,
+      ),
+    );
+    const jobs = Array.from({ length: 200 }, (_, i) => ({
+      tool: 'code_execute',
+      params: { language: 'shell', sandbox_id: sandboxes[i % 4], code: `echo $((${i} * 2))` },
+    }));
     const batch = await alice.submitBatch({ jobs });
     expect(batch.job_ids).toHaveLength(200);
     const pending = await alice.getBatch(batch.batch_id);
@@ -53,13 +69,21 @@ describe('batches', () => {
     for await (const job of alice.batchResults(batch.batch_id)) results.push(job);
     expect(results).toHaveLength(200);
     const byId = new Map(results.map((job) => [job.job_id, job]));
-    batch.job_ids.forEach((id, i) => expect(byId.get(id)?.result).toMatchObject({ success: true, stdout: `${i * 2}\n` }));
+    batch.job_ids.forEach((id, i) =>
+      expect(byId.get(id)?.result).toMatchObject({ success: true, stdout: `${i * 2}\n` }),
+    );
   });
 });
 
 describe('the harombe command against the fleet', () => {
   it('exec runs one job, waits for its approval, prints its output and exits with its code', async () => {
-    const exec = harombe(['exec', '--language', 'python', '-c', 'import sys; print("from exec"); print("to stderr", file=sys.stderr); sys.exit(7)']);
+    const exec = harombe([
+      'exec',
+      '--language',
+      'python',
+      '-c',
+      'import sys; print("from exec"); print("to stderr", file=sys.stderr); sys.exit(7)',
+    ]);
     let approved = false;
     for (let i = 0; i < 100 && !approved; i += 1) {
       const pending = await fleet.client('bob').listApprovals();
@@ -78,9 +102,19 @@ describe('the harombe command against the fleet', () => {
     const dir = mkdtempSync(join(tmpdir(), 'harombe-submit-'));
     const input = join(dir, 'jobs.jsonl');
     const out = join(dir, 'results.ndjson');
-    const created = await runApproved(fleet.client('alice'), fleet.client('bob'), { tool: 'code_execute', params: { language: 'shell', code: 'true' } });
+    const created = await runApproved(fleet.client('alice'), fleet.client('bob'), {
+      tool: 'code_execute',
+      params: { language: 'shell', code: 'true' },
+    });
     const sandbox_id = resultOf(created).sandbox_id as string;
-    writeFileSync(input, [1, 2, 3].map((i) => JSON.stringify({ tool: 'code_execute', params: { language: 'shell', sandbox_id, code: `echo line ${i}` } })).join('\n') + '\n');
+    writeFileSync(
+      input,
+      [1, 2, 3]
+        .map((i) =>
+          JSON.stringify({ tool: 'code_execute', params: { language: 'shell', sandbox_id, code: `echo line ${i}` } }),
+        )
+        .join('\n') + '\n',
+    );
     const approver = (async () => {
       for (let i = 0; i < 300; i += 1) {
         const pending = (await fleet.client('bob').listApprovals()).filter((job) => job.batch_id);
@@ -94,14 +128,20 @@ describe('the harombe command against the fleet', () => {
     const first = await harombe(['submit', input, '--out', out]);
     await approver;
     expect(first.code, first.stderr).toBe(0);
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as JobView);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as JobView);
     expect(lines.map((job) => job.result?.stdout).sort()).toEqual(['line 1\n', 'line 2\n', 'line 3\n']);
 
     const approvalsBefore = (await fleet.client('bob').listApprovals()).length;
     const again = await harombe(['submit', input, '--out', join(dir, 'again.ndjson')]);
     expect(again.code, again.stderr).toBe(0);
     expect((await fleet.client('bob').listApprovals()).length).toBe(approvalsBefore);
-    const rerun = readFileSync(join(dir, 'again.ndjson'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as JobView);
+    const rerun = readFileSync(join(dir, 'again.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as JobView);
     expect(rerun.map((job) => job.job_id).sort()).toEqual(lines.map((job) => job.job_id).sort());
   });
 });

@@ -27,7 +27,11 @@ beforeAll(async () => {
     Image: 'harombe/sandbox-python',
     name: `harombe-e2e-site-${SUFFIX}`,
     User: '0:0',
-    Cmd: ['sh', '-c', 'mkdir -p /tmp/site && echo "hello from the allowed site" > /tmp/site/hello.txt && exec python3 -m http.server 80 --directory /tmp/site'],
+    Cmd: [
+      'sh',
+      '-c',
+      'mkdir -p /tmp/site && echo "hello from the allowed site" > /tmp/site/hello.txt && exec python3 -m http.server 80 --directory /tmp/site',
+    ],
     Labels: { 'org.harombe.test': 'site' },
     HostConfig: { Runtime: 'runc', NetworkMode: EGRESS_NETWORK, Tmpfs: { '/tmp': 'rw' } },
     NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [ALLOWED, BLOCKED] } } },
@@ -37,19 +41,33 @@ beforeAll(async () => {
   const siteSubnet = (await docker.getNetwork(EGRESS_NETWORK).inspect()).IPAM?.Config?.[0]?.Subnet;
   expect(siteSubnet).toBeTruthy();
   fleet = await TestFleet.start({
-    config: { security: { sandbox: { network: { egress_network: EGRESS_NETWORK, subnet_pool: '10.217.0.0/16', allowed_private_ranges: [siteSubnet] } } } },
+    config: {
+      security: {
+        sandbox: {
+          network: {
+            egress_network: EGRESS_NETWORK,
+            subnet_pool: '10.217.0.0/16',
+            allowed_private_ranges: [siteSubnet],
+          },
+        },
+      },
+    },
   });
 });
 
 afterAll(async () => {
   await fleet?.stop();
   await site?.remove({ force: true }).catch(() => undefined);
-  await docker.getNetwork(EGRESS_NETWORK).remove().catch(() => undefined);
+  await docker
+    .getNetwork(EGRESS_NETWORK)
+    .remove()
+    .catch(() => undefined);
 });
 
-
 async function auditOf(sandboxId: string): Promise<AuditPage['records']> {
-  const response = await fetch(`${fleet.apiUrl}/v1/audit?limit=500`, { headers: { authorization: `Bearer ${keyOf('audrey')}` } });
+  const response = await fetch(`${fleet.apiUrl}/v1/audit?limit=500`, {
+    headers: { authorization: `Bearer ${keyOf('audrey')}` },
+  });
   expect(response.status).toBe(200);
   const page = (await response.json()) as AuditPage;
   return page.records.filter((record) => record.type === 'network_refused' && record.details.sandbox_id === sandboxId);
@@ -87,20 +105,32 @@ print(json.dumps({
     });
     const sandboxId = String(result.sandbox_id);
     const listed = await fleet.client('alice').listSandboxes();
-    expect(listed.find((s) => s.sandbox_id === sandboxId)).toMatchObject({ network_enabled: true, allowed_domains: [ALLOWED] });
+    expect(listed.find((s) => s.sandbox_id === sandboxId)).toMatchObject({
+      network_enabled: true,
+      allowed_domains: [ALLOWED],
+    });
 
     // The sandbox keeps its network and its allowlist for later jobs.
     const again = await runApproved(fleet.client('alice'), fleet.client('bob'), {
       tool: 'code_execute',
-      params: { language: 'python', sandbox_id: sandboxId, code: `${PROBE}\nprint(get('http://${ALLOWED}/hello.txt'), tcp('${ALLOWED}', 80))` },
+      params: {
+        language: 'python',
+        sandbox_id: sandboxId,
+        code: `${PROBE}\nprint(get('http://${ALLOWED}/hello.txt'), tcp('${ALLOWED}', 80))`,
+      },
     });
-    expect(resultOf(again)).toMatchObject({ success: true, stdout: 'ok:hello from the allowed site error:Temporary failure in name resolution\n' });
+    expect(resultOf(again)).toMatchObject({
+      success: true,
+      stdout: 'ok:hello from the allowed site error:Temporary failure in name resolution\n',
+    });
 
     // Refused through the proxy, refused directly, refused in DNS: each in the tenant's trail...
     const records = await until('the refusals in the audit trail', async () => {
       const found = await auditOf(sandboxId);
       const reasons = new Set(found.map((r) => r.details.reason));
-      return ['domain_not_allowed', 'direct_connection', 'dns_query'].every((reason) => reasons.has(reason)) ? found : undefined;
+      return ['domain_not_allowed', 'direct_connection', 'dns_query'].every((reason) => reasons.has(reason))
+        ? found
+        : undefined;
     });
     expect(records.map((r) => [r.details.reason, r.details.destination])).toEqual(
       expect.arrayContaining([
@@ -111,7 +141,9 @@ print(json.dumps({
     );
     expect(records.every((r) => r.tenant === 'acme' && r.channel === 'sandbox')).toBe(true);
     // ...which another tenant's admin does not see...
-    const globex = (await (await fetch(`${fleet.apiUrl}/v1/audit?limit=500`, { headers: { authorization: `Bearer ${keyOf('eve')}` } })).json()) as AuditPage;
+    const globex = (await (
+      await fetch(`${fleet.apiUrl}/v1/audit?limit=500`, { headers: { authorization: `Bearer ${keyOf('eve')}` } })
+    ).json()) as AuditPage;
     expect(globex.records.filter((r) => r.details.sandbox_id === sandboxId)).toEqual([]);
     // ...and counted by reason on the worker.
     const metrics = await workerMetrics();

@@ -2,7 +2,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertQueries, dashboardQueries, keyOf, PrometheusServer, requirePrometheus, resultOf, runApproved, TestFleet, until, type DeployQuery } from '../src/index.js';
+import {
+  alertQueries,
+  dashboardQueries,
+  keyOf,
+  PrometheusServer,
+  requirePrometheus,
+  resultOf,
+  runApproved,
+  TestFleet,
+  until,
+  type DeployQuery,
+} from '../src/index.js';
 
 /**
  * A real Prometheus (Debian's binary) scrapes a running fleet, configured like
@@ -55,12 +66,17 @@ describe('observability of a running fleet', () => {
     const bob = f.client('bob');
 
     // A refused request first: every scrape that shows a later end shows it too.
-    const refused = await fetch(`${f.apiUrl}/v1/approvals`, { headers: { authorization: `Bearer ${keyOf('alice')}-wrong` } });
+    const refused = await fetch(`${f.apiUrl}/v1/approvals`, {
+      headers: { authorization: `Bearer ${keyOf('alice')}-wrong` },
+    });
     expect(refused.status).toBe(401);
 
     // A job waits for a person until Prometheus has seen it waiting, by risk.
     const held = await alice.submitJob({ tool: 'code_execute', params: { language: 'python', code: 'print("held")' } });
-    await until('the pending approval in Prometheus', async () => (await p.value('max(harombe_queue_depth{queue="approvals", state="awaiting_approval"})')) === 1);
+    await until(
+      'the pending approval in Prometheus',
+      async () => (await p.value('max(harombe_queue_depth{queue="approvals", state="awaiting_approval"})')) === 1,
+    );
     expect(await p.value('max(harombe_approvals_pending{risk="HIGH"})')).toBe(1);
     await bob.approve(held.approval!.approval_id);
     const first = await alice.waitForJob(held.job_id, { timeoutMs: 120_000 });
@@ -68,14 +84,25 @@ describe('observability of a running fleet', () => {
 
     // An approval nobody answers (2 s), a tool error (no such file), a cold shell sandbox, a
     // denial and a cancel: the API's last events.
-    const expiring = await alice.submitJob({ tool: 'code_execute', params: { language: 'python', code: '# EXPIRES_IN_2S' } });
+    const expiring = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'python', code: '# EXPIRES_IN_2S' },
+    });
     const sandboxId = resultOf(first).sandbox_id as string;
-    const missing = await runApproved(alice, bob, { tool: 'code_read_file', params: { sandbox_id: sandboxId, file_path: 'missing.txt' } });
+    const missing = await runApproved(alice, bob, {
+      tool: 'code_read_file',
+      params: { sandbox_id: sandboxId, file_path: 'missing.txt' },
+    });
     expect(missing).toMatchObject({ status: 'completed', result: { error: 'FileNotFound' } });
-    expect(await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'echo cold' } })).toMatchObject({ status: 'completed' });
+    expect(
+      await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'echo cold' } }),
+    ).toMatchObject({ status: 'completed' });
     const denied = await alice.submitJob({ tool: 'code_execute', params: { language: 'python', code: 'print("no")' } });
     await bob.deny(denied.approval!.approval_id, 'not today');
-    const cancelled = await alice.submitJob({ tool: 'code_execute', params: { language: 'python', code: 'print("never")' } });
+    const cancelled = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'python', code: 'print("never")' },
+    });
     await alice.cancelJob(cancelled.job_id);
     expect(await alice.waitForJob(expiring.job_id, { timeoutMs: 30_000 })).toMatchObject({ status: 'expired' });
 
@@ -116,7 +143,11 @@ describe('observability of a running fleet', () => {
     const empty: string[] = [];
     for (const query of queries) {
       // A rate needs two scrapes of a series; give a new one a few seconds.
-      const answered = await until(`${query.source} to answer`, async () => (await p.query(query.expr)).length > 0, 15_000).catch(() => false);
+      const answered = await until(
+        `${query.source} to answer`,
+        async () => (await p.query(query.expr)).length > 0,
+        15_000,
+      ).catch(() => false);
       if (!answered) empty.push(`${query.source}: ${query.expr}`);
     }
     expect(empty, 'queries that answer no data (a metric that does not exist?)').toEqual([]);
@@ -124,14 +155,22 @@ describe('observability of a running fleet', () => {
 
   it('loads every rule of alerts.yml and evaluates it without error', async () => {
     const p = prometheus as PrometheusServer;
-    const { groups } = await p.get<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>('/api/v1/rules');
+    const { groups } = await p.get<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>(
+      '/api/v1/rules',
+    );
     const rules = groups.flatMap((group) => group.rules);
-    expect(rules.map((rule) => rule.name).sort()).toEqual(alertQueries().map((query) => query.source.replace(/^alert /, '')).sort());
+    expect(rules.map((rule) => rule.name).sort()).toEqual(
+      alertQueries()
+        .map((query) => query.source.replace(/^alert /, ''))
+        .sort(),
+    );
     await until('every rule to be evaluated', async () => {
       const { groups: now } = await p.get<{ groups: { rules: { health: string }[] }[] }>('/api/v1/rules');
       return now.flatMap((group) => group.rules).every((rule) => rule.health !== 'unknown');
     });
-    const { groups: evaluated } = await p.get<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>('/api/v1/rules');
+    const { groups: evaluated } = await p.get<{
+      groups: { rules: { name: string; health: string; lastError?: string }[] }[];
+    }>('/api/v1/rules');
     expect(evaluated.flatMap((group) => group.rules).filter((rule) => rule.health !== 'ok')).toEqual([]);
   });
 });

@@ -24,7 +24,11 @@ describe('a fleet of workers', () => {
     fleet = await TestFleet.start({ workers: 2 });
     const alice = fleet.client('alice');
     const bob = fleet.client('bob');
-    const jobs = await Promise.all(Array.from({ length: 6 }, (_, i) => runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: `echo job ${i}` } })));
+    const jobs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: `echo job ${i}` } }),
+      ),
+    );
     expect(jobs.map((job) => resultOf(job).stdout)).toEqual(Array.from({ length: 6 }, (_, i) => `job ${i}\n`));
     expect(new Set(jobs.map((job) => job.worker_id)).size).toBe(2);
   });
@@ -43,15 +47,25 @@ describe('a fleet of workers', () => {
     const doomedSandbox = sandboxes[doomedWorker] as string;
     expect(await containersOf(doomedSandbox)).toBe(1);
 
-    const doomed = await alice.submitJob({ tool: 'code_execute', params: { language: 'shell', sandbox_id: doomedSandbox, code: 'echo started; sleep 60' } });
-    const spared = await alice.submitJob({ tool: 'code_execute', params: { language: 'shell', sandbox_id: sandboxes[survivor], code: 'sleep 3; echo spared' } });
+    const doomed = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'shell', sandbox_id: doomedSandbox, code: 'echo started; sleep 60' },
+    });
+    const spared = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'shell', sandbox_id: sandboxes[survivor], code: 'sleep 3; echo spared' },
+    });
     await bob.approve(doomed.approval!.approval_id);
     await bob.approve(spared.approval!.approval_id);
     await until('the doomed job to run', async () => (await alice.getJob(doomed.job_id)).status === 'running');
     workerProcess(fleet, doomedWorker).kill('SIGKILL');
 
     const lost = await alice.waitForJob(doomed.job_id, { timeoutMs: 30_000 });
-    expect(lost).toMatchObject({ status: 'failed', error: { code: 'WorkerLost' }, result: { success: false, error: 'WorkerLost' } });
+    expect(lost).toMatchObject({
+      status: 'failed',
+      error: { code: 'WorkerLost' },
+      result: { success: false, error: 'WorkerLost' },
+    });
     const other = await alice.waitForJob(spared.job_id, { timeoutMs: 30_000 });
     expect(other).toMatchObject({ status: 'completed', result: { stdout: 'spared\n' } });
 
@@ -65,7 +79,11 @@ describe('a fleet of workers', () => {
   it('runs a job again after its worker is lost when the submitter asked for attempts', async () => {
     fleet = await TestFleet.start({ workers: 2 });
     const alice = fleet.client('alice');
-    const job = await alice.submitJob({ tool: 'code_execute', params: { language: 'shell', code: 'sleep 4; echo finally' }, max_attempts: 2 });
+    const job = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'shell', code: 'sleep 4; echo finally' },
+      max_attempts: 2,
+    });
     await fleet.client('bob').approve(job.approval!.approval_id);
     const running = await until('the job to run', async () => {
       const view = await alice.getJob(job.job_id);
@@ -81,11 +99,19 @@ describe('a fleet of workers', () => {
     fleet = await TestFleet.start({ config: { worker: { shutdown_deadline_seconds: 4 } } });
     const alice = fleet.client('alice');
     const bob = fleet.client('bob');
-    const short = await alice.submitJob({ tool: 'code_execute', params: { language: 'shell', code: 'sleep 1; echo finished' } });
+    const short = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'shell', code: 'sleep 1; echo finished' },
+    });
     const long = await alice.submitJob({ tool: 'code_execute', params: { language: 'shell', code: 'sleep 60' } });
     await bob.approve(short.approval!.approval_id);
     await bob.approve(long.approval!.approval_id);
-    await until('both jobs to run', async () => (await alice.getJob(short.job_id)).status === 'running' && (await alice.getJob(long.job_id)).status === 'running');
+    await until(
+      'both jobs to run',
+      async () =>
+        (await alice.getJob(short.job_id)).status === 'running' &&
+        (await alice.getJob(long.job_id)).status === 'running',
+    );
     const worker = fleet.fleet.workers[0]!;
     worker.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
@@ -110,23 +136,40 @@ describe('restarts', () => {
   it('expires approvals on time even when the API, the worker and the approval service all died meanwhile', async () => {
     fleet = await TestFleet.start();
     const alice = fleet.client('alice');
-    const job = await alice.submitJob({ tool: 'code_execute', params: { language: 'python', code: 'print("EXPIRES_IN_2S")' } });
+    const job = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'python', code: 'print("EXPIRES_IN_2S")' },
+    });
     for (const service of [fleet.fleet.api!, fleet.fleet.approval!, fleet.fleet.workers[0]!]) service.kill('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await fleet.fleet.startApproval();
     await fleet.fleet.startWorker();
     await fleet.fleet.startApi();
     const ended = await fleet.client('alice').waitForJob(job.job_id, { timeoutMs: 10_000 });
-    expect(ended).toMatchObject({ status: 'expired', error: { code: 'ApprovalTimeout' }, approval: { status: 'expired' } });
+    expect(ended).toMatchObject({
+      status: 'expired',
+      error: { code: 'ApprovalTimeout' },
+      approval: { status: 'expired' },
+    });
   });
 
   it('keeps accepted jobs through a Redis restart (append-only file) and finishes them', async () => {
     fleet = await TestFleet.start();
     const alice = fleet.client('alice');
     const bob = fleet.client('bob');
-    const created = await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'true' } });
+    const created = await runApproved(alice, bob, {
+      tool: 'code_execute',
+      params: { language: 'shell', code: 'true' },
+    });
     const sandbox_id = resultOf(created).sandbox_id as string;
-    const jobs = await Promise.all([1, 2, 3].map((i) => alice.submitJob({ tool: 'code_execute', params: { language: 'shell', sandbox_id, code: `sleep 1; echo ${i}` } })));
+    const jobs = await Promise.all(
+      [1, 2, 3].map((i) =>
+        alice.submitJob({
+          tool: 'code_execute',
+          params: { language: 'shell', sandbox_id, code: `sleep 1; echo ${i}` },
+        }),
+      ),
+    );
     await bob.approve(jobs[0]!.approval!.approval_id);
     await fleet.redis.restart();
     for (const job of jobs.slice(1)) await bob.approve(job.approval!.approval_id);

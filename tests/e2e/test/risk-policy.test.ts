@@ -12,7 +12,10 @@ afterAll(async () => {
 });
 
 const SANDBOX = 'sandbox-0123456789abcdef';
-const execute = (code: string, language = 'python', extra: Record<string, unknown> = {}): SubmitJobRequest => ({ tool: 'code_execute', params: { language, code, ...extra } });
+const execute = (code: string, language = 'python', extra: Record<string, unknown> = {}): SubmitJobRequest => ({
+  tool: 'code_execute',
+  params: { language, code, ...extra },
+});
 
 async function classify(request: SubmitJobRequest) {
   const alice = fleet.client('alice');
@@ -23,13 +26,38 @@ async function classify(request: SubmitJobRequest) {
 
 describe('every default risk rule, through the API', () => {
   it.each<[string, SubmitJobRequest, string, number | null]>([
-    ['code_execute with network', execute('print(1)', 'python', { network_enabled: true, allowed_domains: ['example.com'] }), 'CRITICAL', 30],
+    [
+      'code_execute with network',
+      execute('print(1)', 'python', { network_enabled: true, allowed_domains: ['example.com'] }),
+      'CRITICAL',
+      30,
+    ],
     ['code_execute with a dangerous pattern', execute('import os\nos.system("ls")'), 'CRITICAL', 30],
     ['any other code_execute', execute('print(1)'), 'HIGH', 60],
-    ['code_install_package from an allowed registry', { tool: 'code_install_package', params: { sandbox_id: SANDBOX, package: 'requests', registry: 'pypi' } }, 'HIGH', 60],
-    ['code_write_file of an executable file', { tool: 'code_write_file', params: { sandbox_id: SANDBOX, file_path: 'script.py', content: 'print(1)' } }, 'HIGH', 60],
-    ['code_write_file of another file', { tool: 'code_write_file', params: { sandbox_id: SANDBOX, file_path: 'notes.txt', content: 'hi' } }, 'MEDIUM', 120],
-    ['code_read_file', { tool: 'code_read_file', params: { sandbox_id: SANDBOX, file_path: 'notes.txt' } }, 'MEDIUM', 120],
+    [
+      'code_install_package from an allowed registry',
+      { tool: 'code_install_package', params: { sandbox_id: SANDBOX, package: 'requests', registry: 'pypi' } },
+      'HIGH',
+      60,
+    ],
+    [
+      'code_write_file of an executable file',
+      { tool: 'code_write_file', params: { sandbox_id: SANDBOX, file_path: 'script.py', content: 'print(1)' } },
+      'HIGH',
+      60,
+    ],
+    [
+      'code_write_file of another file',
+      { tool: 'code_write_file', params: { sandbox_id: SANDBOX, file_path: 'notes.txt', content: 'hi' } },
+      'MEDIUM',
+      120,
+    ],
+    [
+      'code_read_file',
+      { tool: 'code_read_file', params: { sandbox_id: SANDBOX, file_path: 'notes.txt' } },
+      'MEDIUM',
+      120,
+    ],
     ['code_list_files', { tool: 'code_list_files', params: { sandbox_id: SANDBOX } }, 'MEDIUM', 120],
     ['code_destroy_sandbox', { tool: 'code_destroy_sandbox', params: { sandbox_id: SANDBOX } }, 'LOW', null],
   ])('%s', async (_name, request, risk, timeout) => {
@@ -47,11 +75,23 @@ describe('every default risk rule, through the API', () => {
   });
 
   it('makes installs from a registry that is not allowed CRITICAL', async () => {
-    const strict = await TestFleet.start({ config: { security: { sandbox: { network: { allowed_registries: { npm: ['registry.internal.example'] } } } } } });
+    const strict = await TestFleet.start({
+      config: { security: { sandbox: { network: { allowed_registries: { npm: ['registry.internal.example'] } } } } },
+    });
     try {
-      const job = await strict.client('alice').submitJob({ tool: 'code_install_package', params: { sandbox_id: SANDBOX, package: 'requests', registry: 'pypi' } });
+      const job = await strict.client('alice').submitJob({
+        tool: 'code_install_package',
+        params: { sandbox_id: SANDBOX, package: 'requests', registry: 'pypi' },
+      });
       expect(job.risk).toBe('CRITICAL');
-      expect((await strict.client('alice').submitJob({ tool: 'code_install_package', params: { sandbox_id: SANDBOX, package: 'left-pad', registry: 'npm' } })).risk).toBe('HIGH');
+      expect(
+        (
+          await strict.client('alice').submitJob({
+            tool: 'code_install_package',
+            params: { sandbox_id: SANDBOX, package: 'left-pad', registry: 'npm' },
+          })
+        ).risk,
+      ).toBe('HIGH');
     } finally {
       await strict.stop();
     }

@@ -22,7 +22,9 @@ export function formatApprovalsTable(jobs: readonly JobView[]): string {
     clip(job.risk_reason, REASON_WIDTH) || '-',
     job.approval?.expires_at ?? '-',
   ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] as string).length)));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] as string).length)),
+  );
   const line = (cells: string[]): string =>
     cells
       .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] as number)))
@@ -38,7 +40,8 @@ export function formatDecision(verb: 'approve' | 'deny', result: DecisionResult)
 
 export function formatBatchDecision(verb: 'approve' | 'deny', result: BatchDecisionResult): string {
   const done = verb === 'approve' ? 'approved' : 'denied';
-  const already = result.already_decided > 0 ? ` (${result.already_decided} already decided or expired, unchanged)` : '';
+  const already =
+    result.already_decided > 0 ? ` (${result.already_decided} already decided or expired, unchanged)` : '';
   return `${done} ${result.decided} job${result.decided === 1 ? '' : 's'} of ${result.batch_id}${already}\n`;
 }
 
@@ -52,12 +55,14 @@ interface DecideFlags {
 export function registerApprovalsCommands(program: Command): void {
   const approvals = program
     .command('approvals')
-    .description('jobs waiting for a person: list, approve, deny (uses the approver key: --api-key, $HAROMBE_APPROVER_KEY or keys.approve)');
+    .description(
+      'jobs waiting for a person: list, approve, deny (uses the approver key: --api-key, $HAROMBE_APPROVER_KEY or keys.approve)',
+    );
 
   approvals
     .command('list')
     .description('list the pending approvals of your tenant')
-    .option('--limit <n>', 'at most this many (default: the API\'s, 100)', positiveInteger)
+    .option('--limit <n>', "at most this many (default: the API's, 100)", positiveInteger)
     .option('--json', 'print the jobs as JSON instead of a table')
     .action(async (options: { limit?: number; json?: boolean }, command: Command) => {
       const client = createClient('approve', { flags: connectionFlags(command) });
@@ -81,20 +86,28 @@ export function registerApprovalsCommands(program: Command): void {
       )
       .argument('[approval_id]', 'approval-<24 hex digits> (or use --batch)', idOf(ApprovalId))
       .option('--batch <batch_id>', 'decide every pending approval of this batch', idOf(BatchId))
-      .option('--json', 'print the API\'s answer as JSON');
-    if (verb === 'deny') decide.addOption(new Option('--reason <reason>', 'why (shown to the submitter)').makeOptionMandatory());
+      .option('--json', "print the API's answer as JSON");
+    if (verb === 'deny')
+      decide.addOption(new Option('--reason <reason>', 'why (shown to the submitter)').makeOptionMandatory());
     else decide.option('--reason <reason>', 'why (recorded with the decision)');
     decide.action(async (approvalId: string | undefined, options: DecideFlags, command: Command) => {
       if ((approvalId === undefined) === (options.batch === undefined)) {
-        command.error(`error: give either an approval_id or --batch <batch_id>${approvalId === undefined ? '' : ', not both'}`, { exitCode: 2 });
+        command.error(
+          `error: give either an approval_id or --batch <batch_id>${approvalId === undefined ? '' : ', not both'}`,
+          { exitCode: 2 },
+        );
       }
       const client = createClient('approve', { flags: connectionFlags(command) });
       if (options.batch !== undefined) {
-        const result = verb === 'approve' ? await client.approveBatch(options.batch, options.reason) : await client.denyBatch(options.batch, options.reason);
+        const result =
+          verb === 'approve'
+            ? await client.approveBatch(options.batch, options.reason)
+            : await client.denyBatch(options.batch, options.reason);
         process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatBatchDecision(verb, result));
       } else {
         const id = approvalId as string;
-        const result = verb === 'approve' ? await client.approve(id, options.reason) : await client.deny(id, options.reason);
+        const result =
+          verb === 'approve' ? await client.approve(id, options.reason) : await client.deny(id, options.reason);
         process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatDecision(verb, result));
       }
     });

@@ -26,12 +26,20 @@ export interface AuditSource {
  * configuration (`--config`, $HAROMBE_CONFIG, ./harombe.yaml, the local fleet's
  * $HAROMBE_HOME/harombe.yaml, else the defaults), whose redis.prefix names the keys.
  */
-export function resolveAuditSource(flags: { config?: string | undefined; redisUrl?: string | undefined }, env: NodeJS.ProcessEnv = process.env): AuditSource {
+export function resolveAuditSource(
+  flags: { config?: string | undefined; redisUrl?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): AuditSource {
   const path = configPathOf(flags.config, env);
   const config: HarombeConfig = path ? loadConfig(path) : parseConfig({});
   if (flags.redisUrl) return { redisUrl: flags.redisUrl, urlSource: '--redis-url', prefix: config.redis.prefix };
-  if (env.HAROMBE_REDIS_URL) return { redisUrl: env.HAROMBE_REDIS_URL, urlSource: 'HAROMBE_REDIS_URL', prefix: config.redis.prefix };
-  return { redisUrl: config.redis.url, urlSource: path ? `redis.url of ${path}` : 'the default redis.url', prefix: config.redis.prefix };
+  if (env.HAROMBE_REDIS_URL)
+    return { redisUrl: env.HAROMBE_REDIS_URL, urlSource: 'HAROMBE_REDIS_URL', prefix: config.redis.prefix };
+  return {
+    redisUrl: config.redis.url,
+    urlSource: path ? `redis.url of ${path}` : 'the default redis.url',
+    prefix: config.redis.prefix,
+  };
 }
 
 /** One line per record: time, seq, type, job, tenant, who (through what), and the details. */
@@ -39,7 +47,10 @@ export function formatAuditRecord(record: AuditRecordView): string {
   const who = record.actor ? `${record.actor}${record.channel ? ` (${record.channel})` : ''}` : (record.channel ?? '-');
   const details = Object.entries(record.details)
     .filter(([, value]) => value !== null && value !== undefined && value !== '')
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? (/\s/.test(value) ? JSON.stringify(value) : value) : JSON.stringify(value)}`)
+    .map(
+      ([key, value]) =>
+        `${key}=${typeof value === 'string' ? (/\s/.test(value) ? JSON.stringify(value) : value) : JSON.stringify(value)}`,
+    )
     .join(' ');
   return `${record.at}  #${record.seq}  ${record.type.padEnd(18)}  ${record.job_id ?? '-'}  ${record.tenant ?? '-'}  ${who}${details ? `  ${details}` : ''}\n`;
 }
@@ -65,12 +76,19 @@ interface TailFlags {
 export function registerAuditCommands(program: Command): void {
   const audit = program
     .command('audit')
-    .description('the audit trail in Redis: verify its hash chain, or print its latest records (reads Redis directly: --redis-url, $HAROMBE_REDIS_URL or redis.url)');
+    .description(
+      'the audit trail in Redis: verify its hash chain, or print its latest records (reads Redis directly: --redis-url, $HAROMBE_REDIS_URL or redis.url)',
+    );
 
   audit
     .command('verify')
-    .description('check every record\'s hash and link, and the head: exits 0 when intact, 1 when a record was edited, inserted or removed')
-    .option('--redis-url <url>', 'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)')
+    .description(
+      "check every record's hash and link, and the head: exits 0 when intact, 1 when a record was edited, inserted or removed",
+    )
+    .option(
+      '--redis-url <url>',
+      'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)',
+    )
     .option('--json', 'print the verdict as JSON')
     .action(async (options: { redisUrl?: string; json?: boolean }, command: Command) => {
       await withTrail(sourceOf(command, options), async (trail) => {
@@ -87,11 +105,15 @@ export function registerAuditCommands(program: Command): void {
     .option('-f, --follow', 'wait for new records and print them as they come')
     .option('--job <job_id>', 'only records about this job')
     .option('--tenant <tenant>', 'only records of this tenant')
-    .option('--redis-url <url>', 'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)')
+    .option(
+      '--redis-url <url>',
+      'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)',
+    )
     .option('--json', 'one JSON record per line (NDJSON)')
     .action(async (options: TailFlags & { redisUrl?: string }, command: Command) => {
       const matches = (record: AuditRecordView): boolean =>
-        (options.job === undefined || record.job_id === options.job) && (options.tenant === undefined || record.tenant === options.tenant);
+        (options.job === undefined || record.job_id === options.job) &&
+        (options.tenant === undefined || record.tenant === options.tenant);
       const print = (record: AuditRecordView): void => {
         process.stdout.write(options.json ? `${JSON.stringify(record)}\n` : formatAuditRecord(record));
       };
@@ -126,7 +148,12 @@ async function lastId(redis: Redis, key: string): Promise<string> {
 /** Connects (failing fast, naming where the URL came from), runs `work`, disconnects. */
 async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: Redis) => Promise<void>): Promise<void> {
   const { Redis } = await import('ioredis');
-  const redis = new Redis(source.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
+  const redis = new Redis(source.redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3_000,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

@@ -44,12 +44,18 @@ function messageOf(error: unknown): string {
 /** The configuration check, and the configuration the other checks use (the defaults when invalid). */
 export function checkConfig(path: string | undefined): { check: CheckResult; config: HarombeConfig } {
   const name = 'configuration valid';
-  if (path === undefined) return { check: { name, ok: true, detail: 'no harombe.yaml: the defaults' }, config: parseConfig({}) };
+  if (path === undefined)
+    return { check: { name, ok: true, detail: 'no harombe.yaml: the defaults' }, config: parseConfig({}) };
   try {
     return { check: { name, ok: true, detail: path }, config: loadConfig(path) };
   } catch (error) {
     return {
-      check: { name, ok: false, detail: messageOf(error), fix: `correct ${path} as the message says (the checks below use the defaults)` },
+      check: {
+        name,
+        ok: false,
+        detail: messageOf(error),
+        fix: `correct ${path} as the message says (the checks below use the defaults)`,
+      },
       config: parseConfig({}),
     };
   }
@@ -74,7 +80,9 @@ export async function checkDocker(docker: Docker, config: HarombeConfig): Promis
       name: 'Docker engine reachable',
       ok: false,
       detail: messageOf(error),
-      fix: denied ? 'let your user use Docker (add it to the docker group, then log in again), or run as root' : `install and start it with: ${SETUP}`,
+      fix: denied
+        ? 'let your user use Docker (add it to the docker group, then log in again), or run as root'
+        : `install and start it with: ${SETUP}`,
     });
     return [...results, ...dependents('not checked: the Docker engine is unreachable')];
   }
@@ -90,7 +98,12 @@ export async function checkDocker(docker: Docker, config: HarombeConfig): Promis
       results.push({
         name: `Docker runtime ${runtime} registered`,
         ok,
-        ...(ok ? {} : { detail: `the engine knows ${Object.keys(registered).join(', ') || 'no runtimes'}`, fix: `register gVisor with: ${SETUP}` }),
+        ...(ok
+          ? {}
+          : {
+              detail: `the engine knows ${Object.keys(registered).join(', ') || 'no runtimes'}`,
+              fix: `register gVisor with: ${SETUP}`,
+            }),
       });
     }
   }
@@ -100,7 +113,12 @@ export async function checkDocker(docker: Docker, config: HarombeConfig): Promis
       results.push({ name: `sandbox image ${image} present`, ok: true });
     } catch (error) {
       const missing = (error as { statusCode?: number }).statusCode === 404;
-      results.push({ name: `sandbox image ${image} present`, ok: false, detail: missing ? 'not built' : messageOf(error), fix: `build it with: ${SETUP}` });
+      results.push({
+        name: `sandbox image ${image} present`,
+        ok: false,
+        detail: missing ? 'not built' : messageOf(error),
+        fix: `build it with: ${SETUP}`,
+      });
     }
   }
   return results;
@@ -161,33 +179,61 @@ export async function checkApi(input: ConnectionInput, timeoutMs = 5000): Promis
     const health = await client.ready({ signal: AbortSignal.timeout(timeoutMs) });
     if (health.ok) return { name, ok: true };
     const failing = Object.entries(health.checks)
-      .filter(([, value]) => value !== true && value !== 'ok' && !(typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === true))
+      .filter(
+        ([, value]) =>
+          value !== true &&
+          value !== 'ok' &&
+          !(typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === true),
+      )
       .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
     return {
       name,
       ok: false,
       detail: `not ready (${health.status}${failing.length ? `; ${failing.join(', ')}` : ''})`,
-      fix: 'the API runs but a dependency does not answer (see the checks above, and the API\'s log)',
+      fix: "the API runs but a dependency does not answer (see the checks above, and the API's log)",
     };
   } catch (error) {
     const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-    return { name, ok: false, detail: timedOut ? `no answer within ${timeoutMs} ms` : messageOf(error), fix: START_FLEET };
+    return {
+      name,
+      ok: false,
+      detail: timedOut ? `no answer within ${timeoutMs} ms` : messageOf(error),
+      fix: START_FLEET,
+    };
   }
 }
 
 /** A Slack secret's variable, as the approval service reads it: set, and of the right kind. */
-function checkSlackSecret(label: string, variable: string, env: NodeJS.ProcessEnv, kind: { prefix?: string; what: string; where: string }): { check: CheckResult; value?: string } {
+function checkSlackSecret(
+  label: string,
+  variable: string,
+  env: NodeJS.ProcessEnv,
+  kind: { prefix?: string; what: string; where: string },
+): { check: CheckResult; value?: string } {
   const name = `Slack ${label} set (${variable})`;
   const value = env[variable]?.trim();
-  if (!value) return { check: { name, ok: false, detail: 'not set', fix: `export ${variable}=<${kind.what}> (${kind.where})` } };
+  if (!value)
+    return { check: { name, ok: false, detail: 'not set', fix: `export ${variable}=<${kind.what}> (${kind.where})` } };
   if (kind.prefix && !value.startsWith(kind.prefix)) {
-    return { check: { name, ok: false, detail: `does not hold ${kind.what} (${kind.prefix}…)`, fix: `set ${variable} to ${kind.what} (${kind.where})` } };
+    return {
+      check: {
+        name,
+        ok: false,
+        detail: `does not hold ${kind.what} (${kind.prefix}…)`,
+        fix: `set ${variable} to ${kind.what} (${kind.where})`,
+      },
+    };
   }
   return { check: { name, ok: true }, value };
 }
 
 /** POSTs one Web API method with a token: Slack's answer, or why there is none. */
-async function callSlack(apiUrl: string, method: string, token: string, timeoutMs: number): Promise<{ answer: Record<string, unknown> } | { failure: string }> {
+async function callSlack(
+  apiUrl: string,
+  method: string,
+  token: string,
+  timeoutMs: number,
+): Promise<{ answer: Record<string, unknown> } | { failure: string }> {
   try {
     const response = await fetch(`${apiUrl}${method}`, {
       method: 'POST',
@@ -201,7 +247,11 @@ async function callSlack(apiUrl: string, method: string, token: string, timeoutM
   } catch (error) {
     const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
     const cause = (error as { cause?: unknown }).cause;
-    return { failure: timedOut ? `no answer within ${timeoutMs} ms` : `${messageOf(error)}${cause ? ` (${messageOf(cause)})` : ''}` };
+    return {
+      failure: timedOut
+        ? `no answer within ${timeoutMs} ms`
+        : `${messageOf(error)}${cause ? ` (${messageOf(cause)})` : ''}`,
+    };
   }
 }
 
@@ -210,7 +260,11 @@ async function callSlack(apiUrl: string, method: string, token: string, timeoutM
  * token (auth.test) and, for Socket Mode, opens a connection for the app-level token
  * (apps.connections.open: the URL it hands out is left unused). Nothing when Slack is off.
  */
-export async function checkSlack(config: HarombeConfig, env: NodeJS.ProcessEnv, timeoutMs = 5000): Promise<CheckResult[]> {
+export async function checkSlack(
+  config: HarombeConfig,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 5000,
+): Promise<CheckResult[]> {
   const slack = config.slack;
   if (!slack.enabled) return [];
   const configured = slack.api_url ?? 'https://slack.com/api/';
@@ -218,7 +272,11 @@ export async function checkSlack(config: HarombeConfig, env: NodeJS.ProcessEnv, 
   const unreachable = `check slack.api_url (${apiUrl}) and that this host reaches it (proxy, firewall)`;
   const results: CheckResult[] = [];
 
-  const bot = checkSlackSecret('bot token', slack.bot_token_env, env, { prefix: 'xoxb-', what: 'the bot token, xoxb-…', where: "the app's OAuth & Permissions page" });
+  const bot = checkSlackSecret('bot token', slack.bot_token_env, env, {
+    prefix: 'xoxb-',
+    what: 'the bot token, xoxb-…',
+    where: "the app's OAuth & Permissions page",
+  });
   results.push(bot.check);
   const authName = `Slack accepts the bot token (auth.test at ${apiUrl})`;
   if (!bot.value) {
@@ -227,21 +285,44 @@ export async function checkSlack(config: HarombeConfig, env: NodeJS.ProcessEnv, 
     const reply = await callSlack(apiUrl, 'auth.test', bot.value, timeoutMs);
     if ('failure' in reply) results.push({ name: authName, ok: false, detail: reply.failure, fix: unreachable });
     else if (reply.answer.ok !== true) {
-      results.push({ name: authName, ok: false, detail: `Slack answered ${String(reply.answer.error ?? 'not ok')}`, fix: `the token is revoked or mistyped: copy the Bot User OAuth Token into ${slack.bot_token_env} again` });
+      results.push({
+        name: authName,
+        ok: false,
+        detail: `Slack answered ${String(reply.answer.error ?? 'not ok')}`,
+        fix: `the token is revoked or mistyped: copy the Bot User OAuth Token into ${slack.bot_token_env} again`,
+      });
     } else {
-      results.push({ name: authName, ok: true, detail: `bot ${String(reply.answer.user ?? '?')} (${String(reply.answer.user_id ?? '?')}) in ${String(reply.answer.team ?? reply.answer.team_id ?? '?')}` });
+      results.push({
+        name: authName,
+        ok: true,
+        detail: `bot ${String(reply.answer.user ?? '?')} (${String(reply.answer.user_id ?? '?')}) in ${String(reply.answer.team ?? reply.answer.team_id ?? '?')}`,
+      });
     }
   }
 
   if (slack.transport === 'http') {
-    results.push(checkSlackSecret('signing secret', slack.signing_secret_env, env, { what: 'the signing secret', where: "the app's Basic Information page" }).check);
+    results.push(
+      checkSlackSecret('signing secret', slack.signing_secret_env, env, {
+        what: 'the signing secret',
+        where: "the app's Basic Information page",
+      }).check,
+    );
     return results;
   }
-  const app = checkSlackSecret('app-level token', slack.app_token_env, env, { prefix: 'xapp-', what: 'an app-level token, xapp-…, with connections:write', where: "the app's Basic Information page, App-Level Tokens" });
+  const app = checkSlackSecret('app-level token', slack.app_token_env, env, {
+    prefix: 'xapp-',
+    what: 'an app-level token, xapp-…, with connections:write',
+    where: "the app's Basic Information page, App-Level Tokens",
+  });
   results.push(app.check);
   const socketName = `Slack opens a Socket Mode connection (apps.connections.open at ${apiUrl})`;
   if (!app.value) {
-    results.push({ name: socketName, ok: false, detail: 'not checked: no app-level token', fix: app.check.fix as string });
+    results.push({
+      name: socketName,
+      ok: false,
+      detail: 'not checked: no app-level token',
+      fix: app.check.fix as string,
+    });
     return results;
   }
   const reply = await callSlack(apiUrl, 'apps.connections.open', app.value, timeoutMs);
@@ -292,7 +373,9 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<CheckResul
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
-    .description('check what the fleet needs on this host (Docker, gVisor, sandbox images, Redis, configuration, API, Slack when enabled) and say how to fix what fails')
+    .description(
+      'check what the fleet needs on this host (Docker, gVisor, sandbox images, Redis, configuration, API, Slack when enabled) and say how to fix what fails',
+    )
     .action(async (_options: unknown, command: Command) => {
       const results = await runDoctor({
         configPath: command.optsWithGlobals<{ config?: string }>().config,

@@ -36,7 +36,11 @@ export function approvalWaitingLine(job: JobView): string {
  * (see execExitCode). A TimeoutError of the wait answers 124; HarombeApiErrors of the API
  * otherwise propagate.
  */
-export async function execOnFleet(client: HarombeClient, params: CodeExecuteParams, options: ExecOnFleetOptions = {}): Promise<number> {
+export async function execOnFleet(
+  client: HarombeClient,
+  params: CodeExecuteParams,
+  options: ExecOnFleetOptions = {},
+): Promise<number> {
   const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
   const pollSeconds = options.approvalPollSeconds ?? 5;
   const controller = new AbortController();
@@ -91,7 +95,9 @@ export async function execOnFleet(client: HarombeClient, params: CodeExecutePara
         io.stderr.write(`harombe: Cancelled: interrupted${job ? `; job ${job.job_id} ${cancelled}` : ''}\n`);
         return EXIT.interrupted;
       }
-      io.stderr.write(`harombe: TimeoutError: ${(reason as HarombeApiError).message}${cancelled ? `; ${cancelled}` : ''}\n`);
+      io.stderr.write(
+        `harombe: TimeoutError: ${(reason as HarombeApiError).message}${cancelled ? `; ${cancelled}` : ''}\n`,
+      );
       return EXIT.timeout;
     }
     throw reason;
@@ -171,7 +177,11 @@ interface ExecFlags {
 }
 
 /** The program text from -c, a file, or stdin ("-"): exactly one of them. */
-export function programText(file: string | undefined, code: string | undefined, readStdin: () => string = () => readFileSync(0, 'utf8')): string {
+export function programText(
+  file: string | undefined,
+  code: string | undefined,
+  readStdin: () => string = () => readFileSync(0, 'utf8'),
+): string {
   if (code !== undefined && file !== undefined) {
     throw new CliError('InvalidArgument', 'give either a file (or "-" for stdin) or -c <code>, not both');
   }
@@ -190,15 +200,21 @@ export function registerExecCommand(program: Command): void {
   program
     .command('exec')
     .description('run one program on the fleet (code_execute), print its stdout and stderr and exit with its exit code')
-    .addOption(new Option('-l, --language <language>', 'language of the program').choices(LANGUAGES).makeOptionMandatory())
+    .addOption(
+      new Option('-l, --language <language>', 'language of the program').choices(LANGUAGES).makeOptionMandatory(),
+    )
     .option('-c, --code <code>', 'the program text (instead of a file)')
     .option('--sandbox <sandbox_id>', 'run in this existing sandbox (default: a fresh one)', idOf(SandboxId))
-    .option('-t, --timeout <seconds>', 'time limit of the program (default: the fleet\'s max_execution_time)', seconds)
-    .option('--wait <seconds>', 'give up after this long, approval included, and cancel the job (exit 124); default: wait as long as it takes', seconds)
+    .option('-t, --timeout <seconds>', "time limit of the program (default: the fleet's max_execution_time)", seconds)
+    .option(
+      '--wait <seconds>',
+      'give up after this long, approval included, and cancel the job (exit 124); default: wait as long as it takes',
+      seconds,
+    )
     .argument('[file]', 'file holding the program ("-" for stdin)')
     .addHelpText(
       'after',
-      '\nExit status: the program\'s; 1 if the job was denied, expired, cancelled or failed; 124 on a time limit or --wait; 2 if harombe could not ask (bad arguments, no key, API error).',
+      "\nExit status: the program's; 1 if the job was denied, expired, cancelled or failed; 124 on a time limit or --wait; 2 if harombe could not ask (bad arguments, no key, API error).",
     )
     .action(async (file: string | undefined, options: ExecFlags, command: Command) => {
       const code = programText(file, options.code);

@@ -30,8 +30,17 @@ export interface NewKeyRequest {
  * A new key and its harombe.yaml entry, validated as the API will validate it (a bad tenant or
  * scope fails here, naming the field, rather than at the API's start).
  */
-export function createApiKey(request: NewKeyRequest, key: string = generateApiKey()): { key: string; entry: ApiKeyConfig } {
-  const scopes = typeof request.scopes === 'string' ? request.scopes.split(',').map((s) => s.trim()).filter(Boolean) : [...request.scopes];
+export function createApiKey(
+  request: NewKeyRequest,
+  key: string = generateApiKey(),
+): { key: string; entry: ApiKeyConfig } {
+  const scopes =
+    typeof request.scopes === 'string'
+      ? request.scopes
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [...request.scopes];
   const parsed = ApiKeyConfig.safeParse({
     name: request.name,
     tenant: request.tenant,
@@ -68,14 +77,27 @@ export function registerKeysCommands(program: Command): void {
   keys
     .command('create')
     .description('make a new random key: prints it once, and the entry to add to api.keys in harombe.yaml')
-    .requiredOption('--name <name>', 'who uses the key (shown as decided_by, and nobody approves jobs of their own name)')
+    .requiredOption(
+      '--name <name>',
+      'who uses the key (shown as decided_by, and nobody approves jobs of their own name)',
+    )
     .requiredOption('--tenant <tenant>', 'tenant the key acts for (letters, digits, dot, dash, underscore)')
     .requiredOption('--scopes <scopes>', 'comma-separated: submit, approve, admin')
-    .option('--slack-user-id <id>', 'the owner\'s Slack user id, so they cannot approve their own jobs from Slack either')
+    .option(
+      '--slack-user-id <id>',
+      "the owner's Slack user id, so they cannot approve their own jobs from Slack either",
+    )
     .option('--json', 'print {"key": ..., "entry": ...} as JSON instead')
     .action((options: { name: string; tenant: string; scopes: string; slackUserId?: string; json?: boolean }) => {
-      const { key, entry } = createApiKey({ name: options.name, tenant: options.tenant, scopes: options.scopes, slack_user_id: options.slackUserId });
+      const { key, entry } = createApiKey({
+        name: options.name,
+        tenant: options.tenant,
+        scopes: options.scopes,
+        slack_user_id: options.slackUserId,
+      });
       process.stdout.write(options.json ? `${JSON.stringify({ key, entry }, null, 2)}\n` : formatNewKey(key, entry));
-      process.stderr.write('the key is shown only this once: store it now (harombe.yaml keeps only its SHA-256); the API reads api.keys when it starts\n');
+      process.stderr.write(
+        'the key is shown only this once: store it now (harombe.yaml keeps only its SHA-256); the API reads api.keys when it starts\n',
+      );
     });
 }

@@ -20,7 +20,9 @@ export function registerPolicyCommand(program: Command): void {
       process.stdout.write(`rules of ${path ?? 'the defaults'} (first match wins; a tool no rule names is MEDIUM):\n`);
       for (const rule of rules) {
         const approval = rule.require_approval ? `approval within ${rule.timeout} s` : 'approved by the policy';
-        process.stdout.write(`${String(rule.index).padStart(3)}  ${rule.risk.padEnd(8)} ${rule.source.padEnd(8)} ${(rule.tools.join(',') || 'any tool').padEnd(22)} ${approval.padEnd(24)} ${rule.description}\n`);
+        process.stdout.write(
+          `${String(rule.index).padStart(3)}  ${rule.risk.padEnd(8)} ${rule.source.padEnd(8)} ${(rule.tools.join(',') || 'any tool').padEnd(22)} ${approval.padEnd(24)} ${rule.description}\n`,
+        );
       }
     });
 }

@@ -82,7 +82,11 @@ export function loadJobsFile(path: string): JobsFile {
       `${path}: ${problems.length} bad line${problems.length === 1 ? '' : 's'}, nothing was submitted:\n${formatLineProblems(problems)}`,
     );
   }
-  if (jobs.length === 0) throw new CliError('InvalidArgument', `${path} holds no jobs (one JSON object {"tool": ..., "params": {...}} per line)`);
+  if (jobs.length === 0)
+    throw new CliError(
+      'InvalidArgument',
+      `${path} holds no jobs (one JSON object {"tool": ..., "params": {...}} per line)`,
+    );
   return { path, sha256: fileSha256(bytes), chunks: planChunks(jobs), jobs: jobs.length };
 }
 
@@ -119,7 +123,13 @@ export async function submitChunks(
   if (state) {
     checkStateMatches(state, file.sha256, file.chunks, statePath);
   } else {
-    state = newSubmitState(path, file.sha256, file.jobs, file.chunks.length, options.resubmit ? randomBytes(8).toString('hex') : undefined);
+    state = newSubmitState(
+      path,
+      file.sha256,
+      file.jobs,
+      file.chunks.length,
+      options.resubmit ? randomBytes(8).toString('hex') : undefined,
+    );
     // Written before the first batch: a --resubmit interrupted early keeps its salt.
     writeSubmitState(statePath, state);
   }
@@ -174,7 +184,10 @@ function approvalNote(progress: Progress, batchIds: readonly string[]): string {
   return ` (waiting for a person: ${how})`;
 }
 
-export function createProgressReporter(stream: NodeJS.WriteStream | Writable, lineIntervalMs = 10_000): ProgressReporter {
+export function createProgressReporter(
+  stream: NodeJS.WriteStream | Writable,
+  lineIntervalMs = 10_000,
+): ProgressReporter {
   if ((stream as NodeJS.WriteStream).isTTY) {
     const bar = new cliProgress.SingleBar(
       {
@@ -310,7 +323,11 @@ function checkWritableDirectory(path: string): void {
  * `harombe submit` as a function: submit (resuming), wait with progress, write the results.
  * Answers the exit status: 0 when every job completed successfully, 1 otherwise.
  */
-export async function submitFile(client: HarombeClient, input: string | JobsFile, options: SubmitOptions = {}): Promise<number> {
+export async function submitFile(
+  client: HarombeClient,
+  input: string | JobsFile,
+  options: SubmitOptions = {},
+): Promise<number> {
   const stderr = options.stderr ?? process.stderr;
   const stdout = options.stdout ?? process.stdout;
   const log = (line: string): void => void stderr.write(`${line}\n`);
@@ -329,13 +346,19 @@ export async function submitFile(client: HarombeClient, input: string | JobsFile
   const resume = resuming(submitted.statePath);
   if (options.wait === false) {
     stdout.write(submitted.batchIds.map((id) => `${id}\n`).join(''));
-    log(`${submitted.jobs} jobs in ${submitted.batchIds.length} batch${submitted.batchIds.length === 1 ? '' : 'es'}; ${resume.replace('to resume', 'to wait for them and collect the results')}`);
+    log(
+      `${submitted.jobs} jobs in ${submitted.batchIds.length} batch${submitted.batchIds.length === 1 ? '' : 'es'}; ${resume.replace('to resume', 'to wait for them and collect the results')}`,
+    );
     return EXIT.ok;
   }
   const reporter = createProgressReporter(stderr, options.lineIntervalMs);
   let progress: Progress;
   try {
-    progress = await waitForBatches(client, submitted.batchIds, { pollSeconds: options.pollSeconds, signal: options.signal, reporter });
+    progress = await waitForBatches(client, submitted.batchIds, {
+      pollSeconds: options.pollSeconds,
+      signal: options.signal,
+      reporter,
+    });
   } catch (error) {
     reporter.stop();
     if (options.signal?.aborted) {
@@ -386,23 +409,28 @@ interface SubmitFlags {
 export function registerSubmitCommand(program: Command): void {
   program
     .command('submit')
-    .description('submit a JSONL file of jobs as batches, show progress, and write every job\'s result as NDJSON')
+    .description("submit a JSONL file of jobs as batches, show progress, and write every job's result as NDJSON")
     .argument('<jobs.jsonl>', 'one job per line: {"tool": "code_execute", "params": {...}} (optionally "max_attempts")')
     .option('-o, --out <file>', 'write the results (NDJSON, one job view per line) here instead of stdout')
-    .option('--state <file>', 'record of the submitted batches, for resuming (default: <jobs.jsonl>.harombe-state.json)')
+    .option(
+      '--state <file>',
+      'record of the submitted batches, for resuming (default: <jobs.jsonl>.harombe-state.json)',
+    )
     .option('--no-wait', 'submit, print the batch ids, and leave (re-run to wait and collect the results)')
     .option('--resubmit', 'submit the file again as new batches even though it was submitted before')
     .option('--dry-run', 'check the file and say how it would be cut into batches; submit nothing')
     .addHelpText(
       'after',
       '\nRe-running after an interruption submits nothing twice: each batch carries an idempotency key made of the\n' +
-        'file\'s SHA-256 and the batch\'s index, and the state file records the batches already taken.\n' +
+        "file's SHA-256 and the batch's index, and the state file records the batches already taken.\n" +
         'Exit status: 0 if every job completed successfully, 1 otherwise, 2 if the file or the API refused.',
     )
     .action(async (path: string, options: SubmitFlags, command: Command) => {
       if (options.dryRun) {
         const file = loadJobsFile(path);
-        process.stderr.write(`${path}: ${file.jobs} valid job${file.jobs === 1 ? '' : 's'}, ${file.chunks.length} batch${file.chunks.length === 1 ? '' : 'es'}\n`);
+        process.stderr.write(
+          `${path}: ${file.jobs} valid job${file.jobs === 1 ? '' : 's'}, ${file.chunks.length} batch${file.chunks.length === 1 ? '' : 'es'}\n`,
+        );
         return;
       }
       const file = loadJobsFile(path); // A bad file is refused before a missing key is.

@@ -10,7 +10,8 @@ import { LocalFleet } from '../local-fleet.js';
 import { LocalRedis } from '../local-redis.js';
 
 const LOCAL_REDIS_PORT = 6390;
-const FIRST_JOB = 'import platform, sys\nprint(f"Hello from a gVisor sandbox: Python {sys.version.split()[0]} on {platform.system()} {platform.release()}")\n';
+const FIRST_JOB =
+  'import platform, sys\nprint(f"Hello from a gVisor sandbox: Python {sys.version.split()[0]} on {platform.system()} {platform.release()}")\n';
 
 interface UpOptions {
   config?: string;
@@ -56,7 +57,9 @@ function redisIsConfigured(configPath: string): boolean {
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('start the all-in-one local fleet (API, approvals, one worker), run a first job, and serve until Ctrl-C')
+    .description(
+      'start the all-in-one local fleet (API, approvals, one worker), run a first job, and serve until Ctrl-C',
+    )
     .option('--workers <n>', 'worker processes', (v) => Number.parseInt(v, 10), 1)
     .option('--port <port>', 'API port (default: api.port of the configuration, 8080)', (v) => Number.parseInt(v, 10))
     .option('--no-first-job', 'do not run the first job')
@@ -103,11 +106,14 @@ export function registerUpCommand(program: Command): void {
         throw error;
       }
       const credentials = readLocalCredentials();
-      if (credentials && credentials.api_url !== fleet.apiUrl) writeLocalCredentials({ ...credentials, api_url: fleet.apiUrl });
+      if (credentials && credentials.api_url !== fleet.apiUrl)
+        writeLocalCredentials({ ...credentials, api_url: fleet.apiUrl });
       console.error(`harombe: fleet ready at ${fleet.apiUrl} (logs in ${join(home, 'logs')})`);
       if (options.firstJob && credentials) await runFirstJob(fleet.apiUrl, credentials.keys);
       if (options.exitAfterFirstJob) return stop();
-      console.error('harombe: serving; try `harombe exec --language python -c "print(1+1)"` in another terminal. Ctrl-C stops.');
+      console.error(
+        'harombe: serving; try `harombe exec --language python -c "print(1+1)"` in another terminal. Ctrl-C stops.',
+      );
       await new Promise<void>((done) => {
         process.once('SIGINT', () => void stop().then(done));
         process.once('SIGTERM', () => void stop().then(done));
@@ -130,5 +136,6 @@ async function runFirstJob(apiUrl: string, keys: { submit: string; approve: stri
   process.stdout.write(result?.stdout ?? '');
   process.stderr.write(result?.stderr ?? '');
   console.error(`harombe: first job ${done.status}, exit code ${result?.exit_code ?? '?'}`);
-  if (done.status !== 'completed' || result?.exit_code !== 0) throw new Error(`the first job did not succeed: ${JSON.stringify(done.error ?? done.result)}`);
+  if (done.status !== 'completed' || result?.exit_code !== 0)
+    throw new Error(`the first job did not succeed: ${JSON.stringify(done.error ?? done.result)}`);
 }
