@@ -23,7 +23,18 @@ export interface LocalFleetOptions {
   env?: NodeJS.ProcessEnv;
   /** Milliseconds to wait for the fleet to be ready. Default 60 000. */
   readyTimeoutMs?: number;
+  /**
+   * Restart a service that exits when nobody stopped it, and say so (`harombe up`). Default: off,
+   * as the tests stop and kill services on purpose.
+   */
+  supervise?: { report: (message: string) => void };
 }
+
+/** The first restart of a service that died waits this long; each quick one after, twice as long. */
+const RESTART_BACKOFF_MS = 1000;
+const MAX_RESTART_BACKOFF_MS = 30_000;
+/** A service that ran this long before dying is restarted without delay carried over. */
+const STABLE_AFTER_MS = 60_000;
 
 /** One running service process. */
 export class ServiceProcess {
@@ -109,6 +120,8 @@ export class LocalFleet {
   approval: ServiceProcess | undefined;
   private apiAddress: string | undefined;
   private spawned = 0;
+  private stopping = false;
+  private readonly backoff = new Map<FleetService, number>();
 
   constructor(private readonly options: LocalFleetOptions) {
     mkdirSync(options.logDir, { recursive: true });
@@ -129,6 +142,7 @@ export class LocalFleet {
   async startApproval(): Promise<ServiceProcess> {
     this.approval = this.spawn('approval', { HAROMBE_OPS_PORT: String(this.options.opsPort ?? 0) });
     await this.approval.logged('approval service holding approvals', this.readyTimeoutMs);
+    this.watch(this.approval, () => this.startApproval());
     return this.approval;
   }
 
@@ -140,6 +154,10 @@ export class LocalFleet {
     });
     this.workers.push(worker);
     await worker.logged('worker started', this.readyTimeoutMs);
+    this.watch(worker, () => {
+      this.workers.splice(this.workers.indexOf(worker), 1);
+      return this.startWorker();
+    });
     return worker;
   }
 
@@ -148,6 +166,7 @@ export class LocalFleet {
     this.api = this.spawn('api', port === undefined ? {} : { HAROMBE_API_PORT: String(port) });
     const line = await this.api.logged('api listening', this.readyTimeoutMs);
     this.apiAddress = String(line.address);
+    this.watch(this.api, () => this.startApi());
     return this.api;
   }
 
@@ -169,10 +188,34 @@ export class LocalFleet {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     // The API first (no new jobs), then workers (they finish running jobs), then approvals.
     await this.api?.stop();
     await Promise.all(this.workers.map((worker) => worker.stop()));
     await this.approval?.stop();
+  }
+
+  /** With `supervise`: when the process exits unless the fleet is stopping, report it and start another. */
+  private watch(process: ServiceProcess, restart: () => Promise<ServiceProcess>): void {
+    const supervise = this.options.supervise;
+    if (!supervise) return;
+    const started = Date.now();
+    void process.exited.then(async (code) => {
+      if (this.stopping) return;
+      const how = process.child.signalCode ? `signal ${process.child.signalCode}` : `code ${code}`;
+      const previous = Date.now() - started > STABLE_AFTER_MS ? 0 : (this.backoff.get(process.service) ?? 0);
+      const delay = Math.min(MAX_RESTART_BACKOFF_MS, previous === 0 ? RESTART_BACKOFF_MS : previous * 2);
+      this.backoff.set(process.service, delay);
+      supervise.report(`the ${process.service} exited (${how}); restarting it in ${delay / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.stopping) return;
+      try {
+        await restart();
+        supervise.report(`the ${process.service} is back`);
+      } catch (error) {
+        supervise.report(`the ${process.service} did not come back: ${(error as Error).message}`);
+      }
+    });
   }
 
   private get readyTimeoutMs(): number {

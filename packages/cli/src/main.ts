@@ -9,6 +9,7 @@ import { registerJobsCommands } from './commands/jobs.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerSandboxesCommands } from './commands/sandboxes.js';
 import { registerSubmitCommand } from './commands/submit.js';
 import { registerUpCommand } from './commands/up.js';
 
@@ -39,6 +40,7 @@ registerRunCommand(program);
 registerExecCommand(program);
 registerSubmitCommand(program);
 registerJobsCommands(program);
+registerSandboxesCommands(program);
 registerApprovalsCommands(program);
 registerAuditCommands(program);
 registerKeysCommands(program);

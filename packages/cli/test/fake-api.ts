@@ -16,6 +16,7 @@ export function executionResult(overrides: Partial<ExecutionResult> = {}): Execu
   return {
     success: true,
     sandbox_id: null,
+    sandbox_kept: false,
     stdout: '',
     stderr: '',
     exit_code: 0,

@@ -22,8 +22,11 @@ import {
   type SandboxView,
   type SubmitBatchRequest,
   type SubmitJobRequest,
+  type ToolInput,
   type ToolName,
   type ToolResult,
+  type CodeCreateSandboxParams,
+  type CreateSandboxResult,
   type WriteFileResult,
 } from '@harombe/core';
 import { AbortScope, sleep } from './abort-scope.js';
@@ -108,15 +111,8 @@ export interface ListApprovalsOptions extends RequestOptions {
   limit?: number;
 }
 
-/** What each tool accepts (defaults not yet applied). */
-export interface ToolInputs {
-  code_execute: CodeExecuteParams;
-  code_install_package: CodeInstallPackageParams;
-  code_write_file: CodeWriteFileParams;
-  code_read_file: CodeReadFileParams;
-  code_list_files: CodeListFilesParams;
-  code_destroy_sandbox: CodeDestroySandboxParams;
-}
+/** What each tool accepts (defaults not yet applied), from the core catalogue. */
+export type ToolInputs = { [T in ToolName]: ToolInput<T> };
 
 interface Call extends RequestOptions {
   method: 'GET' | 'POST' | 'DELETE';
@@ -366,6 +362,30 @@ export class HarombeClient {
       { method: 'GET', path: '/v1/sandboxes', signal: options.signal },
       envelope('sandboxes', SandboxViewList),
     );
+  }
+
+  /**
+   * Makes a kept sandbox up front (POST /v1/sandboxes) and answers once it exists: a
+   * code_create_sandbox job, approved like any other (network-enabled ones wait for a person).
+   * A refusal is a result with `success: false` (QuotaExceeded, CapacityExceeded, ...); a
+   * refusal at the door is a HarombeApiError with the same code.
+   */
+  async createSandbox(params: CodeCreateSandboxParams, options: JobOptions = {}): Promise<CreateSandboxResult> {
+    const job = await this.withDeadline(options, 'sandbox creation', async (signal, seen) => {
+      const submitted = await this.json(
+        {
+          method: 'POST',
+          path: '/v1/sandboxes',
+          body: { ...params, idempotency_key: options.idempotency_key, wait_seconds: this.pollSeconds },
+          holdSeconds: this.pollSeconds,
+          signal,
+        },
+        JobView,
+      );
+      seen.job = submitted;
+      return isTerminal(submitted.status) ? submitted : this.pollUntilTerminal(submitted.job_id, signal, seen);
+    });
+    return this.resultOf('code_create_sandbox', job);
   }
 
   /** Runs a code_destroy_sandbox job and answers it once it ran. */

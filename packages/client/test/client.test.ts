@@ -45,7 +45,16 @@ function sendError(res: ServerResponse, status: number, code: ErrorCode, message
 }
 
 function executionFailure(code: ErrorCode): ExecutionResult {
-  return { success: false, sandbox_id: null, stdout: '', stderr: '', exit_code: -1, execution_time: 0, error: code };
+  return {
+    success: false,
+    sandbox_id: null,
+    sandbox_kept: false,
+    stdout: '',
+    stderr: '',
+    exit_code: -1,
+    execution_time: 0,
+    error: code,
+  };
 }
 
 /**
@@ -351,6 +360,7 @@ describe('tools', () => {
     const result: ExecutionResult = {
       success: true,
       sandbox_id: null,
+      sandbox_kept: false,
       stdout: 'hi\n',
       stderr: '',
       exit_code: 0,

@@ -59,8 +59,10 @@ export const SandboxConfig = z.strictObject({
     .transform((l) => ({ ...DEFAULT_MAX_LIMITS, ...l })),
   /** Seconds between SIGTERM and SIGKILL when an execution times out. */
   kill_grace_period: z.number().min(0).max(60).default(2),
-  /** Seconds a sandbox may sit unused before it is destroyed. */
+  /** Seconds a kept sandbox may sit unused before it is destroyed, unless made with its own. */
   idle_timeout: z.number().positive().default(900),
+  /** The longest idle_timeout a caller may give a sandbox, in seconds. */
+  max_idle_timeout: z.number().positive().default(86_400),
   /** Largest file code_write_file accepts and code_read_file returns, in bytes. */
   max_file_bytes: z
     .number()
@@ -210,7 +212,33 @@ export const WorkerConfig = z.strictObject({
   lost_after_seconds: z.number().positive().default(10),
   /** On SIGTERM, seconds running jobs get to finish before they are cancelled. */
   shutdown_deadline_seconds: z.number().min(0).default(30),
+  /**
+   * Sandboxes one worker holds at once: warm pool, kept, running and being removed. Kept ones may
+   * take all but `concurrency` of them. Default: as many as three quarters of the host's memory
+   * holds at the default memory limit (plus 64 MiB of runtime each), at most 16 per core.
+   */
+  max_sandboxes: z.number().int().min(1).max(10_000).optional(),
 });
+
+/** Limits on what one tenant may hold. */
+export const TenantQuotas = z.strictObject({
+  /** Kept sandboxes (keep_sandbox, POST /v1/sandboxes) the tenant may hold at once. */
+  max_sandboxes_per_tenant: z.number().int().min(0).default(20),
+});
+export type TenantQuotas = z.output<typeof TenantQuotas>;
+
+/** The `quotas` section: every tenant's limits, and overrides for some. */
+export const QuotasConfig = TenantQuotas.extend({
+  /** Per-tenant overrides of the limits above, by tenant name. */
+  tenants: z.record(z.string(), TenantQuotas.partial()).default({}),
+});
+export type QuotasConfig = z.output<typeof QuotasConfig>;
+
+/** The limits that hold for one tenant: its overrides over everybody's. */
+export function quotasFor(quotas: QuotasConfig, tenant: string): TenantQuotas {
+  const { tenants, ...defaults } = quotas;
+  return { ...defaults, ...tenants[tenant] };
+}
 
 /** The name of an environment variable: secrets are never written in harombe.yaml, only where to find them. */
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable');
@@ -359,6 +387,7 @@ export const HarombeConfig = z.object({
   redis: RedisConfig.default(RedisConfig.parse({})),
   api: ApiConfig.default(ApiConfig.parse({})),
   worker: WorkerConfig.default(WorkerConfig.parse({})),
+  quotas: QuotasConfig.default(QuotasConfig.parse({})),
   slack: SlackConfig.default(SlackConfig.parse({})),
 });
 export type HarombeConfig = z.output<typeof HarombeConfig>;

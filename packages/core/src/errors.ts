@@ -39,6 +39,10 @@ export const ERROR_CODES = [
   'Cancelled',
   'WorkerLost',
   'ServiceUnavailable',
+  /** A per-tenant quota (kept sandboxes, waiting jobs, stored bytes) is used up. */
+  'QuotaExceeded',
+  /** The fleet has no room for another kept sandbox now. */
+  'CapacityExceeded',
 ] as const;
 export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;

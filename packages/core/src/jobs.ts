@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors.js';
 import { RiskLevel } from './risk.js';
-import { SandboxId, ToolName } from './tools.js';
+import { CodeCreateSandboxParams, SandboxId, ToolName } from './tools.js';
 
 /**
  * The job pipeline's wire contract: what the API accepts and answers, what the client SDK and
@@ -122,6 +122,15 @@ export const BatchView = z.object({
   next_offset: z.number().int().nullable(),
 });
 export type BatchView = z.infer<typeof BatchView>;
+
+/** POST /v1/sandboxes: a kept sandbox made up front (a code_create_sandbox job). */
+export const CreateSandboxRequest = CodeCreateSandboxParams.extend({
+  /** The same key from the same tenant answers the same job and never makes two sandboxes. */
+  idempotency_key: z.string().min(1).max(200).optional(),
+  /** Wait up to this many seconds for the sandbox before answering. Default 30. */
+  wait_seconds: z.number().min(0).max(60).default(30),
+});
+export type CreateSandboxRequest = z.input<typeof CreateSandboxRequest>;
 
 export const DecisionRequest = z.strictObject({ reason: z.string().max(2000).optional() });
 export type DecisionRequest = z.input<typeof DecisionRequest>;

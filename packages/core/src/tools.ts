@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors.js';
 import { Language } from './languages.js';
+import { PartialLimits } from './limits.js';
 
 /**
  * The six tools, their parameters and their results: one catalog shared by every producer
@@ -22,7 +23,15 @@ export const DomainPattern = z
 export const CodeExecuteParams = z.strictObject({
   language: Language,
   code: z.string(),
+  /** Text fed to the program's stdin, then closed; counted with the code against max_code_bytes. */
+  stdin: z.string().optional(),
+  /** A kept sandbox to run in. Without it the program runs in a sandbox of its own. */
   sandbox_id: SandboxId.optional(),
+  /**
+   * Without sandbox_id: keep the new sandbox for later calls (the reference design's behaviour).
+   * Default false: a one-shot sandbox, removed as soon as the program has ended.
+   */
+  keep_sandbox: z.boolean().default(false),
   /** Seconds; default the sandbox's max_execution_time (30). */
   timeout: z.number().positive().optional(),
   network_enabled: z.boolean().default(false),
@@ -68,12 +77,30 @@ export const CodeDestroySandboxParams = z.strictObject({
 });
 export type CodeDestroySandboxParams = z.input<typeof CodeDestroySandboxParams>;
 
+/** Makes a kept sandbox up front (POST /v1/sandboxes), with no program run in it. */
+export const CodeCreateSandboxParams = z.strictObject({
+  language: Language,
+  /** Overrides of the default limits, each at most the deployment's ceiling. */
+  limits: PartialLimits.optional(),
+  network_enabled: z.boolean().default(false),
+  allowed_domains: z.array(DomainPattern).max(100).default([]),
+  /** Seconds it may sit unused before it is destroyed. Default: the deployment's idle_timeout (900). */
+  idle_timeout: z.number().positive().optional(),
+});
+export type CodeCreateSandboxParams = z.input<typeof CodeCreateSandboxParams>;
+
 /** `error` is a stable code (or null); stdout/stderr stay apart. */
 const ErrorField = ErrorCode.nullable();
 
 export const ExecutionResult = z.strictObject({
   success: z.boolean(),
+  /** The sandbox the program ran in (null when none was reached). */
   sandbox_id: z.string().nullable(),
+  /**
+   * Whether `sandbox_id` lives on for later calls: true for a kept sandbox, false for a one-shot
+   * one, which is gone once the result is written (using its id then answers SandboxNotFound).
+   */
+  sandbox_kept: z.boolean(),
   stdout: z.string(),
   stderr: z.string(),
   exit_code: z.number().int(),
@@ -128,6 +155,18 @@ export const DestroySandboxResult = z.strictObject({
 });
 export type DestroySandboxResult = z.infer<typeof DestroySandboxResult>;
 
+export const CreateSandboxResult = z.strictObject({
+  success: z.boolean(),
+  sandbox_id: z.string().nullable(),
+  language: z.string(),
+  network_enabled: z.boolean(),
+  allowed_domains: z.array(z.string()),
+  /** ISO 8601: when it is destroyed unless used before; null when none was made. */
+  expires_at: z.string().nullable(),
+  error: ErrorField,
+});
+export type CreateSandboxResult = z.infer<typeof CreateSandboxResult>;
+
 /** The catalog: tool name → its params and result schemas. */
 export const TOOLS = {
   code_execute: { params: CodeExecuteParams, result: ExecutionResult },
@@ -136,9 +175,18 @@ export const TOOLS = {
   code_read_file: { params: CodeReadFileParams, result: ReadFileResult },
   code_list_files: { params: CodeListFilesParams, result: ListFilesResult },
   code_destroy_sandbox: { params: CodeDestroySandboxParams, result: DestroySandboxResult },
+  code_create_sandbox: { params: CodeCreateSandboxParams, result: CreateSandboxResult },
 } as const;
+
+/** Whether a job makes a sandbox that lives on: such jobs count against quotas and capacity. */
+export function createsKeptSandbox(tool: string, params: Record<string, unknown>): boolean {
+  if (tool === 'code_create_sandbox') return true;
+  return tool === 'code_execute' && params.keep_sandbox === true && params.sandbox_id === undefined;
+}
 
 export const ToolName = z.enum(Object.keys(TOOLS) as [keyof typeof TOOLS, ...(keyof typeof TOOLS)[]]);
 export type ToolName = z.infer<typeof ToolName>;
 export type ToolParams<T extends ToolName> = z.output<(typeof TOOLS)[T]['params']>;
+/** What a caller may send for a tool (defaults not yet applied). */
+export type ToolInput<T extends ToolName> = z.input<(typeof TOOLS)[T]['params']>;
 export type ToolResult<T extends ToolName> = z.output<(typeof TOOLS)[T]['result']>;

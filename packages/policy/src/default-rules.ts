@@ -80,4 +80,18 @@ export const DEFAULT_RULES: readonly PolicyRule[] = deepFreeze([
     conditions: [],
     description: 'Destroying a sandbox (cleanup)',
   },
+  {
+    tools: ['code_create_sandbox'],
+    risk: 'CRITICAL',
+    timeout: 30,
+    conditions: [{ param: 'network_enabled', equals: true, negate: false }],
+    description: 'Creating a sandbox with network access',
+  },
+  {
+    // No code runs: what later runs in it is classified when it is asked for.
+    tools: ['code_create_sandbox'],
+    risk: 'LOW',
+    conditions: [],
+    description: 'Creating a sandbox',
+  },
 ]);

@@ -34,7 +34,24 @@ describe('DEFAULT_RULES', () => {
       ['code_read_file', 'MEDIUM', 120, null],
       ['code_list_files', 'MEDIUM', 120, null],
       ['code_destroy_sandbox', 'LOW', null, null],
+      ['code_create_sandbox', 'CRITICAL', 30, null],
+      ['code_create_sandbox', 'LOW', null, null],
     ]);
+  });
+
+  it('rate making a sandbox by what it will be able to do: LOW without network, CRITICAL with', () => {
+    const policy = new RiskPolicy();
+    expect(policy.classify('code_create_sandbox', { language: 'python' })).toMatchObject({
+      risk: 'LOW',
+      require_approval: false,
+    });
+    expect(
+      policy.classify('code_create_sandbox', {
+        language: 'python',
+        network_enabled: true,
+        allowed_domains: ['pypi.org'],
+      }),
+    ).toMatchObject({ risk: 'CRITICAL', require_approval: true, approval_timeout: 30 });
   });
 
   it('are frozen', () => {

@@ -7,6 +7,7 @@ import type { JobRecord } from './job-record.js';
 import type { JobService } from './job-service.js';
 import type { JobStore } from './job-store.js';
 import { failedResult } from './results.js';
+import type { SandboxDirectory } from './sandbox-directory.js';
 import type { WorkerRegistry } from './worker-registry.js';
 
 /** Told of what the housekeeper did on its own (metrics); expiries go through the job service. */
@@ -30,6 +31,10 @@ export interface HousekeeperOptions {
   observer?: HousekeeperObserver;
   /** Where the end of an execution whose worker was lost is recorded. Default: nowhere. */
   audit?: AuditTrail;
+  /** The sandbox directory: a lost worker's sandboxes leave it. Default: they stay listed. */
+  sandboxes?: SandboxDirectory;
+  /** Seconds a lost sandbox is remembered (jobs naming it hear SandboxLost). Default 86 400. */
+  lostSandboxTtlSeconds?: number;
 }
 
 const PAGE = 200;
@@ -106,8 +111,14 @@ export class Housekeeper {
       if (ids.length < PAGE) break;
     }
     for (const workerId of lostWorkers) {
+      // Its sandboxes went with it (their containers are reaped on its host): they leave the directory.
+      const sandboxes = await this.options.sandboxes?.forgetWorker(
+        workerId,
+        `it was lost with its worker ${workerId}`,
+        this.options.lostSandboxTtlSeconds ?? 86_400,
+      );
       await this.options.workers.forget(workerId);
-      this.options.logger.warn({ worker_id: workerId }, 'worker lost');
+      this.options.logger.warn({ worker_id: workerId, sandboxes: sandboxes ?? 0 }, 'worker lost');
     }
     return ended;
   }

@@ -10,7 +10,7 @@ import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
 import { endEventFor, failedResult } from './results.js';
-import type { WorkerRegistry } from './worker-registry.js';
+import type { WorkerCapacity, WorkerRegistry } from './worker-registry.js';
 
 /** Runs one job's tool and returns the tool's result. `signal` aborts when the job is cancelled. */
 export type RunJob = (job: JobRecord, signal: AbortSignal) => Promise<Record<string, unknown>>;
@@ -31,6 +31,8 @@ export interface JobConsumerOptions {
   heartbeatMs?: number;
   /** Sandboxes this worker holds, reported with each heartbeat. Default: none. */
   sandboxCount?: () => Promise<number>;
+  /** How full the worker's sandbox runtime is, reported with each heartbeat. Default: not reported. */
+  capacity?: () => WorkerCapacity;
   /** Where each execution's start and end are recorded. Default: nowhere. */
   audit?: AuditTrail;
 }
@@ -244,6 +246,7 @@ export class JobConsumer {
       concurrency: this.concurrency,
       running: this.inFlight.size,
       sandboxes: (await this.options.sandboxCount?.()) ?? 0,
+      ...(this.options.capacity ? { capacity: this.options.capacity() } : {}),
     });
   }
 }

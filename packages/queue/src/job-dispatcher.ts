@@ -1,8 +1,9 @@
-import type { Clock, ErrorCode } from '@harombe/core';
+import { createsKeptSandbox, type Clock, type ErrorCode } from '@harombe/core';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
+import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import { failedResult } from './results.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
 import type { SandboxDirectory } from './sandbox-directory.js';
@@ -21,6 +22,8 @@ export interface JobDispatcherOptions {
   workers: WorkerRegistry;
   clock: Clock;
   logger: Logger;
+  /** Places jobs that make a kept sandbox on the worker with the most room. Default: the shared queue. */
+  admission?: KeptSandboxAdmission;
 }
 
 /**
@@ -77,16 +80,36 @@ export class JobDispatcher {
     this.queues.clear();
   }
 
+  /**
+   * A job naming a sandbox goes to its worker's queue; one making a kept sandbox to the queue of
+   * the worker with the most room for it; the rest to the shared queue.
+   */
   private async route(job: JobRecord, { dryRun = false } = {}): Promise<string | undefined> {
-    if (!job.sandbox_id) return SHARED_QUEUE;
-    const entry = await this.options.sandboxes.get(job.sandbox_id);
     const now = this.options.clock.now();
     let failure: [ErrorCode, string] | undefined;
-    if (!entry || entry.tenant !== job.tenant) failure = ['SandboxNotFound', `sandbox ${job.sandbox_id} not found`];
-    else if (!(await this.options.workers.isAlive(entry.worker_id, now))) {
-      failure = ['SandboxLost', `sandbox ${job.sandbox_id} was lost with its worker ${entry.worker_id}`];
+    if (!job.sandbox_id) {
+      if (!createsKeptSandbox(job.tool, job.params) || !this.options.admission) return SHARED_QUEUE;
+      // A dry run asks where the job went: the queue of the worker it was placed on.
+      if (dryRun && job.placed_on) return workerQueueName(job.placed_on);
+      const placement = await this.options.admission.placement();
+      if (placement === undefined) return SHARED_QUEUE;
+      if (placement !== null) {
+        if (!dryRun) await this.options.store.place(job.job_id, placement);
+        return workerQueueName(placement);
+      }
+      failure = ['CapacityExceeded', 'every worker holds as many kept sandboxes as it may'];
+    } else {
+      const entry = await this.options.sandboxes.get(job.sandbox_id);
+      const lost = entry ? undefined : await this.options.sandboxes.lost(job.sandbox_id);
+      if (lost && lost.tenant === job.tenant)
+        failure = ['SandboxLost', `sandbox ${job.sandbox_id} is gone: ${lost.reason}`];
+      else if (!entry || entry.tenant !== job.tenant)
+        failure = ['SandboxNotFound', `sandbox ${job.sandbox_id} not found`];
+      else if (!(await this.options.workers.isAlive(entry.worker_id, now))) {
+        failure = ['SandboxLost', `sandbox ${job.sandbox_id} was lost with its worker ${entry.worker_id}`];
+      }
+      if (!failure) return workerQueueName((entry as { worker_id: string }).worker_id);
     }
-    if (!failure) return workerQueueName((entry as { worker_id: string }).worker_id);
     if (!dryRun) {
       const [code, message] = failure;
       const outcome = await this.options.store.transition(job.job_id, 'fail', failedResult(job, code, message), now);

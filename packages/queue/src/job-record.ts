@@ -29,6 +29,8 @@ export interface JobRecord {
   /** The sandbox the job names, which decides the worker it must run on. */
   sandbox_id: string | null;
   worker_id: string | null;
+  /** The worker whose queue a job making a kept sandbox was put on (it holds the room for it). */
+  placed_on?: string | null;
   payload_sha256: string;
 }
 
@@ -59,7 +61,7 @@ export function decodeRecord(hash: Record<string, string>): JobRecord | undefine
   for (const key of JSON_FIELDS) out[key] = hash[key] ? JSON.parse(hash[key]) : null;
   for (const key of NUMBER_FIELDS)
     out[key] = hash[key] ? Number(hash[key]) : key === 'attempts' || key === 'approval_deadline' ? 0 : null;
-  for (const key of ['risk_matched', 'batch_id', 'sandbox_id', 'worker_id', 'submitted_by_slack'] as const)
+  for (const key of ['risk_matched', 'batch_id', 'sandbox_id', 'worker_id', 'placed_on', 'submitted_by_slack'] as const)
     out[key] = hash[key] || null;
   return out as unknown as JobRecord;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  createsKeptSandbox,
   DecisionChannel,
   HarombeError,
   isTerminal,
@@ -22,6 +23,7 @@ import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
 import { toJobView, type JobRecord } from './job-record.js';
 import { newId, type JobStore } from './job-store.js';
+import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import type { Principal } from './principal.js';
 import { failedResult } from './results.js';
 
@@ -44,6 +46,8 @@ export interface JobServiceOptions {
   maxFileBytes?: number;
   /** Where classifications, approval requests, decisions, expiries and cancellations are recorded. Default: nowhere. */
   audit?: AuditTrail;
+  /** Refuses jobs that would make a kept sandbox past a quota or the fleet's room. Default: none. */
+  admission?: KeptSandboxAdmission;
 }
 
 type Decision = 'approve' | 'deny';
@@ -64,6 +68,7 @@ export class JobService {
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
+    if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
     const { job_id, created } = await this.options.store.create(
       job,
       input.idempotency_key,
@@ -87,6 +92,8 @@ export class JobService {
     const jobs = input.jobs.map((entry, index) =>
       this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, `jobs.${index}.`),
     );
+    const keeping = jobs.filter((job) => createsKeptSandbox(job.tool, job.params)).length;
+    if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
     const now = this.options.clock.now();
     const batch = await this.options.batches.create(
       { batch_id: batchId, tenant: principal.tenant, created_at: now, total: jobs.length },

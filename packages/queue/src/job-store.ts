@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { DEADLINE_GUARDED, transitionOf, type JobEvent } from './job-lifecycle.js';
 import { decodeRecord, encodeFields, type JobRecord } from './job-record.js';
 import { auditInboxItem, type AuditEntry } from './audit-entry.js';
-import { CREATE_JOB, TRANSITION_JOB } from './lua.js';
+import { CREATE_JOB, PLACE_JOB, TRANSITION_JOB } from './lua.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface JobStoreOptions {
@@ -30,6 +30,7 @@ const PAGE = 500;
 interface ScriptedRedis extends Redis {
   harombeCreateJob(job: string, idem: string, ...argv: string[]): Promise<[string, string]>;
   harombeTransitionJob(job: string, ...argv: string[]): Promise<[string, string]>;
+  harombePlaceJob(job: string, workerId: string): Promise<number>;
 }
 
 /**
@@ -48,6 +49,7 @@ export class JobStore {
     if (!this.redis.harombeCreateJob) {
       this.redis.defineCommand('harombeCreateJob', { numberOfKeys: 2, lua: CREATE_JOB });
       this.redis.defineCommand('harombeTransitionJob', { numberOfKeys: 1, lua: TRANSITION_JOB });
+      this.redis.defineCommand('harombePlaceJob', { numberOfKeys: 1, lua: PLACE_JOB });
     }
   }
 
@@ -74,6 +76,11 @@ export class JobStore {
         pipeline.harombeCreateJob(...this.createArgs(job, undefined, auditOf(job)));
       for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     }
+  }
+
+  /** Records the worker whose queue a queued job was put on (see JobRecord.placed_on). */
+  async place(jobId: string, workerId: string): Promise<void> {
+    await this.redis.harombePlaceJob(this.keys.job(jobId), workerId);
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {

@@ -92,3 +92,10 @@ if ARGV[11] and ARGV[11] ~= '' then redis.call('RPUSH', ${AUDIT_INBOX}, status .
 redis.call('PUBLISH', ARGV[10], id .. ' ' .. to)
 return {'ok', status}
 `;
+
+/** KEYS: job. ARGV: worker id. Records where a queued job was put; nothing for a job that is not queued. */
+export const PLACE_JOB = `
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'placed_on', ARGV[1])
+return 1
+`;

@@ -53,6 +53,14 @@ export class RedisKeys {
   tenantSandboxes(tenant: string): string {
     return `${this.tag}:sandboxes:${tenant}`;
   }
+  /** Kept sandboxes being made for a tenant, scored by when the reservation lapses (ms). */
+  tenantSandboxReservations(tenant: string): string {
+    return `${this.tag}:sandbox-reservations:${tenant}`;
+  }
+  /** A sandbox lost with its worker: why, for the jobs that name it later. */
+  lostSandbox(sandboxId: string): string {
+    return `${this.tag}:sandbox-lost:${sandboxId}`;
+  }
   workerSandboxes(workerId: string): string {
     return `${this.tag}:worker-sandboxes:${workerId}`;
   }

@@ -22,7 +22,26 @@ export function failedToolResult(
   const sandbox_id = typeof params.sandbox_id === 'string' ? params.sandbox_id : null;
   switch (tool) {
     case 'code_execute':
-      return { success: false, sandbox_id, stdout: '', stderr: message, exit_code: -1, execution_time: 0, error: code };
+      return {
+        success: false,
+        sandbox_id,
+        sandbox_kept: sandbox_id !== null,
+        stdout: '',
+        stderr: message,
+        exit_code: -1,
+        execution_time: 0,
+        error: code,
+      };
+    case 'code_create_sandbox':
+      return {
+        success: false,
+        sandbox_id: null,
+        language: String(params.language ?? ''),
+        network_enabled: params.network_enabled === true,
+        allowed_domains: Array.isArray(params.allowed_domains) ? params.allowed_domains.map(String) : [],
+        expires_at: null,
+        error: code,
+      };
     case 'code_install_package':
       return {
         success: false,

@@ -17,12 +17,107 @@ export interface SandboxEntry {
   record: unknown;
 }
 
-/** The fleet-wide sandbox registry in Redis. */
+/** A sandbox lost with its worker, remembered so that jobs naming it hear SandboxLost. */
+export interface LostSandbox {
+  tenant: string;
+  reason: string;
+}
+
+/**
+ * KEYS: the tenant's sandboxes, its reservations. ARGV: reservation id, quota, now ms, lapse ms.
+ * Holds a place for a kept sandbox being made when the tenant holds fewer than its quota,
+ * counting the places held and not lapsed. Returns 1, or 0 when the quota is used up.
+ */
+const RESERVE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+local held = redis.call('SCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+if held >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+`;
+
+interface ScriptedRedis extends Redis {
+  harombeReserveSandbox(
+    sandboxes: string,
+    reservations: string,
+    id: string,
+    quota: string,
+    now: string,
+    lapse: string,
+  ): Promise<number>;
+}
+
+/** The fleet-wide sandbox registry in Redis: kept sandboxes only (one-shot ones never appear). */
 export class SandboxDirectory {
+  private readonly scripted: ScriptedRedis;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {}
+  ) {
+    this.scripted = redis as ScriptedRedis;
+    if (!this.scripted.harombeReserveSandbox) {
+      this.redis.defineCommand('harombeReserveSandbox', { numberOfKeys: 2, lua: RESERVE });
+    }
+  }
+
+  /**
+   * Holds a place for one kept sandbox of the tenant, atomically against its quota (sandboxes it
+   * holds plus places held). False when the quota is used up. A place lapses after `lapseMs`
+   * (a worker that crashed while making the sandbox) or when released.
+   */
+  async reserve(
+    tenant: string,
+    reservationId: string,
+    quota: number,
+    nowMs: number,
+    lapseMs = 600_000,
+  ): Promise<boolean> {
+    const held = await this.scripted.harombeReserveSandbox(
+      this.keys.tenantSandboxes(tenant),
+      this.keys.tenantSandboxReservations(tenant),
+      reservationId,
+      String(quota),
+      String(nowMs),
+      String(lapseMs),
+    );
+    return held === 1;
+  }
+
+  async release(tenant: string, reservationId: string): Promise<void> {
+    await this.redis.zrem(this.keys.tenantSandboxReservations(tenant), reservationId);
+  }
+
+  /** Kept sandboxes the tenant holds or is having made. */
+  async keptCount(tenant: string, nowMs: number): Promise<number> {
+    const [held, reserved] = await Promise.all([
+      this.redis.scard(this.keys.tenantSandboxes(tenant)),
+      this.redis.zcount(this.keys.tenantSandboxReservations(tenant), `(${nowMs}`, '+inf'),
+    ]);
+    return held + reserved;
+  }
+
+  /**
+   * Forgets every sandbox of a worker that is gone, remembering each as lost (for `ttlSeconds`)
+   * so that a job naming it hears why. Returns how many.
+   */
+  async forgetWorker(workerId: string, reason: string, ttlSeconds: number): Promise<number> {
+    const entries = await this.listByWorker(workerId);
+    for (const entry of entries) {
+      const lost: LostSandbox = { tenant: entry.tenant, reason };
+      await this.redis.set(this.keys.lostSandbox(entry.sandbox_id), JSON.stringify(lost), 'EX', ttlSeconds);
+      await this.delete(entry.sandbox_id);
+    }
+    await this.redis.del(this.keys.workerSandboxes(workerId));
+    return entries.length;
+  }
+
+  /** Why a sandbox is gone, when it was lost with its worker. */
+  async lost(sandboxId: string): Promise<LostSandbox | undefined> {
+    const raw = await this.redis.get(this.keys.lostSandbox(sandboxId));
+    return raw ? (JSON.parse(raw) as LostSandbox) : undefined;
+  }
 
   async put(entry: SandboxEntry): Promise<void> {
     await this.redis

@@ -9,6 +9,21 @@ export interface WorkerInfo {
   concurrency: number;
   running: number;
   sandboxes: number;
+  /** How full the worker's sandbox runtime is; absent from workers that do not say. */
+  capacity?: WorkerCapacity;
+}
+
+/** A worker's sandbox capacity, as its runtime counts it (see SandboxManager.capacity). */
+export interface WorkerCapacity {
+  /** Sandboxes it may hold at once, and holds now. */
+  max: number;
+  in_use: number;
+  /** Kept sandboxes it holds, may hold, and could still make now. */
+  kept: number;
+  kept_limit: number;
+  kept_free: number;
+  /** Ready in its warm pool. */
+  pooled: number;
 }
 
 /**

@@ -1,4 +1,5 @@
 import {
+  CodeCreateSandboxParams,
   CodeDestroySandboxParams,
   CodeExecuteParams,
   CodeInstallPackageParams,
@@ -6,6 +7,7 @@ import {
   CodeReadFileParams,
   CodeWriteFileParams,
   isHarombeError,
+  type CreateSandboxResult,
   type DestroySandboxResult,
   type ErrorCode,
   type ExecutionResult,
@@ -45,37 +47,103 @@ function asRefusal(error: unknown): Refusal {
 }
 
 /**
- * The six tools of the reference design over one SandboxManager, for one owner at a time.
- * Results have the reference shapes; failures come back as `success: false` with a stable
- * `error` code (and, for executions, the message on stderr) instead of exceptions.
+ * Called before a kept sandbox is made for `owner` (a quota check, say): throws to refuse; the
+ * function it resolves to is called once the attempt is over, made or not.
+ */
+export type KeptSandboxGate = (owner: string) => Promise<() => Promise<void>>;
+
+/**
+ * The tools of the reference design over one SandboxManager, for one owner at a time, plus
+ * code_create_sandbox. Results have the reference shapes; failures come back as `success: false`
+ * with a stable `error` code (and, for executions, the message on stderr) instead of exceptions.
  */
 export class CodeExecutionTools {
-  constructor(private readonly sandboxes: SandboxManager) {}
+  constructor(
+    private readonly sandboxes: SandboxManager,
+    /** Default: none (kept sandboxes are limited by the manager's capacity alone). */
+    private readonly keptGate?: KeptSandboxGate,
+  ) {}
 
+  /**
+   * Runs in the named kept sandbox; without one, in a one-shot sandbox removed once the program
+   * has ended, or, with keep_sandbox, in a new kept one.
+   */
   async code_execute(params: unknown, owner: string, signal?: AbortSignal): Promise<ExecutionResult> {
     let sandboxId: string | null = null;
+    let kept = false;
     try {
       const p = parse(CodeExecuteParams, params);
-      sandboxId = p.sandbox_id ?? null;
-      if (!sandboxId) {
-        const created = await this.sandboxes.create({
-          language: p.language,
-          owner,
-          network_enabled: p.network_enabled,
-          allowed_domains: p.allowed_domains,
-        });
-        sandboxId = created.sandbox_id;
-      }
-      // One read of the sandbox's record: execute checks the language and the network itself.
-      return await this.sandboxes.execute(sandboxId, owner, {
+      const run = {
         code: p.code,
         signal,
         language: p.language,
         network_enabled: p.network_enabled,
+        ...(p.stdin !== undefined ? { stdin: p.stdin } : {}),
         ...(p.timeout !== undefined ? { timeout: p.timeout } : {}),
-      });
+      };
+      sandboxId = p.sandbox_id ?? null;
+      kept = sandboxId !== null || p.keep_sandbox;
+      if (!kept) {
+        return await this.sandboxes.runOnce({ ...run, owner, allowed_domains: p.allowed_domains });
+      }
+      if (!sandboxId) {
+        const created = await this.keep(owner, () =>
+          this.sandboxes.create({
+            language: p.language,
+            owner,
+            network_enabled: p.network_enabled,
+            allowed_domains: p.allowed_domains,
+          }),
+        );
+        sandboxId = created.sandbox_id;
+      }
+      // One read of the sandbox's record: execute checks the language and the network itself.
+      return await this.sandboxes.execute(sandboxId, owner, run);
     } catch (error) {
-      return failedExecution(sandboxId, asRefusal(error));
+      return failedExecution(sandboxId, kept, asRefusal(error));
+    }
+  }
+
+  /** Makes a kept sandbox with no program run in it (POST /v1/sandboxes). */
+  async code_create_sandbox(params: unknown, owner: string): Promise<CreateSandboxResult> {
+    const raw = (params ?? {}) as Record<string, unknown>;
+    const base = {
+      language: String(raw.language ?? ''),
+      network_enabled: raw.network_enabled === true,
+      allowed_domains: Array.isArray(raw.allowed_domains) ? raw.allowed_domains.map(String) : [],
+    };
+    try {
+      const p = parse(CodeCreateSandboxParams, params);
+      const sandbox = await this.keep(owner, () =>
+        this.sandboxes.create({
+          language: p.language,
+          owner,
+          network_enabled: p.network_enabled,
+          allowed_domains: p.allowed_domains,
+          ...(p.limits ? { limits: p.limits } : {}),
+          ...(p.idle_timeout !== undefined ? { idle_timeout: p.idle_timeout } : {}),
+        }),
+      );
+      return {
+        success: true,
+        sandbox_id: sandbox.sandbox_id,
+        language: sandbox.language,
+        network_enabled: sandbox.network_enabled,
+        allowed_domains: sandbox.allowed_domains,
+        expires_at: sandbox.expires_at,
+        error: null,
+      };
+    } catch (error) {
+      return { success: false, sandbox_id: null, ...base, expires_at: null, error: asRefusal(error).code };
+    }
+  }
+
+  private async keep<T>(owner: string, make: () => Promise<T>): Promise<T> {
+    const done = await this.keptGate?.(owner);
+    try {
+      return await make();
+    } finally {
+      await done?.();
     }
   }
 
@@ -153,10 +221,11 @@ export class CodeExecutionTools {
   }
 }
 
-function failedExecution(sandboxId: string | null, r: Refusal): ExecutionResult {
+function failedExecution(sandboxId: string | null, kept: boolean, r: Refusal): ExecutionResult {
   return {
     success: false,
     sandbox_id: sandboxId,
+    sandbox_kept: kept && sandboxId !== null,
     stdout: '',
     stderr: r.message,
     exit_code: -1,

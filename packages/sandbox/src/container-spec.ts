@@ -13,6 +13,20 @@ const MIB = 1024 * 1024;
  */
 export const RUNTIME_MEMORY_OVERHEAD_MB = 64;
 
+/**
+ * Every sandbox's environment. PYTHONUNBUFFERED is emptied (images may set it): Python's
+ * unbuffered stdout loses what a short write to the pipe leaves out, so the launcher gives it a
+ * buffered writer flushed at each line instead. Python's user site-packages stay off: files
+ * written into the workspace are never run on their own.
+ */
+export const SANDBOX_ENV: readonly string[] = [
+  'PYTHONUNBUFFERED=',
+  'PYTHONNOUSERSITE=1',
+  'HOME=/workspace',
+  'LANG=C.UTF-8',
+  'TMPDIR=/tmp',
+];
+
 /** Size of /tmp, scratch space of programs and of the init. */
 const TMP_SIZE_MB = 64;
 
@@ -64,9 +78,11 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     name: `harombe-${input.sandboxId}`,
     Image: input.image,
     Cmd: sandboxInit(limits),
-    User: '1000:1000',
+    // The init runs as root with CAP_KILL alone; every program runs under an id of its own
+    // (executionUser), without capabilities.
+    User: '0:0',
     WorkingDir: '/workspace',
-    Env: ['PYTHONUNBUFFERED=1', 'HOME=/workspace', 'LANG=C.UTF-8', 'TMPDIR=/tmp', ...(input.network?.env ?? [])],
+    Env: [...SANDBOX_ENV, ...(input.network?.env ?? [])],
     NetworkDisabled: !input.network,
     Labels: {
       [LABELS.sandbox]: input.sandboxId,
@@ -82,20 +98,25 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
       ...(input.network ? { Dns: [input.network.dns], DnsSearch: [], DnsOptions: [] } : {}),
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
+      CapAdd: ['KILL'],
       SecurityOpt: ['no-new-privileges'],
       Privileged: false,
       Binds: [],
       Mounts: [],
       Tmpfs: {
-        '/workspace': `rw,nosuid,nodev,size=${limits.max_disk_mb}m,mode=1777`,
+        // Not sticky: each execution has its own id, and may change what earlier ones wrote.
+        '/workspace': `rw,nosuid,nodev,size=${limits.max_disk_mb}m,mode=0777`,
         '/tmp': `rw,nosuid,nodev,size=${TMP_SIZE_MB}m,mode=1777`,
       },
       Memory: cgroupMemory(limits),
       MemorySwap: cgroupMemory(limits),
       NanoCpus: Math.round(limits.max_cpu_cores * 1e9),
-      // The pids cgroup also counts the Sentry's own threads (it cannot start under ~64), so the
-      // fork bomb guard is the nproc rlimit, which gVisor enforces inside the sandbox.
-      PidsLimit: Math.max(512, input.maxProcesses * 4),
+      // The pids cgroup counts host tasks: the Sentry's own threads (about 35 idle) and, on the
+      // ptrace platform, several per process inside (a fork bomb held at 128 processes peaked
+      // at about 2,300, and more while it is being killed; a sandbox whose tasks run out dies).
+      // It guards the host's pid space (setup raises kernel.pid_max);
+      // the fork bomb guard inside is the nproc rlimit, which gVisor enforces per user id.
+      PidsLimit: Math.max(8192, input.maxProcesses * 64),
       Ulimits: [
         { Name: 'nproc', Soft: input.maxProcesses, Hard: input.maxProcesses },
         { Name: 'nofile', Soft: 1024, Hard: 1024 },

@@ -6,6 +6,8 @@ export const LABELS = {
   manager: 'org.harombe.manager',
   language: 'org.harombe.language',
   pooled: 'org.harombe.pooled',
+  /** The fleet (its Redis and prefix) the manager belongs to: fleets sharing a Docker host never touch each other's. */
+  fleet: 'org.harombe.fleet',
   /** On what a network-enabled sandbox brings along (its proxy, its network); sandboxes have none. */
   role: 'org.harombe.role',
 } as const;

@@ -7,6 +7,7 @@ import {
   DomainPattern,
   HarombeError,
   Language,
+  LANGUAGES,
   SandboxConfig,
   systemClock,
   type Clock,
@@ -16,7 +17,7 @@ import {
   type Registry,
   type SandboxConfigInput,
 } from '@harombe/core';
-import { buildContainerSpec, type SandboxNetworkSpec } from './container-spec.js';
+import { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB, type SandboxNetworkSpec } from './container-spec.js';
 import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
@@ -24,7 +25,7 @@ import { RegistryResolver } from './registry-resolver.js';
 import { SubnetPool } from './subnet-pool.js';
 import { checkImage, checkRuntime } from './runtime-check.js';
 import {
-  INIT_SIGNALS,
+  FILE_USER,
   INSTALLERS,
   LIST_FILES_SCRIPT,
   MEMORY_VERDICT_FILE,
@@ -32,13 +33,17 @@ import {
   PRIME_ROUNDS,
   READ_FILE_SCRIPT,
   SCRIPT_EXIT,
+  SETTLE_SCRIPT,
   WRITE_FILE_SCRIPT,
   egressEnvironment,
+  endSignals,
+  executionUser,
   installCommand,
   programCommand,
   shArgv,
 } from './sandbox-scripts.js';
 import { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
+import { defaultMaxSandboxes, SandboxSlots, type SlotKind } from './sandbox-slots.js';
 import { WarmPool } from './warm-pool.js';
 import { normalizeWorkspacePath } from './workspace-path.js';
 
@@ -64,6 +69,22 @@ export interface SandboxManagerOptions {
   onEgressRefused?: (refusal: EgressRefusal) => void;
   /** Reads the host's npm registry, the npm default. Default: `npm config get registry`. */
   hostNpmRegistry?: () => Promise<string | undefined>;
+  /**
+   * Sandboxes alive at once (pooled, kept, running one-shot, being created or removed): never
+   * exceeded. Default: defaultMaxSandboxes (memory and cores of the host).
+   */
+  maxSandboxes?: number;
+  /**
+   * Slots kept sandboxes never take, so one-shot executions always find one (the worker's
+   * concurrency). Default 2.
+   */
+  oneShotReserve?: number;
+  /** Labels every container of this manager carries besides its own (the fleet it belongs to). Default none. */
+  labels?: Record<string, string>;
+  /** Milliseconds without waiting jobs before the warm pool shrinks back to its base. Default 5000. */
+  poolShrinkAfterMs?: number;
+  /** Told how long each caller waited for a new sandbox (from the warm pool, or started for it). Default: nobody. */
+  onSandboxReady?: (language: Language, seconds: number, warm: boolean) => void;
 }
 
 /** What code_install_package ran: the package manager's own output. */
@@ -82,10 +103,14 @@ export interface CreateSandboxRequest {
   /** Default: false. */
   network_enabled?: boolean;
   allowed_domains?: string[];
+  /** Seconds the sandbox may sit unused before it is destroyed. Default: the configured idle_timeout. */
+  idle_timeout?: number;
 }
 
 export interface ExecuteRequest {
   code: string;
+  /** Fed to the program's stdin, then closed. Default: an empty stdin. */
+  stdin?: string;
   /** Seconds. Default: the sandbox's max_execution_time. */
   timeout?: number;
   /** Default: the sandbox's max_output_bytes. */
@@ -98,8 +123,35 @@ export interface ExecuteRequest {
   network_enabled?: boolean;
 }
 
+/** A one-shot execution: a sandbox of its own, removed as soon as the program has ended. */
+export interface RunOnceRequest extends ExecuteRequest {
+  language: Language;
+  owner: string;
+  /** Default: false. */
+  network_enabled?: boolean;
+  allowed_domains?: string[];
+}
+
 /** A sandbox as callers see it: its record without the container, times as ISO 8601. */
-export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at'> & { last_used_at: string };
+export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at' | 'executions'> & {
+  last_used_at: string;
+  /** When it is destroyed if nothing uses it before. */
+  expires_at: string;
+};
+
+/** How full a manager is: what a worker reports so that kept sandboxes go where there is room. */
+export interface SandboxCapacity {
+  /** Sandboxes that may be alive at once. */
+  max: number;
+  /** Sandboxes alive now (pooled, kept, running, being created or removed). */
+  in_use: number;
+  /** Kept sandboxes now, their limit, and how many more could be made now. */
+  kept: number;
+  kept_limit: number;
+  kept_free: number;
+  /** Ready in the warm pool, every language. */
+  pooled: number;
+}
 
 /** Seconds after the SIGKILL past which a still-open execution is given up as wedged. */
 const BACKSTOP_S = 15;
@@ -124,6 +176,13 @@ export class SandboxManager {
   private readonly logger: Logger;
   private readonly sweepIntervalMs: number;
   private readonly pool: WarmPool;
+  private readonly slots: SandboxSlots;
+  private readonly labels: Record<string, string>;
+  private readonly onSandboxReady: NonNullable<SandboxManagerOptions['onSandboxReady']>;
+  /** The slot each sandbox alive holds, by sandbox id: kept ones, and pooled, one-shot or starting ones. */
+  private readonly held = new Map<string, SlotKind>();
+  /** One-shot sandboxes being removed, off the executions' path. */
+  private readonly disposals = new Set<Promise<void>>();
   private readonly creating = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly lost = new Map<string, { owner: string; reason: string }>();
@@ -142,11 +201,25 @@ export class SandboxManager {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? pino({ name: 'sandbox-manager' });
     this.sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+    this.labels = options.labels ?? {};
+    this.onSandboxReady = options.onSandboxReady ?? (() => undefined);
+    const reserve = options.oneShotReserve ?? 2;
+    this.slots = new SandboxSlots({
+      max:
+        options.maxSandboxes ??
+        defaultMaxSandboxes(this.config.limits.max_memory_mb + RUNTIME_MEMORY_OVERHEAD_MB, reserve),
+      reserve,
+    });
     this.pool = new WarmPool({
-      sizes: this.config.warm_pool,
-      spawn: (language) => this.spawn(language, '', this.config.limits, true),
-      discard: (record) => this.removeContainer(record.container_id),
+      base: this.config.warm_pool,
+      spawn: async (language, prime) => {
+        if (!this.slots.tryTake('transient')) return undefined;
+        return this.spawn(language, '', this.config.limits, { slot: 'transient', prime });
+      },
+      discard: (record) => this.forget(record),
       logger: this.logger,
+      maxParallelSpawns: reserve,
+      ...(options.poolShrinkAfterMs !== undefined ? { shrinkAfterMs: options.poolShrinkAfterMs } : {}),
     });
     const network = this.config.network;
     this.registries = new RegistryResolver({
@@ -193,7 +266,10 @@ export class SandboxManager {
     }
     await checkRuntime(this.docker, runtime);
     const reaped = await this.reapOrphans();
-    this.logger.info({ manager_id: this.managerId, reaped }, 'sandbox manager started');
+    this.logger.info(
+      { manager_id: this.managerId, reaped, max_sandboxes: this.slots.max, kept_limit: this.slots.keptLimit },
+      'sandbox manager started',
+    );
     this.pool.start();
     if (this.sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweep(), this.sweepIntervalMs);
@@ -201,16 +277,21 @@ export class SandboxManager {
     }
   }
 
-  /** Stops the timers and the pool. Sandboxes stay unless `destroySandboxes` is set. */
+  /**
+   * Stops the timers and the pool, and removes the pooled sandboxes and the one-shot ones being
+   * removed. Kept sandboxes stay (a restart with the same registry adopts them) unless
+   * `destroySandboxes` is set.
+   */
   async stop(options: { destroySandboxes?: boolean } = {}): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.pool.stop();
+    await Promise.allSettled(this.disposals);
     if (options.destroySandboxes) {
-      for (const record of await this.registry.list()) await this.forget(record);
+      await Promise.allSettled((await this.registry.list()).map((record) => this.forget(record)));
     }
   }
 
-  /** Resolves once the warm pool is full. */
+  /** Resolves once the warm pool is as full as it will get. */
   async warmPoolFilled(): Promise<void> {
     await this.pool.whenFilled();
   }
@@ -219,50 +300,100 @@ export class SandboxManager {
     return this.pool.available(language);
   }
 
+  /** Jobs waiting for a sandbox now: the warm pool grows for them and shrinks back once none wait. */
+  setDemand(waiting: number): void {
+    this.pool.setDemand(waiting);
+  }
+
+  capacity(): SandboxCapacity {
+    let pooled = 0;
+    for (const language of LANGUAGES) pooled += this.pool.available(language);
+    return {
+      max: this.slots.max,
+      in_use: this.slots.inUse,
+      kept: this.slots.keptInUse,
+      kept_limit: this.slots.keptLimit,
+      kept_free: this.slots.keptFree,
+      pooled,
+    };
+  }
+
+  /**
+   * Makes a kept sandbox: it lives on for its owner's later calls until destroyed or idle for its
+   * idle_timeout. Refused with CapacityExceeded, before anything is made, when this manager holds
+   * as many kept sandboxes as it may.
+   */
   async create(request: CreateSandboxRequest): Promise<SandboxInfo> {
-    const language = Language.safeParse(request.language);
-    if (!language.success) {
-      throw new HarombeError(
-        'UnsupportedLanguage',
-        `language '${String(request.language)}' is not supported; use python, javascript or shell`,
-      );
-    }
+    const language = this.checkLanguage(request.language);
     const limits = this.resolveLimits(request.limits);
-    if (request.network_enabled) {
-      const record = await this.spawn(
-        language.data,
-        request.owner,
-        limits,
-        false,
-        this.checkDomains(request.allowed_domains ?? []),
-      );
-      this.logger.info(
-        {
-          sandbox_id: record.sandbox_id,
-          owner: record.owner,
-          language: record.language,
-          allowed_domains: record.allowed_domains,
-        },
-        'network-enabled sandbox created',
-      );
-      return this.info(record);
+    const idleTimeout = request.idle_timeout ?? this.config.idle_timeout;
+    if (!(idleTimeout > 0) || !Number.isFinite(idleTimeout)) {
+      throw new HarombeError('InvalidArgument', 'idle_timeout must be a positive number of seconds');
     }
-    const pooled = sameLimits(limits, this.config.limits) ? this.pool.take(language.data) : undefined;
+    const allowedDomains = request.network_enabled ? this.checkDomains(request.allowed_domains ?? []) : undefined;
+    const asked = performance.now();
+    // A pooled sandbox becomes kept in the slot it holds.
+    const pooled =
+      !allowedDomains && sameLimits(limits, this.config.limits) && this.slots.keptInUse < this.slots.keptLimit
+        ? this.pool.take(language)
+        : undefined;
     let record: SandboxRecord;
-    if (pooled) {
-      record = { ...pooled, owner: request.owner, last_used_at: this.clock.now() };
+    if (pooled && this.slots.keep()) {
+      this.held.set(pooled.sandbox_id, 'kept');
+      record = { ...pooled, owner: request.owner, idle_timeout: idleTimeout, last_used_at: this.clock.now() };
       await this.registry.put(record);
     } else {
-      record = await this.spawn(language.data, request.owner, limits, false);
+      if (pooled) await this.forget(pooled);
+      if (!this.slots.tryTake('kept')) {
+        throw new HarombeError(
+          'CapacityExceeded',
+          `this worker holds as many kept sandboxes as it may (${this.slots.keptLimit}); destroy one, or run without keeping the sandbox`,
+          { kept_limit: this.slots.keptLimit },
+        );
+      }
+      record = await this.spawn(language, request.owner, limits, { slot: 'kept', allowedDomains, idleTimeout });
+      await this.registry.put(record);
     }
+    this.onSandboxReady(language, (performance.now() - asked) / 1000, Boolean(pooled));
     this.logger.info(
-      { sandbox_id: record.sandbox_id, owner: record.owner, language: record.language, warm: Boolean(pooled) },
+      {
+        sandbox_id: record.sandbox_id,
+        owner: record.owner,
+        language: record.language,
+        warm: Boolean(pooled),
+        allowed_domains: record.allowed_domains,
+      },
       'sandbox created',
     );
     return this.info(record);
   }
 
-  /** Runs a program in the sandbox. Limits show in the result, not as exceptions. */
+  /**
+   * Runs one program in a sandbox of its own (from the warm pool, or started for it) that is
+   * removed as soon as the program has ended, off the caller's path. Waits for a free slot when
+   * this manager is full. The result names the sandbox, which no longer exists.
+   */
+  async runOnce(request: RunOnceRequest): Promise<ExecutionResult> {
+    const language = this.checkLanguage(request.language);
+    this.checkExecution(request, this.config.limits);
+    const allowedDomains = request.network_enabled ? this.checkDomains(request.allowed_domains ?? []) : undefined;
+    const asked = performance.now();
+    let record = allowedDomains ? undefined : this.pool.take(language);
+    const warm = record !== undefined;
+    if (!record) {
+      await this.slots.take();
+      record = await this.spawn(language, request.owner, this.config.limits, { slot: 'transient', allowedDomains });
+    }
+    this.onSandboxReady(language, (performance.now() - asked) / 1000, warm);
+    record = { ...record, owner: request.owner };
+    try {
+      return await this.run(record, request);
+    } finally {
+      this.dispose(record);
+    }
+  }
+
+  /** Runs a program in a kept sandbox. Limits show in the result, not as exceptions. */
   async execute(sandboxId: string, owner: string, request: ExecuteRequest): Promise<ExecutionResult> {
     const record = await this.lookup(sandboxId, owner);
     if (request.language && request.language !== record.language) {
@@ -278,95 +409,121 @@ export class SandboxManager {
         `sandbox ${sandboxId} was created without network; create a new one with network_enabled`,
       );
     }
-    const timeout = request.timeout ?? record.limits.max_execution_time;
-    this.checkCeiling('max_execution_time', timeout);
-    const maxOutputBytes = request.max_output_bytes ?? record.limits.max_output_bytes;
-    this.checkCeiling('max_output_bytes', maxOutputBytes);
-    if (Buffer.byteLength(request.code) > this.config.max_code_bytes) {
-      throw new HarombeError('PayloadTooLarge', `the code is larger than ${this.config.max_code_bytes} bytes`);
-    }
-    return this.exclusive(record, async () => {
-      const grace = Math.max(this.config.kill_grace_period, 0.1);
-      const { cmd, stdin } = programCommand(record.language, request.code);
-      const controller = new AbortController();
-      let timedOut = false;
-      // The clock the init's memory verdict is judged against (the sandbox shares the host's).
-      const startedAtUs = Date.now() * 1000;
-      const timers = [
-        setTimeout(() => {
-          timedOut = true;
-          void this.signalInit(record, INIT_SIGNALS.terminate);
-        }, timeout * 1000),
-        setTimeout(
-          () => {
-            void this.signalInit(record, INIT_SIGNALS.kill);
-            timers.push(setInterval(() => void this.signalInit(record, INIT_SIGNALS.kill), KILL_REPEAT_MS));
-          },
-          (timeout + grace) * 1000,
-        ),
-        // The init can be starved (a fork bomb shares its CPU quota): give up on the sandbox
-        // only well after the kill.
-        setTimeout(() => controller.abort(), (timeout + grace + BACKSTOP_S) * 1000),
-      ];
-      const cancel = (): void => void this.signalInit(record, INIT_SIGNALS.kill);
-      request.signal?.addEventListener('abort', cancel, { once: true });
-      if (request.signal?.aborted) cancel();
-      const started = performance.now();
-      let outcome: DockerExecOutcome;
-      try {
-        outcome = await dockerExec(this.container(record), {
-          cmd,
-          ...(stdin !== undefined ? { stdin } : {}),
-          maxOutputBytes,
-          signal: controller.signal,
-          // A background process holding the output open would keep the execution going: the
-          // program has ended, so everything it left is ended too.
-          onLingering: () => void this.signalInit(record, INIT_SIGNALS.kill),
-        });
-      } catch (error) {
-        throw await this.containerFailure(record, error);
-      } finally {
-        for (const timer of timers) clearTimeout(timer);
+    this.checkExecution(request, record.limits);
+    return this.exclusive(record, (current) => this.run(current, request));
+  }
 
-        request.signal?.removeEventListener('abort', cancel);
-      }
-      const executionTime = Math.round(performance.now() - started) / 1000;
-      const result = (error: ExecutionResult['error'], exitCode: number): ExecutionResult => ({
-        success: error === null && exitCode === 0,
-        sandbox_id: record.sandbox_id,
-        stdout: outcome.stdout.text(),
-        stderr: outcome.stderr.text(),
-        exit_code: exitCode,
-        execution_time: executionTime,
-        error,
-      });
-
-      if (outcome.aborted) {
-        // Something outlived SIGKILL (or the sandbox hung): it can no longer be trusted.
-        await this.markLost(record, 'it did not stop after its execution timed out and was destroyed');
-        return result('TimeoutError', -1);
-      }
-      // No exit seen, or SIGKILL: was it the whole sandbox (the cgroup's OOM killer, a crash)?
-      const lostDuring = async (state: { oomKilled: boolean }): Promise<ExecutionResult> => {
-        await this.markLost(record, lostReason(state));
-        if (state.oomKilled) return result('MemoryLimitExceeded', 137);
-        throw new HarombeError('SandboxLost', `sandbox ${record.sandbox_id} stopped during the execution`);
-      };
-      if (outcome.exitCode === null) return lostDuring(await this.containerState(record));
-      if (outcome.exitCode === 137) {
-        const state = await this.containerState(record);
-        if (!state.running) return lostDuring(state);
-      }
-      if (timedOut) return result('TimeoutError', -1);
-      if (outcome.exitCode === 137 && (await this.memoryVerdictSince(record, startedAtUs))) {
-        return result('MemoryLimitExceeded', 137);
-      }
-      this.logger.info(
-        { sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime },
-        'execution finished',
+  private checkLanguage(language: Language | string): Language {
+    const parsed = Language.safeParse(language);
+    if (!parsed.success) {
+      throw new HarombeError(
+        'UnsupportedLanguage',
+        `language '${String(language)}' is not supported; use python, javascript or shell`,
       );
-      return result(null, outcome.exitCode);
+    }
+    return parsed.data;
+  }
+
+  /** What can be refused before the program runs: its size and the limits asked for. */
+  private checkExecution(request: ExecuteRequest, limits: Limits): void {
+    this.checkCeiling('max_execution_time', request.timeout ?? limits.max_execution_time);
+    this.checkCeiling('max_output_bytes', request.max_output_bytes ?? limits.max_output_bytes);
+    const size = Buffer.byteLength(request.code) + Buffer.byteLength(request.stdin ?? '');
+    if (size > this.config.max_code_bytes) {
+      throw new HarombeError(
+        'PayloadTooLarge',
+        `the code and its stdin are larger than ${this.config.max_code_bytes} bytes`,
+      );
+    }
+  }
+
+  /** One execution in a sandbox the caller has to itself, under a user id of its own. */
+  private async run(record: SandboxRecord, request: ExecuteRequest): Promise<ExecutionResult> {
+    const timeout = request.timeout ?? record.limits.max_execution_time;
+    const maxOutputBytes = request.max_output_bytes ?? record.limits.max_output_bytes;
+    const grace = Math.max(this.config.kill_grace_period, 0.1);
+    const { cmd, stdin } = programCommand(record.language, request.code, request.stdin);
+    const user = nextExecutionUser(record);
+    const ends = this.endings(record, user);
+    const controller = new AbortController();
+    let timedOut = false;
+    // The clock the init's memory verdict is judged against (the sandbox shares the host's).
+    const startedAtUs = Date.now() * 1000;
+    const timers = [
+      setTimeout(() => {
+        timedOut = true;
+        ends.terminate();
+      }, timeout * 1000),
+      setTimeout(
+        () => {
+          ends.kill();
+          timers.push(setInterval(() => ends.kill(), KILL_REPEAT_MS));
+        },
+        (timeout + grace) * 1000,
+      ),
+      // The init can be starved (a fork bomb shares its CPU quota): give up on the sandbox
+      // only well after the kill.
+      setTimeout(() => controller.abort(), (timeout + grace + BACKSTOP_S) * 1000),
+    ];
+    const cancel = (): void => ends.kill();
+    request.signal?.addEventListener('abort', cancel, { once: true });
+    if (request.signal?.aborted) cancel();
+    const started = performance.now();
+    let outcome: DockerExecOutcome;
+    try {
+      // What the program leaves behind holding its output is ended by the init once it has ended.
+      outcome = await dockerExec(this.container(record), {
+        cmd,
+        user,
+        ...(stdin !== undefined ? { stdin } : {}),
+        maxOutputBytes,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      throw await this.containerFailure(record, error);
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      request.signal?.removeEventListener('abort', cancel);
+      await ends.delivered();
+    }
+    const executionTime = Math.round(performance.now() - started) / 1000;
+    const kept = this.held.get(record.sandbox_id) === 'kept';
+    const result = (error: ExecutionResult['error'], exitCode: number): ExecutionResult => ({
+      success: error === null && exitCode === 0,
+      sandbox_id: record.sandbox_id,
+      sandbox_kept: kept,
+      stdout: outcome.stdout.text(),
+      stderr: outcome.stderr.text(),
+      exit_code: exitCode,
+      execution_time: executionTime,
+      error,
     });
+
+    if (outcome.aborted) {
+      // Something outlived SIGKILL (or the sandbox hung): it can no longer be trusted.
+      await this.markLost(record, 'it did not stop after its execution timed out and was destroyed');
+      return result('TimeoutError', -1);
+    }
+    // No exit seen, or SIGKILL: was it the whole sandbox (the cgroup's OOM killer, a crash)?
+    const lostDuring = async (state: { oomKilled: boolean }): Promise<ExecutionResult> => {
+      await this.markLost(record, lostReason(state));
+      if (state.oomKilled) return result('MemoryLimitExceeded', 137);
+      throw new HarombeError('SandboxLost', `sandbox ${record.sandbox_id} stopped during the execution`);
+    };
+    if (outcome.exitCode === null) return lostDuring(await this.containerState(record));
+    if (outcome.exitCode === 137) {
+      const state = await this.containerState(record);
+      if (!state.running) return lostDuring(state);
+    }
+    if (timedOut) return result('TimeoutError', -1);
+    if (outcome.exitCode === 137 && (await this.memoryVerdictSince(record, startedAtUs))) {
+      return result('MemoryLimitExceeded', 137);
+    }
+    this.logger.info(
+      { sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime },
+      'execution finished',
+    );
+    return result(null, outcome.exitCode);
   }
 
   async writeFile(sandboxId: string, owner: string, filePath: string, content: string | Buffer): Promise<void> {
@@ -433,23 +590,27 @@ export class SandboxManager {
         `${registry} packages install into ${installer} sandboxes; sandbox ${sandboxId} runs ${record.language}`,
       );
     }
-    return this.exclusive(record, async () => {
+    return this.exclusive(record, async (current) => {
       const timeout = this.config.network.install_timeout;
+      const user = nextExecutionUser(current);
+      const ends = this.endings(record, user);
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        void this.signalInit(record, INIT_SIGNALS.kill);
+        ends.kill();
       }, timeout * 1000);
       let outcome: DockerExecOutcome;
       try {
         outcome = await dockerExec(this.container(record), {
           cmd: installCommand(registry, pkg),
+          user,
           maxOutputBytes: INSTALL_OUTPUT_BYTES,
         });
       } catch (error) {
         throw await this.containerFailure(record, error);
       } finally {
         clearTimeout(timer);
+        await ends.delivered();
       }
       const exitCode = outcome.exitCode ?? -1;
       const stderr =
@@ -493,10 +654,15 @@ export class SandboxManager {
     for (const container of containers) {
       const sandboxId = container.Labels[LABELS.sandbox] ?? '';
       if (container.Labels[LABELS.role] !== undefined) continue; // egress proxies: reaped below
-      if (this.creating.has(sandboxId) || this.pool.holds(sandboxId)) continue;
+      if (this.creating.has(sandboxId) || this.held.get(sandboxId) === 'transient') continue;
       const record = await this.registry.get(sandboxId);
       if (record && record.container_id === container.Id && container.State === 'running') {
         seen.add(sandboxId);
+        // A sandbox this manager adopts (a restart with the same registry) holds a kept slot.
+        if (!this.held.has(sandboxId)) {
+          this.held.set(sandboxId, 'kept');
+          this.slots.adopt('kept');
+        }
         continue;
       }
       if (record && record.container_id === container.Id) {
@@ -529,7 +695,12 @@ export class SandboxManager {
    * containers are never touched here (reapOrphans handles them).
    */
   async reapAbandoned(isAbandoned: (managerId: string) => Promise<boolean>): Promise<number> {
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [LABELS.manager] } });
+    // Only this manager's fleet: another fleet on the same Docker host keeps its own books.
+    const fleet = this.labels[LABELS.fleet];
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [LABELS.manager, ...(fleet ? [`${LABELS.fleet}=${fleet}`] : [])] },
+    });
     const verdicts = new Map<string, boolean>();
     let removed = 0;
     for (const container of containers) {
@@ -554,10 +725,10 @@ export class SandboxManager {
 
   /** Destroys sandboxes unused for longer than idle_timeout. Returns how many. */
   async reapIdle(): Promise<number> {
-    const cutoff = this.clock.now() - this.config.idle_timeout * 1000;
+    const now = this.clock.now();
     let destroyed = 0;
     for (const record of await this.registry.list()) {
-      if (record.last_used_at < cutoff && !this.locks.has(record.sandbox_id)) {
+      if (this.expiresAt(record) < now && !this.locks.has(record.sandbox_id)) {
         await this.forget(record);
         this.logger.info({ sandbox_id: record.sandbox_id }, 'destroyed idle sandbox');
         destroyed += 1;
@@ -636,39 +807,44 @@ export class SandboxManager {
     };
   }
 
+  /**
+   * Starts a sandbox in a slot the caller has taken (given back here when the start fails). Pooled
+   * ones are primed on request; kept ones are recorded by the caller.
+   */
   private async spawn(
     language: Language,
     owner: string,
     limits: Limits,
-    pooled: boolean,
-    allowedDomains?: string[],
+    options: { slot: SlotKind; prime?: boolean; allowedDomains?: string[] | undefined; idleTimeout?: number },
   ): Promise<SandboxRecord> {
-    const image = this.config.languages[language].image;
-    if (!this.imagesChecked.has(image)) {
-      await checkImage(this.docker, image);
-      this.imagesChecked.add(image);
-    }
+    const { allowedDomains } = options;
     const sandboxId = `sandbox-${randomBytes(8).toString('hex')}`;
     const createdAt = new Date(this.clock.now()).toISOString();
     this.creating.add(sandboxId);
+    this.held.set(sandboxId, options.slot);
     let containerId: string | undefined;
     try {
+      const image = this.config.languages[language].image;
+      if (!this.imagesChecked.has(image)) {
+        await checkImage(this.docker, image);
+        this.imagesChecked.add(image);
+      }
       const network = allowedDomains ? await this.attachNetwork(sandboxId, owner, allowedDomains) : undefined;
-      const container = await this.docker.createContainer(
-        buildContainerSpec({
-          sandboxId,
-          managerId: this.managerId,
-          language,
-          image,
-          runtime: this.config.runtime,
-          owner,
-          limits,
-          maxProcesses: this.config.max_processes,
-          createdAt,
-          pooled,
-          ...(network ? { network } : {}),
-        }),
-      );
+      const spec = buildContainerSpec({
+        sandboxId,
+        managerId: this.managerId,
+        language,
+        image,
+        runtime: this.config.runtime,
+        owner,
+        limits,
+        maxProcesses: this.config.max_processes,
+        createdAt,
+        pooled: options.slot === 'transient' && owner === '',
+        ...(network ? { network } : {}),
+      });
+      spec.Labels = { ...this.labels, ...spec.Labels };
+      const container = await this.docker.createContainer(spec);
       containerId = container.id;
       await container.start();
       if (network) await this.egress.confine(container.id, sandboxId);
@@ -682,19 +858,21 @@ export class SandboxManager {
         allowed_domains: allowedDomains ?? [],
         created_at: createdAt,
         last_used_at: this.clock.now(),
+        executions: 0,
+        ...(options.idleTimeout !== undefined ? { idle_timeout: options.idleTimeout } : {}),
       };
-      if (pooled) {
-        const { cmd, stdin } = programCommand(language, PRIME_PROGRAMS[language]);
+      if (options.prime) {
         for (let round = 0; round < PRIME_ROUNDS; round += 1) {
-          await dockerExec(container, { cmd, ...(stdin !== undefined ? { stdin } : {}), maxOutputBytes: 4096 });
+          const { cmd, stdin } = programCommand(language, PRIME_PROGRAMS[language]);
+          const user = nextExecutionUser(record);
+          await dockerExec(container, { cmd, user, ...(stdin !== undefined ? { stdin } : {}), maxOutputBytes: 4096 });
         }
-      } else {
-        await this.registry.put(record);
       }
       return record;
     } catch (error) {
-      if (containerId) await this.removeContainer(containerId);
-      if (allowedDomains) await this.egress.detach(sandboxId);
+      if (containerId) await this.removeContainer(containerId).catch(() => undefined);
+      if (allowedDomains) await this.egress.detach(sandboxId).catch(() => undefined);
+      this.releaseSlot(sandboxId);
       if (error instanceof HarombeError) throw error;
       throw new HarombeError(
         'RuntimeUnavailable',
@@ -703,6 +881,29 @@ export class SandboxManager {
     } finally {
       this.creating.delete(sandboxId);
     }
+  }
+
+  /** Removes a one-shot sandbox in the background; stop() waits for what is still under way. */
+  private dispose(record: SandboxRecord): void {
+    const disposal = this.forget(record)
+      .catch((error: unknown) =>
+        this.logger.error({ err: error, sandbox_id: record.sandbox_id }, 'removing a one-shot sandbox failed'),
+      )
+      .finally(() => this.disposals.delete(disposal));
+    this.disposals.add(disposal);
+  }
+
+  private releaseSlot(sandboxId: string): void {
+    const kind = this.held.get(sandboxId);
+    if (kind === undefined) return;
+    this.held.delete(sandboxId);
+    this.slots.release(kind);
+    // A slot came free: the warm pool may grow into it.
+    this.pool.poke();
+  }
+
+  private expiresAt(record: SandboxRecord): number {
+    return record.last_used_at + (record.idle_timeout ?? this.config.idle_timeout) * 1000;
   }
 
   private async lookup(sandboxId: string, owner: string): Promise<SandboxRecord> {
@@ -716,18 +917,22 @@ export class SandboxManager {
     throw new HarombeError('SandboxNotFound', `no sandbox ${sandboxId}`);
   }
 
-  /** Runs `work` with the sandbox to itself, and marks it used before and after. */
-  private async exclusive<T>(record: SandboxRecord, work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` with the sandbox to itself, on its current record, and marks it used before and
+   * after (writing back what `work` changed in the record, such as its execution count).
+   */
+  private async exclusive<T>(record: SandboxRecord, work: (current: SandboxRecord) => Promise<T>): Promise<T> {
     const id = record.sandbox_id;
     const previous = this.locks.get(id) ?? Promise.resolve();
     const run = previous
       .catch(() => undefined)
       .then(async () => {
-        await this.touch(id);
+        const current = (await this.registry.get(id)) ?? record;
+        await this.touch(current);
         try {
-          return await work();
+          return await work(current);
         } finally {
-          await this.touch(id);
+          if (await this.registry.get(id)) await this.touch(current);
         }
       });
     const tail = run.catch(() => undefined);
@@ -738,9 +943,9 @@ export class SandboxManager {
     return run;
   }
 
-  private async touch(sandboxId: string): Promise<void> {
-    const record = await this.registry.get(sandboxId);
-    if (record) await this.registry.put({ ...record, last_used_at: this.clock.now() });
+  private async touch(record: SandboxRecord): Promise<void> {
+    record.last_used_at = this.clock.now();
+    await this.registry.put(record);
   }
 
   private async runScript(
@@ -753,6 +958,7 @@ export class SandboxManager {
     try {
       return await dockerExec(this.container(record), {
         cmd: shArgv(script, 'harombe-file', args),
+        user: FILE_USER,
         ...(stdin !== undefined ? { stdin } : {}),
         maxOutputBytes: maxOutputBytes + 1,
       });
@@ -807,7 +1013,60 @@ export class SandboxManager {
     return (await this.containerState(record)).running;
   }
 
-  /** Asks the sandbox's init to end every other process (see INIT_SCRIPT); needs no process inside. */
+  /**
+   * How one execution (of `user`) is ended: the init's signals for it (see INIT_SCRIPT), and a
+   * wait for those still on their way, so that none arrives during the sandbox's next execution.
+   */
+  private endings(
+    record: SandboxRecord,
+    user: string,
+  ): { terminate(): void; kill(): void; delivered(): Promise<void> } {
+    const signals = endSignals(user);
+    const inFlight = new Set<Promise<void>>();
+    let signalled = false;
+    const send = (signal: string): void => {
+      signalled = true;
+      const sent = this.signalInit(record, signal).finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
+    };
+    return {
+      terminate: () => send(signals.terminate),
+      kill: () => send(signals.kill),
+      delivered: async () => {
+        while (inFlight.size > 0) await Promise.all(inFlight);
+        // Ended by a signal: the next execution starts once the last of its processes is gone.
+        if (signalled) await this.settle(record, user);
+      },
+    };
+  }
+
+  /**
+   * Waits until no process of `user` is left in the sandbox (see SETTLE_SCRIPT). A sandbox where
+   * they linger, or that cannot even say, can no longer be trusted: it is given up as lost.
+   */
+  private async settle(record: SandboxRecord, user: string): Promise<void> {
+    const deadline = AbortSignal.timeout(BACKSTOP_S * 1000);
+    // The init's kill may still be at work, and take this script with it: ask again.
+    for (let attempt = 0; attempt < 5 && !deadline.aborted; attempt += 1) {
+      let exitCode: number | null = null;
+      try {
+        const outcome = await dockerExec(this.container(record), {
+          cmd: shArgv(SETTLE_SCRIPT, 'harombe-settle', [user.split(':')[0] as string]),
+          user: FILE_USER,
+          maxOutputBytes: 1024,
+          signal: deadline,
+        });
+        exitCode = outcome.exitCode;
+      } catch {
+        break;
+      }
+      if (exitCode === 0) return;
+      if (exitCode !== 137) break;
+    }
+    await this.markLost(record, 'the processes of an execution it ended would not go');
+  }
+
+  /** Asks the sandbox's init to end an execution's processes (see INIT_SCRIPT); needs no process inside. */
   private async signalInit(record: SandboxRecord, signal: string): Promise<void> {
     try {
       await this.container(record).kill({ signal });
@@ -820,6 +1079,7 @@ export class SandboxManager {
   private async memoryVerdictSince(record: SandboxRecord, sinceUs: number): Promise<boolean> {
     const outcome = await dockerExec(this.container(record), {
       cmd: ['cat', MEMORY_VERDICT_FILE],
+      user: FILE_USER,
       maxOutputBytes: 1024,
     });
     // A little slack: the two clocks are one, but the µs were taken at different moments.
@@ -847,12 +1107,17 @@ export class SandboxManager {
     await this.forget(record);
   }
 
+  /** Removes a sandbox, its record and its network side, and gives its slot back. */
   private async forget(record: SandboxRecord): Promise<void> {
-    await this.registry.delete(record.sandbox_id);
-    await this.removeContainer(record.container_id);
-    if (record.network_enabled) {
-      await this.egress.detach(record.sandbox_id);
-      this.refusals.delete(record.sandbox_id);
+    try {
+      await this.registry.delete(record.sandbox_id);
+      await this.removeContainer(record.container_id);
+      if (record.network_enabled) {
+        await this.egress.detach(record.sandbox_id);
+        this.refusals.delete(record.sandbox_id);
+      }
+    } finally {
+      this.releaseSlot(record.sandbox_id);
     }
   }
 
@@ -871,12 +1136,21 @@ export class SandboxManager {
       language: record.language,
       owner: record.owner,
       limits: record.limits,
+      ...(record.idle_timeout !== undefined ? { idle_timeout: record.idle_timeout } : {}),
+      expires_at: new Date(this.expiresAt(record)).toISOString(),
       network_enabled: record.network_enabled,
       allowed_domains: record.allowed_domains,
       created_at: record.created_at,
       last_used_at: new Date(record.last_used_at).toISOString(),
     };
   }
+}
+
+/** The user the sandbox's next execution runs as; counts the execution. */
+function nextExecutionUser(record: SandboxRecord): string {
+  const n = record.executions ?? 0;
+  record.executions = n + 1;
+  return executionUser(n);
 }
 
 function sameLimits(a: Limits, b: Limits): boolean {

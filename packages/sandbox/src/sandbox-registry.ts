@@ -14,6 +14,10 @@ export interface SandboxRecord {
   created_at: string;
   /** Milliseconds since the epoch, by the manager's clock. */
   last_used_at: number;
+  /** Executions so far (each runs under a user id of its own, counted from this). */
+  executions: number;
+  /** Seconds it may sit unused before it is destroyed; absent: the manager's idle_timeout. */
+  idle_timeout?: number;
 }
 
 /**

@@ -22,50 +22,158 @@ const E = SCRIPT_EXIT;
 /** Resolves $1 (relative to /workspace) through every symlink; refuses anything outside. */
 const RESOLVE = `
 set -u
+umask 002
 resolve() {
   r=$(realpath -m -- "/workspace/$1") || exit ${E.invalidPath}
   case "$r" in /workspace|/workspace/*) ;; *) exit ${E.invalidPath} ;; esac
 }
 `;
 
-/** Where a sandbox's init keeps the FIFO it sleeps on (read -t: a sleep without a fork). */
+/**
+ * The FIFO a launcher writes one byte to as its execution starts, waking the init (see
+ * INIT_SCRIPT). Root's, mode 0622: sandboxed code may write to it, never read it.
+ */
 export const TICK_FIFO = '/tmp/.harombe-tick';
-/** Written by the init when it killed processes for memory: the time, in µs since the epoch. */
+/** Written by the init when it killed processes for memory: the time, in µs since the epoch. Root's. */
 export const MEMORY_VERDICT_FILE = '/tmp/.harombe-memory-exceeded';
 
-/** Signals the host sends the init (through the Docker API, no process needed) to end an execution. */
-export const INIT_SIGNALS = { terminate: 'SIGUSR1', kill: 'SIGUSR2' } as const;
+/**
+ * Signals the host sends the init (through the Docker API, no process needed) to end an
+ * execution: SIGTERM or SIGKILL to its processes. One pair for executions of even user ids, one
+ * for odd ones, so that a signal still on its way when its execution has ended never touches the
+ * next one.
+ */
+export const INIT_SIGNALS = [
+  { terminate: 'SIGUSR1', kill: 'SIGUSR2' },
+  { terminate: 'SIGWINCH', kill: 'SIGURG' },
+] as const;
+
+/** The signals that end the execution of user `user` (as executionUser gives it). */
+export function endSignals(user: string): (typeof INIT_SIGNALS)[number] {
+  return INIT_SIGNALS[(Number.parseInt(user, 10) - FIRST_EXECUTION_UID) % 2 === 0 ? 0 : 1];
+}
 
 /**
- * The sandbox's PID 1, in bash. Executions run as their own `docker exec` processes, with no
- * supervisor in between (each extra process costs a fork and an exec, which gVisor makes dear);
- * the init does the supervising that must happen inside:
- * - SIGUSR1 / SIGUSR2 from the host: SIGTERM / SIGKILL to every other process (kill -1 spares
- *   PID 1), for timeouts, cancellation and output left open by background processes. Being
- *   builtins, they work even when a fork bomb has taken every process slot;
- * - every 100 ms it reads gVisor's memory accounting, which counts tmpfs files too, so the
- *   workspace's share is taken off before judging; over the limit it kills every process and
- *   leaves MEMORY_VERDICT_FILE for the host.
- * arg: memory limit in bytes.
+ * Each execution runs under a user id of its own, so that nothing one execution leaves behind can
+ * open another's descriptors (/proc/<pid>/fd) or signal it. Ids from here up, one per execution.
+ */
+export const FIRST_EXECUTION_UID = 10_000;
+/** Ids from here up run executions whose background processes may outlive them (see INIT_SCRIPT). */
+export const FIRST_KEEPER_UID = 50_000;
+/** Execution ids are reused after this many executions of one sandbox. */
+export const EXECUTION_UIDS = FIRST_KEEPER_UID - FIRST_EXECUTION_UID;
+/** Every execution's group, and the file operations' user: the workspace is shared through it. */
+export const SANDBOX_GID = 1000;
+export const FILE_USER = `1000:${SANDBOX_GID}`;
+
+/** The user an execution runs as: `n` counts the sandbox's executions. */
+export function executionUser(n: number, keepBackground = false): string {
+  const base = keepBackground ? FIRST_KEEPER_UID : FIRST_EXECUTION_UID;
+  return `${base + (n % EXECUTION_UIDS)}:${SANDBOX_GID}`;
+}
+
+/**
+ * The sandbox's PID 1, in bash, as root with CAP_KILL only (the code it guards runs under other
+ * ids, so it can neither stop nor signal it). Executions run as their own `docker exec`
+ * processes with no supervisor in between (each extra process costs a fork and an exec, which
+ * gVisor makes dear); the init does what must happen inside:
+ * - idle, it blocks reading TICK_FIFO, with no timer: an idle sandbox costs no CPU. A launcher
+ *   writes a byte there as its execution starts;
+ * - while anything but the init runs, it looks every 100 ms: at gVisor's memory accounting, which
+ *   counts tmpfs files too, so the workspace's share is taken off before judging (over the limit
+ *   it kills every process and leaves MEMORY_VERDICT_FILE for the host); and at the executions:
+ *   an execution's launcher is the process `docker exec` started (parent 0) under its user id;
+ *   once it has ended, whatever else runs under that id is killed, so nothing an execution
+ *   started outlives it (ids from FIRST_KEEPER_UID up are spared: background processes that
+ *   were asked for). With nothing left but itself it goes back to blocking;
+ * - INIT_SIGNALS from the host: SIGTERM or SIGKILL to every process of the executions of even,
+ *   or odd, user ids, for timeouts and cancellation. Being builtins, they work even when a fork
+ *   bomb has taken every process slot (the host repeats the kill while the bomb races it).
+ * arg: the program's memory limit in bytes.
  */
 export const INIT_SCRIPT = `
 mem=$1
-mkfifo ${TICK_FIFO} && exec 3<>${TICK_FIFO} || exit 1
-trap 'kill -TERM -1' USR1
-trap 'kill -KILL -1' USR2
+mkfifo -m 622 ${TICK_FIFO} && exec 3<>${TICK_FIFO} || exit 1
+: >${MEMORY_VERDICT_FILE} || exit 1
+trap 'parity=0 slay of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
+trap 'parity=0 slay of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
+trap 'parity=1 slay of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
+trap 'parity=1 slay of_parity KILL' ${INIT_SIGNALS[1].kill.slice(3)}
 trap 'exit 0' TERM
-threshold=$mem
-while :; do
-  read -r -t 0.1 -u 3 _
-  read -r used </sys/fs/cgroup/memory/memory.usage_in_bytes || used=0
-  if [ "$used" -gt "$threshold" ]; then
-    threshold=$((mem + $(stat -f -c '(%b-%f)*%S' /workspace || echo 0)))
-    if [ "$used" -gt "$threshold" ]; then
-      kill -KILL -1
-      echo "\${EPOCHREALTIME/./}" >${MEMORY_VERDICT_FILE}
+
+# Reads process $1's status whole (/proc is made anew at each read, so reading it line by line
+# sees lines shift as the process's state changes). Sets uid (empty when the process is gone or a
+# zombie waiting to be reaped), ppid and state.
+owner() {
+  local status=''
+  read -r -d '' -N 4096 status 2>/dev/null <"/proc/$1/status"
+  uid='' ppid='' state=''
+  case $status in *$'\\nState:\\tZ'*) return ;; *$'\\nUid:\\t'*) ;; *) return ;; esac
+  uid=\${status#*$'\\nUid:\\t'} ppid=\${status#*$'\\nPPid:\\t'} state=\${status#*$'\\nState:\\t'}
+  uid=\${uid%%[!0-9]*} ppid=\${ppid%%[!0-9]*} state=\${state:0:1}
+}
+
+# Whose processes slay ends: an execution's of the parity asked for; or leftovers, those of a
+# normal execution whose program has ended (no launcher, the process docker exec started, holds
+# its uid).
+of_parity() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
+leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [[ $launched != *" $uid "* ]]; }
+
+# Ends the processes $1 picks with signal $2. TERM is sent once: a program may handle it. For
+# KILL they are stopped first, pass after pass until none still runs, then killed: a process
+# stopped cannot fork, so a fork bomb cannot race the kill. Sets seen: the processes found (the
+# init aside) at the first pass.
+slay() {
+  local p uid ppid state launched pids uids states targets running passes=0 i
+  seen=''
+  while :; do
+    pids=() uids=() states=() launched=' ' targets=() running=()
+    for p in /proc/[0-9]*; do
+      [ "\${p#/proc/}" = 1 ] && continue
+      owner "\${p#/proc/}"
+      [ -n "$uid" ] || continue
+      pids+=("\${p#/proc/}") uids+=("$uid") states+=("$state")
+      [ "$ppid" = 0 ] && launched+="$uid "
+    done
+    [ -n "$seen" ] || seen=\${#pids[@]}
+    for i in "\${!pids[@]}"; do
+      uid=\${uids[i]}
+      "$1" || continue
+      targets+=("\${pids[i]}")
+      [ "\${states[i]}" = T ] || running+=("\${pids[i]}")
+    done
+    [ \${#targets[@]} -eq 0 ] && return
+    if [ "$2" = TERM ]; then
+      kill -TERM "\${targets[@]}" 2>/dev/null
+      return
     fi
-    threshold=$mem
+    if [ \${#running[@]} -gt 0 ] && [ $((passes += 1)) -le 50 ]; then
+      kill -STOP "\${running[@]}" 2>/dev/null
+      continue
+    fi
+    kill -KILL "\${targets[@]}" 2>/dev/null
+    return
+  done
+}
+
+# One look at the sandbox; fails when nothing but the init runs.
+look() {
+  read -r -d '' -N 64 used </sys/fs/cgroup/memory/memory.usage_in_bytes
+  used=\${used%%[!0-9]*}
+  if [ "\${used:-0}" -gt "$mem" ] && [ "$used" -gt $((mem + $(stat -f -c '(%b-%f)*%S' /workspace || echo 0))) ]; then
+    kill -KILL -1
+    echo "\${EPOCHREALTIME/./}" >${MEMORY_VERDICT_FILE}
   fi
+  slay leftover KILL
+  [ "$seen" -gt 0 ]
+}
+
+while :; do
+  read -r -N 1 -u 3 _ || continue
+  while :; do
+    read -r -t 0.1 -N 4096 -u 3 _
+    look || break
+  done
 done
 `;
 
@@ -73,24 +181,213 @@ done
 const MAX_ARGV_PROGRAM = 100_000;
 
 /**
- * How one program is started: the interpreter itself is the exec's process. python and node read
- * the program from stdin; bash takes it as -c (or, when large, reads it with its own builtin
- * first, so that commands reading stdin do not eat the rest of the script).
+ * What every launcher does before the program: wake the init; wait (up to 2 s) until nothing of
+ * an earlier execution is left (the init ends it as soon as that execution's program has ended),
+ * so that no execution ever overlaps another; and write files the next executions may change.
+ * Here in bash, on one line so that the program's line numbers stay as written.
  */
-export function programCommand(language: Language, code: string): { cmd: string[]; stdin?: string } {
+const SHELL_PRELUDE =
+  `printf x >>${TICK_FIFO} 2>/dev/null; umask 002; ` +
+  `for __h in {1..200}; do __o=; for __p in /proc/[0-9]*; do [ "\${__p#/proc/}" = $$ ] && continue; __s=; ` +
+  `read -r -d '' -N 4096 __s 2>/dev/null <"$__p/status"; case $__s in *$'\\nState:\\tZ'*) continue ;; esac; ` +
+  `__u=\${__s#*$'\\nUid:\\t'}; __u=\${__u%%[!0-9]*}; ` +
+  `[ -n "$__u" ] && [ "$__u" -ge ${FIRST_EXECUTION_UID} ] && [ "$__u" -lt ${FIRST_KEEPER_UID} ] && [ "$__u" != "$UID" ] && __o=1 && break; ` +
+  `done; [ -z "$__o" ] && break; sleep 0.01; done; unset __h __o __p __s __u; `;
+
+/**
+ * Runs the program that follows its size on stdin the way `python3 -` would (`__main__`,
+ * `<stdin>`), leaving the rest of stdin to the program, after what every launcher does first
+ * (see SHELL_PRELUDE). stdout and stderr stay unbuffered, as
+ * PYTHONUNBUFFERED made them (what a program killed at its timeout had written is kept), but
+ * write whole: a single write to the exec's pipe can return short inside gVisor, and Python's
+ * own unbuffered stream drops the rest without an error. The launcher's frames are left out of
+ * tracebacks.
+ */
+const PYTHON_LAUNCHER = `
+def _harombe_launch():
+    import io, os, sys
+    try:
+        fd = os.open(${JSON.stringify(TICK_FIFO)}, os.O_WRONLY | os.O_NONBLOCK)
+        os.write(fd, b"x")
+        os.close(fd)
+    except OSError:
+        pass
+    os.umask(0o002)
+    import time
+    me = os.getuid()
+    for _ in range(200):
+        earlier = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                uid = os.stat("/proc/" + entry).st_uid
+                if ${FIRST_EXECUTION_UID} <= uid < ${FIRST_KEEPER_UID} and uid != me:
+                    with open("/proc/%s/stat" % entry, "rb") as stat:
+                        earlier = b") Z " not in stat.read()
+            except OSError:
+                pass
+            if earlier:
+                break
+        if not earlier:
+            break
+        time.sleep(0.01)
+    header = b""
+    while not header.endswith(b"\\n"):
+        byte = os.read(0, 1)
+        if not byte:
+            break
+        header += byte
+    size, parts = int(header or b"0"), []
+    while size > 0:
+        part = os.read(0, min(size, 1 << 20))
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+
+    class Whole(io.RawIOBase):
+        def __init__(self, fd):
+            self.fd = fd
+        def writable(self):
+            return True
+        def fileno(self):
+            return self.fd
+        def isatty(self):
+            return os.isatty(self.fd)
+        def write(self, data):
+            view, done = memoryview(data).cast("B"), 0
+            while done < len(view):
+                done += os.write(self.fd, view[done:])
+            return done
+
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        old = getattr(sys, name)
+        new = io.TextIOWrapper(Whole(fd), encoding=old.encoding, errors=old.errors, write_through=True)
+        setattr(sys, name, new)
+        setattr(sys, "__%s__" % name, new)
+    hook = sys.excepthook
+    def excepthook(kind, value, tb):
+        while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
+            tb = tb.tb_next
+        hook(kind, value.with_traceback(tb) if isinstance(value, BaseException) else value, tb)
+    sys.excepthook = excepthook
+    sys.argv[:] = ["-"]
+    main = sys.modules["__main__"].__dict__
+    del main["_harombe_launch"]
+    main["__file__"] = "<stdin>"
+    exec(compile(b"".join(parts), "<stdin>", "exec", dont_inherit=True), main)
+_harombe_launch()
+`;
+
+/**
+ * Runs the program that follows its size on stdin the way `node -` would (a script named
+ * [stdin] in the global scope, with require from the working directory), leaving the rest of
+ * stdin to the program. Everything of its own stays inside a function, out of the program's scope.
+ */
+const NODE_LAUNCHER = `(() => {
+  const fs = require('fs');
+  try {
+    const fd = fs.openSync(${JSON.stringify(TICK_FIFO)}, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    fs.writeSync(fd, 'x');
+    fs.closeSync(fd);
+  } catch {}
+  process.umask(0o002);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const me = process.getuid();
+  const earlier = () =>
+    fs.readdirSync('/proc').some((entry) => {
+      if (!/^\\d+$/.test(entry)) return false;
+      try {
+        const uid = fs.statSync('/proc/' + entry).uid;
+        return uid >= ${FIRST_EXECUTION_UID} && uid < ${FIRST_KEEPER_UID} && uid !== me &&
+          !fs.readFileSync('/proc/' + entry + '/stat', 'latin1').includes(') Z ');
+      } catch {
+        return false;
+      }
+    });
+  for (let i = 0; i < 200 && earlier(); i += 1) Atomics.wait(pause, 0, 0, 10);
+  const read = (buffer, offset, length) => {
+    for (;;) {
+      try {
+        return fs.readSync(0, buffer, offset, length, null);
+      } catch (error) {
+        if (error.code !== 'EAGAIN') throw error;
+        Atomics.wait(pause, 0, 0, 5);
+      }
+    }
+  };
+  let header = '';
+  const byte = Buffer.alloc(1);
+  while (!header.endsWith('\\n') && read(byte, 0, 1) === 1) header += byte.toString('latin1');
+  const source = Buffer.alloc(Number.parseInt(header, 10) || 0);
+  for (let offset = 0; offset < source.length; ) {
+    const n = read(source, offset, source.length - offset);
+    if (n === 0) break;
+    offset += n;
+  }
+  process.argv.splice(1, Infinity, '-');
+  globalThis.__filename = '[stdin]';
+  require('vm').runInThisContext(source.toString('utf8'), { filename: '[stdin]', displayErrors: true });
+})();`;
+
+/** The program, framed for a launcher: its size in bytes on a line, the program, then the program's own stdin. */
+function framed(code: string, stdin: string | undefined): Buffer {
+  const program = Buffer.from(code);
+  return Buffer.concat([Buffer.from(`${program.length}\n`), program, Buffer.from(stdin ?? '')]);
+}
+
+/**
+ * How one program is started: the interpreter itself is the exec's process, running a launcher
+ * (see above) that reads the program from stdin ahead of the program's own stdin. Small shell
+ * programs go as bash's -c instead, with the launcher's two commands in front on the same line
+ * (line numbers stay as written); large ones are read with `head -c`.
+ */
+export function programCommand(language: Language, code: string, stdin?: string): { cmd: string[]; stdin?: Buffer } {
   switch (language) {
     case 'python':
-      return { cmd: ['python3', '-'], stdin: code };
+      return { cmd: ['python3', '-c', PYTHON_LAUNCHER], stdin: framed(code, stdin) };
     case 'javascript':
-      return { cmd: ['node', '-'], stdin: code };
+      return { cmd: ['node', '-e', NODE_LAUNCHER], stdin: framed(code, stdin) };
     case 'shell':
-      if (Buffer.byteLength(code) <= MAX_ARGV_PROGRAM) return { cmd: ['bash', '-c', code, 'bash'] };
+      if (Buffer.byteLength(code) <= MAX_ARGV_PROGRAM) {
+        return {
+          cmd: ['bash', '-c', SHELL_PRELUDE + code, 'bash'],
+          ...(stdin !== undefined ? { stdin: Buffer.from(stdin) } : {}),
+        };
+      }
       return {
-        cmd: ['bash', '-c', 'IFS= read -r -d "" __harombe_program; eval "$__harombe_program"', 'bash'],
-        stdin: code,
+        cmd: [
+          'bash',
+          '-c',
+          `${SHELL_PRELUDE}IFS= read -r __harombe_size; __harombe_program=$(head -c "$__harombe_size"); eval "$__harombe_program"`,
+          'bash',
+        ],
+        stdin: framed(code, stdin),
       };
   }
 }
+
+/**
+ * args: a user id. Waits (up to 10 s) until no process of that user is left (zombies the init
+ * has yet to reap aside), once its execution was ended by a signal: a fork bomb's last processes
+ * take a moment to go. /proc/<pid> belongs to the process's user.
+ */
+export const SETTLE_SCRIPT = `
+alive() {
+  for d in $(find /proc -mindepth 1 -maxdepth 1 -name '[0-9]*' -user "$1" 2>/dev/null); do
+    read -r stat <"$d/stat" 2>/dev/null || continue
+    case $stat in *') Z '*) ;; *) return 0 ;; esac
+  done
+  return 1
+}
+i=0
+while alive "$1"; do
+  i=$((i + 1))
+  [ $i -le 100 ] || exit 1
+  sleep 0.1
+done
+`;
 
 /** args: relative path, max bytes. stdout: the file. */
 export const READ_FILE_SCRIPT = `${RESOLVE}
@@ -142,14 +439,16 @@ export const NODE_PACKAGES_DIR = '/workspace/node_modules';
 /** What an install needs inside the sandbox: the package manager and its interpreter. */
 export const INSTALLERS = { pypi: 'python', npm: 'javascript' } as const satisfies Record<string, Language>;
 
-/** argv of one install; the package spec was checked (CodeInstallPackageParams) and cannot be an option. */
+/**
+ * argv of one install, started as an execution is (the init watches it, and what it writes is the
+ * workspace's); the package spec was checked (CodeInstallPackageParams) and cannot be an option.
+ */
 export function installCommand(registry: keyof typeof INSTALLERS, pkg: string): string[] {
-  switch (registry) {
-    case 'pypi':
-      return ['python3', '-m', 'pip', 'install', '--no-input', '--upgrade', '--target', PYTHON_PACKAGES_DIR, pkg];
-    case 'npm':
-      return ['npm', 'install', '--prefix', '/workspace', pkg];
-  }
+  const installer =
+    registry === 'pypi'
+      ? ['python3', '-m', 'pip', 'install', '--no-input', '--upgrade', '--target', PYTHON_PACKAGES_DIR, pkg]
+      : ['npm', 'install', '--prefix', '/workspace', pkg];
+  return ['bash', '-c', `${SHELL_PRELUDE}exec "$@"`, 'install', ...installer];
 }
 
 /**

@@ -30,7 +30,7 @@ describe('executing code', () => {
       const result = await manager.execute(id, OWNER, { code });
       expect(ExecutionResult.parse(result)).toEqual(result);
       expect(Object.keys(result).sort()).toEqual(
-        ['success', 'sandbox_id', 'stdout', 'stderr', 'exit_code', 'execution_time', 'error'].sort(),
+        ['success', 'sandbox_id', 'sandbox_kept', 'stdout', 'stderr', 'exit_code', 'execution_time', 'error'].sort(),
       );
       expect(result, language).toMatchObject({
         success: false,
@@ -73,6 +73,46 @@ describe('executing code', () => {
     expect(first.stdout).toContain('first\n');
     const second = await manager.execute(id, OWNER, { code: 'sleep 0.5; echo second' });
     expect(second).toMatchObject({ stdout: 'second\n', stderr: '', exit_code: 0 });
+  });
+
+  it('ends what an execution started once its program has ended, detached daemons included', async () => {
+    const id = await sandbox('python');
+    // A daemon as a hostile program makes one: double fork, its own session, its descriptors let go.
+    const daemon = [
+      'import os, time',
+      'if os.fork() == 0:',
+      '    os.setsid()',
+      '    if os.fork() == 0:',
+      '        fd = os.open("/dev/null", os.O_RDWR)',
+      '        for n in (0, 1, 2): os.dup2(fd, n)',
+      '        while True:',
+      '            with open("/workspace/beat", "a") as f: f.write(".")',
+      '            time.sleep(0.05)',
+      '    os._exit(0)',
+      'time.sleep(0.3)',
+      'print("left a daemon")',
+    ].join('\n');
+    expect((await manager.execute(id, OWNER, { code: daemon })).stdout).toBe('left a daemon\n');
+    const after = await manager.execute(id, OWNER, {
+      code: [
+        'import os, time',
+        'size = os.path.getsize("/workspace/beat")',
+        'time.sleep(0.5)',
+        'print(size == os.path.getsize("/workspace/beat"))',
+        'print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()))',
+      ].join('\n'),
+    });
+    expect(after.stdout, after.stderr).toBe('True\n[1]\n');
+  });
+
+  it('runs each execution under a user id of its own, and no program can signal the init', async () => {
+    const id = await sandbox('shell');
+    const ids = [];
+    for (let i = 0; i < 2; i += 1) ids.push((await manager.execute(id, OWNER, { code: 'id -u' })).stdout.trim());
+    expect(Number(ids[0])).toBeGreaterThanOrEqual(10_000);
+    expect(ids[1]).not.toBe(ids[0]);
+    const stop = await manager.execute(id, OWNER, { code: 'kill -STOP 1 && echo stopped || echo refused' });
+    expect(stop.stdout).toBe('refused\n');
   });
 
   it('does not crash on output that is not valid UTF-8', async () => {

@@ -32,8 +32,10 @@ describe('every sandbox container', () => {
     expect(info.HostConfig.Privileged).toBe(false);
     expect(info.Mounts).toEqual([]);
     expect(info.HostConfig.Binds ?? []).toEqual([]);
-    expect(info.Config.User).toBe('1000:1000');
-    expect(info.Config.Env).toContain('PYTHONUNBUFFERED=1');
+    // The init alone runs as root, with CAP_KILL alone; every program under an id of its own.
+    expect(info.Config.User).toBe('0:0');
+    expect(info.HostConfig.CapAdd).toEqual(['KILL']);
+    expect(info.Config.Env).toContain('PYTHONUNBUFFERED=');
     expect(info.Config.Labels).toMatchObject({
       'org.harombe.sandbox': sandbox_id,
       'org.harombe.owner': OWNER,
@@ -52,7 +54,7 @@ describe('every sandbox container', () => {
       ].join('\n'),
     });
     const lines = inside.stdout.trim().split('\n');
-    expect(lines[0]).toBe('uid=1000');
+    expect(lines[0]).toBe('uid=10000');
     expect(lines[1]).toBe('root read-only');
     expect(lines[2]).toBe('no docker socket');
     expect(Number(lines[3])).toBeLessThanOrEqual(1); // only loopback, if anything
@@ -132,8 +134,22 @@ describe('errors', () => {
       success: false,
       error: 'UnsupportedLanguage',
     });
-    const run = await tools.code_execute({ language: 'python', code: 'print("Hello from gVisor sandbox!")' }, OWNER);
-    expect(run).toMatchObject({ success: true, stdout: 'Hello from gVisor sandbox!\n', error: null });
+    // Without keep_sandbox the sandbox is one-shot: gone once the result is there.
+    const once = await tools.code_execute({ language: 'python', code: 'print("once")' }, OWNER);
+    expect(once).toMatchObject({ success: true, stdout: 'once\n', sandbox_kept: false });
+    expect(
+      await tools.code_execute({ language: 'python', code: 'print(1)', sandbox_id: once.sandbox_id }, OWNER),
+    ).toMatchObject({ success: false, sandbox_id: once.sandbox_id, sandbox_kept: true, error: 'SandboxNotFound' });
+    const run = await tools.code_execute(
+      { language: 'python', code: 'print("Hello from gVisor sandbox!")', keep_sandbox: true },
+      OWNER,
+    );
+    expect(run).toMatchObject({
+      success: true,
+      stdout: 'Hello from gVisor sandbox!\n',
+      sandbox_kept: true,
+      error: null,
+    });
     const sandbox_id = run.sandbox_id!;
     // Network is chosen at creation: a sandbox made without it never gets it.
     expect(

@@ -72,7 +72,10 @@ describe('buildContainerSpec', () => {
       NanoCpus: 500_000_000,
     });
     expect(spec.NetworkDisabled).toBe(true);
-    expect(spec.User).toBe('1000:1000');
+    // The init alone is root, with CAP_KILL alone; programs run under ids of their own.
+    expect(spec.User).toBe('0:0');
+    expect(spec.HostConfig?.CapAdd).toEqual(['KILL']);
+    expect(spec.Env).toEqual(expect.arrayContaining(['PYTHONUNBUFFERED=', 'PYTHONNOUSERSITE=1', 'HOME=/workspace']));
     expect(spec.HostConfig?.Tmpfs?.['/workspace']).toMatch(/size=1024m/);
     expect(spec.HostConfig?.Ulimits).toContainEqual({ Name: 'nproc', Soft: 128, Hard: 128 });
   });

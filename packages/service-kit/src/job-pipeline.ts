@@ -7,6 +7,7 @@ import {
   JobEvents,
   JobService,
   JobStore,
+  KeptSandboxAdmission,
   RedisKeys,
   SandboxDirectory,
   WorkerRegistry,
@@ -25,6 +26,8 @@ export interface JobPipeline {
   batches: BatchStore;
   workers: WorkerRegistry;
   sandboxes: SandboxDirectory;
+  /** Quotas and room for kept sandboxes. */
+  admission: KeptSandboxAdmission;
   events: JobEvents;
   dispatcher: JobDispatcher;
   jobs: JobService;
@@ -52,6 +55,7 @@ export function createJobPipeline(
   const workers = new WorkerRegistry(redis.commands, keys, config.worker.lost_after_seconds * 1000);
   const sandboxes = new SandboxDirectory(redis.commands, keys);
   const events = new JobEvents(redis.subscriber, keys);
+  const admission = new KeptSandboxAdmission({ directory: sandboxes, workers, quotas: config.quotas, clock });
   const dispatcher = new JobDispatcher({
     connection: redis.bullConnection(),
     keys,
@@ -60,6 +64,7 @@ export function createJobPipeline(
     workers,
     clock,
     logger,
+    admission,
   });
   const sandbox = config.security.sandbox;
   const policy = RiskPolicy.fromConfig(config);
@@ -74,6 +79,7 @@ export function createJobPipeline(
     maxCodeBytes: sandbox.max_code_bytes,
     maxFileBytes: sandbox.max_file_bytes,
     audit,
+    admission,
   };
   const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
   return {
@@ -83,6 +89,7 @@ export function createJobPipeline(
     batches,
     workers,
     sandboxes,
+    admission,
     events,
     dispatcher,
     jobs,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { loadConfig, parseConfig, type HarombeConfig } from '@harombe/core';
 
@@ -19,4 +20,15 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Harombe
     },
   };
   return parseConfig(overrides, path ? `${path} with the environment` : 'the environment');
+}
+
+/**
+ * The fleet a process belongs to, as a short stable id: its Redis (host, port, database) and key
+ * prefix, which every service of one fleet shares and no other fleet does. Sandbox containers
+ * carry it, so that fleets sharing a Docker host never reap each other's.
+ */
+export function fleetId(config: HarombeConfig): string {
+  const url = new URL(config.redis.url);
+  const where = `${url.hostname}:${url.port || '6379'}${url.pathname === '/' ? '/0' : url.pathname}`;
+  return createHash('sha256').update(`${where}|${config.redis.prefix}`).digest('hex').slice(0, 12);
 }

@@ -14,6 +14,7 @@ import {
   JobView,
   SandboxId,
   SandboxView,
+  CreateSandboxRequest,
   SubmitBatchRequest,
   SubmitJobRequest,
   ApprovalId,
@@ -28,6 +29,7 @@ import {
   type JobStore,
   type Principal,
   type SandboxDirectory,
+  type WorkerRegistry,
 } from '@harombe/queue';
 import { registerOpsRoutes, type JobMetrics, type ReadinessCheck } from '@harombe/service-kit';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -48,6 +50,8 @@ export interface ApiServerOptions {
   store: JobStore;
   batches: BatchStore;
   sandboxes: SandboxDirectory;
+  /** Live workers: sandboxes of a worker that is gone are not listed. */
+  workers: WorkerRegistry;
   keyring: ApiKeyring;
   metrics: Registry;
   /** The audit trail `GET /v1/audit` reads. Default: no such route. */
@@ -78,7 +82,16 @@ const AuditQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   job_id: JobId.optional(),
 });
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody };
+const errors = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  413: ErrorBody,
+  429: ErrorBody,
+  503: ErrorBody,
+};
 const secured = [{ bearer: [] }];
 const RESULTS_PAGE = 500;
 
@@ -129,7 +142,10 @@ export async function buildApiServer(options: ApiServerOptions) {
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toErrorResponse(error);
     options.jobMetrics?.error(body.error.code);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (status >= 500 && body.error.code !== 'CapacityExceeded') request.log.error({ err: error }, 'request failed');
+    // Refusals that pass with time say when to ask again.
+    const retryAfter = body.error.details?.retry_after_seconds;
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.ceil(retryAfter)));
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
@@ -378,7 +394,11 @@ export async function buildApiServer(options: ApiServerOptions) {
     },
     async (request) => {
       const principal = auth(request);
-      const entries = await options.sandboxes.listByTenant(principal.tenant);
+      // A sandbox whose worker is gone is gone with it (the housekeeper forgets it soon after).
+      const alive = new Set((await options.workers.alive(options.clock.now())).map((worker) => worker.worker_id));
+      const entries = (await options.sandboxes.listByTenant(principal.tenant)).filter((entry) =>
+        alive.has(entry.worker_id),
+      );
       return {
         sandboxes: entries.map((entry) => ({
           sandbox_id: entry.sandbox_id,
@@ -390,6 +410,32 @@ export async function buildApiServer(options: ApiServerOptions) {
           expires_at: new Date(entry.expires_at).toISOString(),
         })),
       };
+    },
+  );
+
+  app.post(
+    '/v1/sandboxes',
+    {
+      schema: {
+        summary:
+          'Make a kept sandbox up front (a code_create_sandbox job): 201 once it exists, 202 while it waits (a network-enabled one waits for approval)',
+        security: secured,
+        body: CreateSandboxRequest,
+        response: { 200: JobView, 201: JobView, 202: JobView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = auth(request);
+      requireScope(principal, 'submit');
+      const { idempotency_key, wait_seconds, ...params } = request.body;
+      const job = await service.submit(principal, {
+        tool: 'code_create_sandbox',
+        params,
+        wait_seconds,
+        ...(idempotency_key ? { idempotency_key } : {}),
+      });
+      const made = job.status === 'completed' && job.result?.success === true;
+      return reply.code(made ? 201 : isTerminal(job.status) ? 200 : 202).send(job);
     },
   );
 

@@ -39,6 +39,7 @@ export class ApiService {
       store,
       batches,
       sandboxes,
+      workers,
       keyring: new ApiKeyring(config.api.keys),
       audit: this.pipeline.audit,
       metrics: this.metrics,

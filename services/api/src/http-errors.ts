@@ -16,7 +16,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   Conflict: 409,
   AlreadyDecided: 409,
   PayloadTooLarge: 413,
+  QuotaExceeded: 429,
   ServiceUnavailable: 503,
+  CapacityExceeded: 503,
 };
 
 /** Maps any error to an HTTP status and the stable error body. Nothing internal leaks. */

@@ -43,6 +43,7 @@ describe('GET /v1/audit', () => {
       store: pipeline.store,
       batches: pipeline.batches,
       sandboxes: pipeline.sandboxes,
+      workers: pipeline.workers,
       keyring: new ApiKeyring(keyConfigs),
       metrics: new Registry(),
       readiness: {},

@@ -64,6 +64,8 @@ export class ApprovalService {
       intervalMs: options.intervalMs ?? 250,
       observer: this.jobMetrics,
       audit: this.pipeline.audit,
+      sandboxes: this.pipeline.sandboxes,
+      lostSandboxTtlSeconds: config.api.result_ttl_seconds,
     });
     this.fleetMetrics = new FleetMetrics({
       registry: this.metrics,

@@ -141,7 +141,10 @@ export function payloadOf(job: Pick<JobRecord, 'tool' | 'params'>): { code: stri
   const str = (key: string): string => (typeof p[key] === 'string' ? (p[key] as string) : '');
   switch (job.tool) {
     case 'code_execute':
-      return { code: str('code'), summary: `${str('language')} code${p.sandbox_id ? ` in ${str('sandbox_id')}` : ''}` };
+      return {
+        code: str('code'),
+        summary: `${str('language')} code${p.sandbox_id ? ` in ${str('sandbox_id')}` : p.keep_sandbox === true ? ' in a new kept sandbox' : ''}`,
+      };
     case 'code_write_file':
       return { code: str('content'), summary: `write ${str('file_path')} in ${str('sandbox_id')}` };
     case 'code_install_package':
@@ -155,6 +158,8 @@ export function payloadOf(job: Pick<JobRecord, 'tool' | 'params'>): { code: stri
       return { code: null, summary: `list ${str('path') || '.'} in ${str('sandbox_id')}` };
     case 'code_destroy_sandbox':
       return { code: null, summary: `destroy ${str('sandbox_id')}` };
+    case 'code_create_sandbox':
+      return { code: null, summary: `create a kept ${str('language')} sandbox` };
   }
 }
 

@@ -10,7 +10,7 @@ export class RedisSandboxRegistry implements SandboxRegistry {
   constructor(
     private readonly directory: SandboxDirectory,
     private readonly workerId: string,
-    /** Seconds a sandbox lives unused (the runtime's idle_timeout): its advertised expiry. */
+    /** Seconds a sandbox lives unused unless made with its own (the runtime's idle_timeout): its advertised expiry. */
     private readonly idleTimeoutSeconds: number,
   ) {}
 
@@ -28,7 +28,7 @@ export class RedisSandboxRegistry implements SandboxRegistry {
       network_enabled: record.network_enabled,
       allowed_domains: record.allowed_domains,
       created_at: Date.parse(record.created_at),
-      expires_at: record.last_used_at + this.idleTimeoutSeconds * 1000,
+      expires_at: record.last_used_at + (record.idle_timeout ?? this.idleTimeoutSeconds) * 1000,
       record,
     });
   }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { LANGUAGES, type Language } from '@harombe/core';
-import { endEventFor, INFRASTRUCTURE_ERRORS, type JobRecord } from '@harombe/queue';
+import { endEventFor, INFRASTRUCTURE_ERRORS, type JobRecord, type WorkerCapacity } from '@harombe/queue';
 import { JobMetrics } from '@harombe/service-kit';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -11,6 +11,8 @@ export interface WorkerMetricsOptions {
   sandboxCount: () => Promise<number>;
   /** Started, primed sandboxes of a language waiting in this worker's warm pool. */
   warmPoolAvailable: (language: Language) => number;
+  /** How full the worker's sandbox runtime is. */
+  capacity: () => WorkerCapacity;
 }
 
 /** Seconds: a warm-pool hand-over takes milliseconds, a cold runsc start about a second. */
@@ -46,6 +48,24 @@ export class WorkerMetrics {
       registers,
       collect: function (this: Gauge<'language'>) {
         for (const language of LANGUAGES) this.set({ language }, options.warmPoolAvailable(language));
+      },
+    });
+    new Gauge({
+      name: 'harombe_sandboxes_live',
+      help: 'Sandbox containers this worker has alive: pooled, kept, running, being started or removed',
+      labelNames: ['worker'],
+      registers,
+      collect: function (this: Gauge<'worker'>) {
+        this.set({ worker: options.workerId }, options.capacity().in_use);
+      },
+    });
+    new Gauge({
+      name: 'harombe_sandboxes_max',
+      help: 'Sandboxes this worker may have alive at once (worker.max_sandboxes)',
+      labelNames: ['worker'],
+      registers,
+      collect: function (this: Gauge<'worker'>) {
+        this.set({ worker: options.workerId }, options.capacity().max);
       },
     });
     this.sandboxStart = new Histogram({

@@ -1,22 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { systemClock, type Clock, type HarombeConfig } from '@harombe/core';
+import { systemClock, ToolName, type Clock, type HarombeConfig } from '@harombe/core';
 import {
   AuditTrail,
   JobConsumer,
   JobEvents,
   JobStore,
+  KeptSandboxAdmission,
   RedisKeys,
   SandboxDirectory,
+  SHARED_QUEUE,
   WorkerRegistry,
   type JobRecord,
 } from '@harombe/queue';
-import { CodeExecutionTools, type SandboxManager } from '@harombe/sandbox';
-import { createRegistry, RedisConnections, startOpsServer } from '@harombe/service-kit';
+import { CodeExecutionTools, LABELS, SandboxManager } from '@harombe/sandbox';
+import { createRegistry, fleetId, RedisConnections, startOpsServer } from '@harombe/service-kit';
+import { Queue } from 'bullmq';
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { MeteredSandboxManager } from './metered-sandbox-manager.js';
 import { RedisSandboxRegistry } from './redis-sandbox-registry.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -26,10 +28,13 @@ export interface WorkerServiceOptions {
   /** Default: `<hostname>-<random>`; a restart with the same id adopts the sandboxes it held. */
   workerId?: string;
   /**
-   * Whether sandboxes outlive a graceful stop, for a restart with the same worker id to adopt.
-   * Default: true when `workerId` is given, false otherwise (nobody could adopt them).
+   * Whether kept sandboxes outlive a graceful stop, for a restart with the same worker id to
+   * adopt. Default: true when `workerId` is given, false otherwise (nobody could adopt them).
+   * Pooled and one-shot sandboxes never do.
    */
   keepSandboxesOnStop?: boolean;
+  /** Milliseconds between looks at the shared queue's depth, which the warm pool follows. Default 500. */
+  demandIntervalMs?: number;
   /** Default: the local Docker engine. */
   docker?: Docker;
   /** Default: the system clock. */
@@ -43,6 +48,9 @@ export interface WorkerServiceOptions {
 /** Sandbox containers of workers carry this manager prefix, so a live worker can reap a dead one's. */
 const MANAGER_PREFIX = 'harombe-worker-';
 
+/** The tools a worker runs, by name: the job's params are validated by each. */
+type ToolRunner = (job: JobRecord, signal: AbortSignal) => Promise<Record<string, unknown>>;
+
 /** A worker: pulls approved jobs and runs them in gVisor sandboxes. Wires the packages together. */
 export class WorkerService {
   readonly workerId: string;
@@ -52,8 +60,10 @@ export class WorkerService {
   private readonly workers: WorkerRegistry;
   private readonly clock: Clock;
   private readonly metrics = createRegistry('worker');
+  private readonly sharedQueue: Queue;
   private ops: FastifyInstance | undefined;
   private reapTimer: NodeJS.Timeout | undefined;
+  private demandTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WorkerServiceOptions) {
     const { config, logger } = options;
@@ -70,39 +80,58 @@ export class WorkerService {
       workerId: this.workerId,
       sandboxCount: () => directory.countByWorker(this.workerId),
       warmPoolAvailable: (language) => this.sandboxes.warmPoolAvailable(language),
+      capacity: () => this.sandboxes.capacity(),
     });
     const audit = new AuditTrail({ redis: this.redis.commands, keys, clock: this.clock });
-    this.sandboxes = new MeteredSandboxManager(
-      {
-        config: config.security.sandbox,
-        // Each refused connection is counted and goes into the audit trail under the sandbox's tenant.
-        onEgressRefused: (refusal) => {
-          metrics.egressRefused(refusal.reason, refusal.count);
-          void directory
-            .get(refusal.sandbox_id)
-            .then((entry) =>
-              audit.networkRefused({
-                tenant: entry?.tenant ?? 'unknown',
-                sandbox_id: refusal.sandbox_id,
-                destination: refusal.target,
-                reason: refusal.reason,
-                count: refusal.count,
-                worker_id: this.workerId,
-              }),
-            )
-            .catch((error: unknown) =>
-              log.error({ err: error, sandbox_id: refusal.sandbox_id }, 'recording a refused connection failed'),
-            );
-        },
-        managerId: `${MANAGER_PREFIX}${this.workerId}`,
-        registry: new RedisSandboxRegistry(directory, this.workerId, config.security.sandbox.idle_timeout),
-        clock: this.clock,
-        logger: log,
-        ...(options.docker ? { docker: options.docker } : {}),
+    this.sandboxes = new SandboxManager({
+      config: config.security.sandbox,
+      // Each refused connection is counted and goes into the audit trail under the sandbox's tenant.
+      onEgressRefused: (refusal) => {
+        metrics.egressRefused(refusal.reason, refusal.count);
+        void directory
+          .get(refusal.sandbox_id)
+          .then((entry) =>
+            audit.networkRefused({
+              tenant: entry?.tenant ?? 'unknown',
+              sandbox_id: refusal.sandbox_id,
+              destination: refusal.target,
+              reason: refusal.reason,
+              count: refusal.count,
+              worker_id: this.workerId,
+            }),
+          )
+          .catch((error: unknown) =>
+            log.error({ err: error, sandbox_id: refusal.sandbox_id }, 'recording a refused connection failed'),
+          );
       },
-      (language, seconds) => metrics.sandboxStarted(language, seconds),
-    );
-    const tools = new CodeExecutionTools(this.sandboxes);
+      managerId: `${MANAGER_PREFIX}${this.workerId}`,
+      labels: { [LABELS.fleet]: fleetId(config) },
+      registry: new RedisSandboxRegistry(directory, this.workerId, config.security.sandbox.idle_timeout),
+      // Kept sandboxes leave each worker at least one sandbox per job it runs at once.
+      oneShotReserve: config.worker.concurrency,
+      ...(config.worker.max_sandboxes ? { maxSandboxes: config.worker.max_sandboxes } : {}),
+      clock: this.clock,
+      logger: log,
+      ...(options.docker ? { docker: options.docker } : {}),
+      onSandboxReady: (language, seconds) => metrics.sandboxStarted(language, seconds),
+    });
+    const admission = new KeptSandboxAdmission({
+      directory,
+      workers: this.workers,
+      quotas: config.quotas,
+      clock: this.clock,
+    });
+    const tools = new CodeExecutionTools(this.sandboxes, (tenant) => admission.reserve(tenant));
+    const runners: Record<ToolName, ToolRunner> = {
+      code_execute: (job, signal) => tools.code_execute(job.params, job.tenant, signal),
+      code_install_package: (job) => tools.code_install_package(job.params, job.tenant),
+      code_write_file: (job) => tools.code_write_file(job.params, job.tenant),
+      code_read_file: (job) => tools.code_read_file(job.params, job.tenant),
+      code_list_files: (job) => tools.code_list_files(job.params, job.tenant),
+      code_destroy_sandbox: (job) => tools.code_destroy_sandbox(job.params, job.tenant),
+      code_create_sandbox: (job) => tools.code_create_sandbox(job.params, job.tenant),
+    };
+    this.sharedQueue = new Queue(SHARED_QUEUE, { connection: this.redis.bullConnection(), prefix: keys.bullPrefix() });
     this.consumer = new JobConsumer({
       workerId: this.workerId,
       connection: this.redis.bullConnection(),
@@ -115,13 +144,9 @@ export class WorkerService {
       concurrency: config.worker.concurrency,
       heartbeatMs: config.worker.heartbeat_seconds * 1000,
       sandboxCount: () => directory.countByWorker(this.workerId),
+      capacity: () => this.sandboxes.capacity(),
       audit,
-      run: (job: JobRecord, signal: AbortSignal) =>
-        metrics.measure(job, signal, async () =>
-          job.tool === 'code_execute'
-            ? tools.code_execute(job.params, job.tenant, signal)
-            : tools[job.tool](job.params, job.tenant),
-        ),
+      run: (job: JobRecord, signal: AbortSignal) => metrics.measure(job, signal, () => runners[job.tool](job, signal)),
     });
   }
 
@@ -129,7 +154,10 @@ export class WorkerService {
     await this.sandboxes.start();
     await this.consumer.start();
     await this.reapAbandoned();
-    this.reapTimer = setInterval(() => void this.reapAbandoned(), 30_000);
+    // As often as a worker can be found lost: what a killed one left is reaped soon after.
+    const reapEveryMs = Math.max(1000, this.options.config.worker.lost_after_seconds * 1000);
+    this.reapTimer = setInterval(() => void this.reapAbandoned(), reapEveryMs);
+    this.demandTimer = setInterval(() => void this.followDemand(), this.options.demandIntervalMs ?? 500);
     this.ops = await startOpsServer({
       host: this.options.opsHost ?? '127.0.0.1',
       port: this.options.opsPort ?? 9101,
@@ -146,12 +174,23 @@ export class WorkerService {
   /** SIGTERM: finish (or, past the deadline, cancel) running jobs, then leave. */
   async stop(deadlineMs = this.options.config.worker.shutdown_deadline_seconds * 1000): Promise<void> {
     clearInterval(this.reapTimer);
+    clearInterval(this.demandTimer);
     await this.consumer.stop(deadlineMs);
     await this.sandboxes.stop({
       destroySandboxes: !(this.options.keepSandboxesOnStop ?? this.options.workerId !== undefined),
     });
+    await this.sharedQueue.close();
     await this.ops?.close();
     await this.redis.close();
+  }
+
+  /** The warm pool grows for the jobs waiting in the shared queue, and shrinks once none wait. */
+  private async followDemand(): Promise<void> {
+    try {
+      this.sandboxes.setDemand(await this.sharedQueue.getWaitingCount());
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'reading the queue depth failed');
+    }
   }
 
   /** Removes sandbox containers on this host whose worker is gone (killed mid-job). */

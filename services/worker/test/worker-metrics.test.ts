@@ -50,6 +50,7 @@ describe('WorkerMetrics', () => {
       workerId: 'host-a1b2c3',
       sandboxCount: async () => sandboxes,
       warmPoolAvailable: (language) => (language === 'python' ? 2 : 0),
+      capacity: () => ({ max: 12, in_use: 5, kept: 3, kept_limit: 10, kept_free: 7, pooled: 2 }),
     });
   });
 
@@ -61,6 +62,9 @@ describe('WorkerMetrics', () => {
       'language=javascript=0',
       'language=shell=0',
     ]);
+    // Every sandbox alive (pool, kept, running) against the worker's ceiling.
+    expect(await scrape(registry, 'harombe_sandboxes_live')).toEqual(['worker=host-a1b2c3=5']);
+    expect(await scrape(registry, 'harombe_sandboxes_max')).toEqual(['worker=host-a1b2c3=12']);
   });
 
   it('measures queue wait from submission, or from the approval when a person approved the job', async () => {

@@ -112,7 +112,7 @@ describe('tenant isolation', () => {
   it('hides another tenant’s jobs, batches, approvals and sandboxes exactly as if absent', async () => {
     const done = await runApproved(fleet.client('alice'), fleet.client('bob'), {
       tool: 'code_execute',
-      params: { language: 'shell', code: 'echo secret > s.txt' },
+      params: { language: 'shell', code: 'echo secret > s.txt', keep_sandbox: true },
     });
     const sandbox_id = resultOf(done).sandbox_id as string;
     const absent = await call('GET', '/v1/jobs/job-000000000000000000000000', { key: 'eve' });

@@ -44,8 +44,12 @@ describe('batches', () => {
     const sandboxes = await Promise.all(
       [0, 1, 2, 3].map(
         async () =>
-          resultOf(await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'true' } }))
-            .sandbox_id as string,
+          resultOf(
+            await runApproved(alice, bob, {
+              tool: 'code_execute',
+              params: { language: 'shell', code: 'true', keep_sandbox: true },
+            }),
+          ).sandbox_id as string,
       ),
     );
     const jobs = Array.from({ length: 200 }, (_, i) => ({
@@ -104,7 +108,7 @@ describe('the harombe command against the fleet', () => {
     const out = join(dir, 'results.ndjson');
     const created = await runApproved(fleet.client('alice'), fleet.client('bob'), {
       tool: 'code_execute',
-      params: { language: 'shell', code: 'true' },
+      params: { language: 'shell', code: 'true', keep_sandbox: true },
     });
     const sandbox_id = resultOf(created).sandbox_id as string;
     writeFileSync(

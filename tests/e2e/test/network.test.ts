@@ -86,6 +86,7 @@ describe('a network-enabled job through the fleet', () => {
         language: 'python',
         network_enabled: true,
         allowed_domains: [ALLOWED],
+        keep_sandbox: true,
         code: `${PROBE}
 print(json.dumps({
   'allowed': get('http://${ALLOWED}/hello.txt'),

@@ -72,7 +72,10 @@ describe('observability of a running fleet', () => {
     expect(refused.status).toBe(401);
 
     // A job waits for a person until Prometheus has seen it waiting, by risk.
-    const held = await alice.submitJob({ tool: 'code_execute', params: { language: 'python', code: 'print("held")' } });
+    const held = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'python', code: 'print("held")', keep_sandbox: true },
+    });
     await until(
       'the pending approval in Prometheus',
       async () => (await p.value('max(harombe_queue_depth{queue="approvals", state="awaiting_approval"})')) === 1,
@@ -95,7 +98,10 @@ describe('observability of a running fleet', () => {
     });
     expect(missing).toMatchObject({ status: 'completed', result: { error: 'FileNotFound' } });
     expect(
-      await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'echo cold' } }),
+      await runApproved(alice, bob, {
+        tool: 'code_execute',
+        params: { language: 'shell', code: 'echo cold', keep_sandbox: true },
+      }),
     ).toMatchObject({ status: 'completed' });
     const denied = await alice.submitJob({ tool: 'code_execute', params: { language: 'python', code: 'print("no")' } });
     await bob.deny(denied.approval!.approval_id, 'not today');

@@ -13,6 +13,12 @@ async function containersOf(sandboxId: string): Promise<number> {
   return (await docker.listContainers({ all: true, filters: { label: [`org.harombe.sandbox=${sandboxId}`] } })).length;
 }
 
+/** Containers a worker made (sandboxes, pooled or kept or one-shot), wherever they stand. */
+async function containersOfWorker(workerId: string): Promise<number> {
+  const label = `org.harombe.manager=harombe-worker-${workerId}`;
+  return (await docker.listContainers({ all: true, filters: { label: [label] } })).length;
+}
+
 function workerProcess(f: TestFleet, workerId: string) {
   const found = f.fleet.workers.find((w) => w.announced.worker_id === workerId);
   if (!found) throw new Error(`no worker process ${workerId}`);
@@ -40,7 +46,10 @@ describe('a fleet of workers', () => {
     // One sandbox on each worker.
     const sandboxes: Record<string, string> = {};
     while (Object.keys(sandboxes).length < 2) {
-      const job = await runApproved(alice, bob, { tool: 'code_execute', params: { language: 'shell', code: 'true' } });
+      const job = await runApproved(alice, bob, {
+        tool: 'code_execute',
+        params: { language: 'shell', code: 'true', keep_sandbox: true },
+      });
       sandboxes[job.worker_id as string] ??= resultOf(job).sandbox_id as string;
     }
     const [doomedWorker, survivor] = Object.keys(sandboxes) as [string, string];
@@ -72,8 +81,18 @@ describe('a fleet of workers', () => {
     // Its sandbox is gone with it: jobs naming it fail SandboxLost, and a worker on the host reaps the container.
     const orphan = await runApproved(alice, bob, { tool: 'code_list_files', params: { sandbox_id: doomedSandbox } });
     expect(orphan).toMatchObject({ status: 'failed', error: { code: 'SandboxLost' } });
+    // The directory forgets it: the tenant's list no longer shows a sandbox of a worker that is gone.
+    await until('the lost sandbox to leave the list', async () =>
+      (await alice.listSandboxes()).every((sandbox) => sandbox.sandbox_id !== doomedSandbox),
+    );
+    expect((await alice.listSandboxes()).map((sandbox) => sandbox.sandbox_id)).toEqual([sandboxes[survivor]]);
     await fleet.fleet.startWorker();
     await until('the orphaned container to be reaped', async () => (await containersOf(doomedSandbox)) === 0, 60_000);
+    // And everything else it had made, its warm pool included.
+    await until(
+      'every container of the lost worker to be reaped',
+      async () => (await containersOfWorker(doomedWorker)) === 0,
+    );
   });
 
   it('runs a job again after its worker is lost when the submitter asked for attempts', async () => {
@@ -93,6 +112,11 @@ describe('a fleet of workers', () => {
     const ended = await alice.waitForJob(job.job_id, { timeoutMs: 60_000 });
     expect(ended).toMatchObject({ status: 'completed', attempts: 2, result: { stdout: 'finally\n' } });
     expect(ended.worker_id).not.toBe(running.worker_id);
+    // The other worker reaps what the lost one left: its one-shot sandbox and its warm pool.
+    await until(
+      'the lost worker’s containers to be reaped',
+      async () => (await containersOfWorker(running.worker_id as string)) === 0,
+    );
   });
 
   it('finishes running jobs on SIGTERM, then cancels what outlives the shutdown deadline', async () => {
@@ -159,7 +183,7 @@ describe('restarts', () => {
     const bob = fleet.client('bob');
     const created = await runApproved(alice, bob, {
       tool: 'code_execute',
-      params: { language: 'shell', code: 'true' },
+      params: { language: 'shell', code: 'true', keep_sandbox: true },
     });
     const sandbox_id = resultOf(created).sandbox_id as string;
     const jobs = await Promise.all(

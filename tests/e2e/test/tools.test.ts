@@ -17,7 +17,7 @@ describe('every tool through the API, on one persistent sandbox', () => {
   it('executes, writes, reads, lists and destroys, each as its own job', async () => {
     const first = await runApproved(alice(), bob(), {
       tool: 'code_execute',
-      params: { language: 'python', code: 'print("hello", 6 * 7)' },
+      params: { language: 'python', code: 'print("hello", 6 * 7)', keep_sandbox: true },
     });
     expect(first.status).toBe('completed');
     expect(first.risk).toBe('HIGH');
@@ -29,6 +29,7 @@ describe('every tool through the API, on one persistent sandbox', () => {
       'execution_time',
       'exit_code',
       'sandbox_id',
+      'sandbox_kept',
       'stderr',
       'stdout',
       'success',
@@ -90,7 +91,7 @@ describe('every tool through the API, on one persistent sandbox', () => {
   it('answers code_install_package with NetworkDisabled on a deployment without egress', async () => {
     const created = await runApproved(alice(), bob(), {
       tool: 'code_execute',
-      params: { language: 'python', code: 'pass' },
+      params: { language: 'python', code: 'pass', keep_sandbox: true },
     });
     const sandbox_id = resultOf(created).sandbox_id as string;
     const install = await runApproved(alice(), bob(), {
@@ -234,7 +235,7 @@ describe('job controls', () => {
     // code_destroy_sandbox is LOW: it runs without a person.
     const created = await runApproved(alice(), bob(), {
       tool: 'code_execute',
-      params: { language: 'shell', code: 'true' },
+      params: { language: 'shell', code: 'true', keep_sandbox: true },
     });
     const sandbox_id = resultOf(created).sandbox_id as string;
     const response = await fetch(`${fleet.apiUrl}/v1/jobs`, {
@@ -263,7 +264,7 @@ describe('job controls', () => {
 
     const created = await runApproved(alice(), bob(), {
       tool: 'code_execute',
-      params: { language: 'shell', code: 'true' },
+      params: { language: 'shell', code: 'true', keep_sandbox: true },
     });
     const sandbox_id = resultOf(created).sandbox_id as string;
     const long = await alice().submitJob({

@@ -155,6 +155,10 @@ export function reportExecution(job: JobView, io: ExecIo): number {
   if (job.status === 'completed' && result) {
     io.stdout.write(result.stdout);
     io.stderr.write(result.stderr);
+    // A sandbox kept for later calls is named, once: the next `exec --sandbox` needs its id.
+    if (result.sandbox_kept && result.sandbox_id && job.params.sandbox_id === undefined) {
+      io.stderr.write(`harombe: kept sandbox ${result.sandbox_id}\n`);
+    }
     if (result.error) {
       const what = RESULT_ERRORS[result.error] ?? 'the program did not complete';
       io.stderr.write(`harombe: ${result.error}: ${what} (stopped after ${result.execution_time} s)\n`);
@@ -172,6 +176,7 @@ interface ExecFlags {
   language: CodeExecuteParams['language'];
   code?: string;
   sandbox?: string;
+  keepSandbox?: boolean;
   timeout?: number;
   wait?: number;
 }
@@ -204,7 +209,12 @@ export function registerExecCommand(program: Command): void {
       new Option('-l, --language <language>', 'language of the program').choices(LANGUAGES).makeOptionMandatory(),
     )
     .option('-c, --code <code>', 'the program text (instead of a file)')
-    .option('--sandbox <sandbox_id>', 'run in this existing sandbox (default: a fresh one)', idOf(SandboxId))
+    .option(
+      '--sandbox <sandbox_id>',
+      'run in this kept sandbox (default: a one-shot sandbox, removed afterwards)',
+      idOf(SandboxId),
+    )
+    .option('--keep-sandbox', 'keep the new sandbox for later calls; its id is printed on stderr')
     .option('-t, --timeout <seconds>', "time limit of the program (default: the fleet's max_execution_time)", seconds)
     .option(
       '--wait <seconds>',
@@ -223,6 +233,7 @@ export function registerExecCommand(program: Command): void {
         language: options.language,
         code,
         ...(options.sandbox ? { sandbox_id: options.sandbox } : {}),
+        ...(options.keepSandbox ? { keep_sandbox: true } : {}),
         ...(options.timeout ? { timeout: options.timeout } : {}),
       };
       const interrupt = new AbortController();

@@ -14,4 +14,5 @@ export * from './exec.js';
 export * from './jobs.js';
 export * from './keys.js';
 export * from './run.js';
+export * from './sandboxes.js';
 export * from './submit.js';

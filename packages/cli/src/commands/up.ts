@@ -92,6 +92,8 @@ export function registerUpCommand(program: Command): void {
         workers: options.workers,
         ...(options.port ? { apiPort: options.port } : {}),
         opsPort: 0,
+        // A service that dies is said and started again: `up` never serves without a worker.
+        supervise: { report: (message) => console.error(`harombe: ${message}`) },
       });
       console.error('harombe: starting the fleet (approval service, worker, API)…');
       const stop = async (): Promise<void> => {

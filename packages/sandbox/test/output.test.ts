@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRUNCATION_MARKER, type SandboxManager } from '../src/index.js';
+import { testManager } from './fixtures.js';
+
+const OWNER = 'tenant-a';
+const MIB = 1_048_576;
+let manager: SandboxManager;
+
+beforeAll(async () => {
+  manager = testManager();
+  await manager.start();
+});
+afterAll(async () => {
+  await manager.stop({ destroySandboxes: true });
+});
+
+/** A program writing `size` bytes of `a` in one write to stdout or stderr, then `END` on a line of its own. */
+const SINGLE_WRITE = {
+  python: (size: number, stream: string) =>
+    `import sys\nsys.${stream}.write("a" * ${size})\nprint("\\nEND", file=sys.${stream})`,
+  javascript: (size: number, stream: string) =>
+    `process.${stream}.write('a'.repeat(${size}));\nprocess.${stream}.write('\\nEND\\n');`,
+  shell: (size: number, stream: string) =>
+    `s=$(head -c ${size} /dev/zero | tr '\\0' a)\nprintf '%s\\nEND\\n' "$s" ${stream === 'stderr' ? '>&2' : ''}`,
+} as const;
+
+const run = (language: keyof typeof SINGLE_WRITE, code: string, max_output_bytes = 4 * MIB) =>
+  manager.runOnce({ language, owner: OWNER, code, max_output_bytes, timeout: 60 });
+
+describe('every byte a program writes arrives', () => {
+  for (const language of ['python', 'javascript', 'shell'] as const) {
+    for (const size of [65_537, MIB, 2 * MIB]) {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        it(`${language}: one write of ${size} bytes to ${stream}`, async () => {
+          const result = await run(language, SINGLE_WRITE[language](size, stream));
+          expect(result.exit_code, result.stderr.slice(0, 500)).toBe(0);
+          const text = result[stream];
+          expect(text.length).toBe(size + 5);
+          expect(text).toBe(`${'a'.repeat(size)}\nEND\n`);
+          expect(result[stream === 'stdout' ? 'stderr' : 'stdout']).toBe('');
+        });
+      }
+    }
+  }
+
+  it('python: print of 70,000 characters, then more lines (the case that lost 4,464 bytes)', async () => {
+    const result = await run('python', "print('x' * 70000)\nprint('END')");
+    expect(result.stdout).toBe(`${'x'.repeat(70_000)}\nEND\n`);
+  });
+
+  it('python: binary bytes through sys.stdout.buffer, decoded with U+FFFD where they are not UTF-8', async () => {
+    const result = await run('python', 'import sys\nsys.stdout.buffer.write(bytes(range(256)) * 1024)');
+    const expected = new TextDecoder('utf-8', { fatal: false }).decode(
+      Buffer.alloc(256 * 1024, Buffer.from([...Array(256).keys()])),
+    );
+    expect(result.stdout).toBe(expected);
+  });
+
+  it('many small writes to stdout and stderr, interleaved, each stream whole and in order', async () => {
+    const programs = {
+      python: 'import sys\nfor i in range(20000):\n    print(i)\n    print(-i, file=sys.stderr)',
+      javascript:
+        'for (let i = 0; i < 20000; i++) { process.stdout.write(i + "\\n"); process.stderr.write(-i + "\\n"); }',
+      shell: 'for i in $(seq 0 19999); do echo $i; echo -$i >&2; done',
+    } as const;
+    const out = Array.from({ length: 20_000 }, (_, i) => `${i}\n`).join('');
+    const err = Array.from({ length: 20_000 }, (_, i) => `${-i}\n`)
+      .join('')
+      .replace(/^0\n/, '0\n');
+    for (const [language, code] of Object.entries(programs) as [keyof typeof programs, string][]) {
+      const result = await run(language, code);
+      expect(result.stdout, language).toBe(out);
+      expect(result.stderr.replace(/^-0\n/, '0\n'), language).toBe(err);
+    }
+  });
+
+  it('past max_output_bytes keeps the first bytes of each stream and marks the cut', async () => {
+    for (const language of ['python', 'javascript', 'shell'] as const) {
+      const result = await run(language, SINGLE_WRITE[language](2 * MIB, 'stdout'), MIB);
+      expect(result.stdout, language).toBe('a'.repeat(MIB) + TRUNCATION_MARKER);
+    }
+  });
+});
