@@ -20,10 +20,9 @@ export class JobEvents {
     private readonly keys: RedisKeys,
   ) {}
 
+  /** Subscribes (once): resolves when the subscription is in place. */
   async start(): Promise<void> {
-    this.started ??= this.subscriber.subscribe(this.keys.jobEvents()).then(() => {
-      this.subscriber.on('message', (_channel: string, message: string) => this.dispatch(message));
-    });
+    this.started ??= this.subscribe();
     await this.started;
   }
 
@@ -56,6 +55,41 @@ export class JobEvents {
 
   async close(): Promise<void> {
     this.subscriber.disconnect();
+  }
+
+  /**
+   * SUBSCRIBE, sent only once the connection is ready. Sent between its connect and its ready check
+   * (a service starting while its connections open), it puts the connection in subscriber mode
+   * before ioredis (5.8.2 and later, redis/ioredis#2037) sends the check's INFO, which subscriber
+   * mode refuses: ioredis drops the connection and, as it never was ready, reconnects without the
+   * subscription. start() had already resolved and nothing failed after: the process would hear no
+   * job event again (Slack announcements would wait for a reconciliation, workers would miss
+   * cancellations). A ready connection that is lost later is subscribed again by ioredis itself.
+   */
+  private subscribe(): Promise<unknown> {
+    const { subscriber } = this;
+    subscriber.on('message', (_channel: string, message: string) => this.dispatch(message));
+    return new Promise((resolve, reject) => {
+      const send = (): void => {
+        if (subscriber.status !== 'ready') return;
+        stopWaiting();
+        subscriber.subscribe(this.keys.jobEvents()).then(resolve, reject);
+      };
+      const ended = (): void => {
+        stopWaiting();
+        reject(new Error('Connection is closed.'));
+      };
+      const stopWaiting = (): void => {
+        subscriber.off('ready', send);
+        subscriber.off('end', ended);
+      };
+      if (subscriber.status === 'ready') return send();
+      if (subscriber.status === 'end') return ended();
+      subscriber.on('ready', send);
+      subscriber.on('end', ended);
+      // A lazy connection connects on its first command; nothing is sent before it is ready.
+      if (subscriber.status === 'wait') subscriber.connect().catch(() => undefined);
+    });
   }
 
   private dispatch(message: string): void {
