@@ -7,6 +7,7 @@ import {
   DomainPattern,
   HarombeError,
   Language,
+  normalizeWorkspacePath,
   SandboxConfig,
   systemClock,
   type Clock,
@@ -40,7 +41,6 @@ import {
 } from './sandbox-scripts.js';
 import { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
 import { WarmPool } from './warm-pool.js';
-import { normalizeWorkspacePath } from './workspace-path.js';
 
 export interface SandboxManagerOptions {
   /** Docker API client. Default: the local engine (DOCKER_HOST, else /var/run/docker.sock). */
