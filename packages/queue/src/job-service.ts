@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import {
   DecisionChannel,
+  DEFAULT_MAX_LIMITS,
   HarombeError,
+  isHarombeError,
   isTerminal,
+  normalizeWorkspacePath,
   SubmitBatchRequest,
   SubmitJobRequest,
   ToolName,
@@ -11,6 +14,7 @@ import {
   type Clock,
   type DecisionResult,
   type JobView,
+  type Limits,
   type RiskAssessment,
 } from '@harombe/core';
 import type { Logger } from 'pino';
@@ -42,6 +46,12 @@ export interface JobServiceOptions {
   maxCodeBytes?: number;
   /** Largest file content accepted, in bytes. Default 8 MiB (the sandbox's max_file_bytes). */
   maxFileBytes?: number;
+  /**
+   * The ceilings callers may ask for (the sandbox's `max_limits`): a code_execute `timeout` above
+   * `max_execution_time` is refused with LimitTooHigh at submission, as the worker would refuse it
+   * after approval. Default: DEFAULT_MAX_LIMITS.
+   */
+  maxLimits?: Limits;
   /** Where classifications, approval requests, decisions, expiries and cancellations are recorded. Default: nowhere. */
   audit?: AuditTrail;
 }
@@ -55,10 +65,12 @@ type Decision = 'approve' | 'deny';
 export class JobService {
   private readonly maxCodeBytes: number;
   private readonly maxFileBytes: number;
+  private readonly maxLimits: Limits;
 
   constructor(private readonly options: JobServiceOptions) {
     this.maxCodeBytes = options.maxCodeBytes ?? 1_048_576;
     this.maxFileBytes = options.maxFileBytes ?? 8 * 1_048_576;
+    this.maxLimits = options.maxLimits ?? DEFAULT_MAX_LIMITS;
   }
 
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
@@ -345,6 +357,8 @@ export class JobService {
       unknown
     >;
     this.checkSizes(params, `${field}params.`);
+    this.checkLimits(params, `${field}params.`);
+    normalizePaths(params, `${field}params.`);
     const assessment = this.options.policy.classify(toolName.data, params);
     const now = this.options.clock.now();
     const approvalId = assessment.require_approval ? newId('approval') : null;
@@ -405,6 +419,19 @@ export class JobService {
     }
   }
 
+  /** Refuses now what the sandbox would refuse after approval (its checkCeiling). */
+  private checkLimits(params: Record<string, unknown>, field: string): void {
+    const timeout = params.timeout;
+    const maximum = this.maxLimits.max_execution_time;
+    if (typeof timeout === 'number' && timeout > maximum) {
+      throw new HarombeError(
+        'LimitTooHigh',
+        `${field}timeout: ${timeout} s is above this deployment's max_execution_time of ${maximum} s`,
+        { field: `${field}timeout`, limit: 'max_execution_time', maximum },
+      );
+    }
+  }
+
   /** The records to write with a step: none when there is no audit trail to drain them. */
   private audited(entries: AuditEntry[]): AuditEntry[] {
     return this.options.audit ? entries : [];
@@ -438,6 +465,27 @@ export class JobService {
 }
 
 const isEnded = (job: JobRecord): boolean => isTerminal(job.status);
+
+/** The tools' workspace paths: file_path (write, read) and path (list). */
+const PATH_PARAMS = ['file_path', 'path'] as const;
+
+/**
+ * Replaces the workspace paths with their normalized form, the one the worker will touch, so the
+ * policy classifies it and the approver sees it (`evil.py/` is `evil.py`). A path the sandbox
+ * would refuse is refused now, with InvalidPath, naming the field.
+ */
+function normalizePaths(params: Record<string, unknown>, field: string): void {
+  for (const key of PATH_PARAMS) {
+    const value = params[key];
+    if (typeof value !== 'string') continue;
+    try {
+      params[key] = normalizeWorkspacePath(value);
+    } catch (error) {
+      if (!isHarombeError(error)) throw error;
+      throw new HarombeError(error.code, `${field}${key}: ${error.message}`, { field: `${field}${key}` });
+    }
+  }
+}
 
 /** The audit records of an accepted job: its classification and, when it waits for a person, the approval request. */
 function submissionEntries(job: JobRecord): AuditEntry[] {

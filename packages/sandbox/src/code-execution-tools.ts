@@ -5,7 +5,9 @@ import {
   CodeListFilesParams,
   CodeReadFileParams,
   CodeWriteFileParams,
+  HarombeError,
   isHarombeError,
+  normalizeWorkspacePath,
   type DestroySandboxResult,
   type ErrorCode,
   type ExecutionResult,
@@ -37,6 +39,16 @@ function parse<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
   throw Object.assign(new Error(`${field}: ${issue?.message ?? 'invalid'}`), {
     refusal: { code, message: `${field}: ${issue?.message}` },
   });
+}
+
+/**
+ * A job's path as the API stored it: normalized, the form the policy classified and a person
+ * approved. Any other spelling (`evil.py/` for `evil.py`) was not what was approved.
+ */
+function approvedPath(path: string): string {
+  const normalized = normalizeWorkspacePath(path);
+  if (normalized !== path) throw new HarombeError('InvalidPath', `'${path}' is not in normal form ('${normalized}')`);
+  return path;
 }
 
 function asRefusal(error: unknown): Refusal {
@@ -108,7 +120,7 @@ export class CodeExecutionTools {
     const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
     try {
       const p = parse(CodeWriteFileParams, params);
-      await this.sandboxes.writeFile(p.sandbox_id, owner, p.file_path, p.content);
+      await this.sandboxes.writeFile(p.sandbox_id, owner, approvedPath(p.file_path), p.content);
       return { success: true, ...base, error: null };
     } catch (error) {
       return { success: false, ...base, error: asRefusal(error).code };
@@ -120,7 +132,7 @@ export class CodeExecutionTools {
     const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
     try {
       const p = parse(CodeReadFileParams, params);
-      const content = await this.sandboxes.readFile(p.sandbox_id, owner, p.file_path);
+      const content = await this.sandboxes.readFile(p.sandbox_id, owner, approvedPath(p.file_path));
       return { success: true, ...base, content: new TextDecoder().decode(content), error: null };
     } catch (error) {
       return { success: false, ...base, content: '', error: asRefusal(error).code };
@@ -132,7 +144,7 @@ export class CodeExecutionTools {
     const base = { sandbox_id: String(raw.sandbox_id ?? ''), path: String(raw.path ?? '.') };
     try {
       const p = parse(CodeListFilesParams, params);
-      const files = await this.sandboxes.listFiles(p.sandbox_id, owner, p.path);
+      const files = await this.sandboxes.listFiles(p.sandbox_id, owner, approvedPath(p.path));
       return { success: true, ...base, files, error: null };
     } catch (error) {
       return { success: false, ...base, files: [], error: asRefusal(error).code };

@@ -73,6 +73,7 @@ export function createJobPipeline(
     logger,
     maxCodeBytes: sandbox.max_code_bytes,
     maxFileBytes: sandbox.max_file_bytes,
+    maxLimits: sandbox.max_limits,
     audit,
   };
   const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
