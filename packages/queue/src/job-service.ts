@@ -76,11 +76,12 @@ export class JobService {
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
-    const { job_id, created } = await this.options.store.create(
+    const { job_id, created, conflict } = await this.options.store.create(
       job,
       input.idempotency_key,
       this.audited(submissionEntries(job)),
     );
+    if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
     await this.drainAudit();
@@ -101,9 +102,16 @@ export class JobService {
     );
     const now = this.options.clock.now();
     const batch = await this.options.batches.create(
-      { batch_id: batchId, tenant: principal.tenant, created_at: now, total: jobs.length },
+      {
+        batch_id: batchId,
+        tenant: principal.tenant,
+        created_at: now,
+        total: jobs.length,
+        payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
+      },
       input.idempotency_key,
     );
+    if (batch.conflict) throw idempotencyConflict(`batch ${batch.batch_id}`, { batch_id: batch.batch_id });
     if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
     await this.options.store.createMany(jobs, (job) => this.audited(submissionEntries(job)));
     await this.options.batches.sealed(batchId);
@@ -397,9 +405,7 @@ export class JobService {
       error: null,
       sandbox_id: typeof params.sandbox_id === 'string' ? params.sandbox_id : null,
       worker_id: null,
-      payload_sha256: createHash('sha256')
-        .update(JSON.stringify({ tool: toolName.data, params }))
-        .digest('hex'),
+      payload_sha256: sha256(JSON.stringify({ tool: toolName.data, params })),
     };
   }
 
@@ -511,6 +517,17 @@ function submissionEntries(job: JobRecord): AuditEntry[] {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** A used idempotency key with another payload: answering the first job (or batch) would hide the difference. */
+function idempotencyConflict(what: string, details: Record<string, unknown>): HarombeError {
+  return new HarombeError(
+    'IdempotencyConflict',
+    `idempotency_key: already used for ${what}, with another payload; use a new key for a different request`,
+    { field: 'idempotency_key', ...details },
+  );
+}
 
 /** zod parse whose error names the field and carries a stable code. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, field: string): z.output<S> {

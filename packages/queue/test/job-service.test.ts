@@ -168,6 +168,43 @@ describe('JobService', () => {
       expect((await h.job(other.job_id)).tenant).toBe(mallory.tenant);
     });
 
+    it('answers IdempotencyConflict for a used idempotency key with another tool or params, storing nothing', async () => {
+      const first = await h.service.submit(alice, { ...HIGH_EXECUTE, idempotency_key: 'order-7' });
+      const conflicts = [
+        { tool: 'code_execute', params: { language: 'python', code: 'print(2)' } },
+        { tool: 'code_execute', params: { language: 'shell', code: 'print(1)' } },
+        { tool: 'code_list_files', params: { sandbox_id: 'sandbox-0123456789abcdef' } },
+      ];
+      for (const request of conflicts) {
+        const error = await expectHarombeError(
+          h.service.submit(alice, { ...request, idempotency_key: 'order-7' }),
+          'IdempotencyConflict',
+        );
+        expect(error.details).toMatchObject({ field: 'idempotency_key', job_id: first.job_id });
+      }
+      expect(await h.jobKeys()).toHaveLength(1);
+      // The same payload, spelled with its defaults, is the same job.
+      const again = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'print(1)', network_enabled: false, allowed_domains: [] },
+        idempotency_key: 'order-7',
+      });
+      expect(again.job_id).toBe(first.job_id);
+    });
+
+    it('lets exactly one of two concurrent submissions with one key and different payloads win', async () => {
+      const requests = ['print("a")', 'print("b")'].map((code) => ({
+        tool: 'code_execute',
+        params: { language: 'python', code },
+        idempotency_key: 'race',
+      }));
+      const outcomes = await Promise.allSettled(requests.map((request) => h.service.submit(alice, request)));
+      expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).toMatchObject({ code: 'IdempotencyConflict' });
+      expect(await h.jobKeys()).toHaveLength(1);
+    });
+
     it('queues a LOW idempotent job once', async () => {
       const request = {
         tool: 'code_execute',
@@ -542,6 +579,28 @@ describe('JobService', () => {
       });
       expect(again).toEqual(first);
       expect(await h.jobKeys()).toHaveLength(2);
+    });
+
+    it('answers IdempotencyConflict for a used batch idempotency key with other jobs, storing nothing', async () => {
+      const first = await h.service.submitBatch(alice, {
+        jobs: [HIGH_EXECUTE, HIGH_EXECUTE],
+        idempotency_key: 'weekly',
+      });
+      for (const jobs of [
+        [HIGH_EXECUTE],
+        [HIGH_EXECUTE, HIGH_EXECUTE, HIGH_EXECUTE],
+        [HIGH_EXECUTE, { tool: 'code_execute', params: { language: 'python', code: 'print(2)' } }],
+      ]) {
+        const error = await expectHarombeError(
+          h.service.submitBatch(alice, { jobs, idempotency_key: 'weekly' }),
+          'IdempotencyConflict',
+        );
+        expect(error.details).toMatchObject({ field: 'idempotency_key', batch_id: first.batch_id });
+      }
+      expect(await h.jobKeys()).toHaveLength(2);
+      expect(
+        await h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE], idempotency_key: 'weekly' }),
+      ).toEqual(first);
     });
   });
 });

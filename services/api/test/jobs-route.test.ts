@@ -27,7 +27,7 @@ afterAll(async () => {
   await container?.stop();
 });
 
-describe('POST /v1/jobs', () => {
+describe('POST /v1/jobs and /v1/batches', () => {
   let redis: RedisConnections;
   let pipeline: JobPipeline;
   let app: ApiServer;
@@ -61,6 +61,29 @@ describe('POST /v1/jobs', () => {
 
   const post = (url: string, payload: unknown) =>
     app.inject({ method: 'POST', url, payload: payload as object, headers: { authorization: `Bearer ${KEY}` } });
+
+  it('answers 409 IdempotencyConflict when a used idempotency key comes with another payload', async () => {
+    const first = await post('/v1/jobs', { ...execute('print(1)'), idempotency_key: 'k1' });
+    expect(first.statusCode).toBe(202);
+    expect((await post('/v1/jobs', { ...execute('print(1)'), idempotency_key: 'k1' })).json()).toMatchObject({
+      job_id: first.json().job_id,
+    });
+    const conflict = await post('/v1/jobs', { ...execute('print(2)'), idempotency_key: 'k1' });
+    expect(conflict.statusCode).toBe(409);
+    expect(ErrorBody.parse(conflict.json()).error).toMatchObject({
+      code: 'IdempotencyConflict',
+      details: { field: 'idempotency_key', job_id: first.json().job_id },
+    });
+
+    const batch = await post('/v1/batches', { jobs: [execute('print(1)')], idempotency_key: 'b1' });
+    expect(batch.statusCode).toBe(202);
+    const batchConflict = await post('/v1/batches', { jobs: [execute('print(3)')], idempotency_key: 'b1' });
+    expect(batchConflict.statusCode).toBe(409);
+    expect(ErrorBody.parse(batchConflict.json()).error).toMatchObject({
+      code: 'IdempotencyConflict',
+      details: { batch_id: batch.json().batch_id },
+    });
+  });
 
   it('refuses at submission what the worker would refuse: max_limits from the configuration, paths it cannot take', async () => {
     const tooLong = await post('/v1/jobs', execute('print(1)', { timeout: 121 }));
