@@ -47,6 +47,28 @@ describe('every default risk rule, through the API', () => {
       60,
     ],
     [
+      'code_write_file of a file an interpreter loads on its own',
+      {
+        tool: 'code_write_file',
+        params: {
+          sandbox_id: SANDBOX,
+          file_path: '.local/lib/python3.11/site-packages/zz.pth',
+          content: 'import json',
+        },
+      },
+      'HIGH',
+      60,
+    ],
+    [
+      'code_write_file whose content holds a dangerous pattern',
+      {
+        tool: 'code_write_file',
+        params: { sandbox_id: SANDBOX, file_path: 'notes.txt', content: "import os; os.system('id')" },
+      },
+      'CRITICAL',
+      30,
+    ],
+    [
       'code_write_file of another file',
       { tool: 'code_write_file', params: { sandbox_id: SANDBOX, file_path: 'notes.txt', content: 'hi' } },
       'MEDIUM',
@@ -72,6 +94,15 @@ describe('every default risk rule, through the API', () => {
       const window = (Date.parse(job.approval!.expires_at!) - Date.parse(job.created_at)) / 1000;
       expect(window).toBe(timeout);
     }
+  });
+
+  it('classifies, shows and stores the path the worker will write, not its spelling', async () => {
+    const job = await classify({
+      tool: 'code_write_file',
+      params: { sandbox_id: SANDBOX, file_path: 'evil.py/', content: 'print(1)' },
+    });
+    expect(job).toMatchObject({ risk: 'HIGH', risk_reason: 'Writing an executable file', risk_matched: 'evil.py' });
+    expect(job.params.file_path).toBe('evil.py');
   });
 
   it('makes installs from a registry that is not allowed CRITICAL', async () => {
