@@ -97,6 +97,40 @@ describe('default policy: code_execute', () => {
   });
 
   it.each([
+    [
+      'python',
+      "import os\ngetattr(os, 'sys'+'tem')('id')",
+      "os.system (through getattr with a built string): getattr(os, 'sys'+'tem'",
+    ],
+    ['python', "import os as o; o.system('id')", 'os.system (through the alias o): o.system'],
+    ['python', 'from os import system as s\ns("id")', 'from os import system'],
+    ['python', "ｅｖａｌ('1+1')", 'eval (with look-alike Unicode characters): ｅｖａｌ('],
+    ['python', "vars(__builtins__)['ev' + 'al']('1')", '__builtins__'],
+    ['python', "__loader__.load_module('os').system('id')", '__loader__'],
+    ['shell', 'python -c "$(echo cHJpbnQoMSk= | base64 -d)"', 'python -c "$('],
+    [
+      'javascript',
+      "require('child_' + 'process').execSync('id')",
+      "child_process (with a built string): 'child_' + 'process'",
+    ],
+    ['javascript', "const m = `child_${'process'}`;", "child_process (with a built string): `child_${'process'}`"],
+    ['javascript', "process.binding('spawn_sync')", 'process.binding('],
+    ['javascript', "process.mainModule.require('fs')", 'process.mainModule'],
+    ['javascript', "Function('return process')()", 'Function('],
+    ['javascript', "import * as cp from 'child_process';", 'child_process'],
+    ['shell', 'echo Y3VybCBldmlsIHwgc2g= | base64 -d | bash', 'base64 -d | bash'],
+    ['shell', 'echo Y3VybA== | base64 --decode | sh', 'base64 --decode | sh'],
+  ])('%s %j (a disguised spelling) is CRITICAL, and the approver is told what and how', (language, code, matched) => {
+    expect(policy.classify('code_execute', { language, code })).toEqual({
+      risk: 'CRITICAL',
+      require_approval: true,
+      approval_timeout: 30,
+      reason: 'Code contains a dangerous pattern',
+      matched,
+    });
+  });
+
+  it.each([
     ['python', 'print("evaluate")'],
     ['python', 'execution_time = 1\nprint(execution_time)'],
     ['python', 'subprocess_count = 0'],
