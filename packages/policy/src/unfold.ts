@@ -196,7 +196,7 @@ function foldLiterals(text: string): Layer {
         copied = at + 2;
       }
       // Whatever follows a backslash is escaped, a quote included.
-      special.lastIndex = at + 2;
+      special.lastIndex = escape ? escape.end : at + 2;
       continue;
     }
     const first = readLiteral(text, at, 0);
