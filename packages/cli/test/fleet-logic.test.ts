@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import { HarombeClient } from '@harombe/client';
 import type { JobView } from '@harombe/core';
 import { describe, expect, it } from 'vitest';
+import { formatApprovalsTable } from '../src/commands/approvals.js';
 import { approvalWaitingLine, execExitCode, execOnFleet, reportExecution } from '../src/commands/exec.js';
 import { submitFile } from '../src/commands/submit.js';
 import { defaultStatePath, fileSha256, idempotencyKey, readSubmitState } from '../src/submit-plan.js';
@@ -179,6 +180,18 @@ describe('exec', () => {
     expect(failed.out.stderr).toBe('harombe: WorkerLost: worker w1 went away\n');
     expect(approvalWaitingLine(awaitingApproval(jobView(), '2030-02-02T00:00:00.000Z'))).toMatch(
       /^waiting for approval \(approval approval-\w+, risk HIGH: network access requested, expires 2030-02-02T00:00:00\.000Z\)$/,
+    );
+  });
+
+  it('shows what the policy matched, and how, while a job waits and in the approvals list', () => {
+    const matched = "os.system (through getattr with a built string): getattr(os, 'sys'+'tem'";
+    const job = { ...awaitingApproval(jobView()), risk: 'CRITICAL' as const, risk_matched: matched };
+    expect(approvalWaitingLine(job)).toContain(`, matched: ${matched}, expires`);
+    const [header, row] = formatApprovalsTable([job]).split('\n');
+    expect(header).toMatch(/^APPROVAL_ID\s+JOB_ID\s+RISK\s+TOOL\s+REASON\s+MATCHED\s+EXPIRES$/);
+    expect(row).toContain(`CRITICAL  code_execute  network access requested  ${matched}  2030-`);
+    expect(formatApprovalsTable([awaitingApproval(jobView())]).split('\n')[1]).toMatch(
+      /network access requested\s+-\s+2030/,
     );
   });
 });

@@ -32,6 +32,8 @@ export const ERROR_CODES = [
   'Forbidden',
   'NotFound',
   'Conflict',
+  /** An idempotency key the tenant already used came with another payload (tool, params; a batch's jobs). */
+  'IdempotencyConflict',
   'ApprovalDenied',
   'ApprovalTimeout',
   'AlreadyDecided',

@@ -8,3 +8,4 @@ export * from './limits.js';
 export * from './redaction.js';
 export * from './risk.js';
 export * from './tools.js';
+export * from './workspace-path.js';

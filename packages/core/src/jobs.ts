@@ -54,7 +54,10 @@ export type Approval = z.infer<typeof Approval>;
 export const SubmitJobRequest = z.strictObject({
   tool: z.string().min(1).max(64),
   params: z.record(z.string(), z.unknown()),
-  /** The same key from the same tenant returns the same job and never runs it twice. */
+  /**
+   * The same key from the same tenant returns the same job and never runs it twice; with another
+   * tool or params it is refused (IdempotencyConflict).
+   */
   idempotency_key: z.string().min(1).max(200).optional(),
   /** Wait up to this many seconds for the job to end before answering. */
   wait_seconds: z.number().min(0).max(60).optional(),
@@ -103,7 +106,7 @@ export const SubmitBatchRequest = z.strictObject({
     )
     .min(1)
     .max(MAX_BATCH_JOBS),
-  /** The same key from the same tenant returns the same batch. */
+  /** The same key from the same tenant returns the same batch; with other jobs it is refused (IdempotencyConflict). */
   idempotency_key: z.string().min(1).max(200).optional(),
 });
 export type SubmitBatchRequest = z.input<typeof SubmitBatchRequest>;

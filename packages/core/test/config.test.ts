@@ -96,9 +96,10 @@ describe('configuration', () => {
 });
 
 describe('tool contracts', () => {
-  it('has the six tools', () => {
+  it('has the six tools of the reference design, and code_create_sandbox', () => {
     expect(Object.keys(TOOLS).sort()).toEqual(
       [
+        'code_create_sandbox',
         'code_destroy_sandbox',
         'code_execute',
         'code_install_package',
@@ -113,6 +114,7 @@ describe('tool contracts', () => {
     expect(CodeExecuteParams.parse({ language: 'python', code: 'x' })).toEqual({
       language: 'python',
       code: 'x',
+      keep_sandbox: false,
       network_enabled: false,
       allowed_domains: [],
     });

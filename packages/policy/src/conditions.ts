@@ -1,4 +1,4 @@
-import type { RiskCondition } from '@harombe/core';
+import { normalizeWorkspacePath, type RiskCondition } from '@harombe/core';
 import { clipMatched } from './policy-rule.js';
 
 /** A condition with its `matches` regex compiled once, at policy construction. */
@@ -41,6 +41,30 @@ export function evaluateCondition(compiled: CompiledCondition, params: Record<st
   }
   if (condition.negate) holds = !holds;
   return { holds, matched: holds ? matched : null };
+}
+
+/** The tools' workspace paths: file_path (write, read) and path (list). */
+const PATH_PARAMS = ['file_path', 'path'] as const;
+
+/**
+ * The parameters with their workspace paths as the worker will touch them (`evil.py/` is
+ * `evil.py`, `./x/../.bashrc` is `.bashrc`), so conditions judge that path, whoever calls the
+ * policy. The API stores them normalized already; a path the sandbox refuses is left as sent.
+ */
+export function withNormalizedPaths(params: Record<string, unknown>): Record<string, unknown> {
+  let out = params;
+  for (const key of PATH_PARAMS) {
+    const value = params[key];
+    if (typeof value !== 'string') continue;
+    let normalized: string;
+    try {
+      normalized = normalizeWorkspacePath(value);
+    } catch {
+      continue;
+    }
+    if (normalized !== value) out = { ...out, [key]: normalized };
+  }
+  return out;
 }
 
 /** Follows a dotted name (`a.b.0`) through own properties only, so `__proto__` resolves to nothing. */

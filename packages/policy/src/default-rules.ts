@@ -1,6 +1,31 @@
 import { deepFreeze, type PolicyRule } from './policy-rule.js';
 
 /**
+ * Workspace files (normalized paths, relative to /workspace, which is also HOME) that an
+ * interpreter or package manager loads without a program naming them, so writing one is as good
+ * as running code in every later program of the sandbox:
+ * - Python: `.pth` files and anything in a site-packages or dist-packages directory (the user
+ *   site is ~/.local/lib/pythonX.Y/site-packages), the PYTHONPATH of pip installs
+ *   (.python-packages/), sitecustomize and usercustomize, the PYTHONSTARTUP habit `.pythonrc*`,
+ *   and compiled modules (`.pyc`, `.so`) that an import picks up in place of a source;
+ * - Node: node_modules/ anywhere (require walks up to it), ~/.node_modules and ~/.node_libraries,
+ *   native addons (`.node`, which require resolves on its own), `.cjs`/`.mjs` modules that
+ *   NODE_OPTIONS' --require or --import may name, and `.npmrc` (node-options, script-shell);
+ * - shells: ~/.bashrc, ~/.bash_profile, ~/.bash_login, ~/.bash_logout, ~/.profile.
+ */
+const AUTOLOADED_FILES = [
+  String.raw`\.pth$`,
+  String.raw`(?:^|/)(?:site|dist)-packages/`,
+  String.raw`(?:^|/)\.python-packages/`,
+  String.raw`(?:^|/)(?:sitecustomize|usercustomize)(?:\.[^/]*)?$`,
+  String.raw`(?:^|/)\.pythonrc[^/]*$`,
+  String.raw`\.(?:pyc|so|node|cjs|mjs)$`,
+  String.raw`(?:^|/)node_modules/`,
+  String.raw`^\.node_(?:modules|libraries)/`,
+  String.raw`(?:^|/)\.(?:bashrc|bash_profile|bash_login|bash_logout|profile|npmrc)$`,
+].join('|');
+
+/**
  * The reference design's rules ("HITL Integration"), in evaluation order: the first rule
  * whose tools, conditions and predicate match wins. Plain data where core's condition
  * language suffices; a built-in predicate where it does not (the dangerous-pattern list,
@@ -44,6 +69,23 @@ export const DEFAULT_RULES: readonly PolicyRule[] = deepFreeze([
     conditions: [],
     predicate: 'other_registry',
     description: 'Package installation from a non-standard registry',
+  },
+  {
+    // Whatever the file: a later program (or the interpreter itself) may run what it holds.
+    tools: ['code_write_file'],
+    risk: 'CRITICAL',
+    timeout: 30,
+    conditions: [],
+    predicate: 'dangerous_content',
+    description: 'Written content contains a dangerous pattern',
+  },
+  {
+    // Runs in every later program of the sandbox without being named: as good as code execution.
+    tools: ['code_write_file'],
+    risk: 'HIGH',
+    timeout: 60,
+    conditions: [{ param: 'file_path', matches: AUTOLOADED_FILES, negate: false }],
+    description: 'Writing a file an interpreter loads on its own',
   },
   {
     tools: ['code_write_file'],

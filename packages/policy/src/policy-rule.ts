@@ -6,10 +6,16 @@ import type { RiskLevel, RiskRule } from '@harombe/core';
  * the configuration schema does not grow a policy-internal vocabulary.
  *
  * - `dangerous_code`: the `code` parameter contains a dangerous pattern (see dangerous-patterns.ts).
+ * - `dangerous_content`: the `content` parameter (what a file write puts in place) does.
  * - `allowed_registry`: the `registry` parameter is one of the allowed registries.
  * - `other_registry`: the complement of `allowed_registry` (also holds for a non-string registry).
  */
-export const BUILTIN_PREDICATES = ['dangerous_code', 'allowed_registry', 'other_registry'] as const;
+export const BUILTIN_PREDICATES = [
+  'dangerous_code',
+  'dangerous_content',
+  'allowed_registry',
+  'other_registry',
+] as const;
 export type BuiltinPredicate = (typeof BUILTIN_PREDICATES)[number];
 
 /** A rule as the policy evaluates it: core's RiskRule plus, for built-in rules only, a predicate. */

@@ -28,10 +28,11 @@ export function evaluatePredicate(
   context: PredicateContext,
 ): PredicateResult {
   switch (predicate) {
-    case 'dangerous_code': {
-      const code = params['code'];
-      if (typeof code !== 'string') return null;
-      const found = findDangerousPattern(code);
+    case 'dangerous_code':
+    case 'dangerous_content': {
+      const text = params[predicate === 'dangerous_code' ? 'code' : 'content'];
+      if (typeof text !== 'string') return null;
+      const found = findDangerousPattern(text);
       return found ? { matched: found.matched } : null;
     }
     case 'allowed_registry': {

@@ -8,7 +8,7 @@ import {
   type ToolName,
 } from '@harombe/core';
 import type { z } from 'zod';
-import { compileCondition, evaluateCondition, type CompiledCondition } from './conditions.js';
+import { compileCondition, evaluateCondition, withNormalizedPaths, type CompiledCondition } from './conditions.js';
 import { DEFAULT_RULES } from './default-rules.js';
 import { evaluatePredicate, type PredicateContext } from './predicates.js';
 import {
@@ -122,7 +122,7 @@ export class RiskPolicy {
 
   /** Decides one job. Never throws; a tool no rule matches is MEDIUM. */
   classify(tool: string, params: Record<string, unknown>): RiskAssessment {
-    const safeParams = params !== null && typeof params === 'object' ? params : {};
+    const safeParams = withNormalizedPaths(params !== null && typeof params === 'object' ? params : {});
     for (const { rule, conditions } of this.compiled) {
       if (rule.tools.length > 0 && !(rule.tools as readonly string[]).includes(tool)) continue;
       const matched = this.match(rule, conditions, safeParams);

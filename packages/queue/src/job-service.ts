@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto';
 import {
   createsKeptSandbox,
   DecisionChannel,
+  DEFAULT_MAX_LIMITS,
   HarombeError,
+  isHarombeError,
   isTerminal,
+  normalizeWorkspacePath,
   SubmitBatchRequest,
   SubmitJobRequest,
   ToolName,
@@ -12,6 +15,7 @@ import {
   type Clock,
   type DecisionResult,
   type JobView,
+  type Limits,
   type RiskAssessment,
 } from '@harombe/core';
 import type { Logger } from 'pino';
@@ -44,6 +48,12 @@ export interface JobServiceOptions {
   maxCodeBytes?: number;
   /** Largest file content accepted, in bytes. Default 8 MiB (the sandbox's max_file_bytes). */
   maxFileBytes?: number;
+  /**
+   * The ceilings callers may ask for (the sandbox's `max_limits`): a code_execute `timeout` above
+   * `max_execution_time` is refused with LimitTooHigh at submission, as the worker would refuse it
+   * after approval. Default: DEFAULT_MAX_LIMITS.
+   */
+  maxLimits?: Limits;
   /** Where classifications, approval requests, decisions, expiries and cancellations are recorded. Default: nowhere. */
   audit?: AuditTrail;
   /** Refuses jobs that would make a kept sandbox past a quota or the fleet's room. Default: none. */
@@ -59,21 +69,24 @@ type Decision = 'approve' | 'deny';
 export class JobService {
   private readonly maxCodeBytes: number;
   private readonly maxFileBytes: number;
+  private readonly maxLimits: Limits;
 
   constructor(private readonly options: JobServiceOptions) {
     this.maxCodeBytes = options.maxCodeBytes ?? 1_048_576;
     this.maxFileBytes = options.maxFileBytes ?? 8 * 1_048_576;
+    this.maxLimits = options.maxLimits ?? DEFAULT_MAX_LIMITS;
   }
 
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
-    const { job_id, created } = await this.options.store.create(
+    const { job_id, created, conflict } = await this.options.store.create(
       job,
       input.idempotency_key,
       this.audited(submissionEntries(job)),
     );
+    if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
     await this.drainAudit();
@@ -96,9 +109,16 @@ export class JobService {
     if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
     const now = this.options.clock.now();
     const batch = await this.options.batches.create(
-      { batch_id: batchId, tenant: principal.tenant, created_at: now, total: jobs.length },
+      {
+        batch_id: batchId,
+        tenant: principal.tenant,
+        created_at: now,
+        total: jobs.length,
+        payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
+      },
       input.idempotency_key,
     );
+    if (batch.conflict) throw idempotencyConflict(`batch ${batch.batch_id}`, { batch_id: batch.batch_id });
     if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
     await this.options.store.createMany(jobs, (job) => this.audited(submissionEntries(job)));
     await this.options.batches.sealed(batchId);
@@ -352,6 +372,8 @@ export class JobService {
       unknown
     >;
     this.checkSizes(params, `${field}params.`);
+    this.checkLimits(params, `${field}params.`);
+    normalizePaths(params, `${field}params.`);
     const assessment = this.options.policy.classify(toolName.data, params);
     const now = this.options.clock.now();
     const approvalId = assessment.require_approval ? newId('approval') : null;
@@ -390,9 +412,7 @@ export class JobService {
       error: null,
       sandbox_id: typeof params.sandbox_id === 'string' ? params.sandbox_id : null,
       worker_id: null,
-      payload_sha256: createHash('sha256')
-        .update(JSON.stringify({ tool: toolName.data, params }))
-        .digest('hex'),
+      payload_sha256: sha256(JSON.stringify({ tool: toolName.data, params })),
     };
   }
 
@@ -409,6 +429,19 @@ export class JobService {
           max_bytes: max,
         });
       }
+    }
+  }
+
+  /** Refuses now what the sandbox would refuse after approval (its checkCeiling). */
+  private checkLimits(params: Record<string, unknown>, field: string): void {
+    const timeout = params.timeout;
+    const maximum = this.maxLimits.max_execution_time;
+    if (typeof timeout === 'number' && timeout > maximum) {
+      throw new HarombeError(
+        'LimitTooHigh',
+        `${field}timeout: ${timeout} s is above this deployment's max_execution_time of ${maximum} s`,
+        { field: `${field}timeout`, limit: 'max_execution_time', maximum },
+      );
     }
   }
 
@@ -446,6 +479,27 @@ export class JobService {
 
 const isEnded = (job: JobRecord): boolean => isTerminal(job.status);
 
+/** The tools' workspace paths: file_path (write, read) and path (list). */
+const PATH_PARAMS = ['file_path', 'path'] as const;
+
+/**
+ * Replaces the workspace paths with their normalized form, the one the worker will touch, so the
+ * policy classifies it and the approver sees it (`evil.py/` is `evil.py`). A path the sandbox
+ * would refuse is refused now, with InvalidPath, naming the field.
+ */
+function normalizePaths(params: Record<string, unknown>, field: string): void {
+  for (const key of PATH_PARAMS) {
+    const value = params[key];
+    if (typeof value !== 'string') continue;
+    try {
+      params[key] = normalizeWorkspacePath(value);
+    } catch (error) {
+      if (!isHarombeError(error)) throw error;
+      throw new HarombeError(error.code, `${field}${key}: ${error.message}`, { field: `${field}${key}` });
+    }
+  }
+}
+
 /** The audit records of an accepted job: its classification and, when it waits for a person, the approval request. */
 function submissionEntries(job: JobRecord): AuditEntry[] {
   const classified = jobEntry('classified', job, {
@@ -470,6 +524,17 @@ function submissionEntries(job: JobRecord): AuditEntry[] {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** A used idempotency key with another payload: answering the first job (or batch) would hide the difference. */
+function idempotencyConflict(what: string, details: Record<string, unknown>): HarombeError {
+  return new HarombeError(
+    'IdempotencyConflict',
+    `idempotency_key: already used for ${what}, with another payload; use a new key for a different request`,
+    { field: 'idempotency_key', ...details },
+  );
+}
 
 /** zod parse whose error names the field and carries a stable code. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, field: string): z.output<S> {

@@ -55,15 +55,16 @@ export class JobStore {
 
   /**
    * Stores a new job. With an idempotency key already used by the tenant, stores nothing and
-   * returns the job that key made (`created: false`).
+   * returns the job that key made (`created: false`); when that job's payload_sha256 differs
+   * (another tool or params under the same key), `conflict` is true as well.
    */
   async create(
     job: JobRecord,
     idempotencyKey?: string,
     audit: readonly AuditEntry[] = [],
-  ): Promise<{ job_id: string; created: boolean }> {
+  ): Promise<{ job_id: string; created: boolean; conflict: boolean }> {
     const [outcome, jobId] = await this.redis.harombeCreateJob(...this.createArgs(job, idempotencyKey, audit));
-    return { job_id: jobId, created: outcome === 'created' };
+    return { job_id: jobId, created: outcome === 'created', conflict: outcome === 'conflict' };
   }
 
   /** Stores many new jobs in pipelined round trips (a batch), each with the audit records `auditOf` gives it. */

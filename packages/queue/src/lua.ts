@@ -14,13 +14,19 @@ const AUDIT_INBOX = `tag .. ':audit:inbox'`;
 /**
  * KEYS: job, idempotency key. ARGV: tag, fields (JSON object of strings), now ms, channel, use
  * idempotency ('1'|'0'), then audit inbox items (JSON) to push once the job is created.
+ * Returns {outcome, job id}: created | exists (the key's job, same payload) | conflict (the key's
+ * job has another payload_sha256).
  */
 export const CREATE_JOB = `
+local f = cjson.decode(ARGV[2])
 if ARGV[5] == '1' then
   local existing = redis.call('GET', KEYS[2])
-  if existing then return {'exists', existing} end
+  if existing then
+    local payload = redis.call('HGET', ARGV[1] .. ':job:' .. existing, 'payload_sha256')
+    if payload and payload ~= f.payload_sha256 then return {'conflict', existing} end
+    return {'exists', existing}
+  end
 end
-local f = cjson.decode(ARGV[2])
 local flat = {}
 for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
 redis.call('HSET', KEYS[1], unpack(flat))

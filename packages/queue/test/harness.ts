@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { HarombeError, ManualClock, type Clock, type ErrorCode, type JobStatus, type JobView } from '@harombe/core';
+import {
+  HarombeError,
+  ManualClock,
+  type Clock,
+  type ErrorCode,
+  type JobStatus,
+  type JobView,
+  type Limits,
+} from '@harombe/core';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { RiskPolicy, type PolicyConfigInput } from '@harombe/policy';
 import { Redis } from 'ioredis';
@@ -57,6 +65,7 @@ export interface HarnessOptions {
   redis?: Redis;
   maxCodeBytes?: number;
   maxFileBytes?: number;
+  maxLimits?: Limits;
   housekeeperIntervalMs?: number;
 }
 
@@ -109,6 +118,7 @@ export class Harness {
       logger: silentLogger,
       ...(options.maxCodeBytes ? { maxCodeBytes: options.maxCodeBytes } : {}),
       ...(options.maxFileBytes ? { maxFileBytes: options.maxFileBytes } : {}),
+      ...(options.maxLimits ? { maxLimits: options.maxLimits } : {}),
     });
     this.housekeeper = new Housekeeper({
       store: this.store,

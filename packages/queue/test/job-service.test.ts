@@ -1,4 +1,4 @@
-import { ExecutionResult, HarombeError, ManualClock } from '@harombe/core';
+import { DEFAULT_MAX_LIMITS, ExecutionResult, HarombeError, ManualClock } from '@harombe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SHARED_QUEUE, workerQueueName, type Principal } from '../src/index.js';
 import {
@@ -168,6 +168,43 @@ describe('JobService', () => {
       expect((await h.job(other.job_id)).tenant).toBe(mallory.tenant);
     });
 
+    it('answers IdempotencyConflict for a used idempotency key with another tool or params, storing nothing', async () => {
+      const first = await h.service.submit(alice, { ...HIGH_EXECUTE, idempotency_key: 'order-7' });
+      const conflicts = [
+        { tool: 'code_execute', params: { language: 'python', code: 'print(2)' } },
+        { tool: 'code_execute', params: { language: 'shell', code: 'print(1)' } },
+        { tool: 'code_list_files', params: { sandbox_id: 'sandbox-0123456789abcdef' } },
+      ];
+      for (const request of conflicts) {
+        const error = await expectHarombeError(
+          h.service.submit(alice, { ...request, idempotency_key: 'order-7' }),
+          'IdempotencyConflict',
+        );
+        expect(error.details).toMatchObject({ field: 'idempotency_key', job_id: first.job_id });
+      }
+      expect(await h.jobKeys()).toHaveLength(1);
+      // The same payload, spelled with its defaults, is the same job.
+      const again = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'print(1)', network_enabled: false, allowed_domains: [] },
+        idempotency_key: 'order-7',
+      });
+      expect(again.job_id).toBe(first.job_id);
+    });
+
+    it('lets exactly one of two concurrent submissions with one key and different payloads win', async () => {
+      const requests = ['print("a")', 'print("b")'].map((code) => ({
+        tool: 'code_execute',
+        params: { language: 'python', code },
+        idempotency_key: 'race',
+      }));
+      const outcomes = await Promise.allSettled(requests.map((request) => h.service.submit(alice, request)));
+      expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).toMatchObject({ code: 'IdempotencyConflict' });
+      expect(await h.jobKeys()).toHaveLength(1);
+    });
+
     it('queues a LOW idempotent job once', async () => {
       const request = {
         tool: 'code_execute',
@@ -178,6 +215,93 @@ describe('JobService', () => {
       expect(a.job_id).toBe(b.job_id);
       expect(await h.jobKeys()).toHaveLength(1);
       expect(await h.queuedBullIds()).toEqual([`${a.job_id}-0`]);
+    });
+  });
+
+  describe('submission: what the worker would refuse, and what it will touch', () => {
+    const SANDBOX = 'sandbox-0123456789abcdef';
+
+    it('stores file paths normalized, so the policy classifies and the approver sees what the worker touches', async () => {
+      const write = await h.service.submit(alice, {
+        tool: 'code_write_file',
+        params: { sandbox_id: SANDBOX, file_path: 'evil.py/', content: 'print(1)' },
+      });
+      expect(write.params.file_path).toBe('evil.py');
+      expect(write).toMatchObject({ risk: 'HIGH', risk_reason: 'Writing an executable file', risk_matched: 'evil.py' });
+      const read = await h.service.submit(alice, {
+        tool: 'code_read_file',
+        params: { sandbox_id: SANDBOX, file_path: './data//../out.txt' },
+      });
+      expect(read.params.file_path).toBe('out.txt');
+      const list = await h.service.submit(alice, {
+        tool: 'code_list_files',
+        params: { sandbox_id: SANDBOX, path: 'a/b/' },
+      });
+      expect(list.params.path).toBe('a/b');
+      expect((await h.job(write.job_id)).params.file_path).toBe('evil.py');
+    });
+
+    it.each([
+      ['../etc/passwd', 'an escape'],
+      ['/etc/passwd', 'an absolute path'],
+      ['a'.repeat(256), 'a name over NAME_MAX'],
+      [`${'é'.repeat(100)}/`.repeat(21), 'a path over PATH_MAX (in bytes)'],
+    ])('refuses %#: %s (InvalidPath), naming the field, storing nothing', async (path) => {
+      for (const [tool, params, field] of [
+        ['code_write_file', { sandbox_id: SANDBOX, file_path: path, content: '' }, 'params.file_path'],
+        ['code_read_file', { sandbox_id: SANDBOX, file_path: path }, 'params.file_path'],
+        ['code_list_files', { sandbox_id: SANDBOX, path }, 'params.path'],
+      ] as const) {
+        const error = await expectHarombeError(h.service.submit(alice, { tool, params }), 'InvalidPath');
+        expect(error.details).toMatchObject({ field });
+      }
+      const batch = await expectHarombeError(
+        h.service.submitBatch(alice, {
+          jobs: [HIGH_EXECUTE, { tool: 'code_read_file', params: { sandbox_id: SANDBOX, file_path: path } }],
+        }),
+        'InvalidPath',
+      );
+      expect(batch.details).toMatchObject({ field: 'jobs.1.params.file_path' });
+      expect(await h.allKeys()).toEqual([]);
+    });
+
+    it('refuses a timeout above max_execution_time (LimitTooHigh), naming the limit and the maximum', async () => {
+      const error = await expectHarombeError(
+        h.service.submit(alice, {
+          tool: 'code_execute',
+          params: { language: 'python', code: 'print(1)', timeout: 1e9 },
+        }),
+        'LimitTooHigh',
+      );
+      expect(error.message).toMatch(/max_execution_time/);
+      expect(error.message).toMatch(/600/);
+      expect(error.details).toMatchObject({ field: 'params.timeout', limit: 'max_execution_time', maximum: 600 });
+      expect(await h.allKeys()).toEqual([]);
+      const atMost = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'print(1)', timeout: 600 },
+      });
+      expect(atMost.status).toBe('awaiting_approval');
+    });
+
+    it("takes the ceilings from the sandbox configuration's max_limits", async () => {
+      const strict = new Harness(container.url, { maxLimits: { ...DEFAULT_MAX_LIMITS, max_execution_time: 45 } });
+      try {
+        const execute = (timeout: number) => ({
+          tool: 'code_execute',
+          params: { language: 'shell', code: 'sleep 1', timeout },
+        });
+        const error = await expectHarombeError(strict.service.submit(alice, execute(45.5)), 'LimitTooHigh');
+        expect(error.details).toMatchObject({ limit: 'max_execution_time', maximum: 45 });
+        const batch = await expectHarombeError(
+          strict.service.submitBatch(alice, { jobs: [execute(10), execute(46)] }),
+          'LimitTooHigh',
+        );
+        expect(batch.details).toMatchObject({ field: 'jobs.1.params.timeout' });
+        expect((await strict.service.submit(alice, execute(45))).status).toBe('awaiting_approval');
+      } finally {
+        await strict.close();
+      }
     });
   });
 
@@ -455,6 +579,28 @@ describe('JobService', () => {
       });
       expect(again).toEqual(first);
       expect(await h.jobKeys()).toHaveLength(2);
+    });
+
+    it('answers IdempotencyConflict for a used batch idempotency key with other jobs, storing nothing', async () => {
+      const first = await h.service.submitBatch(alice, {
+        jobs: [HIGH_EXECUTE, HIGH_EXECUTE],
+        idempotency_key: 'weekly',
+      });
+      for (const jobs of [
+        [HIGH_EXECUTE],
+        [HIGH_EXECUTE, HIGH_EXECUTE, HIGH_EXECUTE],
+        [HIGH_EXECUTE, { tool: 'code_execute', params: { language: 'python', code: 'print(2)' } }],
+      ]) {
+        const error = await expectHarombeError(
+          h.service.submitBatch(alice, { jobs, idempotency_key: 'weekly' }),
+          'IdempotencyConflict',
+        );
+        expect(error.details).toMatchObject({ field: 'idempotency_key', batch_id: first.batch_id });
+      }
+      expect(await h.jobKeys()).toHaveLength(2);
+      expect(
+        await h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE], idempotency_key: 'weekly' }),
+      ).toEqual(first);
     });
   });
 });

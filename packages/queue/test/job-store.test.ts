@@ -215,7 +215,13 @@ describe('JobStore lifecycle', () => {
 
   it('keeps batch counts current through transitions', async () => {
     const batchId = newId('batch');
-    await h.batches.create({ batch_id: batchId, tenant: 'acme', created_at: clock.now(), total: 4 });
+    await h.batches.create({
+      batch_id: batchId,
+      tenant: 'acme',
+      created_at: clock.now(),
+      total: 4,
+      payload_sha256: '0'.repeat(64),
+    });
     const jobs = [
       jobRecord(clock, { status: 'queued', batch_id: batchId }),
       jobRecord(clock, { status: 'queued', batch_id: batchId }),

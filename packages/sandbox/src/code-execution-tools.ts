@@ -6,7 +6,9 @@ import {
   CodeListFilesParams,
   CodeReadFileParams,
   CodeWriteFileParams,
+  HarombeError,
   isHarombeError,
+  normalizeWorkspacePath,
   type CreateSandboxResult,
   type DestroySandboxResult,
   type ErrorCode,
@@ -39,6 +41,16 @@ function parse<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
   throw Object.assign(new Error(`${field}: ${issue?.message ?? 'invalid'}`), {
     refusal: { code, message: `${field}: ${issue?.message}` },
   });
+}
+
+/**
+ * A job's path as the API stored it: normalized, the form the policy classified and a person
+ * approved. Any other spelling (`evil.py/` for `evil.py`) was not what was approved.
+ */
+function approvedPath(path: string): string {
+  const normalized = normalizeWorkspacePath(path);
+  if (normalized !== path) throw new HarombeError('InvalidPath', `'${path}' is not in normal form ('${normalized}')`);
+  return path;
 }
 
 function asRefusal(error: unknown): Refusal {
@@ -176,7 +188,7 @@ export class CodeExecutionTools {
     const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
     try {
       const p = parse(CodeWriteFileParams, params);
-      await this.sandboxes.writeFile(p.sandbox_id, owner, p.file_path, p.content);
+      await this.sandboxes.writeFile(p.sandbox_id, owner, approvedPath(p.file_path), p.content);
       return { success: true, ...base, error: null };
     } catch (error) {
       return { success: false, ...base, error: asRefusal(error).code };
@@ -188,7 +200,7 @@ export class CodeExecutionTools {
     const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
     try {
       const p = parse(CodeReadFileParams, params);
-      const content = await this.sandboxes.readFile(p.sandbox_id, owner, p.file_path);
+      const content = await this.sandboxes.readFile(p.sandbox_id, owner, approvedPath(p.file_path));
       return { success: true, ...base, content: new TextDecoder().decode(content), error: null };
     } catch (error) {
       return { success: false, ...base, content: '', error: asRefusal(error).code };
@@ -200,7 +212,7 @@ export class CodeExecutionTools {
     const base = { sandbox_id: String(raw.sandbox_id ?? ''), path: String(raw.path ?? '.') };
     try {
       const p = parse(CodeListFilesParams, params);
-      const files = await this.sandboxes.listFiles(p.sandbox_id, owner, p.path);
+      const files = await this.sandboxes.listFiles(p.sandbox_id, owner, approvedPath(p.path));
       return { success: true, ...base, files, error: null };
     } catch (error) {
       return { success: false, ...base, files: [], error: asRefusal(error).code };

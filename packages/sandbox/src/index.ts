@@ -27,5 +27,4 @@ export {
   type SandboxManagerOptions,
 } from './sandbox-manager.js';
 export { gatewayOf, networkGateway, type NetworkDescription } from './network-gateway.js';
-export { normalizeWorkspacePath } from './workspace-path.js';
 export { SubnetPool, type SandboxSubnet } from './subnet-pool.js';

@@ -8,6 +8,7 @@ import {
   HarombeError,
   Language,
   LANGUAGES,
+  normalizeWorkspacePath,
   SandboxConfig,
   systemClock,
   type Clock,
@@ -45,7 +46,6 @@ import {
 import { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
 import { defaultMaxSandboxes, SandboxSlots, type SlotKind } from './sandbox-slots.js';
 import { WarmPool } from './warm-pool.js';
-import { normalizeWorkspacePath } from './workspace-path.js';
 
 export interface SandboxManagerOptions {
   /** Docker API client. Default: the local engine (DOCKER_HOST, else /var/run/docker.sock). */

@@ -54,6 +54,16 @@ describe('files in the workspace', () => {
     await expect(manager.listFiles(id, OWNER, path)).rejects.toMatchObject({ code: 'InvalidPath' });
   });
 
+  it('takes the longest path /workspace/<path> fits PATH_MAX with; refuses longer paths and names with InvalidPath', async () => {
+    const longest = `${'a'.repeat(200)}/`.repeat(20) + 'x'.repeat(64);
+    await manager.writeFile(id, OWNER, longest, 'deep');
+    expect((await manager.readFile(id, OWNER, longest)).toString()).toBe('deep');
+    for (const path of [`${longest}x`, 'a'.repeat(256)]) {
+      await expect(manager.writeFile(id, OWNER, path, 'x')).rejects.toMatchObject({ code: 'InvalidPath' });
+      await expect(manager.readFile(id, OWNER, path)).rejects.toMatchObject({ code: 'InvalidPath' });
+    }
+  });
+
   it('refuses symlinks planted by sandboxed code that lead outside /workspace', async () => {
     const planted = await manager.execute(id, OWNER, {
       code: [

@@ -179,6 +179,20 @@ describe('errors', () => {
       success: false,
       error: 'InvalidPath',
     });
+    // Jobs carry their paths normalized (the policy classified that form): any other spelling was not approved.
+    expect(await tools.code_write_file({ sandbox_id, file_path: 'evil.py/', content: 'x' }, OWNER)).toMatchObject({
+      success: false,
+      error: 'InvalidPath',
+    });
+    expect(await tools.code_read_file({ sandbox_id, file_path: './notes/a.txt' }, OWNER)).toMatchObject({
+      success: false,
+      error: 'InvalidPath',
+    });
+    expect(await tools.code_list_files({ sandbox_id, path: 'notes/' }, OWNER)).toMatchObject({
+      success: false,
+      error: 'InvalidPath',
+    });
+    expect((await tools.code_list_files({ sandbox_id }, OWNER)).files).toEqual(['notes']);
     expect(await tools.code_install_package({ sandbox_id, package: 'requests==2.31.0' }, OWNER)).toMatchObject({
       success: false,
       registry: 'pypi',

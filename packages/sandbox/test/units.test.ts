@@ -4,28 +4,10 @@ import {
   buildContainerSpec,
   CappedOutput,
   gatewayOf,
-  normalizeWorkspacePath,
   RUNTIME_MEMORY_OVERHEAD_MB,
   TRUNCATION_MARKER,
   type NetworkDescription,
 } from '../src/index.js';
-
-describe('normalizeWorkspacePath', () => {
-  it.each([
-    ['a.txt', 'a.txt'],
-    ['a..txt', 'a..txt'],
-    ['./data//x.csv', 'data/x.csv'],
-    ['data/../x', 'x'],
-    ['dir/', 'dir'],
-    ['.', '.'],
-  ])('accepts %j as %j', (input, expected) => {
-    expect(normalizeWorkspacePath(input)).toBe(expected);
-  });
-
-  it.each(['', '/etc/passwd', '..', '../x', 'a/../../x', 'a\0b', 'a\nb', 'x'.repeat(4097)])('refuses %j', (input) => {
-    expect(() => normalizeWorkspacePath(input)).toThrow(expect.objectContaining({ code: 'InvalidPath' }));
-  });
-});
 
 describe('CappedOutput', () => {
   it('keeps the first bytes, counts the rest and marks the truncation', async () => {

@@ -78,6 +78,7 @@ export function createJobPipeline(
     logger,
     maxCodeBytes: sandbox.max_code_bytes,
     maxFileBytes: sandbox.max_file_bytes,
+    maxLimits: sandbox.max_limits,
     audit,
     admission,
   };

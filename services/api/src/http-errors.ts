@@ -14,6 +14,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NotFound: 404,
   SandboxNotFound: 404,
   Conflict: 409,
+  IdempotencyConflict: 409,
   AlreadyDecided: 409,
   PayloadTooLarge: 413,
   QuotaExceeded: 429,

@@ -339,7 +339,8 @@ function sampleBlocks(summary: BatchSummary, options: PreviewOptions): Block[] {
   const sample = summary.sample;
   if (!sample) return [];
   const { code, summary: what } = payloadOf(sample);
-  const head = `Sample: \`${sample.job_id}\`, ${escapeText(what)} (${sample.risk}: ${escapeText(sample.risk_reason)})`;
+  const matched = sample.risk_matched ? `, \`${escapeText(clip(sample.risk_matched, 200))}\`` : '';
+  const head = `Sample: \`${sample.job_id}\`, ${escapeText(what)} (${sample.risk}: ${escapeText(sample.risk_reason)}${matched})`;
   const blocks: Block[] = [{ type: 'context', elements: [{ type: 'mrkdwn', text: clip(head, SECTION_MAX) }] }];
   if (code !== null)
     blocks.push({

@@ -5,21 +5,26 @@ import { connectionFlags, createClient } from '../api-client-options.js';
 import { positiveInteger, idOf } from '../cli-options.js';
 
 const REASON_WIDTH = 60;
+const MATCHED_WIDTH = 80;
 
 function clip(text: string, width: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }
 
-/** Columns approval_id, job_id, risk, tool, reason, expires; one row per pending approval. */
+/**
+ * Columns approval_id, job_id, risk, tool, reason, matched (what the rule found, and how it was
+ * disguised), expires; one row per pending approval.
+ */
 export function formatApprovalsTable(jobs: readonly JobView[]): string {
-  const header = ['APPROVAL_ID', 'JOB_ID', 'RISK', 'TOOL', 'REASON', 'EXPIRES'];
+  const header = ['APPROVAL_ID', 'JOB_ID', 'RISK', 'TOOL', 'REASON', 'MATCHED', 'EXPIRES'];
   const rows = jobs.map((job) => [
     job.approval?.approval_id ?? '-',
     job.job_id,
     job.risk,
     job.tool,
     clip(job.risk_reason, REASON_WIDTH) || '-',
+    clip(job.risk_matched ?? '', MATCHED_WIDTH) || '-',
     job.approval?.expires_at ?? '-',
   ]);
   const widths = header.map((title, column) =>

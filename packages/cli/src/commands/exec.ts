@@ -27,7 +27,8 @@ const INTERRUPTED = Symbol('interrupted');
 /** The stderr line shown while a job waits for a person. */
 export function approvalWaitingLine(job: JobView): string {
   const approval = job.approval;
-  return `waiting for approval (approval ${approval?.approval_id ?? '?'}, risk ${job.risk}: ${job.risk_reason}, expires ${approval?.expires_at ?? 'never'})`;
+  const matched = job.risk_matched ? `, matched: ${job.risk_matched}` : '';
+  return `waiting for approval (approval ${approval?.approval_id ?? '?'}, risk ${job.risk}: ${job.risk_reason}${matched}, expires ${approval?.expires_at ?? 'never'})`;
 }
 
 /**

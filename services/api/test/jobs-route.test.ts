@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorBody, ManualClock, parseConfig, type ApiKeyConfig } from '@harombe/core';
+import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ApiKeyring, buildApiServer, sha256Hex, type ApiServer } from '../src/index.js';
+
+const logger = pino({ level: 'silent' });
+const KEY = 'hk_submitter-of-acme';
+const keyConfigs: ApiKeyConfig[] = [
+  { name: 'acme-submitter', tenant: 'acme', scopes: ['submit'], key_sha256: sha256Hex(KEY) },
+];
+const execute = (code: string, extra: Record<string, unknown> = {}) => ({
+  tool: 'code_execute',
+  params: { language: 'python', code, ...extra },
+});
+
+let container: RedisContainer;
+
+beforeAll(async () => {
+  container = await startRedis();
+});
+
+afterAll(async () => {
+  await container?.stop();
+});
+
+describe('POST /v1/jobs and /v1/batches', () => {
+  let redis: RedisConnections;
+  let pipeline: JobPipeline;
+  let app: ApiServer;
+
+  beforeEach(async () => {
+    const config = parseConfig({
+      redis: { url: container.url, prefix: `t${randomUUID().slice(0, 8)}` },
+      security: { sandbox: { max_limits: { max_execution_time: 120 } } },
+    });
+    redis = new RedisConnections(container.url, logger);
+    pipeline = createJobPipeline(config, redis, logger, new ManualClock());
+    app = await buildApiServer({
+      service: pipeline.jobs,
+      store: pipeline.store,
+      batches: pipeline.batches,
+      sandboxes: pipeline.sandboxes,
+      workers: pipeline.workers,
+      keyring: new ApiKeyring(keyConfigs),
+      metrics: new Registry(),
+      readiness: {},
+      clock: pipeline.clock,
+      logger,
+      audit: pipeline.audit,
+    });
+  });
+
+  afterEach(async () => {
+    await app.close();
+    await pipeline.close();
+    await redis.close();
+  });
+
+  const post = (url: string, payload: unknown) =>
+    app.inject({ method: 'POST', url, payload: payload as object, headers: { authorization: `Bearer ${KEY}` } });
+
+  it('answers 409 IdempotencyConflict when a used idempotency key comes with another payload', async () => {
+    const first = await post('/v1/jobs', { ...execute('print(1)'), idempotency_key: 'k1' });
+    expect(first.statusCode).toBe(202);
+    expect((await post('/v1/jobs', { ...execute('print(1)'), idempotency_key: 'k1' })).json()).toMatchObject({
+      job_id: first.json().job_id,
+    });
+    const conflict = await post('/v1/jobs', { ...execute('print(2)'), idempotency_key: 'k1' });
+    expect(conflict.statusCode).toBe(409);
+    expect(ErrorBody.parse(conflict.json()).error).toMatchObject({
+      code: 'IdempotencyConflict',
+      details: { field: 'idempotency_key', job_id: first.json().job_id },
+    });
+
+    const batch = await post('/v1/batches', { jobs: [execute('print(1)')], idempotency_key: 'b1' });
+    expect(batch.statusCode).toBe(202);
+    const batchConflict = await post('/v1/batches', { jobs: [execute('print(3)')], idempotency_key: 'b1' });
+    expect(batchConflict.statusCode).toBe(409);
+    expect(ErrorBody.parse(batchConflict.json()).error).toMatchObject({
+      code: 'IdempotencyConflict',
+      details: { batch_id: batch.json().batch_id },
+    });
+  });
+
+  it('refuses at submission what the worker would refuse: max_limits from the configuration, paths it cannot take', async () => {
+    const tooLong = await post('/v1/jobs', execute('print(1)', { timeout: 121 }));
+    expect(tooLong.statusCode).toBe(400);
+    expect(ErrorBody.parse(tooLong.json()).error).toMatchObject({
+      code: 'LimitTooHigh',
+      details: { field: 'params.timeout', limit: 'max_execution_time', maximum: 120 },
+    });
+    expect((await post('/v1/jobs', execute('print(1)', { timeout: 120 }))).statusCode).toBe(202);
+    const escape = await post('/v1/jobs', {
+      tool: 'code_read_file',
+      params: { sandbox_id: 'sandbox-0123456789abcdef', file_path: 'a/../../etc/passwd' },
+    });
+    expect(escape.statusCode).toBe(400);
+    expect(ErrorBody.parse(escape.json()).error).toMatchObject({
+      code: 'InvalidPath',
+      details: { field: 'params.file_path' },
+    });
+  });
+});
