@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --jobs N --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S]
+ * npm run bench [-- --jobs N --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S
+ *                   --only rounds,memory,oneshot,idle]
  *
  * Every scenario runs the fleet and, in the same run, the raw baseline doing the same work; the
  * figures are reported as ratios and written to bench-results/fleet.json.
@@ -43,6 +44,8 @@ const oneShotJobs = Number(option('--oneshot', '500'));
 const rawOneShotRuns = Number(option('--raw-oneshot', String(oneShotJobs)));
 const idleSandboxes = Number(option('--idle', '50'));
 const idleSeconds = Number(option('--idle-seconds', '60'));
+/** The scenarios to run (default: all of them). */
+const only = new Set(option('--only', 'rounds,memory,oneshot,idle').split(','));
 /** The one-shot batch runs on a worker of this concurrency, and the raw baseline at the same. */
 const ONE_SHOT_CONCURRENCY = 2;
 /** An approval left to expire during the one-shot batch waits this long. */
@@ -426,10 +429,10 @@ async function main(): Promise<void> {
     worker: { concurrency: Math.max(...concurrencies) },
   });
   const rounds = [];
-  let memory;
+  let memory: Awaited<ReturnType<typeof batchMemory>> | undefined;
   try {
     const pids = fleetProcesses(kept.fleet, kept.redis);
-    for (const concurrency of concurrencies) {
+    for (const concurrency of only.has('rounds') ? concurrencies : []) {
       const raw = summarize(await rawRound(concurrency));
       const { result, perJob } = await cpuPerJob(pids, jobsPerRound, () => fleetRound(kept.client, concurrency));
       const fleetSide = summarize(result);
@@ -445,43 +448,48 @@ async function main(): Promise<void> {
         fleet_cpu_ms_per_job: perJob,
       });
     }
-    memory = await batchMemory(kept.client, kept.fleet.api!.child.pid!);
+    if (only.has('memory')) memory = await batchMemory(kept.client, kept.fleet.api!.child.pid!);
   } finally {
     await kept.stop();
   }
 
   // One-shot jobs, nothing made beforehand; then idle kept sandboxes.
-  const maxSandboxes = Math.max(8, idleSandboxes + ONE_SHOT_CONCURRENCY + 2);
-  const oneShotFleet = await startFleet(mkdtempSync(join(tmpdir(), 'harombe-bench-')), {
-    worker: { concurrency: ONE_SHOT_CONCURRENCY, max_sandboxes: maxSandboxes },
-    quotas: { max_sandboxes_per_tenant: idleSandboxes },
-    security: { sandbox: { warm_pool: { python: 0 } } },
-  });
   let oneshot;
   let idle;
-  try {
-    const rawRunsRound = await rawOneShot(rawOneShotRuns, ONE_SHOT_CONCURRENCY);
-    const raw = summarize(rawRunsRound);
-    const pids = fleetProcesses(oneShotFleet.fleet, oneShotFleet.redis);
-    const { result: fleetSide, perJob } = await cpuPerJob(pids, oneShotJobs, () =>
-      fleetOneShot(oneShotFleet.client, oneShotJobs, maxSandboxes),
-    );
-    oneshot = {
-      concurrency: ONE_SHOT_CONCURRENCY,
-      raw: { runs: rawOneShotRuns, ...raw },
-      fleet: fleetSide,
-      throughput_ratio: fleetSide.throughput_per_s / raw.throughput_per_s,
-      fleet_cpu_ms_per_job: perJob,
-    };
-    idle = await idleCost(oneShotFleet.client, idleSandboxes, idleSeconds);
-  } finally {
-    await oneShotFleet.stop();
+  if (only.has('oneshot') || only.has('idle')) {
+    const maxSandboxes = Math.max(8, idleSandboxes + ONE_SHOT_CONCURRENCY + 2);
+    const oneShotFleet = await startFleet(mkdtempSync(join(tmpdir(), 'harombe-bench-')), {
+      worker: { concurrency: ONE_SHOT_CONCURRENCY, max_sandboxes: maxSandboxes },
+      quotas: { max_sandboxes_per_tenant: idleSandboxes },
+      security: { sandbox: { warm_pool: { python: 0 } } },
+    });
+    try {
+      if (only.has('oneshot')) {
+        const raw = summarize(await rawOneShot(rawOneShotRuns, ONE_SHOT_CONCURRENCY));
+        const pids = fleetProcesses(oneShotFleet.fleet, oneShotFleet.redis);
+        const { result: fleetSide, perJob } = await cpuPerJob(pids, oneShotJobs, () =>
+          fleetOneShot(oneShotFleet.client, oneShotJobs, maxSandboxes),
+        );
+        oneshot = {
+          concurrency: ONE_SHOT_CONCURRENCY,
+          raw: { runs: rawOneShotRuns, ...raw },
+          fleet: fleetSide,
+          throughput_ratio: fleetSide.throughput_per_s / raw.throughput_per_s,
+          fleet_cpu_ms_per_job: perJob,
+        };
+      }
+      if (only.has('idle')) idle = await idleCost(oneShotFleet.client, idleSandboxes, idleSeconds);
+    } finally {
+      await oneShotFleet.stop();
+    }
   }
 
-  console.log(
-    '\n| concurrency | raw p50 ms | fleet p50 ms | p50 ratio | raw p95 ms | fleet p95 ms | raw jobs/s | fleet jobs/s | throughput ratio |',
-  );
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  if (rounds.length > 0) {
+    console.log(
+      '\n| concurrency | raw p50 ms | fleet p50 ms | p50 ratio | raw p95 ms | fleet p95 ms | raw jobs/s | fleet jobs/s | throughput ratio |',
+    );
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  }
   for (const r of rounds) {
     console.log(
       `| ${r.concurrency} | ${r.raw.p50_ms.toFixed(0)} | ${r.fleet.p50_ms.toFixed(0)} | ${r.ratios.p50.toFixed(2)}x ${met(r.ratios.p50 <= bars.p50_ratio_max)} | ${r.raw.p95_ms.toFixed(0)} | ${r.fleet.p95_ms.toFixed(0)} | ${r.raw.throughput_per_s.toFixed(2)} | ${r.fleet.throughput_per_s.toFixed(2)} | ${r.ratios.throughput.toFixed(2)}x ${met(r.ratios.throughput >= bars.throughput_ratio_min)} |`,
@@ -491,33 +499,39 @@ async function main(): Promise<void> {
     const cpu = Object.entries(r.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
     console.log(`CPU of the fleet's own processes per job at concurrency ${r.concurrency} (ms): ${cpu.join(', ')}`);
   }
-  console.log(
-    `\nAPI memory while accepting a ${memory.jobs}-job batch: ${memory.api_rss_before_mb.toFixed(0)} MB before, ${memory.api_rss_peak_mb.toFixed(0)} MB peak (bar < ${bars.api_rss_mb_max} MB: ${met(memory.api_rss_peak_mb < bars.api_rss_mb_max)}); accepted in ${(memory.accept_ms / 1000).toFixed(1)} s`,
-  );
-  const o = oneshot;
-  console.log(
-    `\nOne-shot batch of ${o.fleet.jobs} print(i) jobs at concurrency ${o.concurrency}, nothing made beforehand:`,
-  );
-  console.log(
-    `- throughput: fleet ${o.fleet.throughput_per_s.toFixed(2)} jobs/s, raw docker run --rm ${o.raw.throughput_per_s.toFixed(2)} runs/s: ${o.throughput_ratio.toFixed(2)}x (bar >= ${bars.oneshot_throughput_ratio_min}x: ${met(o.throughput_ratio >= bars.oneshot_throughput_ratio_min)})`,
-  );
-  console.log(
-    `- job started -> finished p50 ${o.fleet.started_to_finished_ms.p50.toFixed(0)} ms, p95 ${o.fleet.started_to_finished_ms.p95.toFixed(0)} ms; accepted -> finished p50 ${(o.fleet.accepted_to_finished_ms.p50 / 1000).toFixed(1)} s, p95 ${(o.fleet.accepted_to_finished_ms.p95 / 1000).toFixed(1)} s; raw run p50 ${o.raw.p50_ms.toFixed(0)} ms`,
-  );
-  console.log(
-    `- live sandboxes: peak ${o.fleet.peak_live_sandboxes} (bar <= max_sandboxes ${o.fleet.max_sandboxes}: ${met(o.fleet.peak_live_sandboxes <= o.fleet.max_sandboxes)}), 10 s after the batch ${o.fleet.live_sandboxes_10s_after} (bar = pool target 0: ${met(o.fleet.live_sandboxes_10s_after === 0)})`,
-  );
-  console.log(
-    `- GET /v1/jobs/{id} during the batch: p50 ${o.fleet.get_job_ms.p50.toFixed(0)} ms, p99 ${o.fleet.get_job_ms.p99.toFixed(0)} ms over ${o.fleet.get_job_ms.samples} (bar < ${bars.get_p99_ms_max} ms: ${met(o.fleet.get_job_ms.p99 < bars.get_p99_ms_max)})`,
-  );
-  console.log(
-    `- an approval left to expire: ${o.fleet.expired_status}, ${o.fleet.approval_expiry_lateness_ms} ms after its deadline (bar <= ${bars.approval_expiry_lateness_ms_max} ms: ${met(o.fleet.expired_status === 'expired' && (o.fleet.approval_expiry_lateness_ms ?? Infinity) <= bars.approval_expiry_lateness_ms_max)})`,
-  );
-  const cpu = Object.entries(o.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
-  console.log(`- CPU of the fleet's own processes per job (ms): ${cpu.join(', ')}`);
-  console.log(
-    `\nIdle: ${idle.sandboxes} kept sandboxes over ${idle.seconds} s used ${idle.cpu_percent_of_a_core_each.mean.toFixed(3)} % of a core each on average, ${idle.cpu_percent_of_a_core_each.max.toFixed(3)} % at most (bar <= ${bars.idle_cpu_percent_max} %: ${met(idle.cpu_percent_of_a_core_each.max <= bars.idle_cpu_percent_max)})`,
-  );
+  if (memory) {
+    console.log(
+      `\nAPI memory while accepting a ${memory.jobs}-job batch: ${memory.api_rss_before_mb.toFixed(0)} MB before, ${memory.api_rss_peak_mb.toFixed(0)} MB peak (bar < ${bars.api_rss_mb_max} MB: ${met(memory.api_rss_peak_mb < bars.api_rss_mb_max)}); accepted in ${(memory.accept_ms / 1000).toFixed(1)} s`,
+    );
+  }
+  if (oneshot) {
+    const o = oneshot;
+    console.log(
+      `\nOne-shot batch of ${o.fleet.jobs} print(i) jobs at concurrency ${o.concurrency}, nothing made beforehand:`,
+    );
+    console.log(
+      `- throughput: fleet ${o.fleet.throughput_per_s.toFixed(2)} jobs/s, raw docker run --rm ${o.raw.throughput_per_s.toFixed(2)} runs/s: ${o.throughput_ratio.toFixed(2)}x (bar >= ${bars.oneshot_throughput_ratio_min}x: ${met(o.throughput_ratio >= bars.oneshot_throughput_ratio_min)})`,
+    );
+    console.log(
+      `- job started -> finished p50 ${o.fleet.started_to_finished_ms.p50.toFixed(0)} ms, p95 ${o.fleet.started_to_finished_ms.p95.toFixed(0)} ms; accepted -> finished p50 ${(o.fleet.accepted_to_finished_ms.p50 / 1000).toFixed(1)} s, p95 ${(o.fleet.accepted_to_finished_ms.p95 / 1000).toFixed(1)} s; raw run p50 ${o.raw.p50_ms.toFixed(0)} ms`,
+    );
+    console.log(
+      `- live sandboxes: peak ${o.fleet.peak_live_sandboxes} (bar <= max_sandboxes ${o.fleet.max_sandboxes}: ${met(o.fleet.peak_live_sandboxes <= o.fleet.max_sandboxes)}), 10 s after the batch ${o.fleet.live_sandboxes_10s_after} (bar = pool target 0: ${met(o.fleet.live_sandboxes_10s_after === 0)})`,
+    );
+    console.log(
+      `- GET /v1/jobs/{id} during the batch: p50 ${o.fleet.get_job_ms.p50.toFixed(0)} ms, p99 ${o.fleet.get_job_ms.p99.toFixed(0)} ms over ${o.fleet.get_job_ms.samples} (bar < ${bars.get_p99_ms_max} ms: ${met(o.fleet.get_job_ms.p99 < bars.get_p99_ms_max)})`,
+    );
+    console.log(
+      `- an approval left to expire: ${o.fleet.expired_status}, ${o.fleet.approval_expiry_lateness_ms} ms after its deadline (bar <= ${bars.approval_expiry_lateness_ms_max} ms: ${met(o.fleet.expired_status === 'expired' && (o.fleet.approval_expiry_lateness_ms ?? Infinity) <= bars.approval_expiry_lateness_ms_max)})`,
+    );
+    const cpu = Object.entries(o.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
+    console.log(`- CPU of the fleet's own processes per job (ms): ${cpu.join(', ')}`);
+  }
+  if (idle) {
+    console.log(
+      `\nIdle: ${idle.sandboxes} kept sandboxes over ${idle.seconds} s used ${idle.cpu_percent_of_a_core_each.mean.toFixed(3)} % of a core each on average, ${idle.cpu_percent_of_a_core_each.max.toFixed(3)} % at most (bar <= ${bars.idle_cpu_percent_max} %: ${met(idle.cpu_percent_of_a_core_each.max <= bars.idle_cpu_percent_max)})`,
+    );
+  }
   const out = resolve(import.meta.dirname, '../../../bench-results');
   mkdirSync(out, { recursive: true });
   writeFileSync(
