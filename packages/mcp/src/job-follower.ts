@@ -1,0 +1,21 @@
+import type { JobView } from '@harombe/core';
+
+/** Something learned about a job while following it. */
+export type JobUpdate =
+  /** The job as the API shows it now (possibly unchanged since the last one: a heartbeat). */
+  | { kind: 'job'; job: JobView }
+  /** Output the program wrote, as it arrives (a follower that streams it). */
+  | { kind: 'output'; stream: 'stdout' | 'stderr'; text: string };
+
+/**
+ * How a tool call follows its job from submission to its end. The long-polling follower sees the
+ * job's status and, at the end, its result; a follower built on the API's stream of a job's
+ * events can also yield `output` updates, which the call relays as progress notifications.
+ */
+export interface JobFollower {
+  /**
+   * Updates until the job ends; the last update of kind `job` is the ended job. Aborting `signal`
+   * stops the following (the job itself goes on): the iteration rejects with the signal's reason.
+   */
+  follow(job: JobView, signal: AbortSignal): AsyncIterable<JobUpdate>;
+}
