@@ -12,6 +12,10 @@ export interface DeploymentFacts {
   maxLimits: Limits;
   /** Seconds a kept sandbox lives unused. */
   idleTimeoutSeconds: number;
+  /** The longest idle_timeout a caller may give a sandbox. */
+  maxIdleTimeoutSeconds: number;
+  /** Kept sandboxes one tenant may hold (tenants may have their own). */
+  maxSandboxesPerTenant: number;
   /** Bytes of code plus stdin one code_execute may send. */
   maxCodeBytes: number;
   /** Bytes of one file written or read. */
@@ -27,6 +31,8 @@ export function deploymentFacts(config: HarombeConfig = parseConfig({})): Deploy
     limits: { ...sandbox.limits },
     maxLimits: { ...sandbox.max_limits },
     idleTimeoutSeconds: sandbox.idle_timeout,
+    maxIdleTimeoutSeconds: sandbox.max_idle_timeout,
+    maxSandboxesPerTenant: config.quotas.max_sandboxes_per_tenant,
     maxCodeBytes: sandbox.max_code_bytes,
     maxFileBytes: sandbox.max_file_bytes,
     installTimeoutSeconds: sandbox.network.install_timeout,

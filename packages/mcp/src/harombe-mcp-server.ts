@@ -28,6 +28,8 @@ export interface McpCallEvent {
   seconds: number;
   /** The job it submitted, when it got that far. */
   jobId?: string;
+  /** The Streamable HTTP session it came in (none over stdio). */
+  session?: string;
 }
 
 export interface HarombeMcpServerOptions {

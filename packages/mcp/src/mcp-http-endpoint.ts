@@ -24,6 +24,10 @@ export interface McpHttpEndpointOptions {
   onCallEnded?: (event: McpCallEvent) => void;
   /** Seconds a session may go without a request (and with no call under way) before it is closed. Default 1800. */
   sessionIdleSeconds?: number;
+  /** Sessions open at once; an initialize beyond them is refused with 503 CapacityExceeded. Default 1000. */
+  maxSessions?: number;
+  /** Told of every request the endpoint refuses itself (no key, unknown key, unknown session, ...). Default: nobody. */
+  onRefused?: (code: ErrorCode) => void;
   /** Milliseconds the API has to answer the check of a new session's key. Default 10_000. */
   keyCheckTimeoutMs?: number;
   /** The fetch the API clients use. Default: the global fetch. */
@@ -61,10 +65,12 @@ export function bearerToken(header: string | string[] | undefined): string | und
 export class McpHttpEndpoint {
   private readonly sessions = new Map<string, Session>();
   private readonly idleMs: number;
+  private readonly maxSessions: number;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: McpHttpEndpointOptions) {
     this.idleMs = (options.sessionIdleSeconds ?? 1800) * 1000;
+    this.maxSessions = options.maxSessions ?? 1000;
     this.sweeper = setInterval(() => this.sweep(), Math.min(this.idleMs, 60_000));
     this.sweeper.unref();
   }
@@ -79,10 +85,13 @@ export class McpHttpEndpoint {
    * POST's); the transport writes the answer (JSON, or an event stream) to `res`.
    */
   async handle(req: IncomingMessage, res: ServerResponse, body?: unknown): Promise<void> {
+    const refuse = (status: number, code: ErrorCode, message: string): void => {
+      this.options.onRefused?.(code);
+      writeRefusal(res, status, code, message);
+    };
     const key = bearerToken(req.headers.authorization);
     if (!key) {
       refuse(
-        res,
         401,
         'Unauthorized',
         'this MCP server needs "Authorization: Bearer <API key>": an API key of the fleet, which its tool calls run as',
@@ -93,7 +102,7 @@ export class McpHttpEndpoint {
     if (typeof sessionId === 'string') {
       const session = this.sessions.get(sessionId);
       if (!session || session.keyHash !== sha256(key)) {
-        refuse(res, 404, 'NotFound', `no MCP session ${sessionId} for this key: start a new one with initialize`);
+        refuse(404, 'NotFound', `no MCP session ${sessionId} for this key: start a new one with initialize`);
         return;
       }
       session.lastSeen = Date.now();
@@ -101,10 +110,14 @@ export class McpHttpEndpoint {
       return;
     }
     if (req.method !== 'POST' || !isInitializeRequest(body)) {
-      refuse(res, 400, 'InvalidArgument', 'no Mcp-Session-Id header: a session starts with an initialize request');
+      refuse(400, 'InvalidArgument', 'no Mcp-Session-Id header: a session starts with an initialize request');
       return;
     }
-    await this.open(key, req, res, body);
+    if (this.sessions.size >= this.maxSessions) {
+      refuse(503, 'CapacityExceeded', `this MCP server holds ${this.maxSessions} sessions, its most; try again later`);
+      return;
+    }
+    await this.open(key, req, res, body, refuse);
   }
 
   /** Closes every session: calls under way are aborted and their jobs cancelled. */
@@ -113,7 +126,13 @@ export class McpHttpEndpoint {
     await Promise.allSettled([...this.sessions.values()].map((session) => session.mcp.close()));
   }
 
-  private async open(key: string, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  private async open(
+    key: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    refuse: (status: number, code: ErrorCode, message: string) => void,
+  ): Promise<void> {
     const client = new HarombeClient({
       baseUrl: this.options.apiUrl,
       apiKey: key,
@@ -124,23 +143,29 @@ export class McpHttpEndpoint {
       await client.listSandboxes({ signal: AbortSignal.timeout(this.options.keyCheckTimeoutMs ?? 10_000) });
     } catch (error) {
       if (isHarombeApiError(error, 'Unauthorized')) {
-        refuse(res, 401, 'Unauthorized', `the API refused the key: ${error.message}`);
+        refuse(401, 'Unauthorized', `the API refused the key: ${error.message}`);
       } else {
         const message = error instanceof Error ? error.message : String(error);
-        refuse(res, 503, 'ServiceUnavailable', `cannot check the key with the fleet's API: ${message}`);
+        refuse(503, 'ServiceUnavailable', `cannot check the key with the fleet's API: ${message}`);
       }
       return;
     }
+    // The session's id exists only once the transport has answered the initialize request.
+    let sessionId: string | undefined;
+    const onCallEnded = this.options.onCallEnded;
     const mcp = new HarombeMcpServer({
       client,
       ...(this.options.facts ? { facts: this.options.facts } : {}),
       ...(this.options.heartbeatMs === undefined ? {} : { heartbeatMs: this.options.heartbeatMs }),
-      ...(this.options.onCallEnded ? { onCallEnded: this.options.onCallEnded } : {}),
+      ...(onCallEnded
+        ? { onCallEnded: (event) => onCallEnded({ ...event, ...(sessionId ? { session: sessionId } : {}) }) }
+        : {}),
     });
     const keyHash = sha256(key);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
+        sessionId = id;
         this.sessions.set(id, { id, mcp, transport, keyHash, lastSeen: Date.now() });
         this.options.logger?.info({ session: id, key_sha256: keyHash.slice(0, 12) }, 'mcp session opened');
       },
@@ -168,15 +193,29 @@ export class McpHttpEndpoint {
   }
 }
 
-/** An answer of the endpoint itself, as a JSON-RPC error whose message starts with the stable code. */
-function refuse(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+/** JSON-RPC's code for a body that is not JSON. */
+export const JSON_RPC_PARSE_ERROR = -32700;
+
+/**
+ * The body of an answer of the endpoint itself: a JSON-RPC error whose message starts with the
+ * stable code, which `data.code` holds alone.
+ */
+export function refusalBody(status: number, code: ErrorCode, message: string, rpcCode?: number): object {
+  return {
+    jsonrpc: '2.0',
+    error: { code: rpcCode ?? (status === 404 ? -32001 : -32000), message: `${code}: ${message}`, data: { code } },
+    id: null,
+  };
+}
+
+/** Headers of such an answer: a 401 says which scheme to use. */
+export function refusalHeaders(status: number): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="harombe"';
-  res.writeHead(status, headers).end(
-    JSON.stringify({
-      jsonrpc: '2.0',
-      error: { code: status === 404 ? -32001 : -32000, message: `${code}: ${message}`, data: { code } },
-      id: null,
-    }),
-  );
+  return headers;
+}
+
+/** Writes a refusal of the endpoint itself (see refusalBody). */
+export function writeRefusal(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+  res.writeHead(status, refusalHeaders(status)).end(JSON.stringify(refusalBody(status, code, message)));
 }

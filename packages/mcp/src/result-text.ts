@@ -1,4 +1,5 @@
 import type {
+  CreateSandboxResult,
   DestroySandboxResult,
   ExecutionResult,
   InstallPackageResult,
@@ -92,6 +93,18 @@ export function resultText<T extends McpToolName>(tool: T, result: ToolResult<T>
         `sandbox_id: ${r.sandbox_id}`,
         errorLine(r.error, message === r.message ? undefined : message),
         `message: ${r.message}`,
+      ].join('\n');
+    }
+    case 'code_create_sandbox': {
+      const r = result as CreateSandboxResult;
+      const network = r.network_enabled ? `on, to ${r.allowed_domains.join(', ') || 'no domain'}` : 'off';
+      return [
+        `success: ${r.success}`,
+        errorLine(r.error, message),
+        `sandbox_id: ${r.sandbox_id ?? 'none (no sandbox was made)'}`,
+        `language: ${r.language}`,
+        `network: ${network}`,
+        `expires_at: ${r.expires_at ?? 'none'} (unless used before)`,
       ].join('\n');
     }
     default:

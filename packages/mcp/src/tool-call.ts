@@ -11,7 +11,7 @@ import type { McpToolName } from './tool-descriptions.js';
 export type CallOutcome =
   /** The tool ran and its result says success. */
   | 'succeeded'
-  /** The tool's answer is `success: false` (a program that failed, a missing file or sandbox, ...). */
+  /** The tool's answer is `success: false` (a program that exits non-zero, a missing file or sandbox, ...). */
   | 'failed'
   | 'denied'
   | 'expired'
@@ -164,8 +164,20 @@ export class ToolCall {
         jobId,
       };
     }
+    const text = resultText(tool, result, job.error?.message);
+    const code = (result as { error: ErrorCode | null }).error;
+    if (job.status !== 'completed' || code !== null) {
+      // The tool did not do its work (a missing sandbox or file, a timeout, ...): a tool error that
+      // starts with the stable code, with every field of the result after it.
+      const headline = `${code ?? job.error?.code ?? 'InternalError'}: ${job.error?.message ?? `job ${jobId} ended ${job.status}`}`;
+      return {
+        result: { isError: true, content: [{ type: 'text', text: `${headline}\n${text}` }], ...structured },
+        outcome: 'failed',
+        jobId,
+      };
+    }
     return {
-      result: { content: [{ type: 'text', text: resultText(tool, result, job.error?.message) }], ...structured },
+      result: { content: [{ type: 'text', text }], ...structured },
       outcome: result.success ? 'succeeded' : 'failed',
       jobId,
     };

@@ -19,6 +19,7 @@ const ANNOTATIONS: Readonly<Record<McpToolName, ToolAnnotations>> = {
   code_read_file: { readOnlyHint: true, openWorldHint: false },
   code_list_files: { readOnlyHint: true, openWorldHint: false },
   code_destroy_sandbox: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  code_create_sandbox: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
 };
 
 /**
@@ -41,7 +42,7 @@ function inputSchemaOf(tool: McpToolName): Tool['inputSchema'] {
   return schema as Tool['inputSchema'];
 }
 
-/** The six tools as tools/list answers them, their schemas generated from the core contracts. */
+/** The tools as tools/list answers them, their schemas generated from the core contracts. */
 export function toolDefinitions(facts: DeploymentFacts): Tool[] {
   const descriptions = toolDescriptions(facts);
   return MCP_TOOL_NAMES.map((name) => ({

@@ -19,6 +19,9 @@ interface UpOptions {
   port?: number;
   firstJob: boolean;
   exitAfterFirstJob: boolean;
+  /** false with --no-mcp. */
+  mcp: boolean;
+  mcpPort?: number;
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -63,6 +66,12 @@ export function registerUpCommand(program: Command): void {
     .option('--workers <n>', 'worker processes', (v) => Number.parseInt(v, 10), 1)
     .option('--port <port>', 'API port (default: api.port of the configuration, 8080)', (v) => Number.parseInt(v, 10))
     .option('--no-first-job', 'do not run the first job')
+    .option(
+      '--mcp-port <port>',
+      'port of the MCP service (Streamable HTTP; default: mcp.port of the configuration, 8090)',
+      (v) => Number.parseInt(v, 10),
+    )
+    .option('--no-mcp', 'do not start the MCP service')
     .option('--exit-after-first-job', 'stop the fleet once the first job has run (for scripts)', false)
     .action(async (options: UpOptions) => {
       const home = harombeHome();
@@ -92,10 +101,11 @@ export function registerUpCommand(program: Command): void {
         workers: options.workers,
         ...(options.port ? { apiPort: options.port } : {}),
         opsPort: 0,
+        ...(options.mcp ? { mcpPort: options.mcpPort ?? config.mcp.port } : {}),
         // A service that dies is said and started again: `up` never serves without a worker.
         supervise: { report: (message) => console.error(`harombe: ${message}`) },
       });
-      console.error('harombe: starting the fleet (approval service, worker, API)…');
+      console.error(`harombe: starting the fleet (approval service, worker, API${options.mcp ? ', MCP' : ''})…`);
       const stop = async (): Promise<void> => {
         console.error('harombe: stopping the fleet…');
         await fleet.stop();
@@ -111,6 +121,7 @@ export function registerUpCommand(program: Command): void {
       if (credentials && credentials.api_url !== fleet.apiUrl)
         writeLocalCredentials({ ...credentials, api_url: fleet.apiUrl });
       console.error(`harombe: fleet ready at ${fleet.apiUrl} (logs in ${join(home, 'logs')})`);
+      if (options.mcp) console.error(`harombe: MCP (Streamable HTTP, bearer = an API key) at ${fleet.mcpUrl}`);
       if (options.firstJob && credentials) await runFirstJob(fleet.apiUrl, credentials.keys);
       if (options.exitAfterFirstJob) return stop();
       console.error(
