@@ -9,6 +9,8 @@ export interface ServeStdioOptions extends HarombeMcpServerOptions {
   stdout?: Writable;
   /** Ends the serving (SIGINT, SIGTERM) as if the client had closed stdin. Default: none. */
   signal?: AbortSignal;
+  /** Told of what the transport could not take (a line that is not JSON-RPC, ...). Default: nobody. */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -19,6 +21,7 @@ export interface ServeStdioOptions extends HarombeMcpServerOptions {
 export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   const stdin = options.stdin ?? process.stdin;
   const mcp = new HarombeMcpServer(options);
+  if (options.onError) mcp.server.onerror = options.onError;
   const ended = new Promise<void>((resolve) => {
     // The SDK's transport does not watch for the end of its input: a client that exits ends here.
     stdin.once('end', resolve);

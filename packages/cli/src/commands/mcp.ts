@@ -38,7 +38,13 @@ export function registerMcpCommand(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         // Until the client closes stdin; calls still under way then have their jobs cancelled.
-        await serveStdio({ client, facts, signal: stop.signal });
+        await serveStdio({
+          client,
+          facts,
+          signal: stop.signal,
+          // stdout carries the protocol alone; what went wrong goes to stderr, which MCP clients log.
+          onError: (error) => process.stderr.write(`harombe mcp: ${error.message}\n`),
+        });
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
