@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Agent } from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
@@ -20,6 +19,7 @@ import {
   type SandboxConfigInput,
 } from '@harombe/core';
 import { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB, type SandboxNetworkSpec } from './container-spec.js';
+import { dockerClient } from './docker-client.js';
 import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
@@ -196,8 +196,7 @@ export class SandboxManager {
 
   constructor(options: SandboxManagerOptions = {}) {
     this.config = SandboxConfig.parse(options.config ?? {});
-    // Connections to the Docker API are kept open between calls: a few per execution.
-    this.docker = options.docker ?? new Docker({ agent: new Agent({ keepAlive: true }) } as Docker.DockerOptions);
+    this.docker = options.docker ?? dockerClient();
     this.managerId = options.managerId ?? `harombe-${hostname()}`;
     this.registry = options.registry ?? new InMemorySandboxRegistry();
     this.clock = options.clock ?? systemClock;

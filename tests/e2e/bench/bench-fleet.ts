@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --jobs N --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S
- *                   --only rounds,memory,oneshot,idle]
+ *                   --only rounds,memory,oneshot,idle --profile DIR]
  *
  * Every scenario runs the fleet and, in the same run, the raw baseline doing the same work; the
  * figures are reported as ratios and written to bench-results/fleet.json.
@@ -17,6 +17,9 @@
  *   sandboxes (sampled every 250 ms) and those left 10 s after the batch, GET /v1/jobs/{id} p99
  *   during the batch, and how late an approval left to expire during the batch was expired.
  * - Idle (`idle`): kept sandboxes left idle, their CPU read from their containers' cgroups.
+ *
+ * `--profile DIR` runs every service with `node --cpu-prof`: DIR gets one .cpuprofile per service
+ * process (open it in Chrome DevTools' Performance panel) to see where the fleet spends its CPU.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -45,6 +48,7 @@ const rawOneShotRuns = Number(option('--raw-oneshot', String(oneShotJobs)));
 const idleSandboxes = Number(option('--idle', '50'));
 const idleSeconds = Number(option('--idle-seconds', '60'));
 /** The scenarios to run (default: all of them). */
+const profileDir = option('--profile', '');
 const only = new Set(option('--only', 'rounds,memory,oneshot,idle').split(','));
 /** The one-shot batch runs on a worker of this concurrency, and the raw baseline at the same. */
 const ONE_SHOT_CONCURRENCY = 2;
@@ -394,7 +398,14 @@ async function startFleet(dir: string, config: Record<string, unknown>) {
       },
     }),
   );
-  const fleet = new LocalFleet({ configPath, redisUrl: redis.url, logDir: join(dir, 'logs'), apiPort: 0, opsPort: 0 });
+  const fleet = new LocalFleet({
+    configPath,
+    redisUrl: redis.url,
+    logDir: join(dir, 'logs'),
+    apiPort: 0,
+    opsPort: 0,
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`] : [],
+  });
   await fleet.start();
   const client = new HarombeClient({ baseUrl: fleet.apiUrl, apiKey: KEY });
   return {
