@@ -62,6 +62,7 @@ const sandboxConfig = SandboxConfig.parse({});
 interface Round {
   latencies_ms: number[];
   wall_ms: number;
+  phases_p50_ms?: Record<string, number>;
 }
 
 /** `total` calls of `work` spread over `concurrency` loops; loop i passes i to work. */
@@ -94,6 +95,7 @@ function summarize(round: Round) {
     p50_ms: percentile(round.latencies_ms, 50),
     p95_ms: percentile(round.latencies_ms, 95),
     throughput_per_s: (round.latencies_ms.length / round.wall_ms) * 1000,
+    ...(round.phases_p50_ms ? { phases_p50_ms: round.phases_p50_ms } : {}),
   };
 }
 
@@ -127,16 +129,41 @@ async function fleetRound(client: HarombeClient, concurrency: number): Promise<R
     if (job.status !== 'completed') throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
     sandboxes.push(job.result?.sandbox_id as string);
   }
+  const spans: { queued: number; ran: number; around: number }[] = [];
   const run = async (loop: number) => {
+    const t0 = performance.now();
     const job = await client.submitJob({
       tool: 'code_execute',
       params: { language: 'python', code: PROGRAM, sandbox_id: sandboxes[loop] },
       wait_seconds: 60,
     });
+    const took = performance.now() - t0;
     if (job.status !== 'completed' || job.result?.exit_code !== 0)
       throw new Error(`job ended ${job.status}: ${JSON.stringify(job.result)}`);
+    const at = (time: string | null) => Date.parse(time ?? '');
+    spans.push({
+      queued: at(job.started_at) - at(job.created_at),
+      ran: at(job.finished_at) - at(job.started_at),
+      around: took - (at(job.finished_at) - at(job.created_at)),
+    });
   };
   const round = await drive(jobsPerRound, concurrency, `fleet end to end, concurrency ${concurrency}`, run);
+  // Where a job's time goes (ms, medians): accepted → a worker started it, its run (sandbox
+  // execution and the worker's own steps), and the rest (HTTP, validation, storing, the answer).
+  round.phases_p50_ms = {
+    accepted_to_started: percentile(
+      spans.map((s) => s.queued),
+      50,
+    ),
+    started_to_finished: percentile(
+      spans.map((s) => s.ran),
+      50,
+    ),
+    outside_the_record: percentile(
+      spans.map((s) => s.around),
+      50,
+    ),
+  };
   for (const sandbox_id of sandboxes)
     await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
   return round;
@@ -509,6 +536,8 @@ async function main(): Promise<void> {
   for (const r of rounds) {
     const cpu = Object.entries(r.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
     console.log(`CPU of the fleet's own processes per job at concurrency ${r.concurrency} (ms): ${cpu.join(', ')}`);
+    const phases = Object.entries(r.fleet.phases_p50_ms ?? {}).map(([name, ms]) => `${name} ${ms.toFixed(0)}`);
+    console.log(`  where a job's time goes at concurrency ${r.concurrency} (p50 ms): ${phases.join(', ')}`);
   }
   if (memory) {
     console.log(
