@@ -23,7 +23,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -439,11 +439,31 @@ async function startFleet(dir: string, config: Record<string, unknown>) {
     fleet,
     redis,
     client,
-    async stop() {
+    /** Stops the fleet and answers the warnings and errors its services logged, counted by message. */
+    async stop(): Promise<Record<string, number>> {
       await fleet.stop();
       await redis.stop();
+      return loggedProblems(join(dir, 'logs'));
     },
   };
+}
+
+/**
+ * Warnings and errors in the services' JSON logs, counted by message: a fleet holding its load
+ * logs no failed lock renewal, lost worker or failed job.
+ */
+function loggedProblems(logDir: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const file of readdirSync(logDir)) {
+    for (const line of readFileSync(join(logDir, file), 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      if ((entry.level ?? 0) < 40) continue;
+      const what = `${entry.msg ?? ''}${entry.err?.message ? `: ${entry.err.message}` : ''}`.slice(0, 160);
+      counts[what] = (counts[what] ?? 0) + 1;
+    }
+  }
+  return counts;
 }
 
 const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -467,6 +487,7 @@ async function main(): Promise<void> {
     worker: { concurrency: Math.max(...concurrencies) },
   });
   const rounds = [];
+  const problems: Record<string, Record<string, number>> = {};
   let memory: Awaited<ReturnType<typeof batchMemory>> | undefined;
   try {
     const pids = fleetProcesses(kept.fleet, kept.redis);
@@ -488,7 +509,7 @@ async function main(): Promise<void> {
     }
     if (only.has('memory')) memory = await batchMemory(kept.client, kept.fleet.api!.child.pid!);
   } finally {
-    await kept.stop();
+    problems.kept = await kept.stop();
   }
 
   // One-shot jobs, nothing made beforehand; then idle kept sandboxes.
@@ -518,7 +539,7 @@ async function main(): Promise<void> {
       }
       if (only.has('idle')) idle = await idleCost(oneShotFleet.client, idleSandboxes, idleSeconds);
     } finally {
-      await oneShotFleet.stop();
+      problems.oneshot = await oneShotFleet.stop();
     }
   }
 
@@ -572,6 +593,10 @@ async function main(): Promise<void> {
       `\nIdle: ${idle.sandboxes} kept sandboxes over ${idle.seconds} s used ${idle.cpu_percent_of_a_core_each.mean.toFixed(3)} % of a core each on average, ${idle.cpu_percent_of_a_core_each.max.toFixed(3)} % at most (bar <= ${bars.idle_cpu_percent_max} %: ${met(idle.cpu_percent_of_a_core_each.max <= bars.idle_cpu_percent_max)})`,
     );
   }
+  for (const [fleet, counts] of Object.entries(problems)) {
+    const lines = Object.entries(counts).map(([what, n]) => `${n}× ${what}`);
+    console.log(`\nWarnings and errors the ${fleet} fleet logged: ${lines.length ? lines.join('; ') : 'none'}`);
+  }
   const out = resolve(import.meta.dirname, '../../../bench-results');
   mkdirSync(out, { recursive: true });
   writeFileSync(
@@ -586,6 +611,7 @@ async function main(): Promise<void> {
         memory,
         oneshot,
         idle,
+        logged_problems: problems,
         bars,
       },
       null,
