@@ -126,8 +126,8 @@ function entryOf(service: FleetService): string {
 
 /**
  * The all-in-one fleet on one machine: the approval service, workers, the API and optionally the
- * MCP service, each its own process (as in a real deployment), sharing one Redis. `harombe up` and the end-to-end tests
- * both run it.
+ * MCP service, each its own process (as in a real deployment), sharing one Redis. `harombe up`
+ * and the end-to-end tests both run it.
  */
 export class LocalFleet {
   readonly workers: ServiceProcess[] = [];

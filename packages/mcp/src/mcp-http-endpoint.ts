@@ -138,16 +138,9 @@ export class McpHttpEndpoint {
       apiKey: key,
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
     });
-    try {
-      // Any route that only authenticates will do: a key the API does not know fails here, once.
-      await client.listSandboxes({ signal: AbortSignal.timeout(this.options.keyCheckTimeoutMs ?? 10_000) });
-    } catch (error) {
-      if (isHarombeApiError(error, 'Unauthorized')) {
-        refuse(401, 'Unauthorized', `the API refused the key: ${error.message}`);
-      } else {
-        const message = error instanceof Error ? error.message : String(error);
-        refuse(503, 'ServiceUnavailable', `cannot check the key with the fleet's API: ${message}`);
-      }
+    const refusal = await this.checkKey(client);
+    if (refusal) {
+      refuse(...refusal);
       return;
     }
     // The session's id exists only once the transport has answered the initialize request.
@@ -180,6 +173,22 @@ export class McpHttpEndpoint {
     await transport.handleRequest(req, res, body);
     // The transport refused the initialization (a bad Accept header, say): nothing to keep.
     if (transport.sessionId === undefined) await mcp.close();
+  }
+
+  /** Why a new session's key is refused, or undefined when the API knows it. */
+  private async checkKey(client: HarombeClient): Promise<[number, ErrorCode, string] | undefined> {
+    try {
+      // Any route that only authenticates will do: a key the API does not know fails here, once.
+      await client.listSandboxes({ signal: AbortSignal.timeout(this.options.keyCheckTimeoutMs ?? 10_000) });
+      return undefined;
+    } catch (error) {
+      // A key without some scope is still a key: its calls will hear Forbidden from the API.
+      if (isHarombeApiError(error, 'Forbidden')) return undefined;
+      if (isHarombeApiError(error, 'Unauthorized'))
+        return [401, 'Unauthorized', `the API refused the key: ${error.message}`];
+      const message = error instanceof Error ? error.message : String(error);
+      return [503, 'ServiceUnavailable', `cannot check the key with the fleet's API: ${message}`];
+    }
   }
 
   private sweep(): void {

@@ -94,7 +94,12 @@ export class ToolCall {
       return this.ended(job);
     } catch (error) {
       if (signal.aborted) return await this.cancel(job);
-      return { result: toolErrorOf(error), outcome: 'error', ...(job ? { jobId: job.job_id } : {}) };
+      if (!job) return { result: toolErrorOf(error), outcome: 'error' };
+      // Lost track of a job that goes on: say which, so that it can be looked up (or cancelled) later.
+      const lost = toolErrorOf(error);
+      const [first] = lost.content as [{ type: 'text'; text: string }];
+      first.text += ` (job ${job.job_id}, last seen ${job.status}, goes on without this call)`;
+      return { result: lost, outcome: 'error', jobId: job.job_id };
     }
   }
 

@@ -31,6 +31,8 @@ export class FakeApi {
   keys = new Set([KEY]);
   onSubmit: (job: JobView) => void = () => undefined;
   refuse: { status: number; code: ErrorCode; message: string } | undefined;
+  /** Looks at a job (GET /v1/jobs/{id}) still to answer 503 ServiceUnavailable, as an API restarting. */
+  failLooks = 0;
   baseUrl = '';
   private readonly listeners = new Set<() => void>();
   private readonly server: Server = createServer((req, res) => void this.handle(req, res));
@@ -99,6 +101,10 @@ export class FakeApi {
       const jobId = decodeURIComponent(jobMatch[1] ?? '');
       if (!this.jobs.has(jobId)) return sendError(res, 404, 'NotFound', `job ${jobId} not found`);
       if (req.method === 'DELETE') return this.cancel(jobId, res);
+      if (this.failLooks > 0) {
+        this.failLooks -= 1;
+        return sendError(res, 503, 'ServiceUnavailable', 'the API is restarting');
+      }
       const wait = Number(url.searchParams.get('wait_seconds') ?? 0);
       return send(res, 200, await this.settle(jobId, wait, res));
     }

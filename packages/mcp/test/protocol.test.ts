@@ -16,11 +16,19 @@ let api: FakeApi;
 let mcp: HarombeMcpServer;
 let client: Client;
 
-async function connect(options: { follower?: JobFollower; heartbeatMs?: number; baseUrl?: string } = {}) {
+interface ConnectOptions {
+  follower?: JobFollower;
+  heartbeatMs?: number;
+  baseUrl?: string;
+  outageMs?: number;
+}
+
+async function connect(options: ConnectOptions = {}) {
   const harombe = new HarombeClient({ baseUrl: options.baseUrl ?? api.baseUrl, apiKey: KEY });
+  const polls = { approvalPollSeconds: 1, pollSeconds: 1, ...(options.outageMs ? { outageMs: options.outageMs } : {}) };
   mcp = new HarombeMcpServer({
     client: harombe,
-    follower: options.follower ?? new LongPollJobFollower(harombe, { approvalPollSeconds: 1, pollSeconds: 1 }),
+    follower: options.follower ?? new LongPollJobFollower(harombe, polls),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
   });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
@@ -110,6 +118,27 @@ describe('the MCP server over the API', () => {
     const unreachable = await call('code_list_files', { sandbox_id: 'sandbox-0123456789abcdef' }).result;
     expect(unreachable.isError).toBe(true);
     expect(text(unreachable)).toMatch(/^ServiceUnavailable: .*cannot reach http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it('follows a job through an API restart, and past a long outage gives up naming the job', async () => {
+    await connect();
+    api.failLooks = 3;
+    api.onSubmit = (job) => api.update(job.job_id, { status: 'running' });
+    const pending = call('code_execute', { language: 'python', code: 'print(1)' });
+    await vi.waitFor(() => expect(api.failLooks).toBe(0), { timeout: 10_000 });
+    api.end(api.job.job_id, 'completed', execution('1\n'));
+    expect((await pending.result).structuredContent).toEqual(execution('1\n'));
+    await client.close();
+    await mcp.close();
+
+    await connect({ outageMs: 1 });
+    api.failLooks = Number.POSITIVE_INFINITY;
+    const lost = await call('code_execute', { language: 'python', code: 'print(2)' }).result;
+    expect(lost.isError).toBe(true);
+    const jobId = [...api.jobs.keys()][1] as string;
+    expect(text(lost)).toBe(
+      `ServiceUnavailable: the API is restarting (job ${jobId}, last seen running, goes on without this call)`,
+    );
   });
 
   it('answers a result that breaks its contract as InternalError, never as structuredContent', async () => {

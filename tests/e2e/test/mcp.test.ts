@@ -334,6 +334,17 @@ describe.each<Kind>(['stdio', 'http'])('MCP over %s, against a real fleet', (kin
     expect(stderr.join('')).not.toMatch(/Error|at /);
   });
 
+  it('lets a key that may not submit connect, and answers its calls with Forbidden', async () => {
+    const approver = await connect(kind, 'bob');
+    try {
+      const refused = await call(approver.client, 'code_execute', { language: 'python', code: 'print(1)' }).result;
+      expect(refused.isError).toBe(true);
+      expect(textOf(refused)).toMatch(/^Forbidden: /);
+    } finally {
+      await approver.close();
+    }
+  });
+
   it('answers another tenant’s sandbox as not found, and leaves it alone', async () => {
     const created = await call(client, 'code_create_sandbox', { language: 'shell' }).result;
     const sandbox_id = created.structuredContent?.sandbox_id as string;

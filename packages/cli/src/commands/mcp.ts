@@ -60,6 +60,8 @@ async function checkKey(client: HarombeClient, source: string): Promise<void> {
   try {
     await client.listSandboxes({ signal: AbortSignal.timeout(10_000) });
   } catch (error) {
+    // A key without some scope is still a key: its calls will hear Forbidden from the API.
+    if (isHarombeApiError(error, 'Forbidden')) return;
     if (isHarombeApiError(error, 'Unauthorized'))
       throw new CliError('Unauthorized', `the API refused the key from ${source}: ${error.message}`);
     const reason = error instanceof Error ? error.message : String(error);
