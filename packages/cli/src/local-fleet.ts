@@ -194,10 +194,13 @@ export class LocalFleet {
     return this.api;
   }
 
-  /** Starts the MCP service, calling this fleet's API (started before). */
-  async startMcp(): Promise<ServiceProcess> {
-    const port = this.mcpAddress ? new URL(this.mcpAddress).port : String(this.options.mcpPort ?? 0);
-    this.mcp = this.spawn('mcp', { HAROMBE_MCP_PORT: port, HAROMBE_API_URL: this.apiUrl });
+  /**
+   * Starts the MCP service on `port` (0: a free one), calling this fleet's API (started before).
+   * Default: the port it had, else `mcpPort`, else 0.
+   */
+  async startMcp(port?: number): Promise<ServiceProcess> {
+    const chosen = port ?? (this.mcpAddress ? Number(new URL(this.mcpAddress).port) : (this.options.mcpPort ?? 0));
+    this.mcp = this.spawn('mcp', { HAROMBE_MCP_PORT: String(chosen), HAROMBE_API_URL: this.apiUrl });
     const line = await this.mcp.logged('mcp listening', this.readyTimeoutMs);
     this.mcpAddress = `${String(line.address)}${String(line.path)}`;
     this.watch(this.mcp, () => this.startMcp());

@@ -101,7 +101,6 @@ export function registerUpCommand(program: Command): void {
         workers: options.workers,
         ...(options.port ? { apiPort: options.port } : {}),
         opsPort: 0,
-        ...(options.mcp ? { mcpPort: options.mcpPort ?? config.mcp.port } : {}),
         // A service that dies is said and started again: `up` never serves without a worker.
         supervise: { report: (message) => console.error(`harombe: ${message}`) },
       });
@@ -121,7 +120,7 @@ export function registerUpCommand(program: Command): void {
       if (credentials && credentials.api_url !== fleet.apiUrl)
         writeLocalCredentials({ ...credentials, api_url: fleet.apiUrl });
       console.error(`harombe: fleet ready at ${fleet.apiUrl} (logs in ${join(home, 'logs')})`);
-      if (options.mcp) console.error(`harombe: MCP (Streamable HTTP, bearer = an API key) at ${fleet.mcpUrl}`);
+      if (options.mcp) await startMcp(fleet, options.mcpPort ?? config.mcp.port);
       if (options.firstJob && credentials) await runFirstJob(fleet.apiUrl, credentials.keys);
       if (options.exitAfterFirstJob) return stop();
       console.error(
@@ -132,6 +131,20 @@ export function registerUpCommand(program: Command): void {
         process.once('SIGTERM', () => void stop().then(done));
       });
     });
+}
+
+/** The MCP service beside the fleet; one that cannot start (its port taken, say) is said, not fatal. */
+async function startMcp(fleet: LocalFleet, port: number): Promise<void> {
+  try {
+    await fleet.startMcp(port);
+    console.error(`harombe: MCP (Streamable HTTP, bearer = an API key) at ${fleet.mcpUrl}`);
+  } catch (error) {
+    console.error(
+      `harombe: the MCP service did not start on port ${port} (${(error as Error).message}); ` +
+        'the fleet serves without it (--mcp-port picks another port, --no-mcp leaves it out)',
+    );
+    await fleet.mcp?.stop();
+  }
 }
 
 /** Submits a first Python job, approves it as the local approver (HIGH risk needs a person), prints its output. */
