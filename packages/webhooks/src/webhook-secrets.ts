@@ -65,8 +65,8 @@ export class WebhookSecrets {
   }
 
   async view(tenant: string): Promise<WebhookSecretView> {
-    if (configuredWebhookSecret(this.options.config, tenant, this.options.env))
-      return { source: 'config', secret: null, previous_expires_at: null };
+    // Only whether one is configured: the API need not hold the variable, the approval service does.
+    if (this.configured(tenant)) return { source: 'config', secret: null, previous_expires_at: null };
     const stored = await this.stored(tenant);
     return {
       source: 'generated',
@@ -77,7 +77,7 @@ export class WebhookSecrets {
 
   /** A new generated secret; the old one signs as well for a day. A configured secret is changed only where it is configured. */
   async rotate(tenant: string): Promise<WebhookSecretView> {
-    if (configuredWebhookSecret(this.options.config, tenant, this.options.env))
+    if (this.configured(tenant))
       throw new HarombeError(
         'Conflict',
         `the webhook secret of tenant ${tenant} is set in the configuration (webhooks.tenants.${tenant}.secret_env); rotate it there`,
@@ -89,6 +89,10 @@ export class WebhookSecrets {
       String(this.graceMs),
     );
     return this.view(tenant);
+  }
+
+  private configured(tenant: string): boolean {
+    return Boolean(this.options.config.tenants[tenant]?.secret_env);
   }
 
   private async stored(tenant: string): Promise<{ current: string; previous?: string; previousUntil?: number }> {

@@ -1,4 +1,11 @@
-import { HarombeError, systemClock, type Clock, type WebhookDelivery, type WebhooksConfig } from '@harombe/core';
+import {
+  HarombeError,
+  isTerminal,
+  systemClock,
+  type Clock,
+  type WebhookDelivery,
+  type WebhooksConfig,
+} from '@harombe/core';
 import type { BatchStore, JobEvents, JobStore, RedisKeys } from '@harombe/queue';
 import type { ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -121,7 +128,10 @@ export class Webhooks {
     });
     this.deliverer.start();
     this.dispatcher.start();
-    this.unsubscribe ??= options.events?.onEvent(() => this.dispatcher.wake());
+    // Only the steps that record an event: a job ending, or one made waiting for a person.
+    this.unsubscribe ??= options.events?.onEvent((_jobId, status) => {
+      if (isTerminal(status) || status === 'awaiting_approval') this.dispatcher.wake();
+    });
   }
 
   /** Events recorded and not yet turned into deliveries. */

@@ -93,6 +93,7 @@ describe('signed deliveries', () => {
     await f.webhooks.subscriptions.create('globex', { url: receiver.url('/globex') });
     const job = await f.createJob({ status: 'awaiting_approval', callback_url: receiver.url() });
     await expect.poll(() => receiver.requests('/all').length).toBe(1);
+    await expect.poll(() => receiver.requests().length).toBe(1);
     const approval = job.approval as NonNullable<typeof job.approval>;
     await f.store.transition(
       job.job_id,
