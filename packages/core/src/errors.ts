@@ -45,6 +45,11 @@ export const ERROR_CODES = [
   'QuotaExceeded',
   /** The fleet has no room for another kept sandbox now. */
   'CapacityExceeded',
+  /**
+   * A webhook URL leads where deliveries may not go: loopback, link-local, a private range, the
+   * fleet's own addresses (unless the configuration allows it), or a name that does not resolve.
+   */
+  'WebhookTargetRefused',
 ] as const;
 export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;

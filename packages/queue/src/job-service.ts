@@ -31,6 +31,11 @@ import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import type { Principal } from './principal.js';
 import { failedResult } from './results.js';
 
+/** Refuses a webhook URL deliveries may not reach (WebhookTargetRefused, naming `field`). */
+export interface CallbackTargetCheck {
+  check(url: string, field: string): Promise<unknown>;
+}
+
 /** The risk policy as the pipeline uses it. */
 export interface Classifier {
   classify(tool: string, params: Record<string, unknown>): RiskAssessment;
@@ -58,6 +63,8 @@ export interface JobServiceOptions {
   audit?: AuditTrail;
   /** Refuses jobs that would make a kept sandbox past a quota or the fleet's room. Default: none. */
   admission?: KeptSandboxAdmission;
+  /** Checks a callback_url at submission (deliveries check it again). Default: accepted as given. */
+  callbacks?: CallbackTargetCheck;
 }
 
 type Decision = 'approve' | 'deny';
@@ -80,6 +87,10 @@ export class JobService {
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
+    if (input.callback_url) {
+      await this.options.callbacks?.check(input.callback_url, 'callback_url');
+      job.callback_url = input.callback_url;
+    }
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
     const { job_id, created, conflict } = await this.options.store.create(
       job,
@@ -106,6 +117,7 @@ export class JobService {
     const jobs = input.jobs.map((entry, index) =>
       this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, `jobs.${index}.`),
     );
+    if (input.callback_url) await this.options.callbacks?.check(input.callback_url, 'callback_url');
     const keeping = jobs.filter((job) => createsKeptSandbox(job.tool, job.params)).length;
     if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
     const now = this.options.clock.now();
@@ -116,6 +128,7 @@ export class JobService {
         created_at: now,
         total: jobs.length,
         payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
+        ...(input.callback_url ? { callback_url: input.callback_url } : {}),
       },
       input.idempotency_key,
     );

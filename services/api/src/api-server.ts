@@ -32,6 +32,7 @@ import {
   type WorkerRegistry,
 } from '@harombe/queue';
 import { registerOpsRoutes, type JobMetrics, type ReadinessCheck } from '@harombe/service-kit';
+import type { Webhooks } from '@harombe/webhooks';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -44,6 +45,7 @@ import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { requireScope, type ApiKeyring } from './api-keyring.js';
 import { toErrorResponse } from './http-errors.js';
+import { registerWebhookRoutes } from './webhook-routes.js';
 
 export interface ApiServerOptions {
   service: JobService;
@@ -63,6 +65,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Largest request body, in bytes. Default 32 MiB. */
   maxBodyBytes?: number;
+  /** Subscriptions, the signing secret and deliveries under /v1/webhooks. Default: no such routes. */
+  webhooks?: Webhooks;
 }
 
 const WaitQuery = z.strictObject({ wait_seconds: z.coerce.number().min(0).max(60).optional() });
@@ -272,6 +276,7 @@ export async function buildApiServer(options: ApiServerOptions) {
         counts,
         jobs,
         next_offset: offset + ids.length < batch.total ? offset + ids.length : null,
+        ...(batch.callback_url ? { callback_url: batch.callback_url } : {}),
       };
     },
   );
@@ -382,6 +387,8 @@ export async function buildApiServer(options: ApiServerOptions) {
       },
     );
   }
+
+  if (options.webhooks) registerWebhookRoutes(app as unknown as FastifyInstance, options.webhooks, auth);
 
   app.get(
     '/v1/sandboxes',
