@@ -6,6 +6,7 @@ import { decodeRecord, encodeFields, type JobRecord } from './job-record.js';
 import { auditInboxItem, type AuditEntry } from './audit-entry.js';
 import { CREATE_JOB, PLACE_JOB, TRANSITION_JOB } from './lua.js';
 import { RedisKeys } from './redis-keys.js';
+import { batchJobEndedEvent, submittedEvent, transitionEvent } from './status-events.js';
 
 export interface JobStoreOptions {
   /** A connection for commands (not one in subscriber mode). */
@@ -104,7 +105,8 @@ export class JobStore {
   /**
    * Applies one lifecycle event with the given field changes, atomically: nothing happens
    * unless the job is in one of the event's `from` statuses (and, for decisions, before its
-   * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step.
+   * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step, and
+   * the step's status event to the job's event stream (and, for a batch job's end, to the batch's).
    */
   async transition(
     jobId: string,
@@ -127,6 +129,8 @@ export class JobStore {
       terminal ? '1' : '0',
       this.keys.jobEvents(),
       audit ? auditInboxItem(audit, nowMs) : '',
+      transitionEvent(jobId, event, to, nowMs, patch),
+      terminal ? batchJobEndedEvent(jobId, to, patch) : '',
     );
     if (outcome === 'missing') return { outcome };
     return { outcome: outcome as 'ok' | 'refused' | 'late', previous: previous as JobStatus };
@@ -198,6 +202,7 @@ export class JobStore {
       String(job.created_at),
       this.keys.jobEvents(),
       idempotencyKey ? '1' : '0',
+      submittedEvent(job),
       ...audit.map((entry) => auditInboxItem(entry, job.created_at)),
     ];
   }
