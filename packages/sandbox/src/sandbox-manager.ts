@@ -19,7 +19,7 @@ import {
   type SandboxConfigInput,
 } from '@harombe/core';
 import { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB, type SandboxNetworkSpec } from './container-spec.js';
-import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
+import { dockerExec, type DockerExecOutcome, type OutputListener } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
 import { RegistryResolver } from './registry-resolver.js';
@@ -121,6 +121,11 @@ export interface ExecuteRequest {
   language?: Language;
   /** The caller wants network: refused (NetworkDisabled) when the sandbox was created without. */
   network_enabled?: boolean;
+  /**
+   * Told the program's output as it writes it, decoded and capped as the result's is: a stream's
+   * pieces joined are the result's stdout (stderr), the truncation marker included. Default: nobody.
+   */
+  onOutput?: OutputListener;
 }
 
 /** A one-shot execution: a sandbox of its own, removed as soon as the program has ended. */
@@ -476,6 +481,7 @@ export class SandboxManager {
         cmd,
         user,
         ...(stdin !== undefined ? { stdin } : {}),
+        ...(request.onOutput ? { onOutput: request.onOutput } : {}),
         maxOutputBytes,
         signal: controller.signal,
       });

@@ -27,6 +27,20 @@ const SINGLE_WRITE = {
 const run = (language: keyof typeof SINGLE_WRITE, code: string, max_output_bytes = 4 * MIB) =>
   manager.runOnce({ language, owner: OWNER, code, max_output_bytes, timeout: 60 });
 
+/** Runs like run(), keeping the output as the program wrote it: each stream's pieces, in order. */
+async function runTold(language: keyof typeof SINGLE_WRITE, code: string, max_output_bytes = 4 * MIB) {
+  const told = { stdout: [] as string[], stderr: [] as string[] };
+  const result = await manager.runOnce({
+    language,
+    owner: OWNER,
+    code,
+    max_output_bytes,
+    timeout: 60,
+    onOutput: (stream, text) => told[stream].push(text),
+  });
+  return { result, told };
+}
+
 describe('every byte a program writes arrives', () => {
   for (const language of ['python', 'javascript', 'shell'] as const) {
     for (const size of [65_537, MIB, 2 * MIB]) {
@@ -79,5 +93,42 @@ describe('every byte a program writes arrives', () => {
       const result = await run(language, SINGLE_WRITE[language](2 * MIB, 'stdout'), MIB);
       expect(result.stdout, language).toBe('a'.repeat(MIB) + TRUNCATION_MARKER);
     }
+  });
+});
+
+describe('the output as the program writes it (onOutput)', () => {
+  it('tells each stream in pieces that join to the result, in every language, the cap and its marker included', async () => {
+    const programs = {
+      python:
+        'import sys\nsys.stdout.buffer.write(bytes(range(256)) * 4096)\nsys.stdout.flush()\nprint("é€😀", file=sys.stderr)',
+      javascript: 'process.stdout.write(Buffer.alloc(1048576, 0xe2)); process.stderr.write("é€😀\\n");',
+      shell: "head -c 1048576 /dev/zero | tr '\\0' '\\303'; printf '\\303\\251\\342\\202\\254\\n' >&2",
+    } as const;
+    for (const [language, code] of Object.entries(programs) as [keyof typeof programs, string][]) {
+      const { result, told } = await runTold(language, code, 1_000_001);
+      expect(result.exit_code, `${language}: ${result.stderr.slice(0, 300)}`).toBe(0);
+      expect(result.stdout.endsWith(TRUNCATION_MARKER), language).toBe(true);
+      expect(told.stdout.join(''), language).toBe(result.stdout);
+      expect(told.stderr.join(''), language).toBe(result.stderr);
+      expect(told.stdout.join('').split(TRUNCATION_MARKER)).toHaveLength(2);
+      expect(told.stdout.length, language).toBeGreaterThan(1);
+    }
+  });
+
+  it('tells a line before the program goes on: output arrives while the program still runs', async () => {
+    const seen: { text: string; at: number }[] = [];
+    const started = Date.now();
+    const result = await manager.runOnce({
+      language: 'python',
+      owner: OWNER,
+      code: 'import time\nprint("first")\ntime.sleep(1.5)\nprint("second")',
+      onOutput: (_stream, text) => seen.push({ text, at: Date.now() - started }),
+    });
+    expect(result.stdout).toBe('first\nsecond\n');
+    expect(seen.map((piece) => piece.text).join('')).toBe(result.stdout);
+    // The first line was told while the program slept, well before the second.
+    const first = seen.find((piece) => piece.text.includes('first'))!;
+    const second = seen.find((piece) => piece.text.includes('second'))!;
+    expect(second.at - first.at).toBeGreaterThan(1_000);
   });
 });
