@@ -89,6 +89,11 @@ export class JobStore {
     return decodeRecord(await this.redis.hgetall(this.keys.job(jobId)));
   }
 
+  /** A job's status alone (cheap to ask often); undefined when the job is gone. */
+  async status(jobId: string): Promise<JobStatus | undefined> {
+    return ((await this.redis.hget(this.keys.job(jobId), 'status')) as JobStatus | null) ?? undefined;
+  }
+
   async getMany(jobIds: string[]): Promise<(JobRecord | undefined)[]> {
     const out: (JobRecord | undefined)[] = [];
     for (let i = 0; i < jobIds.length; i += PAGE) {
@@ -97,6 +102,32 @@ export class JobStore {
       for (const [error, hash] of (await pipeline.exec()) ?? []) {
         if (error) throw error;
         out.push(decodeRecord(hash as Record<string, string>));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Each job's status and the bytes its params and result take, without reading them: what
+   * reading it whole would cost (undefined for a job that is gone).
+   */
+  async footprints(jobIds: string[]): Promise<({ status: JobStatus; bytes: number } | undefined)[]> {
+    const out: ({ status: JobStatus; bytes: number } | undefined)[] = [];
+    for (let i = 0; i < jobIds.length; i += PAGE) {
+      const pipeline = this.redis.pipeline();
+      for (const id of jobIds.slice(i, i + PAGE)) {
+        const key = this.keys.job(id);
+        pipeline.hget(key, 'status').hstrlen(key, 'params').hstrlen(key, 'result');
+      }
+      const answers = (await pipeline.exec()) ?? [];
+      for (let j = 0; j < answers.length; j += 3) {
+        const [[e1, status], [e2, params], [e3, result]] = answers.slice(j, j + 3) as [
+          [Error | null, unknown],
+          [Error | null, unknown],
+          [Error | null, unknown],
+        ];
+        if (e1 || e2 || e3) throw e1 ?? e2 ?? e3;
+        out.push(status ? { status: status as JobStatus, bytes: Number(params) + Number(result) } : undefined);
       }
     }
     return out;
