@@ -28,6 +28,8 @@ export interface LocalFleetOptions {
    * as the tests stop and kill services on purpose.
    */
   supervise?: { report: (message: string) => void };
+  /** Options for each service's node, before its entry point (`--cpu-prof` for `npm run bench -- --profile`). Default none. */
+  nodeArgs?: string[];
 }
 
 /** The first restart of a service that died waits this long; each quick one after, twice as long. */
@@ -225,7 +227,7 @@ export class LocalFleet {
   private spawn(service: FleetService, env: NodeJS.ProcessEnv): ServiceProcess {
     this.spawned += 1;
     const log = createWriteStream(join(this.options.logDir, `${service}-${this.spawned}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, [entryOf(service)], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), entryOf(service)], {
       env: {
         ...process.env,
         ...this.options.env,
