@@ -107,14 +107,28 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
 
   stdout.finish();
   stderr.finish();
-  let exitCode: number | null = null;
-  if (!aborted) {
+  const exitCode = aborted ? null : await exitOf(exec, options.signal);
+  return { exitCode, stdout, stderr, aborted };
+}
+
+/** How long the exit is waited for once the output has ended. */
+const EXIT_WAIT_MS = 2_000;
+
+/**
+ * The exit code of an exec whose output has ended. Docker (with runsc) can still call it running
+ * a moment after its output closed: ask again for a while rather than take it for lost. null when
+ * no exit is seen (the container died, the process closed its output and runs on).
+ */
+async function exitOf(exec: Docker.Exec, signal: AbortSignal | undefined): Promise<number | null> {
+  const deadline = performance.now() + EXIT_WAIT_MS;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
     try {
       const info = await exec.inspect();
-      exitCode = info.Running ? null : info.ExitCode;
+      if (!info.Running) return info.ExitCode;
     } catch {
-      exitCode = null;
+      return null;
     }
+    if (signal?.aborted || performance.now() >= deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
-  return { exitCode, stdout, stderr, aborted };
 }

@@ -556,6 +556,10 @@ export class SandboxManager {
       const max = this.config.max_file_bytes;
       const outcome = await this.runScript(record, READ_FILE_SCRIPT, [path, String(max)], undefined, max);
       this.checkScriptOutcome(outcome, filePath);
+      // Grown past the limit between its size and its read (a background process writing it): never half a file.
+      if (outcome.stdout.truncated) {
+        throw new HarombeError('FileTooLarge', `${filePath} grew past ${max} bytes while it was read`);
+      }
       return outcome.stdout.bytes();
     });
   }
