@@ -123,16 +123,25 @@ function result(stdout: string): ExecutionResult {
   };
 }
 
-/** The eventsource library, authenticated; each (re)connection goes to the next of `urls` (the last repeats). */
-function eventSource(urls: string[], key = ALICE): { source: EventSource; messages: SseMessage[]; errors: number[] } {
+/**
+ * The eventsource library, authenticated; each (re)connection goes to the next of `urls` (the
+ * last repeats). `firstBody` may stand between the first answer's body and the library.
+ */
+function eventSource(
+  urls: string[],
+  key = ALICE,
+  firstBody?: (body: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>,
+): { source: EventSource; messages: SseMessage[]; errors: number[] } {
   let connection = 0;
   const messages: SseMessage[] = [];
   const errors: number[] = [];
   const source = new EventSource(urls[0] as string, {
-    fetch: (_input, init) => {
+    fetch: async (_input, init) => {
       const url = urls[Math.min(connection, urls.length - 1)] as string;
       connection += 1;
-      return fetch(url, { ...init, headers: { ...init?.headers, authorization: `Bearer ${key}` } });
+      const response = await fetch(url, { ...init, headers: { ...init?.headers, authorization: `Bearer ${key}` } });
+      if (connection > 1 || !firstBody || !response.body) return response;
+      return new Response(firstBody(response.body), { status: response.status, headers: response.headers });
     },
   });
   for (const type of ['status', 'stdout', 'stderr', 'job', 'counts'])
@@ -351,6 +360,71 @@ describe('bounded streaming', () => {
     expectStrictlyIncreasing([...first.map((event) => event.id), ...rest.map((event) => event.id)]);
   });
 
+  it('a consumer that stops reading is cut off once its socket is full, and resumes with nothing lost or repeated: our client and the eventsource library', async () => {
+    const api = await start({ stallMs: 500, pageSize: 4 });
+    const chunk = 'z'.repeat(32_768);
+    for (const reader of ['client', 'eventsource'] as const) {
+      const jobId = await api.runningJob();
+      // 16 MiB waiting: more than the socket buffers between them hold.
+      for (let i = 0; i < 8; i += 1)
+        await api.pipeline.eventStream.appendOutput(
+          jobId,
+          'w1',
+          Array.from({ length: 64 }, () => ({ stream: 'stdout' as const, text: chunk })),
+        );
+      await api.complete(jobId, 'done');
+      const stalled = await api.closedStreams('stalled');
+      const url = `${api.url}/v1/jobs/${jobId}/events`;
+      let messages: SseMessage[];
+      if (reader === 'client') {
+        const client = new HarombeClient({ baseUrl: api.url, apiKey: ALICE });
+        const events = client.streamJob(jobId)[Symbol.asyncIterator]();
+        const first = await events.next();
+        // The consumer takes nothing more for now.
+        await expect.poll(() => api.closedStreams('stalled'), { timeout: 20_000 }).toBe(stalled + 1);
+        const taken: JobStreamEvent[] = [first.value as JobStreamEvent];
+        for (let next = await events.next(); !next.done; next = await events.next()) taken.push(next.value);
+        messages = taken.map((event) => ({ id: event.id, event: event.type, data: JSON.stringify(event.data) }));
+      } else {
+        // The library's reader is held back after the first piece, until the server has cut it off.
+        let release = (): void => undefined;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let pieces = 0;
+        const held = (body: ReadableStream<Uint8Array>) =>
+          body.pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>(
+              {
+                async transform(piece, controller) {
+                  pieces += 1;
+                  if (pieces > 1) await gate;
+                  controller.enqueue(piece);
+                },
+              },
+              { highWaterMark: 1 },
+              { highWaterMark: 1 },
+            ),
+          );
+        const library = eventSource([url], ALICE, held);
+        try {
+          await expect.poll(() => api.closedStreams('stalled'), { timeout: 20_000 }).toBe(stalled + 1);
+          release();
+          await expect.poll(() => library.errors, { timeout: 30_000 }).toContain(204);
+        } finally {
+          library.source.close();
+        }
+        messages = library.messages;
+      }
+      expect(stdoutOf(messages) === chunk.repeat(8 * 64), reader).toBe(true);
+      expect(statusesOf(messages).map((event) => event.status)).toEqual([
+        'awaiting_approval',
+        'queued',
+        'running',
+        'completed',
+      ]);
+      expectStrictlyIncreasing(messages.map((message) => message.id));
+    }
+  });
+
   it('sends heartbeat comments while nothing happens', async () => {
     const api = await start({ heartbeatMs: 100 });
     const job = (await (await api.post('/v1/jobs', EXECUTE)).json()) as { job_id: string };
@@ -394,9 +468,15 @@ describe('who may read events', () => {
     expect(new SseParser().push(await after.text()).map((m) => m.id)).toEqual(messages.slice(2).map((m) => m.id));
     expect((await get(`/v1/jobs/${jobId}/events`, { 'last-event-id': messages.at(-1)!.id! })).status).toBe(204);
 
+    // Another tenant's job answers exactly as the job itself does for that tenant, and as a missing one.
     const other = await get(`/v1/jobs/${jobId}/events`, {}, EVE);
     expect(other.status).toBe(404);
-    expect(ErrorBody.parse(await other.json()).error.code).toBe('NotFound');
+    const otherBody = ErrorBody.parse(await other.json());
+    expect(otherBody.error.code).toBe('NotFound');
+    expect(otherBody).toEqual(await (await get(`/v1/jobs/${jobId}`, {}, EVE)).json());
+    const missingId = `job-${'f'.repeat(24)}`;
+    const missing = ErrorBody.parse(await (await get(`/v1/jobs/${missingId}/events`)).json());
+    expect(missing.error.message.replace(missingId, jobId)).toBe(otherBody.error.message);
     expect((await get(`/v1/jobs/job-${'0'.repeat(24)}/events`)).status).toBe(404);
     const bad = await get(`/v1/jobs/${jobId}/events`, { 'last-event-id': 'yesterday' });
     expect(bad.status).toBe(400);
@@ -404,7 +484,35 @@ describe('who may read events', () => {
     expect((await get(`/v1/jobs/${jobId}/events`, {}, '')).status).toBe(401);
 
     const batch = (await (await api.post('/v1/batches', { jobs: [EXECUTE] })).json()) as { batch_id: string };
-    expect((await get(`/v1/batches/${batch.batch_id}/events`, {}, EVE)).status).toBe(404);
+    const otherBatch = await get(`/v1/batches/${batch.batch_id}/events`, {}, EVE);
+    expect(otherBatch.status).toBe(404);
+    expect(await otherBatch.json()).toEqual(await (await get(`/v1/batches/${batch.batch_id}`, {}, EVE)).json());
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('describes both event routes: text/event-stream, Last-Event-ID, 204 once all was received, the errors', async () => {
+    const api = await start();
+    const document = (await (await fetch(`${api.url}/openapi.json`)).json()) as {
+      paths: Record<
+        string,
+        {
+          get?: {
+            parameters?: { name: string; in: string }[];
+            responses: Record<string, { content?: Record<string, unknown> }>;
+          };
+        }
+      >;
+    };
+    for (const path of ['/v1/jobs/{job_id}/events', '/v1/batches/{batch_id}/events']) {
+      const get = document.paths[path]?.get;
+      expect(get, path).toBeDefined();
+      expect(Object.keys(get!.responses[200]!.content ?? {})).toEqual(['text/event-stream']);
+      expect(Object.keys(get!.responses).sort()).toEqual(['200', '204', '400', '401', '403', '404']);
+      expect(get!.parameters?.map((p) => `${p.in}:${p.name}`)).toEqual(
+        expect.arrayContaining(['header:last-event-id', `path:${path.includes('jobs') ? 'job_id' : 'batch_id'}`]),
+      );
+    }
   });
 });
 
