@@ -17,9 +17,11 @@ export interface SseMessage {
 export class SseParser {
   /** The server's reconnection delay in ms (`retry` field), once it sent one. */
   retryMs: number | undefined;
-  private buffer = '';
-  /** How far the buffer is known to hold no line end: a long line is searched once, not per piece. */
-  private scanned = 0;
+  /**
+   * The current line's text so far, in the pieces it came in: joined once, at its end (a string
+   * grown piece by piece would be copied whole at every look, a 32 MiB result quadratically).
+   */
+  private partial: string[] = [];
   /** The previous piece ended with CR: a LF starting this one belongs to it. */
   private afterCr = false;
   private event = '';
@@ -28,24 +30,26 @@ export class SseParser {
 
   /** The events completed by this piece of text. */
   push(text: string): SseMessage[] {
-    if (this.afterCr && text.startsWith('\n')) text = text.slice(1);
+    let start = this.afterCr && text.startsWith('\n') ? 1 : 0;
     this.afterCr = false;
-    this.buffer += text;
     const messages: SseMessage[] = [];
     for (;;) {
-      const end = lineEnd(this.buffer, this.scanned);
+      const end = lineEnd(text, start);
       if (end < 0) {
-        this.scanned = this.buffer.length;
+        if (start < text.length) this.partial.push(text.slice(start));
         break;
       }
-      this.scanned = 0;
-      const line = this.buffer.slice(0, end);
-      let next = end + 1;
-      if (this.buffer[end] === '\r') {
-        if (next === this.buffer.length) this.afterCr = true;
-        else if (this.buffer[next] === '\n') next += 1;
+      let line = text.slice(start, end);
+      if (this.partial.length > 0) {
+        this.partial.push(line);
+        line = this.partial.join('');
+        this.partial = [];
       }
-      this.buffer = this.buffer.slice(next);
+      start = end + 1;
+      if (text[end] === '\r') {
+        if (start === text.length) this.afterCr = true;
+        else if (text[start] === '\n') start += 1;
+      }
       const message = this.line(line);
       if (message) messages.push(message);
     }

@@ -51,7 +51,7 @@ describe('SseParser', () => {
     ).toEqual(EXPECTED);
   });
 
-  it('keeps an event unfinished until its blank line, and a long line searched once', () => {
+  it('keeps an event unfinished until its blank line, a line in many pieces included', () => {
     const parser = new SseParser();
     const big = 'y'.repeat(1_000_000);
     expect(parser.push('event: stdout\ndata: ')).toEqual([]);
