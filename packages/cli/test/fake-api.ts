@@ -182,12 +182,9 @@ export class FakeApi {
     let previous: JobView | undefined;
     for (const job of this.jobScript) {
       if (previous && previous.status === job.status && previous.approval?.status === job.approval?.status) continue;
+      const fromQueued: Partial<Record<JobStatus, JobTransition>> = { awaiting_approval: 'approve', running: 'retry' };
       const transition =
-        job.status === 'queued'
-          ? previous?.status === 'awaiting_approval'
-            ? 'approve'
-            : 'submit'
-          : TRANSITION_TO[job.status];
+        job.status === 'queued' ? (fromQueued[previous?.status ?? 'queued'] ?? 'submit') : TRANSITION_TO[job.status];
       const terminal = isTerminal(job.status);
       if (terminal) for (const out of this.liveOutput) events.push({ event: out.stream, data: { text: out.text } });
       const data: JobStatusEvent = {

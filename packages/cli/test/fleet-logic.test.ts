@@ -135,6 +135,21 @@ describe('exec', () => {
     ]);
   });
 
+  it('a job run again after its worker was lost: says so, and the second attempt’s output is written whole', async () => {
+    const api = new FakeApi();
+    const running = jobView({ status: 'running' });
+    api.jobScript = [
+      running,
+      { ...running, status: 'queued' },
+      running,
+      ended(running, { status: 'completed', result: executionResult({ stdout: 'again\n' }) }),
+    ];
+    const { out, io: streams } = io();
+    expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams })).toBe(0);
+    expect(out.stderr).toBe("\nharombe: the job's worker was lost; it runs again\n");
+    expect(out.stdout).toBe('again\n');
+  });
+
   it('says so when the live output does not lead to the result, and writes the result whole', () => {
     const job = jobView({ status: 'completed', result: executionResult({ stdout: 'abc\n' }) });
     const { out, io: streams } = io();

@@ -117,6 +117,12 @@ async function followJob(
       continue;
     }
     const { status, approval, risk, risk_reason, risk_matched, result, error } = event.data;
+    if (job.status === 'running' && status === 'queued') {
+      // Its worker was lost and it runs again (max_attempts): the next attempt's output is whole on its own.
+      io.stderr.write(`\nharombe: the job's worker was lost; it runs again\n`);
+      written.stdout = '';
+      written.stderr = '';
+    }
     job = {
       ...job,
       status,
