@@ -931,24 +931,26 @@ export class SandboxManager {
   /**
    * Runs `work` with the sandbox to itself, on its current record, and marks it used afterwards
    * (writing back what `work` changed in the record, such as its execution count). While the
-   * sandbox is locked the idle reaper leaves it alone, so nothing needs writing before.
+   * sandbox is locked the idle reaper leaves it alone, so nothing needs writing before. The mark
+   * is written after the caller has its answer: the next operation on the sandbox waits for it
+   * (it is part of the lock), the caller does not.
    */
-  private async exclusive<T>(record: SandboxRecord, work: (current: SandboxRecord) => Promise<T>): Promise<T> {
+  private exclusive<T>(record: SandboxRecord, work: (current: SandboxRecord) => Promise<T>): Promise<T> {
     const id = record.sandbox_id;
     const previous = this.locks.get(id);
+    let current = record;
     const run = (previous ?? Promise.resolve())
       .catch(() => undefined)
       .then(async () => {
         // Another operation ran first: the record read before waiting may be stale.
-        const current = previous ? ((await this.registry.get(id)) ?? record) : record;
-        try {
-          return await work(current);
-        } finally {
-          // Unless the operation removed it (destroyed, lost).
-          if (this.held.has(id)) await this.touch(current);
-        }
+        if (previous) current = (await this.registry.get(id)) ?? record;
+        return work(current);
       });
-    const tail = run.catch(() => undefined);
+    const tail = run
+      .catch(() => undefined)
+      // Unless the operation removed it (destroyed, lost).
+      .then(() => (this.held.has(id) ? this.touch(current) : undefined))
+      .catch((error: unknown) => this.logger.warn({ err: error, sandbox_id: id }, 'sandbox use not recorded'));
     this.locks.set(id, tail);
     void tail.then(() => {
       if (this.locks.get(id) === tail) this.locks.delete(id);
