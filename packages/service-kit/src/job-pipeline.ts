@@ -5,11 +5,13 @@ import {
   BatchStore,
   JobDispatcher,
   JobEvents,
+  JobEventStream,
   JobService,
   JobStore,
   KeptSandboxAdmission,
   RedisKeys,
   SandboxDirectory,
+  StreamNotifier,
   WorkerRegistry,
   type JobServiceOptions,
 } from '@harombe/queue';
@@ -30,6 +32,10 @@ export interface JobPipeline {
   /** Quotas and room for kept sandboxes. */
   admission: KeptSandboxAdmission;
   events: JobEvents;
+  /** The events of jobs and batches (Redis streams), for the API's live events. */
+  eventStream: JobEventStream;
+  /** Wakes readers of those streams; its connection opens on the first watch. */
+  notifier: StreamNotifier;
   dispatcher: JobDispatcher;
   jobs: JobService;
   policy: RiskPolicy;
@@ -62,6 +68,8 @@ export function createJobPipeline(
   const workers = new WorkerRegistry(redis.commands, keys, config.worker.lost_after_seconds * 1000);
   const sandboxes = new SandboxDirectory(redis.commands, keys);
   const events = new JobEvents(redis.subscriber, keys);
+  const eventStream = new JobEventStream({ redis: redis.commands, keys });
+  const notifier = new StreamNotifier(() => redis.commands.duplicate());
   const admission = new KeptSandboxAdmission({ directory: sandboxes, workers, quotas: config.quotas, clock });
   const dispatcher = new JobDispatcher({
     connection: redis.bullConnection(),
@@ -111,6 +119,8 @@ export function createJobPipeline(
     sandboxes,
     admission,
     events,
+    eventStream,
+    notifier,
     dispatcher,
     jobs,
     policy,
@@ -120,6 +130,7 @@ export function createJobPipeline(
       await webhooks.stop();
       await dispatcher.close();
       await events.close();
+      await notifier.close();
     },
   };
 }
