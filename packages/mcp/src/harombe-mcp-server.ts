@@ -12,8 +12,8 @@ import {
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_FACTS, type DeploymentFacts } from './deployment-facts.js';
+import { EventStreamJobFollower } from './event-stream-job-follower.js';
 import type { JobFollower } from './job-follower.js';
-import { LongPollJobFollower } from './long-poll-job-follower.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { ToolCall, toolError, type CallOutcome } from './tool-call.js';
 import { toolDefinitions } from './tool-definitions.js';
@@ -37,7 +37,7 @@ export interface HarombeMcpServerOptions {
   client: HarombeClient;
   /** The limits the tool descriptions tell. Default: the documented defaults (DEFAULT_FACTS). */
   facts?: DeploymentFacts;
-  /** How calls follow their jobs to the end. Default: a LongPollJobFollower on `client`. */
+  /** How calls follow their jobs to the end. Default: an EventStreamJobFollower on `client` (output as it comes). */
   follower?: JobFollower;
   /** Milliseconds between progress notifications while a job's state does not change. Default 10_000. */
   heartbeatMs?: number;
@@ -69,7 +69,7 @@ export class HarombeMcpServer {
 
   constructor(private readonly options: HarombeMcpServerOptions) {
     const facts = options.facts ?? DEFAULT_FACTS;
-    this.follower = options.follower ?? new LongPollJobFollower(options.client);
+    this.follower = options.follower ?? new EventStreamJobFollower(options.client);
     this.server = new Server(
       { name: 'harombe', title: 'Harombe Fleet', version },
       { capabilities: { tools: {} }, instructions: serverInstructions(facts) },

@@ -2,6 +2,7 @@ export * from './deployment-facts.js';
 export * from './harombe-mcp-server.js';
 export * from './job-follower.js';
 export * from './job-messages.js';
+export * from './event-stream-job-follower.js';
 export * from './long-poll-job-follower.js';
 export * from './mcp-http-endpoint.js';
 export * from './progress-reporter.js';

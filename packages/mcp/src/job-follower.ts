@@ -8,11 +8,10 @@ export type JobUpdate =
   | { kind: 'output'; stream: 'stdout' | 'stderr'; text: string };
 
 /**
- * How a tool call follows its job from submission to its end: the seam where output streaming
- * plugs in. LongPollJobFollower (the default) sees the job's status and, at the end, its result.
- * A follower built on the API's stream of a job's events (the client's `streamJob`, over SSE)
- * yields `output` updates as the program writes, which the call relays to the client as progress
- * notifications at once; pass it as HarombeMcpServerOptions.follower.
+ * How a tool call follows its job from submission to its end. EventStreamJobFollower (the
+ * default) follows the job's live events (the client's `streamJob`, over SSE) and yields `output`
+ * updates as the program writes, which the call relays to the client as progress notifications
+ * at once; LongPollJobFollower (its fallback) sees the job's status and, at the end, its result.
  */
 export interface JobFollower {
   /**

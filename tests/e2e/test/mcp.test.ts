@@ -286,6 +286,31 @@ describe.each<Kind>(['stdio', 'http'])('MCP over %s, against a real fleet', (kin
     });
   });
 
+  it('streams the output to the client as the program writes it, before the result', async () => {
+    const tag = marker('stream');
+    const code = `import time\nprint("first line", flush=True)  # ${tag}\ntime.sleep(3)\nprint("second line")`;
+    const pending = call(client, 'code_execute', { language: 'python', code });
+    let settled = false;
+    void pending.result.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await approve(withCode(tag));
+    // Pieces as the program wrote them (print writes the line, then its end).
+    const streamed = () =>
+      pending.progress
+        .filter((message) => message.startsWith('stdout: '))
+        .map((message) => message.slice('stdout: '.length))
+        .join('');
+    await vi.waitFor(() => expect(streamed()).toContain('first line'), { timeout: 30_000 });
+    // Heard while the program still sleeps: streamed, not taken from the result.
+    expect(settled).toBe(false);
+    const result = await pending.result;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ stdout: 'first line\nsecond line\n', exit_code: 0 });
+    expect(streamed()).toBe('first line\nsecond line\n');
+  });
+
   it('cancels the job when the client cancels a call whose program runs', async () => {
     const tag = marker('cancel-running');
     const abort = new AbortController();
