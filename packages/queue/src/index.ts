@@ -11,11 +11,12 @@ export {
 export { AuditTrail, type AuditTrailOptions } from './audit-trail.js';
 export { jobEntry, type AuditedJob, type AuditEntry } from './audit-entry.js';
 export { BatchStore, type BatchRecord } from './batch-store.js';
-export { Housekeeper, type HousekeeperObserver, type HousekeeperOptions } from './housekeeper.js';
+export { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
 export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
 export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
 export { JobEvents } from './job-events.js';
 export { JOB_EVENTS, transitionOf, type JobEvent } from './job-lifecycle.js';
+export type { JobObserver } from './job-observer.js';
 export { decodeRecord, encodeFields, toJobView, type JobRecord } from './job-record.js';
 export { JobService, parseOrThrow, type Classifier, type JobServiceOptions } from './job-service.js';
 export { JobStore, newId, type JobStoreOptions, type TransitionOutcome } from './job-store.js';

@@ -11,11 +11,9 @@ import {
   RedisKeys,
   SandboxDirectory,
   WorkerRegistry,
-  type JobServiceOptions,
+  type JobObserver,
 } from '@harombe/queue';
 import type { Logger } from 'pino';
-import type { JobMetrics } from './job-metrics.js';
-import { MeteredJobService } from './metered-job-service.js';
 import type { RedisConnections } from './redis-connections.js';
 
 /** The job pipeline's parts over one process's Redis connections, configured from harombe.yaml. */
@@ -40,13 +38,13 @@ export interface JobPipeline {
 /** Batches outlive their jobs' results by a day, for stragglers. */
 const BATCH_GRACE_SECONDS = 86_400;
 
-/** With `metrics`, the job service counts what passes through it (see MeteredJobService). */
+/** With `observer` (JobMetrics), the job service and the dispatcher tell it what they do to jobs. */
 export function createJobPipeline(
   config: HarombeConfig,
   redis: RedisConnections,
   logger: Logger,
   clock: Clock = systemClock,
-  metrics?: JobMetrics,
+  observer?: JobObserver,
 ): JobPipeline {
   const keys = new RedisKeys(config.redis.prefix);
   const store = new JobStore({ redis: redis.commands, keys, resultTtlSeconds: config.api.result_ttl_seconds });
@@ -65,10 +63,11 @@ export function createJobPipeline(
     clock,
     logger,
     admission,
+    observer,
   });
   const sandbox = config.security.sandbox;
   const policy = RiskPolicy.fromConfig(config);
-  const jobOptions: JobServiceOptions = {
+  const jobs = new JobService({
     store,
     batches,
     dispatcher,
@@ -81,8 +80,8 @@ export function createJobPipeline(
     maxLimits: sandbox.max_limits,
     audit,
     admission,
-  };
-  const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
+    observer,
+  });
   return {
     keys,
     clock,
