@@ -163,6 +163,7 @@ export class WorkerService {
       port: this.options.opsPort ?? 9101,
       registry: this.metrics,
       readiness: { redis: () => this.redis.ping() },
+      about: { worker_id: this.workerId },
     });
   }
 

@@ -20,7 +20,7 @@ async function containersOfWorker(workerId: string): Promise<number> {
 }
 
 function workerProcess(f: TestFleet, workerId: string) {
-  const found = f.fleet.workers.find((w) => w.announced.worker_id === workerId);
+  const found = f.fleet.workers.find((w) => w.workerId === workerId);
   if (!found) throw new Error(`no worker process ${workerId}`);
   return found;
 }
@@ -160,14 +160,12 @@ describe('restarts', () => {
   it('restarts a service that dies under supervision, as harombe up does, and says so', async () => {
     fleet = await TestFleet.start({ supervise: true });
     const worker = fleet.fleet.workers[0]!;
-    const lostId = worker.announced.worker_id as string;
+    const lostId = worker.workerId as string;
     worker.kill('SIGKILL');
     await until('the report of the dead worker', async () =>
       fleet!.reports.some((r) => /worker exited \(signal SIGKILL\)/.test(r)),
     );
-    await until('a new worker', async () =>
-      fleet!.fleet.workers.some((w) => w.announced.worker_id && w.announced.worker_id !== lostId),
-    );
+    await until('a new worker', async () => fleet!.fleet.workers.some((w) => w.workerId && w.workerId !== lostId));
     expect(fleet.reports).toContain('the worker is back');
     const job = await runApproved(fleet.client('alice'), fleet.client('bob'), {
       tool: 'code_execute',

@@ -1,9 +1,8 @@
+import { connectionFlags, EXIT, resolveApiKey, resolveApiUrl, type ConnectionInput } from '@harombe/cli';
 import { HarombeClient } from '@harombe/client';
 import { loadConfig, parseConfig, type HarombeConfig } from '@harombe/core';
 import type { Command } from 'commander';
 import type Docker from 'dockerode';
-import { connectionFlags, resolveApiKey, resolveApiUrl, type ConnectionInput } from '../api-client-options.js';
-import { EXIT } from '../cli-error.js';
 import { configPathOf } from '../config-path.js';
 
 /** One line of `harombe doctor`. */

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { harombeHome } from './local-credentials.js';
+import { harombeHome } from '@harombe/cli';
 
 /**
  * Which harombe.yaml a command reads, as the fleet's services would: --config, $HAROMBE_CONFIG,
