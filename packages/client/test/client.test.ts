@@ -69,7 +69,9 @@ class FakeApi {
   override: Override | undefined;
   baseUrl = '';
   private readonly listeners = new Set<() => void>();
-  private readonly server: Server = createServer((req, res) => void this.handle(req, res));
+  private readonly server: Server = createServer(
+    (req, res) => void this.handle(req, res).catch((error: unknown) => res.destroy(error as Error)),
+  );
   private counter = 0;
 
   async start(): Promise<void> {

@@ -122,22 +122,22 @@ export class LocalFleet {
     const supervise = this.options.supervise;
     if (!supervise) return;
     const started = Date.now();
-    void process.exited.then(async (code) => {
-      if (this.stopping) return;
-      const how = process.child.signalCode ? `signal ${process.child.signalCode}` : `code ${code}`;
-      const previous = Date.now() - started > STABLE_AFTER_MS ? 0 : (this.backoff.get(process.service) ?? 0);
-      const delay = Math.min(MAX_RESTART_BACKOFF_MS, previous === 0 ? RESTART_BACKOFF_MS : previous * 2);
-      this.backoff.set(process.service, delay);
-      supervise.report(`the ${process.service} exited (${how}); restarting it in ${delay / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      if (this.stopping) return;
-      try {
+    void process.exited
+      .then(async (code) => {
+        if (this.stopping) return;
+        const how = process.child.signalCode ? `signal ${process.child.signalCode}` : `code ${code}`;
+        const previous = Date.now() - started > STABLE_AFTER_MS ? 0 : (this.backoff.get(process.service) ?? 0);
+        const delay = Math.min(MAX_RESTART_BACKOFF_MS, previous === 0 ? RESTART_BACKOFF_MS : previous * 2);
+        this.backoff.set(process.service, delay);
+        supervise.report(`the ${process.service} exited (${how}); restarting it in ${delay / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (this.stopping) return;
         await restart();
         supervise.report(`the ${process.service} is back`);
-      } catch (error) {
+      })
+      .catch((error: unknown) => {
         supervise.report(`the ${process.service} did not come back: ${(error as Error).message}`);
-      }
-    });
+      });
   }
 
   private get env(): NodeJS.ProcessEnv {

@@ -70,7 +70,9 @@ export class JobStore {
   /** Stores many new jobs in pipelined round trips (a batch), each with the audit records `auditOf` gives it. */
   async createMany(jobs: JobRecord[], auditOf: (job: JobRecord) => readonly AuditEntry[] = () => []): Promise<void> {
     for (let i = 0; i < jobs.length; i += PAGE) {
-      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & {
+      // Queued on the pipeline (no promise of its own): the replies come with exec().
+      const pipeline = this.redis.pipeline() as unknown as {
+        harombeCreateJob(...args: Parameters<ScriptedRedis['harombeCreateJob']>): unknown;
         exec(): Promise<[Error | null, unknown][]>;
       };
       for (const job of jobs.slice(i, i + PAGE))

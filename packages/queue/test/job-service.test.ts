@@ -354,7 +354,7 @@ describe('JobService', () => {
         tenant: bob.tenant,
         name: `slack:${bob.slack_user_id}`,
         scopes: ['approve'],
-        slack_user_id: bob.slack_user_id as string,
+        slack_user_id: bob.slack_user_id,
       };
       await expectHarombeError(h.service.decide(sameSlackUser, id, 'approve', null, 'slack'), 'SelfApprovalForbidden');
       await expectHarombeError(h.service.decide(alice, id, 'approve', null), 'Forbidden');

@@ -1,6 +1,11 @@
+import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import type { Duplex } from 'node:stream';
 import { CappedOutput } from './capped-output.js';
+
+/** The part of docker-modem used here (dockerode types it `any`). */
+interface DockerModem {
+  demuxStream(stream: NodeJS.ReadableStream, stdout: Writable, stderr: Writable): void;
+}
 
 export interface DockerExecOptions {
   /** argv of the process to run inside the container. */
@@ -44,10 +49,10 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
     Tty: false,
     ...(options.user ? { User: options.user } : {}),
   });
-  const stream = (await exec.start({ hijack: true, stdin: withStdin })) as Duplex;
+  const stream = await exec.start({ hijack: true, stdin: withStdin });
   const stdout = new CappedOutput(options.maxOutputBytes);
   const stderr = new CappedOutput(options.maxOutputBytes);
-  container.modem.demuxStream(stream, stdout, stderr);
+  (container.modem as DockerModem).demuxStream(stream, stdout, stderr);
 
   let aborted = false;
   let poller: NodeJS.Timeout | undefined;

@@ -97,7 +97,8 @@ export interface InstallOutcome {
 }
 
 export interface CreateSandboxRequest {
-  language: Language | string;
+  /** A Language; any other is refused with UnsupportedLanguage. */
+  language: string;
   owner: string;
   /** Overrides of the manager's default limits, each at most the configured ceiling. */
   limits?: PartialLimits;
@@ -274,7 +275,10 @@ export class SandboxManager {
     );
     this.pool.start();
     if (this.sweepIntervalMs > 0) {
-      this.sweepTimer = setInterval(() => void this.sweep(), this.sweepIntervalMs);
+      this.sweepTimer = setInterval(
+        () => void this.sweep().catch((error: unknown) => this.logger.error({ err: error }, 'sandbox sweep failed')),
+        this.sweepIntervalMs,
+      );
       this.sweepTimer.unref();
     }
   }
@@ -415,7 +419,7 @@ export class SandboxManager {
     return this.exclusive(record, (current) => this.run(current, request));
   }
 
-  private checkLanguage(language: Language | string): Language {
+  private checkLanguage(language: string): Language {
     const parsed = Language.safeParse(language);
     if (!parsed.success) {
       throw new HarombeError(
@@ -740,12 +744,8 @@ export class SandboxManager {
   }
 
   private async sweep(): Promise<void> {
-    try {
-      await this.reapOrphans();
-      await this.reapIdle();
-    } catch (error) {
-      this.logger.error({ err: error }, 'sandbox sweep failed');
-    }
+    await this.reapOrphans();
+    await this.reapIdle();
   }
 
   private resolveLimits(overrides: PartialLimits = {}): Limits {
@@ -939,11 +939,12 @@ export class SandboxManager {
           if (this.held.has(id)) await this.touch(current);
         }
       });
-    const tail = run.catch(() => undefined);
-    this.locks.set(id, tail);
-    void tail.then(() => {
+    // The next operation waits for this one, failed or not; the last one leaves no lock behind.
+    const release = (): void => {
       if (this.locks.get(id) === tail) this.locks.delete(id);
-    });
+    };
+    const tail: Promise<void> = run.then(release, release);
+    this.locks.set(id, tail);
     return run;
   }
 

@@ -179,7 +179,8 @@ export class SlackStandIn {
 
   private createServer(): Server {
     const server = createServer((request, response) => {
-      void this.handle(request, response);
+      // A failure of the stand-in itself ends the request (the test sees it) rather than hanging it.
+      void this.handle(request, response).catch((error: unknown) => response.destroy(error as Error));
     });
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.upgrade(request, socket, head),
@@ -293,8 +294,8 @@ export class SlackStandIn {
    * `limit` at a time (the cursor is an offset here); metadata only with `include_all_metadata`.
    */
   private history(body: Record<string, unknown>): Record<string, unknown> {
-    const oldest = body.oldest === undefined ? -1n : tsMicros(String(body.oldest));
-    const latest = body.latest === undefined ? undefined : tsMicros(String(body.latest));
+    const oldest = body.oldest === undefined ? -1n : tsMicros(body.oldest as string);
+    const latest = body.latest === undefined ? undefined : tsMicros(body.latest as string);
     const limit = Math.min(Number(body.limit ?? 100) || 100, 999);
     const offset = Number(body.cursor ?? 0) || 0;
     const withMetadata =

@@ -116,9 +116,9 @@ export function registerUpCommand(program: Command): void {
       console.error(
         'harombe: serving; try `harombe exec --language python -c "print(1+1)"` in another terminal. Ctrl-C stops.',
       );
-      await new Promise<void>((done) => {
-        process.once('SIGINT', () => void stop().then(done));
-        process.once('SIGTERM', () => void stop().then(done));
+      await new Promise<void>((done, fail) => {
+        process.once('SIGINT', () => void stop().then(done, fail));
+        process.once('SIGTERM', () => void stop().then(done, fail));
       });
     });
 }
