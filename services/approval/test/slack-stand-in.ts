@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { systemClock, type Clock } from '@harombe/core';
+import { vi } from 'vitest';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
 /** One Web API call as the stand-in received it. */
@@ -361,13 +362,14 @@ export class SlackStandIn {
   }
 
   private async openSocket(): Promise<WebSocket> {
-    const deadline = Date.now() + SOCKET_WAIT_MS;
-    for (;;) {
-      const newest = [...this.sockets].filter((socket) => socket.readyState === socket.OPEN).at(-1);
-      if (newest) return newest;
-      if (Date.now() > deadline) throw new Error(`no Socket Mode connection within ${SOCKET_WAIT_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    return vi.waitFor(
+      () => {
+        const newest = [...this.sockets].filter((socket) => socket.readyState === socket.OPEN).at(-1);
+        if (!newest) throw new Error(`no Socket Mode connection within ${SOCKET_WAIT_MS} ms`);
+        return newest;
+      },
+      { timeout: SOCKET_WAIT_MS, interval: 20 },
+    );
   }
 
   /** A ts as Slack makes them: the clock's time in seconds with 6 decimals, unique and increasing. */
