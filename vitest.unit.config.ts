@@ -10,10 +10,8 @@ export default defineConfig({
   test: {
     include: ['{packages,services,tests}/*/test/**/*.unit.test.ts'],
     env: { DOCKER_HOST: 'unix:///nonexistent/harombe-unit-tests/docker.sock' },
-    // Threads start faster than processes, and files share their imports (core and its schemas
-    // load once per thread): unit tests change no directory, environment or global state.
+    // Threads start faster than processes; no unit test changes directory or exits.
     pool: 'threads',
-    isolate: false,
     testTimeout: 30_000,
   },
 });
