@@ -2,17 +2,13 @@
 import { Command } from 'commander';
 import { describeError } from './cli-error.js';
 import { registerApprovalsCommands } from './commands/approvals.js';
-import { registerAuditCommands } from './commands/audit.js';
-import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommand } from './commands/exec.js';
 import { registerJobsCommands } from './commands/jobs.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMcpCommand } from './commands/mcp.js';
-import { registerPolicyCommand } from './commands/policy.js';
-import { registerRunCommand } from './commands/run.js';
 import { registerSandboxesCommands } from './commands/sandboxes.js';
 import { registerSubmitCommand } from './commands/submit.js';
-import { registerUpCommand } from './commands/up.js';
+import { registerFleetCommands } from './fleet-commands.js';
 
 const program = new Command()
   .name('harombe')
@@ -36,20 +32,20 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
 });
 
-registerUpCommand(program);
-registerRunCommand(program);
-registerExecCommand(program);
-registerSubmitCommand(program);
-registerJobsCommands(program);
-registerSandboxesCommands(program);
-registerApprovalsCommands(program);
-registerAuditCommands(program);
-registerKeysCommands(program);
-registerPolicyCommand(program);
-registerDoctorCommand(program);
-registerMcpCommand(program);
+async function main(): Promise<void> {
+  // up, run, doctor, audit, policy: from @harombe/local-fleet when it is installed.
+  await registerFleetCommands(program);
+  registerExecCommand(program);
+  registerSubmitCommand(program);
+  registerJobsCommands(program);
+  registerSandboxesCommands(program);
+  registerApprovalsCommands(program);
+  registerKeysCommands(program);
+  registerMcpCommand(program);
+  await program.parseAsync();
+}
 
-program.parseAsync().catch((error: unknown) => {
+main().catch((error: unknown) => {
   const { text, exitCode } = describeError(error);
   if (text) process.stderr.write(text);
   process.exitCode = exitCode;

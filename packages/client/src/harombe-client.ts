@@ -242,7 +242,7 @@ export class HarombeClient {
       const submitted = await this.submitJob(
         {
           tool,
-          params: params as Record<string, unknown>,
+          params,
           idempotency_key: options.idempotency_key,
           max_attempts: options.max_attempts,
           wait_seconds: this.pollSeconds,
@@ -339,7 +339,7 @@ export class HarombeClient {
           // The timeout measures the server's silence, not the time the caller spends per job.
           scope.pause();
           if (chunk.done) break;
-          const lines = (pending + decoder.decode(chunk.value, { stream: true })).split('\n');
+          const lines = (pending + decoder.decode(chunk.value as Uint8Array, { stream: true })).split('\n');
           pending = lines.pop() ?? '';
           for (const line of lines) {
             lineNumber += 1;
@@ -620,7 +620,7 @@ export class HarombeClient {
               // A heartbeat or an event within the timeout: the caller's time is not the server's silence.
               scope.pause();
               if (chunk.done) break;
-              for (const message of parser.push(decoder.decode(chunk.value, { stream: true }))) {
+              for (const message of parser.push(decoder.decode(chunk.value as Uint8Array, { stream: true }))) {
                 const event = decode(message, what);
                 if (!event) continue;
                 if (event.id !== undefined) last = event.id;

@@ -74,7 +74,7 @@ export const HealthBodySchema: Schema<Omit<HealthStatus, 'ok'>> = {
       return invalid([{ path: ['status'], message: 'expected a string' }]);
     if (data.checks !== undefined && !isRecord(data.checks))
       return invalid([{ path: ['checks'], message: 'expected an object' }]);
-    return valid({ status: data.status, checks: (data.checks as Record<string, unknown> | undefined) ?? {} });
+    return valid({ status: data.status, checks: data.checks ?? {} });
   },
 };
 

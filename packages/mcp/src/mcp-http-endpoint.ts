@@ -196,7 +196,11 @@ export class McpHttpEndpoint {
     for (const session of this.sessions.values()) {
       if (session.lastSeen < cutoff && session.mcp.activeCalls === 0) {
         this.options.logger?.info({ session: session.id }, 'mcp session idle: closed');
-        void session.mcp.close();
+        session.mcp
+          .close()
+          .catch((error: unknown) =>
+            this.options.logger?.warn({ err: error, session: session.id }, 'mcp session not closed cleanly'),
+          );
       }
     }
   }

@@ -1,5 +1,5 @@
 import { isHarombeApiError, type HarombeClient } from '@harombe/client';
-import { isHarombeError, isTerminal, TOOLS, type ErrorCode, type JobView, type ToolResult } from '@harombe/core';
+import { isHarombeError, isTerminal, TOOLS, type ErrorCode, type JobView } from '@harombe/core';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { JobFollower } from './job-follower.js';
 import { notRunMessage, progressMessage } from './job-messages.js';
@@ -153,8 +153,8 @@ export class ToolCall {
         jobId,
       };
     }
-    const result = parsed?.data as ToolResult<typeof tool> | undefined;
-    const structured = result ? { structuredContent: result as Record<string, unknown> } : {};
+    const result = parsed?.data;
+    const structured = result ? { structuredContent: result } : {};
     if (job.status === 'denied' || job.status === 'expired' || job.status === 'cancelled') {
       return {
         result: { isError: true, content: [{ type: 'text', text: notRunMessage(job) }], ...structured },

@@ -35,7 +35,9 @@ export class FakeApi {
   failLooks = 0;
   baseUrl = '';
   private readonly listeners = new Set<() => void>();
-  private readonly server: Server = createServer((req, res) => void this.handle(req, res));
+  private readonly server: Server = createServer((req, res) => {
+    this.handle(req, res).catch(() => res.destroy());
+  });
   private counter = 0;
 
   async start(): Promise<void> {

@@ -243,8 +243,7 @@ export class AuditTrail {
    * the connection: give it one of its own.
    */
   async waitForMore(after: string, blockMs: number): Promise<AuditRecordView[]> {
-    const reply = (await this.redis.xread('BLOCK', blockMs, 'STREAMS', this.streamKey, after)) as
-      [string, [string, string[]][]][] | null;
+    const reply = await this.redis.xread('BLOCK', blockMs, 'STREAMS', this.streamKey, after);
     const entries = reply?.[0]?.[1] ?? [];
     return entries.map(toStored).flatMap((entry) => {
       const parsed = parseAuditEntry(entry);

@@ -3,18 +3,13 @@ import type { Logger } from 'pino';
 import { jobEntry, type AuditEntry } from './audit-entry.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { JobDispatcher } from './job-dispatcher.js';
+import type { JobObserver } from './job-observer.js';
 import type { JobRecord } from './job-record.js';
 import type { JobService } from './job-service.js';
 import type { JobStore } from './job-store.js';
 import { failedResult } from './results.js';
 import type { SandboxDirectory } from './sandbox-directory.js';
 import type { WorkerRegistry } from './worker-registry.js';
-
-/** Told of what the housekeeper did on its own (metrics); expiries go through the job service. */
-export interface HousekeeperObserver {
-  /** A running job's worker was lost: the job runs again (`retried`) or ended failed WorkerLost. */
-  workerLost(job: JobRecord, outcome: 'retried' | 'failed'): void;
-}
 
 export interface HousekeeperOptions {
   store: JobStore;
@@ -34,8 +29,8 @@ export interface HousekeeperOptions {
    */
   lostWorkersEveryMs?: number;
   redispatchEveryMs?: number;
-  /** Default: none. */
-  observer?: HousekeeperObserver;
+  /** Told of the jobs of lost workers (expiries are told by the job service). Default: none. */
+  observer?: JobObserver;
   /** Where the end of an execution whose worker was lost is recorded. Default: nowhere. */
   audit?: AuditTrail;
   /** The sandbox directory: a lost worker's sandboxes leave it. Default: they stay listed. */
@@ -180,7 +175,7 @@ export class Housekeeper {
         { job_id: job.job_id, worker_id: job.worker_id, attempt: job.attempts },
         `${message}: running it again`,
       );
-      this.options.observer?.workerLost(job, 'retried');
+      this.options.observer?.workerLost?.(job, 'retried');
       await this.drainAudit();
       await this.options.dispatcher.dispatch({ ...job, status: 'queued', worker_id: null });
       return true;
@@ -195,7 +190,7 @@ export class Housekeeper {
     );
     if (outcome.outcome !== 'ok') return false;
     this.options.logger.warn({ job_id: job.job_id, worker_id: job.worker_id }, message);
-    this.options.observer?.workerLost({ ...job, ...ended, status: 'failed' }, 'failed');
+    this.options.observer?.workerLost?.({ ...job, ...ended, status: 'failed' }, 'failed');
     await this.drainAudit();
     return true;
   }

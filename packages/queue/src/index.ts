@@ -11,7 +11,7 @@ export {
 export { AuditTrail, type AuditTrailOptions } from './audit-trail.js';
 export { jobEntry, type AuditedJob, type AuditEntry } from './audit-entry.js';
 export { BatchStore, type BatchRecord } from './batch-store.js';
-export { Housekeeper, type HousekeeperObserver, type HousekeeperOptions } from './housekeeper.js';
+export { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
 export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
 export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
 export { JobEvents } from './job-events.js';
@@ -25,6 +25,7 @@ export {
 } from './job-event-stream.js';
 export { JobOutputWriter, type JobOutputWriterOptions } from './job-output-writer.js';
 export { JOB_EVENTS, transitionOf, type JobEvent } from './job-lifecycle.js';
+export type { JobObserver } from './job-observer.js';
 export { decodeRecord, encodeFields, toJobView, type JobRecord } from './job-record.js';
 export {
   JobService,

@@ -163,7 +163,8 @@ export class JobConsumer {
       }
       const event = endEventFor(result);
       const code = result.error as ErrorCode;
-      const error = event === 'fail' ? { code, message: String(result.stderr || result.message || code) } : null;
+      const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+      const error = event === 'fail' ? { code, message: text(result.stderr) || text(result.message) || code } : null;
       const outcome = await this.end(
         log,
         job,

@@ -1,6 +1,7 @@
 import { createsKeptSandbox, type Clock, type ErrorCode } from '@harombe/core';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
+import type { JobObserver } from './job-observer.js';
 import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
 import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
@@ -27,6 +28,8 @@ export interface JobDispatcherOptions {
   logger: Logger;
   /** Places jobs that make a kept sandbox on the worker with the most room. Default: the shared queue. */
   admission?: KeptSandboxAdmission;
+  /** Told of each job that fails here, before any worker sees it. Default: none. */
+  observer?: JobObserver;
 }
 
 /**
@@ -131,11 +134,14 @@ export class JobDispatcher {
     }
     if (!dryRun) {
       const [code, message] = failure;
-      const outcome = await this.options.store.transition(job.job_id, 'fail', failedResult(job, code, message), now);
+      const ended = failedResult(job, code, message);
+      const outcome = await this.options.store.transition(job.job_id, 'fail', ended, now);
       this.options.logger.warn(
         { job_id: job.job_id, sandbox_id: job.sandbox_id, code, outcome: outcome.outcome },
         message,
       );
+      if (outcome.outcome === 'ok')
+        this.options.observer?.ended?.({ ...job, ...ended, status: 'failed', finished_at: now });
     }
     return undefined;
   }

@@ -51,8 +51,10 @@ export function encodeFields(fields: Partial<JobRecord>): Record<string, string>
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    if ((JSON_FIELDS as readonly string[]).includes(key)) out[key] = value === null ? '' : JSON.stringify(value);
-    else out[key] = value === null ? '' : String(value);
+    if (value === null) out[key] = '';
+    else if ((JSON_FIELDS as readonly string[]).includes(key) || typeof value === 'object')
+      out[key] = JSON.stringify(value);
+    else out[key] = String(value);
   }
   return out;
 }

@@ -25,6 +25,8 @@ import type { AuditTrail } from './audit-trail.js';
 import type { BatchStore } from './batch-store.js';
 import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
+import { transitionOf } from './job-lifecycle.js';
+import type { JobObserver } from './job-observer.js';
 import { toJobView, type JobRecord } from './job-record.js';
 import { newId, type JobStore } from './job-store.js';
 import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
@@ -65,6 +67,8 @@ export interface JobServiceOptions {
   admission?: KeptSandboxAdmission;
   /** Checks a callback_url at submission (deliveries check it again). Default: accepted as given. */
   callbacks?: CallbackTargetCheck;
+  /** Told of submissions, decisions, cancels and expiries made here (metrics). Default: none. */
+  observer?: JobObserver;
 }
 
 type Decision = 'approve' | 'deny';
@@ -100,6 +104,7 @@ export class JobService {
     if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
+    this.options.observer?.submitted?.(job);
     // Its records wait in the audit inbox for whoever drains next (its worker, the housekeeper, a
     // read of the trail): the submission's answer does not wait for them.
     if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
@@ -137,6 +142,7 @@ export class JobService {
     await this.options.store.createMany(jobs, (job) => this.audited(submissionEntries(job)));
     await this.options.batches.sealed(batchId);
     this.options.logger.info({ batch_id: batchId, tenant: principal.tenant, jobs: jobs.length }, 'batch accepted');
+    for (const job of jobs) this.options.observer?.submitted?.(job);
     await this.options.dispatcher.dispatchMany(jobs.filter((job) => job.status === 'queued'));
     return { batch_id: batchId, job_ids: jobs.map((job) => job.job_id) };
   }
@@ -175,25 +181,21 @@ export class JobService {
         details: { previous_status: null, approval_id: job.approval?.approval_id ?? null },
       }),
     ]);
-    let outcome =
+    const withdrawn: Partial<JobRecord> | undefined =
       job.approval?.status === 'pending'
-        ? await this.options.store.transition(
-            jobId,
-            'withdraw',
-            {
-              ...ended,
-              approval: {
-                ...job.approval,
-                status: 'cancelled',
-                decided_by: principal.name,
-                decided_at: iso(now),
-                channel: 'api',
-              },
+        ? {
+            ...ended,
+            approval: {
+              ...job.approval,
+              status: 'cancelled',
+              decided_by: principal.name,
+              decided_at: iso(now),
+              channel: 'api',
             },
-            now,
-            entry,
-          )
+          }
         : undefined;
+    let outcome = withdrawn ? await this.options.store.transition(jobId, 'withdraw', withdrawn, now, entry) : undefined;
+    const patch = outcome?.outcome === 'ok' ? withdrawn : ended;
     if (!outcome || outcome.outcome !== 'ok')
       outcome = await this.options.store.transition(jobId, 'cancel', ended, now, entry);
     if (outcome.outcome !== 'ok') {
@@ -203,6 +205,7 @@ export class JobService {
       );
     }
     this.options.logger.info({ job_id: jobId, tenant: principal.tenant, previous: outcome.previous }, 'job cancelled');
+    this.observeEnd({ ...job, ...patch, status: 'cancelled', finished_at: now });
     await this.drainAudit();
     return this.view(principal, jobId);
   }
@@ -287,6 +290,9 @@ export class JobService {
       { job_id: job.job_id, approval_id: approvalId, decision, decided_by: principal.name, channel },
       'approval decided',
     );
+    const after: JobRecord = { ...job, ...patch, status: transitionOf(decision).to };
+    if (decision === 'deny') this.observeEnd({ ...after, finished_at: now });
+    else this.options.observer?.approvalEnded?.({ ...after, approval });
     await this.drainAudit();
     if (decision === 'approve')
       await this.options.dispatcher.dispatch((await this.options.store.get(job.job_id)) as JobRecord);
@@ -348,18 +354,16 @@ export class JobService {
         details: { approval_id: approval.approval_id, expires_at: job.approval.expires_at, risk: job.risk },
       }),
     ]);
-    const outcome = await this.options.store.transition(
-      jobId,
-      'expire',
-      { approval, ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out') },
-      now,
-      entry,
-    );
-    if (outcome.outcome === 'ok') {
-      this.options.logger.info({ job_id: jobId, approval_id: approval.approval_id }, 'approval expired: job denied');
-      await this.drainAudit();
-    }
-    return outcome.outcome === 'ok';
+    const patch = {
+      approval,
+      ...failedResult(job, 'ApprovalTimeout', 'no approver decided before the approval timed out'),
+    };
+    const outcome = await this.options.store.transition(jobId, 'expire', patch, now, entry);
+    if (outcome.outcome !== 'ok') return false;
+    this.options.logger.info({ job_id: jobId, approval_id: approval.approval_id }, 'approval expired: job denied');
+    this.observeEnd({ ...job, ...patch, status: 'expired', finished_at: now });
+    await this.drainAudit();
+    return true;
   }
 
   private newJob(
@@ -464,6 +468,13 @@ export class JobService {
         { field: `${field}timeout`, limit: 'max_execution_time', maximum },
       );
     }
+  }
+
+  /** Tells the observer of a job that ended here, and of its approval when that ended with it. */
+  private observeEnd(job: JobRecord): void {
+    const { approval } = job;
+    if (approval && approval.status !== 'pending') this.options.observer?.approvalEnded?.({ ...job, approval });
+    this.options.observer?.ended?.(job);
   }
 
   /** The records to write with a step: none when there is no audit trail to drain them. */

@@ -71,7 +71,9 @@ export class JobStore {
   /** Stores many new jobs in pipelined round trips (a batch), each with the audit records `auditOf` gives it. */
   async createMany(jobs: JobRecord[], auditOf: (job: JobRecord) => readonly AuditEntry[] = () => []): Promise<void> {
     for (let i = 0; i < jobs.length; i += PAGE) {
-      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & {
+      // Queued on the pipeline (no promise of its own): the replies come with exec().
+      const pipeline = this.redis.pipeline() as unknown as {
+        harombeCreateJob(...args: Parameters<ScriptedRedis['harombeCreateJob']>): unknown;
         exec(): Promise<[Error | null, unknown][]>;
       };
       for (const job of jobs.slice(i, i + PAGE))
@@ -126,7 +128,8 @@ export class JobStore {
           [Error | null, unknown],
           [Error | null, unknown],
         ];
-        if (e1 || e2 || e3) throw e1 ?? e2 ?? e3;
+        const failed = e1 ?? e2 ?? e3;
+        if (failed) throw failed;
         out.push(status ? { status: status as JobStatus, bytes: Number(params) + Number(result) } : undefined);
       }
     }

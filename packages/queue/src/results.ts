@@ -20,6 +20,8 @@ export function failedToolResult(
   message: string,
 ): Record<string, unknown> {
   const sandbox_id = typeof params.sandbox_id === 'string' ? params.sandbox_id : null;
+  // Params were validated at submission: their strings are strings.
+  const text = (key: string, fallback = ''): string => (typeof params[key] === 'string' ? params[key] : fallback);
   switch (tool) {
     case 'code_execute':
       return {
@@ -36,7 +38,7 @@ export function failedToolResult(
       return {
         success: false,
         sandbox_id: null,
-        language: String(params.language ?? ''),
+        language: text('language'),
         network_enabled: params.network_enabled === true,
         allowed_domains: Array.isArray(params.allowed_domains) ? params.allowed_domains.map(String) : [],
         expires_at: null,
@@ -46,18 +48,18 @@ export function failedToolResult(
       return {
         success: false,
         sandbox_id,
-        package: String(params.package ?? ''),
+        package: text('package'),
         registry: params.registry ?? 'pypi',
         stdout: '',
         stderr: message,
         error: code,
       };
     case 'code_write_file':
-      return { success: false, sandbox_id, file_path: String(params.file_path ?? ''), error: code };
+      return { success: false, sandbox_id, file_path: text('file_path'), error: code };
     case 'code_read_file':
-      return { success: false, sandbox_id, file_path: String(params.file_path ?? ''), content: '', error: code };
+      return { success: false, sandbox_id, file_path: text('file_path'), content: '', error: code };
     case 'code_list_files':
-      return { success: false, sandbox_id, path: String(params.path ?? '.'), files: [], error: code };
+      return { success: false, sandbox_id, path: text('path', '.'), files: [], error: code };
     case 'code_destroy_sandbox':
       return { success: false, sandbox_id, message, error: code };
   }

@@ -1,6 +1,6 @@
 import { ManualClock, type AuditRecordView } from '@harombe/core';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditTrail, Housekeeper, JobConsumer, JobService, type AuditEntry } from '../src/index.js';
 import {
   alice,
@@ -383,11 +383,14 @@ async function readAll(trail: AuditTrail): Promise<AuditRecordView[]> {
   }
 }
 
+/** The job's records, once there are at least `count`. */
 async function waitForRecords(trail: AuditTrail, jobId: string, count: number): Promise<AuditRecordView[]> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const { records } = await trail.read({ jobId });
-    if (records.length >= count || Date.now() > deadline) return records;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return vi.waitFor(
+    async () => {
+      const { records } = await trail.read({ jobId });
+      expect(records.length).toBeGreaterThanOrEqual(count);
+      return records;
+    },
+    { timeout: 15_000, interval: 20 },
+  );
 }

@@ -12,7 +12,7 @@ import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { RiskPolicy, type PolicyConfigInput } from '@harombe/policy';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, expect, vi } from 'vitest';
 import {
   BatchStore,
   Housekeeper,
@@ -210,6 +210,23 @@ export class Harness {
       record: {},
     });
     return sandboxId;
+  }
+
+  /**
+   * Resolves once the next wait for a job's end is in place (subscribed, its job read again and
+   * not ended): whatever ends the job after that can wake the wait only through the job event.
+   */
+  nextWaitInPlace(): Promise<void> {
+    const waitForEnd = this.events.waitForEnd.bind(this.events);
+    return new Promise((inPlace) => {
+      vi.spyOn(this.events, 'waitForEnd').mockImplementationOnce((jobId, timeoutMs, isDone) =>
+        waitForEnd(jobId, timeoutMs, async () => {
+          const done = await isDone();
+          inPlace();
+          return done;
+        }),
+      );
+    });
   }
 
   async close(): Promise<void> {

@@ -369,7 +369,7 @@ describe('JobService', () => {
         tenant: bob.tenant,
         name: `slack:${bob.slack_user_id}`,
         scopes: ['approve'],
-        slack_user_id: bob.slack_user_id as string,
+        slack_user_id: bob.slack_user_id,
       };
       await expectHarombeError(h.service.decide(sameSlackUser, id, 'approve', null, 'slack'), 'SelfApprovalForbidden');
       await expectHarombeError(h.service.decide(alice, id, 'approve', null), 'Forbidden');
@@ -496,13 +496,18 @@ describe('JobService', () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       await h.service.decide(carol, approvalIdOf(view), 'approve', null);
       await h.store.transition(view.job_id, 'start', { worker_id: 'w1' }, clock.now());
-      const finisher = (async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        return h.store.transition(view.job_id, 'complete', { result: { success: true, stdout: 'done' } }, clock.now());
-      })();
+      const inPlace = h.nextWaitInPlace();
       // 60 s is longer than this test may take: only the end of the job can wake it in time.
-      const ended = await h.service.wait(alice, view.job_id, 60);
-      expect((await finisher).outcome).toBe('ok');
+      const waiting = h.service.wait(alice, view.job_id, 60);
+      await inPlace;
+      const finished = await h.store.transition(
+        view.job_id,
+        'complete',
+        { result: { success: true, stdout: 'done' } },
+        clock.now(),
+      );
+      expect(finished.outcome).toBe('ok');
+      const ended = await waiting;
       expect(ended.status).toBe('completed');
       expect(ended.result).toMatchObject({ success: true, stdout: 'done' });
     });

@@ -55,18 +55,18 @@ describe('a Redis restart', () => {
       expect((await h.job(expiring.job_id)).status).toBe('expired');
 
       // The subscriber came back: a wait is woken by the job's end.
-      const finisher = (async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        return h.store.transition(queued.job_id, 'complete', { result: { success: true } }, clock.now());
-      })();
+      const inPlace = h.nextWaitInPlace();
+      const waiting = h.service.wait(alice, queued.job_id, 60);
+      await inPlace;
+      const finished = await h.store.transition(queued.job_id, 'complete', { result: { success: true } }, clock.now());
+      expect(finished.outcome).toBe('ok');
       // A wait of 60 s that only the job event can end within the 20 s bound.
       let bound: NodeJS.Timeout | undefined;
       const ended = await Promise.race([
-        h.service.wait(alice, queued.job_id, 60),
+        waiting,
         new Promise<'not woken'>((resolve) => (bound = setTimeout(() => resolve('not woken'), 20_000))),
       ]);
       clearTimeout(bound);
-      expect((await finisher).outcome).toBe('ok');
       expect(ended).not.toBe('not woken');
       expect((ended as JobView).status).toBe('completed');
       expect(((await h.store.get(queued.job_id)) as JobRecord).attempts).toBe(1);

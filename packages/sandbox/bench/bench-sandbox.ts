@@ -48,7 +48,7 @@ async function rawCold(): Promise<number> {
   const ms = await time(async () => {
     container = await docker.createContainer(bareSpec(['python3', '-c', PROGRAM]));
     await container.start();
-    const { StatusCode } = await container.wait();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
     if (StatusCode !== 0) throw new Error(`baseline exited ${StatusCode}`);
   });
   await container?.remove({ force: true });

@@ -128,7 +128,7 @@ export class CodeExecutionTools {
   async code_create_sandbox(params: unknown, owner: string): Promise<CreateSandboxResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
     const base = {
-      language: String(raw.language ?? ''),
+      language: text(raw.language),
       network_enabled: raw.network_enabled === true,
       allowed_domains: Array.isArray(raw.allowed_domains) ? raw.allowed_domains.map(String) : [],
     };
@@ -170,8 +170,8 @@ export class CodeExecutionTools {
   async code_install_package(params: unknown, owner: string): Promise<InstallPackageResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
     const base = {
-      sandbox_id: String(raw.sandbox_id ?? ''),
-      package: String(raw.package ?? ''),
+      sandbox_id: text(raw.sandbox_id),
+      package: text(raw.package),
       registry: raw.registry === 'npm' ? ('npm' as const) : ('pypi' as const),
       stdout: '',
     };
@@ -193,7 +193,7 @@ export class CodeExecutionTools {
 
   async code_write_file(params: unknown, owner: string): Promise<WriteFileResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
-    const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
+    const base = { sandbox_id: text(raw.sandbox_id), file_path: text(raw.file_path) };
     try {
       const p = parse(CodeWriteFileParams, params);
       await this.sandboxes.writeFile(p.sandbox_id, owner, approvedPath(p.file_path), p.content);
@@ -205,7 +205,7 @@ export class CodeExecutionTools {
 
   async code_read_file(params: unknown, owner: string): Promise<ReadFileResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
-    const base = { sandbox_id: String(raw.sandbox_id ?? ''), file_path: String(raw.file_path ?? '') };
+    const base = { sandbox_id: text(raw.sandbox_id), file_path: text(raw.file_path) };
     try {
       const p = parse(CodeReadFileParams, params);
       const content = await this.sandboxes.readFile(p.sandbox_id, owner, approvedPath(p.file_path));
@@ -217,7 +217,7 @@ export class CodeExecutionTools {
 
   async code_list_files(params: unknown, owner: string): Promise<ListFilesResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
-    const base = { sandbox_id: String(raw.sandbox_id ?? ''), path: String(raw.path ?? '.') };
+    const base = { sandbox_id: text(raw.sandbox_id), path: text(raw.path, '.') };
     try {
       const p = parse(CodeListFilesParams, params);
       const files = await this.sandboxes.listFiles(p.sandbox_id, owner, approvedPath(p.path));
@@ -229,7 +229,7 @@ export class CodeExecutionTools {
 
   async code_destroy_sandbox(params: unknown, owner: string): Promise<DestroySandboxResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
-    const sandboxId = String(raw.sandbox_id ?? '');
+    const sandboxId = text(raw.sandbox_id);
     try {
       const p = parse(CodeDestroySandboxParams, params);
       await this.sandboxes.destroy(p.sandbox_id, owner);
@@ -252,4 +252,10 @@ function failedExecution(sandboxId: string | null, kept: boolean, r: Refusal): E
     execution_time: 0,
     error: r.code,
   };
+}
+
+/** A raw param echoed back in a result: a string as it is, anything else as JSON (its params were refused). */
+function text(value: unknown, fallback = ''): string {
+  if (value === undefined || value === null) return fallback;
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }

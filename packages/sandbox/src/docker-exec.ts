@@ -1,5 +1,5 @@
+import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import type { Duplex } from 'node:stream';
 import { CappedOutput } from './capped-output.js';
 
 export type OutputStreamName = 'stdout' | 'stderr';
@@ -9,6 +9,11 @@ export type OutputStreamName = 'stdout' | 'stderr';
  * stream's pieces joined are its text (see CappedOutput).
  */
 export type OutputListener = (stream: OutputStreamName, text: string) => void;
+
+/** The part of docker-modem used here (dockerode types it `any`). */
+interface DockerModem {
+  demuxStream(stream: NodeJS.ReadableStream, stdout: Writable, stderr: Writable): void;
+}
 
 export interface DockerExecOptions {
   /** argv of the process to run inside the container. */
@@ -54,11 +59,11 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
     Tty: false,
     ...(options.user ? { User: options.user } : {}),
   });
-  const stream = (await exec.start({ hijack: true, stdin: withStdin })) as Duplex;
+  const stream = await exec.start({ hijack: true, stdin: withStdin });
   const { onOutput } = options;
   const stdout = new CappedOutput(options.maxOutputBytes, onOutput && ((text) => onOutput('stdout', text)));
   const stderr = new CappedOutput(options.maxOutputBytes, onOutput && ((text) => onOutput('stderr', text)));
-  container.modem.demuxStream(stream, stdout, stderr);
+  (container.modem as DockerModem).demuxStream(stream, stdout, stderr);
 
   let aborted = false;
   let poller: NodeJS.Timeout | undefined;

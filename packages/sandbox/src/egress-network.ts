@@ -356,12 +356,12 @@ export class EgressNetwork {
    * once it listens; with `since`, at once, reporting only what is logged from then on.
    */
   private async followLog(proxy: Docker.Container, sandboxId: string, since?: string): Promise<void> {
-    const stream = (await proxy.logs({
+    const stream = await proxy.logs({
       follow: true,
       stdout: true,
       stderr: true,
       ...(since ? { since: Math.floor(Date.parse(since) / 1000) } : {}),
-    })) as NodeJS.ReadableStream;
+    });
     this.following.add(sandboxId);
     const stdout = new PassThrough();
     const stderr = new PassThrough();

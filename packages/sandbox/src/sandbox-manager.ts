@@ -97,7 +97,8 @@ export interface InstallOutcome {
 }
 
 export interface CreateSandboxRequest {
-  language: Language | string;
+  /** A Language; any other is refused with UnsupportedLanguage. */
+  language: string;
   owner: string;
   /** Overrides of the manager's default limits, each at most the configured ceiling. */
   limits?: PartialLimits;
@@ -278,7 +279,10 @@ export class SandboxManager {
     );
     this.pool.start();
     if (this.sweepIntervalMs > 0) {
-      this.sweepTimer = setInterval(() => void this.sweep(), this.sweepIntervalMs);
+      this.sweepTimer = setInterval(
+        () => void this.sweep().catch((error: unknown) => this.logger.error({ err: error }, 'sandbox sweep failed')),
+        this.sweepIntervalMs,
+      );
       this.sweepTimer.unref();
     }
   }
@@ -419,7 +423,7 @@ export class SandboxManager {
     return this.exclusive(record, (current) => this.run(current, request));
   }
 
-  private checkLanguage(language: Language | string): Language {
+  private checkLanguage(language: string): Language {
     const parsed = Language.safeParse(language);
     if (!parsed.success) {
       throw new HarombeError(
@@ -749,12 +753,8 @@ export class SandboxManager {
   }
 
   private async sweep(): Promise<void> {
-    try {
-      await this.reapOrphans();
-      await this.reapIdle();
-    } catch (error) {
-      this.logger.error({ err: error }, 'sandbox sweep failed');
-    }
+    await this.reapOrphans();
+    await this.reapIdle();
   }
 
   private resolveLimits(overrides: PartialLimits = {}): Limits {
@@ -946,15 +946,16 @@ export class SandboxManager {
         if (previous) current = (await this.registry.get(id)) ?? record;
         return work(current);
       });
-    const tail = run
+    // The next operation waits for this one, failed or not; the last one leaves no lock behind.
+    const tail: Promise<void> = run
       .catch(() => undefined)
       // Unless the operation removed it (destroyed, lost).
       .then(() => (this.held.has(id) ? this.touch(current) : undefined))
-      .catch((error: unknown) => this.logger.warn({ err: error, sandbox_id: id }, 'sandbox use not recorded'));
+      .catch((error: unknown) => this.logger.warn({ err: error, sandbox_id: id }, 'sandbox use not recorded'))
+      .finally(() => {
+        if (this.locks.get(id) === tail) this.locks.delete(id);
+      });
     this.locks.set(id, tail);
-    void tail.then(() => {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    });
     return run;
   }
 

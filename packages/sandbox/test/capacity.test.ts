@@ -44,7 +44,11 @@ describe('capacity', () => {
     let peak = 0;
     const sampler = setInterval(() => {
       peak = Math.max(peak, manager.capacity().in_use);
-      void containersOf(manager.managerId).then((list) => (peak = Math.max(peak, list.length)));
+      // A sample Docker fails to answer is skipped: the manager's own count was taken above.
+      void containersOf(manager.managerId).then(
+        (list) => (peak = Math.max(peak, list.length)),
+        () => undefined,
+      );
     }, 20);
     try {
       const results = await Promise.all(

@@ -1,5 +1,5 @@
-import type { ErrorCode, JobStatus, RiskLevel } from '@harombe/core';
-import type { HousekeeperObserver, JobRecord } from '@harombe/queue';
+import type { Approval, ErrorCode, JobStatus, RiskLevel } from '@harombe/core';
+import type { JobObserver, JobRecord } from '@harombe/queue';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** The stretches of a job's life that `harombe_job_duration_seconds` measures. */
@@ -29,9 +29,10 @@ export function languageOf(params: Record<string, unknown>): string {
  * The job counters every service shares, each counted by the service that sees the event
  * happen: the API counts submissions, decisions and cancels, the worker the jobs it runs, the
  * approval service expiries and lost workers. Summed over services they give the fleet's view;
- * no event is counted by two services.
+ * no event is counted by two services. As a JobObserver it is told by the job service, the
+ * dispatcher and the housekeeper; the worker calls it directly.
  */
-export class JobMetrics implements HousekeeperObserver {
+export class JobMetrics implements JobObserver {
   private readonly submittedTotal: Counter<'tool' | 'language'>;
   private readonly endedTotal: Counter<'tool' | 'language' | 'status'>;
   private readonly duration: Histogram<'phase'>;
@@ -73,8 +74,8 @@ export class JobMetrics implements HousekeeperObserver {
     });
   }
 
-  submitted(tool: string, params: Record<string, unknown>): void {
-    this.submittedTotal.inc({ tool, language: languageOf(params) });
+  submitted(job: Pick<JobRecord, 'tool' | 'params'>): void {
+    this.submittedTotal.inc({ tool: job.tool, language: languageOf(job.params) });
   }
 
   /** A job reached an end status; its error, or its tool's, counts by code. */
@@ -86,6 +87,15 @@ export class JobMetrics implements HousekeeperObserver {
 
   decided(outcome: ApprovalOutcome, risk: RiskLevel): void {
     this.approvalsTotal.inc({ outcome, risk });
+  }
+
+  /** An approval ended; a person's decision also measures how long the job waited for it. */
+  approvalEnded(job: { created_at: number; approval: Approval }): void {
+    const { status, risk, decided_at } = job.approval;
+    if (status === 'pending') return;
+    this.decided(status, risk);
+    if ((status === 'approved' || status === 'denied') && decided_at)
+      this.phase('approval_wait', (Date.parse(decided_at) - job.created_at) / 1000);
   }
 
   /** Ignores negative spans (clocks of two hosts disagreeing). */

@@ -13,12 +13,10 @@ import {
   SandboxDirectory,
   StreamNotifier,
   WorkerRegistry,
-  type JobServiceOptions,
+  type JobObserver,
 } from '@harombe/queue';
 import { Webhooks, type WebhooksOptions } from '@harombe/webhooks';
 import type { Logger } from 'pino';
-import type { JobMetrics } from './job-metrics.js';
-import { MeteredJobService } from './metered-job-service.js';
 import type { RedisConnections } from './redis-connections.js';
 
 /** The job pipeline's parts over one process's Redis connections, configured from harombe.yaml. */
@@ -52,13 +50,13 @@ export type WebhookTuning = Partial<Pick<WebhooksOptions, 'schedule' | 'lookup' 
 /** Batches outlive their jobs' results by a day, for stragglers. */
 const BATCH_GRACE_SECONDS = 86_400;
 
-/** With `metrics`, the job service counts what passes through it (see MeteredJobService). */
+/** With `observer` (JobMetrics), the job service and the dispatcher tell it what they do to jobs. */
 export function createJobPipeline(
   config: HarombeConfig,
   redis: RedisConnections,
   logger: Logger,
   clock: Clock = systemClock,
-  metrics?: JobMetrics,
+  observer?: JobObserver,
   webhookTuning: WebhookTuning = {},
 ): JobPipeline {
   const keys = new RedisKeys(config.redis.prefix);
@@ -80,6 +78,7 @@ export function createJobPipeline(
     clock,
     logger,
     admission,
+    observer,
   });
   const webhooks = new Webhooks({
     config: config.webhooks,
@@ -94,7 +93,7 @@ export function createJobPipeline(
   });
   const sandbox = config.security.sandbox;
   const policy = RiskPolicy.fromConfig(config);
-  const jobOptions: JobServiceOptions = {
+  const jobs = new JobService({
     store,
     batches,
     dispatcher,
@@ -108,8 +107,8 @@ export function createJobPipeline(
     audit,
     admission,
     callbacks: webhooks.guard,
-  };
-  const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
+    observer,
+  });
   return {
     keys,
     clock,

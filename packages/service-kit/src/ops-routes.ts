@@ -8,6 +8,11 @@ export interface OpsRoutesOptions {
   registry: Registry;
   /** Named checks that must all pass for /readyz to answer 200. */
   readiness: Record<string, ReadinessCheck>;
+  /**
+   * Who answers, added to the /readyz answer (a worker's id): whoever polls it to know when a
+   * process it started is ready also learns whom it reached. Default: nothing.
+   */
+  about?: Record<string, string>;
 }
 
 /** A metrics registry with Node's default process metrics, labelled with the service. */
@@ -32,7 +37,7 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOption
       }),
     );
     const ready = Object.values(checks).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks, ...options.about });
   });
   app.get('/metrics', hidden, async (_request, reply) => {
     return reply.type(options.registry.contentType).send(await options.registry.metrics());

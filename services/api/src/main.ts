@@ -10,7 +10,14 @@ try {
   const api = new ApiService({ config, logger });
   await api.start();
   logger.info({ address: api.address }, 'api listening');
-  const stop = (): void => void api.stop().then(() => process.exit(0));
+  const stop = (): void =>
+    void api.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 } catch (error) {

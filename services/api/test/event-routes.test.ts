@@ -227,9 +227,11 @@ describe('GET /v1/jobs/{job_id}/events', () => {
       expect(statuses[1]).toMatchObject({ approval: { status: 'approved', decided_by: 'bob', reason: 'go' } });
       expect(statuses[3]).toMatchObject({ result: result('first line\nsecond line\n'), error: null });
       expect(stdoutOf(messages)).toBe('first line\nsecond line\n');
-      expect(messages.filter((message) => message.event === 'stderr').map((m) => JSON.parse(m.data).text)).toEqual([
-        'a warning\n',
-      ]);
+      expect(
+        messages
+          .filter((message) => message.event === 'stderr')
+          .map((m) => (JSON.parse(m.data) as { text: string }).text),
+      ).toEqual(['a warning\n']);
       expectStrictlyIncreasing(messages.map((message) => message.id));
     } finally {
       source.close();

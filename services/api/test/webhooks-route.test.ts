@@ -128,7 +128,8 @@ describe('/v1/webhooks and callback_url', () => {
     const view = await call('GET', `/v1/batches/${batch.json().batch_id}`, KEYS.submitter);
     expect(view.json()).toMatchObject({ total: 2, callback_url: 'http://127.0.0.1:9/batch' });
     // The batch's jobs themselves carry none: the batch's callback gets batch.finished.
-    expect(view.json().jobs.map((j: { callback_url?: string }) => j.callback_url)).toEqual([undefined, undefined]);
+    const { jobs } = view.json<{ jobs: { callback_url?: string }[] }>();
+    expect(jobs.map((j) => j.callback_url)).toEqual([undefined, undefined]);
   });
 
   it('keeps a tenant’s subscriptions: admin only, its own only, those of the configuration read-only', async () => {
@@ -146,8 +147,10 @@ describe('/v1/webhooks and callback_url', () => {
       description: 'CI',
       source: 'api',
     });
-    const listed = (await call('GET', '/v1/webhooks', KEYS.admin)).json().subscriptions;
-    expect(listed.map((s: { source: string }) => s.source)).toEqual(['config', 'api']);
+    const listed = (await call('GET', '/v1/webhooks', KEYS.admin)).json<{
+      subscriptions: { source: string; subscription_id: string }[];
+    }>().subscriptions;
+    expect(listed.map((s) => s.source)).toEqual(['config', 'api']);
     expect(listed[0]).toMatchObject({ url: 'http://127.0.0.1:9/from-config', events: ['batch.finished'] });
     const path = `/v1/webhooks/${subscription.subscription_id}`;
     expect((await call('GET', path, KEYS.admin)).json()).toEqual(subscription);
@@ -157,7 +160,7 @@ describe('/v1/webhooks and callback_url', () => {
     expect(errorOf(await call('GET', path, KEYS.globex)).code).toBe('NotFound');
     expect(errorOf(await call('DELETE', path, KEYS.globex)).code).toBe('NotFound');
 
-    const fromConfig = await call('DELETE', `/v1/webhooks/${listed[0].subscription_id}`, KEYS.admin);
+    const fromConfig = await call('DELETE', `/v1/webhooks/${listed[0]?.subscription_id}`, KEYS.admin);
     expect(fromConfig.statusCode).toBe(409);
     expect(errorOf(fromConfig).code).toBe('Conflict');
 

@@ -1,10 +1,9 @@
 import type { Approval, JobStatus } from '@harombe/core';
 import type { JobEvents, RedisKeys } from '@harombe/queue';
+import type { DeliveryObserver, SlackOutbox } from '@harombe/slack-approvals';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DeliveryObserver } from './approval-announcer.js';
-import type { SlackOutbox } from './slack-outbox.js';
 
 export interface ApprovalMetricsOptions {
   registry: Registry;

@@ -1,9 +1,7 @@
 import type { Clock, HarombeConfig } from '@harombe/core';
-import { Housekeeper } from '@harombe/queue';
 import {
   createJobPipeline,
   createRegistry,
-  FleetMetrics,
   JobMetrics,
   RedisConnections,
   startOpsServer,
@@ -11,10 +9,11 @@ import {
   type JobPipeline,
   type WebhookTuning,
 } from '@harombe/service-kit';
+import { SlackApprovals, type SlackTuning } from '@harombe/slack-approvals';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApprovalMetrics } from './approval-metrics.js';
-import { SlackApprovals, type SlackTuning } from './slack-approvals.js';
+import { FleetController } from './fleet-controller.js';
 
 export interface ApprovalServiceOptions {
   config: HarombeConfig;
@@ -36,56 +35,41 @@ export interface ApprovalServiceOptions {
 }
 
 /**
- * Holds risky jobs until a person decides: approval deadlines live in Redis and this service
- * expires them on time, across restarts of anything. It also keeps the fleet's other timers
- * (jobs of lost workers, jobs accepted but never queued) and delivers the webhooks.
+ * The approval service, wiring: the fleet's controller (approval deadlines, housekeeping, the
+ * fleet-wide gauges), approvals in Slack when slack.enabled, webhook deliveries, the approval
+ * metrics, and /healthz, /readyz, /metrics.
  */
 export class ApprovalService {
-  readonly housekeeper: Housekeeper;
   readonly pipeline: JobPipeline;
-  private readonly redis: RedisConnections;
-  private readonly metrics = createRegistry('approval');
-  /** Expiries and lost workers; the fleet-wide gauges are exported here, and only here. */
-  private readonly jobMetrics = new JobMetrics(this.metrics);
-  private readonly fleetMetrics: FleetMetrics;
-  private ops: FastifyInstance | undefined;
+  readonly controller: FleetController;
   /** Approval requests and decisions in Slack, when slack.enabled. */
   readonly slack: SlackApprovals | undefined;
+  private readonly redis: RedisConnections;
+  private readonly metrics = createRegistry('approval');
   private readonly approvalMetrics: ApprovalMetrics;
   /** Deliveries by outcome and their latency, of the webhooks this service delivers. */
   private readonly webhookMetrics: WebhookMetrics;
+  private ops: FastifyInstance | undefined;
 
   constructor(private readonly options: ApprovalServiceOptions) {
     const { config, logger } = options;
     this.redis = new RedisConnections(config.redis.url, logger);
-    this.pipeline = createJobPipeline(config, this.redis, logger, options.clock, this.jobMetrics, options.webhooks);
-    const { store, jobs, dispatcher, workers, clock, keys } = this.pipeline;
-    this.housekeeper = new Housekeeper({
-      store,
-      service: jobs,
-      dispatcher,
-      workers,
-      clock,
-      logger,
-      intervalMs: options.intervalMs ?? 250,
-      observer: this.jobMetrics,
-      audit: this.pipeline.audit,
-      sandboxes: this.pipeline.sandboxes,
-      lostSandboxTtlSeconds: config.api.result_ttl_seconds,
-    });
-    this.fleetMetrics = new FleetMetrics({
-      registry: this.metrics,
+    // Expiries and lost workers are counted here; the fleet-wide gauges are exported here, and only here.
+    const jobMetrics = new JobMetrics(this.metrics);
+    this.pipeline = createJobPipeline(config, this.redis, logger, options.clock, jobMetrics, options.webhooks);
+    this.controller = new FleetController({
+      pipeline: this.pipeline,
+      jobMetrics,
       redis: this.redis.commands,
-      keys,
-      store,
-      workers,
-      clock,
+      registry: this.metrics,
       logger,
+      intervalMs: options.intervalMs,
+      lostSandboxTtlSeconds: config.api.result_ttl_seconds,
     });
     this.approvalMetrics = new ApprovalMetrics({
       registry: this.metrics,
       redis: this.redis.commands,
-      keys,
+      keys: this.pipeline.keys,
       events: this.pipeline.events,
       logger,
     });
@@ -102,7 +86,7 @@ export class ApprovalService {
     await this.pipeline.events.start();
     this.approvalMetrics.start();
     await this.slack?.start();
-    this.housekeeper.start();
+    this.controller.start();
     // Recorded webhook events into deliveries, and the deliveries themselves.
     await this.pipeline.webhooks.start({ events: this.pipeline.events, metrics: this.webhookMetrics });
     this.ops = await startOpsServer({
@@ -124,9 +108,8 @@ export class ApprovalService {
     await this.pipeline.webhooks.stop();
     await this.slack?.stop();
     this.approvalMetrics.stop();
-    await this.housekeeper.stop();
     await this.ops?.close();
-    await this.fleetMetrics.close();
+    await this.controller.stop();
     await this.pipeline.close();
     await this.redis.close();
   }

@@ -11,7 +11,14 @@ try {
     opsPort: Number(process.env.HAROMBE_OPS_PORT ?? 9102),
   });
   await service.start();
-  const stop = (): void => void service.stop().then(() => process.exit(0));
+  const stop = (): void =>
+    void service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 } catch (error) {

@@ -11,7 +11,7 @@ import type { Principal } from '@harombe/queue';
 import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { ApprovalService } from '../src/index.js';
 import { SlackStandIn, type RecordedCall, type SocketAck } from './slack-stand-in.js';
 import { buttonClick, denySubmission, send, signedRequest, type SignedRequest } from './slack-requests.js';
@@ -232,24 +232,20 @@ export function mentions(call: RecordedCall, text: string): boolean {
   return JSON.stringify(call.body).includes(text);
 }
 
-/** The value of `probe` once it is truthy; fails after `timeoutMs` naming what it waited for. */
+/** The value of `probe` once it is truthy (vi.waitFor); fails after `timeoutMs` naming what it waited for. */
 export async function eventually<T>(
   probe: () => T | Promise<T>,
   what: string,
   timeoutMs = 15_000,
 ): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
+  return vi.waitFor(
+    async () => {
       const value = await probe();
-      if (value) return value as NonNullable<T>;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+      if (!value) throw new Error(`timed out waiting for ${what}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }
 
 /** The blocks of a recorded message, as JSON text, for looking into. */

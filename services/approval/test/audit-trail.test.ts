@@ -4,7 +4,7 @@ import { serializeAuditRecord, type AuditTrail } from '@harombe/queue';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ACTIONS } from '../src/index.js';
+import { ACTIONS } from '@harombe/slack-approvals';
 import { alice, ApprovalFixture, bob, eventually } from './approval-fixture.js';
 
 let redis: RedisContainer;

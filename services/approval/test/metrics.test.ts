@@ -1,6 +1,7 @@
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ACTIONS, ApprovalService } from '../src/index.js';
+import { ACTIONS } from '@harombe/slack-approvals';
+import { ApprovalService } from '../src/index.js';
 import { alice, ApprovalFixture, bob, eventually, silentLogger } from './approval-fixture.js';
 
 let redis: RedisContainer;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { systemClock } from '@harombe/core';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIONS } from '../src/index.js';
+import { ACTIONS } from '@harombe/slack-approvals';
 import {
   alice,
   ApprovalFixture,

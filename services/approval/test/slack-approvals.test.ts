@@ -1,6 +1,6 @@
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ACTIONS, DENY_VIEW } from '../src/index.js';
+import { ACTIONS, DENY_VIEW } from '@harombe/slack-approvals';
 import {
   alice,
   ApprovalFixture,
@@ -252,7 +252,7 @@ describe('Slack approvals', () => {
   it('changes nothing on a click after the deadline that the sweep has not expired yet', async () => {
     const { job, approvalId, message } = await announced();
     const ts = tsOf(message);
-    await f.service.housekeeper.stop();
+    await f.service.controller.housekeeper.stop();
     f.manualClock.advance(60_001);
     expect(await f.click('UBOB', ACTIONS.approve, approvalId, ts)).toBe(200);
     const told = await eventually(() => f.ephemeralsTo('UBOB')[0], 'a private answer');

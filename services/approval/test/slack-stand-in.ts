@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { systemClock, type Clock } from '@harombe/core';
+import { vi } from 'vitest';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
 /** One Web API call as the stand-in received it. */
@@ -179,7 +180,8 @@ export class SlackStandIn {
 
   private createServer(): Server {
     const server = createServer((request, response) => {
-      void this.handle(request, response);
+      // A failure of the stand-in itself ends the request (the test sees it) rather than hanging it.
+      void this.handle(request, response).catch((error: unknown) => response.destroy(error as Error));
     });
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.upgrade(request, socket, head),
@@ -293,8 +295,8 @@ export class SlackStandIn {
    * `limit` at a time (the cursor is an offset here); metadata only with `include_all_metadata`.
    */
   private history(body: Record<string, unknown>): Record<string, unknown> {
-    const oldest = body.oldest === undefined ? -1n : tsMicros(String(body.oldest));
-    const latest = body.latest === undefined ? undefined : tsMicros(String(body.latest));
+    const oldest = body.oldest === undefined ? -1n : tsMicros(body.oldest as string);
+    const latest = body.latest === undefined ? undefined : tsMicros(body.latest as string);
     const limit = Math.min(Number(body.limit ?? 100) || 100, 999);
     const offset = Number(body.cursor ?? 0) || 0;
     const withMetadata =
@@ -360,13 +362,14 @@ export class SlackStandIn {
   }
 
   private async openSocket(): Promise<WebSocket> {
-    const deadline = Date.now() + SOCKET_WAIT_MS;
-    for (;;) {
-      const newest = [...this.sockets].filter((socket) => socket.readyState === socket.OPEN).at(-1);
-      if (newest) return newest;
-      if (Date.now() > deadline) throw new Error(`no Socket Mode connection within ${SOCKET_WAIT_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    return vi.waitFor(
+      () => {
+        const newest = [...this.sockets].filter((socket) => socket.readyState === socket.OPEN).at(-1);
+        if (!newest) throw new Error(`no Socket Mode connection within ${SOCKET_WAIT_MS} ms`);
+        return newest;
+      },
+      { timeout: SOCKET_WAIT_MS, interval: 20 },
+    );
   }
 
   /** A ts as Slack makes them: the clock's time in seconds with 6 decimals, unique and increasing. */

@@ -1,6 +1,6 @@
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ACTIONS, DENY_VIEW } from '../src/index.js';
+import { ACTIONS, DENY_VIEW } from '@harombe/slack-approvals';
 import {
   ApprovalFixture,
   blocksText,

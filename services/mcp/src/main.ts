@@ -6,7 +6,14 @@ const logger = createLogger('mcp');
 try {
   const service = new McpService({ config: loadServiceConfig(), logger });
   await service.start();
-  const stop = (): void => void service.stop().then(() => process.exit(0));
+  const stop = (): void =>
+    void service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 } catch (error) {

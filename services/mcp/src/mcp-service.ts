@@ -65,6 +65,8 @@ export class McpService {
   async start(): Promise<FastifyInstance> {
     const { config, logger } = this.options;
     const app = Fastify({
+      // Typed as Fastify's own logger, so the instance is the plain FastifyInstance the routes take.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
       loggerInstance: logger as FastifyBaseLogger,
       bodyLimit: config.api.max_body_bytes,
       // One line per tool call is ours to write; per-request lines would drown them.

@@ -166,16 +166,23 @@ export class WorkerService {
   async start(): Promise<void> {
     await this.sandboxes.start();
     await this.consumer.start();
-    await this.reapAbandoned();
+    await this.reapAbandoned().catch(this.reapFailed);
     // As often as a worker can be found lost: what a killed one left is reaped soon after.
     const reapEveryMs = Math.max(1000, this.options.config.worker.lost_after_seconds * 1000);
-    this.reapTimer = setInterval(() => void this.reapAbandoned(), reapEveryMs);
-    this.demandTimer = setInterval(() => void this.followDemand(), this.options.demandIntervalMs ?? 500);
+    this.reapTimer = setInterval(() => void this.reapAbandoned().catch(this.reapFailed), reapEveryMs);
+    this.demandTimer = setInterval(
+      () =>
+        void this.followDemand().catch((error: unknown) =>
+          this.options.logger.warn({ err: error }, 'reading the queue depth failed'),
+        ),
+      this.options.demandIntervalMs ?? 500,
+    );
     this.ops = await startOpsServer({
       host: this.options.opsHost ?? '127.0.0.1',
       port: this.options.opsPort ?? 9101,
       registry: this.metrics,
       readiness: { redis: () => this.redis.ping() },
+      about: { worker_id: this.workerId },
     });
   }
 
@@ -202,24 +209,21 @@ export class WorkerService {
    * slots take at once (those start their own sandbox now), and shrinks once none wait.
    */
   private async followDemand(): Promise<void> {
-    try {
-      const waiting = await this.sharedQueue.getWaitingCount();
-      const free = this.options.config.worker.concurrency - this.consumer.running;
-      this.sandboxes.setDemand(Math.max(0, waiting - free));
-    } catch (error) {
-      this.options.logger.warn({ err: error }, 'reading the queue depth failed');
-    }
+    const waiting = await this.sharedQueue.getWaitingCount();
+    const free = this.options.config.worker.concurrency - this.consumer.running;
+    this.sandboxes.setDemand(Math.max(0, waiting - free));
   }
 
   /** Removes sandbox containers on this host whose worker is gone (killed mid-job). */
   private async reapAbandoned(): Promise<void> {
-    try {
-      await this.sandboxes.reapAbandoned(async (managerId) => {
-        if (!managerId.startsWith(MANAGER_PREFIX)) return false;
-        return !(await this.workers.isAlive(managerId.slice(MANAGER_PREFIX.length), this.clock.now()));
-      });
-    } catch (error) {
-      this.options.logger.warn({ err: error }, 'reaping abandoned sandboxes failed');
-    }
+    await this.sandboxes.reapAbandoned(async (managerId) => {
+      if (!managerId.startsWith(MANAGER_PREFIX)) return false;
+      return !(await this.workers.isAlive(managerId.slice(MANAGER_PREFIX.length), this.clock.now()));
+    });
   }
+
+  /** A failed reap is logged; the next round tries again. */
+  private readonly reapFailed = (error: unknown): void => {
+    this.options.logger.warn({ err: error }, 'reaping abandoned sandboxes failed');
+  };
 }

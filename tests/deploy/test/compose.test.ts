@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { freeLoopbackPort } from '@harombe/test-fixtures';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { composeCommand, REPO, run } from '../src/tools.js';
 
@@ -124,9 +124,10 @@ describe('docker-compose.yml', () => {
 });
 
 async function until(probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error('Redis did not answer in time');
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  await vi.waitFor(
+    () => {
+      if (!probe()) throw new Error('Redis did not answer in time');
+    },
+    { timeout: timeoutMs, interval: 500 },
+  );
 }

@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { LocalFleet, LocalRedis } from '@harombe/cli';
+import { LocalFleet, LocalRedis } from '@harombe/local-fleet';
 import { HarombeClient } from '@harombe/client';
 import { SandboxConfig, type JobView } from '@harombe/core';
 import { dockerExec, LABELS, percentile, rawBaselineSpec } from '@harombe/sandbox';

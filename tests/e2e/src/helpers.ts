@@ -1,5 +1,6 @@
 import type { HarombeClient } from '@harombe/client';
 import type { JobView, SubmitJobRequest } from '@harombe/core';
+import { vi } from 'vitest';
 
 /** Submits a job, approves it as `approver` when it waits for a person, and waits for its end. */
 export async function runApproved(
@@ -18,16 +19,18 @@ export function resultOf(job: JobView): Record<string, unknown> {
   return job.result;
 }
 
+/** The value of `probe` once it is truthy (vi.waitFor); fails after `timeoutMs` naming what it waited for. */
 export async function until<T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
   timeoutMs = 30_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return vi.waitFor(
+    async () => {
+      const value = await probe();
+      if (!value) throw new Error(`timed out waiting for ${what}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: 100 },
+  );
 }

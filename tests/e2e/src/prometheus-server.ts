@@ -84,7 +84,7 @@ export class PrometheusServer {
 
   /** Samples of an instant query; throws with Prometheus's error for a bad query. */
   async query(expr: string): Promise<QuerySample[]> {
-    const response = await fetch(`${this.url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+    const response = await fetch(`${this.url}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`);
     const body = (await response.json()) as {
       status: string;
       error?: string;
@@ -117,11 +117,11 @@ export class PrometheusServer {
 
   private async waitUntilReady(dir: string, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let exitCode: number | null | undefined;
-    void this.exited.then((code) => (exitCode = code));
     while (Date.now() < deadline) {
-      if (exitCode !== undefined)
-        throw new Error(`prometheus exited (code ${exitCode}); see ${join(dir, 'prometheus.log')}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(
+          `prometheus exited (code ${this.child.exitCode ?? this.child.signalCode}); see ${join(dir, 'prometheus.log')}`,
+        );
       try {
         if ((await fetch(`${this.url}/-/ready`)).ok) return;
       } catch {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalFleet } from '@harombe/cli';
+import { LocalFleet } from '@harombe/local-fleet';
 import { HarombeClient } from '@harombe/client';
 import { parseConfig } from '@harombe/core';
 import { fleetId } from '@harombe/service-kit';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { JobView } from '@harombe/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { keyOf, resultOf, runApproved, TestFleet } from '../src/index.js';
 
 const run = promisify(execFile);
@@ -61,11 +61,10 @@ describe('batches', () => {
     const pending = await alice.getBatch(batch.batch_id);
     expect(pending.counts.awaiting_approval).toBe(200);
     expect(await bob.approveBatch(batch.batch_id, 'batch test')).toMatchObject({ decided: 200, already_decided: 0 });
-    let view = pending;
-    for (let i = 0; i < 600 && view.counts.completed !== 200; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      view = await alice.getBatch(batch.batch_id, { limit: 10 });
-    }
+    await expect
+      .poll(async () => (await alice.getBatch(batch.batch_id)).counts.completed, { timeout: 300_000, interval: 500 })
+      .toBe(200);
+    const view = await alice.getBatch(batch.batch_id, { limit: 10 });
     expect(view).toMatchObject({ total: 200, counts: { completed: 200, awaiting_approval: 0, queued: 0, running: 0 } });
     expect(view.jobs).toHaveLength(10);
     expect(view.next_offset).toBe(10);
@@ -88,13 +87,16 @@ describe('the harombe command against the fleet', () => {
       '-c',
       'import sys; print("from exec"); print("to stderr", file=sys.stderr); sys.exit(7)',
     ]);
-    let approved = false;
-    for (let i = 0; i < 100 && !approved; i += 1) {
-      const pending = await fleet.client('bob').listApprovals();
-      const mine = pending.find((job) => String(job.params.code).includes('from exec'));
-      if (mine) approved = (await fleet.client('bob').approve(mine.approval!.approval_id)).decided;
-      else await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    const mine = await vi.waitFor(
+      async () => {
+        const pending = await fleet.client('bob').listApprovals();
+        const found = pending.find((job) => String(job.params.code).includes('from exec'));
+        if (!found) throw new Error('the job of harombe exec is not waiting for approval');
+        return found;
+      },
+      { timeout: 20_000, interval: 200 },
+    );
+    expect((await fleet.client('bob').approve(mine.approval!.approval_id)).decided).toBe(true);
     const result = await exec;
     expect(result.stdout).toBe('from exec\n');
     expect(result.stderr).toContain('to stderr');
@@ -120,14 +122,15 @@ describe('the harombe command against the fleet', () => {
         .join('\n') + '\n',
     );
     const approver = (async () => {
-      for (let i = 0; i < 300; i += 1) {
-        const pending = (await fleet.client('bob').listApprovals()).filter((job) => job.batch_id);
-        if (pending.length > 0) {
-          await fleet.client('bob').approveBatch(pending[0]!.batch_id!);
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      const batchId = await vi.waitFor(
+        async () => {
+          const pending = (await fleet.client('bob').listApprovals()).find((job) => job.batch_id);
+          if (!pending?.batch_id) throw new Error('the batch of harombe submit is not waiting for approval');
+          return pending.batch_id;
+        },
+        { timeout: 60_000, interval: 200 },
+      );
+      await fleet.client('bob').approveBatch(batchId);
     })();
     const first = await harombe(['submit', input, '--out', out]);
     await approver;

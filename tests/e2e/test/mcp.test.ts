@@ -33,7 +33,7 @@ type Kind = 'stdio' | 'http';
 /** An MCP client of the SDK, connected as `key` over `kind`; stderr of a stdio server is kept for failures. */
 async function connect(
   kind: Kind,
-  key: TestKeyName | string,
+  key: string,
 ): Promise<{ client: Client; stderr: string[]; close: () => Promise<void> }> {
   const apiKey = key in { alice: 1, bob: 1, carol: 1, audrey: 1, eve: 1 } ? keyOf(key as TestKeyName) : key;
   const client = new Client({ name: 'harombe-e2e', version: '1.0.0' });
@@ -103,7 +103,8 @@ async function approve(match: (job: JobView) => boolean): Promise<JobView> {
   return job;
 }
 
-const withCode = (marker: string) => (job: JobView) => String(job.params.code ?? '').includes(marker);
+const withCode = (marker: string) => (job: JobView) =>
+  (typeof job.params.code === 'string' ? job.params.code : '').includes(marker);
 const withParams = (tool: ToolName, params: Record<string, unknown>) => (job: JobView) =>
   job.tool === tool && Object.entries(params).every(([key, value]) => job.params[key] === value);
 

@@ -74,7 +74,7 @@ async function auditOf(sandboxId: string): Promise<AuditPage['records']> {
 }
 
 async function workerMetrics(): Promise<string> {
-  const ops = String(fleet.fleet.workers[0]?.announced.ops);
+  const ops = String(fleet.fleet.workers[0]?.url);
   return (await fetch(`${ops}/metrics`)).text();
 }
 

@@ -39,8 +39,8 @@ beforeAll(async () => {
     targets: {
       'harombe-api': [hostOf(local.apiUrl)],
       'harombe-mcp': [hostOf(local.mcpUrl)],
-      'harombe-approval': [hostOf(local.approval?.announced.ops)],
-      'harombe-worker': local.workers.map((worker) => hostOf(worker.announced.ops)),
+      'harombe-approval': [hostOf(local.approval?.url)],
+      'harombe-worker': local.workers.map((worker) => hostOf(worker.url)),
     },
   });
 });
@@ -144,7 +144,7 @@ describe('observability of a running fleet', () => {
     expect(await count('harombe_sandbox_start_seconds_count')).toBe(2);
     expect(await p.value('max(harombe_workers_up)')).toBe(1);
     await until('both sandboxes in Prometheus', async () => (await count('harombe_sandboxes_active')) === 2);
-    expect((await p.query('harombe_sandboxes_active'))[0]?.metric.worker).toBe(f.fleet.workers[0]?.announced.worker_id);
+    expect((await p.query('harombe_sandboxes_active'))[0]?.metric.worker).toBe(f.fleet.workers[0]?.workerId);
     expect(await p.value('max(harombe_queue_depth{state="awaiting_approval"})')).toBe(0);
   });
 

@@ -20,7 +20,7 @@ async function containersOfWorker(workerId: string): Promise<number> {
 }
 
 function workerProcess(f: TestFleet, workerId: string) {
-  const found = f.fleet.workers.find((w) => w.announced.worker_id === workerId);
+  const found = f.fleet.workers.find((w) => w.workerId === workerId);
   if (!found) throw new Error(`no worker process ${workerId}`);
   return found;
 }
@@ -144,14 +144,18 @@ describe('a fleet of workers', () => {
     expect(longEnded, JSON.stringify(longEnded)).toMatchObject({ status: 'cancelled', error: { code: 'Cancelled' } });
 
     // With no worker at all, a job waits queued, and can be cancelled there.
+    expect(fleet.fleet.workers.filter((w) => w.running)).toEqual([]);
     const waiting = await alice.submitJob({ tool: 'code_execute', params: { language: 'shell', code: 'echo never' } });
     expect((await bob.approve(waiting.approval!.approval_id)).status).toBe('queued');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
     expect((await alice.getJob(waiting.job_id)).status).toBe('queued');
     expect(await alice.cancelJob(waiting.job_id)).toMatchObject({ status: 'cancelled', started_at: null });
-    // A worker arriving later does not run it.
+    // A worker arriving later does not run it: it runs a job queued after it, and leaves it cancelled.
     await fleet.fleet.startWorker();
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const later = await runApproved(alice, bob, {
+      tool: 'code_execute',
+      params: { language: 'shell', code: 'echo later' },
+    });
+    expect(later).toMatchObject({ status: 'completed', result: { stdout: 'later\n' } });
     expect(await alice.getJob(waiting.job_id)).toMatchObject({ status: 'cancelled', started_at: null });
   });
 });
@@ -160,14 +164,12 @@ describe('restarts', () => {
   it('restarts a service that dies under supervision, as harombe up does, and says so', async () => {
     fleet = await TestFleet.start({ supervise: true });
     const worker = fleet.fleet.workers[0]!;
-    const lostId = worker.announced.worker_id as string;
+    const lostId = worker.workerId as string;
     worker.kill('SIGKILL');
     await until('the report of the dead worker', async () =>
       fleet!.reports.some((r) => /worker exited \(signal SIGKILL\)/.test(r)),
     );
-    await until('a new worker', async () =>
-      fleet!.fleet.workers.some((w) => w.announced.worker_id && w.announced.worker_id !== lostId),
-    );
+    await until('a new worker', async () => fleet!.fleet.workers.some((w) => w.workerId && w.workerId !== lostId));
     expect(fleet.reports).toContain('the worker is back');
     const job = await runApproved(fleet.client('alice'), fleet.client('bob'), {
       tool: 'code_execute',
@@ -185,7 +187,9 @@ describe('restarts', () => {
       params: { language: 'python', code: 'print("EXPIRES_IN_2S")' },
     });
     for (const service of [fleet.fleet.api!, fleet.fleet.approval!, fleet.fleet.workers[0]!]) service.kill('SIGKILL');
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Its deadline passes while nothing runs.
+    const deadline = Date.parse(job.approval!.expires_at as string);
+    await expect.poll(() => Date.now(), { timeout: 10_000, interval: 100 }).toBeGreaterThan(deadline);
     await fleet.fleet.startApproval();
     await fleet.fleet.startWorker();
     await fleet.fleet.startApi();

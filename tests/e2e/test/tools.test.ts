@@ -272,11 +272,11 @@ describe('job controls', () => {
       params: { language: 'shell', sandbox_id, code: 'echo started; sleep 4; echo never > marker.txt' },
     });
     await bob().approve(long.approval!.approval_id);
-    for (let i = 0; i < 200 && (await alice().getJob(long.job_id)).status !== 'running'; i += 1)
-      await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 500));
+    await expect.poll(async () => (await alice().getJob(long.job_id)).status, { timeout: 10_000 }).toBe('running');
     const stopped = await alice().cancelJob(long.job_id);
     expect(stopped.status).toBe('cancelled');
+    // Not a condition but an absence: past the program's `sleep 4`, a process that outlived the
+    // cancel would have written marker.txt.
     await new Promise((r) => setTimeout(r, 5000));
     const list = await runApproved(alice(), bob(), { tool: 'code_list_files', params: { sandbox_id } });
     expect(resultOf(list).files).not.toContain('marker.txt');

@@ -81,7 +81,7 @@ describe('webhooks of a running fleet', () => {
         ['job.finished', 'delivered', 1],
       ]);
 
-    const scrape = async (): Promise<string> => (await fetch(`${fleet.fleet.approval?.announced.ops}/metrics`)).text();
+    const scrape = async (): Promise<string> => (await fetch(`${fleet.fleet.approval?.url}/metrics`)).text();
     await expect
       .poll(async () => sample(await scrape(), 'harombe_webhook_deliveries_total', { outcome: 'delivered' }))
       .toBe(2);

@@ -71,20 +71,18 @@ export async function execOnFleet(
   try {
     // Not aborted by an interrupt or the deadline: the job may exist once the request is out,
     // and only the answer names it, so that it can be cancelled.
-    job = await client.submitJob({ tool: 'code_execute', params: params as Record<string, unknown> });
+    job = await client.submitJob({ tool: 'code_execute', params });
     if (signal.aborted) throw signal.reason;
     job = await followJob(client, job, io, written, (seen) => (job = seen), signal);
   } catch (error) {
-    const reason = signal.aborted ? signal.reason : error;
+    const reason: unknown = signal.aborted ? signal.reason : error;
     if (reason === INTERRUPTED || isHarombeApiError(reason, 'TimeoutError')) {
       const cancelled = job && !isTerminal(job.status) && signal.aborted ? await cancelQuietly(client, job.job_id) : '';
       if (reason === INTERRUPTED) {
         io.stderr.write(`harombe: Cancelled: interrupted${job ? `; job ${job.job_id} ${cancelled}` : ''}\n`);
         return EXIT.interrupted;
       }
-      io.stderr.write(
-        `harombe: TimeoutError: ${(reason as HarombeApiError).message}${cancelled ? `; ${cancelled}` : ''}\n`,
-      );
+      io.stderr.write(`harombe: TimeoutError: ${reason.message}${cancelled ? `; ${cancelled}` : ''}\n`);
       return EXIT.timeout;
     }
     throw reason;

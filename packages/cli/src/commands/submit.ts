@@ -189,7 +189,7 @@ export function createProgressReporter(
   if ((stream as NodeJS.WriteStream).isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        stream: stream as NodeJS.WriteStream,
+        stream,
         format: 'jobs {bar} {percentage}% | {value}/{total} finished | {detail}',
         hideCursor: false,
         clearOnComplete: false,

@@ -1,10 +1,9 @@
+import { connectionFlags, EXIT, resolveApiKey, resolveApiUrl, type ConnectionInput } from '@harombe/cli';
 import { HarombeClient } from '@harombe/client';
 import { loadConfig, parseConfig, type HarombeConfig } from '@harombe/core';
 import type { Command } from 'commander';
 import type Docker from 'dockerode';
-import { connectionFlags, resolveApiKey, resolveApiUrl, type ConnectionInput } from '../api-client-options.js';
-import { EXIT } from '../cli-error.js';
-import { configPathOf } from '../config-path.js';
+import { configPathOf } from '@harombe/cli';
 
 /** One line of `harombe doctor`. */
 export interface CheckResult {
@@ -153,7 +152,9 @@ export async function checkRedis(url: string, timeoutMs = 2000): Promise<CheckRe
   try {
     await redis.connect();
     const answer = await redis.ping();
-    return answer === 'PONG' ? { name, ok: true } : { name, ok: false, detail: `PING answered ${answer}`, fix };
+    return answer === 'PONG'
+      ? { name, ok: true }
+      : { name, ok: false, detail: `PING answered ${answer as string}`, fix };
   } catch (error) {
     const detail = messageOf(connectionError ?? error);
     const auth = /NOAUTH|WRONGPASS|invalid password/i.test(detail);
@@ -227,6 +228,12 @@ function checkSlackSecret(
   return { check: { name, ok: true }, value };
 }
 
+/** A field of Slack's answer as text: a string as it is, anything else (or nothing) as JSON or `fallback`. */
+function said(value: unknown, fallback = '?'): string {
+  if (typeof value === 'string') return value;
+  return value === undefined || value === null ? fallback : JSON.stringify(value);
+}
+
 /** POSTs one Web API method with a token: Slack's answer, or why there is none. */
 async function callSlack(
   apiUrl: string,
@@ -280,7 +287,7 @@ export async function checkSlack(
   results.push(bot.check);
   const authName = `Slack accepts the bot token (auth.test at ${apiUrl})`;
   if (!bot.value) {
-    results.push({ name: authName, ok: false, detail: 'not checked: no bot token', fix: bot.check.fix as string });
+    results.push({ name: authName, ok: false, detail: 'not checked: no bot token', fix: bot.check.fix });
   } else {
     const reply = await callSlack(apiUrl, 'auth.test', bot.value, timeoutMs);
     if ('failure' in reply) results.push({ name: authName, ok: false, detail: reply.failure, fix: unreachable });
@@ -288,14 +295,14 @@ export async function checkSlack(
       results.push({
         name: authName,
         ok: false,
-        detail: `Slack answered ${String(reply.answer.error ?? 'not ok')}`,
+        detail: `Slack answered ${said(reply.answer.error, 'not ok')}`,
         fix: `the token is revoked or mistyped: copy the Bot User OAuth Token into ${slack.bot_token_env} again`,
       });
     } else {
       results.push({
         name: authName,
         ok: true,
-        detail: `bot ${String(reply.answer.user ?? '?')} (${String(reply.answer.user_id ?? '?')}) in ${String(reply.answer.team ?? reply.answer.team_id ?? '?')}`,
+        detail: `bot ${said(reply.answer.user)} (${said(reply.answer.user_id)}) in ${said(reply.answer.team ?? reply.answer.team_id)}`,
       });
     }
   }
@@ -321,7 +328,7 @@ export async function checkSlack(
       name: socketName,
       ok: false,
       detail: 'not checked: no app-level token',
-      fix: app.check.fix as string,
+      fix: app.check.fix,
     });
     return results;
   }
@@ -331,7 +338,7 @@ export async function checkSlack(
     results.push({
       name: socketName,
       ok: false,
-      detail: `Slack answered ${String(reply.answer.error ?? 'no URL')}`,
+      detail: `Slack answered ${said(reply.answer.error, 'no URL')}`,
       fix: `turn Socket Mode on for the app, and put an app-level token with connections:write in ${slack.app_token_env}`,
     });
   } else {

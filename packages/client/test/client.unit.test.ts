@@ -6,7 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   isTerminal,
   type Approval,
@@ -69,7 +69,9 @@ class FakeApi {
   override: Override | undefined;
   baseUrl = '';
   private readonly listeners = new Set<() => void>();
-  private readonly server: Server = createServer((req, res) => void this.handle(req, res));
+  private readonly server: Server = createServer(
+    (req, res) => void this.handle(req, res).catch((error: unknown) => res.destroy(error as Error)),
+  );
   private counter = 0;
 
   async start(): Promise<void> {
@@ -230,13 +232,14 @@ class FakeApi {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>, ms = 3000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
+  return vi.waitFor(
+    async () => {
+      const value = await probe();
+      if (value === undefined) throw new Error('condition not met in time');
+      return value;
+    },
+    { timeout: ms, interval: 20 },
+  );
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -348,8 +351,11 @@ describe('waiting for jobs', () => {
     const slow = new HarombeClient({ baseUrl: api.baseUrl, apiKey: KEY, pollSeconds: 30 });
     const controller = new AbortController();
     const reason = new Error('no longer needed');
-    setTimeout(() => controller.abort(reason), 150);
-    expect(await rejection(slow.waitForJob(job_id, { signal: controller.signal }))).toBe(reason);
+    const waiting = rejection(slow.waitForJob(job_id, { signal: controller.signal }));
+    // Once the long-poll is out: it is what the abort must hang up.
+    await until(() => (api.polls(job_id)[0] ? true : undefined));
+    controller.abort(reason);
+    expect(await waiting).toBe(reason);
     await until(() => (api.polls(job_id)[0]?.closedEarly ? true : undefined));
     expect(api.jobs.get(job_id)?.status).toBe('queued'); // only the wait stopped
   });

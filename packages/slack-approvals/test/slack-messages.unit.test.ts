@@ -1,6 +1,6 @@
 import type { JobRecord } from '@harombe/queue';
 import { describe, expect, it } from 'vitest';
-import { approvalRequest, batchRequest, type BatchSummary } from '../src/slack-messages.js';
+import { approvalRequest, batchRequest, type BatchSummary } from '../src/index.js';
 
 const PREVIEW = { previewLines: 15, previewChars: 1200 };
 const MATCHED = "os.system (through getattr with a built string): getattr(os, 'sys'+'tem'";

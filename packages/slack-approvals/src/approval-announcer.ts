@@ -1,5 +1,5 @@
 import type { Clock, JobStatus, RiskLevel } from '@harombe/core';
-import type { BatchStore, JobEvents, JobRecord, JobStore, RedisKeys } from '@harombe/queue';
+import type { BatchStore, JobEvents, JobStore, RedisKeys } from '@harombe/queue';
 import type { webApi } from '@slack/bolt';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -105,11 +105,11 @@ export class ApprovalAnnouncer {
     await this.options.events.start();
     await this.reconcile();
     const poll = (): void => {
-      this.pollTimer = setTimeout(() => {
-        this.drain().finally(() => {
-          if (!this.stopped) poll();
-        });
-      }, this.pollIntervalMs);
+      // Whether or not the round failed (drain logs it), the next one comes.
+      const next = (): void => {
+        if (!this.stopped) poll();
+      };
+      this.pollTimer = setTimeout(() => void this.drain().then(next, next), this.pollIntervalMs);
     };
     poll();
     this.reconcileTimer = setInterval(() => {
@@ -181,7 +181,8 @@ export class ApprovalAnnouncer {
   }
 
   private kick(): void {
-    if (!this.stopped) void this.drain();
+    // drain() has logged whatever failed; the next poll tries again.
+    if (!this.stopped) void this.drain().catch(() => undefined);
   }
 
   private async onJobEvent(jobId: string, status: JobStatus): Promise<void> {
@@ -515,7 +516,7 @@ export class ApprovalAnnouncer {
     summary.tools = [...tools].sort();
     summary.outcomes = [...outcomes.values()].sort((a, b) => b.count - a.count);
     sampleId ??= ids[0];
-    summary.sample = sampleId ? ((await store.get(sampleId)) as JobRecord | undefined) : undefined;
+    summary.sample = sampleId ? await store.get(sampleId) : undefined;
     return summary;
   }
 }

@@ -1,7 +1,7 @@
 import { loadConfig, parseConfig } from '@harombe/core';
 import { RiskPolicy } from '@harombe/policy';
 import type { Command } from 'commander';
-import { configPathOf } from '../config-path.js';
+import { configPathOf } from '@harombe/cli';
 
 /** `harombe policy`: the risk rules in the order they are checked, as the configuration makes them. */
 export function registerPolicyCommand(program: Command): void {

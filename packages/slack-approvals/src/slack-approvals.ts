@@ -398,7 +398,9 @@ export class SlackApprovals {
   }
 
   private channelOf(body: BlockAction<ButtonAction>): string {
-    return body.channel?.id ?? body.container?.channel_id ?? this.channel;
+    // Bolt types the container `any`: its channel is read as what it is, a string or nothing.
+    const container = body.container as { channel_id?: string } | undefined;
+    return body.channel?.id ?? container?.channel_id ?? this.channel;
   }
 }
 

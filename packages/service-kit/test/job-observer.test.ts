@@ -1,6 +1,5 @@
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MeteredJobService } from '../src/index.js';
 import { sampleValue } from './metric-samples.js';
 import { alice, bob, PipelineFixture } from './pipeline-fixture.js';
 
@@ -12,7 +11,7 @@ afterAll(async () => {
   await container?.stop();
 });
 
-describe('MeteredJobService', () => {
+describe('JobMetrics told by the job pipeline (its observer)', () => {
   let f: PipelineFixture;
   beforeEach(() => {
     f = new PipelineFixture(container.url);
@@ -23,19 +22,18 @@ describe('MeteredJobService', () => {
 
   const value = (name: string, labels: Record<string, string> = {}) => sampleValue(f.registry, name, labels);
 
-  it('is the job service createJobPipeline builds when given metrics', () => {
-    expect(f.pipeline.jobs).toBeInstanceOf(MeteredJobService);
-  });
-
-  it('counts submissions by tool and language, single and batched', async () => {
+  it('counts submissions by tool and language, single and batched, and an idempotent repeat once', async () => {
     await f.submitCode();
+    const request = { tool: 'code_execute', params: { language: 'python', code: 'print(2)' }, idempotency_key: 'k1' };
+    await f.pipeline.jobs.submit(alice, request);
+    await f.pipeline.jobs.submit(alice, request);
     await f.pipeline.jobs.submitBatch(alice, {
       jobs: [
         { tool: 'code_execute', params: { language: 'shell', code: 'true' } },
         { tool: 'code_list_files', params: { sandbox_id: 'sandbox-0123456789abcdef' } },
       ],
     });
-    expect(await value('harombe_jobs_submitted_total', { tool: 'code_execute', language: 'python' })).toBe(1);
+    expect(await value('harombe_jobs_submitted_total', { tool: 'code_execute', language: 'python' })).toBe(2);
     expect(await value('harombe_jobs_submitted_total', { tool: 'code_execute', language: 'shell' })).toBe(1);
     expect(await value('harombe_jobs_submitted_total', { tool: 'code_list_files', language: 'none' })).toBe(1);
   });
@@ -95,5 +93,12 @@ describe('MeteredJobService', () => {
       await value('harombe_jobs_total', { tool: 'code_destroy_sandbox', language: 'none', status: 'failed' }),
     ).toBe(1);
     expect(await value('harombe_errors_total', { code: 'SandboxNotFound' })).toBe(1);
+    // The same in a batch: the dispatcher tells of it.
+    await f.pipeline.jobs.submitBatch(alice, {
+      jobs: [{ tool: 'code_destroy_sandbox', params: { sandbox_id: 'sandbox-0123456789abcdef' } }],
+    });
+    expect(
+      await value('harombe_jobs_total', { tool: 'code_destroy_sandbox', language: 'none', status: 'failed' }),
+    ).toBe(2);
   });
 });

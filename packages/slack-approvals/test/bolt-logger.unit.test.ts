@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { BoltLogger } from '../src/bolt-logger.js';
+import { BoltLogger } from '../src/index.js';
 
 describe('BoltLogger', () => {
   it("writes Bolt's messages through pino with tokens and signatures redacted", () => {

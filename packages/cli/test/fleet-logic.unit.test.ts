@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { HarombeClient } from '@harombe/client';
 import type { JobView } from '@harombe/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { formatApprovalsTable } from '../src/commands/approvals.js';
 import { approvalWaitingLine, execExitCode, execOnFleet, reportExecution, stdinText } from '../src/commands/exec.js';
 import { submitFile } from '../src/commands/submit.js';
@@ -186,11 +186,16 @@ describe('exec', () => {
     const api = new FakeApi();
     api.jobScript = [jobView({ status: 'running' })];
     const interrupt = new AbortController();
-    setTimeout(() => interrupt.abort(), 300);
     const { out, io: streams } = io();
-    expect(
-      await execOnFleet(clientOf(api), { language: 'shell', code: 'x' }, { io: streams, signal: interrupt.signal }),
-    ).toBe(130);
+    const exec = execOnFleet(
+      clientOf(api),
+      { language: 'shell', code: 'x' },
+      { io: streams, signal: interrupt.signal },
+    );
+    // Ctrl-C once the job exists and is being waited for.
+    await vi.waitFor(() => expect(api.requests.filter((r) => r.method === 'GET')).not.toEqual([]));
+    interrupt.abort();
+    expect(await exec).toBe(130);
     expect(out.stderr).toMatch(/harombe: Cancelled: interrupted; job job-\w+ cancelled\n$/);
   });
 

@@ -3,8 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const cli = join(import.meta.dirname, '../dist/main.js');
+import { MAIN as cli } from './harombe-cli.js';
 
 describe('harombe policy', () => {
   it('lists operator rules first, then the defaults, in the order they are checked', () => {

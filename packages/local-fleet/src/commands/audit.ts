@@ -1,10 +1,9 @@
+import { CliError, EXIT, positiveInteger } from '@harombe/cli';
 import { loadConfig, parseConfig, type AuditRecordView, type HarombeConfig } from '@harombe/core';
-import { AuditTrail, RedisKeys, type AuditVerification } from '@harombe/queue';
+import type { AuditTrail, AuditVerification } from '@harombe/queue';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { CliError, EXIT } from '../cli-error.js';
-import { positiveInteger } from '../cli-options.js';
-import { configPathOf } from '../config-path.js';
+import { configPathOf } from '@harombe/cli';
 import { redactUrl } from './doctor.js';
 
 /**
@@ -147,7 +146,8 @@ async function lastId(redis: Redis, key: string): Promise<string> {
 
 /** Connects (failing fast, naming where the URL came from), runs `work`, disconnects. */
 async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: Redis) => Promise<void>): Promise<void> {
-  const { Redis } = await import('ioredis');
+  // Loaded here, not when `harombe` starts: only the audit commands read Redis and the queue's keys.
+  const [{ Redis }, { AuditTrail, RedisKeys }] = await Promise.all([import('ioredis'), import('@harombe/queue')]);
   const redis = new Redis(source.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,

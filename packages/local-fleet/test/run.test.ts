@@ -1,8 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+import { MAIN as main } from './harombe-cli.js';
 
 function harombe(args: string[], input?: string) {
   return spawnSync(process.execPath, [main, ...args], {

@@ -138,7 +138,7 @@ function requesterText(submittedBy: string, slackId: string | null, tenant: stri
 /** What the job would do, as the code (or content) to review and a line saying what it is. */
 export function payloadOf(job: Pick<JobRecord, 'tool' | 'params'>): { code: string | null; summary: string } {
   const p = job.params;
-  const str = (key: string): string => (typeof p[key] === 'string' ? (p[key] as string) : '');
+  const str = (key: string): string => (typeof p[key] === 'string' ? p[key] : '');
   switch (job.tool) {
     case 'code_execute':
       return {

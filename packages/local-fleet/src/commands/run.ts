@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { seconds } from '@harombe/cli';
 import { loadConfig, LANGUAGES } from '@harombe/core';
-import { pino } from 'pino';
-import { seconds } from '../cli-options.js';
+import { Option, type Command } from 'commander';
 
 /** `harombe run`: one program in a fresh sandbox on this host, without the fleet. */
 export function registerRunCommand(program: Command): void {
@@ -26,7 +25,7 @@ export function registerRunCommand(program: Command): void {
         const configPath = program.opts<{ config?: string }>().config ?? process.env.HAROMBE_CONFIG;
         const config = configPath ? loadConfig(configPath).security.sandbox : {};
         // Loaded here: the sandbox runtime (and dockerode) would slow every other command's start.
-        const { SandboxManager } = await import('@harombe/sandbox');
+        const [{ SandboxManager }, { pino }] = await Promise.all([import('@harombe/sandbox'), import('pino')]);
         const manager = new SandboxManager({
           config,
           logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }),

@@ -1,11 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { harombeHome, readLocalCredentials, writeLocalCredentials } from '@harombe/cli';
 import { HarombeClient } from '@harombe/client';
 import { loadConfig } from '@harombe/core';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { harombeHome, readLocalCredentials, writeLocalCredentials } from '../local-credentials.js';
 import { LocalFleet } from '../local-fleet.js';
 import { LocalRedis } from '../local-redis.js';
 
@@ -126,9 +126,9 @@ export function registerUpCommand(program: Command): void {
       console.error(
         'harombe: serving; try `harombe exec --language python -c "print(1+1)"` in another terminal. Ctrl-C stops.',
       );
-      await new Promise<void>((done) => {
-        process.once('SIGINT', () => void stop().then(done));
-        process.once('SIGTERM', () => void stop().then(done));
+      await new Promise<void>((done, fail) => {
+        process.once('SIGINT', () => void stop().then(done, fail));
+        process.once('SIGTERM', () => void stop().then(done, fail));
       });
     });
 }

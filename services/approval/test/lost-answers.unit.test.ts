@@ -1,7 +1,6 @@
 import { webApi } from '@slack/bolt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mayHaveReachedSlack } from '../src/approval-announcer.js';
-import { BoltLogger } from '../src/bolt-logger.js';
+import { BoltLogger, mayHaveReachedSlack } from '@harombe/slack-approvals';
 import { BOT_TOKEN, CHANNEL, silentLogger } from './approval-fixture.js';
 import { SlackStandIn } from './slack-stand-in.js';
 
