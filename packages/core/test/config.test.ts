@@ -115,6 +115,7 @@ describe('tool contracts', () => {
       language: 'python',
       code: 'x',
       keep_sandbox: false,
+      keep_background: false,
       network_enabled: false,
       allowed_domains: [],
     });

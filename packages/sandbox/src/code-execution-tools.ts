@@ -90,6 +90,7 @@ export class CodeExecutionTools {
         signal,
         language: p.language,
         network_enabled: p.network_enabled,
+        keep_background: p.keep_background,
         ...(p.stdin !== undefined ? { stdin: p.stdin } : {}),
         ...(p.timeout !== undefined ? { timeout: p.timeout } : {}),
       };

@@ -40,6 +40,7 @@ import {
   endSignals,
   executionUser,
   installCommand,
+  isKeeper,
   programCommand,
   shArgv,
 } from './sandbox-scripts.js';
@@ -121,6 +122,13 @@ export interface ExecuteRequest {
   language?: Language;
   /** The caller wants network: refused (NetworkDisabled) when the sandbox was created without. */
   network_enabled?: boolean;
+  /**
+   * Let what the program starts in the background (daemons) outlive it, in a kept sandbox. Such
+   * an execution runs under an id of its own from FIRST_KEEPER_UID up, which the sandbox's init
+   * spares; its processes still cannot reach other executions' descriptors, nor signal them.
+   * Default false: whatever the execution started is ended once its program has.
+   */
+  keep_background?: boolean;
 }
 
 /** A one-shot execution: a sandbox of its own, removed as soon as the program has ended. */
@@ -133,7 +141,7 @@ export interface RunOnceRequest extends ExecuteRequest {
 }
 
 /** A sandbox as callers see it: its record without the container, times as ISO 8601. */
-export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at' | 'executions'> & {
+export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at' | 'executions' | 'keepers'> & {
   last_used_at: string;
   /** When it is destroyed if nothing uses it before. */
   expires_at: string;
@@ -387,7 +395,8 @@ export class SandboxManager {
     this.onSandboxReady(language, (performance.now() - asked) / 1000, warm);
     record = { ...record, owner: request.owner };
     try {
-      return await this.run(record, request);
+      // Nothing outlives a one-shot sandbox: background processes cannot be kept in one.
+      return await this.run(record, { ...request, keep_background: false });
     } finally {
       this.dispose(record);
     }
@@ -442,8 +451,11 @@ export class SandboxManager {
     const timeout = request.timeout ?? record.limits.max_execution_time;
     const maxOutputBytes = request.max_output_bytes ?? record.limits.max_output_bytes;
     const grace = Math.max(this.config.kill_grace_period, 0.1);
-    const { cmd, stdin } = programCommand(record.language, request.code, request.stdin);
-    const user = nextExecutionUser(record);
+    const keepBackground = request.keep_background === true;
+    // Once background processes may live on, a program's text stays out of command lines they could read.
+    if (keepBackground) record.keepers = true;
+    const { cmd, stdin } = programCommand(record.language, request.code, request.stdin, !record.keepers);
+    const user = nextExecutionUser(record, keepBackground);
     const ends = this.endings(record, user);
     const controller = new AbortController();
     let timedOut = false;
@@ -471,13 +483,15 @@ export class SandboxManager {
     const started = performance.now();
     let outcome: DockerExecOutcome;
     try {
-      // What the program leaves behind holding its output is ended by the init once it has ended.
+      // What the program leaves behind holding its output is ended by the init once it has ended;
+      // background processes it was allowed to keep are not waited for.
       outcome = await dockerExec(this.container(record), {
         cmd,
         user,
         ...(stdin !== undefined ? { stdin } : {}),
         maxOutputBytes,
         signal: controller.signal,
+        ...(keepBackground ? { onLingering: () => 'detach' as const } : {}),
       });
     } catch (error) {
       throw await this.containerFailure(record, error);
@@ -1016,6 +1030,7 @@ export class SandboxManager {
   /**
    * How one execution (of `user`) is ended: the init's signals for it (see INIT_SCRIPT), and a
    * wait for those still on their way, so that none arrives during the sandbox's next execution.
+   * An execution that kept its background processes and was ended by a signal loses them too.
    */
   private endings(
     record: SandboxRecord,
@@ -1034,8 +1049,10 @@ export class SandboxManager {
       kill: () => send(signals.kill),
       delivered: async () => {
         while (inFlight.size > 0) await Promise.all(inFlight);
+        if (!signalled) return;
+        if (isKeeper(user)) await this.signalInit(record, signals.kill);
         // Ended by a signal: the next execution starts once the last of its processes is gone.
-        if (signalled) await this.settle(record, user);
+        await this.settle(record, user);
       },
     };
   }
@@ -1147,10 +1164,10 @@ export class SandboxManager {
 }
 
 /** The user the sandbox's next execution runs as; counts the execution. */
-function nextExecutionUser(record: SandboxRecord): string {
+function nextExecutionUser(record: SandboxRecord, keepBackground = false): string {
   const n = record.executions ?? 0;
   record.executions = n + 1;
-  return executionUser(n);
+  return executionUser(n, keepBackground);
 }
 
 function sameLimits(a: Limits, b: Limits): boolean {

@@ -48,9 +48,26 @@ export const INIT_SIGNALS = [
   { terminate: 'SIGWINCH', kill: 'SIGURG' },
 ] as const;
 
+/**
+ * The same for executions whose background processes may outlive them (keep_background): they end
+ * that execution's user id whole, its background processes with it, and never another's.
+ * (runsc passes no realtime signals, hence these.)
+ */
+export const KEEPER_SIGNALS = [
+  { terminate: 'SIGPWR', kill: 'SIGXCPU' },
+  { terminate: 'SIGVTALRM', kill: 'SIGPROF' },
+] as const;
+
 /** The signals that end the execution of user `user` (as executionUser gives it). */
-export function endSignals(user: string): (typeof INIT_SIGNALS)[number] {
-  return INIT_SIGNALS[(Number.parseInt(user, 10) - FIRST_EXECUTION_UID) % 2 === 0 ? 0 : 1];
+export function endSignals(user: string): (typeof INIT_SIGNALS)[number] | (typeof KEEPER_SIGNALS)[number] {
+  const uid = Number.parseInt(user, 10);
+  const parity = (uid - FIRST_EXECUTION_UID) % 2 === 0 ? 0 : 1;
+  return (isKeeper(user) ? KEEPER_SIGNALS : INIT_SIGNALS)[parity];
+}
+
+/** Whether `user` runs an execution whose background processes are spared (keep_background). */
+export function isKeeper(user: string): boolean {
+  return Number.parseInt(user, 10) >= FIRST_KEEPER_UID;
 }
 
 /**
@@ -87,8 +104,10 @@ export function executionUser(n: number, keepBackground = false): string {
  *   started outlives it (ids from FIRST_KEEPER_UID up are spared: background processes that
  *   were asked for). With nothing left but itself it goes back to blocking;
  * - INIT_SIGNALS from the host: SIGTERM or SIGKILL to every process of the executions of even,
- *   or odd, user ids, for timeouts and cancellation. Being builtins, they work even when a fork
- *   bomb has taken every process slot (the host repeats the kill while the bomb races it).
+ *   or odd, user ids below FIRST_KEEPER_UID, for timeouts and cancellation; KEEPER_SIGNALS: the
+ *   same to the user id of the last execution that kept its background processes (of that
+ *   parity), background processes included, and to no other. Being builtins, they work even when
+ *   a fork bomb has taken every process slot (the host repeats the kill while the bomb races it).
  * arg: the program's memory limit in bytes.
  */
 export const INIT_SCRIPT = `
@@ -99,6 +118,11 @@ trap 'parity=0 slay of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
 trap 'parity=0 slay of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
 trap 'parity=1 slay of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
 trap 'parity=1 slay of_parity KILL' ${INIT_SIGNALS[1].kill.slice(3)}
+trap 'parity=0 slay of_keeper TERM' ${KEEPER_SIGNALS[0].terminate.slice(3)}
+trap 'parity=0 slay of_keeper KILL' ${KEEPER_SIGNALS[0].kill.slice(3)}
+trap 'parity=1 slay of_keeper TERM' ${KEEPER_SIGNALS[1].terminate.slice(3)}
+trap 'parity=1 slay of_keeper KILL' ${KEEPER_SIGNALS[1].kill.slice(3)}
+keeper=''
 trap 'exit 0' TERM
 
 # Reads process $1's status whole (/proc is made anew at each read, so reading it line by line
@@ -113,10 +137,12 @@ owner() {
   uid=\${uid%%[!0-9]*} ppid=\${ppid%%[!0-9]*} state=\${state:0:1}
 }
 
-# Whose processes slay ends: an execution's of the parity asked for; or leftovers, those of a
-# normal execution whose program has ended (no launcher, the process docker exec started, holds
-# its uid).
-of_parity() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
+# Whose processes slay ends: a normal execution's of the parity asked for; the last keeping
+# execution's (keeper: the uid of the last launcher seen from FIRST_KEEPER_UID up), of that parity;
+# or leftovers, those of a normal execution whose program has ended (no launcher, the process
+# docker exec started, holds its uid).
+of_parity() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
+of_keeper() { [ "$uid" = "$keeper" ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
 leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [[ $launched != *" $uid "* ]]; }
 
 # Ends the processes $1 picks with signal $2. TERM is sent once: a program may handle it. For
@@ -133,7 +159,10 @@ slay() {
       owner "\${p#/proc/}"
       [ -n "$uid" ] || continue
       pids+=("\${p#/proc/}") uids+=("$uid") states+=("$state")
-      [ "$ppid" = 0 ] && launched+="$uid "
+      if [ "$ppid" = 0 ]; then
+        launched+="$uid "
+        [ "$uid" -ge ${FIRST_KEEPER_UID} ] && keeper=$uid
+      fi
     done
     [ -n "$seen" ] || seen=\${#pids[@]}
     for i in "\${!pids[@]}"; do
@@ -341,16 +370,23 @@ function framed(code: string, stdin: string | undefined): Buffer {
  * How one program is started: the interpreter itself is the exec's process, running a launcher
  * (see above) that reads the program from stdin ahead of the program's own stdin. Small shell
  * programs go as bash's -c instead, with the launcher's two commands in front on the same line
- * (line numbers stay as written); large ones are read with `head -c`.
+ * (line numbers stay as written), unless `inArgv` is false; large ones are read with `head -c`.
+ * inArgv: whether the program may be seen in the process's command line, which any process of the
+ * sandbox can read (/proc/<pid>/cmdline); default true.
  */
-export function programCommand(language: Language, code: string, stdin?: string): { cmd: string[]; stdin?: Buffer } {
+export function programCommand(
+  language: Language,
+  code: string,
+  stdin?: string,
+  inArgv = true,
+): { cmd: string[]; stdin?: Buffer } {
   switch (language) {
     case 'python':
       return { cmd: ['python3', '-c', PYTHON_LAUNCHER], stdin: framed(code, stdin) };
     case 'javascript':
       return { cmd: ['node', '-e', NODE_LAUNCHER], stdin: framed(code, stdin) };
     case 'shell':
-      if (Buffer.byteLength(code) <= MAX_ARGV_PROGRAM) {
+      if (inArgv && Buffer.byteLength(code) <= MAX_ARGV_PROGRAM) {
         return {
           cmd: ['bash', '-c', SHELL_PRELUDE + code, 'bash'],
           ...(stdin !== undefined ? { stdin: Buffer.from(stdin) } : {}),
