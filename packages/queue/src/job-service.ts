@@ -12,6 +12,7 @@ import {
   ToolName,
   TOOLS,
   type Approval,
+  type ClassificationContext,
   type Clock,
   type DecisionResult,
   type JobView,
@@ -30,10 +31,16 @@ import { newId, type JobStore } from './job-store.js';
 import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import type { Principal } from './principal.js';
 import { failedResult } from './results.js';
+import type { SandboxEntry } from './sandbox-directory.js';
 
 /** The risk policy as the pipeline uses it. */
 export interface Classifier {
-  classify(tool: string, params: Record<string, unknown>): RiskAssessment;
+  classify(tool: string, params: Record<string, unknown>, context?: ClassificationContext): RiskAssessment;
+}
+
+/** Where the sandboxes jobs name are looked up (SandboxDirectory). */
+export interface SandboxLookup {
+  getMany(ids: readonly string[]): Promise<Map<string, SandboxEntry>>;
 }
 
 export interface JobServiceOptions {
@@ -58,6 +65,11 @@ export interface JobServiceOptions {
   audit?: AuditTrail;
   /** Refuses jobs that would make a kept sandbox past a quota or the fleet's room. Default: none. */
   admission?: KeptSandboxAdmission;
+  /**
+   * The sandboxes jobs name, so that a job is classified by what it will be able to do there (the
+   * sandbox's network). Default: none (jobs are classified by their parameters alone).
+   */
+  sandboxes?: SandboxLookup;
 }
 
 type Decision = 'approve' | 'deny';
@@ -79,7 +91,8 @@ export class JobService {
 
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
-    const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
+    const sandboxes = await this.namedSandboxes(principal, [input.params]);
+    const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null, sandboxes);
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
     const { job_id, created, conflict } = await this.options.store.create(
       job,
@@ -102,8 +115,12 @@ export class JobService {
   ): Promise<{ batch_id: string; job_ids: string[] }> {
     const input = parseOrThrow(SubmitBatchRequest, request, '');
     const batchId = newId('batch');
+    const sandboxes = await this.namedSandboxes(
+      principal,
+      input.jobs.map((entry) => entry.params),
+    );
     const jobs = input.jobs.map((entry, index) =>
-      this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, `jobs.${index}.`),
+      this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, sandboxes, `jobs.${index}.`),
     );
     const keeping = jobs.filter((job) => createsKeptSandbox(job.tool, job.params)).length;
     if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
@@ -349,12 +366,27 @@ export class JobService {
     return outcome.outcome === 'ok';
   }
 
+  /** The tenant's sandboxes the jobs name, as the directory holds them; another tenant's are left out. */
+  private async namedSandboxes(
+    principal: Principal,
+    params: readonly Record<string, unknown>[],
+  ): Promise<Map<string, SandboxEntry>> {
+    const lookup = this.options.sandboxes;
+    const ids = new Set<string>();
+    for (const p of params) if (typeof p?.sandbox_id === 'string' && p.sandbox_id.length <= 64) ids.add(p.sandbox_id);
+    if (!lookup || ids.size === 0) return new Map();
+    const found = await lookup.getMany([...ids]);
+    for (const [id, entry] of found) if (entry.tenant !== principal.tenant) found.delete(id);
+    return found;
+  }
+
   private newJob(
     principal: Principal,
     tool: string,
     rawParams: Record<string, unknown>,
     maxAttempts: number,
     batchId: string | null,
+    sandboxes: ReadonlyMap<string, SandboxEntry>,
     field = '',
   ): JobRecord {
     if (!principal.scopes.includes('submit'))
@@ -374,7 +406,22 @@ export class JobService {
     this.checkSizes(params, `${field}params.`);
     this.checkLimits(params, `${field}params.`);
     normalizePaths(params, `${field}params.`);
-    const assessment = this.options.policy.classify(toolName.data, params);
+    const sandbox = typeof params.sandbox_id === 'string' ? sandboxes.get(params.sandbox_id) : undefined;
+    const context: ClassificationContext = sandbox
+      ? {
+          sandbox: {
+            sandbox_id: sandbox.sandbox_id,
+            network_enabled: sandbox.network_enabled,
+            allowed_domains: sandbox.allowed_domains,
+          },
+        }
+      : {};
+    const assessment = this.options.policy.classify(toolName.data, params, context);
+    // The program runs with its sandbox's network: the job says so, as the approver must see it.
+    if (toolName.data === 'code_execute' && sandbox?.network_enabled) {
+      params.network_enabled = true;
+      params.allowed_domains = [...sandbox.allowed_domains];
+    }
     const now = this.options.clock.now();
     const approvalId = assessment.require_approval ? newId('approval') : null;
     const deadline = assessment.require_approval ? now + (assessment.approval_timeout ?? 60) * 1000 : 0;

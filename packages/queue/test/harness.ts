@@ -116,6 +116,7 @@ export class Harness {
       policy: this.policy,
       clock: this.clock,
       logger: silentLogger,
+      sandboxes: this.sandboxes,
       ...(options.maxCodeBytes ? { maxCodeBytes: options.maxCodeBytes } : {}),
       ...(options.maxFileBytes ? { maxFileBytes: options.maxFileBytes } : {}),
       ...(options.maxLimits ? { maxLimits: options.maxLimits } : {}),
@@ -194,8 +195,8 @@ export class Harness {
     });
   }
 
-  /** A sandbox of `tenant` held by `workerId`, in the fleet's sandbox directory. */
-  async putSandbox(workerId: string, tenant = TENANT): Promise<string> {
+  /** A sandbox of `tenant` held by `workerId`, in the fleet's sandbox directory; with `allowedDomains`, network-enabled. */
+  async putSandbox(workerId: string, tenant = TENANT, allowedDomains?: string[]): Promise<string> {
     const sandboxId = `sandbox-${randomUUID().replaceAll('-', '').slice(0, 16)}`;
     const now = this.clock.now();
     await this.sandboxes.put({
@@ -203,8 +204,8 @@ export class Harness {
       worker_id: workerId,
       tenant,
       language: 'python',
-      network_enabled: false,
-      allowed_domains: [],
+      network_enabled: allowedDomains !== undefined,
+      allowed_domains: allowedDomains ?? [],
       created_at: now,
       expires_at: now + 3_600_000,
       record: {},

@@ -81,6 +81,7 @@ export function createJobPipeline(
     maxLimits: sandbox.max_limits,
     audit,
     admission,
+    sandboxes,
   };
   const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
   return {
