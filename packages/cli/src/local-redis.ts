@@ -19,6 +19,11 @@ export class LocalRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The redis-server process this started, if it did. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts redis-server unless something already answers on the port (a previous `up`). */
   async start(): Promise<'started' | 'already running'> {
     if (await answersPing(this.port)) return 'already running';

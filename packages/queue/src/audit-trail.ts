@@ -202,6 +202,8 @@ export class AuditTrail {
   async read(
     options: { after?: string; limit?: number; tenant?: string; jobId?: string; maxScan?: number } = {},
   ): Promise<AuditPage> {
+    // Records written with their steps and not drained yet belong in what a reader sees.
+    await this.drain();
     const limit = options.limit ?? 100;
     const maxScan = options.maxScan ?? 10_000;
     const records: AuditRecordView[] = [];

@@ -27,6 +27,13 @@ export interface HousekeeperOptions {
   intervalMs?: number;
   /** A queued job not on its queue after this long is put back on it. Default 30 000. */
   redispatchAfterMs?: number;
+  /**
+   * Milliseconds between the sweeps that need not run at every tick: jobs of lost workers
+   * (default 1 000) and jobs missing from their queue (default 5 000). Expiries and the audit
+   * inbox are looked at every tick.
+   */
+  lostWorkersEveryMs?: number;
+  redispatchEveryMs?: number;
   /** Default: none. */
   observer?: HousekeeperObserver;
   /** Where the end of an execution whose worker was lost is recorded. Default: nowhere. */
@@ -58,8 +65,9 @@ export class Housekeeper {
   }
 
   start(): void {
+    const due = { lost: 0, redispatch: 0 };
     const loop = (): void => {
-      this.running = this.tick()
+      this.running = this.sweep(due)
         .then(() => undefined)
         .catch((error: unknown) => this.options.logger.error({ err: error }, 'housekeeping failed'))
         .finally(() => {
@@ -76,7 +84,26 @@ export class Housekeeper {
     await running;
   }
 
-  /** One sweep; tests call it directly with a ManualClock. */
+  /**
+   * What the timer runs: expiries and the audit inbox at every tick (an approval expires within a
+   * tick of its deadline), the slower sweeps when they are due (a large queue waiting for free
+   * slots must not be walked four times a second).
+   */
+  private async sweep(due: { lost: number; redispatch: number }): Promise<void> {
+    await this.expireApprovals();
+    const now = Date.now();
+    if (now >= due.lost) {
+      due.lost = now + (this.options.lostWorkersEveryMs ?? 1000);
+      await this.endJobsOfLostWorkers();
+    }
+    if (now >= due.redispatch) {
+      due.redispatch = now + (this.options.redispatchEveryMs ?? 5000);
+      await this.redispatchStale();
+    }
+    await this.drainAudit();
+  }
+
+  /** One sweep of everything; tests call it directly with a ManualClock. */
   async tick(): Promise<{ expired: number; lost: number; redispatched: number; audited: number }> {
     return {
       expired: await this.expireApprovals(),

@@ -148,7 +148,6 @@ export class JobConsumer {
     this.inFlight.set(jobId, { controller, done: new Promise<void>((resolve) => (finish = resolve)) });
     log.info({ tool: job.tool, attempt: job.attempts }, 'job started');
     try {
-      await this.drainAudit(log);
       let result: Record<string, unknown>;
       try {
         result = await this.options.run(job, controller.signal);
@@ -205,9 +204,9 @@ export class JobConsumer {
       this.options.clock.now(),
       this.entry('execution_finished', job, { status: ours, ...details }),
     );
-    if (outcome.outcome === 'ok') {
-      await this.drainAudit(log);
-    } else if (this.options.audit) {
+    // The step's record waits in the audit inbox: the housekeeper (or a reader of the trail)
+    // chains it in, many at a time, off the jobs' path.
+    if (outcome.outcome !== 'ok' && this.options.audit) {
       const status = (await this.options.store.get(job.job_id))?.status ?? 'gone';
       await this.options.audit
         .append(this.entry('execution_finished', job, { status, ...details }) as AuditEntry)
@@ -227,15 +226,6 @@ export class JobConsumer {
     return this.options.audit
       ? jobEntry(type, job, { actor: this.options.workerId, channel: 'worker', details })
       : undefined;
-  }
-
-  /** Moves the step's record into the trail; on failure the housekeeper's drain does it later. */
-  private async drainAudit(log: Logger): Promise<void> {
-    try {
-      await this.options.audit?.drain();
-    } catch (error) {
-      log.error({ err: error }, 'audit inbox not drained; the housekeeper will retry');
-    }
   }
 
   private async heartbeat(): Promise<void> {

@@ -1,5 +1,5 @@
 import { createsKeptSandbox, type Clock, type ErrorCode } from '@harombe/core';
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
@@ -8,6 +8,9 @@ import { failedResult } from './results.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
 import type { SandboxDirectory } from './sandbox-directory.js';
 import type { WorkerRegistry } from './worker-registry.js';
+
+/** Jobs added to BullMQ in one round trip when a batch is dispatched. */
+const BULK = 500;
 
 /** What a BullMQ job carries: only the id. The job store holds everything else. */
 export interface QueuedJobData {
@@ -40,15 +43,29 @@ export class JobDispatcher {
   async dispatch(job: JobRecord): Promise<void> {
     const queueName = await this.route(job);
     if (!queueName) return;
-    await this.queue(queueName).add(
-      'job',
-      { job_id: job.job_id },
-      {
-        jobId: `${job.job_id}-${job.attempts}`,
-        removeOnComplete: true,
-        removeOnFail: { age: 3600 },
-      },
-    );
+    await this.queue(queueName).add('job', { job_id: job.job_id }, this.jobOptions(job));
+  }
+
+  /** Idempotent: the BullMQ job id is the job id and attempt. */
+  private jobOptions(job: JobRecord): JobsOptions {
+    return { jobId: `${job.job_id}-${job.attempts}`, removeOnComplete: true, removeOnFail: { age: 3600 } };
+  }
+
+  /** Dispatches many jobs the store has just made `queued` (a batch), in bulk per queue. */
+  async dispatchMany(jobs: JobRecord[]): Promise<void> {
+    const byQueue = new Map<string, JobRecord[]>();
+    for (const job of jobs) {
+      const queueName = await this.route(job);
+      if (!queueName) continue;
+      byQueue.set(queueName, [...(byQueue.get(queueName) ?? []), job]);
+    }
+    for (const [queueName, queued] of byQueue) {
+      for (let i = 0; i < queued.length; i += BULK) {
+        await this.queue(queueName).addBulk(
+          queued.slice(i, i + BULK).map((job) => ({ name: 'job', data: { job_id: job.job_id }, opts: this.jobOptions(job) })),
+        );
+      }
+    }
   }
 
   /**

@@ -61,6 +61,9 @@ describe('AuditTrail', () => {
       audit: trail,
     });
     const submitted = await service.submit(alice, HIGH_EXECUTE);
+    // The submission's records wait in the inbox too, until someone drains (here, at once).
+    expect(await h.redis.llen(trail.inboxKey)).toBe(2);
+    await trail.drain();
     const before = (await trail.head())?.seq ?? 0;
     // The decision as a process stores it, dying before it drains: the record waits in the inbox.
     clock.advance(1_500);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
@@ -203,7 +204,8 @@ export class SandboxManager {
 
   constructor(options: SandboxManagerOptions = {}) {
     this.config = SandboxConfig.parse(options.config ?? {});
-    this.docker = options.docker ?? new Docker();
+    // Connections to the Docker API are kept open between calls: a few per execution.
+    this.docker = options.docker ?? new Docker({ agent: new Agent({ keepAlive: true }) } as Docker.DockerOptions);
     this.managerId = options.managerId ?? `harombe-${hostname()}`;
     this.registry = options.registry ?? new InMemorySandboxRegistry();
     this.clock = options.clock ?? systemClock;
@@ -932,21 +934,23 @@ export class SandboxManager {
   }
 
   /**
-   * Runs `work` with the sandbox to itself, on its current record, and marks it used before and
-   * after (writing back what `work` changed in the record, such as its execution count).
+   * Runs `work` with the sandbox to itself, on its current record, and marks it used afterwards
+   * (writing back what `work` changed in the record, such as its execution count). While the
+   * sandbox is locked the idle reaper leaves it alone, so nothing needs writing before.
    */
   private async exclusive<T>(record: SandboxRecord, work: (current: SandboxRecord) => Promise<T>): Promise<T> {
     const id = record.sandbox_id;
-    const previous = this.locks.get(id) ?? Promise.resolve();
-    const run = previous
+    const previous = this.locks.get(id);
+    const run = (previous ?? Promise.resolve())
       .catch(() => undefined)
       .then(async () => {
-        const current = (await this.registry.get(id)) ?? record;
-        await this.touch(current);
+        // Another operation ran first: the record read before waiting may be stale.
+        const current = previous ? ((await this.registry.get(id)) ?? record) : record;
         try {
           return await work(current);
         } finally {
-          if (await this.registry.get(id)) await this.touch(current);
+          // Unless the operation removed it (destroyed, lost).
+          if (this.held.has(id)) await this.touch(current);
         }
       });
     const tail = run.catch(() => undefined);

@@ -224,13 +224,12 @@ const SHELL_PRELUDE =
   `done; [ -z "$__o" ] && break; sleep 0.01; done; unset __h __o __p __s __u; `;
 
 /**
- * Runs the program that follows its size on stdin the way `python3 -` would (`__main__`,
- * `<stdin>`), leaving the rest of stdin to the program, after what every launcher does first
- * (see SHELL_PRELUDE). stdout and stderr stay unbuffered, as
- * PYTHONUNBUFFERED made them (what a program killed at its timeout had written is kept), but
- * write whole: a single write to the exec's pipe can return short inside gVisor, and Python's
- * own unbuffered stream drops the rest without an error. The launcher's frames are left out of
- * tracebacks.
+ * Runs the program (its argument, else what follows its size on stdin) the way `python3 -` would
+ * (`__main__`, `<stdin>`), leaving stdin to the program, after what every launcher does first
+ * (see SHELL_PRELUDE). stdout and stderr stay unbuffered, as PYTHONUNBUFFERED made them (what a
+ * program killed at its timeout had written is kept), but write whole: a single write to the
+ * exec's pipe can return short inside gVisor, and Python's own unbuffered stream drops the rest
+ * without an error. The launcher's frames are left out of tracebacks.
  */
 const PYTHON_LAUNCHER = `
 def _harombe_launch():
@@ -242,7 +241,6 @@ def _harombe_launch():
     except OSError:
         pass
     os.umask(0o002)
-    import time
     me = os.getuid()
     for _ in range(200):
         earlier = False
@@ -260,20 +258,25 @@ def _harombe_launch():
                 break
         if not earlier:
             break
+        import time
         time.sleep(0.01)
-    header = b""
-    while not header.endswith(b"\\n"):
-        byte = os.read(0, 1)
-        if not byte:
-            break
-        header += byte
-    size, parts = int(header or b"0"), []
-    while size > 0:
-        part = os.read(0, min(size, 1 << 20))
-        if not part:
-            break
-        parts.append(part)
-        size -= len(part)
+    if len(sys.argv) > 1:
+        source = sys.argv[1]
+    else:
+        header = b""
+        while not header.endswith(b"\\n"):
+            byte = os.read(0, 1)
+            if not byte:
+                break
+            header += byte
+        size, parts = int(header or b"0"), []
+        while size > 0:
+            part = os.read(0, min(size, 1 << 20))
+            if not part:
+                break
+            parts.append(part)
+            size -= len(part)
+        source = b"".join(parts)
 
     class Whole(io.RawIOBase):
         def __init__(self, fd):
@@ -305,13 +308,13 @@ def _harombe_launch():
     main = sys.modules["__main__"].__dict__
     del main["_harombe_launch"]
     main["__file__"] = "<stdin>"
-    exec(compile(b"".join(parts), "<stdin>", "exec", dont_inherit=True), main)
+    exec(compile(source, "<stdin>", "exec", dont_inherit=True), main)
 _harombe_launch()
 `;
 
 /**
- * Runs the program that follows its size on stdin the way `node -` would (a script named
- * [stdin] in the global scope, with require from the working directory), leaving the rest of
+ * Runs the program (its argument, else what follows its size on stdin) the way `node -` would (a
+ * script named [stdin] in the global scope, with require from the working directory), leaving
  * stdin to the program. Everything of its own stays inside a function, out of the program's scope.
  */
 const NODE_LAUNCHER = `(() => {
@@ -346,18 +349,22 @@ const NODE_LAUNCHER = `(() => {
       }
     }
   };
-  let header = '';
-  const byte = Buffer.alloc(1);
-  while (!header.endsWith('\\n') && read(byte, 0, 1) === 1) header += byte.toString('latin1');
-  const source = Buffer.alloc(Number.parseInt(header, 10) || 0);
-  for (let offset = 0; offset < source.length; ) {
-    const n = read(source, offset, source.length - offset);
-    if (n === 0) break;
-    offset += n;
+  let source = process.argv[1];
+  if (source === undefined) {
+    let header = '';
+    const byte = Buffer.alloc(1);
+    while (!header.endsWith('\\n') && read(byte, 0, 1) === 1) header += byte.toString('latin1');
+    const framed = Buffer.alloc(Number.parseInt(header, 10) || 0);
+    for (let offset = 0; offset < framed.length; ) {
+      const n = read(framed, offset, framed.length - offset);
+      if (n === 0) break;
+      offset += n;
+    }
+    source = framed.toString('utf8');
   }
   process.argv.splice(1, Infinity, '-');
   globalThis.__filename = '[stdin]';
-  require('vm').runInThisContext(source.toString('utf8'), { filename: '[stdin]', displayErrors: true });
+  require('vm').runInThisContext(source, { filename: '[stdin]', displayErrors: true });
 })();`;
 
 /** The program, framed for a launcher: its size in bytes on a line, the program, then the program's own stdin. */
@@ -368,11 +375,14 @@ function framed(code: string, stdin: string | undefined): Buffer {
 
 /**
  * How one program is started: the interpreter itself is the exec's process, running a launcher
- * (see above) that reads the program from stdin ahead of the program's own stdin. Small shell
- * programs go as bash's -c instead, with the launcher's two commands in front on the same line
- * (line numbers stay as written), unless `inArgv` is false; large ones are read with `head -c`.
+ * (see above). A program that fits in an argument (and holds no NUL) is given as one, and stdin is
+ * the program's own (none at all when it has none: attaching stdin makes the exec dearer); a
+ * larger one is read from stdin ahead of the program's own stdin. Shell programs that fit go as
+ * bash's -c, with the launcher's commands in front on the same line (line numbers stay as
+ * written); larger ones are read with `head -c`.
  * inArgv: whether the program may be seen in the process's command line, which any process of the
- * sandbox can read (/proc/<pid>/cmdline); default true.
+ * sandbox can read (/proc/<pid>/cmdline); default true. False once background processes may run
+ * (keep_background): the program then always goes over stdin.
  */
 export function programCommand(
   language: Language,
@@ -380,18 +390,19 @@ export function programCommand(
   stdin?: string,
   inArgv = true,
 ): { cmd: string[]; stdin?: Buffer } {
+  const asArgument = inArgv && Buffer.byteLength(code) <= MAX_ARGV_PROGRAM && !code.includes('\0');
+  const ownStdin = stdin !== undefined ? { stdin: Buffer.from(stdin) } : {};
   switch (language) {
     case 'python':
-      return { cmd: ['python3', '-c', PYTHON_LAUNCHER], stdin: framed(code, stdin) };
+      return asArgument
+        ? { cmd: ['python3', '-c', PYTHON_LAUNCHER, code], ...ownStdin }
+        : { cmd: ['python3', '-c', PYTHON_LAUNCHER], stdin: framed(code, stdin) };
     case 'javascript':
-      return { cmd: ['node', '-e', NODE_LAUNCHER], stdin: framed(code, stdin) };
+      return asArgument
+        ? { cmd: ['node', '-e', NODE_LAUNCHER, code], ...ownStdin }
+        : { cmd: ['node', '-e', NODE_LAUNCHER], stdin: framed(code, stdin) };
     case 'shell':
-      if (inArgv && Buffer.byteLength(code) <= MAX_ARGV_PROGRAM) {
-        return {
-          cmd: ['bash', '-c', SHELL_PRELUDE + code, 'bash'],
-          ...(stdin !== undefined ? { stdin: Buffer.from(stdin) } : {}),
-        };
-      }
+      if (asArgument) return { cmd: ['bash', '-c', SHELL_PRELUDE + code, 'bash'], ...ownStdin };
       return {
         cmd: [
           'bash',

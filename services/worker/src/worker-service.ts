@@ -184,10 +184,15 @@ export class WorkerService {
     await this.redis.close();
   }
 
-  /** The warm pool grows for the jobs waiting in the shared queue, and shrinks once none wait. */
+  /**
+   * The warm pool grows for the jobs waiting in the shared queue beyond what this worker's free
+   * slots take at once (those start their own sandbox now), and shrinks once none wait.
+   */
   private async followDemand(): Promise<void> {
     try {
-      this.sandboxes.setDemand(await this.sharedQueue.getWaitingCount());
+      const waiting = await this.sharedQueue.getWaitingCount();
+      const free = this.options.config.worker.concurrency - this.consumer.running;
+      this.sandboxes.setDemand(Math.max(0, waiting - free));
     } catch (error) {
       this.options.logger.warn({ err: error }, 'reading the queue depth failed');
     }

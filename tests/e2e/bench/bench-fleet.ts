@@ -1,23 +1,34 @@
 /**
- * npm run bench [-- --jobs N --concurrency 1,2,4]
+ * npm run bench [-- --jobs N --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S
+ *                   --only rounds,memory,oneshot,idle]
  *
- * Drives trivial Python jobs (LOW risk under the benchmark's policy) through the whole fleet,
- * API → queue → worker → sandbox → result, at a few concurrencies, and in the same run the raw
- * baseline: the same program run by `docker exec` into bare runsc containers (same image, CPU
- * and memory) at the same concurrency. Both sides are warm: the fleet's jobs name sandboxes
- * made beforehand, the baseline's containers are running. Then measures the API's memory while
- * it accepts a 10,000-job batch. Prints p50/p95, throughput and ratios; writes
- * bench-results/fleet.json.
+ * Every scenario runs the fleet and, in the same run, the raw baseline doing the same work; the
+ * figures are reported as ratios and written to bench-results/fleet.json.
+ *
+ * - Kept sandboxes (`rounds`): trivial Python jobs (LOW risk under the benchmark's policy) through
+ *   API → queue → worker → sandbox → result at a few concurrencies, against `docker exec` into
+ *   bare runsc containers (same image, CPU and memory) at the same concurrency. Both warm. The CPU
+ *   the fleet's own processes spend per job is reported with each round.
+ * - The API's memory while it accepts a 10,000-job batch.
+ * - One-shot (`oneshot`), the way batch users work: one batch of N `print(i)` jobs with no
+ *   sandbox_id, worker concurrency 2, nothing made beforehand (no warm pool base), against
+ *   `docker run --rm --runtime=runsc` of the same program at the same concurrency. Reported:
+ *   throughput ratio, job p50/p95 (started → finished and accepted → finished), the peak of live
+ *   sandboxes (sampled every 250 ms) and those left 10 s after the batch, GET /v1/jobs/{id} p99
+ *   during the batch, and how late an approval left to expire during the batch was expired.
+ * - Idle (`idle`): kept sandboxes left idle, their CPU read from their containers' cgroups.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
 import { LocalFleet, LocalRedis } from '@harombe/cli';
 import { HarombeClient } from '@harombe/client';
-import { SandboxConfig } from '@harombe/core';
-import { dockerExec, percentile, rawBaselineSpec } from '@harombe/sandbox';
+import { SandboxConfig, type JobView } from '@harombe/core';
+import { dockerExec, LABELS, percentile, rawBaselineSpec } from '@harombe/sandbox';
 import { freeLoopbackPort } from '@harombe/test-fixtures';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
@@ -29,8 +40,19 @@ const option = (name: string, fallback: string): string =>
 const jobsPerRound = Number(option('--jobs', '40'));
 const concurrencies = option('--concurrency', '1,2,4').split(',').map(Number);
 const batchSize = Number(option('--batch', '10000'));
+const oneShotJobs = Number(option('--oneshot', '500'));
+const rawOneShotRuns = Number(option('--raw-oneshot', String(oneShotJobs)));
+const idleSandboxes = Number(option('--idle', '50'));
+const idleSeconds = Number(option('--idle-seconds', '60'));
+/** The scenarios to run (default: all of them). */
+const only = new Set(option('--only', 'rounds,memory,oneshot,idle').split(','));
+/** The one-shot batch runs on a worker of this concurrency, and the raw baseline at the same. */
+const ONE_SHOT_CONCURRENCY = 2;
+/** An approval left to expire during the one-shot batch waits this long. */
+const EXPIRY_SECONDS = 20;
 const KEY = 'bench-key-0123456789abcdef0123456789';
 const docker = new Docker();
+const run = promisify(execFile);
 const sandboxConfig = SandboxConfig.parse({});
 
 interface Round {
@@ -95,7 +117,7 @@ async function fleetRound(client: HarombeClient, concurrency: number): Promise<R
   for (let i = 0; i < concurrency; i += 1) {
     const job = await client.submitJob({
       tool: 'code_execute',
-      params: { language: 'python', code: PROGRAM },
+      params: { language: 'python', code: PROGRAM, keep_sandbox: true },
       wait_seconds: 60,
     });
     if (job.status !== 'completed') throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
@@ -121,6 +143,34 @@ function rssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
+/** CPU time (user + system) a process has used so far, in ms. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
+}
+
+/** The fleet's own processes (Redis, approval service, worker, API), by name: their pids. */
+function fleetProcesses(fleet: LocalFleet, redis: LocalRedis): Record<string, number> {
+  const pids: Record<string, number> = {};
+  if (redis.pid) pids.redis = redis.pid;
+  if (fleet.approval?.child.pid) pids.approval = fleet.approval.child.pid;
+  fleet.workers.forEach(
+    (worker, i) => worker.child.pid && (pids[i === 0 ? 'worker' : `worker-${i}`] = worker.child.pid),
+  );
+  if (fleet.api?.child.pid) pids.api = fleet.api.child.pid;
+  return pids;
+}
+
+/** Runs `work` and answers the CPU each of the processes spent meanwhile, per job, in ms. */
+async function cpuPerJob<T>(pids: Record<string, number>, jobs: number, work: () => Promise<T>) {
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
+  const result = await work();
+  const perJob = Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => [name, (cpuMs(pid) - (before[name] ?? 0)) / jobs]),
+  );
+  return { result, perJob };
+}
+
 async function batchMemory(
   client: HarombeClient,
   apiPid: number,
@@ -133,7 +183,7 @@ async function batchMemory(
   const batch = await client.submitBatch({
     jobs: Array.from({ length: batchSize }, (_, i) => ({
       tool: 'code_execute',
-      params: { language: 'python', code: `print(${i})` },
+      params: { language: 'python', code: `print(${i}) # held` },
     })),
   });
   const acceptMs = performance.now() - t0;
@@ -143,8 +193,167 @@ async function batchMemory(
   return { jobs: batchSize, accept_ms: acceptMs, api_rss_before_mb: before, api_rss_peak_mb: peak };
 }
 
-async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'harombe-bench-'));
+/** Sandbox containers alive now (the benchmark runs alone on the Docker host). */
+async function liveSandboxes(): Promise<number> {
+  return (await docker.listContainers({ all: true, filters: { label: [LABELS.sandbox] } })).length;
+}
+
+/** `docker run --rm --runtime=runsc` of `print(i)`, `runs` times at `concurrency`, as a user would. */
+async function rawOneShot(runs: number, concurrency: number): Promise<Round> {
+  const { Memory, NanoCpus } = rawBaselineSpec(sandboxConfig, []).HostConfig ?? {};
+  let i = 0;
+  return drive(runs, concurrency, `raw docker run --rm, concurrency ${concurrency}`, async () => {
+    const n = (i += 1);
+    const { stdout } = await run('docker', [
+      'run',
+      '--rm',
+      `--runtime=${sandboxConfig.runtime}`,
+      '--network=none',
+      `--memory=${Memory}`,
+      `--cpus=${(NanoCpus ?? 5e8) / 1e9}`,
+      sandboxConfig.languages.python.image,
+      'python3',
+      '-c',
+      `print(${n})`,
+    ]);
+    if (stdout !== `${n}\n`) throw new Error(`baseline run printed ${JSON.stringify(stdout)}`);
+  });
+}
+
+/**
+ * One batch of `jobs` one-shot `print(i)` jobs, with a GET poller and an approval left to expire
+ * running alongside, and live sandboxes sampled every 250 ms.
+ */
+async function fleetOneShot(client: HarombeClient, jobs: number, maxSandboxes: number) {
+  let peakLive = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peakLive = Math.max(peakLive, await liveSandboxes());
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  const expiring = await client.submitJob({
+    tool: 'code_execute',
+    params: { language: 'python', code: 'print("left to expire") # EXPIRES' },
+  });
+  const t0 = performance.now();
+  const batch = await client.submitBatch({
+    jobs: Array.from({ length: jobs }, (_, i) => ({
+      tool: 'code_execute',
+      params: { language: 'python', code: `print(${i})` },
+    })),
+  });
+  const accepted = performance.now();
+  // GET /v1/jobs/{id} as a client polling one job would, for as long as the batch runs.
+  const getLatencies: number[] = [];
+  let polling = true;
+  const poller = (async () => {
+    for (let i = 0; polling; i += 1) {
+      const id = batch.job_ids[i % batch.job_ids.length] as string;
+      const t = performance.now();
+      await client.getJob(id);
+      getLatencies.push(performance.now() - t);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  let done = 0;
+  for (;;) {
+    const view = await client.getBatch(batch.batch_id, { limit: 1 });
+    const ended = view.total - view.counts.queued - view.counts.running - view.counts.awaiting_approval;
+    if (ended !== done) process.stderr.write(`\r  fleet one-shot batch: ${(done = ended)}/${jobs}   `);
+    if (ended === jobs) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const wallMs = performance.now() - t0;
+  process.stderr.write('\n');
+  polling = false;
+  await poller;
+  const results: JobView[] = [];
+  for await (const job of client.batchResults(batch.batch_id)) results.push(job);
+  const failed = results.filter((job) => job.status !== 'completed' || job.result?.exit_code !== 0);
+  if (results.length !== jobs || failed.length > 0) {
+    throw new Error(`${failed.length} of ${jobs} one-shot jobs did not complete: ${JSON.stringify(failed[0])}`);
+  }
+  const ms = (a: string | null, b: string | null) => Date.parse(b ?? '') - Date.parse(a ?? '');
+  const expired = await client.waitForJob(expiring.job_id, { timeoutMs: (EXPIRY_SECONDS + 60) * 1000 });
+  // 10 s after the batch: what is left is what the warm pool keeps when nothing waits.
+  await new Promise((resolve) => setTimeout(resolve, 10_000));
+  const liveAfter = await liveSandboxes();
+  sampling = false;
+  await sampler;
+  return {
+    jobs,
+    accept_ms: accepted - t0,
+    wall_ms: wallMs,
+    throughput_per_s: (jobs / wallMs) * 1000,
+    started_to_finished_ms: {
+      p50: percentile(
+        results.map((job) => ms(job.started_at, job.finished_at)),
+        50,
+      ),
+      p95: percentile(
+        results.map((job) => ms(job.started_at, job.finished_at)),
+        95,
+      ),
+    },
+    accepted_to_finished_ms: {
+      p50: percentile(
+        results.map((job) => ms(job.created_at, job.finished_at)),
+        50,
+      ),
+      p95: percentile(
+        results.map((job) => ms(job.created_at, job.finished_at)),
+        95,
+      ),
+    },
+    peak_live_sandboxes: peakLive,
+    max_sandboxes: maxSandboxes,
+    live_sandboxes_10s_after: liveAfter,
+    get_job_ms: { p50: percentile(getLatencies, 50), p99: percentile(getLatencies, 99), samples: getLatencies.length },
+    approval_expiry_lateness_ms: expired.approval ? ms(expired.approval.expires_at, expired.approval.decided_at) : null,
+    expired_status: expired.status,
+  };
+}
+
+/** `count` kept sandboxes left idle for `seconds`: the CPU each used, from its container's cgroup. */
+async function idleCost(client: HarombeClient, count: number, seconds: number) {
+  const made: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const sandbox = await client.createSandbox({ language: 'python' });
+    if (!sandbox.success || !sandbox.sandbox_id) throw new Error(`sandbox ${i} not made: ${sandbox.error}`);
+    made.push(sandbox.sandbox_id);
+    process.stderr.write(`\r  idle: made ${made.length}/${count} kept sandboxes   `);
+  }
+  process.stderr.write(`\n  idle: ${count} kept sandboxes, measuring their CPU over ${seconds} s…\n`);
+  const usage = async () => {
+    const containers = await docker.listContainers({ filters: { label: [LABELS.sandbox] } });
+    const byId = new Map<string, number>();
+    for (const c of containers) {
+      const id = c.Labels[LABELS.sandbox] as string;
+      if (made.includes(id))
+        byId.set(id, Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${c.Id}/cpuacct.usage`, 'utf8')));
+    }
+    return byId;
+  };
+  await new Promise((resolve) => setTimeout(resolve, 5000)); // the last ones' start-up is not idle
+  const before = await usage();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const after = await usage();
+  const percents = [...before].map(([id, ns]) => (((after.get(id) ?? ns) - ns) / (seconds * 1e9)) * 100);
+  for (const sandbox_id of made) await client.destroySandbox(sandbox_id);
+  return {
+    sandboxes: percents.length,
+    seconds,
+    cpu_percent_of_a_core_each: {
+      mean: percents.reduce((a, b) => a + b, 0) / percents.length,
+      max: Math.max(...percents),
+    },
+  };
+}
+
+/** A local fleet on its own Redis, with the benchmark's key and policy. */
+async function startFleet(dir: string, config: Record<string, unknown>) {
   const redis = new LocalRedis(await freeLoopbackPort(), join(dir, 'redis'));
   await redis.start();
   const configPath = join(dir, 'harombe.yaml');
@@ -162,15 +371,23 @@ async function main(): Promise<void> {
           },
         ],
       },
-      worker: { concurrency: Math.max(...concurrencies) },
+      ...config,
       security: {
+        ...(config.security as Record<string, unknown> | undefined),
         policy: {
           rules: [
             {
               tools: ['code_execute'],
               risk: 'LOW',
-              conditions: [{ param: 'code', equals: PROGRAM }],
-              description: 'Benchmark program',
+              conditions: [{ param: 'code', matches: String.raw`^print\('bench'\)$|^print\(\d+\)$` }],
+              description: 'Benchmark programs',
+            },
+            {
+              tools: ['code_execute'],
+              risk: 'CRITICAL',
+              timeout: EXPIRY_SECONDS,
+              conditions: [{ param: 'code', matches: '# EXPIRES' }],
+              description: 'Benchmark: an approval nobody answers',
             },
           ],
         },
@@ -178,16 +395,47 @@ async function main(): Promise<void> {
     }),
   );
   const fleet = new LocalFleet({ configPath, redisUrl: redis.url, logDir: join(dir, 'logs'), apiPort: 0, opsPort: 0 });
-  process.stderr.write(
-    `fleet benchmark: ${jobsPerRound} jobs per round, concurrency ${concurrencies.join(', ')}, program python3 -c ${JSON.stringify(PROGRAM)}\n`,
-  );
   await fleet.start();
   const client = new HarombeClient({ baseUrl: fleet.apiUrl, apiKey: KEY });
+  return {
+    fleet,
+    redis,
+    client,
+    async stop() {
+      await fleet.stop();
+      await redis.stop();
+    },
+  };
+}
+
+const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+
+async function main(): Promise<void> {
+  const bars = {
+    p50_ratio_max: 1.25,
+    throughput_ratio_min: 0.8,
+    api_rss_mb_max: 200,
+    oneshot_throughput_ratio_min: 1.0,
+    get_p99_ms_max: 200,
+    approval_expiry_lateness_ms_max: 2000,
+    idle_cpu_percent_max: 0.2,
+  };
+  process.stderr.write(
+    `fleet benchmark: kept rounds of ${jobsPerRound} jobs at concurrency ${concurrencies.join(', ')}; a one-shot batch of ${oneShotJobs}; ${idleSandboxes} idle sandboxes\n`,
+  );
+
+  // Kept sandboxes, and the API's memory under a large batch.
+  const kept = await startFleet(mkdtempSync(join(tmpdir(), 'harombe-bench-')), {
+    worker: { concurrency: Math.max(...concurrencies) },
+  });
+  const rounds = [];
+  let memory: Awaited<ReturnType<typeof batchMemory>> | undefined;
   try {
-    const rounds = [];
-    for (const concurrency of concurrencies) {
+    const pids = fleetProcesses(kept.fleet, kept.redis);
+    for (const concurrency of only.has('rounds') ? concurrencies : []) {
       const raw = summarize(await rawRound(concurrency));
-      const fleetSide = summarize(await fleetRound(client, concurrency));
+      const { result, perJob } = await cpuPerJob(pids, jobsPerRound, () => fleetRound(kept.client, concurrency));
+      const fleetSide = summarize(result);
       rounds.push({
         concurrency,
         raw,
@@ -197,46 +445,114 @@ async function main(): Promise<void> {
           p95: fleetSide.p95_ms / raw.p95_ms,
           throughput: fleetSide.throughput_per_s / raw.throughput_per_s,
         },
+        fleet_cpu_ms_per_job: perJob,
       });
     }
-    const memory = await batchMemory(client, fleet.api!.child.pid!);
-    const bars = { p50_ratio_max: 1.25, throughput_ratio_min: 0.8, api_rss_mb_max: 200 };
+    if (only.has('memory')) memory = await batchMemory(kept.client, kept.fleet.api!.child.pid!);
+  } finally {
+    await kept.stop();
+  }
 
+  // One-shot jobs, nothing made beforehand; then idle kept sandboxes.
+  let oneshot;
+  let idle;
+  if (only.has('oneshot') || only.has('idle')) {
+    const maxSandboxes = Math.max(8, idleSandboxes + ONE_SHOT_CONCURRENCY + 2);
+    const oneShotFleet = await startFleet(mkdtempSync(join(tmpdir(), 'harombe-bench-')), {
+      worker: { concurrency: ONE_SHOT_CONCURRENCY, max_sandboxes: maxSandboxes },
+      quotas: { max_sandboxes_per_tenant: idleSandboxes },
+      security: { sandbox: { warm_pool: { python: 0 } } },
+    });
+    try {
+      if (only.has('oneshot')) {
+        const raw = summarize(await rawOneShot(rawOneShotRuns, ONE_SHOT_CONCURRENCY));
+        const pids = fleetProcesses(oneShotFleet.fleet, oneShotFleet.redis);
+        const { result: fleetSide, perJob } = await cpuPerJob(pids, oneShotJobs, () =>
+          fleetOneShot(oneShotFleet.client, oneShotJobs, maxSandboxes),
+        );
+        oneshot = {
+          concurrency: ONE_SHOT_CONCURRENCY,
+          raw: { runs: rawOneShotRuns, ...raw },
+          fleet: fleetSide,
+          throughput_ratio: fleetSide.throughput_per_s / raw.throughput_per_s,
+          fleet_cpu_ms_per_job: perJob,
+        };
+      }
+      if (only.has('idle')) idle = await idleCost(oneShotFleet.client, idleSandboxes, idleSeconds);
+    } finally {
+      await oneShotFleet.stop();
+    }
+  }
+
+  if (rounds.length > 0) {
     console.log(
       '\n| concurrency | raw p50 ms | fleet p50 ms | p50 ratio | raw p95 ms | fleet p95 ms | raw jobs/s | fleet jobs/s | throughput ratio |',
     );
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of rounds) {
-      console.log(
-        `| ${r.concurrency} | ${r.raw.p50_ms.toFixed(0)} | ${r.fleet.p50_ms.toFixed(0)} | ${r.ratios.p50.toFixed(2)}x ${r.ratios.p50 <= bars.p50_ratio_max ? 'met' : 'NOT met'} | ${r.raw.p95_ms.toFixed(0)} | ${r.fleet.p95_ms.toFixed(0)} | ${r.raw.throughput_per_s.toFixed(2)} | ${r.fleet.throughput_per_s.toFixed(2)} | ${r.ratios.throughput.toFixed(2)}x ${r.ratios.throughput >= bars.throughput_ratio_min ? 'met' : 'NOT met'} |`,
-      );
-    }
-    console.log(
-      `\nAPI memory while accepting a ${memory.jobs}-job batch: ${memory.api_rss_before_mb.toFixed(0)} MB before, ${memory.api_rss_peak_mb.toFixed(0)} MB peak (bar < ${bars.api_rss_mb_max} MB: ${memory.api_rss_peak_mb < bars.api_rss_mb_max ? 'met' : 'NOT met'}); accepted in ${(memory.accept_ms / 1000).toFixed(1)} s`,
-    );
-    const out = resolve(import.meta.dirname, '../../../bench-results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(
-      join(out, 'fleet.json'),
-      JSON.stringify(
-        {
-          date: new Date().toISOString(),
-          program: PROGRAM,
-          jobs_per_round: jobsPerRound,
-          limits: sandboxConfig.limits,
-          rounds,
-          memory,
-          bars,
-        },
-        null,
-        2,
-      ),
-    );
-    console.log('\nwritten to bench-results/fleet.json');
-  } finally {
-    await fleet.stop();
-    await redis.stop();
   }
+  for (const r of rounds) {
+    console.log(
+      `| ${r.concurrency} | ${r.raw.p50_ms.toFixed(0)} | ${r.fleet.p50_ms.toFixed(0)} | ${r.ratios.p50.toFixed(2)}x ${met(r.ratios.p50 <= bars.p50_ratio_max)} | ${r.raw.p95_ms.toFixed(0)} | ${r.fleet.p95_ms.toFixed(0)} | ${r.raw.throughput_per_s.toFixed(2)} | ${r.fleet.throughput_per_s.toFixed(2)} | ${r.ratios.throughput.toFixed(2)}x ${met(r.ratios.throughput >= bars.throughput_ratio_min)} |`,
+    );
+  }
+  for (const r of rounds) {
+    const cpu = Object.entries(r.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
+    console.log(`CPU of the fleet's own processes per job at concurrency ${r.concurrency} (ms): ${cpu.join(', ')}`);
+  }
+  if (memory) {
+    console.log(
+      `\nAPI memory while accepting a ${memory.jobs}-job batch: ${memory.api_rss_before_mb.toFixed(0)} MB before, ${memory.api_rss_peak_mb.toFixed(0)} MB peak (bar < ${bars.api_rss_mb_max} MB: ${met(memory.api_rss_peak_mb < bars.api_rss_mb_max)}); accepted in ${(memory.accept_ms / 1000).toFixed(1)} s`,
+    );
+  }
+  if (oneshot) {
+    const o = oneshot;
+    console.log(
+      `\nOne-shot batch of ${o.fleet.jobs} print(i) jobs at concurrency ${o.concurrency}, nothing made beforehand:`,
+    );
+    console.log(
+      `- throughput: fleet ${o.fleet.throughput_per_s.toFixed(2)} jobs/s, raw docker run --rm ${o.raw.throughput_per_s.toFixed(2)} runs/s: ${o.throughput_ratio.toFixed(2)}x (bar >= ${bars.oneshot_throughput_ratio_min}x: ${met(o.throughput_ratio >= bars.oneshot_throughput_ratio_min)})`,
+    );
+    console.log(
+      `- job started -> finished p50 ${o.fleet.started_to_finished_ms.p50.toFixed(0)} ms, p95 ${o.fleet.started_to_finished_ms.p95.toFixed(0)} ms; accepted -> finished p50 ${(o.fleet.accepted_to_finished_ms.p50 / 1000).toFixed(1)} s, p95 ${(o.fleet.accepted_to_finished_ms.p95 / 1000).toFixed(1)} s; raw run p50 ${o.raw.p50_ms.toFixed(0)} ms`,
+    );
+    console.log(
+      `- live sandboxes: peak ${o.fleet.peak_live_sandboxes} (bar <= max_sandboxes ${o.fleet.max_sandboxes}: ${met(o.fleet.peak_live_sandboxes <= o.fleet.max_sandboxes)}), 10 s after the batch ${o.fleet.live_sandboxes_10s_after} (bar = pool target 0: ${met(o.fleet.live_sandboxes_10s_after === 0)})`,
+    );
+    console.log(
+      `- GET /v1/jobs/{id} during the batch: p50 ${o.fleet.get_job_ms.p50.toFixed(0)} ms, p99 ${o.fleet.get_job_ms.p99.toFixed(0)} ms over ${o.fleet.get_job_ms.samples} (bar < ${bars.get_p99_ms_max} ms: ${met(o.fleet.get_job_ms.p99 < bars.get_p99_ms_max)})`,
+    );
+    console.log(
+      `- an approval left to expire: ${o.fleet.expired_status}, ${o.fleet.approval_expiry_lateness_ms} ms after its deadline (bar <= ${bars.approval_expiry_lateness_ms_max} ms: ${met(o.fleet.expired_status === 'expired' && (o.fleet.approval_expiry_lateness_ms ?? Infinity) <= bars.approval_expiry_lateness_ms_max)})`,
+    );
+    const cpu = Object.entries(o.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
+    console.log(`- CPU of the fleet's own processes per job (ms): ${cpu.join(', ')}`);
+  }
+  if (idle) {
+    console.log(
+      `\nIdle: ${idle.sandboxes} kept sandboxes over ${idle.seconds} s used ${idle.cpu_percent_of_a_core_each.mean.toFixed(3)} % of a core each on average, ${idle.cpu_percent_of_a_core_each.max.toFixed(3)} % at most (bar <= ${bars.idle_cpu_percent_max} %: ${met(idle.cpu_percent_of_a_core_each.max <= bars.idle_cpu_percent_max)})`,
+    );
+  }
+  const out = resolve(import.meta.dirname, '../../../bench-results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(
+    join(out, 'fleet.json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        program: PROGRAM,
+        jobs_per_round: jobsPerRound,
+        limits: sandboxConfig.limits,
+        rounds,
+        memory,
+        oneshot,
+        idle,
+        bars,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log('\nwritten to bench-results/fleet.json');
 }
 
 main().catch((error: unknown) => {

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalFleet } from '@harombe/cli';
 import { HarombeClient } from '@harombe/client';
+import { parseConfig } from '@harombe/core';
+import { fleetId } from '@harombe/service-kit';
+import Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 
@@ -29,6 +32,8 @@ export interface TestFleetOptions {
   workers?: number;
   /** Merged over the test configuration (objects merge, everything else replaces). */
   config?: Record<string, unknown>;
+  /** Restart services that die, as `harombe up` does; what it says goes to `reports`. Default: off. */
+  supervise?: boolean;
 }
 
 /** Short timers so that lost workers and expiries show up in seconds, not minutes. */
@@ -59,6 +64,10 @@ export class TestFleet {
     readonly redis: RedisContainer,
     readonly fleet: LocalFleet,
     readonly dir: string,
+    /** What the fleet said about services it restarted (with `supervise`). */
+    readonly reports: string[],
+    /** The id its sandbox containers carry (label org.harombe.fleet). */
+    readonly fleetId: string,
   ) {}
 
   static async start(options: TestFleetOptions = {}): Promise<TestFleet> {
@@ -75,6 +84,7 @@ export class TestFleet {
     const merged = deepMerge(config, options.config ?? {});
     const configPath = join(dir, 'harombe.yaml');
     writeFileSync(configPath, stringify(merged));
+    const reports: string[] = [];
     const fleet = new LocalFleet({
       configPath,
       redisUrl: redis.url,
@@ -83,6 +93,7 @@ export class TestFleet {
       apiPort: 0,
       opsPort: 0,
       env: { HAROMBE_LOG_LEVEL: 'debug' },
+      ...(options.supervise ? { supervise: { report: (message: string) => reports.push(message) } } : {}),
     });
     try {
       await fleet.start();
@@ -91,7 +102,7 @@ export class TestFleet {
       await redis.stop();
       throw new Error(`${(error as Error).message} (logs in ${join(dir, 'logs')})`);
     }
-    return new TestFleet(redis, fleet, dir);
+    return new TestFleet(redis, fleet, dir, reports, fleetId(parseConfig({ ...merged, redis: { url: redis.url } })));
   }
 
   client(name: TestKeyName): HarombeClient {
@@ -102,9 +113,21 @@ export class TestFleet {
     return this.fleet.apiUrl;
   }
 
+  /** Sandbox containers of this fleet alive now. */
+  async containers(): Promise<Docker.ContainerInfo[]> {
+    return new Docker().listContainers({ all: true, filters: { label: [`org.harombe.fleet=${this.fleetId}`] } });
+  }
+
+  /**
+   * Stops every service, then removes what a worker the test killed left behind (the fleet reaps
+   * it on its own once the worker is found lost; tests that kill one check that): the next test
+   * starts on a clean Docker host.
+   */
   async stop(): Promise<void> {
     await this.fleet.stop();
     await this.redis.stop();
+    const docker = new Docker();
+    for (const container of await this.containers()) await docker.getContainer(container.Id).remove({ force: true });
   }
 }
 

@@ -157,6 +157,26 @@ describe('a fleet of workers', () => {
 });
 
 describe('restarts', () => {
+  it('restarts a service that dies under supervision, as harombe up does, and says so', async () => {
+    fleet = await TestFleet.start({ supervise: true });
+    const worker = fleet.fleet.workers[0]!;
+    const lostId = worker.announced.worker_id as string;
+    worker.kill('SIGKILL');
+    await until('the report of the dead worker', async () =>
+      fleet!.reports.some((r) => /worker exited \(signal SIGKILL\)/.test(r)),
+    );
+    await until('a new worker', async () =>
+      fleet!.fleet.workers.some((w) => w.announced.worker_id && w.announced.worker_id !== lostId),
+    );
+    expect(fleet.reports).toContain('the worker is back');
+    const job = await runApproved(fleet.client('alice'), fleet.client('bob'), {
+      tool: 'code_execute',
+      params: { language: 'shell', code: 'echo served' },
+    });
+    expect(job).toMatchObject({ status: 'completed', result: { stdout: 'served\n' } });
+    await until('the dead worker’s containers to be reaped', async () => (await containersOfWorker(lostId)) === 0);
+  });
+
   it('expires approvals on time even when the API, the worker and the approval service all died meanwhile', async () => {
     fleet = await TestFleet.start();
     const alice = fleet.client('alice');
