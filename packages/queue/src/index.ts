@@ -25,4 +25,6 @@ export type { Principal } from './principal.js';
 export { RedisKeys, SHARED_QUEUE, workerQueueName } from './redis-keys.js';
 export { endEventFor, failedResult, failedToolResult, INFRASTRUCTURE_ERRORS } from './results.js';
 export { SandboxDirectory, type LostSandbox, type SandboxEntry } from './sandbox-directory.js';
+export { isOutOfMemory, StoreHeadroom, storeFull, type StoreHeadroomOptions } from './store-headroom.js';
+export { SubmissionQuotas, type SubmissionQuotasOptions } from './submission-quotas.js';
 export { WorkerRegistry, type WorkerCapacity, type WorkerInfo } from './worker-registry.js';

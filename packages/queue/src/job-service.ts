@@ -26,12 +26,14 @@ import type { AuditTrail } from './audit-trail.js';
 import type { BatchStore } from './batch-store.js';
 import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
-import { toJobView, type JobRecord } from './job-record.js';
+import { encodeFields, toJobView, type JobRecord } from './job-record.js';
 import { newId, type JobStore } from './job-store.js';
 import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import type { Principal } from './principal.js';
 import { failedResult } from './results.js';
 import type { SandboxEntry } from './sandbox-directory.js';
+import { isOutOfMemory, storeFull, type StoreHeadroom } from './store-headroom.js';
+import type { SubmissionQuotas } from './submission-quotas.js';
 
 /** The risk policy as the pipeline uses it. */
 export interface Classifier {
@@ -70,7 +72,14 @@ export interface JobServiceOptions {
    * sandbox's network). Default: none (jobs are classified by their parameters alone).
    */
   sandboxes?: SandboxLookup;
+  /** Per-tenant and per-key limits on submissions (rate, waiting jobs, stored bytes). Default: none. */
+  quotas?: SubmissionQuotas;
+  /** Refuses submissions (StoreFull) before Redis runs out of room for the jobs it holds. Default: none. */
+  headroom?: StoreHeadroom;
 }
+
+/** What a job brings to Redis besides its hash: index entries, audit records, its queue entry. */
+const PER_JOB_OVERHEAD_BYTES = 1024;
 
 type Decision = 'approve' | 'deny';
 
@@ -94,11 +103,16 @@ export class JobService {
     const sandboxes = await this.namedSandboxes(principal, [input.params]);
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null, sandboxes);
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
-    const { job_id, created, conflict } = await this.options.store.create(
-      job,
-      input.idempotency_key,
-      this.audited(submissionEntries(job)),
-    );
+    // A retry of a submission already stored returns it, whatever the quotas say now.
+    if (!(
+      input.idempotency_key && (await this.options.store.idempotencyKeyUsed(principal.tenant, input.idempotency_key))
+    ))
+      await this.admit(principal, [job]);
+    const { job_id, created, conflict } = await this.options.store
+      .create(job, input.idempotency_key, this.audited(submissionEntries(job)))
+      .catch((error: unknown) => {
+        throw this.storeFailure(error, { job_id: job.job_id, tenant: principal.tenant });
+      });
     if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
@@ -125,20 +139,35 @@ export class JobService {
     );
     const keeping = jobs.filter((job) => createsKeptSandbox(job.tool, job.params)).length;
     if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
+    if (!(
+      input.idempotency_key && (await this.options.batches.idempotencyKeyUsed(principal.tenant, input.idempotency_key))
+    ))
+      await this.admit(principal, jobs);
     const now = this.options.clock.now();
-    const batch = await this.options.batches.create(
-      {
-        batch_id: batchId,
-        tenant: principal.tenant,
-        created_at: now,
-        total: jobs.length,
-        payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
-      },
-      input.idempotency_key,
-    );
+    const batch = await this.options.batches
+      .create(
+        {
+          batch_id: batchId,
+          tenant: principal.tenant,
+          created_at: now,
+          total: jobs.length,
+          payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
+        },
+        input.idempotency_key,
+      )
+      .catch((error: unknown) => {
+        throw this.storeFailure(error, { batch_id: batchId, tenant: principal.tenant });
+      });
     if (batch.conflict) throw idempotencyConflict(`batch ${batch.batch_id}`, { batch_id: batch.batch_id });
     if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
-    await this.options.store.createMany(jobs, (job) => this.audited(submissionEntries(job)));
+    await this.options.store
+      .createMany(jobs, (job) => this.audited(submissionEntries(job)))
+      .catch((error: unknown) => {
+        // The headroom check leaves room for a whole batch; only a store filled meanwhile by
+        // others gets here, and the jobs stored so far stay (their approvals and the housekeeper
+        // treat them as any others).
+        throw this.storeFailure(error, { batch_id: batchId, tenant: principal.tenant, jobs: jobs.length });
+      });
     await this.options.batches.sealed(batchId);
     this.options.logger.info({ batch_id: batchId, tenant: principal.tenant, jobs: jobs.length }, 'batch accepted');
     await this.options.dispatcher.dispatchMany(jobs.filter((job) => job.status === 'queued'));
@@ -227,6 +256,56 @@ export class JobService {
   }
 
   /**
+   * Records a refused decision (`reason`: self_approval, other_tenant, not_an_approver, …) in the
+   * audit trail under the job's (or batch's) tenant, and logs it. Never throws: the refusal
+   * itself is what the caller answers.
+   */
+  async decisionRefused(
+    subject: { job: JobRecord } | { batch_id: string; tenant: string },
+    actor: { name: string; tenant: string | null },
+    reason: string,
+    channel: DecisionChannel = 'api',
+    approvalId: string | null = null,
+  ): Promise<void> {
+    const details = {
+      reason,
+      approval_id: approvalId,
+      actor_tenant: actor.tenant,
+      ...('batch_id' in subject ? { batch_id: subject.batch_id } : {}),
+    };
+    const fields = { actor: actor.name, channel, details };
+    const where =
+      'job' in subject ? { job_id: subject.job.job_id, tenant: subject.job.tenant } : { batch_id: subject.batch_id };
+    this.options.logger.warn({ ...where, ...details, actor: actor.name, channel }, 'decision refused');
+    try {
+      if ('job' in subject) await this.options.audit?.job('decision_refused', subject.job, fields);
+      else
+        await this.options.audit?.append({
+          type: 'decision_refused',
+          tenant: subject.tenant,
+          job_id: null,
+          tool: null,
+          payload_sha256: null,
+          ...fields,
+        });
+    } catch (error) {
+      this.options.logger.error({ err: error, ...where }, 'recording a refused decision failed');
+    }
+  }
+
+  /**
+   * The approval's job for a decision: another tenant's answers NotFound as a missing one does,
+   * and the attempt is recorded under the job's tenant.
+   */
+  private async jobForDecision(principal: Principal, approvalId: string, channel: DecisionChannel): Promise<JobRecord> {
+    const jobId = await this.options.store.jobIdForApproval(approvalId);
+    const job = jobId ? await this.options.store.get(jobId) : undefined;
+    if (job?.approval && job.tenant !== principal.tenant)
+      await this.decisionRefused({ job }, principal, 'other_tenant', channel, approvalId);
+    return this.jobForApproval(principal, approvalId);
+  }
+
+  /**
    * Approves or denies. The first decision wins atomically; a later one (or one after the
    * deadline) changes nothing and is refused with AlreadyDecided. Nobody decides their own job.
    */
@@ -237,13 +316,14 @@ export class JobService {
     reason: string | null,
     channel: DecisionChannel = 'api',
   ): Promise<DecisionResult> {
-    const job = await this.jobForApproval(principal, approvalId);
+    const job = await this.jobForDecision(principal, approvalId, channel);
     if (!principal.scopes.includes('approve'))
       throw new HarombeError('Forbidden', 'this key may not decide approvals (scope approve)');
     if (
       job.submitted_by === principal.name ||
       (principal.slack_user_id && principal.slack_user_id === job.submitted_by_slack)
     ) {
+      await this.decisionRefused({ job }, principal, 'self_approval', channel, approvalId);
       throw new HarombeError(
         'SelfApprovalForbidden',
         'a job cannot be approved or denied by the identity that submitted it',
@@ -312,6 +392,8 @@ export class JobService {
     channel: DecisionChannel = 'api',
   ): Promise<{ batch_id: string; decided: number; already_decided: number }> {
     const batch = await this.options.batches.get(batchId);
+    if (batch && batch.tenant !== principal.tenant)
+      await this.decisionRefused({ batch_id: batchId, tenant: batch.tenant }, principal, 'other_tenant', channel);
     if (!batch || batch.tenant !== principal.tenant) throw new HarombeError('NotFound', `batch ${batchId} not found`);
     let decided = 0;
     let alreadyDecided = 0;
@@ -461,6 +543,21 @@ export class JobService {
       worker_id: null,
       payload_sha256: sha256(JSON.stringify({ tool: toolName.data, params })),
     };
+  }
+
+  /** Room in the store first (refusing takes no tokens), then the tenant's and key's quotas. */
+  private async admit(principal: Principal, jobs: readonly JobRecord[]): Promise<void> {
+    let bytes = 0;
+    for (const job of jobs) bytes += Buffer.byteLength(JSON.stringify(encodeFields(job)));
+    await this.options.headroom?.check(bytes + jobs.length * PER_JOB_OVERHEAD_BYTES);
+    await this.options.quotas?.admit(principal, jobs.length, bytes);
+  }
+
+  /** Redis refusing a write at maxmemory is StoreFull for the caller, and logged; anything else as it was. */
+  private storeFailure(error: unknown, context: Record<string, unknown>): unknown {
+    if (!isOutOfMemory(error)) return error;
+    this.options.logger.error({ ...context, err: error }, 'the job store is full: submission refused');
+    return storeFull('Redis refused the write at its maxmemory');
   }
 
   private checkSizes(params: Record<string, unknown>, field: string): void {

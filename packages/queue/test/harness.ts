@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   HarombeError,
   ManualClock,
+  QuotasConfig,
   type Clock,
   type ErrorCode,
   type JobStatus,
@@ -13,6 +14,7 @@ import { RiskPolicy, type PolicyConfigInput } from '@harombe/policy';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect } from 'vitest';
+import type { z } from 'zod';
 import {
   BatchStore,
   Housekeeper,
@@ -24,6 +26,8 @@ import {
   RedisKeys,
   SandboxDirectory,
   SHARED_QUEUE,
+  StoreHeadroom,
+  SubmissionQuotas,
   WorkerRegistry,
   type JobRecord,
   type Principal,
@@ -67,6 +71,10 @@ export interface HarnessOptions {
   maxFileBytes?: number;
   maxLimits?: Limits;
   housekeeperIntervalMs?: number;
+  /** The `quotas` section; default: none (no submission quotas at all). */
+  quotas?: z.input<typeof QuotasConfig>;
+  /** Refuse submissions past this share of Redis's maxmemory (StoreHeadroom's reserve); default: no check. */
+  headroomReserve?: number;
 }
 
 /** The job pipeline wired by hand, as service-kit's createJobPipeline does, over one prefix. */
@@ -120,6 +128,19 @@ export class Harness {
       ...(options.maxCodeBytes ? { maxCodeBytes: options.maxCodeBytes } : {}),
       ...(options.maxFileBytes ? { maxFileBytes: options.maxFileBytes } : {}),
       ...(options.maxLimits ? { maxLimits: options.maxLimits } : {}),
+      ...(options.quotas
+        ? {
+            quotas: new SubmissionQuotas({
+              redis: this.redis,
+              keys: this.keys,
+              quotas: QuotasConfig.parse(options.quotas),
+              clock: this.clock,
+            }),
+          }
+        : {}),
+      ...(options.headroomReserve !== undefined
+        ? { headroom: new StoreHeadroom({ redis: this.redis, reserve: options.headroomReserve }) }
+        : {}),
     });
     this.housekeeper = new Housekeeper({
       store: this.store,

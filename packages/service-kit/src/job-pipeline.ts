@@ -10,6 +10,8 @@ import {
   KeptSandboxAdmission,
   RedisKeys,
   SandboxDirectory,
+  StoreHeadroom,
+  SubmissionQuotas,
   WorkerRegistry,
   type JobServiceOptions,
 } from '@harombe/queue';
@@ -82,6 +84,8 @@ export function createJobPipeline(
     audit,
     admission,
     sandboxes,
+    quotas: new SubmissionQuotas({ redis: redis.commands, keys, quotas: config.quotas, clock }),
+    headroom: new StoreHeadroom({ redis: redis.commands }),
   };
   const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
   return {

@@ -145,10 +145,19 @@ export async function submitChunks(
     }
     const key = idempotencyKey(file.sha256, chunk.index, state.salt);
     let created;
-    try {
-      created = await client.submitBatch({ jobs: chunk.jobs, idempotency_key: key }, { signal: options.signal });
-    } catch (error) {
-      throw onLine(error, chunk);
+    for (;;) {
+      try {
+        created = await client.submitBatch({ jobs: chunk.jobs, idempotency_key: key }, { signal: options.signal });
+        break;
+      } catch (error) {
+        // Past the tenant's submission rate: wait as long as the API says, then send the same
+        // batch again (its idempotency key makes that safe).
+        const wait =
+          isHarombeApiError(error) && error.code === 'RateLimited' ? error.details?.retry_after_seconds : undefined;
+        if (typeof wait !== 'number') throw onLine(error, chunk);
+        log(`${label}: rate limited; trying again in ${Math.ceil(wait)} s`);
+        await sleep(Math.ceil(wait) * 1000, options.signal);
+      }
     }
     if (created.job_ids.length !== chunk.jobs.length) {
       throw new CliError(
