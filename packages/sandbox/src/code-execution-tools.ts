@@ -80,7 +80,13 @@ export class CodeExecutionTools {
    * Runs in the named kept sandbox; without one, in a one-shot sandbox removed once the program
    * has ended, or, with keep_sandbox, in a new kept one.
    */
-  async code_execute(params: unknown, owner: string, signal?: AbortSignal): Promise<ExecutionResult> {
+  async code_execute(
+    params: unknown,
+    owner: string,
+    signal?: AbortSignal,
+    /** The job it runs for (refused network attempts are reported with it). */
+    jobId?: string,
+  ): Promise<ExecutionResult> {
     let sandboxId: string | null = null;
     let kept = false;
     try {
@@ -91,6 +97,7 @@ export class CodeExecutionTools {
         language: p.language,
         network_enabled: p.network_enabled,
         keep_background: p.keep_background,
+        ...(jobId ? { job_id: jobId } : {}),
         ...(p.stdin !== undefined ? { stdin: p.stdin } : {}),
         ...(p.timeout !== undefined ? { timeout: p.timeout } : {}),
       };
@@ -160,7 +167,7 @@ export class CodeExecutionTools {
     }
   }
 
-  async code_install_package(params: unknown, owner: string): Promise<InstallPackageResult> {
+  async code_install_package(params: unknown, owner: string, jobId?: string): Promise<InstallPackageResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
     const base = {
       sandbox_id: String(raw.sandbox_id ?? ''),
@@ -170,7 +177,7 @@ export class CodeExecutionTools {
     };
     try {
       const p = parse(CodeInstallPackageParams, params);
-      const outcome = await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry);
+      const outcome = await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry, jobId);
       return {
         success: outcome.success,
         ...base,

@@ -23,6 +23,7 @@ import { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB, type SandboxNetworkSpec
 import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
+import { ExecutionLedger } from './execution-ledger.js';
 import { RegistryResolver } from './registry-resolver.js';
 import { SubnetPool } from './subnet-pool.js';
 import { checkImage, checkRuntime } from './runtime-check.js';
@@ -30,7 +31,7 @@ import {
   FILE_USER,
   INSTALLERS,
   LIST_FILES_SCRIPT,
-  MEMORY_VERDICT_FILE,
+  KILL_VERDICTS_SCRIPT,
   PRIME_PROGRAMS,
   PRIME_ROUNDS,
   READ_FILE_SCRIPT,
@@ -130,6 +131,8 @@ export interface ExecuteRequest {
    * Default false: whatever the execution started is ended once its program has.
    */
   keep_background?: boolean;
+  /** The job this execution runs for: network attempts refused while it runs are reported with it. */
+  job_id?: string;
 }
 
 /** A one-shot execution: a sandbox of its own, removed as soon as the program has ended. */
@@ -199,6 +202,8 @@ export class SandboxManager {
   private readonly egress: EgressNetwork;
   private readonly registries: RegistryResolver;
   private readonly refusals = new Map<string, number>();
+  /** Which job ran in which sandbox when, to tie refused network attempts to their jobs. */
+  private readonly ledger = new ExecutionLedger();
   private networkRuntimeChecked = false;
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -246,7 +251,10 @@ export class SandboxManager {
       subnets: new SubnetPool(network.subnet_pool),
       allowedPrivateRanges: network.allowed_private_ranges,
       deniedRanges: [...network.denied_ranges, ...ownAddresses()],
-      onRefused: (refusal) => {
+      onRefused: (seen) => {
+        const at = Date.parse(seen.at);
+        const job = Number.isNaN(at) ? undefined : this.ledger.jobAt(seen.sandbox_id, at);
+        const refusal: EgressRefusal = job ? { ...seen, job_id: job.job_id, background: job.background } : seen;
         this.refusals.set(refusal.sandbox_id, (this.refusals.get(refusal.sandbox_id) ?? 0) + refusal.count);
         this.logger.warn(refusal, 'egress refused');
         options.onEgressRefused?.(refusal);
@@ -482,6 +490,7 @@ export class SandboxManager {
     const cancel = (): void => ends.kill();
     request.signal?.addEventListener('abort', cancel, { once: true });
     if (request.signal?.aborted) cancel();
+    const ended = request.job_id ? this.ledger.begin(record.sandbox_id, request.job_id, keepBackground) : undefined;
     const started = performance.now();
     let outcome: DockerExecOutcome;
     try {
@@ -498,6 +507,7 @@ export class SandboxManager {
     } catch (error) {
       throw await this.containerFailure(record, error);
     } finally {
+      ended?.();
       for (const timer of timers) clearTimeout(timer);
       request.signal?.removeEventListener('abort', cancel);
       await ends.delivered();
@@ -532,8 +542,10 @@ export class SandboxManager {
       if (!state.running) return lostDuring(state);
     }
     if (timedOut) return result('TimeoutError', -1);
-    if (outcome.exitCode === 137 && (await this.memoryVerdictSince(record, startedAtUs))) {
-      return result('MemoryLimitExceeded', 137);
+    if (outcome.exitCode === 137) {
+      const verdict = await this.killVerdictSince(record, startedAtUs);
+      if (verdict === 'memory') return result('MemoryLimitExceeded', 137);
+      if (verdict === 'files') return result('DiskLimitExceeded', 137);
     }
     this.logger.info(
       { sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime },
@@ -553,7 +565,13 @@ export class SandboxManager {
     }
     const record = await this.lookup(sandboxId, owner);
     await this.exclusive(record, async () => {
-      const outcome = await this.runScript(record, WRITE_FILE_SCRIPT, [path], content, 64 * 1024);
+      const outcome = await this.runScript(
+        record,
+        WRITE_FILE_SCRIPT,
+        [path, String(this.config.max_files)],
+        content,
+        64 * 1024,
+      );
       this.checkScriptOutcome(outcome, filePath);
     });
   }
@@ -590,7 +608,14 @@ export class SandboxManager {
    * a sandbox without network (NetworkDisabled) or a registry not allowed (RegistryNotAllowed).
    * A failing package manager is an outcome with success false, not an exception.
    */
-  async installPackage(sandboxId: string, owner: string, pkg: string, registry: Registry): Promise<InstallOutcome> {
+  async installPackage(
+    sandboxId: string,
+    owner: string,
+    pkg: string,
+    registry: Registry,
+    /** The job it runs for: refused network attempts made meanwhile are reported with it. */
+    jobId?: string,
+  ): Promise<InstallOutcome> {
     const record = await this.lookup(sandboxId, owner);
     if (!record.network_enabled) {
       throw new HarombeError(
@@ -616,6 +641,7 @@ export class SandboxManager {
         ends.kill();
       }, timeout * 1000);
       let outcome: DockerExecOutcome;
+      const ended = jobId ? this.ledger.begin(record.sandbox_id, jobId, false) : undefined;
       try {
         outcome = await dockerExec(this.container(record), {
           cmd: installCommand(registry, pkg),
@@ -625,6 +651,7 @@ export class SandboxManager {
       } catch (error) {
         throw await this.containerFailure(record, error);
       } finally {
+        ended?.();
         clearTimeout(timer);
         await ends.delivered();
       }
@@ -855,6 +882,7 @@ export class SandboxManager {
         owner,
         limits,
         maxProcesses: this.config.max_processes,
+        maxFiles: this.config.max_files,
         createdAt,
         pooled: options.slot === 'transient' && owner === '',
         ...(network ? { network } : {}),
@@ -863,7 +891,7 @@ export class SandboxManager {
       const container = await this.docker.createContainer(spec);
       containerId = container.id;
       await container.start();
-      if (network) await this.egress.confine(container.id, sandboxId);
+      if (network) await this.egress.confine(container.id, sandboxId, network.dns);
       const record: SandboxRecord = {
         sandbox_id: sandboxId,
         container_id: container.id,
@@ -1000,6 +1028,11 @@ export class SandboxManager {
         throw new HarombeError('IsADirectory', `'${path}' is a directory`);
       case SCRIPT_EXIT.fileTooLarge:
         throw new HarombeError('FileTooLarge', `'${path}' is larger than ${this.config.max_file_bytes} bytes`);
+      case SCRIPT_EXIT.tooManyFiles:
+        throw new HarombeError(
+          'DiskLimitExceeded',
+          `the sandbox holds ${this.config.max_files} files already (max_files): '${path}' would be one more; remove some first`,
+        );
       case SCRIPT_EXIT.writeFailed:
         if (/no space/i.test(stderr)) {
           throw new HarombeError('DiskLimitExceeded', `the workspace is full (max_disk_mb) while writing '${path}'`);
@@ -1096,15 +1129,23 @@ export class SandboxManager {
     }
   }
 
-  /** True when the init killed processes for memory at or after `sinceUs` (µs since the epoch). */
-  private async memoryVerdictSince(record: SandboxRecord, sinceUs: number): Promise<boolean> {
+  /**
+   * Why the init killed processes at or after `sinceUs` (µs since the epoch), if it did: for
+   * memory (MEMORY_VERDICT_FILE) or for files past max_files (FILES_VERDICT_FILE).
+   */
+  private async killVerdictSince(record: SandboxRecord, sinceUs: number): Promise<'memory' | 'files' | undefined> {
     const outcome = await dockerExec(this.container(record), {
-      cmd: ['cat', MEMORY_VERDICT_FILE],
+      cmd: shArgv(KILL_VERDICTS_SCRIPT, 'harombe-verdicts', []),
       user: FILE_USER,
       maxOutputBytes: 1024,
     });
+    if (outcome.exitCode !== 0) return undefined;
     // A little slack: the two clocks are one, but the µs were taken at different moments.
-    return outcome.exitCode === 0 && Number(outcome.stdout.text().trim()) >= sinceUs - 1_000_000;
+    const since = (line: string | undefined): boolean => Number(line?.trim() || 0) >= sinceUs - 1_000_000;
+    const [memory, files] = outcome.stdout.text().split('\n');
+    if (since(memory)) return 'memory';
+    if (since(files)) return 'files';
+    return undefined;
   }
 
   /** Turns a Docker failure during an operation into SandboxLost when the sandbox is gone. */

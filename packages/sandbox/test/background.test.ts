@@ -171,6 +171,60 @@ describe('background processes an execution asked to keep (keep_background)', ()
     expect(await processesByUid(id)).toEqual([]);
   });
 
+  it('without keep_background, the reported attack reads and forges nothing of later executions and file operations', async () => {
+    const { sandbox_id: id } = await manager.create({ language: 'python', owner: OWNER });
+    expect((await manager.execute(id, OWNER, { code: SPY })).stdout).toBe('spy started\n');
+    const secret = 'the-stdin-secret-0815';
+    const victim = await manager.execute(id, OWNER, {
+      code: 'import sys\nsecret = sys.stdin.read()\nprint("own output", len(secret)) # s3cr3t-in-the-program',
+      stdin: secret,
+    });
+    expect(victim).toMatchObject({ stdout: `own output ${secret.length}\n`, stderr: '', exit_code: 0 });
+    const content = `${'file content nobody else may read '.repeat(60_000)}end`;
+    await manager.writeFile(id, OWNER, 'secret.txt', content);
+    expect((await manager.readFile(id, OWNER, 'secret.txt')).toString('utf8') === content).toBe(true);
+    // The daemon was gone before any of them started: it tried nothing.
+    const loot = await manager.readFile(id, OWNER, 'loot').then(
+      (bytes) => bytes.toString('utf8'),
+      () => '',
+    );
+    expect(loot).toBe('');
+  });
+
+  it("keep later Python programs' text out of the command lines background processes can read", async () => {
+    const { sandbox_id: id } = await manager.create({ language: 'python', owner: OWNER });
+    const spy = [
+      'import os, time',
+      'if os.fork() == 0:',
+      '    os.setsid()',
+      '    seen = set()',
+      '    out = open("/workspace/cmdlines", "a", buffering=1)',
+      '    while True:',
+      '        for p in os.listdir("/proc"):',
+      '            if p.isdigit() and p not in seen:',
+      '                seen.add(p)',
+      '                try:',
+      '                    out.write(p + " " + open("/proc/%s/cmdline" % p, "rb").read().replace(b"\\0", b" ").decode(errors="replace") + "\\n")',
+      '                except OSError:',
+      '                    pass',
+      '        time.sleep(0.005)',
+      'print("spy started")',
+    ].join('\n');
+    expect((await manager.execute(id, OWNER, { code: spy, keep_background: true })).stdout).toBe('spy started\n');
+    const victim = [
+      'import os, time',
+      'for _ in range(1000):',
+      '    if ("\\n%d " % os.getpid()) in "\\n" + open("/workspace/cmdlines").read():',
+      '        break',
+      '    time.sleep(0.01)',
+      'print("seen")  # the-argv-secret-4711',
+    ].join('\n');
+    expect((await manager.execute(id, OWNER, { code: victim })).stdout).toBe('seen\n');
+    const seen = (await manager.readFile(id, OWNER, 'cmdlines')).toString('utf8');
+    expect(seen).toMatch(/^\d+ python3 -c /m);
+    expect(seen).not.toContain('the-argv-secret');
+  });
+
   it('does not wait for background processes that hold its output; a timeout of a later execution spares them', async () => {
     const { sandbox_id: id } = await manager.create({ language: 'shell', owner: OWNER });
     const kept = await manager.execute(id, OWNER, {
