@@ -231,45 +231,53 @@ export const WorkerConfig = z.strictObject({
 
 const MIB = 1_048_576;
 
+/** The submission quotas' fields, without defaults: overrides (per tenant, per key) set only what they name. */
+const SUBMISSION_QUOTA_FIELDS = {
+  /** Jobs submitted per second, on average: the rate a token bucket refills at. Past it: 429 RateLimited. */
+  submissions_per_second: z.number().positive().max(1_000_000),
+  /** Jobs that may come at once above that rate: the bucket's size (a batch larger than this is refused with LimitTooHigh). */
+  submission_burst: z.number().int().min(1).max(1_000_000),
+  /** Jobs waiting at once, queued or awaiting approval. Past it: 429 QuotaExceeded. */
+  max_waiting_jobs: z.number().int().min(1),
+  /**
+   * Bytes of jobs held in the job store at once: their params as submitted and their results,
+   * until they expire (`api.result_ttl_seconds` after they end). Past it: 429 QuotaExceeded.
+   */
+  max_stored_bytes: z.number().int().min(1),
+};
+const TENANT_QUOTA_FIELDS = {
+  ...SUBMISSION_QUOTA_FIELDS,
+  /** Kept sandboxes (keep_sandbox, POST /v1/sandboxes) the tenant may hold at once. */
+  max_sandboxes_per_tenant: z.number().int().min(0),
+};
+
 /**
  * Limits on what one tenant (or one API key, see QuotasConfig.keys) may submit and leave in the
  * job store. A batch counts each of its jobs.
  */
 export const SubmissionQuotas = z.strictObject({
-  /** Jobs submitted per second, on average: the rate a token bucket refills at. Past it: 429 RateLimited. */
-  submissions_per_second: z.number().positive().max(1_000_000).default(100),
-  /** Jobs that may come at once above that rate: the bucket's size (a batch larger than this is refused with LimitTooHigh). */
-  submission_burst: z.number().int().min(1).max(1_000_000).default(10_000),
-  /** Jobs waiting at once, queued or awaiting approval. Past it: 429 QuotaExceeded. */
-  max_waiting_jobs: z.number().int().min(1).default(20_000),
-  /**
-   * Bytes of jobs held in the job store at once: their params as submitted and their results,
-   * until they expire (`api.result_ttl_seconds` after they end). Past it: 429 QuotaExceeded.
-   */
-  max_stored_bytes: z
-    .number()
-    .int()
-    .min(1)
-    .default(256 * MIB),
+  submissions_per_second: SUBMISSION_QUOTA_FIELDS.submissions_per_second.default(100),
+  submission_burst: SUBMISSION_QUOTA_FIELDS.submission_burst.default(10_000),
+  max_waiting_jobs: SUBMISSION_QUOTA_FIELDS.max_waiting_jobs.default(20_000),
+  max_stored_bytes: SUBMISSION_QUOTA_FIELDS.max_stored_bytes.default(256 * MIB),
 });
 export type SubmissionQuotas = z.output<typeof SubmissionQuotas>;
 
 /** Limits on what one tenant may hold. */
 export const TenantQuotas = SubmissionQuotas.extend({
-  /** Kept sandboxes (keep_sandbox, POST /v1/sandboxes) the tenant may hold at once. */
-  max_sandboxes_per_tenant: z.number().int().min(0).default(20),
+  max_sandboxes_per_tenant: TENANT_QUOTA_FIELDS.max_sandboxes_per_tenant.default(20),
 });
 export type TenantQuotas = z.output<typeof TenantQuotas>;
 
 /** The `quotas` section: every tenant's limits, and overrides for some tenants and some keys. */
 export const QuotasConfig = TenantQuotas.extend({
-  /** Per-tenant overrides of the limits above, by tenant name. */
-  tenants: z.record(z.string(), TenantQuotas.partial()).default({}),
+  /** Per-tenant overrides of the limits above, by tenant name: only what each names. */
+  tenants: z.record(z.string(), z.strictObject(TENANT_QUOTA_FIELDS).partial()).default({}),
   /**
    * Limits of one API key, by its name (api.keys[].name): counted over that key's own
    * submissions, on top of its tenant's (a submit-only key can be held to less than its tenant).
    */
-  keys: z.record(z.string(), SubmissionQuotas.partial()).default({}),
+  keys: z.record(z.string(), z.strictObject(SUBMISSION_QUOTA_FIELDS).partial()).default({}),
 });
 export type QuotasConfig = z.output<typeof QuotasConfig>;
 
