@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export type FleetService = 'api' | 'approval' | 'worker';
+export type FleetService = 'api' | 'approval' | 'worker' | 'mcp';
 
 export interface LocalFleetOptions {
   /** harombe.yaml every service reads. */
@@ -19,6 +19,11 @@ export interface LocalFleetOptions {
   apiPort?: number;
   /** Ports of the workers' and approval service's /metrics; 0 picks free ones. Default 0. */
   opsPort?: number;
+  /**
+   * Start the MCP service (Streamable HTTP) on this port, after the API, calling it; 0 picks a
+   * free one. Default: no MCP service.
+   */
+  mcpPort?: number;
   /** Extra environment for every service. HAROMBE_LOG_LEVEL above info is ignored: start-up is read from info lines. */
   env?: NodeJS.ProcessEnv;
   /** Milliseconds to wait for the fleet to be ready. Default 60 000. */
@@ -28,6 +33,8 @@ export interface LocalFleetOptions {
    * as the tests stop and kill services on purpose.
    */
   supervise?: { report: (message: string) => void };
+  /** Options for each service's node, before its entry point (`--cpu-prof` for `npm run bench -- --profile`). Default none. */
+  nodeArgs?: string[];
 }
 
 /** The first restart of a service that died waits this long; each quick one after, twice as long. */
@@ -104,21 +111,31 @@ function quietestReadable(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return level && ['warn', 'error', 'fatal', 'silent'].includes(level) ? { HAROMBE_LOG_LEVEL: 'info' } : {};
 }
 
+/** The packages of the services. */
+const PACKAGES: Record<FleetService, string> = {
+  api: '@harombe/api',
+  approval: '@harombe/approval',
+  worker: '@harombe/worker',
+  mcp: '@harombe/mcp-service',
+};
+
 /** The entry point of a service package, found through the workspace. */
 function entryOf(service: FleetService): string {
-  return createRequire(import.meta.url).resolve(`@harombe/${service}/main`);
+  return createRequire(import.meta.url).resolve(`${PACKAGES[service]}/main`);
 }
 
 /**
- * The all-in-one fleet on one machine: the approval service, workers and the API, each its own
- * process (as in a real deployment), sharing one Redis. `harombe up` and the end-to-end tests
- * both run it.
+ * The all-in-one fleet on one machine: the approval service, workers, the API and optionally the
+ * MCP service, each its own process (as in a real deployment), sharing one Redis. `harombe up`
+ * and the end-to-end tests both run it.
  */
 export class LocalFleet {
   readonly workers: ServiceProcess[] = [];
   api: ServiceProcess | undefined;
   approval: ServiceProcess | undefined;
+  mcp: ServiceProcess | undefined;
   private apiAddress: string | undefined;
+  private mcpAddress: string | undefined;
   private spawned = 0;
   private stopping = false;
   private readonly backoff = new Map<FleetService, number>();
@@ -132,10 +149,17 @@ export class LocalFleet {
     return this.apiAddress;
   }
 
+  /** The MCP endpoint (`http://host:port/mcp`), when the fleet runs the MCP service. */
+  get mcpUrl(): string {
+    if (!this.mcpAddress) throw new Error('the fleet runs no MCP service');
+    return this.mcpAddress;
+  }
+
   async start(): Promise<void> {
     await this.startApproval();
     for (let i = 0; i < (this.options.workers ?? 1); i += 1) await this.startWorker();
     await this.startApi();
+    if (this.options.mcpPort !== undefined) await this.startMcp();
     await this.waitUntilReady();
   }
 
@@ -170,6 +194,19 @@ export class LocalFleet {
     return this.api;
   }
 
+  /**
+   * Starts the MCP service on `port` (0: a free one), calling this fleet's API (started before).
+   * Default: the port it had, else `mcpPort`, else 0.
+   */
+  async startMcp(port?: number): Promise<ServiceProcess> {
+    const chosen = port ?? (this.mcpAddress ? Number(new URL(this.mcpAddress).port) : (this.options.mcpPort ?? 0));
+    this.mcp = this.spawn('mcp', { HAROMBE_MCP_PORT: String(chosen), HAROMBE_API_URL: this.apiUrl });
+    const line = await this.mcp.logged('mcp listening', this.readyTimeoutMs);
+    this.mcpAddress = `${String(line.address)}${String(line.path)}`;
+    this.watch(this.mcp, () => this.startMcp());
+    return this.mcp;
+  }
+
   /** Until /readyz says Redis answers and a worker is alive. */
   async waitUntilReady(): Promise<void> {
     const deadline = Date.now() + this.readyTimeoutMs;
@@ -189,7 +226,8 @@ export class LocalFleet {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    // The API first (no new jobs), then workers (they finish running jobs), then approvals.
+    // MCP and the API first (no new jobs), then workers (they finish running jobs), then approvals.
+    await this.mcp?.stop();
     await this.api?.stop();
     await Promise.all(this.workers.map((worker) => worker.stop()));
     await this.approval?.stop();
@@ -225,7 +263,7 @@ export class LocalFleet {
   private spawn(service: FleetService, env: NodeJS.ProcessEnv): ServiceProcess {
     this.spawned += 1;
     const log = createWriteStream(join(this.options.logDir, `${service}-${this.spawned}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, [entryOf(service)], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), entryOf(service)], {
       env: {
         ...process.env,
         ...this.options.env,

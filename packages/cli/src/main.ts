@@ -7,6 +7,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommand } from './commands/exec.js';
 import { registerJobsCommands } from './commands/jobs.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerMcpCommand } from './commands/mcp.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerSandboxesCommands } from './commands/sandboxes.js';
@@ -46,6 +47,7 @@ registerAuditCommands(program);
 registerKeysCommands(program);
 registerPolicyCommand(program);
 registerDoctorCommand(program);
+registerMcpCommand(program);
 
 program.parseAsync().catch((error: unknown) => {
   const { text, exitCode } = describeError(error);

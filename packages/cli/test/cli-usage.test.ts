@@ -115,7 +115,7 @@ describe('harombe (no command)', () => {
   it('lists the commands', () => {
     const run = harombe(['--help']);
     expect(run.status).toBe(0);
-    for (const command of ['up', 'run', 'exec', 'submit', 'jobs', 'approvals', 'keys', 'doctor'])
+    for (const command of ['up', 'run', 'exec', 'submit', 'jobs', 'approvals', 'keys', 'doctor', 'mcp'])
       expect(run.stdout).toMatch(new RegExp(`\\n  ${command} `));
   });
 });

@@ -212,6 +212,36 @@ export const ApiConfig = z.strictObject({
   result_ttl_seconds: z.number().int().positive().default(86_400),
 });
 
+/**
+ * The `mcp` section: the MCP service (Streamable HTTP). Each session runs its tool calls as jobs
+ * of the API, with the API key its client sends as a bearer token.
+ */
+export const McpConfig = z.strictObject({
+  /** Address it listens on. The environment variable HAROMBE_MCP_HOST wins. */
+  host: z.string().default('127.0.0.1'),
+  /** Port; 0 picks a free one. HAROMBE_MCP_PORT wins. */
+  port: z.number().int().min(0).max(65535).default(8090),
+  /** Path of the MCP endpoint (POST, GET and DELETE). */
+  path: z
+    .string()
+    .regex(/^\/[A-Za-z0-9/_-]*$/, 'a URL path such as /mcp')
+    .default('/mcp'),
+  /** The fleet's API. Default: http://<api.host>:<api.port> (127.0.0.1 for 0.0.0.0). HAROMBE_API_URL wins. */
+  api_url: z.url({ protocol: /^https?$/, error: 'an http(s) URL such as http://api:8080' }).optional(),
+  /** Seconds a session may go unused (and with no call under way) before it is closed. */
+  session_idle_seconds: z.number().int().positive().default(1800),
+  /** Sessions open at once; an initialize beyond it is refused (503 CapacityExceeded). */
+  max_sessions: z.number().int().positive().default(1000),
+});
+export type McpConfig = z.output<typeof McpConfig>;
+
+/** The API the MCP service calls: `mcp.api_url`, else the API of this configuration. */
+export function mcpApiUrl(config: { api: { host: string; port: number }; mcp: McpConfig }): string {
+  if (config.mcp.api_url) return config.mcp.api_url;
+  const host = ['0.0.0.0', '::', ''].includes(config.api.host) ? '127.0.0.1' : config.api.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.api.port}`;
+}
+
 export const WorkerConfig = z.strictObject({
   /** Jobs one worker runs at once. */
   concurrency: z.number().int().min(1).max(256).default(2),
@@ -443,6 +473,7 @@ export const HarombeConfig = z.object({
   worker: WorkerConfig.default(WorkerConfig.parse({})),
   quotas: QuotasConfig.default(QuotasConfig.parse({})),
   slack: SlackConfig.default(SlackConfig.parse({})),
+  mcp: McpConfig.default(McpConfig.parse({})),
 });
 export type HarombeConfig = z.output<typeof HarombeConfig>;
 

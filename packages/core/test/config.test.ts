@@ -7,6 +7,7 @@ import {
   DEFAULT_LIMITS,
   keyQuotasFor,
   loadConfig,
+  mcpApiUrl,
   parseConfig,
   quotasFor,
   redactSecrets,
@@ -119,6 +120,29 @@ describe('configuration', () => {
     expect(() => parseConfig({ security: { sandbox: { runtime_typo: 'x' } } })).toThrow(/security\.sandbox/);
     expect(() => loadConfig(yamlFile('security: [unclosed'))).toThrow(/not valid YAML/);
     expect(() => loadConfig('/nonexistent/harombe.yaml')).toThrow(/cannot read configuration file/);
+  });
+});
+
+describe('mcp configuration', () => {
+  it('listens on loopback by default and calls the API of the same configuration', () => {
+    const config = parseConfig({});
+    expect(config.mcp).toEqual({
+      host: '127.0.0.1',
+      port: 8090,
+      path: '/mcp',
+      session_idle_seconds: 1800,
+      max_sessions: 1000,
+    });
+    expect(mcpApiUrl(config)).toBe('http://127.0.0.1:8080');
+    expect(mcpApiUrl(parseConfig({ api: { host: '0.0.0.0', port: 9000 } }))).toBe('http://127.0.0.1:9000');
+    expect(mcpApiUrl(parseConfig({ api: { host: '::1' } }))).toBe('http://[::1]:8080');
+    expect(mcpApiUrl(parseConfig({ mcp: { api_url: 'http://api:8080' } }))).toBe('http://api:8080');
+  });
+
+  it('names the offending key', () => {
+    expect(() => parseConfig({ mcp: { api_url: 'ftp://api' } })).toThrow(/mcp\.api_url: an http\(s\) URL/);
+    expect(() => parseConfig({ mcp: { path: 'mcp' } })).toThrow(/mcp\.path: a URL path/);
+    expect(() => parseConfig({ mcp: { max_sessions: 0 } })).toThrow(/mcp\.max_sessions/);
   });
 });
 

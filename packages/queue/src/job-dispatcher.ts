@@ -62,7 +62,9 @@ export class JobDispatcher {
     for (const [queueName, queued] of byQueue) {
       for (let i = 0; i < queued.length; i += BULK) {
         await this.queue(queueName).addBulk(
-          queued.slice(i, i + BULK).map((job) => ({ name: 'job', data: { job_id: job.job_id }, opts: this.jobOptions(job) })),
+          queued
+            .slice(i, i + BULK)
+            .map((job) => ({ name: 'job', data: { job_id: job.job_id }, opts: this.jobOptions(job) })),
         );
       }
     }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Agent } from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
@@ -20,6 +19,7 @@ import {
   type SandboxConfigInput,
 } from '@harombe/core';
 import { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB, type SandboxNetworkSpec } from './container-spec.js';
+import { dockerClient } from './docker-client.js';
 import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
@@ -209,8 +209,7 @@ export class SandboxManager {
 
   constructor(options: SandboxManagerOptions = {}) {
     this.config = SandboxConfig.parse(options.config ?? {});
-    // Connections to the Docker API are kept open between calls: a few per execution.
-    this.docker = options.docker ?? new Docker({ agent: new Agent({ keepAlive: true }) } as Docker.DockerOptions);
+    this.docker = options.docker ?? dockerClient();
     this.managerId = options.managerId ?? `harombe-${hostname()}`;
     this.registry = options.registry ?? new InMemorySandboxRegistry();
     this.clock = options.clock ?? systemClock;
@@ -964,24 +963,26 @@ export class SandboxManager {
   /**
    * Runs `work` with the sandbox to itself, on its current record, and marks it used afterwards
    * (writing back what `work` changed in the record, such as its execution count). While the
-   * sandbox is locked the idle reaper leaves it alone, so nothing needs writing before.
+   * sandbox is locked the idle reaper leaves it alone, so nothing needs writing before. The mark
+   * is written after the caller has its answer: the next operation on the sandbox waits for it
+   * (it is part of the lock), the caller does not.
    */
-  private async exclusive<T>(record: SandboxRecord, work: (current: SandboxRecord) => Promise<T>): Promise<T> {
+  private exclusive<T>(record: SandboxRecord, work: (current: SandboxRecord) => Promise<T>): Promise<T> {
     const id = record.sandbox_id;
     const previous = this.locks.get(id);
+    let current = record;
     const run = (previous ?? Promise.resolve())
       .catch(() => undefined)
       .then(async () => {
         // Another operation ran first: the record read before waiting may be stale.
-        const current = previous ? ((await this.registry.get(id)) ?? record) : record;
-        try {
-          return await work(current);
-        } finally {
-          // Unless the operation removed it (destroyed, lost).
-          if (this.held.has(id)) await this.touch(current);
-        }
+        if (previous) current = (await this.registry.get(id)) ?? record;
+        return work(current);
       });
-    const tail = run.catch(() => undefined);
+    const tail = run
+      .catch(() => undefined)
+      // Unless the operation removed it (destroyed, lost).
+      .then(() => (this.held.has(id) ? this.touch(current) : undefined))
+      .catch((error: unknown) => this.logger.warn({ err: error, sandbox_id: id }, 'sandbox use not recorded'));
     this.locks.set(id, tail);
     void tail.then(() => {
       if (this.locks.get(id) === tail) this.locks.delete(id);

@@ -1,6 +1,10 @@
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '@harombe/core';
 import {
+  DockerAgent,
   buildContainerSpec,
   CappedOutput,
   gatewayOf,
@@ -105,5 +109,24 @@ describe('gatewayOf', () => {
   it('refuses a network without an IPv4 subnet, saying how to make one', () => {
     expect(() => gatewayOf(bridge([{ Subnet: 'fd00::/64' }]), none)).toThrow(/no IPv4 subnet.*--subnet .* --gateway/);
     expect(() => gatewayOf(bridge([]), none)).toThrow(expect.objectContaining({ code: 'RuntimeUnavailable' }));
+  });
+});
+
+describe('DockerAgent', () => {
+  it('formats as its name, however deep docker-modem inspects a request', async () => {
+    const agent = new DockerAgent();
+    // An agent with a socket in its pool: what docker-modem formats on every request.
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) =>
+      get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', resolve)),
+    );
+    expect(inspect({ path: '/containers/json', agent }, { showHidden: true, depth: null })).toContain(
+      'agent: DockerAgent',
+    );
+    expect(inspect(agent, { showHidden: true, depth: null })).toBe('DockerAgent');
+    agent.destroy();
+    server.close();
   });
 });

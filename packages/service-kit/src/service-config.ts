@@ -5,7 +5,8 @@ import { loadConfig, parseConfig, type HarombeConfig } from '@harombe/core';
 /**
  * A service's configuration: `harombe.yaml` (the path in HAROMBE_CONFIG, else ./harombe.yaml
  * when present, else all defaults), then the environment for what differs per process or is
- * secret: HAROMBE_REDIS_URL, HAROMBE_API_HOST, HAROMBE_API_PORT.
+ * secret: HAROMBE_REDIS_URL, HAROMBE_API_HOST, HAROMBE_API_PORT, and for the MCP service
+ * HAROMBE_MCP_HOST, HAROMBE_MCP_PORT and HAROMBE_API_URL (the API it calls).
  */
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): HarombeConfig {
   const path = env.HAROMBE_CONFIG ?? (existsSync('harombe.yaml') ? 'harombe.yaml' : undefined);
@@ -17,6 +18,12 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Harombe
       ...config.api,
       ...(env.HAROMBE_API_HOST ? { host: env.HAROMBE_API_HOST } : {}),
       ...(env.HAROMBE_API_PORT ? { port: Number(env.HAROMBE_API_PORT) } : {}),
+    },
+    mcp: {
+      ...config.mcp,
+      ...(env.HAROMBE_MCP_HOST ? { host: env.HAROMBE_MCP_HOST } : {}),
+      ...(env.HAROMBE_MCP_PORT ? { port: Number(env.HAROMBE_MCP_PORT) } : {}),
+      ...(env.HAROMBE_API_URL ? { api_url: env.HAROMBE_API_URL } : {}),
     },
   };
   return parseConfig(overrides, path ? `${path} with the environment` : 'the environment');

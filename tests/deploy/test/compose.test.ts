@@ -35,11 +35,19 @@ function compose(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('docker-compose.yml', () => {
-  it('is valid and has Redis, the three services, Prometheus and Grafana', () => {
+  it('is valid and has Redis, the four services, Prometheus and Grafana', () => {
     const result = compose(['config'], REQUIRED);
     expect(result.status, result.stderr).toBe(0);
     const { services } = parse(result.stdout) as { services: Record<string, Service> };
-    expect(Object.keys(services).sort()).toEqual(['api', 'approval', 'grafana', 'prometheus', 'redis', 'worker']);
+    expect(Object.keys(services).sort()).toEqual([
+      'api',
+      'approval',
+      'grafana',
+      'mcp',
+      'prometheus',
+      'redis',
+      'worker',
+    ]);
 
     const redisCommand = (services.redis?.command ?? []).join(' ');
     for (const flag of ['--appendonly yes', '--maxmemory-policy noeviction', '--requirepass'])
@@ -51,6 +59,11 @@ describe('docker-compose.yml', () => {
       );
       expect(services[name]?.build?.target, name).toBe(name);
     }
+    // The MCP service calls the API by its service name, and needs no Redis.
+    expect(services.mcp?.build?.target).toBe('mcp');
+    expect(services.mcp?.environment?.HAROMBE_API_URL).toBe('http://api:8080');
+    expect(services.mcp?.environment?.HAROMBE_REDIS_URL).toBeUndefined();
+    expect(JSON.stringify(services.mcp?.ports)).toContain('8090');
     // Scalable: no fixed name or host port; the host's Docker engine through its socket.
     const worker = services.worker as Service;
     expect(worker.container_name).toBeUndefined();

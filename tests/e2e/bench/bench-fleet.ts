@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --jobs N --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S
- *                   --only rounds,memory,oneshot,idle]
+ *                   --only rounds,memory,oneshot,idle --profile DIR]
  *
  * Every scenario runs the fleet and, in the same run, the raw baseline doing the same work; the
  * figures are reported as ratios and written to bench-results/fleet.json.
@@ -17,10 +17,13 @@
  *   sandboxes (sampled every 250 ms) and those left 10 s after the batch, GET /v1/jobs/{id} p99
  *   during the batch, and how late an approval left to expire during the batch was expired.
  * - Idle (`idle`): kept sandboxes left idle, their CPU read from their containers' cgroups.
+ *
+ * `--profile DIR` runs every service with `node --cpu-prof`: DIR gets one .cpuprofile per service
+ * process (open it in Chrome DevTools' Performance panel) to see where the fleet spends its CPU.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,6 +48,7 @@ const rawOneShotRuns = Number(option('--raw-oneshot', String(oneShotJobs)));
 const idleSandboxes = Number(option('--idle', '50'));
 const idleSeconds = Number(option('--idle-seconds', '60'));
 /** The scenarios to run (default: all of them). */
+const profileDir = option('--profile', '');
 const only = new Set(option('--only', 'rounds,memory,oneshot,idle').split(','));
 /** The one-shot batch runs on a worker of this concurrency, and the raw baseline at the same. */
 const ONE_SHOT_CONCURRENCY = 2;
@@ -58,6 +62,7 @@ const sandboxConfig = SandboxConfig.parse({});
 interface Round {
   latencies_ms: number[];
   wall_ms: number;
+  phases_p50_ms?: Record<string, number>;
 }
 
 /** `total` calls of `work` spread over `concurrency` loops; loop i passes i to work. */
@@ -90,6 +95,7 @@ function summarize(round: Round) {
     p50_ms: percentile(round.latencies_ms, 50),
     p95_ms: percentile(round.latencies_ms, 95),
     throughput_per_s: (round.latencies_ms.length / round.wall_ms) * 1000,
+    ...(round.phases_p50_ms ? { phases_p50_ms: round.phases_p50_ms } : {}),
   };
 }
 
@@ -123,16 +129,41 @@ async function fleetRound(client: HarombeClient, concurrency: number): Promise<R
     if (job.status !== 'completed') throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
     sandboxes.push(job.result?.sandbox_id as string);
   }
+  const spans: { queued: number; ran: number; around: number }[] = [];
   const run = async (loop: number) => {
+    const t0 = performance.now();
     const job = await client.submitJob({
       tool: 'code_execute',
       params: { language: 'python', code: PROGRAM, sandbox_id: sandboxes[loop] },
       wait_seconds: 60,
     });
+    const took = performance.now() - t0;
     if (job.status !== 'completed' || job.result?.exit_code !== 0)
       throw new Error(`job ended ${job.status}: ${JSON.stringify(job.result)}`);
+    const at = (time: string | null) => Date.parse(time ?? '');
+    spans.push({
+      queued: at(job.started_at) - at(job.created_at),
+      ran: at(job.finished_at) - at(job.started_at),
+      around: took - (at(job.finished_at) - at(job.created_at)),
+    });
   };
   const round = await drive(jobsPerRound, concurrency, `fleet end to end, concurrency ${concurrency}`, run);
+  // Where a job's time goes (ms, medians): accepted → a worker started it, its run (sandbox
+  // execution and the worker's own steps), and the rest (HTTP, validation, storing, the answer).
+  round.phases_p50_ms = {
+    accepted_to_started: percentile(
+      spans.map((s) => s.queued),
+      50,
+    ),
+    started_to_finished: percentile(
+      spans.map((s) => s.ran),
+      50,
+    ),
+    outside_the_record: percentile(
+      spans.map((s) => s.around),
+      50,
+    ),
+  };
   for (const sandbox_id of sandboxes)
     await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
   return round;
@@ -394,18 +425,45 @@ async function startFleet(dir: string, config: Record<string, unknown>) {
       },
     }),
   );
-  const fleet = new LocalFleet({ configPath, redisUrl: redis.url, logDir: join(dir, 'logs'), apiPort: 0, opsPort: 0 });
+  const fleet = new LocalFleet({
+    configPath,
+    redisUrl: redis.url,
+    logDir: join(dir, 'logs'),
+    apiPort: 0,
+    opsPort: 0,
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`] : [],
+  });
   await fleet.start();
   const client = new HarombeClient({ baseUrl: fleet.apiUrl, apiKey: KEY });
   return {
     fleet,
     redis,
     client,
-    async stop() {
+    /** Stops the fleet and answers the warnings and errors its services logged, counted by message. */
+    async stop(): Promise<Record<string, number>> {
       await fleet.stop();
       await redis.stop();
+      return loggedProblems(join(dir, 'logs'));
     },
   };
+}
+
+/**
+ * Warnings and errors in the services' JSON logs, counted by message: a fleet holding its load
+ * logs no failed lock renewal, lost worker or failed job.
+ */
+function loggedProblems(logDir: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const file of readdirSync(logDir)) {
+    for (const line of readFileSync(join(logDir, file), 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      if ((entry.level ?? 0) < 40) continue;
+      const what = `${entry.msg ?? ''}${entry.err?.message ? `: ${entry.err.message}` : ''}`.slice(0, 160);
+      counts[what] = (counts[what] ?? 0) + 1;
+    }
+  }
+  return counts;
 }
 
 const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -429,6 +487,7 @@ async function main(): Promise<void> {
     worker: { concurrency: Math.max(...concurrencies) },
   });
   const rounds = [];
+  const problems: Record<string, Record<string, number>> = {};
   let memory: Awaited<ReturnType<typeof batchMemory>> | undefined;
   try {
     const pids = fleetProcesses(kept.fleet, kept.redis);
@@ -450,7 +509,7 @@ async function main(): Promise<void> {
     }
     if (only.has('memory')) memory = await batchMemory(kept.client, kept.fleet.api!.child.pid!);
   } finally {
-    await kept.stop();
+    problems.kept = await kept.stop();
   }
 
   // One-shot jobs, nothing made beforehand; then idle kept sandboxes.
@@ -480,7 +539,7 @@ async function main(): Promise<void> {
       }
       if (only.has('idle')) idle = await idleCost(oneShotFleet.client, idleSandboxes, idleSeconds);
     } finally {
-      await oneShotFleet.stop();
+      problems.oneshot = await oneShotFleet.stop();
     }
   }
 
@@ -498,6 +557,8 @@ async function main(): Promise<void> {
   for (const r of rounds) {
     const cpu = Object.entries(r.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
     console.log(`CPU of the fleet's own processes per job at concurrency ${r.concurrency} (ms): ${cpu.join(', ')}`);
+    const phases = Object.entries(r.fleet.phases_p50_ms ?? {}).map(([name, ms]) => `${name} ${ms.toFixed(0)}`);
+    console.log(`  where a job's time goes at concurrency ${r.concurrency} (p50 ms): ${phases.join(', ')}`);
   }
   if (memory) {
     console.log(
@@ -532,6 +593,10 @@ async function main(): Promise<void> {
       `\nIdle: ${idle.sandboxes} kept sandboxes over ${idle.seconds} s used ${idle.cpu_percent_of_a_core_each.mean.toFixed(3)} % of a core each on average, ${idle.cpu_percent_of_a_core_each.max.toFixed(3)} % at most (bar <= ${bars.idle_cpu_percent_max} %: ${met(idle.cpu_percent_of_a_core_each.max <= bars.idle_cpu_percent_max)})`,
     );
   }
+  for (const [fleet, counts] of Object.entries(problems)) {
+    const lines = Object.entries(counts).map(([what, n]) => `${n}× ${what}`);
+    console.log(`\nWarnings and errors the ${fleet} fleet logged: ${lines.length ? lines.join('; ') : 'none'}`);
+  }
   const out = resolve(import.meta.dirname, '../../../bench-results');
   mkdirSync(out, { recursive: true });
   writeFileSync(
@@ -546,6 +611,7 @@ async function main(): Promise<void> {
         memory,
         oneshot,
         idle,
+        logged_problems: problems,
         bars,
       },
       null,

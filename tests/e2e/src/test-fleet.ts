@@ -34,6 +34,8 @@ export interface TestFleetOptions {
   config?: Record<string, unknown>;
   /** Restart services that die, as `harombe up` does; what it says goes to `reports`. Default: off. */
   supervise?: boolean;
+  /** Run the MCP service too (on a free port). Default: off. */
+  mcp?: boolean;
 }
 
 /** Short timers so that lost workers and expiries show up in seconds, not minutes. */
@@ -92,6 +94,7 @@ export class TestFleet {
       workers: options.workers ?? 1,
       apiPort: 0,
       opsPort: 0,
+      ...(options.mcp ? { mcpPort: 0 } : {}),
       env: { HAROMBE_LOG_LEVEL: 'debug' },
       ...(options.supervise ? { supervise: { report: (message: string) => reports.push(message) } } : {}),
     });
@@ -111,6 +114,11 @@ export class TestFleet {
 
   get apiUrl(): string {
     return this.fleet.apiUrl;
+  }
+
+  /** The MCP endpoint (with `mcp`). */
+  get mcpUrl(): string {
+    return this.fleet.mcpUrl;
   }
 
   /** Sandbox containers of this fleet alive now. */

@@ -32,12 +32,13 @@ const hostOf = (address: unknown): string => new URL(String(address)).host;
 beforeAll(async () => {
   // Before starting anything: a missing binary must fail the test with its fix, not skip it.
   requirePrometheus();
-  fleet = await TestFleet.start({ workers: 1 });
+  fleet = await TestFleet.start({ workers: 1, mcp: true });
   const local = fleet.fleet;
   prometheus = await PrometheusServer.start({
     dir: mkdtempSync(join(tmpdir(), 'harombe-prometheus-')),
     targets: {
       'harombe-api': [hostOf(local.apiUrl)],
+      'harombe-mcp': [hostOf(local.mcpUrl)],
       'harombe-approval': [hostOf(local.approval?.announced.ops)],
       'harombe-worker': local.workers.map((worker) => hostOf(worker.announced.ops)),
     },
@@ -50,13 +51,18 @@ afterAll(async () => {
 });
 
 describe('observability of a running fleet', () => {
-  it('scrapes the API, the approval service and every worker', async () => {
+  it('scrapes the API, the MCP service, the approval service and every worker', async () => {
     const p = prometheus as PrometheusServer;
     const up = await until('every target to be scraped', async () => {
       const samples = await p.query('up');
-      return samples.length === 3 && samples.every((sample) => sample.value[1] === '1') && samples;
+      return samples.length === 4 && samples.every((sample) => sample.value[1] === '1') && samples;
     });
-    expect(up.map((sample) => sample.metric.job).sort()).toEqual(['harombe-api', 'harombe-approval', 'harombe-worker']);
+    expect(up.map((sample) => sample.metric.job).sort()).toEqual([
+      'harombe-api',
+      'harombe-approval',
+      'harombe-mcp',
+      'harombe-worker',
+    ]);
   });
 
   it('counts what happens: submissions, approvals, ends, errors, sandboxes, workers', async () => {

@@ -19,6 +19,9 @@ interface UpOptions {
   port?: number;
   firstJob: boolean;
   exitAfterFirstJob: boolean;
+  /** false with --no-mcp. */
+  mcp: boolean;
+  mcpPort?: number;
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -63,6 +66,12 @@ export function registerUpCommand(program: Command): void {
     .option('--workers <n>', 'worker processes', (v) => Number.parseInt(v, 10), 1)
     .option('--port <port>', 'API port (default: api.port of the configuration, 8080)', (v) => Number.parseInt(v, 10))
     .option('--no-first-job', 'do not run the first job')
+    .option(
+      '--mcp-port <port>',
+      'port of the MCP service (Streamable HTTP; default: mcp.port of the configuration, 8090)',
+      (v) => Number.parseInt(v, 10),
+    )
+    .option('--no-mcp', 'do not start the MCP service')
     .option('--exit-after-first-job', 'stop the fleet once the first job has run (for scripts)', false)
     .action(async (options: UpOptions) => {
       const home = harombeHome();
@@ -95,7 +104,7 @@ export function registerUpCommand(program: Command): void {
         // A service that dies is said and started again: `up` never serves without a worker.
         supervise: { report: (message) => console.error(`harombe: ${message}`) },
       });
-      console.error('harombe: starting the fleet (approval service, worker, API)…');
+      console.error(`harombe: starting the fleet (approval service, worker, API${options.mcp ? ', MCP' : ''})…`);
       const stop = async (): Promise<void> => {
         console.error('harombe: stopping the fleet…');
         await fleet.stop();
@@ -111,6 +120,7 @@ export function registerUpCommand(program: Command): void {
       if (credentials && credentials.api_url !== fleet.apiUrl)
         writeLocalCredentials({ ...credentials, api_url: fleet.apiUrl });
       console.error(`harombe: fleet ready at ${fleet.apiUrl} (logs in ${join(home, 'logs')})`);
+      if (options.mcp) await startMcp(fleet, options.mcpPort ?? config.mcp.port);
       if (options.firstJob && credentials) await runFirstJob(fleet.apiUrl, credentials.keys);
       if (options.exitAfterFirstJob) return stop();
       console.error(
@@ -121,6 +131,20 @@ export function registerUpCommand(program: Command): void {
         process.once('SIGTERM', () => void stop().then(done));
       });
     });
+}
+
+/** The MCP service beside the fleet; one that cannot start (its port taken, say) is said, not fatal. */
+async function startMcp(fleet: LocalFleet, port: number): Promise<void> {
+  try {
+    await fleet.startMcp(port);
+    console.error(`harombe: MCP (Streamable HTTP, bearer = an API key) at ${fleet.mcpUrl}`);
+  } catch (error) {
+    console.error(
+      `harombe: the MCP service did not start on port ${port} (${(error as Error).message}); ` +
+        'the fleet serves without it (--mcp-port picks another port, --no-mcp leaves it out)',
+    );
+    await fleet.mcp?.stop();
+  }
 }
 
 /** Submits a first Python job, approves it as the local approver (HIGH risk needs a person), prints its output. */

@@ -1,0 +1,2 @@
+export { McpMetrics } from './mcp-metrics.js';
+export { McpService, type McpServiceOptions } from './mcp-service.js';
