@@ -28,6 +28,12 @@ import {
   type CodeCreateSandboxParams,
   type CreateSandboxResult,
   type WriteFileResult,
+  WebhookDelivery,
+  WebhookDeliveryPage,
+  WebhookSecretView,
+  WebhookSubscription,
+  type CreateWebhookRequest,
+  type WebhookDeliveryState,
 } from '@harombe/core';
 import { AbortScope, sleep } from './abort-scope.js';
 import { HarombeApiError } from './harombe-api-error.js';
@@ -101,6 +107,15 @@ export interface BatchPageOptions extends RequestOptions {
   /** Index of the first job of the page. Default (API): 0. */
   offset?: number;
   /** Jobs per page. Default (API): 100. */
+  limit?: number;
+}
+
+export interface ListWebhookDeliveriesOptions extends RequestOptions {
+  /** Default: every state. `dead`: the deliveries given up on. */
+  state?: WebhookDeliveryState;
+  /** Default (API): 0. */
+  offset?: number;
+  /** Default (API): 100. */
   limit?: number;
 }
 
@@ -393,6 +408,68 @@ export class HarombeClient {
     return this.json(
       { method: 'DELETE', path: `/v1/sandboxes/${segment(sandboxId)}`, signal: options.signal },
       JobView,
+    );
+  }
+
+  // ---- Webhooks (scope admin); verify deliveries with verifyWebhook. ----
+
+  /** Subscribes the tenant; a URL deliveries may not reach is WebhookTargetRefused (400). */
+  async createWebhook(request: CreateWebhookRequest, options: RequestOptions = {}): Promise<WebhookSubscription> {
+    return this.json(
+      { method: 'POST', path: '/v1/webhooks', body: request, signal: options.signal },
+      WebhookSubscription,
+    );
+  }
+
+  async listWebhooks(options: RequestOptions = {}): Promise<WebhookSubscription[]> {
+    return this.json(
+      { method: 'GET', path: '/v1/webhooks', signal: options.signal },
+      envelope('subscriptions', WebhookSubscription.array()),
+    );
+  }
+
+  async deleteWebhook(subscriptionId: string, options: RequestOptions = {}): Promise<WebhookSubscription> {
+    return this.json(
+      { method: 'DELETE', path: `/v1/webhooks/${segment(subscriptionId)}`, signal: options.signal },
+      WebhookSubscription,
+    );
+  }
+
+  /** The secret deliveries are signed with (`secret` is null when the operator configured it). */
+  async getWebhookSecret(options: RequestOptions = {}): Promise<WebhookSecretView> {
+    return this.json({ method: 'GET', path: '/v1/webhooks/secret', signal: options.signal }, WebhookSecretView);
+  }
+
+  /** A new secret; the previous one still signs (a second v1) for a day. */
+  async rotateWebhookSecret(options: RequestOptions = {}): Promise<WebhookSecretView> {
+    return this.json({ method: 'POST', path: '/v1/webhooks/secret/rotate', signal: options.signal }, WebhookSecretView);
+  }
+
+  /** The tenant's deliveries, newest first; `state: 'dead'` lists those given up on. */
+  async listWebhookDeliveries(options: ListWebhookDeliveriesOptions = {}): Promise<WebhookDeliveryPage> {
+    return this.json(
+      {
+        method: 'GET',
+        path: '/v1/webhooks/deliveries',
+        query: { state: options.state, offset: options.offset, limit: options.limit },
+        signal: options.signal,
+      },
+      WebhookDeliveryPage,
+    );
+  }
+
+  async getWebhookDelivery(deliveryId: string, options: RequestOptions = {}): Promise<WebhookDelivery> {
+    return this.json(
+      { method: 'GET', path: `/v1/webhooks/deliveries/${segment(deliveryId)}`, signal: options.signal },
+      WebhookDelivery,
+    );
+  }
+
+  /** Tries a dead delivery again from scratch; one that is not dead is Conflict (409). */
+  async retryWebhookDelivery(deliveryId: string, options: RequestOptions = {}): Promise<WebhookDelivery> {
+    return this.json(
+      { method: 'POST', path: `/v1/webhooks/deliveries/${segment(deliveryId)}/retry`, signal: options.signal },
+      WebhookDelivery,
     );
   }
 

@@ -2,3 +2,4 @@ export * from './abort-scope.js';
 export * from './harombe-api-error.js';
 export * from './harombe-client.js';
 export * from './response-schemas.js';
+export * from './webhook-verifier.js';

@@ -6,6 +6,8 @@ import { HarombeError } from './errors.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS, Limits } from './limits.js';
 import { RiskLevel, RiskRule } from './risk.js';
 import { DomainPattern } from './tools.js';
+import { WebhookUrl } from './webhook-url.js';
+import { WEBHOOK_EVENT_TYPES, WebhookEventType } from './webhooks.js';
 
 const LanguageImage = z.strictObject({ image: z.string().min(1) });
 
@@ -461,6 +463,108 @@ export function resolveSlackSecrets(slack: SlackConfig, env: NodeJS.ProcessEnv =
   };
 }
 
+/** A tenant-wide subscription kept in harombe.yaml (the API shows it, read-only). */
+const ConfiguredWebhook = z.strictObject({
+  url: WebhookUrl,
+  /** Default: every event type. */
+  events: z
+    .array(WebhookEventType)
+    .min(1)
+    .default([...WEBHOOK_EVENT_TYPES]),
+  description: z.string().max(200).optional(),
+});
+
+/** One tenant's webhooks: where its signing secret is, and subscriptions the operator keeps. */
+const WebhookTenant = z.strictObject(
+  {
+    /**
+     * Environment variable holding the tenant's signing secret. Default: none, and the fleet
+     * generates one, which the tenant's admins read with GET /v1/webhooks/secret.
+     */
+    secret_env: EnvName.optional(),
+    subscriptions: z.array(ConfiguredWebhook).default([]),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' && issue.keys.includes('secret')
+        ? 'secrets do not belong in the file: remove secret and name the environment variable holding it in secret_env'
+        : undefined,
+  },
+);
+
+const RetryConfig = z.strictObject({
+  /** Delay after the first failed attempt, ms; doubled after each further one. */
+  initial_delay_ms: z.number().int().min(1).default(5_000),
+  /** Longest delay between two attempts, ms (a Retry-After asking for more is still honoured). */
+  max_delay_ms: z.number().int().min(1).default(3_600_000),
+  /** Random spread of each delay, as a fraction of it (0.2: ±20 %). */
+  jitter: z.number().min(0).max(1).default(0.2),
+  /** How long a delivery is retried, from its first attempt, in seconds; then it is dead. */
+  window_seconds: z.number().int().min(1).default(86_400),
+  /** Attempts after which a delivery is dead even within the window. Default: only the window counts. */
+  max_attempts: z.number().int().min(1).optional(),
+});
+const RETRY_DEFAULTS = { initial_delay_ms: 5_000, max_delay_ms: 3_600_000, jitter: 0.2, window_seconds: 86_400 };
+
+/**
+ * The `webhooks` section: signed events to callback URLs and tenants' subscriptions, delivered by
+ * the approval service. Targets resolving to loopback, link-local, private ranges or the fleet's
+ * own addresses are refused unless `allowed_ranges` lists them.
+ */
+export const WebhooksConfig = z
+  .strictObject({
+    /** CIDRs deliveries may reach although they are loopback, link-local, private or the fleet's own. */
+    allowed_ranges: z.array(Cidr).default([]),
+    /** CIDRs deliveries never reach, beyond the built-in ones: the fleet's public addresses, say. */
+    denied_ranges: z.array(Cidr).default([]),
+    /** Milliseconds to connect (TCP and TLS). */
+    connect_timeout_ms: z.number().int().min(1).max(60_000).default(5_000),
+    /** Milliseconds one attempt may take, from connecting to the end of the answer. */
+    timeout_ms: z.number().int().min(1).max(120_000).default(10_000),
+    /** Bytes of an answer read; the rest is not waited for. */
+    max_response_bytes: z.number().int().min(0).max(1_048_576).default(65_536),
+    /** Deliveries one approval service makes at once. */
+    concurrency: z.number().int().min(1).max(256).default(8),
+    retry: RetryConfig.default(RETRY_DEFAULTS),
+    /** How long events and deliveries (dead ones included) are kept, in seconds. */
+    retention_seconds: z
+      .number()
+      .int()
+      .min(60)
+      .default(7 * 86_400),
+    /** Subscriptions a tenant may make through the API. */
+    max_subscriptions_per_tenant: z.number().int().min(0).max(1000).default(20),
+    /** Per tenant, by name. */
+    tenants: z.record(z.string(), WebhookTenant).default({}),
+  })
+  .superRefine((webhooks, context) => {
+    if (webhooks.retention_seconds < webhooks.retry.window_seconds)
+      context.addIssue({
+        code: 'custom',
+        path: ['retention_seconds'],
+        message: 'must be at least retry.window_seconds: a delivery is kept while it is retried',
+      });
+  });
+export type WebhooksConfig = z.output<typeof WebhooksConfig>;
+export type WebhooksConfigInput = z.input<typeof WebhooksConfig>;
+
+/** The tenant's signing secret from the environment variable the configuration names, if it names one. */
+export function configuredWebhookSecret(
+  webhooks: WebhooksConfig,
+  tenant: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const name = webhooks.tenants[tenant]?.secret_env;
+  if (!name) return undefined;
+  const value = env[name]?.trim();
+  if (!value || value.length < 16)
+    throw new HarombeError(
+      'InvalidArgument',
+      `webhooks.tenants.${tenant}.secret_env: the environment variable ${name} is not set or shorter than 16 characters`,
+    );
+  return value;
+}
+
 export const HarombeConfig = z.object({
   security: z
     .object({
@@ -474,6 +578,7 @@ export const HarombeConfig = z.object({
   quotas: QuotasConfig.default(QuotasConfig.parse({})),
   slack: SlackConfig.default(SlackConfig.parse({})),
   mcp: McpConfig.default(McpConfig.parse({})),
+  webhooks: WebhooksConfig.default(WebhooksConfig.parse({})),
 });
 export type HarombeConfig = z.output<typeof HarombeConfig>;
 

@@ -49,6 +49,11 @@ export const ERROR_CODES = [
   'RateLimited',
   /** The job store (Redis) is too full to take another submission; the fleet runs on. */
   'StoreFull',
+  /**
+   * A webhook URL leads where deliveries may not go: loopback, link-local, a private range, the
+   * fleet's own addresses (unless the configuration allows it), or a name that does not resolve.
+   */
+  'WebhookTargetRefused',
 ] as const;
 export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;

@@ -9,3 +9,6 @@ export * from './redaction.js';
 export * from './risk.js';
 export * from './tools.js';
 export * from './workspace-path.js';
+export * from './webhook-signature.js';
+export * from './webhook-url.js';
+export * from './webhooks.js';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode } from './errors.js';
 import { RiskLevel } from './risk.js';
 import { CodeCreateSandboxParams, SandboxId, ToolName } from './tools.js';
+import { WebhookUrl } from './webhook-url.js';
 
 /**
  * The job pipeline's wire contract: what the API accepts and answers, what the client SDK and
@@ -63,6 +64,8 @@ export const SubmitJobRequest = z.strictObject({
   wait_seconds: z.number().min(0).max(60).optional(),
   /** Runs again after its worker is lost only while attempts remain. Default 1: never re-run. */
   max_attempts: z.number().int().min(1).max(10).default(1),
+  /** Gets the job's webhook events (job.awaiting_approval, job.finished), signed. Default: none. */
+  callback_url: WebhookUrl.optional(),
 });
 export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;
 
@@ -90,6 +93,8 @@ export const JobView = z.object({
   result: z.record(z.string(), z.unknown()).nullable(),
   /** Why a job did not complete, for people; `result.error` carries the same code. */
   error: JobError.nullable(),
+  /** Where the job's webhook events go, when the submission named a callback_url. */
+  callback_url: z.string().nullable().optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -108,6 +113,8 @@ export const SubmitBatchRequest = z.strictObject({
     .max(MAX_BATCH_JOBS),
   /** The same key from the same tenant returns the same batch; with other jobs it is refused (IdempotencyConflict). */
   idempotency_key: z.string().min(1).max(200).optional(),
+  /** Gets batch.finished, signed, once every job of the batch has ended. Default: none. */
+  callback_url: WebhookUrl.optional(),
 });
 export type SubmitBatchRequest = z.input<typeof SubmitBatchRequest>;
 
@@ -123,6 +130,8 @@ export const BatchView = z.object({
   jobs: z.array(JobView),
   /** Offset of the next page; null at the end. */
   next_offset: z.number().int().nullable(),
+  /** Where batch.finished goes, when the submission named a callback_url. */
+  callback_url: z.string().nullable().optional(),
 });
 export type BatchView = z.infer<typeof BatchView>;
 

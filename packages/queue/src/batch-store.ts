@@ -10,6 +10,8 @@ export interface BatchRecord {
   total: number;
   /** SHA-256 of the jobs' own payload_sha256, in order: what an idempotency key is compared by. */
   payload_sha256: string;
+  /** Where batch.finished goes (the submission's callback_url); '' for none. */
+  callback_url?: string;
 }
 
 /**
@@ -107,6 +109,7 @@ export class BatchStore {
       created_at: Number(hash.created_at),
       total: Number(hash.total),
       payload_sha256: hash.payload_sha256 ?? '',
+      ...(hash.callback_url ? { callback_url: hash.callback_url } : {}),
     };
   }
 

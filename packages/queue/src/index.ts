@@ -17,7 +17,13 @@ export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './
 export { JobEvents } from './job-events.js';
 export { JOB_EVENTS, transitionOf, type JobEvent } from './job-lifecycle.js';
 export { decodeRecord, encodeFields, toJobView, type JobRecord } from './job-record.js';
-export { JobService, parseOrThrow, type Classifier, type JobServiceOptions } from './job-service.js';
+export {
+  JobService,
+  parseOrThrow,
+  type CallbackTargetCheck,
+  type Classifier,
+  type JobServiceOptions,
+} from './job-service.js';
 export { JobStore, newId, type JobStoreOptions, type TransitionOutcome } from './job-store.js';
 export { KeptSandboxAdmission, type KeptSandboxAdmissionOptions } from './kept-sandbox-admission.js';
 export { PendingApprovals, type PendingByRisk } from './pending-approvals.js';

@@ -32,6 +32,8 @@ export interface JobRecord {
   /** The worker whose queue a job making a kept sandbox was put on (it holds the room for it). */
   placed_on?: string | null;
   payload_sha256: string;
+  /** Where the job's webhook events go (the submission's callback_url). */
+  callback_url?: string | null;
 }
 
 const JSON_FIELDS = ['params', 'approval', 'result', 'error'] as const;
@@ -61,7 +63,15 @@ export function decodeRecord(hash: Record<string, string>): JobRecord | undefine
   for (const key of JSON_FIELDS) out[key] = hash[key] ? JSON.parse(hash[key]) : null;
   for (const key of NUMBER_FIELDS)
     out[key] = hash[key] ? Number(hash[key]) : key === 'attempts' || key === 'approval_deadline' ? 0 : null;
-  for (const key of ['risk_matched', 'batch_id', 'sandbox_id', 'worker_id', 'placed_on', 'submitted_by_slack'] as const)
+  for (const key of [
+    'risk_matched',
+    'batch_id',
+    'sandbox_id',
+    'worker_id',
+    'placed_on',
+    'submitted_by_slack',
+    'callback_url',
+  ] as const)
     out[key] = hash[key] || null;
   return out as unknown as JobRecord;
 }
@@ -87,5 +97,6 @@ export function toJobView(job: JobRecord): JobView {
     approval: job.approval,
     result: job.result,
     error: job.error,
+    ...(job.callback_url ? { callback_url: job.callback_url } : {}),
   };
 }

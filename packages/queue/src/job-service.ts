@@ -35,6 +35,11 @@ import type { SandboxEntry } from './sandbox-directory.js';
 import { isOutOfMemory, storeFull, type StoreHeadroom } from './store-headroom.js';
 import type { SubmissionQuotas } from './submission-quotas.js';
 
+/** Refuses a webhook URL deliveries may not reach (WebhookTargetRefused, naming `field`). */
+export interface CallbackTargetCheck {
+  check(url: string, field: string): Promise<unknown>;
+}
+
 /** The risk policy as the pipeline uses it. */
 export interface Classifier {
   classify(tool: string, params: Record<string, unknown>, context?: ClassificationContext): RiskAssessment;
@@ -76,6 +81,8 @@ export interface JobServiceOptions {
   quotas?: SubmissionQuotas;
   /** Refuses submissions (StoreFull) before Redis runs out of room for the jobs it holds. Default: none. */
   headroom?: StoreHeadroom;
+  /** Checks a callback_url at submission (deliveries check it again). Default: accepted as given. */
+  callbacks?: CallbackTargetCheck;
 }
 
 /** What a job brings to Redis besides its hash: index entries, audit records, its queue entry. */
@@ -102,6 +109,10 @@ export class JobService {
     const input = parseOrThrow(SubmitJobRequest, request, '');
     const sandboxes = await this.namedSandboxes(principal, [input.params]);
     const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null, sandboxes);
+    if (input.callback_url) {
+      await this.options.callbacks?.check(input.callback_url, 'callback_url');
+      job.callback_url = input.callback_url;
+    }
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
     // A retry of a submission already stored returns it, whatever the quotas say now.
     if (!(
@@ -137,6 +148,7 @@ export class JobService {
     const jobs = input.jobs.map((entry, index) =>
       this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, sandboxes, `jobs.${index}.`),
     );
+    if (input.callback_url) await this.options.callbacks?.check(input.callback_url, 'callback_url');
     const keeping = jobs.filter((job) => createsKeptSandbox(job.tool, job.params)).length;
     if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
     if (!(
@@ -152,6 +164,7 @@ export class JobService {
           created_at: now,
           total: jobs.length,
           payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
+          ...(input.callback_url ? { callback_url: input.callback_url } : {}),
         },
         input.idempotency_key,
       )

@@ -5,6 +5,14 @@
  */
 
 /**
+ * A webhook event (RedisKeys.webhookEvents), recorded by the step that causes it so that none is
+ * ever lost; the webhook dispatcher turns it into deliveries. `id` and `now` are the script's.
+ */
+function webhookEvent(type: string): string {
+  return `redis.call('ZADD', tag .. ':webhooks:events', 'NX', now, '${type} ' .. id .. ' ' .. now)`;
+}
+
+/**
  * The audit inbox: records of steps, pushed by the same script that makes the step, so that a
  * step is never taken without its record (AuditTrail.drain chains them into the trail). Each
  * item is `<status the job left>|<JSON>`; the status is empty for a new job.
@@ -58,6 +66,7 @@ if f.status == 'queued' then
 elseif f.status == 'awaiting_approval' then
   redis.call('ZADD', tag .. ':approval-deadlines', tonumber(f.approval_deadline), id)
   redis.call('ZADD', tag .. ':pending:' .. f.tenant, now, id)
+  ${webhookEvent('job.awaiting_approval')}
 end
 if f.approval_id and f.approval_id ~= '' then redis.call('SET', tag .. ':approval:' .. f.approval_id, id) end
 ${COUNT_NEW_JOB}if f.batch_id and f.batch_id ~= '' then
@@ -126,6 +135,7 @@ if batch and batch ~= '' then
   redis.call('HINCRBY', counts, to, 1)
 end
 if ARGV[9] == '1' then
+  ${webhookEvent('job.finished')}
   local ttl = tonumber(ARGV[6])
   redis.call('EXPIRE', job, ttl)
   local approval = redis.call('HGET', job, 'approval_id')

@@ -68,6 +68,13 @@ export class RedisKeys {
   jobEvents(): string {
     return `${this.tag}:job-events`;
   }
+  /**
+   * Webhook events not yet turned into deliveries: members `<type> <job or batch id> <ms>`, added
+   * by the job store's scripts in the same step as the status change, scored by when they are due.
+   */
+  webhookEvents(): string {
+    return `${this.tag}:webhooks:events`;
+  }
   /** BullMQ's prefix: its keys carry the same hash tag. */
   bullPrefix(): string {
     return this.tag;

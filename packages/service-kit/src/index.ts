@@ -8,7 +8,8 @@ export {
 } from './ops-routes.js';
 export { RedisConnections } from './redis-connections.js';
 export { fleetId, loadServiceConfig } from './service-config.js';
-export { createJobPipeline, type JobPipeline } from './job-pipeline.js';
+export { createJobPipeline, type JobPipeline, type WebhookTuning } from './job-pipeline.js';
 export { ALL_QUEUES, APPROVALS_QUEUE, FleetMetrics, QUEUE_STATES, type FleetMetricsOptions } from './fleet-metrics.js';
 export { JobMetrics, languageOf, type ApprovalOutcome, type EndedJob, type JobPhase } from './job-metrics.js';
 export { MeteredJobService } from './metered-job-service.js';
+export { WebhookMetrics } from '@harombe/webhooks';

@@ -15,6 +15,7 @@ import {
   WorkerRegistry,
   type JobServiceOptions,
 } from '@harombe/queue';
+import { Webhooks, type WebhooksOptions } from '@harombe/webhooks';
 import type { Logger } from 'pino';
 import type { JobMetrics } from './job-metrics.js';
 import { MeteredJobService } from './metered-job-service.js';
@@ -36,8 +37,13 @@ export interface JobPipeline {
   policy: RiskPolicy;
   /** The audit trail the job service writes to (and workers and the housekeeper, given it). */
   audit: AuditTrail;
+  /** Callback URLs are checked with its guard; the approval service starts its delivery. */
+  webhooks: Webhooks;
   close(): Promise<void>;
 }
+
+/** What tests (and only they) change of the webhooks' wiring: a fast retry schedule, a resolver. */
+export type WebhookTuning = Partial<Pick<WebhooksOptions, 'schedule' | 'lookup' | 'env' | 'dispatcher'>>;
 
 /** Batches outlive their jobs' results by a day, for stragglers. */
 const BATCH_GRACE_SECONDS = 86_400;
@@ -49,6 +55,7 @@ export function createJobPipeline(
   logger: Logger,
   clock: Clock = systemClock,
   metrics?: JobMetrics,
+  webhookTuning: WebhookTuning = {},
 ): JobPipeline {
   const keys = new RedisKeys(config.redis.prefix);
   const store = new JobStore({ redis: redis.commands, keys, resultTtlSeconds: config.api.result_ttl_seconds });
@@ -68,6 +75,17 @@ export function createJobPipeline(
     logger,
     admission,
   });
+  const webhooks = new Webhooks({
+    config: config.webhooks,
+    redis: redis.commands,
+    connection: redis.bullConnection(),
+    keys,
+    store,
+    batches,
+    logger,
+    clock,
+    ...webhookTuning,
+  });
   const sandbox = config.security.sandbox;
   const policy = RiskPolicy.fromConfig(config);
   const jobOptions: JobServiceOptions = {
@@ -86,6 +104,7 @@ export function createJobPipeline(
     sandboxes,
     quotas: new SubmissionQuotas({ redis: redis.commands, keys, quotas: config.quotas, clock }),
     headroom: new StoreHeadroom({ redis: redis.commands }),
+    callbacks: webhooks.guard,
   };
   const jobs = metrics ? new MeteredJobService(jobOptions, metrics) : new JobService(jobOptions);
   return {
@@ -101,7 +120,9 @@ export function createJobPipeline(
     jobs,
     policy,
     audit,
+    webhooks,
     async close() {
+      await webhooks.stop();
       await dispatcher.close();
       await events.close();
     },

@@ -7,3 +7,4 @@ export {
   type StartRedisOptions,
 } from './redis-container.js';
 export { NETWORK_PROBES } from './network-probes.js';
+export { WebhookReceiver, type ReceivedRequest, type ReceiverAnswer } from './webhook-receiver.js';

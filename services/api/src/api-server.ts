@@ -33,6 +33,7 @@ import {
   type WorkerRegistry,
 } from '@harombe/queue';
 import { registerOpsRoutes, type JobMetrics, type ReadinessCheck } from '@harombe/service-kit';
+import type { Webhooks } from '@harombe/webhooks';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -46,6 +47,7 @@ import { z } from 'zod';
 import { requireScope, sha256Hex, type ApiKeyring } from './api-keyring.js';
 import { toErrorResponse } from './http-errors.js';
 import { RefusedAuthRecorder } from './refused-auth-recorder.js';
+import { registerWebhookRoutes } from './webhook-routes.js';
 
 export interface ApiServerOptions {
   service: JobService;
@@ -65,6 +67,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Largest request body, in bytes. Default 2 MiB (api.max_body_bytes). */
   maxBodyBytes?: number;
+  /** Subscriptions, the signing secret and deliveries under /v1/webhooks. Default: no such routes. */
+  webhooks?: Webhooks;
 }
 
 /** The default of api.max_body_bytes. */
@@ -303,6 +307,7 @@ export async function buildApiServer(options: ApiServerOptions) {
         counts,
         jobs,
         next_offset: offset + ids.length < batch.total ? offset + ids.length : null,
+        ...(batch.callback_url ? { callback_url: batch.callback_url } : {}),
       };
     },
   );
@@ -413,6 +418,8 @@ export async function buildApiServer(options: ApiServerOptions) {
       },
     );
   }
+
+  if (options.webhooks) registerWebhookRoutes(app as unknown as FastifyInstance, options.webhooks, auth);
 
   app.get(
     '/v1/sandboxes',

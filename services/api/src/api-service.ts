@@ -42,6 +42,7 @@ export class ApiService {
       workers,
       keyring: new ApiKeyring(config.api.keys),
       audit: this.pipeline.audit,
+      webhooks: this.pipeline.webhooks,
       metrics: this.metrics,
       jobMetrics: this.jobMetrics,
       readiness: {

@@ -9,6 +9,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   UnsupportedLanguage: 400,
   LimitTooHigh: 400,
   InvalidPath: 400,
+  WebhookTargetRefused: 400,
   Unauthorized: 401,
   Forbidden: 403,
   SelfApprovalForbidden: 403,

@@ -7,7 +7,9 @@ import {
   JobMetrics,
   RedisConnections,
   startOpsServer,
+  WebhookMetrics,
   type JobPipeline,
+  type WebhookTuning,
 } from '@harombe/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -29,12 +31,14 @@ export interface ApprovalServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Timings of the Slack side (tests shorten them). Default: production's. */
   slack?: SlackTuning;
+  /** The webhooks' retry schedule and resolver (tests inject them). Default: from the configuration. */
+  webhooks?: WebhookTuning;
 }
 
 /**
  * Holds risky jobs until a person decides: approval deadlines live in Redis and this service
  * expires them on time, across restarts of anything. It also keeps the fleet's other timers
- * (jobs of lost workers, jobs accepted but never queued).
+ * (jobs of lost workers, jobs accepted but never queued) and delivers the webhooks.
  */
 export class ApprovalService {
   readonly housekeeper: Housekeeper;
@@ -48,11 +52,13 @@ export class ApprovalService {
   /** Approval requests and decisions in Slack, when slack.enabled. */
   readonly slack: SlackApprovals | undefined;
   private readonly approvalMetrics: ApprovalMetrics;
+  /** Deliveries by outcome and their latency, of the webhooks this service delivers. */
+  private readonly webhookMetrics: WebhookMetrics;
 
   constructor(private readonly options: ApprovalServiceOptions) {
     const { config, logger } = options;
     this.redis = new RedisConnections(config.redis.url, logger);
-    this.pipeline = createJobPipeline(config, this.redis, logger, options.clock, this.jobMetrics);
+    this.pipeline = createJobPipeline(config, this.redis, logger, options.clock, this.jobMetrics, options.webhooks);
     const { store, jobs, dispatcher, workers, clock, keys } = this.pipeline;
     this.housekeeper = new Housekeeper({
       store,
@@ -88,6 +94,8 @@ export class ApprovalService {
       ? SlackApprovals.forPipeline(config, this.pipeline, this.redis.commands, logger, slack)
       : undefined;
     if (this.slack) this.approvalMetrics.watchOutbox(this.slack.outbox);
+    const { webhooks } = this.pipeline;
+    this.webhookMetrics = new WebhookMetrics(this.metrics, { pendingEvents: () => webhooks.pendingEvents() });
   }
 
   async start(): Promise<void> {
@@ -95,6 +103,8 @@ export class ApprovalService {
     this.approvalMetrics.start();
     await this.slack?.start();
     this.housekeeper.start();
+    // Recorded webhook events into deliveries, and the deliveries themselves.
+    await this.pipeline.webhooks.start({ events: this.pipeline.events, metrics: this.webhookMetrics });
     this.ops = await startOpsServer({
       host: this.options.opsHost ?? '127.0.0.1',
       port: this.options.opsPort ?? 9102,
@@ -111,6 +121,7 @@ export class ApprovalService {
   }
 
   async stop(): Promise<void> {
+    await this.pipeline.webhooks.stop();
     await this.slack?.stop();
     this.approvalMetrics.stop();
     await this.housekeeper.stop();

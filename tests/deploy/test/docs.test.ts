@@ -9,7 +9,7 @@ import { REPO } from '../src/tools.js';
 const ARRIVING = new Set(['docs/threat-model.md']);
 
 /** Every page of docs/ the README must lead to. */
-const PAGES = ['api', 'cli', 'mcp', 'sandboxes', 'approvals', 'configuration', 'operations', 'benchmarks'];
+const PAGES = ['api', 'cli', 'mcp', 'webhooks', 'sandboxes', 'approvals', 'configuration', 'operations', 'benchmarks'];
 
 describe('the documentation', () => {
   it('keeps the README short: the pitch, the quick start, a job’s path, the layout and links', () => {
