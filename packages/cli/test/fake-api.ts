@@ -1,9 +1,17 @@
-import { JOB_STATUSES, JobView, type ExecutionResult, type JobStatus } from '@harombe/core';
+import {
+  isTerminal,
+  JOB_STATUSES,
+  JobView,
+  type ExecutionResult,
+  type JobStatus,
+  type JobStatusEvent,
+  type JobTransition,
+} from '@harombe/core';
 
 /**
  * A stand-in for the fleet's HTTP API, as a fetch function for HarombeClient: enough of the
- * routes for exec's and submit's logic (approval waits, idempotent batches, resuming). It is
- * not the fleet: the end-to-end tests against a real one are elsewhere.
+ * routes for exec's and submit's logic (approval waits, live events, idempotent batches,
+ * resuming). It is not the fleet: the end-to-end tests against a real one are elsewhere.
  */
 
 let sequence = 0;
@@ -79,10 +87,47 @@ function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 }
 
+interface FakeEvent {
+  event: string;
+  data: unknown;
+}
+
+/**
+ * A text/event-stream answer of `events` (ids 1-0, 2-0, …), closed after them when `close`,
+ * else held open until the request is aborted.
+ */
+function eventStream(events: FakeEvent[], close: boolean, signal: AbortSignal | null | undefined): Response {
+  const text = events.map((e, i) => `id: ${i + 1}-0\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`).join('');
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(`retry: 10\n\n${text}`));
+      if (close) controller.close();
+      else signal?.addEventListener('abort', () => controller.error(signal.reason), { once: true });
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+}
+
+const TRANSITION_TO: Partial<Record<JobStatus, JobTransition>> = {
+  awaiting_approval: 'submit',
+  running: 'start',
+  completed: 'complete',
+  denied: 'deny',
+  expired: 'expire',
+  cancelled: 'cancel',
+  failed: 'fail',
+};
+
 export class FakeApi {
   readonly requests: Recorded[] = [];
-  /** exec: what POST /v1/jobs answers, then each GET /v1/jobs/:id in turn (the last one repeats). */
+  /**
+   * exec: what POST /v1/jobs answers, then each GET /v1/jobs/:id in turn (the last one repeats).
+   * GET /v1/jobs/:id/events tells each change of status or approval along it, `liveOutput` before
+   * the last, and closes when the last has ended (else stays open).
+   */
   jobScript: JobView[] = [];
+  /** exec: the output events of the job's stream. */
+  liveOutput: { stream: 'stdout' | 'stderr'; text: string }[] = [];
   private scriptAt = 0;
   /** Batches: how each submitted job ends. */
   outcome: (
@@ -107,6 +152,7 @@ export class FakeApi {
     this.requests.push({ method, path: url.pathname, body });
     const parts = url.pathname.split('/').filter(Boolean);
     if (method === 'POST' && url.pathname === '/v1/jobs') return json(202, this.scripted());
+    if (parts[1] === 'jobs' && parts[2] && parts[3] === 'events') return this.jobEvents(init?.signal);
     if (parts[1] === 'jobs' && parts[2]) {
       if (method === 'DELETE') {
         const last = this.scripted(false);
@@ -121,6 +167,7 @@ export class FakeApi {
     if (method === 'GET' && parts[1] === 'batches' && parts[2]) {
       const batch = this.batches.get(parts[2]);
       if (!batch) return json(404, { error: { code: 'NotFound', message: `batch ${parts[2]} not found` } });
+      if (parts[3] === 'events') return this.batchEvents(parts[2], batch.jobs);
       if (parts[3] === 'results') {
         const text = batch.jobs.map((job) => `${JSON.stringify(job)}\n`).join('');
         return new Response(text, { status: 200, headers: { 'content-type': 'application/x-ndjson' } });
@@ -129,6 +176,59 @@ export class FakeApi {
     }
     return json(404, { error: { code: 'NotFound', message: `no route ${method} ${url.pathname}` } });
   };
+
+  private jobEvents(signal: AbortSignal | null | undefined): Response {
+    const events: FakeEvent[] = [];
+    let previous: JobView | undefined;
+    for (const job of this.jobScript) {
+      if (previous && previous.status === job.status && previous.approval?.status === job.approval?.status) continue;
+      const fromQueued: Partial<Record<JobStatus, JobTransition>> = { awaiting_approval: 'approve', running: 'retry' };
+      const transition =
+        job.status === 'queued' ? (fromQueued[previous?.status ?? 'queued'] ?? 'submit') : TRANSITION_TO[job.status];
+      const terminal = isTerminal(job.status);
+      if (terminal) for (const out of this.liveOutput) events.push({ event: out.stream, data: { text: out.text } });
+      const data: JobStatusEvent = {
+        job_id: job.job_id,
+        status: job.status,
+        transition: transition ?? 'submit',
+        at: '2030-01-01T00:00:01.000Z',
+        approval: job.approval,
+        ...(previous ? {} : { risk: job.risk, risk_reason: job.risk_reason, risk_matched: job.risk_matched }),
+        ...(terminal ? { result: job.result, error: job.error } : {}),
+      };
+      events.push({ event: 'status', data });
+      previous = job;
+    }
+    const ended = previous !== undefined && isTerminal(previous.status);
+    if (!ended) for (const out of this.liveOutput) events.push({ event: out.stream, data: { text: out.text } });
+    return eventStream(events, ended, signal);
+  }
+
+  /** The batch's counts with every job queued, then each job's end with the counts after it. */
+  private batchEvents(batchId: string, jobs: JobView[]): Response {
+    const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
+    counts.queued = jobs.length;
+    const events: FakeEvent[] = [
+      { event: 'counts', data: { batch_id: batchId, total: jobs.length, counts: { ...counts } } },
+    ];
+    for (const job of jobs) {
+      counts.queued -= 1;
+      counts[job.status] += 1;
+      events.push({
+        event: 'job',
+        data: {
+          batch_id: batchId,
+          total: jobs.length,
+          counts: { ...counts },
+          job_id: job.job_id,
+          status: job.status,
+          success: typeof job.result?.success === 'boolean' ? job.result.success : null,
+          error: job.error,
+        },
+      });
+    }
+    return eventStream(events, true, undefined);
+  }
 
   private scripted(advance = true): JobView {
     const job = this.jobScript[Math.min(this.scriptAt, this.jobScript.length - 1)];

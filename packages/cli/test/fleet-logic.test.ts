@@ -5,7 +5,7 @@ import { HarombeClient } from '@harombe/client';
 import type { JobView } from '@harombe/core';
 import { describe, expect, it } from 'vitest';
 import { formatApprovalsTable } from '../src/commands/approvals.js';
-import { approvalWaitingLine, execExitCode, execOnFleet, reportExecution } from '../src/commands/exec.js';
+import { approvalWaitingLine, execExitCode, execOnFleet, reportExecution, stdinText } from '../src/commands/exec.js';
 import { submitFile } from '../src/commands/submit.js';
 import { defaultStatePath, fileSha256, idempotencyKey, readSubmitState } from '../src/submit-plan.js';
 import { awaitingApproval, executionResult, FakeApi, jobView } from './fake-api.js';
@@ -48,11 +48,7 @@ describe('exec', () => {
       }),
     ];
     const { out, io: streams } = io();
-    const code = await execOnFleet(
-      clientOf(api),
-      { language: 'python', code: 'x' },
-      { io: streams, approvalPollSeconds: 0.01 },
-    );
+    const code = await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams });
     expect(out.stderr).toBe(
       `waiting for approval (approval ${pending.approval!.approval_id}, risk HIGH: network access requested, expires 2030-01-01T00:10:00.000Z)\n` +
         'approved by bob: fine\nerr\n',
@@ -75,9 +71,7 @@ describe('exec', () => {
       ended(pending, { status: 'completed', approval, result: executionResult({ stdout: 'hi\n' }) }),
     ];
     const { out, io: streams } = io();
-    expect(
-      await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams, approvalPollSeconds: 0.01 }),
-    ).toBe(0);
+    expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams })).toBe(0);
     expect(out.stderr).toMatch(/^waiting for approval \(.*\)\napproved by carol\n$/);
     expect(out.stdout).toBe('hi\n');
   });
@@ -99,24 +93,89 @@ describe('exec', () => {
       }),
     ];
     const { out, io: streams } = io();
-    expect(
-      await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams, approvalPollSeconds: 0.01 }),
-    ).toBe(1);
+    expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams })).toBe(1);
     expect(out.stderr).toMatch(/waiting for approval .*\nharombe: ApprovalDenied: denied by bob: no network\n$/);
     expect(out.stdout).toBe('');
+  });
+
+  it('writes the output as the live events bring it, and only the rest of the result after', async () => {
+    const api = new FakeApi();
+    const running = jobView({ status: 'running' });
+    api.jobScript = [
+      running,
+      ended(running, {
+        status: 'completed',
+        result: executionResult({ stdout: 'one\ntwo\nthree\n', stderr: 'warn\n', exit_code: 0 }),
+      }),
+    ];
+    const pieces: string[] = [];
+    // Two lines and the warning arrive live; the third line only with the result.
+    api.liveOutput = [
+      { stream: 'stdout', text: 'one\n' },
+      { stream: 'stderr', text: 'warn\n' },
+      { stream: 'stdout', text: 'two\n' },
+    ];
+    const { out, io: streams } = io();
+    const spying = {
+      stdout: { write: (t: string) => (pieces.push(`out:${t}`), streams.stdout.write(t)) },
+      stderr: { write: (t: string) => (pieces.push(`err:${t}`), streams.stderr.write(t)) },
+    };
+    expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: spying })).toBe(0);
+    expect(out).toEqual({ stdout: 'one\ntwo\nthree\n', stderr: 'warn\n' });
+    expect(pieces.filter((p) => p !== 'out:' && p !== 'err:')).toEqual([
+      'out:one\n',
+      'err:warn\n',
+      'out:two\n',
+      'out:three\n',
+    ]);
+    // Only the job's submission and its events: no polling.
+    expect(api.requests.map((r) => `${r.method} ${r.path.replace(/job-\w+/, 'ID')}`)).toEqual([
+      'POST /v1/jobs',
+      'GET /v1/jobs/ID/events',
+    ]);
+  });
+
+  it('a job run again after its worker was lost: says so, and the second attempt’s output is written whole', async () => {
+    const api = new FakeApi();
+    const running = jobView({ status: 'running' });
+    api.jobScript = [
+      running,
+      { ...running, status: 'queued' },
+      running,
+      ended(running, { status: 'completed', result: executionResult({ stdout: 'again\n' }) }),
+    ];
+    const { out, io: streams } = io();
+    expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams })).toBe(0);
+    expect(out.stderr).toBe("\nharombe: the job's worker was lost; it runs again\n");
+    expect(out.stdout).toBe('again\n');
+  });
+
+  it('says so when the live output does not lead to the result, and writes the result whole', () => {
+    const job = jobView({ status: 'completed', result: executionResult({ stdout: 'abc\n' }) });
+    const { out, io: streams } = io();
+    expect(reportExecution(job, streams, { stdout: 'xy', stderr: '' })).toBe(0);
+    expect(out.stdout).toBe('abc\n');
+    expect(out.stderr).toBe('\nharombe: the live stdout missed some of the output; all of it follows\n');
+  });
+
+  it('--stdin-file: a file, or "-" for what is piped, never both the program and its stdin from "-"', () => {
+    const dir = tempDir();
+    const file = join(dir, 'input.txt');
+    writeFileSync(file, 'é input\n');
+    expect(stdinText(undefined, undefined)).toBeUndefined();
+    expect(stdinText(file, undefined)).toBe('é input\n');
+    expect(stdinText('-', 'prog.py', () => 'piped')).toBe('piped');
+    expect(() => stdinText('-', '-', () => 'piped')).toThrow(/cannot both come from "-"/);
+    expect(() => stdinText(join(dir, 'missing'), undefined)).toThrow(/missing/);
   });
 
   it('--wait runs out: cancels the job, TimeoutError, exit 124', async () => {
     const api = new FakeApi();
     api.jobScript = [awaitingApproval(jobView())];
     const { out, io: streams } = io();
-    expect(
-      await execOnFleet(
-        clientOf(api),
-        { language: 'shell', code: 'x' },
-        { io: streams, waitSeconds: 0.3, approvalPollSeconds: 0.05 },
-      ),
-    ).toBe(124);
+    expect(await execOnFleet(clientOf(api), { language: 'shell', code: 'x' }, { io: streams, waitSeconds: 0.3 })).toBe(
+      124,
+    );
     expect(out.stderr).toMatch(
       /harombe: TimeoutError: job job-\w+ did not end within 0\.3 s \(last seen awaiting_approval\); cancelled\n$/,
     );
@@ -207,7 +266,7 @@ describe('submit', () => {
     return { dir, path };
   }
 
-  const quiet = () => ({ stderr: new PassThrough(), stdout: new PassThrough(), pollSeconds: 0.01, lineIntervalMs: 0 });
+  const quiet = () => ({ stderr: new PassThrough(), stdout: new PassThrough(), lineIntervalMs: 0 });
 
   it('submits with idempotency keys, records the batch, waits, writes every result, exit 0', async () => {
     const api = new FakeApi();
@@ -230,6 +289,14 @@ describe('submit', () => {
     expect(progress).toMatch(/batch 1\/1 \(lines 1-3, 3 jobs\): submitted as batch-/);
     expect(progress).toMatch(/0\/3 finished \(0%\); 3 queued/);
     expect(progress).toMatch(/3\/3 results written to .*results\.ndjson: 3 succeeded/);
+    // Progress from the batch's events, each job's end as it comes: no polling.
+    expect(progress).toMatch(/1\/3 finished[^]*2\/3 finished[^]*3\/3 finished/);
+    expect(api.requests.map((r) => `${r.method} ${r.path.replace(/batch-\w+/, 'ID')}`)).toEqual([
+      'POST /v1/batches',
+      'GET /v1/batches/ID',
+      'GET /v1/batches/ID/events',
+      'GET /v1/batches/ID/results',
+    ]);
     expect(existsSync(`${out}.partial`)).toBe(false);
   });
 

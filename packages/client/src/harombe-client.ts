@@ -1,9 +1,14 @@
 import {
+  BatchCountsEvent,
   BatchCreated,
+  BatchJobEvent,
   BatchView,
   DecisionResult,
   ErrorBody,
+  finishedCount,
+  JobStatusEvent,
   JobView,
+  OutputEvent,
   TOOLS,
   isTerminal,
   type ApprovalStatus,
@@ -36,7 +41,7 @@ import {
   type WebhookDeliveryState,
 } from '@harombe/core';
 import { AbortScope, sleep } from './abort-scope.js';
-import { HarombeApiError } from './harombe-api-error.js';
+import { HarombeApiError, isHarombeApiError } from './harombe-api-error.js';
 import {
   BatchDecisionResultSchema,
   HealthBodySchema,
@@ -48,6 +53,7 @@ import {
   type Issue,
   type Schema,
 } from './response-schemas.js';
+import { SseParser, type SseMessage } from './sse-parser.js';
 
 export const DEFAULT_TIMEOUT_MS = 70_000;
 export const DEFAULT_POLL_SECONDS = 30;
@@ -126,6 +132,24 @@ export interface ListApprovalsOptions extends RequestOptions {
   limit?: number;
 }
 
+export interface StreamOptions extends RequestOptions {
+  /** Start after this event (the id of the last one received before). Default: from the first. */
+  lastEventId?: string;
+  /**
+   * Reconnections in a row that bring no event before giving up with the last error (a
+   * ServiceUnavailable). Default 10.
+   */
+  maxReconnects?: number;
+}
+
+/** One live event of a job (GET /v1/jobs/{job_id}/events). */
+export type JobStreamEvent =
+  { type: 'status'; id: string; data: JobStatusEvent } | { type: 'stdout' | 'stderr'; id: string; data: OutputEvent };
+
+/** One live event of a batch (GET /v1/batches/{batch_id}/events): a job's end, or the counts (which have no id). */
+export type BatchStreamEvent =
+  { type: 'job'; id: string; data: BatchJobEvent } | { type: 'counts'; id: undefined; data: BatchCountsEvent };
+
 /** What each tool accepts (defaults not yet applied), from the core catalogue. */
 export type ToolInputs = { [T in ToolName]: ToolInput<T> };
 
@@ -140,6 +164,8 @@ interface Call extends RequestOptions {
   accept?: string;
   /** Non-2xx statuses whose body is an answer rather than an ErrorBody. */
   answerStatuses?: number[];
+  /** Sent besides authorization and accept. */
+  headers?: Record<string, string>;
 }
 
 /** Progress a deadline's TimeoutError reports. */
@@ -330,6 +356,33 @@ export class HarombeClient {
     } finally {
       scope.dispose();
     }
+  }
+
+  /**
+   * The job's live events, oldest first: every status change (the last one, a terminal status,
+   * carries the result) and the program's output as it writes it. Ends after the job's end
+   * event. A dropped connection is resumed where it stopped (Last-Event-ID), on whichever API
+   * instance answers, with nothing lost or repeated; so is a silent one (no heartbeat within the
+   * request timeout). Leaving the loop early closes the connection.
+   */
+  async *streamJob(jobId: string, options: StreamOptions = {}): AsyncGenerator<JobStreamEvent, void, undefined> {
+    yield* this.streamEvents(`/v1/jobs/${segment(jobId)}/events`, options, decodeJobEvent, (event) =>
+      Boolean(event.type === 'status' && isTerminal(event.data.status)),
+    );
+  }
+
+  /**
+   * The batch's live events: each job's end (with the counts right after it), and the counts
+   * whenever they changed otherwise. Ends once every job of the batch has ended; resumed as
+   * streamJob's.
+   */
+  async *streamBatch(batchId: string, options: StreamOptions = {}): AsyncGenerator<BatchStreamEvent, void, undefined> {
+    yield* this.streamEvents(
+      `/v1/batches/${segment(batchId)}/events`,
+      options,
+      decodeBatchEvent,
+      (event) => finishedCount(event.data.counts) >= event.data.total,
+    );
   }
 
   /** Decides every pending approval of the batch. */
@@ -527,6 +580,81 @@ export class HarombeClient {
     return { ok: response.ok, ...this.decode(text, response.status, what, HealthBodySchema) };
   }
 
+  /** Server-Sent Events of `path`, decoded, resumed after drops, until `isLast` holds or the server has no more (204). */
+  private async *streamEvents<E extends { id: string | undefined }>(
+    path: string,
+    options: StreamOptions,
+    decode: (message: SseMessage, what: string) => E | undefined,
+    isLast: (event: E) => boolean,
+  ): AsyncGenerator<E, void, undefined> {
+    const what = `GET ${path}`;
+    const maxReconnects = options.maxReconnects ?? 10;
+    let last = options.lastEventId;
+    let failures = 0;
+    let retryMs = 1000;
+    for (;;) {
+      let lastError: unknown;
+      try {
+        const { response, scope } = await this.open({
+          method: 'GET',
+          path,
+          accept: 'text/event-stream',
+          headers: last ? { 'last-event-id': last } : {},
+          signal: options.signal,
+        });
+        try {
+          // 204: the job (batch) has ended and every event was received.
+          if (response.status === 204 || response.body === null) return;
+          const reader = response.body.getReader();
+          const decoder = new TextDecoder();
+          const parser = new SseParser();
+          try {
+            for (;;) {
+              scope.rearm();
+              let chunk: Awaited<ReturnType<typeof reader.read>>;
+              try {
+                chunk = await reader.read();
+              } catch (error) {
+                throw this.failure(error, scope, what);
+              }
+              // A heartbeat or an event within the timeout: the caller's time is not the server's silence.
+              scope.pause();
+              if (chunk.done) break;
+              for (const message of parser.push(decoder.decode(chunk.value, { stream: true }))) {
+                const event = decode(message, what);
+                if (!event) continue;
+                if (event.id !== undefined) last = event.id;
+                failures = 0;
+                yield event;
+                if (isLast(event)) return;
+              }
+            }
+          } finally {
+            retryMs = parser.retryMs ?? retryMs;
+            await reader.cancel().catch(() => undefined);
+          }
+        } finally {
+          scope.dispose();
+        }
+      } catch (error) {
+        // The caller's abort, an error answer, a broken contract: not something to retry.
+        if (options.signal?.aborted || !isRetryable(error)) throw error;
+        lastError = error;
+      }
+      failures += 1;
+      if (failures > maxReconnects) {
+        throw isHarombeApiError(lastError)
+          ? lastError
+          : new HarombeApiError({
+              status: 0,
+              code: 'ServiceUnavailable',
+              message: `${what}: the stream ended ${failures} times in a row without an event`,
+            });
+      }
+      await sleep(Math.min(retryMs * failures, 10_000), options.signal);
+    }
+  }
+
   private async withDeadline<T>(
     options: WaitOptions,
     label: string,
@@ -606,6 +734,7 @@ export class HarombeClient {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const headers: Record<string, string> = {
+      ...call.headers,
       authorization: `Bearer ${this.apiKey}`,
       accept: call.accept ?? 'application/json',
     };
@@ -663,6 +792,51 @@ export class HarombeClient {
     const parsed = schema.safeParse(data);
     if (!parsed.success) throw contractError(status, what, parsed.error.issues);
     return parsed.data;
+  }
+}
+
+/** A stream's failure worth reconnecting for: the API unreachable or unavailable, or silent too long. */
+function isRetryable(error: unknown): boolean {
+  return (
+    isHarombeApiError(error, 'ServiceUnavailable') ||
+    isHarombeApiError(error, 'TimeoutError') ||
+    (isHarombeApiError(error) && error.status === 503)
+  );
+}
+
+function eventData<T>(message: SseMessage, what: string, schema: Schema<T>): T {
+  const data = parseJson(message.data);
+  const where = `${what} event ${message.id ?? message.event}`;
+  if (data === NOT_JSON) {
+    throw new HarombeApiError({ status: 200, code: 'InternalError', message: `${where}: data is not JSON` });
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) throw contractError(200, where, parsed.error.issues);
+  return parsed.data;
+}
+
+/** A job's event, checked against the contract; undefined for events this client does not know. */
+function decodeJobEvent(message: SseMessage, what: string): JobStreamEvent | undefined {
+  const id = message.id ?? '';
+  switch (message.event) {
+    case 'status':
+      return { type: 'status', id, data: eventData(message, what, JobStatusEvent) };
+    case 'stdout':
+    case 'stderr':
+      return { type: message.event, id, data: eventData(message, what, OutputEvent) };
+    default:
+      return undefined;
+  }
+}
+
+function decodeBatchEvent(message: SseMessage, what: string): BatchStreamEvent | undefined {
+  switch (message.event) {
+    case 'job':
+      return { type: 'job', id: message.id ?? '', data: eventData(message, what, BatchJobEvent) };
+    case 'counts':
+      return { type: 'counts', id: undefined, data: eventData(message, what, BatchCountsEvent) };
+    default:
+      return undefined;
   }
 }
 

@@ -197,6 +197,17 @@ export const RedisConfig = z.strictObject({
     .default('harombe'),
 });
 
+/** Live events over Server-Sent Events (GET /v1/jobs/{job_id}/events, /v1/batches/{batch_id}/events). */
+export const EventsConfig = z.strictObject({
+  /** Seconds without an event before a heartbeat comment, so proxies keep an idle stream open. */
+  heartbeat_seconds: z.number().positive().default(15),
+  /**
+   * Seconds a client may take nothing while events wait for it; then it is disconnected (it
+   * resumes with Last-Event-ID). What a stalled client costs is one page of events meanwhile.
+   */
+  stall_timeout_seconds: z.number().positive().default(30),
+});
+
 export const ApiConfig = z.strictObject({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
@@ -212,6 +223,7 @@ export const ApiConfig = z.strictObject({
     .default(2 * 1_048_576),
   /** How long finished jobs and their results are kept, in seconds. */
   result_ttl_seconds: z.number().int().positive().default(86_400),
+  events: EventsConfig.default(EventsConfig.parse({})),
 });
 
 /**

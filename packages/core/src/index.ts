@@ -2,6 +2,7 @@ export * from './audit.js';
 export * from './clock.js';
 export * from './config.js';
 export * from './errors.js';
+export * from './events.js';
 export * from './jobs.js';
 export * from './languages.js';
 export * from './limits.js';

@@ -15,6 +15,15 @@ export { Housekeeper, type HousekeeperObserver, type HousekeeperOptions } from '
 export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
 export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
 export { JobEvents } from './job-events.js';
+export {
+  allCounts,
+  JobEventStream,
+  type JobEventStreamOptions,
+  type OutputChunk,
+  type OutputStreamName,
+  type StoredEvent,
+} from './job-event-stream.js';
+export { JobOutputWriter, type JobOutputWriterOptions } from './job-output-writer.js';
 export { JOB_EVENTS, transitionOf, type JobEvent } from './job-lifecycle.js';
 export { decodeRecord, encodeFields, toJobView, type JobRecord } from './job-record.js';
 export {
@@ -28,9 +37,11 @@ export { JobStore, newId, type JobStoreOptions, type TransitionOutcome } from '.
 export { KeptSandboxAdmission, type KeptSandboxAdmissionOptions } from './kept-sandbox-admission.js';
 export { PendingApprovals, type PendingByRisk } from './pending-approvals.js';
 export type { Principal } from './principal.js';
+export { JOB_EVENTS_MAXLEN } from './lua.js';
 export { RedisKeys, SHARED_QUEUE, workerQueueName } from './redis-keys.js';
 export { endEventFor, failedResult, failedToolResult, INFRASTRUCTURE_ERRORS } from './results.js';
 export { SandboxDirectory, type LostSandbox, type SandboxEntry } from './sandbox-directory.js';
 export { isOutOfMemory, StoreHeadroom, storeFull, type StoreHeadroomOptions } from './store-headroom.js';
 export { SubmissionQuotas, type SubmissionQuotasOptions } from './submission-quotas.js';
+export { StreamNotifier, type StreamWatch } from './stream-notifier.js';
 export { WorkerRegistry, type WorkerCapacity, type WorkerInfo } from './worker-registry.js';

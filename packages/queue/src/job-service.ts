@@ -574,18 +574,26 @@ export class JobService {
   }
 
   private checkSizes(params: Record<string, unknown>, field: string): void {
-    const limits: [string, number][] = [
-      ['code', this.maxCodeBytes],
-      ['content', this.maxFileBytes],
-    ];
-    for (const [key, max] of limits) {
+    const bytes = (key: string): number => {
       const value = params[key];
-      if (typeof value === 'string' && Buffer.byteLength(value) > max) {
-        throw new HarombeError('PayloadTooLarge', `${field}${key}: larger than ${max} bytes`, {
-          field: `${field}${key}`,
-          max_bytes: max,
-        });
-      }
+      return typeof value === 'string' ? Buffer.byteLength(value) : 0;
+    };
+    // A program's stdin counts with its code, as the sandbox counts it (named as the field that tips it over).
+    const code = bytes('code');
+    const withStdin = code + bytes('stdin');
+    if (withStdin > this.maxCodeBytes) {
+      const key = code > this.maxCodeBytes ? 'code' : 'stdin';
+      const what = key === 'code' ? 'larger' : 'with the code, larger';
+      throw new HarombeError('PayloadTooLarge', `${field}${key}: ${what} than ${this.maxCodeBytes} bytes`, {
+        field: `${field}${key}`,
+        max_bytes: this.maxCodeBytes,
+      });
+    }
+    if (bytes('content') > this.maxFileBytes) {
+      throw new HarombeError('PayloadTooLarge', `${field}content: larger than ${this.maxFileBytes} bytes`, {
+        field: `${field}content`,
+        max_bytes: this.maxFileBytes,
+      });
     }
   }
 

@@ -6,6 +6,7 @@ import { decodeRecord, encodeFields, type JobRecord } from './job-record.js';
 import { auditInboxItem, type AuditEntry } from './audit-entry.js';
 import { CREATE_JOB, PLACE_JOB, TRANSITION_JOB } from './lua.js';
 import { RedisKeys } from './redis-keys.js';
+import { batchJobEndedEvent, submittedEvent, transitionEvent } from './status-events.js';
 
 export interface JobStoreOptions {
   /** A connection for commands (not one in subscriber mode). */
@@ -93,6 +94,11 @@ export class JobStore {
     return decodeRecord(await this.redis.hgetall(this.keys.job(jobId)));
   }
 
+  /** A job's status alone (cheap to ask often); undefined when the job is gone. */
+  async status(jobId: string): Promise<JobStatus | undefined> {
+    return ((await this.redis.hget(this.keys.job(jobId), 'status')) as JobStatus | null) ?? undefined;
+  }
+
   async getMany(jobIds: string[]): Promise<(JobRecord | undefined)[]> {
     const out: (JobRecord | undefined)[] = [];
     for (let i = 0; i < jobIds.length; i += PAGE) {
@@ -107,9 +113,36 @@ export class JobStore {
   }
 
   /**
+   * Each job's status and the bytes its params and result take, without reading them: what
+   * reading it whole would cost (undefined for a job that is gone).
+   */
+  async footprints(jobIds: string[]): Promise<({ status: JobStatus; bytes: number } | undefined)[]> {
+    const out: ({ status: JobStatus; bytes: number } | undefined)[] = [];
+    for (let i = 0; i < jobIds.length; i += PAGE) {
+      const pipeline = this.redis.pipeline();
+      for (const id of jobIds.slice(i, i + PAGE)) {
+        const key = this.keys.job(id);
+        pipeline.hget(key, 'status').hstrlen(key, 'params').hstrlen(key, 'result');
+      }
+      const answers = (await pipeline.exec()) ?? [];
+      for (let j = 0; j < answers.length; j += 3) {
+        const [[e1, status], [e2, params], [e3, result]] = answers.slice(j, j + 3) as [
+          [Error | null, unknown],
+          [Error | null, unknown],
+          [Error | null, unknown],
+        ];
+        if (e1 || e2 || e3) throw e1 ?? e2 ?? e3;
+        out.push(status ? { status: status as JobStatus, bytes: Number(params) + Number(result) } : undefined);
+      }
+    }
+    return out;
+  }
+
+  /**
    * Applies one lifecycle event with the given field changes, atomically: nothing happens
    * unless the job is in one of the event's `from` statuses (and, for decisions, before its
-   * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step.
+   * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step, and
+   * the step's status event to the job's event stream (and, for a batch job's end, to the batch's).
    */
   async transition(
     jobId: string,
@@ -132,6 +165,8 @@ export class JobStore {
       terminal ? '1' : '0',
       this.keys.jobEvents(),
       audit ? auditInboxItem(audit, nowMs) : '',
+      transitionEvent(jobId, event, to, nowMs, patch),
+      terminal ? batchJobEndedEvent(jobId, to, patch) : '',
     );
     if (outcome === 'missing') return { outcome };
     return { outcome: outcome as 'ok' | 'refused' | 'late', previous: previous as JobStatus };
@@ -205,6 +240,7 @@ export class JobStore {
       String(job.created_at),
       this.keys.jobEvents(),
       idempotencyKey ? '1' : '0',
+      submittedEvent(job),
       ...audit.map((entry) => auditInboxItem(entry, job.created_at)),
     ];
   }

@@ -40,9 +40,23 @@ end
 `;
 
 /**
+ * Entries a job's event stream keeps at most (approximately). Output is coalesced by the worker
+ * (at most one entry per stream every few tens of ms, or per 32 KiB), so even a job that trickles
+ * output for max_execution_time's ceiling stays far below it: nothing is trimmed in practice,
+ * and the bound only guards Redis against the unforeseen.
+ */
+export const JOB_EVENTS_MAXLEN = 100_000;
+
+/** A status event on the job's stream (`events`), and the word to readers waiting on it. */
+const ADD_STATUS_EVENT = (events: string, data: string, extra = '') =>
+  `redis.call('XADD', ${events}, 'MAXLEN', '~', ${JOB_EVENTS_MAXLEN}, '*', 'type', 'status', 'data', ${data}${extra})
+redis.call('PUBLISH', ${events}, '')`;
+
+/**
  * KEYS: job, idempotency key. ARGV: tag, fields (JSON object of strings), now ms, channel, use
- * idempotency ('1'|'0'), then audit inbox items (JSON) to push once the job is created. A job
- * whose fields say `quota: '1'` is counted in its tenant's and key's quota hashes.
+ * idempotency ('1'|'0'), the job's first status event (JSON), then audit inbox items (JSON) to
+ * push once the job is created. A job whose fields say `quota: '1'` is counted in its tenant's
+ * and key's quota hashes.
  * Returns {outcome, job id}: created | exists (the key's job, same payload) | conflict (the key's
  * job has another payload_sha256).
  */
@@ -73,15 +87,19 @@ ${COUNT_NEW_JOB}if f.batch_id and f.batch_id ~= '' then
   redis.call('HINCRBY', tag .. ':batch:' .. f.batch_id .. ':counts', f.status, 1)
   redis.call('RPUSH', tag .. ':batch:' .. f.batch_id .. ':jobs', id)
 end
-for i = 6, #ARGV do redis.call('RPUSH', ${AUDIT_INBOX}, '|' .. ARGV[i]) end
+for i = 7, #ARGV do redis.call('RPUSH', ${AUDIT_INBOX}, '|' .. ARGV[i]) end
+${ADD_STATUS_EVENT(`tag .. ':events:job:' .. id`, 'ARGV[6]')}
 redis.call('PUBLISH', ARGV[4], id .. ' ' .. f.status)
 return {'created', id}
 `;
 
 /**
  * KEYS: job. ARGV: tag, event, allowed from (comma-separated), to, now ms, ttl s, patch (JSON
- * object of strings), deadline guarded ('1'|'0'), terminal ('1'|'0'), channel, and an audit inbox
- * item (JSON, or '') pushed only when the transition applies.
+ * object of strings), deadline guarded ('1'|'0'), terminal ('1'|'0'), channel, an audit inbox
+ * item (JSON, or '') pushed only when the transition applies, the status event (JSON), and for a
+ * terminal step the batch's job event (JSON without the counts, which the script adds).
+ * The status event goes on the job's stream in the same step, so none is ever lost; a terminal
+ * one is marked `ended` (readers add the result from the job) and the stream expires with the job.
  * Returns {outcome, previous status}: ok | missing | refused (status not in from) | late (deadline passed).
  */
 export const TRANSITION_JOB = `
@@ -144,6 +162,25 @@ if ARGV[9] == '1' then
   if idem and idem ~= '' then redis.call('EXPIRE', idem, ttl) end
 end
 if ARGV[11] and ARGV[11] ~= '' then redis.call('RPUSH', ${AUDIT_INBOX}, status .. '|' .. ARGV[11]) end
+local events = tag .. ':events:job:' .. id
+if ARGV[9] == '1' then
+  ${ADD_STATUS_EVENT('events', 'ARGV[12]', ", 'ended', '1'")}
+  redis.call('EXPIRE', events, tonumber(ARGV[6]))
+else
+  ${ADD_STATUS_EVENT('events', 'ARGV[12]')}
+end
+if batch and batch ~= '' then
+  local batchEvents = tag .. ':events:batch:' .. batch
+  if ARGV[9] == '1' then
+    local raw, counts = redis.call('HGETALL', tag .. ':batch:' .. batch .. ':counts'), {}
+    for i = 1, #raw, 2 do counts[raw[i]] = tonumber(raw[i + 1]) end
+    redis.call('XADD', batchEvents, '*', 'data', ARGV[13], 'counts', cjson.encode(counts))
+    -- Kept as long as the batch itself.
+    local ttl = redis.call('TTL', tag .. ':batch:' .. batch)
+    if ttl > 0 then redis.call('EXPIRE', batchEvents, ttl) end
+  end
+  redis.call('PUBLISH', batchEvents, '')
+end
 redis.call('PUBLISH', ARGV[10], id .. ' ' .. to)
 return {'ok', status}
 `;
@@ -152,5 +189,22 @@ return {'ok', status}
 export const PLACE_JOB = `
 if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
 redis.call('HSET', KEYS[1], 'placed_on', ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: job, its event stream. ARGV: worker id, then pairs of type ('stdout'|'stderr') and data
+ * (JSON). Appends a running job's output, only while the job runs on that worker: nothing lands
+ * after the job's end event (a cancelled job's last output), nor from a worker that lost the job.
+ * Returns 1 when appended, 0 when refused.
+ */
+export const APPEND_OUTPUT = `
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'worker_id') ~= ARGV[1] then
+  return 0
+end
+for i = 2, #ARGV, 2 do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ${JOB_EVENTS_MAXLEN}, '*', 'type', ARGV[i], 'data', ARGV[i + 1])
+end
+redis.call('PUBLISH', KEYS[2], '')
 return 1
 `;

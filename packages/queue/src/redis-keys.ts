@@ -64,6 +64,17 @@ export class RedisKeys {
   workerSandboxes(workerId: string): string {
     return `${this.tag}:worker-sandboxes:${workerId}`;
   }
+  /**
+   * A job's events (status changes and output), a Redis stream; the pub/sub channel of the same
+   * name says that one was added. The job store's scripts derive it as `<tag>:events:job:<id>`.
+   */
+  jobEventStream(jobId: string): string {
+    return `${this.tag}:events:job:${jobId}`;
+  }
+  /** The ends of a batch's jobs, a Redis stream; the channel of the same name says that a job of the batch moved. */
+  batchEventStream(batchId: string): string {
+    return `${this.tag}:events:batch:${batchId}`;
+  }
   /** Pub/sub channel of job status changes: `<job_id> <status>`. */
   jobEvents(): string {
     return `${this.tag}:job-events`;

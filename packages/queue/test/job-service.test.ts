@@ -155,6 +155,21 @@ describe('JobService', () => {
       expect(view.status).toBe('awaiting_approval');
     });
 
+    it('counts stdin with the code against the size limit, in bytes', async () => {
+      // 1 MiB in all: 2-byte characters in the code, 4-byte ones in stdin.
+      const code = `# ${'é'.repeat(262_143)}`;
+      const stdin = '😀'.repeat(131_072);
+      expect(Buffer.byteLength(code) + Buffer.byteLength(stdin)).toBe(1_048_576);
+      const fits = await h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code, stdin } });
+      expect(fits.params.stdin).toBe(stdin);
+      const over = await expectHarombeError(
+        h.service.submit(alice, { tool: 'code_execute', params: { language: 'python', code, stdin: `${stdin}x` } }),
+        'PayloadTooLarge',
+      );
+      expect(over.details).toMatchObject({ field: 'params.stdin', max_bytes: 1_048_576 });
+      expect(over.message).toMatch(/^params\.stdin: with the code, larger than 1048576 bytes$/);
+    });
+
     it('returns the same job for the same idempotency key from the same tenant, a new one for another tenant', async () => {
       const first = await h.service.submit(alice, { ...HIGH_EXECUTE, idempotency_key: 'order-42' });
       const again = await h.service.submit(bob, { ...HIGH_EXECUTE, idempotency_key: 'order-42' });

@@ -19,6 +19,7 @@ import {
   type WriteFileResult,
 } from '@harombe/core';
 import type { z } from 'zod';
+import type { OutputListener } from './docker-exec.js';
 import type { SandboxManager } from './sandbox-manager.js';
 
 /** A refusal: the stable code for the result, the message for people. */
@@ -78,12 +79,14 @@ export class CodeExecutionTools {
 
   /**
    * Runs in the named kept sandbox; without one, in a one-shot sandbox removed once the program
-   * has ended, or, with keep_sandbox, in a new kept one.
+   * has ended, or, with keep_sandbox, in a new kept one. `onOutput` is told the output as the
+   * program writes it (see ExecuteRequest.onOutput).
    */
   async code_execute(
     params: unknown,
     owner: string,
     signal?: AbortSignal,
+    onOutput?: OutputListener,
     /** The job it runs for (refused network attempts are reported with it). */
     jobId?: string,
   ): Promise<ExecutionResult> {
@@ -100,6 +103,7 @@ export class CodeExecutionTools {
         ...(jobId ? { job_id: jobId } : {}),
         ...(p.stdin !== undefined ? { stdin: p.stdin } : {}),
         ...(p.timeout !== undefined ? { timeout: p.timeout } : {}),
+        ...(onOutput ? { onOutput } : {}),
       };
       sandboxId = p.sandbox_id ?? null;
       kept = sandboxId !== null || p.keep_sandbox;

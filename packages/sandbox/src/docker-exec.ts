@@ -2,6 +2,14 @@ import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
 import { CappedOutput } from './capped-output.js';
 
+export type OutputStreamName = 'stdout' | 'stderr';
+
+/**
+ * Told the program's output as it arrives, decoded and capped as the result's text is: a
+ * stream's pieces joined are its text (see CappedOutput).
+ */
+export type OutputListener = (stream: OutputStreamName, text: string) => void;
+
 export interface DockerExecOptions {
   /** argv of the process to run inside the container. */
   cmd: string[];
@@ -20,6 +28,8 @@ export interface DockerExecOptions {
    * process's own exit code is the outcome. Default: wait for them.
    */
   onLingering?: () => void | 'detach';
+  /** Told the output as it arrives. Default: nobody (the outcome has it all). */
+  onOutput?: OutputListener;
 }
 
 /** How often a running exec is asked whether its process has ended, when onLingering is set. */
@@ -47,8 +57,9 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
     ...(options.user ? { User: options.user } : {}),
   });
   const stream = (await exec.start({ hijack: true, stdin: withStdin })) as Duplex;
-  const stdout = new CappedOutput(options.maxOutputBytes);
-  const stderr = new CappedOutput(options.maxOutputBytes);
+  const { onOutput } = options;
+  const stdout = new CappedOutput(options.maxOutputBytes, onOutput && ((text) => onOutput('stdout', text)));
+  const stderr = new CappedOutput(options.maxOutputBytes, onOutput && ((text) => onOutput('stderr', text)));
   container.modem.demuxStream(stream, stdout, stderr);
 
   let aborted = false;
@@ -101,14 +112,30 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
     if (withStdin) stream.end(options.stdin);
   });
 
-  let exitCode: number | null = null;
-  if (!aborted) {
+  stdout.finish();
+  stderr.finish();
+  const exitCode = aborted ? null : await exitOf(exec, options.signal);
+  return { exitCode, stdout, stderr, aborted };
+}
+
+/** How long the exit is waited for once the output has ended. */
+const EXIT_WAIT_MS = 2_000;
+
+/**
+ * The exit code of an exec whose output has ended. Docker (with runsc) can still call it running
+ * a moment after its output closed: ask again for a while rather than take it for lost. null when
+ * no exit is seen (the container died, the process closed its output and runs on).
+ */
+async function exitOf(exec: Docker.Exec, signal: AbortSignal | undefined): Promise<number | null> {
+  const deadline = performance.now() + EXIT_WAIT_MS;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
     try {
       const info = await exec.inspect();
-      exitCode = info.Running ? null : info.ExitCode;
+      if (!info.Running) return info.ExitCode;
     } catch {
-      exitCode = null;
+      return null;
     }
+    if (signal?.aborted || performance.now() >= deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
-  return { exitCode, stdout, stderr, aborted };
 }

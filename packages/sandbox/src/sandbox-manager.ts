@@ -20,7 +20,7 @@ import {
 } from '@harombe/core';
 import { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB, type SandboxNetworkSpec } from './container-spec.js';
 import { dockerClient } from './docker-client.js';
-import { dockerExec, type DockerExecOutcome } from './docker-exec.js';
+import { dockerExec, type DockerExecOutcome, type OutputListener } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
 import { ExecutionLedger } from './execution-ledger.js';
@@ -133,6 +133,11 @@ export interface ExecuteRequest {
   keep_background?: boolean;
   /** The job this execution runs for: network attempts refused while it runs are reported with it. */
   job_id?: string;
+  /**
+   * Told the program's output as it writes it, decoded and capped as the result's is: a stream's
+   * pieces joined are the result's stdout (stderr), the truncation marker included. Default: nobody.
+   */
+  onOutput?: OutputListener;
 }
 
 /** A one-shot execution: a sandbox of its own, removed as soon as the program has ended. */
@@ -499,6 +504,7 @@ export class SandboxManager {
         cmd,
         user,
         ...(stdin !== undefined ? { stdin } : {}),
+        ...(request.onOutput ? { onOutput: request.onOutput } : {}),
         maxOutputBytes,
         signal: controller.signal,
         ...(keepBackground ? { onLingering: () => 'detach' as const } : {}),
@@ -582,6 +588,10 @@ export class SandboxManager {
       const max = this.config.max_file_bytes;
       const outcome = await this.runScript(record, READ_FILE_SCRIPT, [path, String(max)], undefined, max);
       this.checkScriptOutcome(outcome, filePath);
+      // Grown past the limit between its size and its read (a background process writing it): never half a file.
+      if (outcome.stdout.truncated) {
+        throw new HarombeError('FileTooLarge', `${filePath} grew past ${max} bytes while it was read`);
+      }
       return outcome.stdout.bytes();
     });
   }

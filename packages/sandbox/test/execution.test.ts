@@ -292,3 +292,64 @@ describe('output limit', () => {
     expect(result.stderr).toBe('e'.repeat(100) + TRUNCATION_MARKER);
   });
 });
+
+describe('stdin', () => {
+  /** Programs echoing their whole stdin to stdout, and its size in bytes to stderr. */
+  const ECHO = {
+    python:
+      'import sys\ndata = sys.stdin.buffer.read()\nsys.stdout.buffer.write(data)\nprint(len(data), file=sys.stderr)',
+    javascript: "const data = require('fs').readFileSync(0);\nprocess.stdout.write(data);\nconsole.error(data.length);",
+    shell: 'cat >/workspace/stdin.bin\ncat /workspace/stdin.bin\nwc -c </workspace/stdin.bin >&2',
+  } as const;
+  const LANGUAGES = Object.keys(ECHO) as (keyof typeof ECHO)[];
+  // Above a pipe's 64 KiB, multi-byte characters, lines, no final line break.
+  const INPUT = `${'line é€😀\n'.repeat(20_000)}last`;
+  /** A comment that makes a program too large for the launcher's argument: it goes over stdin, ahead of the program's. */
+  const padding = (language: keyof typeof ECHO) => `${language === 'javascript' ? '//' : '#'} ${'p'.repeat(110_000)}\n`;
+
+  it('is fed to the program and closed, in every language, whether the program goes as an argument or over stdin', async () => {
+    for (const language of LANGUAGES) {
+      const id = await sandbox(language);
+      for (const code of [ECHO[language], padding(language) + ECHO[language]]) {
+        const result = await manager.execute(id, OWNER, { code, stdin: INPUT });
+        expect(result.exit_code, `${language}: ${result.stderr.slice(0, 300)}`).toBe(0);
+        expect(result.stdout === INPUT, `${language}, code of ${code.length} bytes`).toBe(true);
+        expect(result.stderr.trim()).toBe(String(Buffer.byteLength(INPUT)));
+      }
+    }
+  });
+
+  it('lets a program that never reads it end normally; without stdin a reader sees its end at once', async () => {
+    const ignore = { python: 'print("ignored")', javascript: 'console.log("ignored")', shell: 'echo ignored' } as const;
+    const reader = {
+      python: 'import sys\nprint(repr(sys.stdin.read()))',
+      javascript: "console.log(JSON.stringify(require('fs').readFileSync(0, 'utf8')))",
+      shell: 'printf "[%s]\\n" "$(cat)"',
+    } as const;
+    const empty = { python: "''\n", javascript: '""\n', shell: '[]\n' } as const;
+    for (const language of LANGUAGES) {
+      const id = await sandbox(language);
+      // Far more than a pipe holds, never read.
+      const unread = await manager.execute(id, OWNER, { code: ignore[language], stdin: 'z'.repeat(900_000) });
+      expect(unread, language).toMatchObject({ exit_code: 0, stdout: 'ignored\n', error: null });
+      const none = await manager.execute(id, OWNER, { code: reader[language] });
+      expect(none, language).toMatchObject({ exit_code: 0, stdout: empty[language], error: null });
+      const blank = await manager.execute(id, OWNER, { code: reader[language], stdin: '' });
+      expect(blank, language).toMatchObject({ exit_code: 0, stdout: empty[language], error: null });
+    }
+  });
+
+  it('counts stdin with the code against max_code_bytes', async () => {
+    const id = await sandbox('python');
+    const code = ECHO.python;
+    const room = 1_048_576 - Buffer.byteLength(code);
+    const stdin = 'é'.repeat(Math.floor(room / 2)) + 'a'.repeat(room % 2);
+    expect(Buffer.byteLength(code) + Buffer.byteLength(stdin)).toBe(1_048_576);
+    const fits = await manager.execute(id, OWNER, { code, stdin });
+    expect(fits.stderr).toBe(`${Buffer.byteLength(stdin)}\n`);
+    expect(fits.stdout === stdin).toBe(true);
+    await expect(manager.execute(id, OWNER, { code, stdin: `${stdin}x` })).rejects.toMatchObject({
+      code: 'PayloadTooLarge',
+    });
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxManager } from '../src/index.js';
 import { testManager } from './fixtures.js';
@@ -140,5 +141,47 @@ describe('files in the workspace', () => {
     });
     await expect(manager.destroy(id, 'tenant-b')).rejects.toMatchObject({ code: 'SandboxNotFound' });
     expect(await manager.list('tenant-b')).toEqual([]);
+  });
+});
+
+describe('files at the default limit (max_file_bytes 8 MiB)', () => {
+  const MAX = 8 * 1_048_576;
+  let full: SandboxManager;
+  let sandboxId: string;
+  beforeAll(async () => {
+    full = testManager();
+    await full.start();
+    sandboxId = (await full.create({ language: 'python', owner: OWNER })).sandbox_id;
+  });
+  afterAll(async () => {
+    await full.stop({ destroySandboxes: true });
+  });
+
+  it('writes and reads back every byte of a file of exactly max_file_bytes; one byte more is refused both ways', async () => {
+    const bytes = randomBytes(MAX);
+    await full.writeFile(sandboxId, OWNER, 'exact.bin', bytes);
+    const back = await full.readFile(sandboxId, OWNER, 'exact.bin');
+    expect(back.length).toBe(MAX);
+    expect(Buffer.compare(back, bytes)).toBe(0);
+    // What the program sees is what was written.
+    const seen = await full.execute(sandboxId, OWNER, {
+      code: "import hashlib\nprint(hashlib.sha256(open('exact.bin','rb').read()).hexdigest())",
+    });
+    expect(seen.stdout).toBe(`${createHash('sha256').update(bytes).digest('hex')}\n`);
+
+    await expect(full.writeFile(sandboxId, OWNER, 'over.bin', randomBytes(MAX + 1))).rejects.toMatchObject({
+      code: 'FileTooLarge',
+    });
+    await full.execute(sandboxId, OWNER, { code: `open('over.bin','wb').write(b'o' * ${MAX + 1})` });
+    await expect(full.readFile(sandboxId, OWNER, 'over.bin')).rejects.toMatchObject({ code: 'FileTooLarge' });
+  });
+
+  it('reads a file a program wrote in one large write, byte for byte', async () => {
+    const made = await full.execute(sandboxId, OWNER, {
+      code: "import os\nfd = os.open('made.bin', os.O_WRONLY | os.O_CREAT)\ndata = bytes(range(256)) * 8192\nwhile data:\n    data = data[os.write(fd, data):]",
+    });
+    expect(made.exit_code, made.stderr).toBe(0);
+    const back = await full.readFile(sandboxId, OWNER, 'made.bin');
+    expect(Buffer.compare(back, Buffer.alloc(256 * 8192, Buffer.from([...Array(256).keys()])))).toBe(0);
   });
 });

@@ -29,6 +29,24 @@ describe('CappedOutput', () => {
     expect(out.truncated).toBe(false);
     expect(out.text()).toBe('a\uFFFDb');
   });
+
+  it('tells the kept bytes as text as they arrive: the pieces joined are text(), whatever the cuts', async () => {
+    // Multi-byte characters cut between writes and by the cap, bytes that are not UTF-8 at all.
+    const bytes = Buffer.concat([Buffer.from('aé€😀b'), Buffer.from([0xff, 0xc3]), Buffer.from('€z😀')]);
+    for (const limit of [1, 2, 3, 5, 8, 12, 13, bytes.length - 1, bytes.length, bytes.length + 1]) {
+      for (const step of [1, 2, 3, 7]) {
+        const pieces: string[] = [];
+        const out = new CappedOutput(limit, (text) => pieces.push(text));
+        for (let i = 0; i < bytes.length; i += step)
+          await new Promise<void>((resolve) => out.write(bytes.subarray(i, i + step), () => resolve()));
+        out.finish();
+        out.finish();
+        expect(pieces.join(''), `limit ${limit}, writes of ${step}`).toBe(out.text());
+        expect(pieces.join('').split(TRUNCATION_MARKER).length - 1).toBe(limit < bytes.length ? 1 : 0);
+        expect(pieces).not.toContain('');
+      }
+    }
+  });
 });
 
 describe('buildContainerSpec', () => {

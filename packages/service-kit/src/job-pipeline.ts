@@ -5,6 +5,7 @@ import {
   BatchStore,
   JobDispatcher,
   JobEvents,
+  JobEventStream,
   JobService,
   JobStore,
   KeptSandboxAdmission,
@@ -12,6 +13,7 @@ import {
   SandboxDirectory,
   StoreHeadroom,
   SubmissionQuotas,
+  StreamNotifier,
   WorkerRegistry,
   type JobServiceOptions,
 } from '@harombe/queue';
@@ -32,6 +34,10 @@ export interface JobPipeline {
   /** Quotas and room for kept sandboxes. */
   admission: KeptSandboxAdmission;
   events: JobEvents;
+  /** The events of jobs and batches (Redis streams), for the API's live events. */
+  eventStream: JobEventStream;
+  /** Wakes readers of those streams; its connection opens on the first watch. */
+  notifier: StreamNotifier;
   dispatcher: JobDispatcher;
   jobs: JobService;
   policy: RiskPolicy;
@@ -64,6 +70,8 @@ export function createJobPipeline(
   const workers = new WorkerRegistry(redis.commands, keys, config.worker.lost_after_seconds * 1000);
   const sandboxes = new SandboxDirectory(redis.commands, keys);
   const events = new JobEvents(redis.subscriber, keys);
+  const eventStream = new JobEventStream({ redis: redis.commands, keys });
+  const notifier = new StreamNotifier(() => redis.commands.duplicate());
   const admission = new KeptSandboxAdmission({ directory: sandboxes, workers, quotas: config.quotas, clock });
   const dispatcher = new JobDispatcher({
     connection: redis.bullConnection(),
@@ -116,6 +124,8 @@ export function createJobPipeline(
     sandboxes,
     admission,
     events,
+    eventStream,
+    notifier,
     dispatcher,
     jobs,
     policy,
@@ -125,6 +135,7 @@ export function createJobPipeline(
       await webhooks.stop();
       await dispatcher.close();
       await events.close();
+      await notifier.close();
     },
   };
 }

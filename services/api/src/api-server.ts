@@ -42,9 +42,11 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { requireScope, sha256Hex, type ApiKeyring } from './api-keyring.js';
+import { batchResultLines } from './batch-results.js';
+import { registerEventRoutes, type EventRoutesOptions } from './event-routes.js';
 import { toErrorResponse } from './http-errors.js';
 import { RefusedAuthRecorder } from './refused-auth-recorder.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
@@ -69,6 +71,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Subscriptions, the signing secret and deliveries under /v1/webhooks. Default: no such routes. */
   webhooks?: Webhooks;
+  /** The live event routes' streams and settings (see EventRoutesOptions). Default: no such routes. */
+  events?: Pick<EventRoutesOptions, 'stream' | 'notifier' | 'heartbeatMs' | 'stallMs' | 'pageSize'>;
 }
 
 /** The default of api.max_body_bytes. */
@@ -102,7 +106,6 @@ const errors = {
   503: ErrorBody,
 };
 const secured = [{ bearer: [] }];
-const RESULTS_PAGE = 500;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -324,16 +327,9 @@ export async function buildApiServer(options: ApiServerOptions) {
     },
     async (request, reply) => {
       const batch = await batchOf(auth(request), request.params.batch_id);
-      const { store, batches } = options;
-      async function* lines(): AsyncGenerator<string> {
-        for (let offset = 0; offset < batch.total; offset += RESULTS_PAGE) {
-          const jobs = await store.getMany(await batches.jobIds(batch.batch_id, offset, RESULTS_PAGE));
-          let chunk = '';
-          for (const job of jobs) if (job && isTerminal(job.status)) chunk += `${JSON.stringify(toJobView(job))}\n`;
-          if (chunk) yield chunk;
-        }
-      }
-      return reply.type('application/x-ndjson').send(Readable.from(lines()) as never);
+      // A byte stream: lines are read from Redis only as the client takes them.
+      const lines = Readable.from(batchResultLines(options.store, options.batches, batch), { objectMode: false });
+      return reply.type('application/x-ndjson').send(lines as never);
     },
   );
 
@@ -500,6 +496,32 @@ export async function buildApiServer(options: ApiServerOptions) {
       });
     },
   );
+
+  if (options.events) {
+    const streams = new Gauge({
+      name: 'harombe_api_event_streams',
+      help: 'Live event streams (SSE) open now',
+      registers: [options.metrics],
+    });
+    const closed = new Counter({
+      name: 'harombe_api_event_streams_closed_total',
+      help: 'Live event streams closed, by why: ended (all sent), left (the client), stalled (took nothing for too long), shutdown',
+      labelNames: ['reason'],
+      registers: [options.metrics],
+    });
+    registerEventRoutes(app as unknown as FastifyInstance, {
+      ...options.events,
+      service,
+      store: options.store,
+      batches: options.batches,
+      auth,
+      onOpened: () => streams.inc(),
+      onClosed: (reason) => {
+        streams.dec();
+        closed.inc({ reason });
+      },
+    });
+  }
 
   return app;
 }

@@ -52,6 +52,12 @@ export class ApiService {
       clock,
       logger,
       maxBodyBytes: config.api.max_body_bytes,
+      events: {
+        stream: this.pipeline.eventStream,
+        notifier: this.pipeline.notifier,
+        heartbeatMs: config.api.events.heartbeat_seconds * 1000,
+        stallMs: config.api.events.stall_timeout_seconds * 1000,
+      },
     });
     await this.pipeline.events.start();
     await this.app.listen({ host: config.api.host, port: config.api.port });

@@ -5,6 +5,8 @@ import {
   AuditTrail,
   JobConsumer,
   JobEvents,
+  JobEventStream,
+  JobOutputWriter,
   JobStore,
   KeptSandboxAdmission,
   RedisKeys,
@@ -124,8 +126,25 @@ export class WorkerService {
       clock: this.clock,
     });
     const tools = new CodeExecutionTools(this.sandboxes, (tenant) => admission.reserve(tenant));
+    const eventStream = new JobEventStream({ redis: this.redis.commands, keys });
     const runners: Record<ToolName, ToolRunner> = {
-      code_execute: (job, signal) => tools.code_execute(job.params, job.tenant, signal, job.job_id),
+      // The output goes to the job's event stream as it is written; all of it before the job ends.
+      code_execute: async (job, signal) => {
+        const output = new JobOutputWriter(eventStream, job.job_id, this.workerId, {
+          onError: (error) => log.warn({ err: error, job_id: job.job_id }, 'live output not appended'),
+        });
+        try {
+          return await tools.code_execute(
+            job.params,
+            job.tenant,
+            signal,
+            (stream, text) => output.write(stream, text),
+            job.job_id,
+          );
+        } finally {
+          await output.close();
+        }
+      },
       code_install_package: (job) => tools.code_install_package(job.params, job.tenant, job.job_id),
       code_write_file: (job) => tools.code_write_file(job.params, job.tenant),
       code_read_file: (job) => tools.code_read_file(job.params, job.tenant),

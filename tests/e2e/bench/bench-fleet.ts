@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --jobs N --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S
- *                   --only rounds,memory,oneshot,idle --profile DIR]
+ *                   --first-byte N --only rounds,memory,first_byte,oneshot,idle --profile DIR]
  *
  * Every scenario runs the fleet and, in the same run, the raw baseline doing the same work; the
  * figures are reported as ratios and written to bench-results/fleet.json.
@@ -16,6 +16,11 @@
  *   throughput ratio, job p50/p95 (started → finished and accepted → finished), the peak of live
  *   sandboxes (sampled every 250 ms) and those left 10 s after the batch, GET /v1/jobs/{id} p99
  *   during the batch, and how late an approval left to expire during the batch was expired.
+ * - First byte (`first_byte`): a program that prints, sleeps 1 s and prints again, in a kept
+ *   sandbox, its output read through the job's event stream (POST /v1/jobs, then
+ *   GET /v1/jobs/{id}/events), against `docker exec` of the same program into a bare runsc
+ *   container reading its pipe, alternately. Reported: time to the first byte and to the second
+ *   line on each side (p50), their ratio and difference.
  * - Idle (`idle`): kept sandboxes left idle, their CPU read from their containers' cgroups.
  *
  * `--profile DIR` runs every service with `node --cpu-prof`: DIR gets one .cpuprofile per service
@@ -49,7 +54,11 @@ const idleSandboxes = Number(option('--idle', '50'));
 const idleSeconds = Number(option('--idle-seconds', '60'));
 /** The scenarios to run (default: all of them). */
 const profileDir = option('--profile', '');
-const only = new Set(option('--only', 'rounds,memory,oneshot,idle').split(','));
+const only = new Set(option('--only', 'rounds,memory,first_byte,oneshot,idle').split(','));
+const firstByteRuns = Number(option('--first-byte', '10'));
+/** Prints, sleeps 1 s, prints again: how soon each line reaches whoever watches. The comment makes it LOW risk here. */
+const FIRST_BYTE_PROGRAM =
+  "# first byte\nimport time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second', flush=True)";
 /** The one-shot batch runs on a worker of this concurrency, and the raw baseline at the same. */
 const ONE_SHOT_CONCURRENCY = 2;
 /** An approval left to expire during the one-shot batch waits this long. */
@@ -383,6 +392,105 @@ async function idleCost(client: HarombeClient, count: number, seconds: number) {
   };
 }
 
+/** When the first output byte and the second line came, in ms from `t0`. */
+interface LineTimes {
+  first_byte_ms: number;
+  second_line_ms: number;
+}
+
+/** Watches output as it comes: the first piece's time, and the time `second` is complete. */
+function lineClock(t0: number): { seen(text: string): void; times(): LineTimes } {
+  let text = '';
+  let first: number | undefined;
+  let second: number | undefined;
+  return {
+    seen(piece) {
+      const now = performance.now() - t0;
+      first ??= now;
+      text += piece;
+      if (second === undefined && text.includes('second\n')) second = now;
+    },
+    times() {
+      if (first === undefined || second === undefined) throw new Error(`output incomplete: ${JSON.stringify(text)}`);
+      return { first_byte_ms: first, second_line_ms: second };
+    },
+  };
+}
+
+/**
+ * FIRST_BYTE_PROGRAM `runs` times each way, alternately: through the fleet (a kept sandbox; the
+ * job submitted, then its event stream read) and raw (`docker exec` into a bare runsc container,
+ * its pipe read as it comes).
+ */
+async function firstByte(client: HarombeClient, runs: number) {
+  const container = await docker.createContainer(rawBaselineSpec(sandboxConfig, ['sleep', 'infinity']));
+  const made = await client.submitJob({
+    tool: 'code_execute',
+    params: { language: 'python', code: FIRST_BYTE_PROGRAM, keep_sandbox: true },
+    wait_seconds: 60,
+  });
+  if (made.status !== 'completed') throw new Error(`first-byte warm-up ${made.status}: ${JSON.stringify(made.error)}`);
+  const sandbox_id = made.result?.sandbox_id as string;
+  const raw: LineTimes[] = [];
+  const fleet: LineTimes[] = [];
+  try {
+    await container.start();
+    const rawRun = async (): Promise<LineTimes> => {
+      const clock = lineClock(performance.now());
+      const outcome = await dockerExec(container, {
+        cmd: ['python3', '-c', FIRST_BYTE_PROGRAM],
+        maxOutputBytes: 4096,
+        onOutput: (_stream, text) => clock.seen(text),
+      });
+      if (outcome.exitCode !== 0) throw new Error(`baseline exec failed: ${outcome.stderr.text()}`);
+      return clock.times();
+    };
+    const fleetRun = async (): Promise<LineTimes> => {
+      const clock = lineClock(performance.now());
+      const job = await client.submitJob({
+        tool: 'code_execute',
+        params: { language: 'python', code: FIRST_BYTE_PROGRAM, sandbox_id },
+      });
+      let end: JobView['status'] | undefined;
+      for await (const event of client.streamJob(job.job_id)) {
+        if (event.type === 'stdout') clock.seen(event.data.text);
+        if (event.type === 'status') end = event.data.status;
+      }
+      if (end !== 'completed') throw new Error(`first-byte job ended ${end}`);
+      return clock.times();
+    };
+    await rawRun(); // untimed warm-up
+    for (let i = 0; i < runs; i += 1) {
+      raw.push(await rawRun());
+      fleet.push(await fleetRun());
+      process.stderr.write(`\r  first byte: ${i + 1}/${runs}   `);
+    }
+    process.stderr.write('\n');
+  } finally {
+    await container.remove({ force: true });
+    await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
+  }
+  const p50 = (times: LineTimes[], key: keyof LineTimes) =>
+    percentile(
+      times.map((t) => t[key]),
+      50,
+    );
+  const side = (times: LineTimes[]) => ({
+    first_byte_p50_ms: p50(times, 'first_byte_ms'),
+    second_line_p50_ms: p50(times, 'second_line_ms'),
+    runs: times,
+  });
+  const rawSide = side(raw);
+  const fleetSide = side(fleet);
+  return {
+    program: FIRST_BYTE_PROGRAM,
+    raw: rawSide,
+    fleet: fleetSide,
+    first_byte_ratio: fleetSide.first_byte_p50_ms / rawSide.first_byte_p50_ms,
+    second_line_delta_ms: fleetSide.second_line_p50_ms - rawSide.second_line_p50_ms,
+  };
+}
+
 /** A local fleet on its own Redis, with the benchmark's key and policy. */
 async function startFleet(dir: string, config: Record<string, unknown>) {
   const redis = new LocalRedis(await freeLoopbackPort(), join(dir, 'redis'));
@@ -412,6 +520,12 @@ async function startFleet(dir: string, config: Record<string, unknown>) {
               risk: 'LOW',
               conditions: [{ param: 'code', matches: String.raw`^print\('bench'\)$|^print\(\d+\)$` }],
               description: 'Benchmark programs',
+            },
+            {
+              tools: ['code_execute'],
+              risk: 'LOW',
+              conditions: [{ param: 'code', matches: '^# first byte\n' }],
+              description: 'Benchmark: the first-byte program',
             },
             {
               tools: ['code_execute'],
@@ -477,6 +591,8 @@ async function main(): Promise<void> {
     get_p99_ms_max: 200,
     approval_expiry_lateness_ms_max: 2000,
     idle_cpu_percent_max: 0.2,
+    first_byte_ratio_max: 1.25,
+    second_line_delta_ms_max: 100,
   };
   process.stderr.write(
     `fleet benchmark: kept rounds of ${jobsPerRound} jobs at concurrency ${concurrencies.join(', ')}; a one-shot batch of ${oneShotJobs}; ${idleSandboxes} idle sandboxes\n`,
@@ -489,6 +605,7 @@ async function main(): Promise<void> {
   const rounds = [];
   const problems: Record<string, Record<string, number>> = {};
   let memory: Awaited<ReturnType<typeof batchMemory>> | undefined;
+  let firstByteResult: Awaited<ReturnType<typeof firstByte>> | undefined;
   try {
     const pids = fleetProcesses(kept.fleet, kept.redis);
     for (const concurrency of only.has('rounds') ? concurrencies : []) {
@@ -507,6 +624,7 @@ async function main(): Promise<void> {
         fleet_cpu_ms_per_job: perJob,
       });
     }
+    if (only.has('first_byte')) firstByteResult = await firstByte(kept.client, firstByteRuns);
     if (only.has('memory')) memory = await batchMemory(kept.client, kept.fleet.api!.child.pid!);
   } finally {
     problems.kept = await kept.stop();
@@ -565,6 +683,18 @@ async function main(): Promise<void> {
       `\nAPI memory while accepting a ${memory.jobs}-job batch: ${memory.api_rss_before_mb.toFixed(0)} MB before, ${memory.api_rss_peak_mb.toFixed(0)} MB peak (bar < ${bars.api_rss_mb_max} MB: ${met(memory.api_rss_peak_mb < bars.api_rss_mb_max)}); accepted in ${(memory.accept_ms / 1000).toFixed(1)} s`,
     );
   }
+  if (firstByteResult) {
+    const f = firstByteResult;
+    console.log(
+      `\nFirst byte (prints, sleeps 1 s, prints), ${f.fleet.runs.length} runs each way, through the event stream vs docker exec reading its pipe:`,
+    );
+    console.log(
+      `- first byte: fleet p50 ${f.fleet.first_byte_p50_ms.toFixed(0)} ms, raw p50 ${f.raw.first_byte_p50_ms.toFixed(0)} ms: ${f.first_byte_ratio.toFixed(2)}x (bar <= ${bars.first_byte_ratio_max}x: ${met(f.first_byte_ratio <= bars.first_byte_ratio_max)})`,
+    );
+    console.log(
+      `- second line: fleet p50 ${f.fleet.second_line_p50_ms.toFixed(0)} ms, raw p50 ${f.raw.second_line_p50_ms.toFixed(0)} ms: ${f.second_line_delta_ms.toFixed(0)} ms later (bar <= ${bars.second_line_delta_ms_max} ms: ${met(f.second_line_delta_ms <= bars.second_line_delta_ms_max)})`,
+    );
+  }
   if (oneshot) {
     const o = oneshot;
     console.log(
@@ -599,18 +729,41 @@ async function main(): Promise<void> {
   }
   const out = resolve(import.meta.dirname, '../../../bench-results');
   mkdirSync(out, { recursive: true });
+  const date = new Date().toISOString();
+  const ran = {
+    rounds: rounds.length > 0 ? rounds : undefined,
+    memory,
+    first_byte: firstByteResult,
+    oneshot,
+    idle,
+  };
+  // A run of some scenarios (--only) keeps the others' figures from the file, each with its date.
+  let previous: Record<string, unknown> = {};
+  try {
+    previous = JSON.parse(readFileSync(join(out, 'fleet.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    previous = {};
+  }
+  const previousDates = (previous.dates ?? {}) as Record<string, string>;
+  const sections: Record<string, unknown> = {};
+  const dates: Record<string, string> = {};
+  for (const [name, value] of Object.entries(ran)) {
+    const kept = value === undefined && previous[name] !== undefined;
+    sections[name] = kept ? previous[name] : value;
+    if (value !== undefined) dates[name] = date;
+    else if (kept) dates[name] = previousDates[name] ?? String(previous.date);
+  }
   writeFileSync(
     join(out, 'fleet.json'),
     JSON.stringify(
       {
-        date: new Date().toISOString(),
+        date,
+        dates,
         program: PROGRAM,
         jobs_per_round: jobsPerRound,
         limits: sandboxConfig.limits,
-        rounds,
-        memory,
-        oneshot,
-        idle,
+        ...sections,
+        rounds: sections.rounds ?? [],
         logged_problems: problems,
         bars,
       },

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { HarombeApiError, isHarombeApiError, sleep, type HarombeClient } from '@harombe/client';
+import { HarombeApiError, isHarombeApiError, type HarombeClient } from '@harombe/client';
 import { ExecutionResult, isTerminal, LANGUAGES, SandboxId, type CodeExecuteParams, type JobView } from '@harombe/core';
 import { Option, type Command } from 'commander';
 import { connectionFlags, createClient } from '../api-client-options.js';
@@ -17,9 +17,13 @@ export interface ExecOnFleetOptions {
   waitSeconds?: number | undefined;
   /** Aborting it (Ctrl-C) cancels the job: exit 130. */
   signal?: AbortSignal | undefined;
-  /** Seconds between looks at a job awaiting approval, to report the decision. Default 5. */
-  approvalPollSeconds?: number;
   io?: ExecIo;
+}
+
+/** What of a program's output was written as it came. */
+interface Written {
+  stdout: string;
+  stderr: string;
 }
 
 const INTERRUPTED = Symbol('interrupted');
@@ -32,8 +36,9 @@ export function approvalWaitingLine(job: JobView): string {
 }
 
 /**
- * Runs a code_execute job on the fleet as if it ran here: submits it, says so on stderr while it
- * waits for approval, then writes the program's stdout and stderr and answers the exit status
+ * Runs a code_execute job on the fleet as if it ran here: submits it, follows its live events
+ * (GET /v1/jobs/{job_id}/events), says on stderr when it waits for approval and who approved it,
+ * writes the program's stdout and stderr as the program writes them, and answers the exit status
  * (see execExitCode). A TimeoutError of the wait answers 124; HarombeApiErrors of the API
  * otherwise propagate.
  */
@@ -43,12 +48,12 @@ export async function execOnFleet(
   options: ExecOnFleetOptions = {},
 ): Promise<number> {
   const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
-  const pollSeconds = options.approvalPollSeconds ?? 5;
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(INTERRUPTED);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let job: JobView | undefined;
+  const written: Written = { stdout: '', stderr: '' };
   const timer =
     options.waitSeconds === undefined
       ? undefined
@@ -68,26 +73,7 @@ export async function execOnFleet(
     // and only the answer names it, so that it can be cancelled.
     job = await client.submitJob({ tool: 'code_execute', params: params as Record<string, unknown> });
     if (signal.aborted) throw signal.reason;
-    let announced: string | undefined;
-    while (!isTerminal(job.status)) {
-      if (job.status === 'awaiting_approval') {
-        const approvalId = job.approval?.approval_id;
-        if (approvalId !== announced) {
-          io.stderr.write(`${approvalWaitingLine(job)}\n`);
-          announced = approvalId;
-        }
-        // A long-poll answers when the job ends, not when it is approved: look again every few seconds
-        // (and never faster, should a proxy answer long-polls at once).
-        const asked = Date.now();
-        job = await client.getJob(job.job_id, { wait_seconds: pollSeconds, signal });
-        const rest = pollSeconds * 1000 - (Date.now() - asked);
-        if (job.status === 'awaiting_approval' && rest > 0) await sleep(rest, signal);
-        continue;
-      }
-      if (announced !== undefined) announced = announceApproval(job, io);
-      job = await client.waitForJob(job.job_id, { signal });
-    }
-    if (announced !== undefined) announceApproval(job, io);
+    job = await followJob(client, job, io, written, (seen) => (job = seen), signal);
   } catch (error) {
     const reason = signal.aborted ? signal.reason : error;
     if (reason === INTERRUPTED || isHarombeApiError(reason, 'TimeoutError')) {
@@ -106,7 +92,59 @@ export async function execOnFleet(
     if (timer) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
-  return reportExecution(job, io);
+  return reportExecution(job, io, written);
+}
+
+/**
+ * Follows a submitted job's events to its end: the approval it waits for and who gave it (on
+ * stderr), the program's output as it comes (kept in `written`). `seen` is told the job as it
+ * moves; answers the ended job.
+ */
+async function followJob(
+  client: HarombeClient,
+  submitted: JobView,
+  io: ExecIo,
+  written: Written,
+  seen: (job: JobView) => void,
+  signal: AbortSignal,
+): Promise<JobView> {
+  let job = submitted;
+  let announced: string | undefined;
+  for await (const event of client.streamJob(job.job_id, { signal })) {
+    if (event.type !== 'status') {
+      io[event.type].write(event.data.text);
+      written[event.type] += event.data.text;
+      continue;
+    }
+    const { status, approval, risk, risk_reason, risk_matched, result, error } = event.data;
+    if (job.status === 'running' && status === 'queued') {
+      // Its worker was lost and it runs again (max_attempts): the next attempt's output is whole on its own.
+      io.stderr.write(`\nharombe: the job's worker was lost; it runs again\n`);
+      written.stdout = '';
+      written.stderr = '';
+    }
+    job = {
+      ...job,
+      status,
+      ...(approval !== undefined ? { approval } : {}),
+      ...(risk !== undefined ? { risk } : {}),
+      ...(risk_reason !== undefined ? { risk_reason } : {}),
+      ...(risk_matched !== undefined ? { risk_matched } : {}),
+      ...(result !== undefined ? { result } : {}),
+      ...(error !== undefined ? { error } : {}),
+    };
+    seen(job);
+    if (status === 'awaiting_approval') {
+      if (job.approval?.approval_id !== announced) {
+        io.stderr.write(`${approvalWaitingLine(job)}\n`);
+        announced = job.approval?.approval_id;
+      }
+    } else if (announced !== undefined && job.approval?.status === 'approved') {
+      announced = announceApproval(job, io);
+    }
+  }
+  // The stream ended without the job's end (its events expired): ask for the job itself.
+  return isTerminal(job.status) ? job : client.waitForJob(job.job_id, { signal });
 }
 
 /** `approved by <who>: <reason>` once a job announced as waiting was approved. */
@@ -149,13 +187,22 @@ export function execExitCode(job: JobView): number {
   return result.error && result.exit_code === 0 ? EXIT.failed : result.exit_code;
 }
 
-/** Writes an ended job's output as the program wrote it, then why it did not succeed; answers the exit status. */
-export function reportExecution(job: JobView, io: ExecIo): number {
+/**
+ * Writes an ended job's output as the program wrote it (what was `written` live already, only the
+ * rest), then why it did not succeed; answers the exit status.
+ */
+export function reportExecution(job: JobView, io: ExecIo, written: Written = { stdout: '', stderr: '' }): number {
   const parsed = ExecutionResult.safeParse(job.result);
   const result = parsed.success ? parsed.data : undefined;
+  const rest = (stream: keyof Written, text: string): string => {
+    if (text.startsWith(written[stream])) return text.slice(written[stream].length);
+    // Live output that does not lead to the result's (some of it never reached the stream): all of it again.
+    io.stderr.write(`\nharombe: the live ${stream} missed some of the output; all of it follows\n`);
+    return text;
+  };
   if (job.status === 'completed' && result) {
-    io.stdout.write(result.stdout);
-    io.stderr.write(result.stderr);
+    io.stdout.write(rest('stdout', result.stdout));
+    io.stderr.write(rest('stderr', result.stderr));
     // A sandbox kept for later calls is named, once: the next `exec --sandbox` needs its id.
     if (result.sandbox_kept && result.sandbox_id && job.params.sandbox_id === undefined) {
       io.stderr.write(`harombe: kept sandbox ${result.sandbox_id}\n`);
@@ -167,8 +214,8 @@ export function reportExecution(job: JobView, io: ExecIo): number {
     return execExitCode(job);
   }
   const message = job.error?.message ?? `job ${job.job_id} ended ${job.status}`;
-  if (result?.stdout) io.stdout.write(result.stdout);
-  if (result?.stderr && result.stderr !== message) io.stderr.write(result.stderr);
+  if (result?.stdout) io.stdout.write(rest('stdout', result.stdout));
+  if (result?.stderr && result.stderr !== message) io.stderr.write(rest('stderr', result.stderr));
   io.stderr.write(`harombe: ${job.error?.code ?? job.status}: ${message}\n`);
   return EXIT.failed;
 }
@@ -181,6 +228,29 @@ interface ExecFlags {
   keepBackground?: boolean;
   timeout?: number;
   wait?: number;
+  stdinFile?: string;
+}
+
+/**
+ * The program's stdin from --stdin-file: a file, or "-" for this process's own stdin (unless the
+ * program itself comes from there). Text: bytes that are not UTF-8 become U+FFFD.
+ */
+export function stdinText(
+  stdinFile: string | undefined,
+  programFile: string | undefined,
+  readStdin: () => string = () => readFileSync(0, 'utf8'),
+): string | undefined {
+  if (stdinFile === undefined) return undefined;
+  if (stdinFile === '-') {
+    if (programFile === '-')
+      throw new CliError('InvalidArgument', 'the program and its stdin cannot both come from "-"');
+    return readStdin();
+  }
+  try {
+    return readFileSync(stdinFile, 'utf8');
+  } catch (error) {
+    throw unreadable(stdinFile, error);
+  }
 }
 
 /** The program text from -c, a file, or stdin ("-"): exactly one of them. */
@@ -227,6 +297,10 @@ export function registerExecCommand(program: Command): void {
       'give up after this long, approval included, and cancel the job (exit 124); default: wait as long as it takes',
       seconds,
     )
+    .option(
+      '--stdin-file <file>',
+      'feed this file to the program\'s stdin ("-": what is piped to harombe); counted with the code against max_code_bytes',
+    )
     .argument('[file]', 'file holding the program ("-" for stdin)')
     .addHelpText(
       'after',
@@ -234,10 +308,12 @@ export function registerExecCommand(program: Command): void {
     )
     .action(async (file: string | undefined, options: ExecFlags, command: Command) => {
       const code = programText(file, options.code);
+      const stdin = stdinText(options.stdinFile, file);
       const client = createClient('submit', { flags: connectionFlags(command) });
       const params: CodeExecuteParams = {
         language: options.language,
         code,
+        ...(stdin !== undefined ? { stdin } : {}),
         ...(options.sandbox ? { sandbox_id: options.sandbox } : {}),
         ...(options.keepSandbox ? { keep_sandbox: true } : {}),
         ...(options.keepBackground ? { keep_background: true } : {}),

@@ -41,8 +41,6 @@ export interface SubmitOptions {
   resubmit?: boolean;
   /** Check the file only. */
   dryRun?: boolean;
-  /** Seconds between progress polls; default 2. */
-  pollSeconds?: number;
   /** Stops waiting (Ctrl-C); the jobs keep running and a re-run resumes. */
   signal?: AbortSignal;
   /** Default process.stderr; a TTY gets a progress bar, anything else a line every `lineIntervalMs`. */
@@ -241,25 +239,50 @@ export function createProgressReporter(
   };
 }
 
-/** Polls the batches' counts until every job has ended. */
+/**
+ * Follows the batches' live events (GET /v1/batches/{batch_id}/events, one stream per batch)
+ * until every job has ended, reporting the counts as they change: no polling. Each stream
+ * resumes on its own after a dropped connection.
+ */
 export async function waitForBatches(
   client: HarombeClient,
   batchIds: readonly string[],
-  options: { pollSeconds?: number; signal?: AbortSignal; reporter?: ProgressReporter } = {},
+  options: { signal?: AbortSignal; reporter?: ProgressReporter } = {},
 ): Promise<Progress> {
-  const seen = new Map<string, { total: number; counts: StatusCounts; finished: boolean }>();
-  for (;;) {
-    for (const batchId of batchIds) {
-      if (seen.get(batchId)?.finished) continue;
-      const view = await client.getBatch(batchId, { limit: 1, signal: options.signal });
-      const progress = sumProgress([view]);
-      seen.set(batchId, { total: view.total, counts: view.counts, finished: progress.finished >= view.total });
-    }
+  const seen = new Map<string, { total: number; counts: StatusCounts }>();
+  // Every batch's size first, so the bar's total is right from its first step.
+  for (const batchId of batchIds) {
+    const view = await client.getBatch(batchId, { limit: 1, signal: options.signal });
+    seen.set(batchId, { total: view.total, counts: view.counts });
+  }
+  const report = (): Progress => {
     const progress = sumProgress([...seen.values()]);
     options.reporter?.update(progress, batchIds);
-    if (progress.finished >= progress.total) return progress;
-    await sleep((options.pollSeconds ?? 2) * 1000, options.signal);
+    return progress;
+  };
+  report();
+  // One stream failing stops the others.
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.all(
+      batchIds.map(async (batchId) => {
+        try {
+          for await (const event of client.streamBatch(batchId, { signal: stop.signal })) {
+            seen.set(batchId, { total: event.data.total, counts: event.data.counts });
+            report();
+          }
+        } catch (error) {
+          stop.abort(error);
+          throw error;
+        }
+      }),
+    );
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
   }
+  return report();
 }
 
 /** Tally of what was written. */
@@ -364,7 +387,6 @@ export async function submitFile(
   let progress: Progress;
   try {
     progress = await waitForBatches(client, submitted.batchIds, {
-      pollSeconds: options.pollSeconds,
       signal: options.signal,
       reporter,
     });
