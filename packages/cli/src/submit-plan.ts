@@ -123,8 +123,8 @@ export function fileSha256(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-/** Request bodies stay under this (the API's default max_body_bytes is 32 MiB). */
-export const MAX_CHUNK_BYTES = 16 * 1_048_576;
+/** Request bodies stay under this (the API's default max_body_bytes is 2 MiB). */
+export const MAX_CHUNK_BYTES = 1_900_000;
 
 export interface Chunk {
   /** 0-based position among the file's chunks. */

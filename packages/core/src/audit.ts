@@ -21,6 +21,10 @@ export const AUDIT_EVENT_TYPES = [
   'execution_finished',
   /** A sandbox tried to reach a destination its network policy does not allow. */
   'network_refused',
+  /** A request came with a missing, malformed or unknown API key (rate-limited per source address). */
+  'authentication_refused',
+  /** A decision was refused: by the job's own submitter, or by another tenant's approver (recorded under the job's tenant). */
+  'decision_refused',
 ] as const;
 export const AuditEventType = z.enum(AUDIT_EVENT_TYPES);
 export type AuditEventType = z.infer<typeof AuditEventType>;

@@ -75,6 +75,12 @@ export const SandboxConfig = z.strictObject({
   max_code_bytes: z.number().int().positive().default(1_048_576),
   /** Processes (threads included) the sandbox user may run at once: what stops a fork bomb. */
   max_processes: z.number().int().min(8).max(4096).default(128),
+  /**
+   * Files, directories and links a sandbox may hold in /workspace and /tmp together. Each costs
+   * the sandbox's memory that no size limit counts (an empty file holds no block); an execution
+   * that takes the count past this is ended with DiskLimitExceeded.
+   */
+  max_files: z.number().int().min(16).max(1_000_000).default(32_768),
   network: z
     .strictObject({
       enabled_by_default: z.literal(false).default(false),
@@ -206,12 +212,15 @@ export const ApiConfig = z.strictObject({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
   keys: z.array(ApiKeyConfig).default([]),
-  /** Largest request body, in bytes (a 10,000-job batch fits). */
+  /**
+   * Largest request body, in bytes: 2 MiB (a 10,000-job batch of small programs, or one program of
+   * max_code_bytes, fits). Larger: 413 PayloadTooLarge. Raise it to write larger files through the API.
+   */
   max_body_bytes: z
     .number()
     .int()
     .positive()
-    .default(32 * 1_048_576),
+    .default(2 * 1_048_576),
   /** How long finished jobs and their results are kept, in seconds. */
   result_ttl_seconds: z.number().int().positive().default(86_400),
   events: EventsConfig.default(EventsConfig.parse({})),
@@ -264,24 +273,69 @@ export const WorkerConfig = z.strictObject({
   max_sandboxes: z.number().int().min(1).max(10_000).optional(),
 });
 
-/** Limits on what one tenant may hold. */
-export const TenantQuotas = z.strictObject({
+const MIB = 1_048_576;
+
+/** The submission quotas' fields, without defaults: overrides (per tenant, per key) set only what they name. */
+const SUBMISSION_QUOTA_FIELDS = {
+  /** Jobs submitted per second, on average: the rate a token bucket refills at. Past it: 429 RateLimited. */
+  submissions_per_second: z.number().positive().max(1_000_000),
+  /** Jobs that may come at once above that rate: the bucket's size (a batch larger than this is refused with LimitTooHigh). */
+  submission_burst: z.number().int().min(1).max(1_000_000),
+  /** Jobs waiting at once, queued or awaiting approval. Past it: 429 QuotaExceeded. */
+  max_waiting_jobs: z.number().int().min(1),
+  /**
+   * Bytes of jobs held in the job store at once: their params as submitted and their results,
+   * until they expire (`api.result_ttl_seconds` after they end). Past it: 429 QuotaExceeded.
+   */
+  max_stored_bytes: z.number().int().min(1),
+};
+const TENANT_QUOTA_FIELDS = {
+  ...SUBMISSION_QUOTA_FIELDS,
   /** Kept sandboxes (keep_sandbox, POST /v1/sandboxes) the tenant may hold at once. */
-  max_sandboxes_per_tenant: z.number().int().min(0).default(20),
+  max_sandboxes_per_tenant: z.number().int().min(0),
+};
+
+/**
+ * Limits on what one tenant (or one API key, see QuotasConfig.keys) may submit and leave in the
+ * job store. A batch counts each of its jobs.
+ */
+export const SubmissionQuotas = z.strictObject({
+  submissions_per_second: SUBMISSION_QUOTA_FIELDS.submissions_per_second.default(100),
+  submission_burst: SUBMISSION_QUOTA_FIELDS.submission_burst.default(10_000),
+  max_waiting_jobs: SUBMISSION_QUOTA_FIELDS.max_waiting_jobs.default(20_000),
+  max_stored_bytes: SUBMISSION_QUOTA_FIELDS.max_stored_bytes.default(256 * MIB),
+});
+export type SubmissionQuotas = z.output<typeof SubmissionQuotas>;
+
+/** Limits on what one tenant may hold. */
+export const TenantQuotas = SubmissionQuotas.extend({
+  max_sandboxes_per_tenant: TENANT_QUOTA_FIELDS.max_sandboxes_per_tenant.default(20),
 });
 export type TenantQuotas = z.output<typeof TenantQuotas>;
 
-/** The `quotas` section: every tenant's limits, and overrides for some. */
+/** The `quotas` section: every tenant's limits, and overrides for some tenants and some keys. */
 export const QuotasConfig = TenantQuotas.extend({
-  /** Per-tenant overrides of the limits above, by tenant name. */
-  tenants: z.record(z.string(), TenantQuotas.partial()).default({}),
+  /** Per-tenant overrides of the limits above, by tenant name: only what each names. */
+  tenants: z.record(z.string(), z.strictObject(TENANT_QUOTA_FIELDS).partial()).default({}),
+  /**
+   * Limits of one API key, by its name (api.keys[].name): counted over that key's own
+   * submissions, on top of its tenant's (a submit-only key can be held to less than its tenant).
+   */
+  keys: z.record(z.string(), z.strictObject(SUBMISSION_QUOTA_FIELDS).partial()).default({}),
 });
 export type QuotasConfig = z.output<typeof QuotasConfig>;
 
 /** The limits that hold for one tenant: its overrides over everybody's. */
 export function quotasFor(quotas: QuotasConfig, tenant: string): TenantQuotas {
-  const { tenants, ...defaults } = quotas;
+  const { tenants, keys, ...defaults } = quotas;
+  void keys; // per-key limits apply to keys, not tenants (keyQuotasFor)
   return { ...defaults, ...tenants[tenant] };
+}
+
+/** A key's own limits (only those its entry in `quotas.keys` sets), or undefined when it has none. */
+export function keyQuotasFor(quotas: QuotasConfig, keyName: string): Partial<SubmissionQuotas> | undefined {
+  const own = quotas.keys[keyName];
+  return own && Object.keys(own).length > 0 ? own : undefined;
 }
 
 /** The name of an environment variable: secrets are never written in harombe.yaml, only where to find them. */

@@ -45,6 +45,10 @@ export const ERROR_CODES = [
   'QuotaExceeded',
   /** The fleet has no room for another kept sandbox now. */
   'CapacityExceeded',
+  /** Submissions came faster than the tenant's (or key's) rate allows; Retry-After says when to try again. */
+  'RateLimited',
+  /** The job store (Redis) is too full to take another submission; the fleet runs on. */
+  'StoreFull',
   /**
    * A webhook URL leads where deliveries may not go: loopback, link-local, a private range, the
    * fleet's own addresses (unless the configuration allows it), or a name that does not resolve.

@@ -51,3 +51,12 @@ export const RiskAssessment = z.strictObject({
   matched: z.string().nullable(),
 });
 export type RiskAssessment = z.infer<typeof RiskAssessment>;
+
+/**
+ * What a job will be able to do beyond what its own parameters say, looked up by the caller of
+ * the policy (which stays pure): the kept sandbox it names. A sandbox's network is fixed when it
+ * is made, so a job in a network-enabled one has that network whatever its parameters say.
+ */
+export interface ClassificationContext {
+  sandbox?: { sandbox_id: string; network_enabled: boolean; allowed_domains: readonly string[] };
+}

@@ -20,23 +20,34 @@ export const DomainPattern = z
   .max(253)
   .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'not a domain name');
 
-export const CodeExecuteParams = z.strictObject({
-  language: Language,
-  code: z.string(),
-  /** Text fed to the program's stdin, then closed; counted with the code against max_code_bytes. */
-  stdin: z.string().optional(),
-  /** A kept sandbox to run in. Without it the program runs in a sandbox of its own. */
-  sandbox_id: SandboxId.optional(),
-  /**
-   * Without sandbox_id: keep the new sandbox for later calls (the reference design's behaviour).
-   * Default false: a one-shot sandbox, removed as soon as the program has ended.
-   */
-  keep_sandbox: z.boolean().default(false),
-  /** Seconds; default the sandbox's max_execution_time (30). */
-  timeout: z.number().positive().optional(),
-  network_enabled: z.boolean().default(false),
-  allowed_domains: z.array(DomainPattern).max(100).default([]),
-});
+export const CodeExecuteParams = z
+  .strictObject({
+    language: Language,
+    code: z.string(),
+    /** Text fed to the program's stdin, then closed; counted with the code against max_code_bytes. */
+    stdin: z.string().optional(),
+    /** A kept sandbox to run in. Without it the program runs in a sandbox of its own. */
+    sandbox_id: SandboxId.optional(),
+    /**
+     * Without sandbox_id: keep the new sandbox for later calls (the reference design's behaviour).
+     * Default false: a one-shot sandbox, removed as soon as the program has ended.
+     */
+    keep_sandbox: z.boolean().default(false),
+    /**
+     * Let what the program starts in the background (daemons) live on in its kept sandbox after it
+     * has ended; they still cannot reach later executions' input and output. Needs sandbox_id or
+     * keep_sandbox. Default false: whatever the execution started is ended once its program has.
+     */
+    keep_background: z.boolean().default(false),
+    /** Seconds; default the sandbox's max_execution_time (30). */
+    timeout: z.number().positive().optional(),
+    network_enabled: z.boolean().default(false),
+    allowed_domains: z.array(DomainPattern).max(100).default([]),
+  })
+  .refine((p) => !p.keep_background || p.sandbox_id !== undefined || p.keep_sandbox, {
+    path: ['keep_background'],
+    message: 'needs a kept sandbox (sandbox_id or keep_sandbox): a one-shot sandbox is gone with its program',
+  });
 export type CodeExecuteParams = z.input<typeof CodeExecuteParams>;
 
 export const Registry = z.enum(['pypi', 'npm']);

@@ -5,9 +5,11 @@ import { describe, expect, it } from 'vitest';
 import {
   CodeExecuteParams,
   DEFAULT_LIMITS,
+  keyQuotasFor,
   loadConfig,
   mcpApiUrl,
   parseConfig,
+  quotasFor,
   redactSecrets,
   redactText,
   resolveSlackSecrets,
@@ -86,6 +88,31 @@ describe('configuration', () => {
     expect(config.security.sandbox.warm_pool.python).toBe(3);
   });
 
+  it('limits bodies to 2 MiB and submissions per tenant by default; tenants and keys override', () => {
+    const config = parseConfig({
+      quotas: {
+        tenants: { acme: { submissions_per_second: 5 } },
+        keys: { 'ci-bot': { max_waiting_jobs: 10 } },
+      },
+    });
+    expect(config.api.max_body_bytes).toBe(2 * 1_048_576);
+    expect(config.security.sandbox.max_files).toBe(32_768);
+    expect(quotasFor(config.quotas, 'globex')).toEqual({
+      submissions_per_second: 100,
+      submission_burst: 10_000,
+      max_waiting_jobs: 20_000,
+      max_stored_bytes: 256 * 1_048_576,
+      max_sandboxes_per_tenant: 20,
+    });
+    expect(quotasFor(config.quotas, 'acme').submissions_per_second).toBe(5);
+    // An override sets what it names, and nothing else: the fleet's own limits hold for the rest.
+    const strict = parseConfig({ quotas: { max_sandboxes_per_tenant: 1, tenants: { acme: { max_waiting_jobs: 5 } } } });
+    expect(quotasFor(strict.quotas, 'acme')).toMatchObject({ max_sandboxes_per_tenant: 1, max_waiting_jobs: 5 });
+    expect(keyQuotasFor(config.quotas, 'ci-bot')).toEqual({ max_waiting_jobs: 10 });
+    expect(keyQuotasFor(config.quotas, 'other-key')).toBeUndefined();
+    expect(() => parseConfig({ quotas: { keys: { k: { max_sandboxes_per_tenant: 1 } } } })).toThrow(/quotas\.keys\.k/);
+  });
+
   it('names the offending key', () => {
     expect(() => loadConfig(yamlFile('security:\n  sandbox:\n    limits:\n      max_memory_mb: lots\n'))).toThrow(
       /security\.sandbox\.limits\.max_memory_mb/,
@@ -139,6 +166,7 @@ describe('tool contracts', () => {
       language: 'python',
       code: 'x',
       keep_sandbox: false,
+      keep_background: false,
       network_enabled: false,
       allowed_domains: [],
     });

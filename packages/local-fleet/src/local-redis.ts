@@ -4,6 +4,13 @@ import { Socket } from 'node:net';
 import { HarombeError } from '@harombe/core';
 
 /**
+ * maxmemory of the local Redis: 1 GiB unless HAROMBE_REDIS_MAXMEMORY says otherwise (Redis's own
+ * notation: 512mb, 2gb). At it, Redis refuses writes (noeviction) and the API answers
+ * submissions 503 StoreFull, a little before it (see StoreHeadroom), while the jobs already in run on.
+ */
+export const LOCAL_REDIS_MAXMEMORY = '1gb';
+
+/**
  * The Redis `harombe up` starts when none is configured: the host's redis-server on loopback,
  * with an append-only file under $HAROMBE_HOME so accepted jobs survive a restart.
  */
@@ -13,6 +20,8 @@ export class LocalRedis {
   constructor(
     readonly port: number,
     private readonly dataDir: string,
+    /** Default LOCAL_REDIS_MAXMEMORY (or HAROMBE_REDIS_MAXMEMORY). */
+    private readonly maxmemory: string = process.env.HAROMBE_REDIS_MAXMEMORY || LOCAL_REDIS_MAXMEMORY,
   ) {}
 
   get url(): string {
@@ -47,6 +56,8 @@ export class LocalRedis {
         'yes',
         '--save',
         '',
+        '--maxmemory',
+        this.maxmemory,
         '--maxmemory-policy',
         'noeviction',
       ],

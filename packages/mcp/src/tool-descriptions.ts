@@ -123,6 +123,8 @@ export const PARAMETER_DESCRIPTIONS: Readonly<Record<McpToolName, Readonly<Recor
     stdin: "text fed to the program's standard input, then closed",
     sandbox_id: 'a kept sandbox to run in (from an earlier result); default: a one-shot sandbox of its own',
     keep_sandbox: 'without sandbox_id: keep the new sandbox for later calls instead of removing it',
+    keep_background:
+      'in a kept sandbox: let processes the program starts in the background run on after it ends (HIGH risk at least; by default they are ended with it)',
     timeout: "seconds the program may run; default the deployment's max_execution_time",
     network_enabled: 'give a new sandbox HTTP(S) access to allowed_domains (CRITICAL risk)',
     allowed_domains: 'domains a network-enabled sandbox may reach, exact or *.example.com',

@@ -48,11 +48,28 @@ export const DEFAULT_RULES: readonly PolicyRule[] = deepFreeze([
     description: 'Code contains a dangerous pattern',
   },
   {
+    // Its background processes run on beside every later job of the sandbox, unapproved.
+    tools: ['code_execute'],
+    risk: 'HIGH',
+    timeout: 60,
+    conditions: [{ param: 'keep_background', equals: true, negate: false }],
+    description: 'Code execution that leaves background processes running',
+  },
+  {
     tools: ['code_execute'],
     risk: 'HIGH',
     timeout: 60,
     conditions: [],
     description: 'Code execution',
+  },
+  {
+    // The installer runs the package's own code (setup.py, npm scripts) with the sandbox's network,
+    // which reaches the domains the sandbox allows besides the registries (see ClassificationContext).
+    tools: ['code_install_package'],
+    risk: 'CRITICAL',
+    timeout: 30,
+    conditions: [{ param: 'allowed_domains', matches: '[a-z0-9]', negate: false }],
+    description: 'Package installation in a sandbox that reaches other domains',
   },
   {
     tools: ['code_install_package'],

@@ -2,16 +2,24 @@ import {
   HarombeError,
   PolicyConfig,
   RISK_LEVELS,
+  type ClassificationContext,
   type HarombeConfig,
   type RiskAssessment,
   type RiskLevel,
   type ToolName,
 } from '@harombe/core';
 import type { z } from 'zod';
-import { compileCondition, evaluateCondition, withNormalizedPaths, type CompiledCondition } from './conditions.js';
+import {
+  compileCondition,
+  deepEqual,
+  evaluateCondition,
+  withNormalizedPaths,
+  type CompiledCondition,
+} from './conditions.js';
 import { DEFAULT_RULES } from './default-rules.js';
 import { evaluatePredicate, type PredicateContext } from './predicates.js';
 import {
+  clipMatched,
   deepFreeze,
   DEFAULT_TIMEOUTS,
   STANDARD_REGISTRIES,
@@ -120,13 +128,20 @@ export class RiskPolicy {
     this.context = { allowedRegistries: new Set(registries.length > 0 ? registries : STANDARD_REGISTRIES) };
   }
 
-  /** Decides one job. Never throws; a tool no rule matches is MEDIUM. */
-  classify(tool: string, params: Record<string, unknown>): RiskAssessment {
+  /**
+   * Decides one job. Never throws; a tool no rule matches is MEDIUM. `context`: what the job will
+   * be able to do beyond its parameters (the network of the sandbox it names), which rules judge
+   * as if the parameters said it.
+   */
+  classify(tool: string, params: Record<string, unknown>, context: ClassificationContext = {}): RiskAssessment {
     const safeParams = withNormalizedPaths(params !== null && typeof params === 'object' ? params : {});
+    const { facts, network } = withSandboxNetwork(tool, safeParams, context);
     for (const { rule, conditions } of this.compiled) {
       if (rule.tools.length > 0 && !(rule.tools as readonly string[]).includes(tool)) continue;
-      const matched = this.match(rule, conditions, safeParams);
+      let matched = this.match(rule, conditions, facts);
       if (matched === undefined) continue;
+      // The approver is told where the network comes from when the job's parameters do not say it.
+      if (network && rule.conditions.some((c) => NETWORK_PARAMS.includes(c.param))) matched = network;
       return this.assess(rule.risk, rule.require_approval, rule.timeout, rule.description, matched);
     }
     const name = JSON.stringify(String(tool).slice(0, 100));
@@ -212,6 +227,30 @@ export class RiskPolicy {
       matched,
     };
   }
+}
+
+/** The parameters a sandbox's network stands for. */
+const NETWORK_PARAMS = ['network_enabled', 'allowed_domains'];
+/** Tools whose effect depends on the network of the sandbox they name: what runs there has it. */
+const NETWORK_TOOLS = ['code_execute', 'code_install_package'];
+
+/**
+ * The parameters as the rules judge them: for a tool running code in a network-enabled sandbox,
+ * with that sandbox's network_enabled and allowed_domains, whatever the job said. `network`
+ * describes it for the approver when the parameters did not say so.
+ */
+function withSandboxNetwork(
+  tool: string,
+  params: Record<string, unknown>,
+  context: ClassificationContext,
+): { facts: Record<string, unknown>; network: string | null } {
+  const sandbox = context.sandbox;
+  if (!sandbox?.network_enabled || !NETWORK_TOOLS.includes(tool)) return { facts: params, network: null };
+  const domains = sandbox.allowed_domains;
+  const facts = { ...params, network_enabled: true, allowed_domains: [...domains] };
+  const said = params.network_enabled === true && deepEqual(params.allowed_domains, facts.allowed_domains);
+  const reach = domains.length > 0 ? `allowed_domains ${domains.join(', ')}` : 'no domains allowed';
+  return { facts, network: said ? null : clipMatched(`the network of ${sandbox.sandbox_id}: ${reach}`) };
 }
 
 /** Validates the policy section; copies it first so freezing rules never touches the caller's objects. */

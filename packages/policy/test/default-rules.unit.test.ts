@@ -27,6 +27,8 @@ describe('DEFAULT_RULES', () => {
       ['code_execute', 'CRITICAL', 30, null],
       ['code_execute', 'CRITICAL', 30, 'dangerous_code'],
       ['code_execute', 'HIGH', 60, null],
+      ['code_execute', 'HIGH', 60, null],
+      ['code_install_package', 'CRITICAL', 30, null],
       ['code_install_package', 'HIGH', 60, 'allowed_registry'],
       ['code_install_package', 'CRITICAL', 30, 'other_registry'],
       ['code_write_file', 'CRITICAL', 30, 'dangerous_content'],
@@ -163,11 +165,88 @@ describe('default policy: code_execute', () => {
     });
   });
 
+  it('keep_background is HIGH with a rule of its own, so the approver sees background processes will stay', () => {
+    expect(execute('print(1)', { sandbox_id: SANDBOX, keep_background: true })).toEqual({
+      risk: 'HIGH',
+      require_approval: true,
+      approval_timeout: 60,
+      reason: 'Code execution that leaves background processes running',
+      matched: null,
+    });
+    expect(execute('import subprocess', { sandbox_id: SANDBOX, keep_background: true }).risk).toBe('CRITICAL');
+    expect(execute('print(1)', { sandbox_id: SANDBOX, keep_background: false }).reason).toBe('Code execution');
+  });
+
   it('a 1 MiB program classifies', () => {
     const harmless = 'total = sum(range(10))  # evaluate\n'.repeat(30_000);
     expect(harmless.length).toBeGreaterThan(1_000_000);
     expect(execute(harmless).risk).toBe('HIGH');
     expect(execute(`${harmless}import subprocess\n`).risk).toBe('CRITICAL');
+  });
+});
+
+describe('the network of the sandbox a job names', () => {
+  const withNetwork = {
+    sandbox: { sandbox_id: SANDBOX, network_enabled: true, allowed_domains: ['pypi.org', '*.example.com'] },
+  };
+  const without = { sandbox: { sandbox_id: SANDBOX, network_enabled: false, allowed_domains: [] } };
+
+  it('makes code_execute CRITICAL without network_enabled in its params, and says where the network comes from', () => {
+    const params = { language: 'python', code: 'print(1)', sandbox_id: SANDBOX };
+    expect(policy.classify('code_execute', params, withNetwork)).toEqual({
+      risk: 'CRITICAL',
+      require_approval: true,
+      approval_timeout: 30,
+      reason: 'Code execution with network access',
+      matched: `the network of ${SANDBOX}: allowed_domains pypi.org, *.example.com`,
+    });
+    expect(policy.classify('code_execute', { ...params, network_enabled: false }, withNetwork).risk).toBe('CRITICAL');
+    expect(
+      policy.classify('code_execute', params, {
+        sandbox: { sandbox_id: SANDBOX, network_enabled: true, allowed_domains: [] },
+      }).matched,
+    ).toBe(`the network of ${SANDBOX}: no domains allowed`);
+    expect(policy.classify('code_execute', params, without)).toMatchObject({ risk: 'HIGH', reason: 'Code execution' });
+  });
+
+  it('makes a package install CRITICAL when the sandbox reaches domains besides the registries', () => {
+    const params = { sandbox_id: SANDBOX, package: 'requests', registry: 'pypi' };
+    expect(policy.classify('code_install_package', params, withNetwork)).toMatchObject({
+      risk: 'CRITICAL',
+      reason: 'Package installation in a sandbox that reaches other domains',
+      matched: `the network of ${SANDBOX}: allowed_domains pypi.org, *.example.com`,
+    });
+    const registriesOnly = { sandbox: { sandbox_id: SANDBOX, network_enabled: true, allowed_domains: [] } };
+    expect(policy.classify('code_install_package', params, registriesOnly)).toMatchObject({
+      risk: 'HIGH',
+      reason: 'Package installation from an allowed registry',
+    });
+  });
+
+  it('leaves the tools that run no code alone', () => {
+    const write = { sandbox_id: SANDBOX, file_path: 'notes.txt', content: 'x' };
+    expect(policy.classify('code_write_file', write, withNetwork).risk).toBe('MEDIUM');
+    expect(policy.classify('code_read_file', { sandbox_id: SANDBOX, file_path: 'x' }, withNetwork).risk).toBe('MEDIUM');
+  });
+
+  it("is what operators' rules on network_enabled see too", () => {
+    const operator = new RiskPolicy({
+      config: {
+        rules: [
+          {
+            tools: ['code_execute'],
+            risk: 'HIGH',
+            conditions: [{ param: 'network_enabled', equals: true }],
+            description: 'Network through the sandbox',
+          },
+        ],
+      },
+    });
+    const params = { language: 'python', code: 'print(1)', sandbox_id: SANDBOX };
+    expect(operator.classify('code_execute', params, withNetwork)).toMatchObject({
+      reason: 'Network through the sandbox',
+      matched: `the network of ${SANDBOX}: allowed_domains pypi.org, *.example.com`,
+    });
   });
 });
 

@@ -176,12 +176,15 @@ export class AuditTrail {
     count?: number;
     worker_id?: string;
     job?: AuditedJob;
+    /** The attempt came from background processes `job` kept, while no execution ran. */
+    background?: boolean;
   }): Promise<AuditRecordView> {
     const details = {
       sandbox_id: attempt.sandbox_id,
       destination: attempt.destination,
       reason: attempt.reason,
       ...(attempt.count && attempt.count > 1 ? { count: attempt.count } : {}),
+      ...(attempt.background ? { background: true } : {}),
     };
     const fields = { actor: attempt.worker_id ?? null, channel: 'sandbox', details };
     if (attempt.job) return this.job('network_refused', attempt.job, fields);

@@ -86,6 +86,11 @@ export class BatchStore {
     return { batch_id: batchId, created: outcome === 'created', conflict: outcome === 'conflict' };
   }
 
+  /** Whether the tenant's idempotency key already names a batch (a retry, stored already). */
+  async idempotencyKeyUsed(tenant: string, idempotencyKey: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.idempotency(tenant, `batch:${idempotencyKey}`))) === 1;
+  }
+
   /** Sets the expiry of the lists the job store fills, once the batch's jobs are in. */
   async sealed(batchId: string): Promise<void> {
     await this.redis

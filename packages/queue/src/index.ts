@@ -42,5 +42,7 @@ export { JOB_EVENTS_MAXLEN } from './lua.js';
 export { RedisKeys, SHARED_QUEUE, workerQueueName } from './redis-keys.js';
 export { endEventFor, failedResult, failedToolResult, INFRASTRUCTURE_ERRORS } from './results.js';
 export { SandboxDirectory, type LostSandbox, type SandboxEntry } from './sandbox-directory.js';
+export { isOutOfMemory, StoreHeadroom, storeFull, type StoreHeadroomOptions } from './store-headroom.js';
+export { SubmissionQuotas, type SubmissionQuotasOptions } from './submission-quotas.js';
 export { StreamNotifier, type StreamWatch } from './stream-notifier.js';
 export { WorkerRegistry, type WorkerCapacity, type WorkerInfo } from './worker-registry.js';

@@ -12,6 +12,7 @@ import {
   ToolName,
   TOOLS,
   type Approval,
+  type ClassificationContext,
   type Clock,
   type DecisionResult,
   type JobView,
@@ -27,11 +28,14 @@ import type { JobDispatcher } from './job-dispatcher.js';
 import type { JobEvents } from './job-events.js';
 import { transitionOf } from './job-lifecycle.js';
 import type { JobObserver } from './job-observer.js';
-import { toJobView, type JobRecord } from './job-record.js';
+import { encodeFields, toJobView, type JobRecord } from './job-record.js';
 import { newId, type JobStore } from './job-store.js';
 import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import type { Principal } from './principal.js';
 import { failedResult } from './results.js';
+import type { SandboxEntry } from './sandbox-directory.js';
+import { isOutOfMemory, storeFull, type StoreHeadroom } from './store-headroom.js';
+import type { SubmissionQuotas } from './submission-quotas.js';
 
 /** Refuses a webhook URL deliveries may not reach (WebhookTargetRefused, naming `field`). */
 export interface CallbackTargetCheck {
@@ -40,7 +44,12 @@ export interface CallbackTargetCheck {
 
 /** The risk policy as the pipeline uses it. */
 export interface Classifier {
-  classify(tool: string, params: Record<string, unknown>): RiskAssessment;
+  classify(tool: string, params: Record<string, unknown>, context?: ClassificationContext): RiskAssessment;
+}
+
+/** Where the sandboxes jobs name are looked up (SandboxDirectory). */
+export interface SandboxLookup {
+  getMany(ids: readonly string[]): Promise<Map<string, SandboxEntry>>;
 }
 
 export interface JobServiceOptions {
@@ -65,11 +74,23 @@ export interface JobServiceOptions {
   audit?: AuditTrail;
   /** Refuses jobs that would make a kept sandbox past a quota or the fleet's room. Default: none. */
   admission?: KeptSandboxAdmission;
+  /**
+   * The sandboxes jobs name, so that a job is classified by what it will be able to do there (the
+   * sandbox's network). Default: none (jobs are classified by their parameters alone).
+   */
+  sandboxes?: SandboxLookup;
+  /** Per-tenant and per-key limits on submissions (rate, waiting jobs, stored bytes). Default: none. */
+  quotas?: SubmissionQuotas;
+  /** Refuses submissions (StoreFull) before Redis runs out of room for the jobs it holds. Default: none. */
+  headroom?: StoreHeadroom;
   /** Checks a callback_url at submission (deliveries check it again). Default: accepted as given. */
   callbacks?: CallbackTargetCheck;
   /** Told of submissions, decisions, cancels and expiries made here (metrics). Default: none. */
   observer?: JobObserver;
 }
+
+/** What a job brings to Redis besides its hash: index entries, audit records, its queue entry. */
+const PER_JOB_OVERHEAD_BYTES = 1024;
 
 type Decision = 'approve' | 'deny';
 
@@ -90,17 +111,23 @@ export class JobService {
 
   async submit(principal: Principal, request: SubmitJobRequest): Promise<JobView> {
     const input = parseOrThrow(SubmitJobRequest, request, '');
-    const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null);
+    const sandboxes = await this.namedSandboxes(principal, [input.params]);
+    const job = this.newJob(principal, input.tool, input.params, input.max_attempts, null, sandboxes);
     if (input.callback_url) {
       await this.options.callbacks?.check(input.callback_url, 'callback_url');
       job.callback_url = input.callback_url;
     }
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
-    const { job_id, created, conflict } = await this.options.store.create(
-      job,
-      input.idempotency_key,
-      this.audited(submissionEntries(job)),
-    );
+    // A retry of a submission already stored returns it, whatever the quotas say now.
+    if (!(
+      input.idempotency_key && (await this.options.store.idempotencyKeyUsed(principal.tenant, input.idempotency_key))
+    ))
+      await this.admit(principal, [job]);
+    const { job_id, created, conflict } = await this.options.store
+      .create(job, input.idempotency_key, this.audited(submissionEntries(job)))
+      .catch((error: unknown) => {
+        throw this.storeFailure(error, { job_id: job.job_id, tenant: principal.tenant });
+      });
     if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
     if (!created) return this.view(principal, job_id);
     this.logCreated(job);
@@ -119,27 +146,46 @@ export class JobService {
   ): Promise<{ batch_id: string; job_ids: string[] }> {
     const input = parseOrThrow(SubmitBatchRequest, request, '');
     const batchId = newId('batch');
+    const sandboxes = await this.namedSandboxes(
+      principal,
+      input.jobs.map((entry) => entry.params),
+    );
     const jobs = input.jobs.map((entry, index) =>
-      this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, `jobs.${index}.`),
+      this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, sandboxes, `jobs.${index}.`),
     );
     if (input.callback_url) await this.options.callbacks?.check(input.callback_url, 'callback_url');
     const keeping = jobs.filter((job) => createsKeptSandbox(job.tool, job.params)).length;
     if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
+    if (!(
+      input.idempotency_key && (await this.options.batches.idempotencyKeyUsed(principal.tenant, input.idempotency_key))
+    ))
+      await this.admit(principal, jobs);
     const now = this.options.clock.now();
-    const batch = await this.options.batches.create(
-      {
-        batch_id: batchId,
-        tenant: principal.tenant,
-        created_at: now,
-        total: jobs.length,
-        payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
-        ...(input.callback_url ? { callback_url: input.callback_url } : {}),
-      },
-      input.idempotency_key,
-    );
+    const batch = await this.options.batches
+      .create(
+        {
+          batch_id: batchId,
+          tenant: principal.tenant,
+          created_at: now,
+          total: jobs.length,
+          payload_sha256: sha256(jobs.map((job) => job.payload_sha256).join('\n')),
+          ...(input.callback_url ? { callback_url: input.callback_url } : {}),
+        },
+        input.idempotency_key,
+      )
+      .catch((error: unknown) => {
+        throw this.storeFailure(error, { batch_id: batchId, tenant: principal.tenant });
+      });
     if (batch.conflict) throw idempotencyConflict(`batch ${batch.batch_id}`, { batch_id: batch.batch_id });
     if (!batch.created) return { batch_id: batch.batch_id, job_ids: await this.options.batches.jobIds(batch.batch_id) };
-    await this.options.store.createMany(jobs, (job) => this.audited(submissionEntries(job)));
+    await this.options.store
+      .createMany(jobs, (job) => this.audited(submissionEntries(job)))
+      .catch((error: unknown) => {
+        // The headroom check leaves room for a whole batch; only a store filled meanwhile by
+        // others gets here, and the jobs stored so far stay (their approvals and the housekeeper
+        // treat them as any others).
+        throw this.storeFailure(error, { batch_id: batchId, tenant: principal.tenant, jobs: jobs.length });
+      });
     await this.options.batches.sealed(batchId);
     this.options.logger.info({ batch_id: batchId, tenant: principal.tenant, jobs: jobs.length }, 'batch accepted');
     for (const job of jobs) this.options.observer?.submitted?.(job);
@@ -226,6 +272,56 @@ export class JobService {
   }
 
   /**
+   * Records a refused decision (`reason`: self_approval, other_tenant, not_an_approver, …) in the
+   * audit trail under the job's (or batch's) tenant, and logs it. Never throws: the refusal
+   * itself is what the caller answers.
+   */
+  async decisionRefused(
+    subject: { job: JobRecord } | { batch_id: string; tenant: string },
+    actor: { name: string; tenant: string | null },
+    reason: string,
+    channel: DecisionChannel = 'api',
+    approvalId: string | null = null,
+  ): Promise<void> {
+    const details = {
+      reason,
+      approval_id: approvalId,
+      actor_tenant: actor.tenant,
+      ...('batch_id' in subject ? { batch_id: subject.batch_id } : {}),
+    };
+    const fields = { actor: actor.name, channel, details };
+    const where =
+      'job' in subject ? { job_id: subject.job.job_id, tenant: subject.job.tenant } : { batch_id: subject.batch_id };
+    this.options.logger.warn({ ...where, ...details, actor: actor.name, channel }, 'decision refused');
+    try {
+      if ('job' in subject) await this.options.audit?.job('decision_refused', subject.job, fields);
+      else
+        await this.options.audit?.append({
+          type: 'decision_refused',
+          tenant: subject.tenant,
+          job_id: null,
+          tool: null,
+          payload_sha256: null,
+          ...fields,
+        });
+    } catch (error) {
+      this.options.logger.error({ err: error, ...where }, 'recording a refused decision failed');
+    }
+  }
+
+  /**
+   * The approval's job for a decision: another tenant's answers NotFound as a missing one does,
+   * and the attempt is recorded under the job's tenant.
+   */
+  private async jobForDecision(principal: Principal, approvalId: string, channel: DecisionChannel): Promise<JobRecord> {
+    const jobId = await this.options.store.jobIdForApproval(approvalId);
+    const job = jobId ? await this.options.store.get(jobId) : undefined;
+    if (job?.approval && job.tenant !== principal.tenant)
+      await this.decisionRefused({ job }, principal, 'other_tenant', channel, approvalId);
+    return this.jobForApproval(principal, approvalId);
+  }
+
+  /**
    * Approves or denies. The first decision wins atomically; a later one (or one after the
    * deadline) changes nothing and is refused with AlreadyDecided. Nobody decides their own job.
    */
@@ -236,13 +332,14 @@ export class JobService {
     reason: string | null,
     channel: DecisionChannel = 'api',
   ): Promise<DecisionResult> {
-    const job = await this.jobForApproval(principal, approvalId);
+    const job = await this.jobForDecision(principal, approvalId, channel);
     if (!principal.scopes.includes('approve'))
       throw new HarombeError('Forbidden', 'this key may not decide approvals (scope approve)');
     if (
       job.submitted_by === principal.name ||
       (principal.slack_user_id && principal.slack_user_id === job.submitted_by_slack)
     ) {
+      await this.decisionRefused({ job }, principal, 'self_approval', channel, approvalId);
       throw new HarombeError(
         'SelfApprovalForbidden',
         'a job cannot be approved or denied by the identity that submitted it',
@@ -314,6 +411,8 @@ export class JobService {
     channel: DecisionChannel = 'api',
   ): Promise<{ batch_id: string; decided: number; already_decided: number }> {
     const batch = await this.options.batches.get(batchId);
+    if (batch && batch.tenant !== principal.tenant)
+      await this.decisionRefused({ batch_id: batchId, tenant: batch.tenant }, principal, 'other_tenant', channel);
     if (!batch || batch.tenant !== principal.tenant) throw new HarombeError('NotFound', `batch ${batchId} not found`);
     let decided = 0;
     let alreadyDecided = 0;
@@ -366,12 +465,27 @@ export class JobService {
     return true;
   }
 
+  /** The tenant's sandboxes the jobs name, as the directory holds them; another tenant's are left out. */
+  private async namedSandboxes(
+    principal: Principal,
+    params: readonly Record<string, unknown>[],
+  ): Promise<Map<string, SandboxEntry>> {
+    const lookup = this.options.sandboxes;
+    const ids = new Set<string>();
+    for (const p of params) if (typeof p?.sandbox_id === 'string' && p.sandbox_id.length <= 64) ids.add(p.sandbox_id);
+    if (!lookup || ids.size === 0) return new Map();
+    const found = await lookup.getMany([...ids]);
+    for (const [id, entry] of found) if (entry.tenant !== principal.tenant) found.delete(id);
+    return found;
+  }
+
   private newJob(
     principal: Principal,
     tool: string,
     rawParams: Record<string, unknown>,
     maxAttempts: number,
     batchId: string | null,
+    sandboxes: ReadonlyMap<string, SandboxEntry>,
     field = '',
   ): JobRecord {
     if (!principal.scopes.includes('submit'))
@@ -391,7 +505,22 @@ export class JobService {
     this.checkSizes(params, `${field}params.`);
     this.checkLimits(params, `${field}params.`);
     normalizePaths(params, `${field}params.`);
-    const assessment = this.options.policy.classify(toolName.data, params);
+    const sandbox = typeof params.sandbox_id === 'string' ? sandboxes.get(params.sandbox_id) : undefined;
+    const context: ClassificationContext = sandbox
+      ? {
+          sandbox: {
+            sandbox_id: sandbox.sandbox_id,
+            network_enabled: sandbox.network_enabled,
+            allowed_domains: sandbox.allowed_domains,
+          },
+        }
+      : {};
+    const assessment = this.options.policy.classify(toolName.data, params, context);
+    // The program runs with its sandbox's network: the job says so, as the approver must see it.
+    if (toolName.data === 'code_execute' && sandbox?.network_enabled) {
+      params.network_enabled = true;
+      params.allowed_domains = [...sandbox.allowed_domains];
+    }
     const now = this.options.clock.now();
     const approvalId = assessment.require_approval ? newId('approval') : null;
     const deadline = assessment.require_approval ? now + (assessment.approval_timeout ?? 60) * 1000 : 0;
@@ -431,6 +560,21 @@ export class JobService {
       worker_id: null,
       payload_sha256: sha256(JSON.stringify({ tool: toolName.data, params })),
     };
+  }
+
+  /** Room in the store first (refusing takes no tokens), then the tenant's and key's quotas. */
+  private async admit(principal: Principal, jobs: readonly JobRecord[]): Promise<void> {
+    let bytes = 0;
+    for (const job of jobs) bytes += Buffer.byteLength(JSON.stringify(encodeFields(job)));
+    await this.options.headroom?.check(bytes + jobs.length * PER_JOB_OVERHEAD_BYTES);
+    await this.options.quotas?.admit(principal, jobs.length, bytes);
+  }
+
+  /** Redis refusing a write at maxmemory is StoreFull for the caller, and logged; anything else as it was. */
+  private storeFailure(error: unknown, context: Record<string, unknown>): unknown {
+    if (!isOutOfMemory(error)) return error;
+    this.options.logger.error({ ...context, err: error }, 'the job store is full: submission refused');
+    return storeFull('Redis refused the write at its maxmemory');
   }
 
   private checkSizes(params: Record<string, unknown>, field: string): void {

@@ -82,6 +82,11 @@ export class JobStore {
     }
   }
 
+  /** Whether the tenant's idempotency key already names a job (a retry, stored already). */
+  async idempotencyKeyUsed(tenant: string, idempotencyKey: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.idempotency(tenant, idempotencyKey))) === 1;
+  }
+
   /** Records the worker whose queue a queued job was put on (see JobRecord.placed_on). */
   async place(jobId: string, workerId: string): Promise<void> {
     await this.redis.harombePlaceJob(this.keys.job(jobId), workerId);
@@ -228,6 +233,8 @@ export class JobStore {
     if (idempotencyKey) fields.idempotency_ref = idem;
     // Plain fields the scripts read without decoding the approval's JSON.
     if (job.approval) fields.approval_id = job.approval.approval_id;
+    // Counted against its tenant's and key's quotas (waiting jobs, stored bytes) from now on.
+    fields.quota = '1';
     return [
       this.keys.job(job.job_id),
       idem,

@@ -20,6 +20,26 @@ function webhookEvent(type: string): string {
 const AUDIT_INBOX = `tag .. ':audit:inbox'`;
 
 /**
+ * What a tenant (and each of its API keys) holds, for the submission quotas (SubmissionQuotas):
+ * a hash per tenant, `<tag>:quota:<tenant>`, and per key, `<tag>:quota:<tenant>:key:<key name>`,
+ * with `waiting` (jobs queued or awaiting approval) and `bytes` (what its jobs hold in the
+ * store), kept by the scripts that create and move jobs marked `quota`. An ended job's bytes
+ * leave once its record expires: `<tag>:quota-lapse:<tenant>` holds `<job id>|<bytes>|<key name>`
+ * scored by that moment (ms), and the admission script takes them off.
+ */
+const COUNT_NEW_JOB = `
+if f.quota == '1' then
+  local q = tag .. ':quota:' .. f.tenant
+  local size = #ARGV[2]
+  redis.call('HSET', KEYS[1], 'stored_bytes', size)
+  for _, h in ipairs({q, q .. ':key:' .. f.submitted_by}) do
+    redis.call('HINCRBY', h, 'bytes', size)
+    if f.status == 'queued' or f.status == 'awaiting_approval' then redis.call('HINCRBY', h, 'waiting', 1) end
+  end
+end
+`;
+
+/**
  * Entries a job's event stream keeps at most (approximately). Output is coalesced by the worker
  * (at most one entry per stream every few tens of ms, or per 32 KiB), so even a job that trickles
  * output for max_execution_time's ceiling stays far below it: nothing is trimmed in practice,
@@ -35,7 +55,8 @@ redis.call('PUBLISH', ${events}, '')`;
 /**
  * KEYS: job, idempotency key. ARGV: tag, fields (JSON object of strings), now ms, channel, use
  * idempotency ('1'|'0'), the job's first status event (JSON), then audit inbox items (JSON) to
- * push once the job is created.
+ * push once the job is created. A job whose fields say `quota: '1'` is counted in its tenant's
+ * and key's quota hashes.
  * Returns {outcome, job id}: created | exists (the key's job, same payload) | conflict (the key's
  * job has another payload_sha256).
  */
@@ -62,7 +83,7 @@ elseif f.status == 'awaiting_approval' then
   ${webhookEvent('job.awaiting_approval')}
 end
 if f.approval_id and f.approval_id ~= '' then redis.call('SET', tag .. ':approval:' .. f.approval_id, id) end
-if f.batch_id and f.batch_id ~= '' then
+${COUNT_NEW_JOB}if f.batch_id and f.batch_id ~= '' then
   redis.call('HINCRBY', tag .. ':batch:' .. f.batch_id .. ':counts', f.status, 1)
   redis.call('RPUSH', tag .. ':batch:' .. f.batch_id .. ':jobs', id)
 end
@@ -107,6 +128,24 @@ if status == 'awaiting_approval' then
   redis.call('ZREM', tag .. ':pending:' .. redis.call('HGET', job, 'tenant'), id)
 end
 if to == 'queued' or to == 'running' then redis.call('ZADD', tag .. ':index:' .. to, now, id) end
+local counted = redis.call('HMGET', job, 'quota', 'tenant', 'submitted_by', 'stored_bytes')
+if counted[1] == '1' then
+  local q = tag .. ':quota:' .. counted[2]
+  local was = status == 'queued' or status == 'awaiting_approval'
+  local is = to == 'queued' or to == 'awaiting_approval'
+  local delta = 0
+  if was and not is then delta = -1 elseif is and not was then delta = 1 end
+  local grown = 0
+  if ARGV[9] == '1' then grown = #ARGV[7] end
+  for _, h in ipairs({q, q .. ':key:' .. counted[3]}) do
+    if delta ~= 0 then redis.call('HINCRBY', h, 'waiting', delta) end
+    if grown > 0 then redis.call('HINCRBY', h, 'bytes', grown) end
+  end
+  if ARGV[9] == '1' then
+    local total = (tonumber(counted[4]) or 0) + grown
+    redis.call('ZADD', tag .. ':quota-lapse:' .. counted[2], now + tonumber(ARGV[6]) * 1000, id .. '|' .. total .. '|' .. counted[3])
+  end
+end
 local batch = redis.call('HGET', job, 'batch_id')
 if batch and batch ~= '' then
   local counts = tag .. ':batch:' .. batch .. ':counts'

@@ -144,6 +144,15 @@ export class SandboxDirectory {
       .exec();
   }
 
+  /** Entries of the sandboxes among `ids` the directory knows, in one round trip per 500. */
+  async getMany(ids: readonly string[]): Promise<Map<string, SandboxEntry>> {
+    const out = new Map<string, SandboxEntry>();
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const entry of await this.load(ids.slice(i, i + 500))) out.set(entry.sandbox_id, entry);
+    }
+    return out;
+  }
+
   async listByTenant(tenant: string): Promise<SandboxEntry[]> {
     return this.load(await this.redis.smembers(this.keys.tenantSandboxes(tenant)));
   }
@@ -156,7 +165,7 @@ export class SandboxDirectory {
     return this.redis.scard(this.keys.workerSandboxes(workerId));
   }
 
-  private async load(ids: string[]): Promise<SandboxEntry[]> {
+  private async load(ids: readonly string[]): Promise<SandboxEntry[]> {
     if (ids.length === 0) return [];
     const raws = await this.redis.mget(ids.map((id) => this.keys.sandbox(id)));
     return raws.flatMap((raw) => (raw ? [JSON.parse(raw) as SandboxEntry] : []));

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   HarombeError,
   ManualClock,
+  QuotasConfig,
   type Clock,
   type ErrorCode,
   type JobStatus,
@@ -13,6 +14,7 @@ import { RiskPolicy, type PolicyConfigInput } from '@harombe/policy';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, vi } from 'vitest';
+import type { z } from 'zod';
 import {
   BatchStore,
   Housekeeper,
@@ -24,6 +26,8 @@ import {
   RedisKeys,
   SandboxDirectory,
   SHARED_QUEUE,
+  StoreHeadroom,
+  SubmissionQuotas,
   WorkerRegistry,
   type JobRecord,
   type Principal,
@@ -67,6 +71,10 @@ export interface HarnessOptions {
   maxFileBytes?: number;
   maxLimits?: Limits;
   housekeeperIntervalMs?: number;
+  /** The `quotas` section; default: none (no submission quotas at all). */
+  quotas?: z.input<typeof QuotasConfig>;
+  /** Refuse submissions past this share of Redis's maxmemory (StoreHeadroom's reserve); default: no check. */
+  headroomReserve?: number;
 }
 
 /** The job pipeline wired by hand, as service-kit's createJobPipeline does, over one prefix. */
@@ -116,9 +124,23 @@ export class Harness {
       policy: this.policy,
       clock: this.clock,
       logger: silentLogger,
+      sandboxes: this.sandboxes,
       ...(options.maxCodeBytes ? { maxCodeBytes: options.maxCodeBytes } : {}),
       ...(options.maxFileBytes ? { maxFileBytes: options.maxFileBytes } : {}),
       ...(options.maxLimits ? { maxLimits: options.maxLimits } : {}),
+      ...(options.quotas
+        ? {
+            quotas: new SubmissionQuotas({
+              redis: this.redis,
+              keys: this.keys,
+              quotas: QuotasConfig.parse(options.quotas),
+              clock: this.clock,
+            }),
+          }
+        : {}),
+      ...(options.headroomReserve !== undefined
+        ? { headroom: new StoreHeadroom({ redis: this.redis, reserve: options.headroomReserve }) }
+        : {}),
     });
     this.housekeeper = new Housekeeper({
       store: this.store,
@@ -194,8 +216,8 @@ export class Harness {
     });
   }
 
-  /** A sandbox of `tenant` held by `workerId`, in the fleet's sandbox directory. */
-  async putSandbox(workerId: string, tenant = TENANT): Promise<string> {
+  /** A sandbox of `tenant` held by `workerId`, in the fleet's sandbox directory; with `allowedDomains`, network-enabled. */
+  async putSandbox(workerId: string, tenant = TENANT, allowedDomains?: string[]): Promise<string> {
     const sandboxId = `sandbox-${randomUUID().replaceAll('-', '').slice(0, 16)}`;
     const now = this.clock.now();
     await this.sandboxes.put({
@@ -203,8 +225,8 @@ export class Harness {
       worker_id: workerId,
       tenant,
       language: 'python',
-      network_enabled: false,
-      allowed_domains: [],
+      network_enabled: allowedDomains !== undefined,
+      allowed_domains: allowedDomains ?? [],
       created_at: now,
       expires_at: now + 3_600_000,
       record: {},

@@ -320,6 +320,50 @@ describe('JobService', () => {
     });
   });
 
+  describe('submission: the sandbox a job names', () => {
+    it('rates a job by the network of the sandbox it runs in, and says so in its params', async () => {
+      await h.heartbeat('w1');
+      const networked = await h.putSandbox('w1', alice.tenant, ['pypi.org']);
+      const view = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'print(1)', sandbox_id: networked },
+      });
+      expect(view).toMatchObject({
+        status: 'awaiting_approval',
+        risk: 'CRITICAL',
+        risk_reason: 'Code execution with network access',
+        risk_matched: `the network of ${networked}: allowed_domains pypi.org`,
+        params: { network_enabled: true, allowed_domains: ['pypi.org'] },
+      });
+      const install = await h.service.submit(alice, {
+        tool: 'code_install_package',
+        params: { sandbox_id: networked, package: 'requests' },
+      });
+      expect(install).toMatchObject({
+        risk: 'CRITICAL',
+        risk_reason: 'Package installation in a sandbox that reaches other domains',
+      });
+      const batch = await h.service.submitBatch(alice, {
+        jobs: [{ tool: 'code_execute', params: { language: 'python', code: 'print(2)', sandbox_id: networked } }],
+      });
+      expect((await h.job(batch.job_ids[0] as string)).risk).toBe('CRITICAL');
+
+      const plain = await h.putSandbox('w1', alice.tenant);
+      const offline = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'print(1)', sandbox_id: plain },
+      });
+      expect(offline).toMatchObject({ risk: 'HIGH', params: { network_enabled: false } });
+      // Another tenant's sandbox tells nothing (the job fails SandboxNotFound when it runs).
+      const others = await h.putSandbox('w1', mallory.tenant, ['evil.example']);
+      const foreign = await h.service.submit(alice, {
+        tool: 'code_execute',
+        params: { language: 'python', code: 'print(1)', sandbox_id: others },
+      });
+      expect(foreign).toMatchObject({ risk: 'HIGH', params: { network_enabled: false, allowed_domains: [] } });
+    });
+  });
+
   describe('decide', () => {
     it('approves: the job is queued and put on the shared queue', async () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);

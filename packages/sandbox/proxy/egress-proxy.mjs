@@ -4,9 +4,11 @@
 //
 // Allows plain HTTP (absolute-form requests) and HTTPS tunnels (CONNECT) to host names on the
 // sandbox's allowlist (exact names and `*.example.com` wildcards) on the allowed ports; refuses
-// IP literals, other ports, other names, and names resolving to loopback, link-local (cloud
-// metadata), unspecified or multicast addresses or to this container's gateways (the host), and
-// names resolving to private addresses outside `allowed_private_ranges`.
+// IP literals, other ports, other names, and names resolving to any address of IANA's
+// special-purpose registries (loopback, link-local and cloud metadata, multicast, reserved,
+// documentation, benchmarking...; see special-purpose-addresses.mjs) or to this container's
+// gateways (the host); private and other special-purpose ranges the operator lists in
+// `allowed_private_ranges` are allowed.
 // It resolves names itself. Everything else the sandbox tries is refused too, and recorded:
 // DNS queries reach its DNS listener (answered REFUSED), and direct connections arrive as
 // conntrack events on stdin. Every decision is one JSON line on stdout, which the manager
@@ -24,6 +26,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
+import { addressVerdict, blockList } from './special-purpose-addresses.mjs';
 
 const config = JSON.parse(process.env.HAROMBE_EGRESS_CONFIG ?? '{}');
 const sandboxId = String(config.sandbox_id ?? 'unknown');
@@ -91,44 +94,20 @@ function hostAllowed(host) {
   return patterns.some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) : host === p));
 }
 
-/** CIDRs as a BlockList. */
-function blockList(ranges) {
-  const list = new net.BlockList();
-  for (const range of ranges ?? []) {
-    const [network, prefix] = String(range).split('/');
-    list.addSubnet(network, Number(prefix), net.isIPv6(network) ? 'ipv6' : 'ipv4');
-  }
-  return list;
-}
-
 /**
- * Addresses no allowed name may lead to, whatever its DNS says (rebinding included): unspecified,
- * loopback, link-local (cloud metadata), multicast and reserved; this container's gateways and
- * its own sandbox-side addresses (the host, and itself); and the operator's denied ranges.
+ * Addresses no allowed name may lead to, whatever its DNS says (rebinding included), beyond the
+ * special-purpose ranges (see special-purpose-addresses.mjs): this container's gateways and its
+ * own sandbox-side addresses (the host, and itself), and the operator's denied ranges.
  */
 const forbidden = blockList([
-  '0.0.0.0/8',
-  '127.0.0.0/8',
-  '169.254.0.0/16',
-  '224.0.0.0/3',
   ...[...gateways(), proxyAddress, config.gateway].filter(Boolean).map((address) => `${address}/32`),
   ...(config.denied_ranges ?? []),
 ]);
-/** IPv6 may lead only to global unicast, and not to 6to4, whose addresses carry an IPv4 one. */
-const globalUnicast6 = blockList(['2000::/3']);
-const sixToFour = blockList(['2002::/16']);
-/** Private ranges (RFC 1918, shared 100.64/10, IPv6 unique local): the operator's own networks. */
-const privateRanges = blockList(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']);
-/** Private addresses an allowed name may still lead to: the operator's mirrors, say. */
+/** Private and other special-purpose addresses an allowed name may still lead to: the operator's mirrors, say. */
 const privateAllowed = blockList(config.allowed_private_ranges);
 
 function refusedAddress(address) {
-  const a = address.toLowerCase().replace(/^::ffff:/, '');
-  const family = net.isIPv6(a) ? 'ipv6' : 'ipv4';
-  if (forbidden.check(a, family)) return 'forbidden_address';
-  if (privateRanges.check(a, family)) return privateAllowed.check(a, family) ? undefined : 'private_address';
-  if (family === 'ipv6' && (!globalUnicast6.check(a, 'ipv6') || sixToFour.check(a, 'ipv6'))) return 'forbidden_address';
-  return undefined;
+  return addressVerdict(address, { forbidden, allowed: privateAllowed });
 }
 
 /** Checks a target; returns the address to connect to, or a refusal reason. */

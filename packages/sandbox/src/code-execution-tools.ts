@@ -87,6 +87,8 @@ export class CodeExecutionTools {
     owner: string,
     signal?: AbortSignal,
     onOutput?: OutputListener,
+    /** The job it runs for (refused network attempts are reported with it). */
+    jobId?: string,
   ): Promise<ExecutionResult> {
     let sandboxId: string | null = null;
     let kept = false;
@@ -97,6 +99,8 @@ export class CodeExecutionTools {
         signal,
         language: p.language,
         network_enabled: p.network_enabled,
+        keep_background: p.keep_background,
+        ...(jobId ? { job_id: jobId } : {}),
         ...(p.stdin !== undefined ? { stdin: p.stdin } : {}),
         ...(p.timeout !== undefined ? { timeout: p.timeout } : {}),
         ...(onOutput ? { onOutput } : {}),
@@ -167,7 +171,7 @@ export class CodeExecutionTools {
     }
   }
 
-  async code_install_package(params: unknown, owner: string): Promise<InstallPackageResult> {
+  async code_install_package(params: unknown, owner: string, jobId?: string): Promise<InstallPackageResult> {
     const raw = (params ?? {}) as Record<string, unknown>;
     const base = {
       sandbox_id: text(raw.sandbox_id),
@@ -177,7 +181,7 @@ export class CodeExecutionTools {
     };
     try {
       const p = parse(CodeInstallPackageParams, params);
-      const outcome = await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry);
+      const outcome = await this.sandboxes.installPackage(p.sandbox_id, owner, p.package, p.registry, jobId);
       return {
         success: outcome.success,
         ...base,

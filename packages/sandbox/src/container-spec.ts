@@ -31,11 +31,11 @@ export const SANDBOX_ENV: readonly string[] = [
 const TMP_SIZE_MB = 64;
 
 /**
- * PID 1 of every sandbox: the init (INIT_SCRIPT) with the program's memory limit. It survives
- * the `kill -1` that ends executions because PID 1 is never its target.
+ * PID 1 of every sandbox: the init (INIT_SCRIPT) with the program's memory limit and the files
+ * the sandbox may hold. It survives the `kill -1` that ends executions because PID 1 is never its target.
  */
-export function sandboxInit(limits: Limits): string[] {
-  return ['bash', '-c', INIT_SCRIPT, 'harombe-init', String(limits.max_memory_mb * MIB)];
+export function sandboxInit(limits: Limits, maxFiles: number): string[] {
+  return ['bash', '-c', INIT_SCRIPT, 'harombe-init', String(limits.max_memory_mb * MIB), String(maxFiles)];
 }
 
 export interface ContainerSpecInput {
@@ -47,6 +47,8 @@ export interface ContainerSpecInput {
   owner: string;
   limits: Limits;
   maxProcesses: number;
+  /** Files, directories and links the sandbox may hold in /workspace and /tmp (security.sandbox.max_files). */
+  maxFiles: number;
   createdAt: string;
   pooled: boolean;
   /** Only for network-enabled sandboxes; without it the sandbox has no network at all. */
@@ -77,7 +79,7 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
   return {
     name: `harombe-${input.sandboxId}`,
     Image: input.image,
-    Cmd: sandboxInit(limits),
+    Cmd: sandboxInit(limits, input.maxFiles),
     // The init runs as root with CAP_KILL alone; every program runs under an id of its own
     // (executionUser), without capabilities.
     User: '0:0',

@@ -28,9 +28,11 @@ export interface DockerExecOptions {
   user?: string;
   /**
    * Called once when the process has ended but its output stays open (a background process it
-   * left holds stdout or stderr), so the caller can end those. Default: wait for them.
+   * left holds stdout or stderr), so the caller can end those; returning 'detach' stops reading
+   * the output there instead (what those processes write later is not the process's), and the
+   * process's own exit code is the outcome. Default: wait for them.
    */
-  onLingering?: () => void;
+  onLingering?: () => void | 'detach';
   /** Told the output as it arrives. Default: nobody (the outcome has it all). */
   onOutput?: OutputListener;
 }
@@ -67,6 +69,7 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
 
   let aborted = false;
   let poller: NodeJS.Timeout | undefined;
+  let detach: () => void = () => undefined;
   if (options.onLingering) {
     const onLingering = options.onLingering;
     let endedPolls = 0;
@@ -78,7 +81,7 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
           if (endedPolls === 2 && poller) {
             clearInterval(poller);
             poller = undefined;
-            onLingering();
+            if (onLingering() === 'detach') detach();
           }
         },
         () => undefined,
@@ -98,6 +101,10 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
     };
     const onAbort = () => {
       aborted = true;
+      stream.destroy();
+      finish();
+    };
+    detach = () => {
       stream.destroy();
       finish();
     };

@@ -22,6 +22,10 @@ export interface EgressRefusal {
   at: string;
   /** Refusals this report stands for: 1, or how many of `reason` a flood's summary (target `*`) counts. */
   count: number;
+  /** The job whose execution (or install) made the attempt, when the sandbox ran one for a job then. */
+  job_id?: string;
+  /** The attempt came while no execution ran: from background processes the job kept (keep_background). */
+  background?: boolean;
 }
 
 export interface EgressNetworkOptions {
@@ -62,9 +66,18 @@ const SUBNET_ATTEMPTS = 64;
 
 /**
  * Run in the sandbox's network namespace by `confine`: what the sandbox sends stays unicast IPv4
- * TCP and UDP, which its routes take to its proxy.
+ * TCP and UDP, which its routes take to its proxy. DNS too: its resolver (127.0.0.11 in the
+ * resolv.conf Docker writes) is Docker's embedded DNS, which answers the names of the containers
+ * on the sandbox's network; queries to it go to the proxy instead (HAROMBE_GATEWAY, where it
+ * answers and records them), from the sandbox's own address (so the answers find their way back,
+ * route_localnet is on, see confine), and nothing else reaches 127.0.0.11.
  */
 const CONFINE_SCRIPT = `set -eu
+for protocol in udp tcp; do
+  iptables -w -t nat -I OUTPUT 1 -d 127.0.0.11 -p "$protocol" --dport 53 -j DNAT --to-destination "$HAROMBE_GATEWAY:53"
+done
+iptables -w -t nat -A POSTROUTING -s 127.0.0.0/8 -d "$HAROMBE_GATEWAY" -j MASQUERADE
+iptables -w -A OUTPUT -d 127.0.0.11 -j DROP
 iptables -w -A OUTPUT -m addrtype --dst-type BROADCAST -j DROP
 iptables -w -A OUTPUT -m addrtype --dst-type MULTICAST -j DROP
 iptables -w -A OUTPUT -d 255.255.255.255 -j DROP
@@ -74,7 +87,20 @@ if [ -e /proc/net/if_inet6 ]; then ip6tables -w -P OUTPUT DROP; fi`;
 const READY_TIMEOUT_MS = 20_000;
 /** The proxy program, handed to each proxy container (src/ and dist/ both sit next to proxy/). */
 const PROXY_SOURCE_URL = new URL('../proxy/egress-proxy.mjs', import.meta.url);
+const PROXY_ADDRESSES_URL = new URL('../proxy/special-purpose-addresses.mjs', import.meta.url);
 const PROXY_INIT_URL = new URL('../proxy/egress-proxy-init.sh', import.meta.url);
+/** Where egress-proxy.mjs imports its address tables: the one line replaced by the tables themselves. */
+const ADDRESSES_IMPORT = /^import \{[^}]*\} from '\.\/special-purpose-addresses\.mjs';$/m;
+
+/**
+ * The proxy program as one text, the way its container runs it (`node -e`): egress-proxy.mjs with
+ * the address tables it imports inlined.
+ */
+export function proxyProgramSource(): string {
+  const source = readFileSync(PROXY_SOURCE_URL, 'utf8');
+  if (!ADDRESSES_IMPORT.test(source)) throw new Error('egress-proxy.mjs no longer imports its address tables');
+  return source.replace(ADDRESSES_IMPORT, () => readFileSync(PROXY_ADDRESSES_URL, 'utf8'));
+}
 
 /**
  * The network side of network-enabled sandboxes: per sandbox, a Docker network on a /29 of its
@@ -227,14 +253,15 @@ export class EgressNetwork {
   /**
    * Locks down the started sandbox's own network namespace, before any of its code runs: no
    * broadcast or multicast (which the host's side of the bridge would receive, address or not),
-   * no ICMP and no IPv6. A short-lived container joins the namespace to do it, so the sandbox itself
+   * no ICMP and no IPv6, and DNS answered by its proxy (`gateway`), not by Docker's resolver. A short-lived container joins the namespace to do it, so the sandbox itself
    * never holds NET_ADMIN. Throws, leaving the sandbox for the caller to remove, when it fails.
    */
-  async confine(sandboxContainerId: string, sandboxId: string): Promise<void> {
+  async confine(sandboxContainerId: string, sandboxId: string, gateway: string): Promise<void> {
     const helper = await this.docker.createContainer({
       name: EgressNetwork.confineName(sandboxId),
       Image: this.options.proxyImage,
       Cmd: ['sh', '-c', CONFINE_SCRIPT],
+      Env: [`HAROMBE_GATEWAY=${gateway}`],
       User: '0:0',
       Labels: {
         [LABELS.manager]: this.options.managerId,
@@ -244,6 +271,9 @@ export class EgressNetwork {
       HostConfig: {
         ...netAdminHostConfig(),
         NetworkMode: `container:${sandboxContainerId}`,
+        // Set in the sandbox's namespace, which the helper joins: the proxy's DNS answers to the
+        // sandbox's own address are turned back to the loopback address it asked from.
+        Sysctls: { 'net.ipv4.conf.all.route_localnet': '1' },
         RestartPolicy: { Name: 'no' },
         LogConfig: { Type: 'json-file', Config: { 'max-size': '64k', 'max-file': '1' } },
       },
@@ -292,10 +322,7 @@ export class EgressNetwork {
   }
 
   private program(): { init: string; source: string } {
-    this.proxyProgram ??= {
-      init: readFileSync(PROXY_INIT_URL, 'utf8'),
-      source: readFileSync(PROXY_SOURCE_URL, 'utf8'),
-    };
+    this.proxyProgram ??= { init: readFileSync(PROXY_INIT_URL, 'utf8'), source: proxyProgramSource() };
     return this.proxyProgram;
   }
 

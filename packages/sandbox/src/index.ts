@@ -4,6 +4,7 @@ export { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB } from './container-spec
 export { LABELS, ROLES } from './labels.js';
 export {
   EgressNetwork,
+  proxyProgramSource,
   type EgressAttachment,
   type EgressNetworkOptions,
   type EgressRefusal,

@@ -16,6 +16,7 @@ export function rawBaselineSpec(config: SandboxConfig, cmd: string[]): Docker.Co
     owner: 'bench',
     limits: config.limits,
     maxProcesses: config.max_processes,
+    maxFiles: config.max_files,
     createdAt: new Date().toISOString(),
     pooled: false,
   });

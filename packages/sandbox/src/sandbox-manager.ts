@@ -23,6 +23,7 @@ import { dockerClient } from './docker-client.js';
 import { dockerExec, type DockerExecOutcome, type OutputListener } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
+import { ExecutionLedger } from './execution-ledger.js';
 import { RegistryResolver } from './registry-resolver.js';
 import { SubnetPool } from './subnet-pool.js';
 import { checkImage, checkRuntime } from './runtime-check.js';
@@ -30,7 +31,7 @@ import {
   FILE_USER,
   INSTALLERS,
   LIST_FILES_SCRIPT,
-  MEMORY_VERDICT_FILE,
+  KILL_VERDICTS_SCRIPT,
   PRIME_PROGRAMS,
   PRIME_ROUNDS,
   READ_FILE_SCRIPT,
@@ -41,6 +42,7 @@ import {
   endSignals,
   executionUser,
   installCommand,
+  isKeeper,
   programCommand,
   shArgv,
 } from './sandbox-scripts.js';
@@ -124,6 +126,15 @@ export interface ExecuteRequest {
   /** The caller wants network: refused (NetworkDisabled) when the sandbox was created without. */
   network_enabled?: boolean;
   /**
+   * Let what the program starts in the background (daemons) outlive it, in a kept sandbox. Such
+   * an execution runs under an id of its own from FIRST_KEEPER_UID up, which the sandbox's init
+   * spares; its processes still cannot reach other executions' descriptors, nor signal them.
+   * Default false: whatever the execution started is ended once its program has.
+   */
+  keep_background?: boolean;
+  /** The job this execution runs for: network attempts refused while it runs are reported with it. */
+  job_id?: string;
+  /**
    * Told the program's output as it writes it, decoded and capped as the result's is: a stream's
    * pieces joined are the result's stdout (stderr), the truncation marker included. Default: nobody.
    */
@@ -140,7 +151,7 @@ export interface RunOnceRequest extends ExecuteRequest {
 }
 
 /** A sandbox as callers see it: its record without the container, times as ISO 8601. */
-export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at' | 'executions'> & {
+export type SandboxInfo = Omit<SandboxRecord, 'container_id' | 'last_used_at' | 'executions' | 'keepers'> & {
   last_used_at: string;
   /** When it is destroyed if nothing uses it before. */
   expires_at: string;
@@ -197,6 +208,8 @@ export class SandboxManager {
   private readonly egress: EgressNetwork;
   private readonly registries: RegistryResolver;
   private readonly refusals = new Map<string, number>();
+  /** Which job ran in which sandbox when, to tie refused network attempts to their jobs. */
+  private readonly ledger = new ExecutionLedger();
   private networkRuntimeChecked = false;
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -243,7 +256,10 @@ export class SandboxManager {
       subnets: new SubnetPool(network.subnet_pool),
       allowedPrivateRanges: network.allowed_private_ranges,
       deniedRanges: [...network.denied_ranges, ...ownAddresses()],
-      onRefused: (refusal) => {
+      onRefused: (seen) => {
+        const at = Date.parse(seen.at);
+        const job = Number.isNaN(at) ? undefined : this.ledger.jobAt(seen.sandbox_id, at);
+        const refusal: EgressRefusal = job ? { ...seen, job_id: job.job_id, background: job.background } : seen;
         this.refusals.set(refusal.sandbox_id, (this.refusals.get(refusal.sandbox_id) ?? 0) + refusal.count);
         this.logger.warn(refusal, 'egress refused');
         options.onEgressRefused?.(refusal);
@@ -397,7 +413,8 @@ export class SandboxManager {
     this.onSandboxReady(language, (performance.now() - asked) / 1000, warm);
     record = { ...record, owner: request.owner };
     try {
-      return await this.run(record, request);
+      // Nothing outlives a one-shot sandbox: background processes cannot be kept in one.
+      return await this.run(record, { ...request, keep_background: false });
     } finally {
       this.dispose(record);
     }
@@ -452,8 +469,11 @@ export class SandboxManager {
     const timeout = request.timeout ?? record.limits.max_execution_time;
     const maxOutputBytes = request.max_output_bytes ?? record.limits.max_output_bytes;
     const grace = Math.max(this.config.kill_grace_period, 0.1);
-    const { cmd, stdin } = programCommand(record.language, request.code, request.stdin);
-    const user = nextExecutionUser(record);
+    const keepBackground = request.keep_background === true;
+    // Once background processes may live on, a program's text stays out of command lines they could read.
+    if (keepBackground) record.keepers = true;
+    const { cmd, stdin } = programCommand(record.language, request.code, request.stdin, !record.keepers);
+    const user = nextExecutionUser(record, keepBackground);
     const ends = this.endings(record, user);
     const controller = new AbortController();
     let timedOut = false;
@@ -478,10 +498,12 @@ export class SandboxManager {
     const cancel = (): void => ends.kill();
     request.signal?.addEventListener('abort', cancel, { once: true });
     if (request.signal?.aborted) cancel();
+    const ended = request.job_id ? this.ledger.begin(record.sandbox_id, request.job_id, keepBackground) : undefined;
     const started = performance.now();
     let outcome: DockerExecOutcome;
     try {
-      // What the program leaves behind holding its output is ended by the init once it has ended.
+      // What the program leaves behind holding its output is ended by the init once it has ended;
+      // background processes it was allowed to keep are not waited for.
       outcome = await dockerExec(this.container(record), {
         cmd,
         user,
@@ -489,10 +511,12 @@ export class SandboxManager {
         ...(request.onOutput ? { onOutput: request.onOutput } : {}),
         maxOutputBytes,
         signal: controller.signal,
+        ...(keepBackground ? { onLingering: () => 'detach' as const } : {}),
       });
     } catch (error) {
       throw await this.containerFailure(record, error);
     } finally {
+      ended?.();
       for (const timer of timers) clearTimeout(timer);
       request.signal?.removeEventListener('abort', cancel);
       await ends.delivered();
@@ -527,8 +551,10 @@ export class SandboxManager {
       if (!state.running) return lostDuring(state);
     }
     if (timedOut) return result('TimeoutError', -1);
-    if (outcome.exitCode === 137 && (await this.memoryVerdictSince(record, startedAtUs))) {
-      return result('MemoryLimitExceeded', 137);
+    if (outcome.exitCode === 137) {
+      const verdict = await this.killVerdictSince(record, startedAtUs);
+      if (verdict === 'memory') return result('MemoryLimitExceeded', 137);
+      if (verdict === 'files') return result('DiskLimitExceeded', 137);
     }
     this.logger.info(
       { sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime },
@@ -548,7 +574,13 @@ export class SandboxManager {
     }
     const record = await this.lookup(sandboxId, owner);
     await this.exclusive(record, async () => {
-      const outcome = await this.runScript(record, WRITE_FILE_SCRIPT, [path], content, 64 * 1024);
+      const outcome = await this.runScript(
+        record,
+        WRITE_FILE_SCRIPT,
+        [path, String(this.config.max_files)],
+        content,
+        64 * 1024,
+      );
       this.checkScriptOutcome(outcome, filePath);
     });
   }
@@ -589,7 +621,14 @@ export class SandboxManager {
    * a sandbox without network (NetworkDisabled) or a registry not allowed (RegistryNotAllowed).
    * A failing package manager is an outcome with success false, not an exception.
    */
-  async installPackage(sandboxId: string, owner: string, pkg: string, registry: Registry): Promise<InstallOutcome> {
+  async installPackage(
+    sandboxId: string,
+    owner: string,
+    pkg: string,
+    registry: Registry,
+    /** The job it runs for: refused network attempts made meanwhile are reported with it. */
+    jobId?: string,
+  ): Promise<InstallOutcome> {
     const record = await this.lookup(sandboxId, owner);
     if (!record.network_enabled) {
       throw new HarombeError(
@@ -615,6 +654,7 @@ export class SandboxManager {
         ends.kill();
       }, timeout * 1000);
       let outcome: DockerExecOutcome;
+      const ended = jobId ? this.ledger.begin(record.sandbox_id, jobId, false) : undefined;
       try {
         outcome = await dockerExec(this.container(record), {
           cmd: installCommand(registry, pkg),
@@ -624,6 +664,7 @@ export class SandboxManager {
       } catch (error) {
         throw await this.containerFailure(record, error);
       } finally {
+        ended?.();
         clearTimeout(timer);
         await ends.delivered();
       }
@@ -850,6 +891,7 @@ export class SandboxManager {
         owner,
         limits,
         maxProcesses: this.config.max_processes,
+        maxFiles: this.config.max_files,
         createdAt,
         pooled: options.slot === 'transient' && owner === '',
         ...(network ? { network } : {}),
@@ -858,7 +900,7 @@ export class SandboxManager {
       const container = await this.docker.createContainer(spec);
       containerId = container.id;
       await container.start();
-      if (network) await this.egress.confine(container.id, sandboxId);
+      if (network) await this.egress.confine(container.id, sandboxId, network.dns);
       const record: SandboxRecord = {
         sandbox_id: sandboxId,
         container_id: container.id,
@@ -998,6 +1040,11 @@ export class SandboxManager {
         throw new HarombeError('IsADirectory', `'${path}' is a directory`);
       case SCRIPT_EXIT.fileTooLarge:
         throw new HarombeError('FileTooLarge', `'${path}' is larger than ${this.config.max_file_bytes} bytes`);
+      case SCRIPT_EXIT.tooManyFiles:
+        throw new HarombeError(
+          'DiskLimitExceeded',
+          `the sandbox holds ${this.config.max_files} files already (max_files): '${path}' would be one more; remove some first`,
+        );
       case SCRIPT_EXIT.writeFailed:
         if (/no space/i.test(stderr)) {
           throw new HarombeError('DiskLimitExceeded', `the workspace is full (max_disk_mb) while writing '${path}'`);
@@ -1032,6 +1079,7 @@ export class SandboxManager {
   /**
    * How one execution (of `user`) is ended: the init's signals for it (see INIT_SCRIPT), and a
    * wait for those still on their way, so that none arrives during the sandbox's next execution.
+   * An execution that kept its background processes and was ended by a signal loses them too.
    */
   private endings(
     record: SandboxRecord,
@@ -1050,8 +1098,10 @@ export class SandboxManager {
       kill: () => send(signals.kill),
       delivered: async () => {
         while (inFlight.size > 0) await Promise.all(inFlight);
+        if (!signalled) return;
+        if (isKeeper(user)) await this.signalInit(record, signals.kill);
         // Ended by a signal: the next execution starts once the last of its processes is gone.
-        if (signalled) await this.settle(record, user);
+        await this.settle(record, user);
       },
     };
   }
@@ -1091,15 +1141,23 @@ export class SandboxManager {
     }
   }
 
-  /** True when the init killed processes for memory at or after `sinceUs` (µs since the epoch). */
-  private async memoryVerdictSince(record: SandboxRecord, sinceUs: number): Promise<boolean> {
+  /**
+   * Why the init killed processes at or after `sinceUs` (µs since the epoch), if it did: for
+   * memory (MEMORY_VERDICT_FILE) or for files past max_files (FILES_VERDICT_FILE).
+   */
+  private async killVerdictSince(record: SandboxRecord, sinceUs: number): Promise<'memory' | 'files' | undefined> {
     const outcome = await dockerExec(this.container(record), {
-      cmd: ['cat', MEMORY_VERDICT_FILE],
+      cmd: shArgv(KILL_VERDICTS_SCRIPT, 'harombe-verdicts', []),
       user: FILE_USER,
       maxOutputBytes: 1024,
     });
+    if (outcome.exitCode !== 0) return undefined;
     // A little slack: the two clocks are one, but the µs were taken at different moments.
-    return outcome.exitCode === 0 && Number(outcome.stdout.text().trim()) >= sinceUs - 1_000_000;
+    const since = (line: string | undefined): boolean => Number(line?.trim() || 0) >= sinceUs - 1_000_000;
+    const [memory, files] = outcome.stdout.text().split('\n');
+    if (since(memory)) return 'memory';
+    if (since(files)) return 'files';
+    return undefined;
   }
 
   /** Turns a Docker failure during an operation into SandboxLost when the sandbox is gone. */
@@ -1163,10 +1221,10 @@ export class SandboxManager {
 }
 
 /** The user the sandbox's next execution runs as; counts the execution. */
-function nextExecutionUser(record: SandboxRecord): string {
+function nextExecutionUser(record: SandboxRecord, keepBackground = false): string {
   const n = record.executions ?? 0;
   record.executions = n + 1;
-  return executionUser(n);
+  return executionUser(n, keepBackground);
 }
 
 function sameLimits(a: Limits, b: Limits): boolean {

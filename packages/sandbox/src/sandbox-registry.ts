@@ -16,6 +16,8 @@ export interface SandboxRecord {
   last_used_at: number;
   /** Executions so far (each runs under a user id of its own, counted from this). */
   executions: number;
+  /** An execution kept its background processes (keep_background): they may be running. */
+  keepers?: boolean;
   /** Seconds it may sit unused before it is destroyed; absent: the manager's idle_timeout. */
   idle_timeout?: number;
 }

@@ -15,6 +15,7 @@ export const SCRIPT_EXIT = {
   isADirectory: 83,
   fileTooLarge: 84,
   writeFailed: 85,
+  tooManyFiles: 86,
 } as const;
 
 const E = SCRIPT_EXIT;
@@ -36,6 +37,20 @@ resolve() {
 export const TICK_FIFO = '/tmp/.harombe-tick';
 /** Written by the init when it killed processes for memory: the time, in µs since the epoch. Root's. */
 export const MEMORY_VERDICT_FILE = '/tmp/.harombe-memory-exceeded';
+/** Written by the init when it killed processes for taking the sandbox past max_files: the time, in µs. Root's. */
+export const FILES_VERDICT_FILE = '/tmp/.harombe-files-exceeded';
+
+/** stdout: the times of the init's last kill for memory and for files, one a line (empty when never). */
+export const KILL_VERDICTS_SCRIPT = `printf '%s\\n%s\\n' "$(cat ${MEMORY_VERDICT_FILE})" "$(cat ${FILES_VERDICT_FILE})"`;
+
+/** Counts the entries of /workspace and /tmp, up to $1 + 1 (enough to tell it is past $1), into `count` (bash). */
+const COUNT_FILES = `
+count_files() {
+  local listing=''
+  read -r -d '' -N $(($1 + 1)) listing < <(find /workspace /tmp -xdev -mindepth 1 -printf x 2>/dev/null)
+  count=\${#listing}
+}
+`;
 
 /**
  * Signals the host sends the init (through the Docker API, no process needed) to end an
@@ -48,9 +63,26 @@ export const INIT_SIGNALS = [
   { terminate: 'SIGWINCH', kill: 'SIGURG' },
 ] as const;
 
+/**
+ * The same for executions whose background processes may outlive them (keep_background): they end
+ * that execution's user id whole, its background processes with it, and never another's.
+ * (runsc passes no realtime signals, hence these.)
+ */
+export const KEEPER_SIGNALS = [
+  { terminate: 'SIGPWR', kill: 'SIGXCPU' },
+  { terminate: 'SIGVTALRM', kill: 'SIGPROF' },
+] as const;
+
 /** The signals that end the execution of user `user` (as executionUser gives it). */
-export function endSignals(user: string): (typeof INIT_SIGNALS)[number] {
-  return INIT_SIGNALS[(Number.parseInt(user, 10) - FIRST_EXECUTION_UID) % 2 === 0 ? 0 : 1];
+export function endSignals(user: string): (typeof INIT_SIGNALS)[number] | (typeof KEEPER_SIGNALS)[number] {
+  const uid = Number.parseInt(user, 10);
+  const parity = (uid - FIRST_EXECUTION_UID) % 2 === 0 ? 0 : 1;
+  return (isKeeper(user) ? KEEPER_SIGNALS : INIT_SIGNALS)[parity];
+}
+
+/** Whether `user` runs an execution whose background processes are spared (keep_background). */
+export function isKeeper(user: string): boolean {
+  return Number.parseInt(user, 10) >= FIRST_KEEPER_UID;
 }
 
 /**
@@ -86,19 +118,32 @@ export function executionUser(n: number, keepBackground = false): string {
  *   once it has ended, whatever else runs under that id is killed, so nothing an execution
  *   started outlives it (ids from FIRST_KEEPER_UID up are spared: background processes that
  *   were asked for). With nothing left but itself it goes back to blocking;
+ * - at the files the sandbox holds (/workspace and /tmp: each costs memory no size limit counts), at
+ *   the first look and every fifth after: past max_files, and more than at the look before, it
+ *   kills every process and leaves FILES_VERDICT_FILE (an execution shorter than the first look,
+ *   0.1 s, is judged at the next one's: the container's memory limit bounds the rest);
  * - INIT_SIGNALS from the host: SIGTERM or SIGKILL to every process of the executions of even,
- *   or odd, user ids, for timeouts and cancellation. Being builtins, they work even when a fork
- *   bomb has taken every process slot (the host repeats the kill while the bomb races it).
- * arg: the program's memory limit in bytes.
+ *   or odd, user ids below FIRST_KEEPER_UID, for timeouts and cancellation; KEEPER_SIGNALS: the
+ *   same to the user id of the last execution that kept its background processes (of that
+ *   parity), background processes included, and to no other. Being builtins, they work even when
+ *   a fork bomb has taken every process slot (the host repeats the kill while the bomb races it).
+ * args: the program's memory limit in bytes, the files the sandbox may hold (max_files).
  */
 export const INIT_SCRIPT = `
-mem=$1
+mem=$1 max_files=$2 last_count=0 looks=0
 mkfifo -m 622 ${TICK_FIFO} && exec 3<>${TICK_FIFO} || exit 1
 : >${MEMORY_VERDICT_FILE} || exit 1
+: >${FILES_VERDICT_FILE} || exit 1
+${COUNT_FILES}
 trap 'parity=0 slay of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
 trap 'parity=0 slay of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
 trap 'parity=1 slay of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
 trap 'parity=1 slay of_parity KILL' ${INIT_SIGNALS[1].kill.slice(3)}
+trap 'parity=0 slay of_keeper TERM' ${KEEPER_SIGNALS[0].terminate.slice(3)}
+trap 'parity=0 slay of_keeper KILL' ${KEEPER_SIGNALS[0].kill.slice(3)}
+trap 'parity=1 slay of_keeper TERM' ${KEEPER_SIGNALS[1].terminate.slice(3)}
+trap 'parity=1 slay of_keeper KILL' ${KEEPER_SIGNALS[1].kill.slice(3)}
+keeper=''
 trap 'exit 0' TERM
 
 # Reads process $1's status whole (/proc is made anew at each read, so reading it line by line
@@ -113,10 +158,12 @@ owner() {
   uid=\${uid%%[!0-9]*} ppid=\${ppid%%[!0-9]*} state=\${state:0:1}
 }
 
-# Whose processes slay ends: an execution's of the parity asked for; or leftovers, those of a
-# normal execution whose program has ended (no launcher, the process docker exec started, holds
-# its uid).
-of_parity() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
+# Whose processes slay ends: a normal execution's of the parity asked for; the last keeping
+# execution's (keeper: the uid of the last launcher seen from FIRST_KEEPER_UID up), of that parity;
+# or leftovers, those of a normal execution whose program has ended (no launcher, the process
+# docker exec started, holds its uid).
+of_parity() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
+of_keeper() { [ "$uid" = "$keeper" ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
 leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [[ $launched != *" $uid "* ]]; }
 
 # Ends the processes $1 picks with signal $2. TERM is sent once: a program may handle it. For
@@ -133,7 +180,10 @@ slay() {
       owner "\${p#/proc/}"
       [ -n "$uid" ] || continue
       pids+=("\${p#/proc/}") uids+=("$uid") states+=("$state")
-      [ "$ppid" = 0 ] && launched+="$uid "
+      if [ "$ppid" = 0 ]; then
+        launched+="$uid "
+        [ "$uid" -ge ${FIRST_KEEPER_UID} ] && keeper=$uid
+      fi
     done
     [ -n "$seen" ] || seen=\${#pids[@]}
     for i in "\${!pids[@]}"; do
@@ -164,12 +214,21 @@ look() {
     kill -KILL -1
     echo "\${EPOCHREALTIME/./}" >${MEMORY_VERDICT_FILE}
   fi
+  if [ $((looks++ % 5)) = 0 ]; then
+    count_files "$max_files"
+    if [ "$count" -gt "$max_files" ] && [ "$count" -gt "$last_count" ]; then
+      kill -KILL -1
+      echo "\${EPOCHREALTIME/./}" >${FILES_VERDICT_FILE}
+    fi
+    last_count=$count
+  fi
   slay leftover KILL
   [ "$seen" -gt 0 ]
 }
 
 while :; do
   read -r -N 1 -u 3 _ || continue
+  looks=0
   while :; do
     read -r -t 0.1 -N 4096 -u 3 _
     look || break
@@ -351,9 +410,17 @@ function framed(code: string, stdin: string | undefined): Buffer {
  * larger one is read from stdin ahead of the program's own stdin. Shell programs that fit go as
  * bash's -c, with the launcher's commands in front on the same line (line numbers stay as
  * written); larger ones are read with `head -c`.
+ * inArgv: whether the program may be seen in the process's command line, which any process of the
+ * sandbox can read (/proc/<pid>/cmdline); default true. False once background processes may run
+ * (keep_background): the program then always goes over stdin.
  */
-export function programCommand(language: Language, code: string, stdin?: string): { cmd: string[]; stdin?: Buffer } {
-  const asArgument = Buffer.byteLength(code) <= MAX_ARGV_PROGRAM && !code.includes('\0');
+export function programCommand(
+  language: Language,
+  code: string,
+  stdin?: string,
+  inArgv = true,
+): { cmd: string[]; stdin?: Buffer } {
+  const asArgument = inArgv && Buffer.byteLength(code) <= MAX_ARGV_PROGRAM && !code.includes('\0');
   const ownStdin = stdin !== undefined ? { stdin: Buffer.from(stdin) } : {};
   switch (language) {
     case 'python':
@@ -410,11 +477,18 @@ size=$(stat -c %s -- "$r") || exit ${E.fileNotFound}
 exec cat -- "$r"
 `;
 
-/** args: relative path. stdin: the content. Creates missing parent directories. */
+/**
+ * args: relative path, the files the sandbox may hold (max_files). stdin: the content. Creates
+ * missing parent directories. A new file in a sandbox already at max_files is refused.
+ */
 export const WRITE_FILE_SCRIPT = `${RESOLVE}
 resolve "$1"
 [ "$r" = /workspace ] && exit ${E.isADirectory}
 [ -d "$r" ] && exit ${E.isADirectory}
+if [ ! -e "$r" ]; then
+  count=$(find /workspace /tmp -xdev -mindepth 1 -printf x 2>/dev/null | head -c "$2" | wc -c)
+  [ "$count" -lt "$2" ] || exit ${E.tooManyFiles}
+fi
 d=$(dirname -- "$r")
 mkdir -p -- "$d" 2>/dev/null || exit ${E.notADirectory}
 cat >"$r" || exit ${E.writeFailed}

@@ -2,16 +2,17 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { freeLoopbackPort } from '@harombe/test-fixtures';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { proxyProgramSource } from '../src/index.js';
 
 /**
  * The egress proxy program on its own, as a local process on loopback: its stdin stands for the
  * conntrack events its container's init pipes in. What it logs is what the manager follows.
  */
 
-const PROGRAM = fileURLToPath(new URL('../proxy/egress-proxy.mjs', import.meta.url));
+/** The program as its container runs it: one text, its address tables inlined. */
+const PROGRAM = proxyProgramSource();
 const SUBNET = '10.99.0.0/29';
 const SANDBOX = '10.99.0.3';
 const PROXY = '127.0.0.1';
@@ -37,7 +38,7 @@ async function startProxy(): Promise<RunningProxy> {
     proxy_address: PROXY,
     sandbox_subnet: SUBNET,
   };
-  const child = spawn(process.execPath, [PROGRAM], {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', PROGRAM], {
     env: { ...process.env, HAROMBE_EGRESS_CONFIG: JSON.stringify(config) },
   });
   const lines: Record<string, unknown>[] = [];

@@ -115,6 +115,32 @@ describe('executing code', () => {
     expect(stop.stdout).toBe('refused\n');
   });
 
+  it('keeps the init out of reach of the code it guards: its memory watchdog and timeouts work after attempts to stop or kill it', async () => {
+    const id = await sandbox('python', { max_memory_mb: 128 });
+    // The attack as reported: stop PID 1, so that nothing watches memory or ends executions.
+    const stopInit = [
+      'import os, signal',
+      'for sig in (signal.SIGSTOP, signal.SIGKILL, signal.SIGTERM, signal.SIGUSR2):',
+      '    try:',
+      '        os.kill(1, sig)',
+      '        print(sig.name, "sent")',
+      '    except PermissionError:',
+      '        print(sig.name, "refused")',
+    ].join('\n');
+    const attempts = await manager.execute(id, OWNER, { code: stopInit });
+    expect(attempts.stdout).toBe('SIGSTOP refused\nSIGKILL refused\nSIGTERM refused\nSIGUSR2 refused\n');
+    // From background processes asked for too (they run under ids of their own).
+    const kept = await manager.execute(id, OWNER, { code: stopInit, keep_background: true });
+    expect(kept.stdout).toBe(attempts.stdout);
+    const memory = await manager.execute(id, OWNER, {
+      code: `${stopInit}\nchunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))`,
+    });
+    expect(memory.error).toBe('MemoryLimitExceeded');
+    const timeout = await manager.execute(id, OWNER, { code: `${stopInit}\nimport time\ntime.sleep(60)`, timeout: 1 });
+    expect(timeout).toMatchObject({ error: 'TimeoutError', exit_code: -1 });
+    expect(timeout.execution_time).toBeLessThan(10);
+  });
+
   it('does not crash on output that is not valid UTF-8', async () => {
     const id = await sandbox('python');
     const result = await manager.execute(id, OWNER, {
@@ -194,6 +220,40 @@ describe('disk limit', () => {
     expect(result.stderr).toMatch(/No space left on device/);
     const usage = await manager.execute(id, OWNER, { code: 'du -m /workspace/big | cut -f1' });
     expect(Number(usage.stdout.trim())).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('file limit', () => {
+  let small: SandboxManager;
+
+  beforeAll(async () => {
+    small = testManager({ kill_grace_period: 1, max_files: 500 });
+    await small.start();
+  });
+  afterAll(async () => {
+    await small.stop({ destroySandboxes: true });
+  });
+
+  it('ends an execution that takes the sandbox past max_files with DiskLimitExceeded; removing files is allowed', async () => {
+    const { sandbox_id: id } = await small.create({ language: 'python', owner: OWNER });
+    // Empty files cost memory that no size limit counts: without a cap this makes 200,000 of them.
+    const flood = await small.execute(id, OWNER, {
+      code: 'import os\nos.mkdir("many")\nfor i in range(200_000):\n    open("many/%d" % i, "w").close()\nprint("made them all")',
+      timeout: 60,
+    });
+    expect(flood).toMatchObject({ success: false, error: 'DiskLimitExceeded', exit_code: 137 });
+    expect(flood.stdout).toBe('');
+    const count = Number(
+      (await small.execute(id, OWNER, { code: 'import os\nprint(len(os.listdir("many")))' })).stdout,
+    );
+    expect(count).toBeGreaterThan(500);
+    expect(count).toBeLessThan(200_000);
+    // Past the cap, a new file is refused at once; programs that add none still run.
+    await expect(small.writeFile(id, OWNER, 'one-more.txt', 'x')).rejects.toMatchObject({ code: 'DiskLimitExceeded' });
+    await small.writeFile(id, OWNER, 'many/0', 'an existing file may still change');
+    const cleanup = await small.execute(id, OWNER, { code: 'import shutil\nshutil.rmtree("many")\nprint("removed")' });
+    expect(cleanup).toMatchObject({ stdout: 'removed\n', error: null });
+    await small.writeFile(id, OWNER, 'one-more.txt', 'x');
   });
 });
 

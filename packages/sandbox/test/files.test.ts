@@ -27,6 +27,26 @@ describe('files in the workspace', () => {
     expect(await manager.listFiles(id, OWNER, 'data')).toEqual(['input.csv']);
   });
 
+  it('holds files interpreters would load on their own inert: a .pth, usercustomize or .bashrc written there runs nothing', async () => {
+    // The reported smuggling: a file written once (approved as a mere file) runs inside every later program.
+    const userSite = (
+      await manager.execute(id, OWNER, { code: 'import site\nprint(site.getusersitepackages())' })
+    ).stdout.trim();
+    expect(userSite.startsWith('/workspace/')).toBe(true);
+    const relative = userSite.slice('/workspace/'.length);
+    await manager.writeFile(id, OWNER, `${relative}/zz.pth`, 'import sys; sys.stdout.write("SMUGGLED-PTH\\n")\n');
+    await manager.writeFile(id, OWNER, `${relative}/usercustomize.py`, 'print("SMUGGLED-USERCUSTOMIZE")\n');
+    const python = await manager.execute(id, OWNER, {
+      code: 'import site, subprocess, sys\nprint(site.ENABLE_USER_SITE)\nsys.stdout.flush()\nsubprocess.run([sys.executable, "-c", "print(2)"])',
+    });
+    expect(python).toMatchObject({ stdout: 'False\n2\n', stderr: '', exit_code: 0 });
+    const shell = (await manager.create({ language: 'shell', owner: OWNER })).sandbox_id;
+    for (const file of ['.bashrc', '.profile', '.bash_profile', '.bash_login'])
+      await manager.writeFile(shell, OWNER, file, `echo SMUGGLED-${file}\n`);
+    const bash = await manager.execute(shell, OWNER, { code: 'echo hi; bash -c "echo child"' });
+    expect(bash).toMatchObject({ stdout: 'hi\nchild\n', stderr: '', exit_code: 0 });
+  });
+
   it('shares the workspace with executions, both ways', async () => {
     await manager.writeFile(id, OWNER, 'numbers.txt', '1 2 3');
     const result = await manager.execute(id, OWNER, {

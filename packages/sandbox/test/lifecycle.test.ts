@@ -237,6 +237,23 @@ describe('the reaper', () => {
     expect((await second.execute(kept.sandbox_id, OWNER, { code: 'echo still here' })).stdout).toBe('still here\n');
   });
 
+  it("reaps a lost manager's containers only within its own fleet: two fleets on one Docker host never touch each other's", async () => {
+    const fleet = (id: string) => ({ labels: { 'org.harombe.fleet': id } });
+    const mine = tracked(testManager({}, fleet('fleet-a')));
+    await mine.start();
+    const { sandbox_id } = await mine.create({ language: 'shell', owner: OWNER });
+    // Another fleet's worker, to which every manager it does not know looks lost.
+    const stranger = tracked(testManager({}, fleet('fleet-b')));
+    await stranger.start();
+    expect(await stranger.reapAbandoned(async () => true)).toBe(0);
+    expect((await mine.execute(sandbox_id, OWNER, { code: 'echo untouched' })).stdout).toBe('untouched\n');
+    // A worker of the same fleet that finds the manager gone reaps it.
+    const sibling = tracked(testManager({}, fleet('fleet-a')));
+    await sibling.start();
+    expect(await sibling.reapAbandoned(async (managerId) => managerId === mine.managerId)).toBe(1);
+    expect(await containersOf(mine.managerId)).toEqual([]);
+  });
+
   it('lets a restarted manager with a persistent registry adopt its sandboxes', async () => {
     const registry = new InMemorySandboxRegistry();
     const first = testManager({}, { registry });

@@ -482,6 +482,95 @@ print(json.dumps({
     }
   });
 
+  it("asks its proxy for names, never Docker's resolver: the containers on its network go unanswered, and each query is recorded", async () => {
+    const { sandbox_id } = await manager.create({
+      language: 'python',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [NAMES.allowed],
+    });
+    const proxyName = EgressNetwork.proxyName(sandbox_id);
+    const ownName = `harombe-${sandbox_id}`;
+    const verdicts = await probe(
+      sandbox_id,
+      `print(json.dumps({
+  'proxy_name': resolve('${proxyName}'),
+  'own_name': resolve('${ownName}'),
+  'raw_proxy_name': dns('${proxyName}'),
+  'allowed': get('http://${NAMES.allowed}/hello.txt'),
+}))`,
+    );
+    // Docker's resolver answers both names (the control below); through the proxy, neither resolves.
+    expect(verdicts).toEqual({
+      proxy_name: expect.stringMatching(/^error:/),
+      own_name: expect.stringMatching(/^error:/),
+      raw_proxy_name: 'answers:0',
+      allowed: 'ok:hello from the allowed site',
+    });
+    await expect
+      .poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => `${r.reason} ${r.target}`), {
+        timeout: 15_000,
+      })
+      .toEqual(expect.arrayContaining([`dns_query ${proxyName}`, `dns_query ${ownName}`]));
+    // The control: a container on the same network asking Docker's resolver gets the proxy's address.
+    const control = await docker.createContainer({
+      Image: 'harombe/sandbox-python',
+      Cmd: ['python3', '-c', `${PROBE_PRELUDE}\nprint(resolve('${proxyName}'))`],
+      Labels: { 'org.harombe.test': 'control' },
+      HostConfig: { Runtime: 'runc', NetworkMode: EgressNetwork.networkName(sandbox_id) },
+    });
+    try {
+      await control.start();
+      await control.wait();
+      expect((await control.logs({ stdout: true })).toString()).toMatch(/resolved:\d+\.\d+\.\d+\.\d+/);
+    } finally {
+      await control.remove({ force: true });
+    }
+  });
+
+  it('ties each refused attempt to the job whose execution made it, and background attempts to the job that kept them', async () => {
+    const { sandbox_id } = await manager.create({
+      language: 'python',
+      owner: OWNER,
+      network_enabled: true,
+      allowed_domains: [NAMES.allowed],
+    });
+    const direct = await manager.execute(sandbox_id, OWNER, {
+      code: `${PROBE_PRELUDE}\nprint(get('http://${NAMES.blocked}/hello.txt'))`,
+      job_id: 'job-000000000000000000000001',
+      timeout: 60,
+    });
+    expect(direct.stdout).toBe('http:403\n');
+    await expect
+      .poll(() => refusals.filter((r) => r.sandbox_id === sandbox_id).map((r) => [r.target, r.job_id, r.background]), {
+        timeout: 15_000,
+      })
+      .toEqual([[`${NAMES.blocked}:80`, 'job-000000000000000000000001', false]]);
+    // A daemon the job kept tries once its execution has ended.
+    const daemon = await manager.execute(sandbox_id, OWNER, {
+      code: `${PROBE_PRELUDE}
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    time.sleep(1)
+    get('http://${NAMES.blocked}:8080/later')
+    os._exit(0)
+print('started')`,
+      job_id: 'job-000000000000000000000002',
+      keep_background: true,
+    });
+    expect(daemon.stdout).toBe('started\n');
+    await expect
+      .poll(
+        () =>
+          refusals
+            .filter((r) => r.sandbox_id === sandbox_id && r.target.endsWith(':8080'))
+            .map((r) => [r.job_id, r.background]),
+        { timeout: 15_000 },
+      )
+      .toEqual([['job-000000000000000000000002', true]]);
+  });
+
   it('a sandbox without network reaches nothing at all', async () => {
     const { sandbox_id } = await manager.create({ language: 'python', owner: OWNER });
     const verdicts = await probe(

@@ -59,6 +59,7 @@ describe('buildContainerSpec', () => {
     owner: 'tenant',
     limits: DEFAULT_LIMITS,
     maxProcesses: 128,
+    maxFiles: 32_768,
     createdAt: '2030-01-01T00:00:00.000Z',
     pooled: false,
   });

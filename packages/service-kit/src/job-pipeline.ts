@@ -11,6 +11,8 @@ import {
   KeptSandboxAdmission,
   RedisKeys,
   SandboxDirectory,
+  StoreHeadroom,
+  SubmissionQuotas,
   StreamNotifier,
   WorkerRegistry,
   type JobObserver,
@@ -106,6 +108,9 @@ export function createJobPipeline(
     maxLimits: sandbox.max_limits,
     audit,
     admission,
+    sandboxes,
+    quotas: new SubmissionQuotas({ redis: redis.commands, keys, quotas: config.quotas, clock }),
+    headroom: new StoreHeadroom({ redis: redis.commands }),
     callbacks: webhooks.guard,
     observer,
   });

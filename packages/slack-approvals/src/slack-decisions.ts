@@ -20,6 +20,12 @@ export type DecisionOutcome =
 
 type Decision = 'approve' | 'deny';
 
+/** What to tell the clicker, and why, for the audit trail (none when Slack could not say who may decide). */
+interface Refusal {
+  message: string;
+  reason?: 'not_an_approver' | 'self_approval';
+}
+
 /**
  * What a click in Slack may do. Only configured approvers decide, never the person whose API key
  * submitted the job (the job service refuses that too), and every decision goes through the job
@@ -32,7 +38,8 @@ export class SlackDecisions {
   async checkJob(userId: string, approvalId: string): Promise<DecisionOutcome> {
     const job = await this.jobOf(approvalId);
     if (!job) return { ok: false, subject: null, message: gone(approvalId) };
-    const refusal = (await this.refusal(userId, job.submitted_by_slack)) ?? alreadyEnded(job, this.options.clock.now());
+    const refusal =
+      (await this.refusal(userId, job.submitted_by_slack))?.message ?? alreadyEnded(job, this.options.clock.now());
     return refusal
       ? { ok: false, subject: job.job_id, message: refusal }
       : { ok: true, subject: job.job_id, decided: 0, alreadyDecided: 0 };
@@ -47,7 +54,10 @@ export class SlackDecisions {
     const job = await this.jobOf(approvalId);
     if (!job) return { ok: false, subject: null, message: gone(approvalId) };
     const refusal = await this.refusal(userId, job.submitted_by_slack);
-    if (refusal) return { ok: false, subject: job.job_id, message: refusal };
+    if (refusal) {
+      await this.recordRefusal({ job }, userId, refusal, approvalId);
+      return { ok: false, subject: job.job_id, message: refusal.message };
+    }
     try {
       await this.options.jobs.decide(principalFor(userId, job.tenant), approvalId, decision, reason, 'slack');
       return { ok: true, subject: job.job_id, decided: 1, alreadyDecided: 0 };
@@ -61,7 +71,7 @@ export class SlackDecisions {
     const batch = await this.batchOf(batchId);
     if ('message' in batch) return { ok: false, subject: null, message: batch.message };
     const refusal = await this.refusal(userId, batch.submittedBySlack);
-    if (refusal) return { ok: false, subject: batchId, message: refusal };
+    if (refusal) return { ok: false, subject: batchId, message: refusal.message };
     if ((await this.options.batches.counts(batchId)).awaiting_approval === undefined)
       return { ok: false, subject: batchId, message: batchEnded(batchId) };
     return { ok: true, subject: batchId, decided: 0, alreadyDecided: 0 };
@@ -76,7 +86,10 @@ export class SlackDecisions {
     const batch = await this.batchOf(batchId);
     if ('message' in batch) return { ok: false, subject: null, message: batch.message };
     const refusal = await this.refusal(userId, batch.submittedBySlack);
-    if (refusal) return { ok: false, subject: batchId, message: refusal };
+    if (refusal) {
+      await this.recordRefusal({ batch_id: batchId, tenant: batch.tenant }, userId, refusal);
+      return { ok: false, subject: batchId, message: refusal.message };
+    }
     try {
       const result = await this.options.jobs.decideBatch(
         principalFor(userId, batch.tenant),
@@ -93,20 +106,48 @@ export class SlackDecisions {
   }
 
   /** Why this user may not decide a job submitted by `submitterSlackId`; undefined when they may. */
-  private async refusal(userId: string, submitterSlackId: string | null): Promise<string | undefined> {
+  private async refusal(userId: string, submitterSlackId: string | null): Promise<Refusal | undefined> {
     let approver: boolean;
     try {
       approver = await this.options.approvers.isApprover(userId);
     } catch (error) {
       this.options.logger.warn({ err: error, user: userId }, 'could not read the approvers user group');
-      return 'Slack could not tell whether you are an approver (the approvers group could not be read). Nothing was decided; try again in a moment.';
+      return {
+        message:
+          'Slack could not tell whether you are an approver (the approvers group could not be read). Nothing was decided; try again in a moment.',
+      };
     }
     if (!approver)
-      return 'Only the configured Harombe approvers can decide approvals, and you are not one of them. Nothing was decided.';
+      return {
+        reason: 'not_an_approver',
+        message:
+          'Only the configured Harombe approvers can decide approvals, and you are not one of them. Nothing was decided.',
+      };
     if (submitterSlackId && submitterSlackId === userId) {
-      return 'You submitted this job (the API key that did is linked to your Slack account), so you cannot decide it: another approver must. Nothing was decided.';
+      return {
+        reason: 'self_approval',
+        message:
+          'You submitted this job (the API key that did is linked to your Slack account), so you cannot decide it: another approver must. Nothing was decided.',
+      };
     }
     return undefined;
+  }
+
+  /** A refused click into the audit trail and the log; one refused for want of an answer from Slack is not. */
+  private async recordRefusal(
+    subject: { job: JobRecord } | { batch_id: string; tenant: string },
+    userId: string,
+    refusal: Refusal,
+    approvalId: string | null = null,
+  ): Promise<void> {
+    if (!refusal.reason) return;
+    await this.options.jobs.decisionRefused(
+      subject,
+      { name: `slack:${userId}`, tenant: null },
+      refusal.reason,
+      'slack',
+      approvalId,
+    );
   }
 
   private explain(error: unknown, job: JobRecord | null): string {

@@ -143,7 +143,10 @@ export function payloadOf(job: Pick<JobRecord, 'tool' | 'params'>): { code: stri
     case 'code_execute':
       return {
         code: str('code'),
-        summary: `${str('language')} code${p.sandbox_id ? ` in ${str('sandbox_id')}` : p.keep_sandbox === true ? ' in a new kept sandbox' : ''}`,
+        summary:
+          `${str('language')} code${p.sandbox_id ? ` in ${str('sandbox_id')}` : p.keep_sandbox === true ? ' in a new kept sandbox' : ''}` +
+          // Its daemons outlive the approval: the approver must see that they will.
+          (p.keep_background === true ? ', keeping its background processes running afterwards' : ''),
       };
     case 'code_write_file':
       return { code: str('content'), summary: `write ${str('file_path')} in ${str('sandbox_id')}` };

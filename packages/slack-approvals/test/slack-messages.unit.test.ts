@@ -54,3 +54,27 @@ describe('approval messages show what the policy found, and how', () => {
     expect(JSON.stringify(batchRequest(summary, PREVIEW).blocks)).toContain(`\`${MATCHED}\``);
   });
 });
+
+describe('approval messages say what a job keeps running after it', () => {
+  it('background processes an execution keeps (keep_background), and the network it runs with', () => {
+    const kept: JobRecord = {
+      ...job,
+      risk: 'HIGH',
+      risk_reason: 'Code execution that leaves background processes running',
+      risk_matched: null,
+      sandbox_id: 'sandbox-0123456789abcdef',
+      params: {
+        language: 'python',
+        code: 'print(1)',
+        sandbox_id: 'sandbox-0123456789abcdef',
+        keep_background: true,
+        network_enabled: true,
+        allowed_domains: ['pypi.org'],
+      },
+    };
+    const text = JSON.stringify(approvalRequest(kept, PREVIEW).blocks);
+    expect(text).toContain('keeping its background processes running afterwards');
+    expect(text).toContain('Code execution that leaves background processes running');
+    expect(text).toContain('on: pypi.org');
+  });
+});

@@ -8,6 +8,7 @@ import {
   DecisionResult,
   ErrorBody,
   HarombeError,
+  isHarombeError,
   isTerminal,
   JobId,
   JobStatus,
@@ -43,10 +44,11 @@ import {
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { requireScope, type ApiKeyring } from './api-keyring.js';
+import { requireScope, sha256Hex, type ApiKeyring } from './api-keyring.js';
 import { batchResultLines } from './batch-results.js';
 import { registerEventRoutes, type EventRoutesOptions } from './event-routes.js';
 import { toErrorResponse } from './http-errors.js';
+import { RefusedAuthRecorder } from './refused-auth-recorder.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
 
 export interface ApiServerOptions {
@@ -65,13 +67,16 @@ export interface ApiServerOptions {
   readiness: Record<string, ReadinessCheck>;
   clock: Clock;
   logger: Logger;
-  /** Largest request body, in bytes. Default 32 MiB. */
+  /** Largest request body, in bytes. Default 2 MiB (api.max_body_bytes). */
   maxBodyBytes?: number;
   /** Subscriptions, the signing secret and deliveries under /v1/webhooks. Default: no such routes. */
   webhooks?: Webhooks;
   /** The live event routes' streams and settings (see EventRoutesOptions). Default: no such routes. */
   events?: Pick<EventRoutesOptions, 'stream' | 'notifier' | 'heartbeatMs' | 'stallMs' | 'pageSize'>;
 }
+
+/** The default of api.max_body_bytes. */
+const DEFAULT_BODY_BYTES = 2 * 1_048_576;
 
 const WaitQuery = z.strictObject({ wait_seconds: z.coerce.number().min(0).max(60).optional() });
 const PageQuery = z.strictObject({
@@ -112,9 +117,10 @@ export type ApiServer = Awaited<ReturnType<typeof buildApiServer>>;
 
 /** The producer API over the job service: routes, auth, errors, OpenAPI. No state of its own. */
 export async function buildApiServer(options: ApiServerOptions) {
+  const bodyLimit = options.maxBodyBytes ?? DEFAULT_BODY_BYTES;
   const app = Fastify({
     loggerInstance: options.logger,
-    bodyLimit: options.maxBodyBytes ?? 32 * 1_048_576,
+    bodyLimit,
     // One log line per job event is ours to write; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     // Hostile inputs: no prototype pollution through JSON bodies.
@@ -123,13 +129,16 @@ export async function buildApiServer(options: ApiServerOptions) {
   }).withTypeProvider<ZodTypeProvider>();
   // A client that asks before sending a large body (Expect: 100-continue, as curl does) hears
   // 413 at once instead of sending megabytes that would be refused.
-  const bodyLimit = options.maxBodyBytes ?? 32 * 1_048_576;
   app.server.on('checkContinue', (request, response) => {
     if (Number(request.headers['content-length'] ?? 0) > bodyLimit) {
       response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
       response.end(
         JSON.stringify({
-          error: { code: 'PayloadTooLarge', message: `the request body is larger than ${bodyLimit} bytes` },
+          error: {
+            code: 'PayloadTooLarge',
+            message: `the request body is larger than ${bodyLimit} bytes (api.max_body_bytes)`,
+            details: { max_bytes: bodyLimit },
+          },
         }),
       );
       return;
@@ -147,9 +156,11 @@ export async function buildApiServer(options: ApiServerOptions) {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const { status, body } = toErrorResponse(error);
+    const { status, body } = toErrorResponse(error, bodyLimit);
     options.jobMetrics?.error(body.error.code);
-    if (status >= 500 && body.error.code !== 'CapacityExceeded') request.log.error({ err: error }, 'request failed');
+    // CapacityExceeded and StoreFull are answers, not faults (the job service logs a full store).
+    if (status >= 500 && !(isHarombeError(error) && ['CapacityExceeded', 'StoreFull'].includes(error.code)))
+      request.log.error({ err: error }, 'request failed');
     // Refusals that pass with time say when to ask again.
     const retryAfter = body.error.details?.retry_after_seconds;
     if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.ceil(retryAfter)));
@@ -178,8 +189,28 @@ export async function buildApiServer(options: ApiServerOptions) {
   app.get('/openapi.json', { schema: { hide: true } as never }, async () => app.swagger());
   registerOpsRoutes(app as unknown as FastifyInstance, { registry: options.metrics, readiness: options.readiness });
 
-  const auth = (request: FastifyRequest): Principal =>
-    (request.principal ??= options.keyring.authenticate(request.headers.authorization));
+  const refusedAuth = new RefusedAuthRecorder({
+    logger: options.logger,
+    ...(options.audit ? { audit: options.audit } : {}),
+  });
+  app.addHook('onClose', async () => refusedAuth.close());
+  const auth = (request: FastifyRequest): Principal => {
+    if (request.principal) return request.principal;
+    try {
+      request.principal = options.keyring.authenticate(request.headers.authorization);
+      return request.principal;
+    } catch (error) {
+      const key = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+      refusedAuth.refused({
+        address: request.ip,
+        method: request.method,
+        route: request.routeOptions.url ?? request.url.split('?')[0] ?? '',
+        reason: key ? 'unknown_key' : 'missing_or_malformed',
+        key_sha256_prefix: key ? sha256Hex(key).slice(0, 12) : null,
+      });
+      throw error;
+    }
+  };
   const { service } = options;
 
   app.post(
@@ -318,7 +349,7 @@ export async function buildApiServer(options: ApiServerOptions) {
       async (request) => {
         const principal = auth(request);
         requireScope(principal, 'approve');
-        await batchOf(principal, request.params.batch_id);
+        // Another tenant's batch is NotFound there, and the attempt recorded under its tenant.
         return service.decideBatch(principal, request.params.batch_id, decision, request.body?.reason ?? null);
       },
     );

@@ -1,4 +1,5 @@
 import { HarombeError, isHarombeError, type ErrorBody, type ErrorCode } from '@harombe/core';
+import { isOutOfMemory, storeFull } from '@harombe/queue';
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -19,12 +20,18 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   AlreadyDecided: 409,
   PayloadTooLarge: 413,
   QuotaExceeded: 429,
+  RateLimited: 429,
   ServiceUnavailable: 503,
   CapacityExceeded: 503,
+  StoreFull: 503,
 };
 
-/** Maps any error to an HTTP status and the stable error body. Nothing internal leaks. */
-export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
+/**
+ * Maps any error to an HTTP status and the stable error body. Nothing internal leaks. Redis
+ * refusing a write at its maxmemory is StoreFull (503), wherever it happened.
+ */
+export function toErrorResponse(error: unknown, bodyLimit?: number): { status: number; body: ErrorBody } {
+  if (isOutOfMemory(error)) return toErrorResponse(storeFull('Redis refused the write at its maxmemory'));
   if (isHarombeError(error)) {
     return {
       status: STATUS[error.code] ?? 500,
@@ -51,7 +58,15 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return toErrorResponse(new HarombeError('PayloadTooLarge', 'the request body is larger than this API accepts'));
+      return toErrorResponse(
+        new HarombeError(
+          'PayloadTooLarge',
+          bodyLimit
+            ? `the request body is larger than ${bodyLimit} bytes (api.max_body_bytes)`
+            : 'the request body is larger than this API accepts',
+          bodyLimit ? { max_bytes: bodyLimit } : undefined,
+        ),
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return toErrorResponse(
         new HarombeError('InvalidArgument', 'the request body must be JSON (Content-Type: application/json)'),

@@ -196,6 +196,13 @@ describe('Slack approvals', () => {
     }
     await f.expectUndecided(job.job_id, ts);
     expect(f.standIn.called('views.open')).toEqual([]);
+    // The refused decision is on the record (the deny click only asked whether a reason may follow).
+    const refused = (await f.api.audit.read({ jobId: job.job_id })).records.filter(
+      (record) => record.type === 'decision_refused',
+    );
+    expect(refused.map((record) => [record.actor, record.channel, record.details.reason])).toEqual([
+      [`slack:${NOT_AN_APPROVER}`, 'slack', 'not_an_approver'],
+    ]);
   });
 
   it("refuses the submitter's own Slack identity, even when they are an approver", async () => {
@@ -206,6 +213,10 @@ describe('Slack approvals', () => {
     const told = await eventually(() => f.ephemeralsTo('UALICE')[0], 'a private answer');
     expect(String(told.body.text)).toMatch(/You submitted this job/);
     await f.expectUndecided(job.job_id, ts);
+    const refused = (await f.api.audit.read({ jobId: job.job_id })).records.filter(
+      (record) => record.type === 'decision_refused',
+    );
+    expect(refused.map((record) => [record.actor, record.details.reason])).toEqual([['slack:UALICE', 'self_approval']]);
   });
 
   it('takes one decision when two approvers click at once, and updates the message once', async () => {

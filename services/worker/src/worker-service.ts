@@ -87,19 +87,21 @@ export class WorkerService {
     const audit = new AuditTrail({ redis: this.redis.commands, keys, clock: this.clock });
     this.sandboxes = new SandboxManager({
       config: config.security.sandbox,
-      // Each refused connection is counted and goes into the audit trail under the sandbox's tenant.
+      // Each refused connection is counted and goes into the audit trail under the sandbox's tenant,
+      // tied to the job whose execution made it, when one ran then.
       onEgressRefused: (refusal) => {
         metrics.egressRefused(refusal.reason, refusal.count);
-        void directory
-          .get(refusal.sandbox_id)
-          .then((entry) =>
+        void Promise.all([directory.get(refusal.sandbox_id), refusal.job_id ? store.get(refusal.job_id) : undefined])
+          .then(([entry, job]) =>
             audit.networkRefused({
-              tenant: entry?.tenant ?? 'unknown',
+              tenant: job?.tenant ?? entry?.tenant ?? 'unknown',
               sandbox_id: refusal.sandbox_id,
               destination: refusal.target,
               reason: refusal.reason,
               count: refusal.count,
               worker_id: this.workerId,
+              ...(job ? { job } : {}),
+              ...(refusal.background ? { background: true } : {}),
             }),
           )
           .catch((error: unknown) =>
@@ -132,12 +134,18 @@ export class WorkerService {
           onError: (error) => log.warn({ err: error, job_id: job.job_id }, 'live output not appended'),
         });
         try {
-          return await tools.code_execute(job.params, job.tenant, signal, (stream, text) => output.write(stream, text));
+          return await tools.code_execute(
+            job.params,
+            job.tenant,
+            signal,
+            (stream, text) => output.write(stream, text),
+            job.job_id,
+          );
         } finally {
           await output.close();
         }
       },
-      code_install_package: (job) => tools.code_install_package(job.params, job.tenant),
+      code_install_package: (job) => tools.code_install_package(job.params, job.tenant, job.job_id),
       code_write_file: (job) => tools.code_write_file(job.params, job.tenant),
       code_read_file: (job) => tools.code_read_file(job.params, job.tenant),
       code_list_files: (job) => tools.code_list_files(job.params, job.tenant),

@@ -13,7 +13,13 @@ const cli = createRequire(import.meta.url).resolve('@harombe/cli/main');
 let fleet: TestFleet;
 beforeAll(async () => {
   // Outputs up to the ceiling callers may have, so results at their largest go through.
-  fleet = await TestFleet.start({ config: { security: { sandbox: { limits: { max_output_bytes: 16 * MIB } } } } });
+  // Bodies up to 16 MiB: files of max_file_bytes (8 MiB) go through the API, past its 2 MiB default.
+  fleet = await TestFleet.start({
+    config: {
+      api: { max_body_bytes: 16 * MIB },
+      security: { sandbox: { limits: { max_output_bytes: 16 * MIB } } },
+    },
+  });
 });
 afterAll(async () => {
   await fleet?.stop();

@@ -141,6 +141,16 @@ print(json.dumps({
       ]),
     );
     expect(records.every((r) => r.tenant === 'acme' && r.channel === 'sandbox')).toBe(true);
+    // ...each with the job whose execution made it (and its payload's hash)...
+    const byJob = (reason: string, destination: string) =>
+      records.find((r) => r.details.reason === reason && r.details.destination === destination);
+    expect(byJob('domain_not_allowed', `${BLOCKED}:80`)).toMatchObject({
+      job_id: job.job_id,
+      payload_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(byJob('direct_connection', '169.254.169.254:80')?.job_id).toBe(job.job_id);
+    expect(records.filter((r) => r.details.reason === 'dns_query').map((r) => r.job_id)).toContain(again.job_id);
+    expect(records.every((r) => r.job_id !== null)).toBe(true);
     // ...which another tenant's admin does not see...
     const globex = (await (
       await fetch(`${fleet.apiUrl}/v1/audit?limit=500`, { headers: { authorization: `Bearer ${keyOf('eve')}` } })

@@ -223,6 +223,7 @@ interface ExecFlags {
   code?: string;
   sandbox?: string;
   keepSandbox?: boolean;
+  keepBackground?: boolean;
   timeout?: number;
   wait?: number;
   stdinFile?: string;
@@ -284,6 +285,10 @@ export function registerExecCommand(program: Command): void {
       idOf(SandboxId),
     )
     .option('--keep-sandbox', 'keep the new sandbox for later calls; its id is printed on stderr')
+    .option(
+      '--keep-background',
+      'let what the program starts in the background keep running in its kept sandbox after it ends (needs --sandbox or --keep-sandbox)',
+    )
     .option('-t, --timeout <seconds>', "time limit of the program (default: the fleet's max_execution_time)", seconds)
     .option(
       '--wait <seconds>',
@@ -309,6 +314,7 @@ export function registerExecCommand(program: Command): void {
         ...(stdin !== undefined ? { stdin } : {}),
         ...(options.sandbox ? { sandbox_id: options.sandbox } : {}),
         ...(options.keepSandbox ? { keep_sandbox: true } : {}),
+        ...(options.keepBackground ? { keep_background: true } : {}),
         ...(options.timeout ? { timeout: options.timeout } : {}),
       };
       const interrupt = new AbortController();

@@ -3,7 +3,7 @@ import { accessSync, constants, createWriteStream, openSync, readFileSync, renam
 import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { HarombeApiError, isHarombeApiError, type HarombeClient } from '@harombe/client';
+import { HarombeApiError, isHarombeApiError, sleep, type HarombeClient } from '@harombe/client';
 import type { JobStatus, JobView } from '@harombe/core';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -143,10 +143,19 @@ export async function submitChunks(
     }
     const key = idempotencyKey(file.sha256, chunk.index, state.salt);
     let created;
-    try {
-      created = await client.submitBatch({ jobs: chunk.jobs, idempotency_key: key }, { signal: options.signal });
-    } catch (error) {
-      throw onLine(error, chunk);
+    for (;;) {
+      try {
+        created = await client.submitBatch({ jobs: chunk.jobs, idempotency_key: key }, { signal: options.signal });
+        break;
+      } catch (error) {
+        // Past the tenant's submission rate: wait as long as the API says, then send the same
+        // batch again (its idempotency key makes that safe).
+        const wait =
+          isHarombeApiError(error) && error.code === 'RateLimited' ? error.details?.retry_after_seconds : undefined;
+        if (typeof wait !== 'number') throw onLine(error, chunk);
+        log(`${label}: rate limited; trying again in ${Math.ceil(wait)} s`);
+        await sleep(Math.ceil(wait) * 1000, options.signal);
+      }
     }
     if (created.job_ids.length !== chunk.jobs.length) {
       throw new CliError(
