@@ -495,7 +495,12 @@ export class SandboxManager {
       // only well after the kill.
       setTimeout(() => controller.abort(), (timeout + grace + BACKSTOP_S) * 1000),
     ];
-    const cancel = (): void => ends.kill();
+    const cancel = (): void => {
+      ends.kill();
+      // A cancel that came before the program had started (a job cancelled as it began) kills it
+      // as soon as it is there: the kill is repeated until the execution has ended.
+      timers.push(setInterval(() => ends.kill(), KILL_REPEAT_MS));
+    };
     request.signal?.addEventListener('abort', cancel, { once: true });
     if (request.signal?.aborted) cancel();
     const ended = request.job_id ? this.ledger.begin(record.sandbox_id, request.job_id, keepBackground) : undefined;

@@ -105,6 +105,18 @@ describe('executing code', () => {
     expect(after.stdout, after.stderr).toBe('True\n[1]\n');
   });
 
+  it('kills a program whose cancel came before it had started', async () => {
+    const id = await sandbox('shell');
+    // Cancelled before the exec exists (a job cancelled just as its worker began it): the program
+    // must not run to its end once it starts.
+    const result = await manager.execute(id, OWNER, {
+      code: 'sleep 3; echo ran > marker.txt',
+      signal: AbortSignal.abort(),
+    });
+    expect(result.exit_code).not.toBe(0);
+    expect(await manager.listFiles(id, OWNER)).not.toContain('marker.txt');
+  });
+
   it('runs each execution under a user id of its own, and no program can signal the init', async () => {
     const id = await sandbox('shell');
     const ids = [];
