@@ -1,73 +1,10 @@
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { commandRunner } from '@harombe/test-fixtures';
 
 export const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
-export function tempDir(prefix = 'harombe-cli-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-export interface RunOptions {
-  /** Added to a clean environment: the caller's HAROMBE_* variables are dropped. */
-  env?: Record<string, string | undefined>;
-  input?: string;
-  /** Default: a fresh empty directory, which is also HAROMBE_HOME unless env sets it. */
-  cwd?: string;
-}
-
-/** The child's environment: the caller's less its HAROMBE_* variables, then `options.env`. */
-function childEnv(cwd: string, options: RunOptions): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('HAROMBE_')) env[key] = value;
-  return Object.assign(env, { HAROMBE_HOME: join(cwd, '.harombe'), LOG_LEVEL: 'silent' }, options.env);
-}
-
-/** Runs the built CLI (dist/main.js) as a child process. */
-export function harombe(args: string[], options: RunOptions = {}): SpawnSyncReturns<string> {
-  const cwd = options.cwd ?? tempDir();
-  return spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: 'utf8',
-    input: options.input,
-    env: childEnv(cwd, options),
-    cwd,
-    timeout: 60_000,
-  });
-}
-
-/** As harombe(), without blocking this process: for a stand-in served from the test itself. */
-export async function harombeAsync(
-  args: string[],
-  options: RunOptions = {},
-): Promise<{ stdout: string; stderr: string; status: number | null }> {
-  const cwd = options.cwd ?? tempDir();
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    env: childEnv(cwd, options),
-    cwd,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    timeout: 60_000,
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(options.input ?? '');
-  const status = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve(code));
-  });
-  return { stdout, stderr, status };
-}
-
+/** The built CLI (dist/main.js), run as a child process. */
+export const { harombe, harombeAsync } = commandRunner(MAIN);
+export { tempDir, type RunOptions } from '@harombe/test-fixtures';
 /** A loopback port nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
+export { freeLoopbackPort as closedPort } from '@harombe/test-fixtures';
