@@ -50,8 +50,41 @@ export interface DockerExecOutcome {
   aborted: boolean;
 }
 
-/** Runs one process in a running container through the Docker API, stdout and stderr apart. */
+/** Attempts at starting a process the container runtime failed to start (see dockerExec). */
+const START_ATTEMPTS = 3;
+/** The pause before the second attempt; it doubles for each one after. */
+const START_RETRY_PAUSE_MS = 50;
+
+/**
+ * Runs one process in a running container through the Docker API, stdout and stderr apart.
+ *
+ * Under heavy load `runsc exec` sometimes fails before the process exists (Docker then reports
+ * an exit code, pid 0, and writes "OCI runtime exec failed …" where the output goes). That
+ * outcome is the runtime's, not the program's: the start is tried again, and after the last
+ * attempt it is thrown. Live listeners may have been told Docker's message already.
+ */
 export async function dockerExec(container: Docker.Container, options: DockerExecOptions): Promise<DockerExecOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    const { started, ...outcome } = await execOnce(container, options);
+    if (started || outcome.exitCode === null) return outcome;
+    if (attempt === START_ATTEMPTS || options.signal?.aborted) {
+      throw new ExecStartError(
+        `the container runtime could not start the process (${attempt} attempts): ${outcome.stdout.text().trim()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, START_RETRY_PAUSE_MS * 2 ** (attempt - 1)));
+  }
+}
+
+/** The container runtime did not start the process (the program never ran). */
+export class ExecStartError extends Error {
+  override name = 'ExecStartError';
+}
+
+async function execOnce(
+  container: Docker.Container,
+  options: DockerExecOptions,
+): Promise<DockerExecOutcome & { started: boolean }> {
   const withStdin = options.stdin !== undefined;
   const exec = await container.exec({
     Cmd: options.cmd,
@@ -76,8 +109,9 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
     const poll = (): void => {
       exec.inspect().then(
         (info) => {
-          // Two polls in a row: the output had a whole interval to drain after the end.
-          endedPolls = info.Running ? 0 : endedPolls + 1;
+          // Two polls in a row: the output had a whole interval to drain after the end. Until the
+          // process has started (a slow start under load) it is not running, and has no exit code.
+          endedPolls = info.Running || info.ExitCode === null ? 0 : endedPolls + 1;
           if (endedPolls === 2 && poller) {
             clearInterval(poller);
             poller = undefined;
@@ -119,28 +153,32 @@ export async function dockerExec(container: Docker.Container, options: DockerExe
 
   stdout.finish();
   stderr.finish();
-  const exitCode = aborted ? null : await exitOf(exec, options.signal);
-  return { exitCode, stdout, stderr, aborted };
+  const exit = aborted ? undefined : await exitOf(exec, options.signal);
+  return { exitCode: exit?.code ?? null, started: exit?.started ?? true, stdout, stderr, aborted };
 }
 
 /** How long the exit is waited for once the output has ended. */
 const EXIT_WAIT_MS = 2_000;
 
 /**
- * The exit code of an exec whose output has ended. Docker (with runsc) can still call it running
- * a moment after its output closed: ask again for a while rather than take it for lost. null when
- * no exit is seen (the container died, the process closed its output and runs on).
+ * The exit code of an exec whose output has ended, and whether its process ever started (a pid).
+ * Docker (with runsc) can still call it running a moment after its output closed: ask again for
+ * a while rather than take it for lost. code null when no exit is seen (the container died, the
+ * process closed its output and runs on).
  */
-async function exitOf(exec: Docker.Exec, signal: AbortSignal | undefined): Promise<number | null> {
+async function exitOf(
+  exec: Docker.Exec,
+  signal: AbortSignal | undefined,
+): Promise<{ code: number | null; started: boolean }> {
   const deadline = performance.now() + EXIT_WAIT_MS;
   for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
     try {
       const info = await exec.inspect();
-      if (!info.Running) return info.ExitCode;
+      if (!info.Running) return { code: info.ExitCode, started: info.Pid !== 0 };
     } catch {
-      return null;
+      return { code: null, started: true };
     }
-    if (signal?.aborted || performance.now() >= deadline) return null;
+    if (signal?.aborted || performance.now() >= deadline) return { code: null, started: true };
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }

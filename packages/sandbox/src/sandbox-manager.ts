@@ -20,7 +20,7 @@ import {
 } from '@harombe/core';
 import { buildContainerSpec, RUNTIME_MEMORY_OVERHEAD_MB, type SandboxNetworkSpec } from './container-spec.js';
 import { dockerClient } from './docker-client.js';
-import { dockerExec, type DockerExecOutcome, type OutputListener } from './docker-exec.js';
+import { dockerExec, ExecStartError, type DockerExecOutcome, type OutputListener } from './docker-exec.js';
 import { EgressNetwork, type EgressRefusal } from './egress-network.js';
 import { LABELS } from './labels.js';
 import { ExecutionLedger } from './execution-ledger.js';
@@ -1169,6 +1169,7 @@ export class SandboxManager {
   private async containerFailure(record: SandboxRecord, error: unknown): Promise<HarombeError> {
     if (error instanceof HarombeError) return error;
     const state = await this.containerState(record);
+    if (error instanceof ExecStartError && state.running) return new HarombeError('RuntimeUnavailable', error.message);
     if (!state.running) {
       await this.markLost(record, lostReason(state));
       return new HarombeError(
