@@ -47,7 +47,11 @@ export class WebhookDeliverer {
 
   constructor(private readonly options: WebhookDelivererOptions) {}
 
-  start(): void {
+  /**
+   * Resolves once the worker's connections are up: BullMQ closing a worker whose connections are
+   * still being made (a service stopped right after it started) leaves a rejection nobody handles.
+   */
+  async start(): Promise<void> {
     const { queue } = this.options;
     this.worker ??= new Worker<DeliveryJobData>(queue.name, (job, token) => this.process(job, token), {
       connection: queue.connection,
@@ -57,6 +61,7 @@ export class WebhookDeliverer {
       maxStalledCount: 100,
     });
     this.worker.on('error', (error) => this.options.logger.warn({ err: error.message }, 'webhook worker error'));
+    await this.worker.waitUntilReady();
   }
 
   async stop(): Promise<void> {

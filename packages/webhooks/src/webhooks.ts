@@ -126,7 +126,7 @@ export class Webhooks {
       concurrency: config.concurrency,
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
-    this.deliverer.start();
+    await this.deliverer.start();
     this.dispatcher.start();
     // Only the steps that record an event: a job ending, or one made waiting for a person.
     this.unsubscribe ??= options.events?.onEvent((_jobId, status) => {
