@@ -373,7 +373,7 @@ export class HarombeClient {
 
   /**
    * The batch's live events: each job's end (with the counts right after it), and the counts
-   * whenever they changed otherwise. Ends once every job of the batch has ended; resumed as
+   * whenever they changed otherwise. Ends after the end event of the batch's last job; resumed as
    * streamJob's.
    */
   async *streamBatch(batchId: string, options: StreamOptions = {}): AsyncGenerator<BatchStreamEvent, void, undefined> {
@@ -381,7 +381,8 @@ export class HarombeClient {
       `/v1/batches/${segment(batchId)}/events`,
       options,
       decodeBatchEvent,
-      (event) => finishedCount(event.data.counts) >= event.data.total,
+      // Only a job's end: every job's end is told, and the counts alone could run ahead of one.
+      (event) => event.type === 'job' && finishedCount(event.data.counts) >= event.data.total,
     );
   }
 

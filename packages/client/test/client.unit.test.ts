@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   isTerminal,
+  JOB_STATUSES,
   type Approval,
   type ErrorCode,
   type ExecutionResult,
@@ -456,5 +457,43 @@ describe('batchResults', () => {
     }
     expect(seen).toEqual([1, 2, 3]);
     expect(api.requests.at(-1)?.headers.accept).toBe('application/x-ndjson');
+  });
+});
+
+describe('streamBatch', () => {
+  it('ends after the last job’s end, even when a counts event says all have ended before it', async () => {
+    const batchId = `batch-${hex(8, 24)}`;
+    const jobIds = [1, 2].map((n) => `job-${hex(n, 24)}`);
+    const counts = (completed: number, running: number) => ({
+      ...Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])),
+      completed,
+      running,
+    });
+    const end = (index: number, completed: number) =>
+      JSON.stringify({
+        batch_id: batchId,
+        total: 2,
+        counts: counts(completed, 2 - completed),
+        job_id: jobIds[index],
+        status: 'completed',
+        success: true,
+        error: null,
+      });
+    api.override = (_req, res, received) => {
+      if (received.url.pathname !== `/v1/batches/${batchId}/events`) return false;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // The counts ran ahead of the second job's end event: the stream goes on to it.
+      res.end(
+        `id: 1-0\nevent: job\ndata: ${end(0, 1)}\n\n` +
+          `event: counts\ndata: ${JSON.stringify({ batch_id: batchId, total: 2, counts: counts(2, 0) })}\n\n` +
+          `id: 2-0\nevent: job\ndata: ${end(1, 2)}\n\n`,
+      );
+      return true;
+    };
+    const seen: string[] = [];
+    for await (const event of client.streamBatch(batchId)) {
+      seen.push(event.type === 'job' ? `job ${event.data.job_id}` : 'counts');
+    }
+    expect(seen).toEqual([`job ${jobIds[0]}`, 'counts', `job ${jobIds[1]}`]);
   });
 });

@@ -188,17 +188,18 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
             continue;
           }
           const counts = allCounts(await options.batches.counts(batchId));
-          if (JSON.stringify(counts) !== sentCounts) {
-            sentCounts = JSON.stringify(counts);
-            const data = JSON.stringify({ batch_id: batchId, total, counts });
-            if (!(await connection.send([{ event: 'counts', data }]))) return;
-          }
           // A job's end event is written in the step that counts it: once all are counted, one
-          // more read has every end.
+          // more read has every end, and the last of them the final counts. A counts event saying
+          // all had ended could come before an end not read yet.
           if (finishedCount(counts) >= total) {
             if (endSeen) return;
             endSeen = true;
             continue;
+          }
+          if (JSON.stringify(counts) !== sentCounts) {
+            sentCounts = JSON.stringify(counts);
+            const data = JSON.stringify({ batch_id: batchId, total, counts });
+            if (!(await connection.send([{ event: 'counts', data }]))) return;
           }
           if (!(await watch.next(heartbeatMs, connection.signal)) && !(await connection.heartbeat())) return;
         }

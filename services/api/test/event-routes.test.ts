@@ -5,6 +5,7 @@ import {
   BatchCountsEvent,
   BatchJobEvent,
   ErrorBody,
+  finishedCount,
   JobStatusEvent,
   OutputEvent,
   parseConfig,
@@ -554,6 +555,8 @@ describe('GET /v1/batches/{batch_id}/events', () => {
         [jobs[2]!.job_id, 'denied', false],
       ]);
       expect(ends.at(-1)).toMatchObject({ total: 3, counts: { denied: 2, completed: 1, awaiting_approval: 0 } });
+      // The final counts come with the last end: a counts event never runs ahead of an end.
+      expect(countsOf().filter((counts) => finishedCount(counts) >= 3)).toEqual([]);
       expect(fromClient.filter((event) => (event as { type: string }).type === 'job')).toHaveLength(3);
       expect(fromClient.at(-1)).toMatchObject({ type: 'job', data: { counts: { denied: 2, completed: 1 } } });
     } finally {
