@@ -1,4 +1,11 @@
-import { HarombeError, isHarombeError, type ErrorBody, type ErrorCode } from '@harombe/core';
+import {
+  fieldProblems,
+  HarombeError,
+  invalidInput,
+  isHarombeError,
+  type ErrorBody,
+  type ErrorCode,
+} from '@harombe/core';
 import { isOutOfMemory, storeFull } from '@harombe/queue';
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -43,17 +50,13 @@ export function toErrorResponse(error: unknown, bodyLimit?: number): { status: n
   const fastifyError = error as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fastifyError)) {
     const context = fastifyError.validationContext ?? 'body';
-    const problems = fastifyError.validation.map((issue) => ({
-      field:
-        [context === 'body' ? '' : context, ...issue.instancePath.split('/').filter(Boolean)]
-          .filter(Boolean)
-          .join('.') || context,
+    const issues = fastifyError.validation.map((issue) => ({
+      path: issue.instancePath.split('/').filter(Boolean),
       message: issue.message ?? 'invalid',
     }));
-    const first = problems[0] as { field: string; message: string };
-    const code: ErrorCode = /(^|\.)params\.language$/.test(first.field) ? 'UnsupportedLanguage' : 'InvalidArgument';
+    // The body's fields by their names (params.language); a query's or header's under it (querystring.limit).
     return toErrorResponse(
-      new HarombeError(code, `${first.field}: ${first.message}`, { field: first.field, problems }),
+      invalidInput(fieldProblems(issues, { prefix: context === 'body' ? '' : context, whole: context })),
     );
   }
   switch (fastifyError.code) {
