@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import {
+  fieldProblems,
+  formatProblem,
+  MAX_ATTEMPTS,
   MAX_BATCH_JOBS,
+  MaxAttempts,
   TERMINAL_STATUSES,
   TOOLS,
   ToolName,
   type JobStatus,
-  type SubmitBatchRequest,
+  type SubmitBatchJob,
 } from '@harombe/core';
 import { CliError } from './cli-error.js';
 
@@ -16,7 +20,7 @@ import { CliError } from './cli-error.js';
  * what was submitted.
  */
 
-export type BatchJob = SubmitBatchRequest['jobs'][number];
+export type BatchJob = SubmitBatchJob;
 
 /** A valid line of the input: a job, and where it came from. */
 export interface JobLine {
@@ -85,18 +89,12 @@ export function parseJobLines(text: string): { jobs: JobLine[]; problems: LinePr
     }
     const params = TOOLS[tool.data].params.safeParse(value.params);
     if (!params.success) {
-      const issues = params.error.issues.map(
-        (issue) => `params${issue.path.map((p) => `.${String(p)}`).join('')}: ${issue.message}`,
-      );
-      problem(issues.join('; '));
+      problem(fieldProblems(params.error.issues, { prefix: 'params' }).map(formatProblem).join('; '));
       continue;
     }
     const attempts = value.max_attempts;
-    if (
-      attempts !== undefined &&
-      !(Number.isInteger(attempts) && (attempts as number) >= 1 && (attempts as number) <= 10)
-    ) {
-      problem('max_attempts: expected an integer from 1 to 10');
+    if (attempts !== undefined && !MaxAttempts.safeParse(attempts).success) {
+      problem(`max_attempts: expected an integer from 1 to ${MAX_ATTEMPTS}`);
       continue;
     }
     // The params as written: the API applies the defaults.

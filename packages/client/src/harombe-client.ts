@@ -1,14 +1,21 @@
 import {
+  ApprovalList,
   BatchCountsEvent,
   BatchCreated,
+  BatchDecisionResult,
   BatchJobEvent,
   BatchView,
   DecisionResult,
   ErrorBody,
+  fieldProblems,
   finishedCount,
+  formatProblem,
+  HealthBody,
   JobStatusEvent,
   JobView,
+  MAX_WAIT_SECONDS,
   OutputEvent,
+  SandboxList,
   TOOLS,
   isTerminal,
   type ApprovalStatus,
@@ -37,28 +44,20 @@ import {
   WebhookDeliveryPage,
   WebhookSecretView,
   WebhookSubscription,
+  WebhookSubscriptionList,
   type CreateWebhookRequest,
+  type IssueLike,
   type WebhookDeliveryState,
 } from '@harombe/core';
 import { AbortScope, sleep } from './abort-scope.js';
 import { HarombeApiError, isHarombeApiError } from './harombe-api-error.js';
-import {
-  BatchDecisionResultSchema,
-  HealthBodySchema,
-  JobViewList,
-  SandboxViewList,
-  envelope,
-  type BatchDecisionResult,
-  type HealthStatus,
-  type Issue,
-  type Schema,
-} from './response-schemas.js';
+import type { HealthStatus, Schema } from './response-schemas.js';
 import { SseParser, type SseMessage } from './sse-parser.js';
 
 export const DEFAULT_TIMEOUT_MS = 70_000;
 export const DEFAULT_POLL_SECONDS = 30;
 /** The API holds a long-poll for at most this long. */
-export const MAX_POLL_SECONDS = 60;
+export const MAX_POLL_SECONDS = MAX_WAIT_SECONDS;
 /** Slack on top of a long-poll's window before the request counts as timed out. */
 const LONG_POLL_GRACE_MS = 10_000;
 /** Shortest gap between two long-polls of one job. */
@@ -399,15 +398,16 @@ export class HarombeClient {
 
   /** Jobs whose `approval` is set, pending ones by default. */
   async listApprovals(options: ListApprovalsOptions = {}): Promise<JobView[]> {
-    return this.json(
+    const list = await this.json(
       {
         method: 'GET',
         path: '/v1/approvals',
         query: { status: options.status, limit: options.limit },
         signal: options.signal,
       },
-      envelope('approvals', JobViewList),
+      ApprovalList,
     );
+    return list.approvals;
   }
 
   /**
@@ -427,10 +427,7 @@ export class HarombeClient {
   // ---- Sandboxes ----
 
   async listSandboxes(options: RequestOptions = {}): Promise<SandboxView[]> {
-    return this.json(
-      { method: 'GET', path: '/v1/sandboxes', signal: options.signal },
-      envelope('sandboxes', SandboxViewList),
-    );
+    return (await this.json({ method: 'GET', path: '/v1/sandboxes', signal: options.signal }, SandboxList)).sandboxes;
   }
 
   /**
@@ -476,10 +473,11 @@ export class HarombeClient {
   }
 
   async listWebhooks(options: RequestOptions = {}): Promise<WebhookSubscription[]> {
-    return this.json(
+    const list = await this.json(
       { method: 'GET', path: '/v1/webhooks', signal: options.signal },
-      envelope('subscriptions', WebhookSubscription.array()),
+      WebhookSubscriptionList,
     );
+    return list.subscriptions;
   }
 
   async deleteWebhook(subscriptionId: string, options: RequestOptions = {}): Promise<WebhookSubscription> {
@@ -561,7 +559,7 @@ export class HarombeClient {
     const body: DecisionRequest = { reason };
     return this.json(
       { method: 'POST', path: `/v1/batches/${segment(batchId)}/${verb}`, body, signal: options.signal },
-      BatchDecisionResultSchema,
+      BatchDecisionResult,
     );
   }
 
@@ -575,10 +573,10 @@ export class HarombeClient {
       scope.dispose();
     }
     // A 503 from a proxy in front of the API is an outage, not the API's health report.
-    if (!response.ok && !HealthBodySchema.safeParse(parseJson(text)).success) {
+    if (!response.ok && !HealthBody.safeParse(parseJson(text)).success) {
       throw errorFromAnswer(response.status, text, what);
     }
-    return { ok: response.ok, ...this.decode(text, response.status, what, HealthBodySchema) };
+    return { ok: response.ok, ...this.decode(text, response.status, what, HealthBody) };
   }
 
   /** Server-Sent Events of `path`, decoded, resumed after drops, until `isLast` holds or the server has no more (204). */
@@ -872,8 +870,8 @@ function errorFromAnswer(status: number, text: string, what: string): HarombeApi
   });
 }
 
-function contractError(status: number, what: string, issues: ReadonlyArray<Issue>): HarombeApiError {
-  const listed = issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+function contractError(status: number, what: string, issues: ReadonlyArray<IssueLike>): HarombeApiError {
+  const listed = fieldProblems(issues, { whole: '(root)' }).map(formatProblem);
   return new HarombeApiError({
     status,
     code: 'InternalError',

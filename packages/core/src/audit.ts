@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobId, PageLimit } from './jobs.js';
 
 /**
  * The audit trail's wire contract: one record per step a job takes that someone may have to
@@ -71,3 +72,15 @@ export const AuditPage = z.object({
   next_after: z.string().nullable(),
 });
 export type AuditPage = z.infer<typeof AuditPage>;
+
+/** GET /v1/audit: from `after` (the next_after of the page before; default: the start), at most `limit` (default 100). */
+export const AuditQuery = z.strictObject({
+  after: z
+    .string()
+    .regex(/^\d+-\d+$/, 'a stream id such as 1700000000000-0 (the next_after of the page before)')
+    .optional(),
+  limit: PageLimit,
+  /** Only the records of this job. Default: every record of the tenant. */
+  job_id: JobId.optional(),
+});
+export type AuditQuery = z.input<typeof AuditQuery>;

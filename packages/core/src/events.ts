@@ -83,6 +83,18 @@ export const BatchJobEvent = BatchCountsEvent.extend({
 });
 export type BatchJobEvent = z.infer<typeof BatchJobEvent>;
 
+/** What the data of an event of either stream is: one of these, as JSON (its `event` field says which). */
+export const LiveEventData = z.union([JobStatusEvent, OutputEvent, BatchJobEvent, BatchCountsEvent]);
+export type LiveEventData = z.infer<typeof LiveEventData>;
+
+/** Headers the event routes read; the others (authorization) pass through. */
+export const LiveEventHeaders = z.looseObject({
+  'last-event-id': EventId.optional().describe('the id of the last event received: the stream resumes after it'),
+});
+
+/** 204 to a client that has every event of a job (batch) that has ended: an EventSource stops reconnecting. */
+export const NoMoreEvents = z.null().describe('the job (batch) has ended and the client has all its events');
+
 /** Jobs of a batch that have ended, by its counts. */
 export function finishedCount(counts: Partial<Record<JobStatus, number>>): number {
   return TERMINAL_STATUSES.reduce((sum, status) => sum + (counts[status] ?? 0), 0);

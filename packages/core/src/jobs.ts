@@ -51,6 +51,16 @@ export const Approval = z.object({
 });
 export type Approval = z.infer<typeof Approval>;
 
+/** The longest a request may wait for a job to end (wait_seconds): a long-poll's window. */
+export const MAX_WAIT_SECONDS = 60;
+/** wait_seconds: how long a request may wait for its job to end before answering. */
+export const WaitSeconds = z.number().min(0).max(MAX_WAIT_SECONDS);
+
+/** The most attempts a job may be given (max_attempts). */
+export const MAX_ATTEMPTS = 10;
+/** max_attempts: a job runs again after its worker is lost only while attempts remain. */
+export const MaxAttempts = z.number().int().min(1).max(MAX_ATTEMPTS);
+
 /** One job submission: a tool call, validated against the tool catalog before it is accepted. */
 export const SubmitJobRequest = z.strictObject({
   tool: z.string().min(1).max(64),
@@ -61,9 +71,9 @@ export const SubmitJobRequest = z.strictObject({
    */
   idempotency_key: z.string().min(1).max(200).optional(),
   /** Wait up to this many seconds for the job to end before answering. */
-  wait_seconds: z.number().min(0).max(60).optional(),
+  wait_seconds: WaitSeconds.optional(),
   /** Runs again after its worker is lost only while attempts remain. Default 1: never re-run. */
-  max_attempts: z.number().int().min(1).max(10).default(1),
+  max_attempts: MaxAttempts.default(1),
   /** Gets the job's webhook events (job.awaiting_approval, job.finished), signed. Default: none. */
   callback_url: WebhookUrl.optional(),
 });
@@ -100,17 +110,16 @@ export type JobView = z.infer<typeof JobView>;
 
 export const MAX_BATCH_JOBS = 10_000;
 
+/** One job of a batch: a tool call and its attempts (default 1). */
+export const SubmitBatchJob = z.strictObject({
+  tool: z.string().min(1).max(64),
+  params: z.record(z.string(), z.unknown()),
+  max_attempts: MaxAttempts.default(1),
+});
+export type SubmitBatchJob = z.input<typeof SubmitBatchJob>;
+
 export const SubmitBatchRequest = z.strictObject({
-  jobs: z
-    .array(
-      z.strictObject({
-        tool: z.string().min(1).max(64),
-        params: z.record(z.string(), z.unknown()),
-        max_attempts: z.number().int().min(1).max(10).default(1),
-      }),
-    )
-    .min(1)
-    .max(MAX_BATCH_JOBS),
+  jobs: z.array(SubmitBatchJob).min(1).max(MAX_BATCH_JOBS),
   /** The same key from the same tenant returns the same batch; with other jobs it is refused (IdempotencyConflict). */
   idempotency_key: z.string().min(1).max(200).optional(),
   /** Gets batch.finished, signed, once every job of the batch has ended. Default: none. */
@@ -140,7 +149,7 @@ export const CreateSandboxRequest = CodeCreateSandboxParams.extend({
   /** The same key from the same tenant answers the same job and never makes two sandboxes. */
   idempotency_key: z.string().min(1).max(200).optional(),
   /** Wait up to this many seconds for the sandbox before answering. Default 30. */
-  wait_seconds: z.number().min(0).max(60).default(30),
+  wait_seconds: WaitSeconds.default(30),
 });
 export type CreateSandboxRequest = z.input<typeof CreateSandboxRequest>;
 
@@ -157,6 +166,16 @@ export const DecisionResult = z.object({
 });
 export type DecisionResult = z.infer<typeof DecisionResult>;
 
+/** Answer of POST /v1/batches/{batch_id}/approve and /deny. */
+export const BatchDecisionResult = z.object({
+  batch_id: BatchId,
+  /** Jobs this call decided. */
+  decided: z.number().int(),
+  /** Jobs whose approval was already decided (or expired) and stays as it was. */
+  already_decided: z.number().int(),
+});
+export type BatchDecisionResult = z.infer<typeof BatchDecisionResult>;
+
 export const SandboxView = z.object({
   sandbox_id: SandboxId,
   language: z.string(),
@@ -167,6 +186,38 @@ export const SandboxView = z.object({
   expires_at: z.string(),
 });
 export type SandboxView = z.infer<typeof SandboxView>;
+
+/** GET /v1/sandboxes: the tenant's sandboxes on live workers. */
+export const SandboxList = z.object({ sandboxes: z.array(SandboxView) });
+export type SandboxList = z.infer<typeof SandboxList>;
+
+/** GET /v1/approvals: jobs waiting for approval. */
+export const ApprovalList = z.object({ approvals: z.array(JobView) });
+export type ApprovalList = z.infer<typeof ApprovalList>;
+
+// Path parameters and query strings of the routes.
+
+export const JobPathParams = z.object({ job_id: JobId });
+export const BatchPathParams = z.object({ batch_id: BatchId });
+export const ApprovalPathParams = z.object({ approval_id: ApprovalId });
+export const SandboxPathParams = z.object({ sandbox_id: SandboxId });
+
+/** Most entries one page of a list holds (limit). */
+export const MAX_PAGE_LIMIT = 1000;
+/** limit: entries of a page, from 1 to MAX_PAGE_LIMIT, default 100. */
+export const PageLimit = z.coerce.number().int().min(1).max(MAX_PAGE_LIMIT).default(100);
+
+/** GET /v1/jobs/{job_id}: a long-poll with wait_seconds (default: answer at once). */
+export const JobWaitQuery = z.strictObject({ wait_seconds: z.coerce.number().min(0).max(MAX_WAIT_SECONDS).optional() });
+export type JobWaitQuery = z.input<typeof JobWaitQuery>;
+
+/** A page of a list: from `offset` (default 0), `limit` entries (default 100). */
+export const PageQuery = z.strictObject({ offset: z.coerce.number().int().min(0).default(0), limit: PageLimit });
+export type PageQuery = z.input<typeof PageQuery>;
+
+/** GET /v1/approvals: pending ones (the only status listed), at most `limit` (default 100). */
+export const ApprovalsQuery = z.strictObject({ status: z.literal('pending').default('pending'), limit: PageLimit });
+export type ApprovalsQuery = z.input<typeof ApprovalsQuery>;
 
 /** Every error answer: a stable code, a message for people, and details naming the field. */
 export const ErrorBody = z.object({

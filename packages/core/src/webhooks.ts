@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BatchId, BatchView, JobId, JobView } from './jobs.js';
+import { BatchId, BatchView, JobId, JobView, PageQuery } from './jobs.js';
 import { WebhookUrl } from './webhook-url.js';
 
 /**
@@ -68,6 +68,12 @@ export const WebhookSubscription = z.object({
 });
 export type WebhookSubscription = z.infer<typeof WebhookSubscription>;
 
+/** GET /v1/webhooks: the tenant's subscriptions (those in the configuration first). */
+export const WebhookSubscriptionList = z.object({ subscriptions: z.array(WebhookSubscription) });
+export type WebhookSubscriptionList = z.infer<typeof WebhookSubscriptionList>;
+
+export const WebhookSubscriptionPathParams = z.object({ subscription_id: WebhookSubscriptionId });
+
 export const WEBHOOK_DELIVERY_STATES = [
   /** Waiting for its first attempt or a retry. */
   'pending',
@@ -110,6 +116,12 @@ export const WebhookDeliveryPage = z.object({
   next_offset: z.number().int().nullable(),
 });
 export type WebhookDeliveryPage = z.infer<typeof WebhookDeliveryPage>;
+
+/** GET /v1/webhooks/deliveries: a page (PageQuery), of one state (default: every state). */
+export const WebhookDeliveriesQuery = z.strictObject({ state: WebhookDeliveryState.optional(), ...PageQuery.shape });
+export type WebhookDeliveriesQuery = z.input<typeof WebhookDeliveriesQuery>;
+
+export const WebhookDeliveryPathParams = z.object({ delivery_id: WebhookDeliveryId });
 
 /** The tenant's signing secret (scope admin). */
 export const WebhookSecretView = z.object({

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { HarombeClient } from '@harombe/client';
-import { TOOLS } from '@harombe/core';
+import { fieldProblems, formatProblem, invalidInputCode, TOOLS } from '@harombe/core';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -128,10 +128,10 @@ export class HarombeMcpServer {
     const params = args ?? {};
     const checked = TOOLS[name].params.safeParse(params);
     if (!checked.success) {
-      const issues = checked.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`);
+      const problems = fieldProblems(checked.error.issues, { whole: '(arguments)' });
       // As the API: a language it does not know is UnsupportedLanguage.
-      const code = checked.error.issues[0]?.path[0] === 'language' ? 'UnsupportedLanguage' : 'InvalidArgument';
-      return ended('error', toolError(code, `${name}: ${issues.join('; ')}`));
+      const code = invalidInputCode(problems[0]?.field ?? '', 'params');
+      return ended('error', toolError(code, `${name}: ${problems.map(formatProblem).join('; ')}`));
     }
     const call = new ToolCall({
       client: this.options.client,

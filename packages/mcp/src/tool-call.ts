@@ -1,5 +1,13 @@
 import { isHarombeApiError, type HarombeClient } from '@harombe/client';
-import { isHarombeError, isTerminal, TOOLS, type ErrorCode, type JobView } from '@harombe/core';
+import {
+  fieldProblems,
+  formatProblem,
+  isHarombeError,
+  isTerminal,
+  TOOLS,
+  type ErrorCode,
+  type JobView,
+} from '@harombe/core';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { JobFollower } from './job-follower.js';
 import { notRunMessage, progressMessage } from './job-messages.js';
@@ -143,11 +151,11 @@ export class ToolCall {
     }
     const parsed = job.result === null ? undefined : TOOLS[tool].result.safeParse(job.result);
     if (parsed && !parsed.success) {
-      const problem = parsed.error.issues[0];
+      const [problem] = fieldProblems(parsed.error.issues, { whole: '(root)' });
       return {
         result: toolError(
           'InternalError',
-          `the result of job ${jobId} does not match the ${tool} contract: ${problem?.path.join('.') || '(root)'}: ${problem?.message}`,
+          `the result of job ${jobId} does not match the ${tool} contract: ${problem ? formatProblem(problem) : '(root): invalid'}`,
         ),
         outcome: 'error',
         jobId,

@@ -169,4 +169,16 @@ describe('the MCP server over the API', () => {
       error: 'SandboxLost',
     });
   });
+
+  it('refuses bad arguments before any request, with the API’s codes and every problem’s field', async () => {
+    await connect();
+    const language = await call('code_execute', { language: 'cobol', code: 'x' }).result;
+    expect(language.isError).toBe(true);
+    expect(text(language)).toMatch(/^UnsupportedLanguage: code_execute: language: /);
+    const two = await call('code_execute', { language: 'python', timeout: -1 }).result;
+    expect(text(two)).toMatch(/^InvalidArgument: code_execute: (code|timeout): .*; (code|timeout): /);
+    const file = await call('code_write_file', { sandbox_id: 'sandbox-0123456789abcdef', file_path: 'x' }).result;
+    expect(text(file)).toMatch(/^InvalidArgument: code_write_file: content: /);
+    expect(api.requests).toEqual([]);
+  });
 });

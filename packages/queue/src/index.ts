@@ -11,6 +11,7 @@ export {
 export { AuditTrail, type AuditTrailOptions } from './audit-trail.js';
 export { jobEntry, type AuditedJob, type AuditEntry } from './audit-entry.js';
 export { BatchStore, type BatchRecord } from './batch-store.js';
+export { BatchViews, type BatchViewsOptions } from './batch-views.js';
 export { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
 export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
 export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
@@ -42,6 +43,7 @@ export { JOB_EVENTS_MAXLEN } from './lua.js';
 export { RedisKeys, SHARED_QUEUE, workerQueueName } from './redis-keys.js';
 export { endEventFor, failedResult, failedToolResult, INFRASTRUCTURE_ERRORS } from './results.js';
 export { SandboxDirectory, type LostSandbox, type SandboxEntry } from './sandbox-directory.js';
+export { SandboxViews, type SandboxViewsOptions } from './sandbox-views.js';
 export { isOutOfMemory, StoreHeadroom, storeFull, type StoreHeadroomOptions } from './store-headroom.js';
 export { SubmissionQuotas, type SubmissionQuotasOptions } from './submission-quotas.js';
 export { StreamNotifier, type StreamWatch } from './stream-notifier.js';

@@ -3,7 +3,9 @@ import {
   createsKeptSandbox,
   DecisionChannel,
   DEFAULT_MAX_LIMITS,
+  fieldProblems,
   HarombeError,
+  invalidInput,
   isHarombeError,
   isTerminal,
   normalizeWorkspacePath,
@@ -712,15 +714,9 @@ function idempotencyConflict(what: string, details: Record<string, unknown>): Ha
   );
 }
 
-/** zod parse whose error names the field and carries a stable code. */
+/** zod parse whose error names the field (under `field`, e.g. `jobs.3.params.`) and carries a stable code. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, field: string): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => ({
-    field: `${field}${issue.path.join('.')}`.replace(/\.$/, ''),
-    message: issue.message,
-  }));
-  const first = problems[0] as { field: string; message: string };
-  const code = /(^|\.)params\.language$/.test(first.field) ? 'UnsupportedLanguage' : 'InvalidArgument';
-  throw new HarombeError(code, `${first.field || 'body'}: ${first.message}`, { field: first.field, problems });
+  throw invalidInput(fieldProblems(parsed.error.issues, { prefix: field.replace(/\.$/, '') }));
 }

@@ -6,7 +6,10 @@ import {
   CodeListFilesParams,
   CodeReadFileParams,
   CodeWriteFileParams,
+  fieldProblems,
+  formatProblem,
   HarombeError,
+  invalidInputCode,
   isHarombeError,
   normalizeWorkspacePath,
   type CreateSandboxResult,
@@ -36,12 +39,9 @@ function refusal(error: unknown): Refusal {
 function parse<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
   const parsed = schema.safeParse(params);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const field = issue?.path.join('.') || 'params';
-  const code: ErrorCode = field === 'language' ? 'UnsupportedLanguage' : 'InvalidArgument';
-  throw Object.assign(new Error(`${field}: ${issue?.message ?? 'invalid'}`), {
-    refusal: { code, message: `${field}: ${issue?.message}` },
-  });
+  const problem = fieldProblems(parsed.error.issues, { whole: 'params' })[0] ?? { field: 'params', message: 'invalid' };
+  const message = formatProblem(problem);
+  throw Object.assign(new Error(message), { refusal: { code: invalidInputCode(problem.field, 'params'), message } });
 }
 
 /**

@@ -1,13 +1,12 @@
 import {
   isTerminal,
-  JobStatus,
   WebhookEventType,
-  type BatchView,
   type Clock,
+  type JobStatus,
   type JobView,
   type WebhookEvent,
 } from '@harombe/core';
-import { toJobView, type BatchRecord, type BatchStore, type JobStore } from '@harombe/queue';
+import { BatchViews, toJobView, type BatchStore, type JobStore } from '@harombe/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DeliveryQueue } from './delivery-queue.js';
@@ -75,9 +74,11 @@ export class WebhookDispatcher {
   private stopped = true;
   private again = false;
   private reconcileDue = 0;
+  private readonly batchViews: BatchViews;
 
   constructor(private readonly options: WebhookDispatcherOptions) {
     this.redis = options.redis as ScriptedRedis;
+    this.batchViews = new BatchViews({ store: options.store, batches: options.batches });
     this.intervalMs = options.intervalMs ?? 1_000;
     this.leaseMs = options.leaseMs ?? 30_000;
     if (!this.redis.harombeClaimWebhookEvents)
@@ -257,7 +258,9 @@ export class WebhookDispatcher {
     if (type === 'batch.finished') {
       const batch = await this.options.batches.get(subject);
       if (!batch) return undefined;
-      return { tenant: batch.tenant, callbackUrl: batch.callback_url, data: { batch: await this.batchView(batch) } };
+      // Counts only: the receiver pages through GET /v1/batches/{id} (or reads /results).
+      const view = await this.batchViews.page(batch, 0, 0);
+      return { tenant: batch.tenant, callbackUrl: batch.callback_url, data: { batch: view } };
     }
     const job = await this.options.store.get(subject);
     if (!job) return undefined;
@@ -285,20 +288,5 @@ export class WebhookDispatcher {
       this.options.clock.now(),
       `batch.finished ${batchId} ${at}`,
     );
-  }
-
-  private async batchView(batch: BatchRecord): Promise<BatchView> {
-    const counts = Object.fromEntries(JobStatus.options.map((status) => [status, 0])) as Record<JobStatus, number>;
-    Object.assign(counts, await this.options.batches.counts(batch.batch_id));
-    return {
-      batch_id: batch.batch_id,
-      created_at: new Date(batch.created_at).toISOString(),
-      total: batch.total,
-      counts,
-      // Counts only: the receiver pages through GET /v1/batches/{id} (or reads /results).
-      jobs: [],
-      next_offset: batch.total > 0 ? 0 : null,
-      ...(batch.callback_url ? { callback_url: batch.callback_url } : {}),
-    };
   }
 }

@@ -1,63 +1,58 @@
 import {
-  BatchCountsEvent,
-  BatchId,
-  BatchJobEvent,
+  BatchPathParams,
   ErrorBody,
-  EventId,
   finishedCount,
-  HarombeError,
   isTerminal,
-  JobId,
-  JobStatusEvent,
-  OutputEvent,
+  JobPathParams,
+  LiveEventData,
+  LiveEventHeaders,
+  NoMoreEvents,
+  type BatchJobEvent,
 } from '@harombe/core';
 import {
   allCounts,
   type BatchStore,
+  type BatchViews,
   type JobEventStream,
   type JobService,
   type JobStore,
-  type Principal,
   type StoredEvent,
   type StreamNotifier,
 } from '@harombe/queue';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Authenticate } from './request-authenticator.js';
+import { secured } from './route-schemas.js';
 import { SseConnection } from './sse-connection.js';
 
-export interface EventRoutesOptions {
-  service: JobService;
-  store: JobStore;
-  batches: BatchStore;
+/** What the API's options set of the event routes: their streams and settings. */
+export interface EventStreamOptions {
   stream: JobEventStream;
   notifier: StreamNotifier;
-  /** Who asks: as every other route authenticates. */
-  auth: (request: FastifyRequest) => Principal;
   /** Milliseconds without an event before a heartbeat comment. Default 15 000. */
   heartbeatMs?: number;
   /** Milliseconds a client may take nothing while events wait for it; then it is disconnected. Default 30 000. */
   stallMs?: number;
   /** Events read from Redis at a time: all a connection holds at once (and a job's result). Default 32. */
   pageSize?: number;
-  /** Told when a connection starts streaming. Default: nobody. */
-  onOpened?: () => void;
-  /** Told when a streaming connection ends, and why. Default: nobody. */
-  onClosed?: (reason: CloseReason) => void;
+}
+
+export interface EventRoutesOptions extends EventStreamOptions {
+  service: JobService;
+  store: JobStore;
+  batches: BatchStore;
+  /** The tenant's batches. */
+  views: BatchViews;
+  /** Who asks: as every other route authenticates. */
+  auth: Authenticate;
+  /** Where the open streams are counted (harombe_api_event_streams, ..._closed_total). */
+  metrics: Registry;
 }
 
 /** Why a stream ended: all sent, the client left, it took nothing for too long, the server is shutting down. */
 export type CloseReason = 'ended' | 'left' | 'stalled' | 'shutdown';
 
-/** Headers the event routes read; the others (authorization) pass through. */
-const EventHeaders = z.looseObject({
-  'last-event-id': EventId.optional().describe('the id of the last event received: the stream resumes after it'),
-});
-
-/** Answered to a client that has every event of a job (batch) that has ended: an EventSource stops reconnecting. */
-const noMore = z.null().describe('the job (batch) has ended and the client has all its events');
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
-const secured = [{ bearer: [] }];
 
 const JOB_EVENTS_DESCRIPTION = `Server-Sent Events (text/event-stream) of one job, oldest first, each with an id:
 \`status\` (data: JobStatusEvent: every status change, from \`queued\` or \`awaiting_approval\` with the approval, through decisions and \`running\`, to the end with the result), \`stdout\` and \`stderr\` (data: {"text": ...}: a running program's output as it writes it; a stream's chunks joined are the result's stdout or stderr, marker included).
@@ -69,7 +64,7 @@ const BATCH_EVENTS_DESCRIPTION = `Server-Sent Events (text/event-stream) of a ba
 /** The answer in the OpenAPI document: the schemas events' data follow. */
 const eventStream = {
   description: 'text/event-stream; each event’s data is one of these, as JSON (see the description)',
-  content: { 'text/event-stream': { schema: z.union([JobStatusEvent, OutputEvent, BatchJobEvent, BatchCountsEvent]) } },
+  content: { 'text/event-stream': { schema: LiveEventData } },
 };
 
 /**
@@ -78,8 +73,22 @@ const eventStream = {
  * resumes them. A connection reads one page of events at a time, and the next only once the
  * socket has taken it: a slow client costs a page, a stalled one is disconnected.
  */
-export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOptions): void {
-  const typed = app.withTypeProvider<ZodTypeProvider>();
+export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app, options) => {
+  const streams = new Gauge({
+    name: 'harombe_api_event_streams',
+    help: 'Live event streams (SSE) open now',
+    registers: [options.metrics],
+  });
+  const closed = new Counter({
+    name: 'harombe_api_event_streams_closed_total',
+    help: 'Live event streams closed, by why: ended (all sent), left (the client), stalled (took nothing for too long), shutdown',
+    labelNames: ['reason'],
+    registers: [options.metrics],
+  });
+  const onClosed = (reason: CloseReason): void => {
+    streams.dec();
+    closed.inc({ reason });
+  };
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const stallMs = options.stallMs ?? 30_000;
   const pageSize = options.pageSize ?? 32;
@@ -90,16 +99,16 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
     for (const connection of open) connection.shutdown();
   });
 
-  typed.get(
+  app.get(
     '/v1/jobs/:job_id/events',
     {
       schema: {
         summary: 'Live events of a job: status changes and output (Server-Sent Events)',
         description: JOB_EVENTS_DESCRIPTION,
         security: secured,
-        params: z.object({ job_id: JobId }),
-        headers: EventHeaders,
-        response: { 200: eventStream, 204: noMore, ...errors },
+        params: JobPathParams,
+        headers: LiveEventHeaders,
+        response: { 200: eventStream, 204: NoMoreEvents, ...errors },
       },
     },
     async (request, reply) => {
@@ -114,7 +123,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
       const connection = new SseConnection(reply.raw, { heartbeatMs, stallMs });
       reply.hijack();
       open.add(connection);
-      options.onOpened?.();
+      streams.inc();
       let endSeen = false;
       try {
         if (!(await connection.open())) return;
@@ -139,29 +148,26 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
       } finally {
         watch.close();
         open.delete(connection);
-        options.onClosed?.(closeReason(connection));
+        onClosed(closeReason(connection));
         connection.end();
       }
     },
   );
 
-  typed.get(
+  app.get(
     '/v1/batches/:batch_id/events',
     {
       schema: {
         summary: 'Live events of a batch: each job’s end, and the counts (Server-Sent Events)',
         description: BATCH_EVENTS_DESCRIPTION,
         security: secured,
-        params: z.object({ batch_id: BatchId }),
-        headers: EventHeaders,
-        response: { 200: eventStream, 204: noMore, ...errors },
+        params: BatchPathParams,
+        headers: LiveEventHeaders,
+        response: { 200: eventStream, 204: NoMoreEvents, ...errors },
       },
     },
     async (request, reply) => {
-      const principal = options.auth(request);
-      const batch = await options.batches.get(request.params.batch_id);
-      if (!batch || batch.tenant !== principal.tenant)
-        throw new HarombeError('NotFound', `batch ${request.params.batch_id} not found`);
+      const batch = await options.views.owned(options.auth(request).tenant, request.params.batch_id);
       const { batch_id: batchId, total } = batch;
       let last = request.headers['last-event-id'];
       if (
@@ -174,7 +180,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
       const connection = new SseConnection(reply.raw, { heartbeatMs, stallMs });
       reply.hijack();
       open.add(connection);
-      options.onOpened?.();
+      streams.inc();
       let sentCounts = '';
       let endSeen = false;
       try {
@@ -206,12 +212,12 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
       } finally {
         watch.close();
         open.delete(connection);
-        options.onClosed?.(closeReason(connection));
+        onClosed(closeReason(connection));
         connection.end();
       }
     },
   );
-}
+};
 
 const toSse = (event: StoredEvent) => ({ id: event.id, event: event.type, data: event.data });
 

@@ -1,6 +1,14 @@
-import { HarombeError, isHarombeError, type ErrorBody, type ErrorCode } from '@harombe/core';
+import {
+  fieldProblems,
+  HarombeError,
+  invalidInput,
+  isHarombeError,
+  type ErrorBody,
+  type ErrorCode,
+} from '@harombe/core';
 import { isOutOfMemory, storeFull } from '@harombe/queue';
-import type { FastifyError } from 'fastify';
+import type { JobMetrics } from '@harombe/service-kit';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -43,17 +51,13 @@ export function toErrorResponse(error: unknown, bodyLimit?: number): { status: n
   const fastifyError = error as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fastifyError)) {
     const context = fastifyError.validationContext ?? 'body';
-    const problems = fastifyError.validation.map((issue) => ({
-      field:
-        [context === 'body' ? '' : context, ...issue.instancePath.split('/').filter(Boolean)]
-          .filter(Boolean)
-          .join('.') || context,
+    const issues = fastifyError.validation.map((issue) => ({
+      path: issue.instancePath.split('/').filter(Boolean),
       message: issue.message ?? 'invalid',
     }));
-    const first = problems[0] as { field: string; message: string };
-    const code: ErrorCode = /(^|\.)params\.language$/.test(first.field) ? 'UnsupportedLanguage' : 'InvalidArgument';
+    // The body's fields by their names (params.language); a query's or header's under it (querystring.limit).
     return toErrorResponse(
-      new HarombeError(code, `${first.field}: ${first.message}`, { field: first.field, problems }),
+      invalidInput(fieldProblems(issues, { prefix: context === 'body' ? '' : context, whole: context })),
     );
   }
   switch (fastifyError.code) {
@@ -86,4 +90,54 @@ export function toErrorResponse(error: unknown, bodyLimit?: number): { status: n
     status: 500,
     body: { error: { code: 'InternalError', message: 'internal error; the server log has the details' } },
   };
+}
+
+export interface ErrorAnswersOptions {
+  /** Largest request body, in bytes (api.max_body_bytes). */
+  bodyLimit: number;
+  /** Counts refused requests by error code (harombe_errors_total). Default: not counted. */
+  jobMetrics?: JobMetrics;
+}
+
+/**
+ * Every refusal as an ErrorBody with its stable code: errors thrown by routes, requests for no
+ * route, and a body announced too large (Expect: 100-continue) before it is sent.
+ */
+export function answerErrors(app: FastifyInstance, options: ErrorAnswersOptions): void {
+  const { bodyLimit } = options;
+  // A client that asks before sending a large body (Expect: 100-continue, as curl does) hears
+  // 413 at once instead of sending megabytes that would be refused.
+  app.server.on('checkContinue', (request, response) => {
+    if (Number(request.headers['content-length'] ?? 0) > bodyLimit) {
+      response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      response.end(
+        JSON.stringify({
+          error: {
+            code: 'PayloadTooLarge',
+            message: `the request body is larger than ${bodyLimit} bytes (api.max_body_bytes)`,
+            details: { max_bytes: bodyLimit },
+          },
+        }),
+      );
+      return;
+    }
+    response.writeContinue();
+    app.server.emit('request', request, response);
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body } = toErrorResponse(error, bodyLimit);
+    options.jobMetrics?.error(body.error.code);
+    // CapacityExceeded and StoreFull are answers, not faults (the job service logs a full store).
+    if (status >= 500 && !(isHarombeError(error) && ['CapacityExceeded', 'StoreFull'].includes(error.code)))
+      request.log.error({ err: error }, 'request failed');
+    // Refusals that pass with time say when to ask again.
+    const retryAfter = body.error.details?.retry_after_seconds;
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.ceil(retryAfter)));
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'NotFound', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+  );
 }

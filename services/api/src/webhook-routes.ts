@@ -1,42 +1,37 @@
 import {
   CreateWebhookRequest,
   ErrorBody,
+  WebhookDeliveriesQuery,
   WebhookDelivery,
-  WebhookDeliveryId,
   WebhookDeliveryPage,
-  WebhookDeliveryState,
+  WebhookDeliveryPathParams,
   WebhookSecretView,
   WebhookSubscription,
-  WebhookSubscriptionId,
+  WebhookSubscriptionList,
+  WebhookSubscriptionPathParams,
 } from '@harombe/core';
 import type { Principal } from '@harombe/queue';
 import { toDeliveryView, type Webhooks } from '@harombe/webhooks';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { requireScope } from './api-keyring.js';
+import type { Authenticate } from './request-authenticator.js';
+import { secured } from './route-schemas.js';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
-const secured = [{ bearer: [] }];
 
-const DeliveriesQuery = z.strictObject({
-  state: WebhookDeliveryState.optional(),
-  offset: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-});
+export interface WebhookRoutesOptions {
+  webhooks: Webhooks;
+  auth: Authenticate;
+}
 
 /**
  * /v1/webhooks: a tenant's subscriptions, its signing secret and its deliveries (dead ones
  * included), all with scope admin. Another tenant's subscription or delivery is NotFound.
  */
-export function registerWebhookRoutes(
-  server: FastifyInstance,
-  webhooks: Webhooks,
-  authenticate: (request: FastifyRequest) => Principal,
-): void {
-  const app = server.withTypeProvider<ZodTypeProvider>();
+export const webhookRoutes: FastifyPluginAsyncZod<WebhookRoutesOptions> = async (app, { webhooks, auth }) => {
   const admin = (request: FastifyRequest): Principal => {
-    const principal = authenticate(request);
+    const principal = auth(request);
     requireScope(principal, 'admin');
     return principal;
   };
@@ -65,7 +60,7 @@ export function registerWebhookRoutes(
       schema: {
         summary: 'The tenant’s webhook subscriptions (those in the configuration first)',
         security: secured,
-        response: { 200: z.object({ subscriptions: z.array(WebhookSubscription) }), ...errors },
+        response: { 200: WebhookSubscriptionList, ...errors },
       },
     },
     async (request) => ({ subscriptions: await webhooks.subscriptions.list(admin(request).tenant) }),
@@ -101,7 +96,7 @@ export function registerWebhookRoutes(
       schema: {
         summary: 'The tenant’s webhook deliveries, newest first; state=dead lists the dead letters',
         security: secured,
-        querystring: DeliveriesQuery,
+        querystring: WebhookDeliveriesQuery,
         response: { 200: WebhookDeliveryPage, ...errors },
       },
     },
@@ -125,7 +120,7 @@ export function registerWebhookRoutes(
       schema: {
         summary: 'One webhook delivery: state, attempts, last answer',
         security: secured,
-        params: z.object({ delivery_id: WebhookDeliveryId }),
+        params: WebhookDeliveryPathParams,
         response: { 200: WebhookDelivery, ...errors },
       },
     },
@@ -138,7 +133,7 @@ export function registerWebhookRoutes(
       schema: {
         summary: 'Try a dead delivery again, from scratch (409 for one that is not dead)',
         security: secured,
-        params: z.object({ delivery_id: WebhookDeliveryId }),
+        params: WebhookDeliveryPathParams,
         response: { 202: WebhookDelivery, ...errors },
       },
     },
@@ -152,7 +147,7 @@ export function registerWebhookRoutes(
       schema: {
         summary: 'One webhook subscription',
         security: secured,
-        params: z.object({ subscription_id: WebhookSubscriptionId }),
+        params: WebhookSubscriptionPathParams,
         response: { 200: WebhookSubscription, ...errors },
       },
     },
@@ -165,10 +160,10 @@ export function registerWebhookRoutes(
       schema: {
         summary: 'Delete a subscription made through the API (one from the configuration: 409)',
         security: secured,
-        params: z.object({ subscription_id: WebhookSubscriptionId }),
+        params: WebhookSubscriptionPathParams,
         response: { 200: WebhookSubscription, ...errors },
       },
     },
     async (request) => webhooks.subscriptions.delete(admin(request).tenant, request.params.subscription_id),
   );
-}
+};

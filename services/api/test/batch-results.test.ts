@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { HarombeClient } from '@harombe/client';
 import { parseConfig, type ApiKeyConfig, type ExecutionResult, type JobView } from '@harombe/core';
-import type { JobStore } from '@harombe/queue';
 import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKeyring, buildApiServer, sha256Hex, type ApiServer } from '../src/index.js';
-import { batchResultLines } from '../src/batch-results.js';
 
 const logger = pino({ level: 'silent' });
 const KEY = 'hk_alice-submits-for-acme';
@@ -115,27 +113,5 @@ describe('GET /v1/batches/{batch_id}/results', () => {
       const i = batch.job_ids.indexOf(job.job_id);
       expect(job.result, `job ${i}`).toEqual(result(stdoutOf(i)));
     }
-  });
-
-  it('reads jobs a few at a time, by their size, and only as the lines are taken', async () => {
-    const batch = await finishedBatch(24, (i) => (i < 12 ? 'x'.repeat(MIB) : `${i}`));
-    const record = await pipeline.batches.get(batch.batch_id);
-    const reads: number[] = [];
-    const store = Object.create(pipeline.store) as JobStore;
-    store.getMany = async (ids) => {
-      reads.push(ids.length);
-      return pipeline.store.getMany(ids);
-    };
-    const lines = batchResultLines(store, pipeline.batches, record!, { maxReadBytes: 3 * MIB });
-    let taken = 0;
-    for await (const line of lines) {
-      taken += 1;
-      // Never more read than taken, but for the rest of the group being handed out.
-      expect(reads.reduce((sum, n) => sum + n, 0) - taken).toBeLessThan(reads.at(-1)!);
-      expect(JSON.parse(line)).toMatchObject({ job_id: batch.job_ids[taken - 1] });
-    }
-    expect(taken).toBe(24);
-    // The 1 MiB jobs come two at a time (a third would pass 3 MiB), the last two with the small ones.
-    expect(reads).toEqual([2, 2, 2, 2, 2, 14]);
   });
 });

@@ -104,4 +104,43 @@ describe('POST /v1/jobs and /v1/batches', () => {
       details: { field: 'params.file_path' },
     });
   });
+
+  it('names the field of an invalid request with a stable code, whether the route or the job service refuses it', async () => {
+    const refusal = async (response: Promise<{ statusCode: number; json(): unknown }>) => {
+      const answer = await response;
+      expect(answer.statusCode).toBe(400);
+      return ErrorBody.parse(answer.json()).error;
+    };
+    // The job service checks a tool's params: a language the fleet does not run is UnsupportedLanguage.
+    expect(
+      await refusal(post('/v1/jobs', { tool: 'code_execute', params: { language: 'cobol', code: '1' } })),
+    ).toMatchObject({
+      code: 'UnsupportedLanguage',
+      message: expect.stringMatching(/^params\.language: /),
+      details: { field: 'params.language' },
+    });
+    const oneBad = await refusal(
+      post('/v1/batches', { jobs: [execute('print(1)'), execute('1', { language: 'fortran' })] }),
+    );
+    expect(oneBad).toMatchObject({ code: 'UnsupportedLanguage', details: { field: 'jobs.1.params.language' } });
+    expect(await refusal(post('/v1/jobs', execute('print(1)', { timeout: -5 })))).toMatchObject({
+      code: 'InvalidArgument',
+      details: { field: 'params.timeout' },
+    });
+    // The route checks the body, the path and the query first.
+    const waitTooLong = await refusal(post('/v1/jobs', { ...execute('print(1)'), wait_seconds: 600 }));
+    expect(waitTooLong).toMatchObject({ code: 'InvalidArgument', details: { field: 'wait_seconds' } });
+    expect((waitTooLong.details?.problems as unknown[]).length).toBeGreaterThan(0);
+    expect(await refusal(post('/v1/jobs', [1, 2, 3]))).toMatchObject({
+      code: 'InvalidArgument',
+      details: { field: 'body' },
+    });
+    const get = (url: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${KEY}` } });
+    expect(await refusal(get('/v1/jobs/job-1'))).toMatchObject({ details: { field: 'params.job_id' } });
+    const job = (await post('/v1/jobs', execute('print(1)'))).json<{ job_id: string }>();
+    expect(await refusal(get(`/v1/jobs/${job.job_id}?wait_seconds=61`))).toMatchObject({
+      code: 'InvalidArgument',
+      details: { field: 'querystring.wait_seconds' },
+    });
+  });
 });

@@ -1,5 +1,4 @@
-import type { BatchDecisionResult } from '@harombe/client';
-import { ApprovalId, BatchId, type DecisionResult, type JobView } from '@harombe/core';
+import { ApprovalId, BatchId, type BatchDecisionResult, type DecisionResult, type JobView } from '@harombe/core';
 import { Option, type Command } from 'commander';
 import { connectionFlags, createClient } from '../api-client-options.js';
 import { positiveInteger, idOf } from '../cli-options.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ApiKeyConfig } from '@harombe/core';
+import { ApiKeyConfig, fieldProblems, formatProblem } from '@harombe/core';
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { CliError } from '../cli-error.js';
@@ -49,7 +49,7 @@ export function createApiKey(
     ...(request.slack_user_id ? { slack_user_id: request.slack_user_id } : {}),
   });
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'key'}: ${issue.message}`);
+    const problems = fieldProblems(parsed.error.issues, { whole: 'key' }).map(formatProblem);
     throw new CliError('InvalidArgument', problems.join('; '));
   }
   return { key, entry: parsed.data };
