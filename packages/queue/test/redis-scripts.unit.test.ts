@@ -171,6 +171,11 @@ describe('every Redis script of the repository', () => {
     expect([...dirs]).toEqual(expect.arrayContaining(['queue', 'slack-approvals', 'webhooks']));
   });
 
+  it('gives each script a name of its own: one client holds the commands of every package', () => {
+    const names = files.map(({ file }) => file.replace(/-\d+\.lua$/, ''));
+    expect(names.filter((name, i) => names.indexOf(name) !== i)).toEqual([]);
+  });
+
   it.each(files.map(({ path, file }) => [file, path]))(
     '%s declares its keys in its name and touches no other key',
     (file, path) => {
