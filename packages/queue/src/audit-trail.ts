@@ -18,6 +18,7 @@ import {
   type StoredAuditEntry,
 } from './audit-chain.js';
 import { jobEntry, parseAuditInboxItem, type AuditedJob, type AuditEntry } from './audit-entry.js';
+import { APPEND_AUDIT } from './queue-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface AuditTrailOptions {
@@ -35,48 +36,8 @@ export interface AuditTrailOptions {
 const CHUNK = 500;
 const PAGE = 500;
 
-/**
- * KEYS: stream, head, inbox. ARGV: the head hash the records were chained to ('' for an empty
- * trail), how many inbox items they stand for ('0' for records appended directly), the first of
- * those items, then (record, hash) pairs. Appends the records, takes the items off the inbox and
- * moves the head, only if neither the head nor the inbox's front moved since they were read;
- * otherwise returns the head as it is now, for the caller to read and chain again. Atomic, so
- * concurrent writers never fork the chain, and no inbox item is chained twice.
- */
-const APPEND_AUDIT = `
-local current = redis.call('HGET', KEYS[2], 'hash') or ''
-local taken = tonumber(ARGV[2])
-if current ~= ARGV[1] or (taken > 0 and redis.call('LINDEX', KEYS[3], 0) ~= ARGV[3]) then
-  return {'moved', current, redis.call('HGET', KEYS[2], 'seq') or '0'}
-end
-local out = {'ok'}
-local last = current
-for i = 4, #ARGV, 2 do
-  out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'record', ARGV[i], 'hash', ARGV[i + 1])
-  last = ARGV[i + 1]
-end
-if taken > 0 then redis.call('LTRIM', KEYS[3], taken, -1) end
-if #ARGV > 3 then
-  redis.call('HINCRBY', KEYS[2], 'seq', (#ARGV - 3) / 2)
-  redis.call('HSET', KEYS[2], 'hash', last)
-end
-return out
-`;
-
 type Head = { hash: string; seq: number } | null;
 type Chained = { record: AuditRecord; text: string; hash: string };
-
-interface ScriptedRedis extends Redis {
-  harombeAppendAudit(
-    stream: string,
-    head: string,
-    inbox: string,
-    expected: string,
-    taken: string,
-    first: string,
-    ...pairs: string[]
-  ): Promise<string[]>;
-}
 
 /**
  * The audit trail: an append-only Redis stream of every classification, approval request,
@@ -86,7 +47,7 @@ interface ScriptedRedis extends Redis {
  */
 export class AuditTrail {
   readonly keys: RedisKeys;
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
   private readonly clock: Clock;
   private readonly maxAttempts: number;
 
@@ -94,22 +55,20 @@ export class AuditTrail {
     this.keys = options.keys ?? new RedisKeys();
     this.clock = options.clock ?? systemClock;
     this.maxAttempts = options.maxAttempts ?? 100;
-    this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeAppendAudit)
-      this.redis.defineCommand('harombeAppendAudit', { numberOfKeys: 3, lua: APPEND_AUDIT });
+    this.redis = options.redis;
   }
 
   get streamKey(): string {
-    return `${this.keys.tag}:audit`;
+    return this.keys.audit();
   }
 
   get headKey(): string {
-    return `${this.keys.tag}:audit:head`;
+    return this.keys.auditHead();
   }
 
   /** Records the job store wrote with their steps, not yet in the trail (see drain). */
   get inboxKey(): string {
-    return `${this.keys.tag}:audit:inbox`;
+    return this.keys.auditInbox();
   }
 
   /**
@@ -303,14 +262,10 @@ export class AuditTrail {
     inboxItems: readonly string[],
   ): Promise<{ ids: string[] } | { moved: Head }> {
     const pairs = chained.flatMap(({ text, hash }) => [text, hash]);
-    const [outcome, ...rest] = await this.redis.harombeAppendAudit(
-      this.streamKey,
-      this.headKey,
-      this.inboxKey,
-      head?.hash ?? '',
-      String(inboxItems.length),
-      inboxItems[0] ?? '',
-      ...pairs,
+    const [outcome, ...rest] = await APPEND_AUDIT.run(
+      this.redis,
+      [this.keys],
+      [head?.hash ?? '', String(inboxItems.length), inboxItems[0] ?? '', ...pairs],
     );
     if (outcome === 'ok') return { ids: rest };
     const [hash, seq] = rest as [string, string];

@@ -1,5 +1,6 @@
 import type { JobStatus } from '@harombe/core';
 import type { Redis } from 'ioredis';
+import { CREATE_BATCH } from './queue-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface BatchRecord {
@@ -14,51 +15,20 @@ export interface BatchRecord {
   callback_url?: string;
 }
 
-/**
- * KEYS: batch hash, idempotency key. ARGV: tag, ttl s, use idempotency ('1'|'0'), fields (JSON
- * object of strings). Claims the key and writes the batch in one step. Returns {outcome, batch
- * id}: created | exists (the key's batch, same jobs) | conflict (the key's batch has another
- * payload_sha256).
- */
-const CREATE_BATCH = `
-local f = cjson.decode(ARGV[4])
-if ARGV[3] == '1' then
-  local existing = redis.call('GET', KEYS[2])
-  if existing then
-    local payload = redis.call('HGET', ARGV[1] .. ':batch:' .. existing, 'payload_sha256')
-    if payload and payload ~= f.payload_sha256 then return {'conflict', existing} end
-    return {'exists', existing}
-  end
-  redis.call('SET', KEYS[2], f.batch_id, 'EX', ARGV[2])
-end
-local flat = {}
-for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
-redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return {'created', f.batch_id}
-`;
-
-interface ScriptedRedis extends Redis {
-  harombeCreateBatch(batch: string, idem: string, ...argv: string[]): Promise<[string, string]>;
-}
+/** Calls of create() before giving up when the idempotency key keeps naming another batch. */
+const MAX_CALLS = 5;
 
 /**
  * Batches: who owns one, its jobs in submission order, and counts per status that the job
  * store's transitions keep current (so reading a 10,000-job batch's progress is one call).
  */
 export class BatchStore {
-  private readonly scripted: ScriptedRedis;
-
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     /** Seconds a batch is kept: its jobs' result time plus a day for stragglers. */
     private readonly ttlSeconds: number,
-  ) {
-    this.scripted = redis as ScriptedRedis;
-    if (!this.scripted.harombeCreateBatch)
-      this.scripted.defineCommand('harombeCreateBatch', { numberOfKeys: 2, lua: CREATE_BATCH });
-  }
+  ) {}
 
   /**
    * Written before the batch's jobs, so a reader never sees jobs without their batch. With an
@@ -70,20 +40,24 @@ export class BatchStore {
     idempotencyKey?: string,
   ): Promise<{ batch_id: string; created: boolean; conflict: boolean }> {
     // Without a key, a placeholder in the same slot: a Redis Cluster refuses keys of two slots.
-    const ref = this.keys.idempotency(
-      idempotencyKey ? batch.tenant : '-',
-      idempotencyKey ? `batch:${idempotencyKey}` : '-',
+    const ref = idempotencyKey ? this.keys.idempotency(batch.tenant, `batch:${idempotencyKey}`) : this.keys.unused();
+    const fields = JSON.stringify(
+      Object.fromEntries(Object.entries(batch).map(([key, value]) => [key, String(value)])),
     );
-    const fields = Object.fromEntries(Object.entries(batch).map(([key, value]) => [key, String(value)]));
-    const [outcome, batchId] = await this.scripted.harombeCreateBatch(
-      this.keys.batch(batch.batch_id),
-      ref,
-      this.keys.tag,
-      String(this.ttlSeconds),
-      idempotencyKey ? '1' : '0',
-      JSON.stringify(fields),
-    );
-    return { batch_id: batchId, created: outcome === 'created', conflict: outcome === 'conflict' };
+    // The batch a used key names is one of the script's keys: first expect none, then the one it answers.
+    let existing = '';
+    for (let call = 1; ; call += 1) {
+      const [outcome, batchId] = await CREATE_BATCH.run(
+        this.redis,
+        [this.keys, batch.batch_id, ref, existing],
+        [String(this.ttlSeconds), idempotencyKey ? '1' : '0', fields, existing],
+      );
+      if (outcome !== 'retry')
+        return { batch_id: batchId, created: outcome === 'created', conflict: outcome === 'conflict' };
+      if (call >= MAX_CALLS)
+        throw new Error(`batch store: the idempotency key of batch ${batch.batch_id} kept changing`);
+      existing = batchId;
+    }
   }
 
   /** Whether the tenant's idempotency key already names a batch (a retry, stored already). */

@@ -39,8 +39,10 @@ export { JobStore, newId, type JobStoreOptions, type TransitionOutcome } from '.
 export { KeptSandboxAdmission, type KeptSandboxAdmissionOptions } from './kept-sandbox-admission.js';
 export { PendingApprovals, type PendingByRisk } from './pending-approvals.js';
 export type { Principal } from './principal.js';
-export { JOB_EVENTS_MAXLEN } from './lua.js';
+export { JOB_EVENTS_MAXLEN, QUEUE_SCRIPTS } from './queue-scripts.js';
 export { RedisKeys, SHARED_QUEUE, workerQueueName } from './redis-keys.js';
+export { hashTag, RedisScript, type ScriptArgument, type ScriptSource } from './redis-script.js';
+export { RedisScripts } from './redis-scripts.js';
 export { endEventFor, failedResult, failedToolResult, INFRASTRUCTURE_ERRORS } from './results.js';
 export { SandboxDirectory, type LostSandbox, type SandboxEntry } from './sandbox-directory.js';
 export { SandboxViews, type SandboxViewsOptions } from './sandbox-views.js';

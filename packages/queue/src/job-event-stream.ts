@@ -1,6 +1,6 @@
 import { JOB_STATUSES, type JobStatus } from '@harombe/core';
 import type { Redis } from 'ioredis';
-import { APPEND_OUTPUT } from './lua.js';
+import { APPEND_OUTPUT, JOB_EVENTS_MAXLEN } from './queue-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 
 /** One event as stored: what an SSE event carries. */
@@ -29,10 +29,6 @@ export interface JobEventStreamOptions {
   keys?: RedisKeys;
 }
 
-interface ScriptedRedis extends Redis {
-  harombeAppendOutput(job: string, events: string, workerId: string, ...argv: string[]): Promise<number>;
-}
-
 /**
  * The events of jobs and batches, kept in Redis streams so that any API instance can serve and
  * resume them. Status events are written by the job store's scripts, in the same step as the
@@ -41,13 +37,11 @@ interface ScriptedRedis extends Redis {
  */
 export class JobEventStream {
   readonly keys: RedisKeys;
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
 
   constructor(options: JobEventStreamOptions) {
     this.keys = options.keys ?? new RedisKeys();
-    this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeAppendOutput)
-      this.redis.defineCommand('harombeAppendOutput', { numberOfKeys: 2, lua: APPEND_OUTPUT });
+    this.redis = options.redis;
   }
 
   /**
@@ -57,11 +51,10 @@ export class JobEventStream {
   async appendOutput(jobId: string, workerId: string, chunks: readonly OutputChunk[]): Promise<boolean> {
     if (chunks.length === 0) return true;
     const argv = chunks.flatMap((chunk) => [chunk.stream, JSON.stringify({ text: chunk.text })]);
-    const added = await this.redis.harombeAppendOutput(
-      this.keys.job(jobId),
-      this.keys.jobEventStream(jobId),
-      workerId,
-      ...argv,
+    const added = await APPEND_OUTPUT.run(
+      this.redis,
+      [this.keys, jobId],
+      [workerId, String(JOB_EVENTS_MAXLEN), ...argv],
     );
     return added === 1;
   }

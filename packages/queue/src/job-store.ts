@@ -4,7 +4,14 @@ import type { Redis } from 'ioredis';
 import { DEADLINE_GUARDED, transitionOf, type JobEvent } from './job-lifecycle.js';
 import { decodeRecord, encodeFields, type JobRecord } from './job-record.js';
 import { auditInboxItem, type AuditEntry } from './audit-entry.js';
-import { CREATE_JOB, PLACE_JOB, TRANSITION_JOB } from './lua.js';
+import {
+  CREATE_JOB,
+  JOB_EVENTS_MAXLEN,
+  PLACE_JOB,
+  QUEUE_SCRIPTS,
+  TRANSITION_JOB,
+  type JobRouting,
+} from './queue-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 import { batchJobEndedEvent, submittedEvent, transitionEvent } from './status-events.js';
 
@@ -27,12 +34,15 @@ export function newId(kind: 'job' | 'batch' | 'approval'): string {
 }
 
 const PAGE = 500;
-
-interface ScriptedRedis extends Redis {
-  harombeCreateJob(job: string, idem: string, ...argv: string[]): Promise<[string, string]>;
-  harombeTransitionJob(job: string, ...argv: string[]): Promise<[string, string]>;
-  harombePlaceJob(job: string, workerId: string): Promise<number>;
-}
+/**
+ * Calls of one step before giving up when what its keys are built from keeps changing under it
+ * (an idempotency key claimed by another request in between): in practice a second call settles it.
+ */
+const MAX_CALLS = 5;
+/** The fields of a job its steps' keys are built from (JobRouting), in this order. */
+const ROUTING_FIELDS = ['tenant', 'submitted_by', 'batch_id', 'approval_id', 'idempotency_ref'] as const;
+/** Jobs whose JobRouting a store keeps at most (about 300 bytes each), the oldest forgotten first. */
+const ROUTES_KEPT = 10_000;
 
 /**
  * The source of truth for every job: one Redis hash per job, changed only through the
@@ -41,17 +51,19 @@ interface ScriptedRedis extends Redis {
 export class JobStore {
   readonly keys: RedisKeys;
   readonly resultTtlSeconds: number;
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
+  /**
+   * JobRouting of jobs this store created or moved, by job id: a job's next step then needs no
+   * read first. They never change; a step checks them all the same (see transition).
+   */
+  private readonly routes = new Map<string, JobRouting>();
 
   constructor(options: JobStoreOptions) {
     this.keys = options.keys ?? new RedisKeys();
     this.resultTtlSeconds = options.resultTtlSeconds ?? 86_400;
-    this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeCreateJob) {
-      this.redis.defineCommand('harombeCreateJob', { numberOfKeys: 2, lua: CREATE_JOB });
-      this.redis.defineCommand('harombeTransitionJob', { numberOfKeys: 1, lua: TRANSITION_JOB });
-      this.redis.defineCommand('harombePlaceJob', { numberOfKeys: 1, lua: PLACE_JOB });
-    }
+    this.redis = options.redis;
+    // Before any pipeline is made: a pipeline has the scripts its client had then.
+    QUEUE_SCRIPTS.install(this.redis);
   }
 
   /**
@@ -64,21 +76,28 @@ export class JobStore {
     idempotencyKey?: string,
     audit: readonly AuditEntry[] = [],
   ): Promise<{ job_id: string; created: boolean; conflict: boolean }> {
-    const [outcome, jobId] = await this.redis.harombeCreateJob(...this.createArgs(job, idempotencyKey, audit));
-    return { job_id: jobId, created: outcome === 'created', conflict: outcome === 'conflict' };
+    // The job a used key names is one of the script's keys: first expect none, then the one it answers.
+    let existing = '';
+    for (let call = 1; ; call += 1) {
+      const [keyArgs, argv] = this.createArgs(job, idempotencyKey, audit, existing);
+      const [outcome, jobId] = await CREATE_JOB.run(this.redis, keyArgs, argv);
+      if (outcome === 'created') this.remember(keyArgs[1]);
+      if (outcome !== 'retry')
+        return { job_id: jobId, created: outcome === 'created', conflict: outcome === 'conflict' };
+      if (call >= MAX_CALLS) throw new Error(`job store: the idempotency key of job ${job.job_id} kept changing`);
+      existing = jobId;
+    }
   }
 
   /** Stores many new jobs in pipelined round trips (a batch), each with the audit records `auditOf` gives it. */
   async createMany(jobs: JobRecord[], auditOf: (job: JobRecord) => readonly AuditEntry[] = () => []): Promise<void> {
     for (let i = 0; i < jobs.length; i += PAGE) {
       // Queued on the pipeline (no promise of its own): the replies come with exec().
-      const pipeline = this.redis.pipeline() as unknown as {
-        harombeCreateJob(...args: Parameters<ScriptedRedis['harombeCreateJob']>): unknown;
-        exec(): Promise<[Error | null, unknown][]>;
-      };
+      const pipeline = this.redis.pipeline();
       for (const job of jobs.slice(i, i + PAGE))
-        pipeline.harombeCreateJob(...this.createArgs(job, undefined, auditOf(job)));
+        CREATE_JOB.queue(pipeline, ...this.createArgs(job, undefined, auditOf(job), ''));
       for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+      for (const job of jobs.slice(i, i + PAGE)) this.remember(this.createArgs(job, undefined, [], '')[0][1]);
     }
   }
 
@@ -89,7 +108,7 @@ export class JobStore {
 
   /** Records the worker whose queue a queued job was put on (see JobRecord.placed_on). */
   async place(jobId: string, workerId: string): Promise<void> {
-    await this.redis.harombePlaceJob(this.keys.job(jobId), workerId);
+    await PLACE_JOB.run(this.redis, [this.keys, jobId], [workerId]);
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {
@@ -146,6 +165,8 @@ export class JobStore {
    * unless the job is in one of the event's `from` statuses (and, for decisions, before its
    * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step, and
    * the step's status event to the job's event stream (and, for a batch job's end, to the batch's).
+   * The job's other keys are built from its fields (JobRouting): those this store saw last, else
+   * read first; a step finds them changed ('moved') only if they were wrong, and then reads them.
    */
   async transition(
     jobId: string,
@@ -155,9 +176,7 @@ export class JobStore {
     audit?: AuditEntry,
   ): Promise<TransitionOutcome> {
     const { from, to, terminal } = transitionOf(event);
-    const [outcome, previous] = await this.redis.harombeTransitionJob(
-      this.keys.job(jobId),
-      this.keys.tag,
+    const argv = [
       event,
       from.join(','),
       to,
@@ -170,9 +189,51 @@ export class JobStore {
       audit ? auditInboxItem(audit, nowMs) : '',
       transitionEvent(jobId, event, to, nowMs, patch),
       terminal ? batchJobEndedEvent(jobId, to, patch) : '',
-    );
-    if (outcome === 'missing') return { outcome };
-    return { outcome: outcome as 'ok' | 'refused' | 'late', previous: previous as JobStatus };
+      String(JOB_EVENTS_MAXLEN),
+    ];
+    let job = this.routes.get(jobId) ?? (await this.routing(jobId));
+    for (let call = 1; ; call += 1) {
+      const route = job;
+      const [outcome, previous] = await TRANSITION_JOB.run(
+        this.redis,
+        [this.keys, route],
+        [...argv, ...ROUTING_FIELDS.map((field) => route[field])],
+      );
+      if (outcome === 'missing') {
+        this.routes.delete(jobId);
+        return { outcome };
+      }
+      if (outcome !== 'moved') {
+        // An ended job takes no further step.
+        if (terminal && outcome === 'ok') this.routes.delete(jobId);
+        else this.remember(route);
+        return { outcome, previous: previous as JobStatus };
+      }
+      // Not the job's fields (they are set once: never, but for a job gone and made again): read them.
+      if (call >= MAX_CALLS) throw new Error(`job store: the fields of job ${jobId} kept changing`);
+      job = await this.routing(jobId);
+    }
+  }
+
+  private remember(routing: JobRouting): void {
+    this.routes.delete(routing.job_id);
+    this.routes.set(routing.job_id, routing);
+    if (this.routes.size > ROUTES_KEPT) this.routes.delete(this.routes.keys().next().value as string);
+  }
+
+  /** What a job's step keys are built from, '' for fields it lacks (all of them for a job that is gone). */
+  private async routing(jobId: string): Promise<JobRouting> {
+    const values = await this.redis.hmget(this.keys.job(jobId), ...ROUTING_FIELDS);
+    const routing: JobRouting = {
+      job_id: jobId,
+      tenant: '',
+      submitted_by: '',
+      batch_id: '',
+      approval_id: '',
+      idempotency_ref: '',
+    };
+    ROUTING_FIELDS.forEach((field, i) => (routing[field] = values[i] ?? ''));
+    return routing;
   }
 
   async jobIdForApproval(approvalId: string): Promise<string | undefined> {
@@ -223,28 +284,40 @@ export class JobStore {
     return score === undefined ? undefined : Number(score);
   }
 
+  /** CREATE_JOB's key arguments and ARGV; `existing`: the job expected under the idempotency key, or ''. */
   private createArgs(
     job: JobRecord,
-    idempotencyKey?: string,
-    audit: readonly AuditEntry[] = [],
-  ): [string, string, ...string[]] {
-    const idem = idempotencyKey ? this.keys.idempotency(job.tenant, idempotencyKey) : this.keys.idempotency('-', '-');
+    idempotencyKey: string | undefined,
+    audit: readonly AuditEntry[],
+    existing: string,
+  ): [Parameters<typeof CREATE_JOB.keys>, string[]] {
+    const idem = idempotencyKey ? this.keys.idempotency(job.tenant, idempotencyKey) : this.keys.unused();
     const fields = encodeFields(job);
     if (idempotencyKey) fields.idempotency_ref = idem;
     // Plain fields the scripts read without decoding the approval's JSON.
     if (job.approval) fields.approval_id = job.approval.approval_id;
     // Counted against its tenant's and key's quotas (waiting jobs, stored bytes) from now on.
     fields.quota = '1';
+    const routing: JobRouting = {
+      job_id: job.job_id,
+      tenant: job.tenant,
+      submitted_by: job.submitted_by,
+      batch_id: job.batch_id ?? '',
+      approval_id: fields.approval_id ?? '',
+      idempotency_ref: fields.idempotency_ref ?? '',
+    };
     return [
-      this.keys.job(job.job_id),
-      idem,
-      this.keys.tag,
-      JSON.stringify(fields),
-      String(job.created_at),
-      this.keys.jobEvents(),
-      idempotencyKey ? '1' : '0',
-      submittedEvent(job),
-      ...audit.map((entry) => auditInboxItem(entry, job.created_at)),
+      [this.keys, routing, idem, existing],
+      [
+        JSON.stringify(fields),
+        String(job.created_at),
+        this.keys.jobEvents(),
+        idempotencyKey ? '1' : '0',
+        existing,
+        submittedEvent(job),
+        String(JOB_EVENTS_MAXLEN),
+        ...audit.map((entry) => auditInboxItem(entry, job.created_at)),
+      ],
     ];
   }
 }

@@ -66,7 +66,7 @@ export class RedisKeys {
   }
   /**
    * A job's events (status changes and output), a Redis stream; the pub/sub channel of the same
-   * name says that one was added. The job store's scripts derive it as `<tag>:events:job:<id>`.
+   * name says that one was added. The job store's scripts write its status events.
    */
   jobEventStream(jobId: string): string {
     return `${this.tag}:events:job:${jobId}`;
@@ -85,6 +85,39 @@ export class RedisKeys {
    */
   webhookEvents(): string {
     return `${this.tag}:webhooks:events`;
+  }
+  /** What a tenant holds, for its submission quotas: `waiting` jobs and stored `bytes` (hash). */
+  quota(tenant: string): string {
+    return `${this.tag}:quota:${tenant}`;
+  }
+  /** What one API key of the tenant holds, as quota() for the tenant. */
+  keyQuota(tenant: string, keyName: string): string {
+    return `${this.quota(tenant)}:key:${keyName}`;
+  }
+  /**
+   * Bytes of the tenant's ended jobs that leave its quotas when the jobs expire: members
+   * `<job id>|<bytes>|<key name>` scored by that moment (ms).
+   */
+  quotaLapse(tenant: string): string {
+    return `${this.tag}:quota-lapse:${tenant}`;
+  }
+  /** The audit trail (a stream) and its head (hash and seq of the last record). */
+  audit(): string {
+    return `${this.tag}:audit`;
+  }
+  auditHead(): string {
+    return `${this.tag}:audit:head`;
+  }
+  /** Records the job store's scripts wrote with their steps, not yet chained into the trail. */
+  auditInbox(): string {
+    return `${this.tag}:audit:inbox`;
+  }
+  /**
+   * Stands in a script's KEYS for a key the call does not touch (a job without a batch, a
+   * submission without an idempotency key): in the same slot as the others, and never written.
+   */
+  unused(): string {
+    return `${this.tag}:unused`;
   }
   /** BullMQ's prefix: its keys carry the same hash tag. */
   bullPrefix(): string {

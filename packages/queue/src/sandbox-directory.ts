@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RESERVE_SANDBOX } from './queue-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 
 /** Where a sandbox lives and whose it is: what routes a job that names it. */
@@ -23,44 +24,12 @@ export interface LostSandbox {
   reason: string;
 }
 
-/**
- * KEYS: the tenant's sandboxes, its reservations. ARGV: reservation id, quota, now ms, lapse ms.
- * Holds a place for a kept sandbox being made when the tenant holds fewer than its quota,
- * counting the places held and not lapsed. Returns 1, or 0 when the quota is used up.
- */
-const RESERVE = `
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-local held = redis.call('SCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
-if held >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 1
-`;
-
-interface ScriptedRedis extends Redis {
-  harombeReserveSandbox(
-    sandboxes: string,
-    reservations: string,
-    id: string,
-    quota: string,
-    now: string,
-    lapse: string,
-  ): Promise<number>;
-}
-
 /** The fleet-wide sandbox registry in Redis: kept sandboxes only (one-shot ones never appear). */
 export class SandboxDirectory {
-  private readonly scripted: ScriptedRedis;
-
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {
-    this.scripted = redis as ScriptedRedis;
-    if (!this.scripted.harombeReserveSandbox) {
-      this.redis.defineCommand('harombeReserveSandbox', { numberOfKeys: 2, lua: RESERVE });
-    }
-  }
+  ) {}
 
   /**
    * Holds a place for one kept sandbox of the tenant, atomically against its quota (sandboxes it
@@ -74,13 +43,10 @@ export class SandboxDirectory {
     nowMs: number,
     lapseMs = 600_000,
   ): Promise<boolean> {
-    const held = await this.scripted.harombeReserveSandbox(
-      this.keys.tenantSandboxes(tenant),
-      this.keys.tenantSandboxReservations(tenant),
-      reservationId,
-      String(quota),
-      String(nowMs),
-      String(lapseMs),
+    const held = await RESERVE_SANDBOX.run(
+      this.redis,
+      [this.keys, tenant],
+      [reservationId, String(quota), String(nowMs), String(lapseMs)],
     );
     return held === 1;
   }

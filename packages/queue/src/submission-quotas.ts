@@ -8,6 +8,7 @@ import {
 } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import type { Principal } from './principal.js';
+import { ADMIT_SUBMISSION, LAPSE_QUOTA, QUEUE_SCRIPTS } from './queue-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface SubmissionQuotasOptions {
@@ -26,85 +27,24 @@ const BYTES_RETRY_AFTER_S = 60;
 const LAPSE_PER_CALL = 10_000;
 
 /**
- * ARGV: tag, tenant, key name, now ms, jobs, bytes, whether the key has limits of its own ('1'|'0'),
- * then the tenant's rate, burst, max waiting, max bytes, then the key's (each '' when not set).
- * Takes lapsed bytes off first (see the job store's scripts), then checks each scope's waiting
- * jobs, stored bytes and token bucket, and takes the tokens only when every check passed.
- * Returns {'ok'} or the first refusal: {'waiting', scope, limit, held}, {'bytes', scope, limit,
- * held, ms until enough lapse or ''}, {'burst', scope, burst}, {'rate', scope, rate, ms until
- * enough tokens}.
- */
-const ADMIT = `
-local tag, tenant, name = ARGV[1], ARGV[2], ARGV[3]
-local now, n, bytes = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local q = tag .. ':quota:' .. tenant
-local lapse = tag .. ':quota-lapse:' .. tenant
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', lapse, '-inf', now, 'LIMIT', 0, ${LAPSE_PER_CALL})) do
-  local _, _, size, owner = string.find(member, '^[^|]*|(%d+)|(.*)$')
-  if size then
-    redis.call('HINCRBY', q, 'bytes', -tonumber(size))
-    redis.call('HINCRBY', q .. ':key:' .. owner, 'bytes', -tonumber(size))
-  end
-  redis.call('ZREM', lapse, member)
-end
-local scopes = {{'tenant', q, 8}}
-if ARGV[7] == '1' then scopes[2] = {'key', q .. ':key:' .. name, 12} end
-local buckets = {}
-for _, s in ipairs(scopes) do
-  local scope, h, base = s[1], s[2], s[3]
-  local rate, burst = tonumber(ARGV[base]), tonumber(ARGV[base + 1])
-  local maxWaiting, maxBytes = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
-  local state = redis.call('HMGET', h, 'waiting', 'bytes', 'tokens', 'ts')
-  local waiting, held = tonumber(state[1]) or 0, tonumber(state[2]) or 0
-  if maxWaiting and waiting + n > maxWaiting then
-    return {'waiting', scope, tostring(maxWaiting), tostring(waiting)}
-  end
-  if maxBytes and held + bytes > maxBytes then
-    local need, freed, at = held + bytes - maxBytes, 0, ''
-    local entries = redis.call('ZRANGE', lapse, 0, ${LAPSE_PER_CALL}, 'WITHSCORES')
-    for i = 1, #entries, 2 do
-      local _, _, size, owner = string.find(entries[i], '^[^|]*|(%d+)|(.*)$')
-      if size and (scope == 'tenant' or owner == name) then
-        freed = freed + tonumber(size)
-        if freed >= need then at = tostring(math.max(0, tonumber(entries[i + 1]) - now)); break end
-      end
-    end
-    return {'bytes', scope, tostring(maxBytes), tostring(held), at}
-  end
-  if rate and burst then
-    if n > burst then return {'burst', scope, tostring(burst)} end
-    local tokens, ts = tonumber(state[3]) or burst, tonumber(state[4]) or now
-    tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-    if tokens < n then return {'rate', scope, tostring(rate), tostring(math.ceil((n - tokens) * 1000 / rate))} end
-    buckets[#buckets + 1] = {h, tokens - n}
-  end
-end
-for _, b in ipairs(buckets) do redis.call('HSET', b[1], 'tokens', tostring(b[2]), 'ts', tostring(now)) end
-return {'ok'}
-`;
-
-interface ScriptedRedis extends Redis {
-  harombeAdmitSubmission(...argv: string[]): Promise<string[]>;
-}
-
-/**
  * Per-tenant (and, where configured, per-key) limits on submissions, checked before a job or a
  * batch is stored, in one Redis script so that concurrent API instances share them exactly:
  * - a token bucket, `submission_burst` jobs refilled at `submissions_per_second` (a batch takes a
  *   token per job): 429 RateLimited with Retry-After;
  * - `max_waiting_jobs` queued or awaiting approval, and `max_stored_bytes` held in the store until
  *   the jobs expire: 429 QuotaExceeded with Retry-After.
- * The counts themselves are kept by the job store's scripts as jobs are created, move and end.
+ * The counts themselves are kept by the job store's scripts as jobs are created, move and end;
+ * the bytes of ended jobs leave them once the jobs expire, taken off here before the checks.
  */
 export class SubmissionQuotas {
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
   private readonly keys: RedisKeys;
 
   constructor(private readonly options: SubmissionQuotasOptions) {
     this.keys = options.keys ?? new RedisKeys();
-    this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeAdmitSubmission)
-      this.redis.defineCommand('harombeAdmitSubmission', { numberOfKeys: 0, lua: ADMIT });
+    this.redis = options.redis;
+    // Before any pipeline is made: a pipeline has the scripts its client had then.
+    QUEUE_SCRIPTS.install(this.redis);
   }
 
   /**
@@ -129,17 +69,29 @@ export class SubmissionQuotas {
             ...own,
           }
         : (own ?? {});
-    const answer = await this.redis.harombeAdmitSubmission(
-      this.keys.tag,
-      principal.tenant,
-      principal.name,
-      String(this.options.clock.now()),
-      String(jobs),
-      String(Math.ceil(bytes)),
-      own ? '1' : '0',
-      ...limits(tenant),
-      ...limits(key),
-    );
+    const now = this.options.clock.now();
+    const admit = (handBackLapses: boolean): Promise<string[]> =>
+      ADMIT_SUBMISSION.run(
+        this.redis,
+        [this.keys, principal.tenant, principal.name],
+        [
+          String(now),
+          String(jobs),
+          String(Math.ceil(bytes)),
+          own ? '1' : '0',
+          principal.name,
+          String(LAPSE_PER_CALL),
+          handBackLapses ? '1' : '0',
+          ...limits(tenant),
+          ...limits(key),
+        ],
+      );
+    let answer = await admit(true);
+    if (answer[0] === 'lapsed') {
+      // Ended jobs' bytes that expired: off the quotas of the keys that held them, then the checks.
+      await this.lapse(principal.tenant, answer.slice(1));
+      answer = await admit(false);
+    }
     const [outcome, scope = 'tenant', limit = '', held = '', extra = ''] = answer;
     if (outcome === 'ok') return;
     const who = scope === 'key' ? `API key ${principal.name}` : `tenant ${principal.tenant}`;
@@ -187,5 +139,24 @@ export class SubmissionQuotas {
           },
         );
     }
+  }
+
+  /**
+   * Takes due lapses (pairs of member and the name of the key that held it, as ADMIT_SUBMISSION
+   * hands them back) off the tenant's quotas and their keys', one script call per key, in one
+   * round trip.
+   */
+  private async lapse(tenant: string, pairs: readonly string[]): Promise<void> {
+    const byKey = new Map<string, string[]>();
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const keyName = pairs[i + 1] as string;
+      const members = byKey.get(keyName) ?? [];
+      if (members.length === 0) byKey.set(keyName, members);
+      members.push(pairs[i] as string);
+    }
+    const pipeline = this.redis.pipeline();
+    for (const [keyName, members] of byKey)
+      LAPSE_QUOTA.queue(pipeline, [this.keys, tenant, keyName], [keyName, ...members]);
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
 }

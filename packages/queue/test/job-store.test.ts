@@ -3,7 +3,8 @@ import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JOB_EVENTS, JobStore, newId, type JobEvent, type JobRecord } from '../src/index.js';
-import { connect, Harness, jobRecord, RESULT_TTL_SECONDS } from './harness.js';
+import { TRANSITION_JOB } from '../src/queue-scripts.js';
+import { connect, Harness, jobRecord, OTHER_TENANT, RESULT_TTL_SECONDS } from './harness.js';
 
 const EVENTS = Object.keys(JOB_EVENTS) as JobEvent[];
 
@@ -188,6 +189,56 @@ describe('JobStore lifecycle', () => {
       expect(ttl, key).toBeLessThanOrEqual(RESULT_TTL_SECONDS);
     }
     expect((await h.job(job.job_id)).attempts).toBe(2);
+  });
+
+  it("refuses a step whose keys were built from other fields than the job's ('moved'), changing nothing", async () => {
+    const job = jobRecord(clock, { status: 'awaiting_approval' });
+    await h.store.create(job);
+    const before = await h.rawJob(job.job_id);
+    const keysBefore = (await h.allKeys()).sort();
+    const events = await h.redis.xlen(h.keys.jobEventStream(job.job_id));
+    // Keys of another tenant's pending approvals and quotas than the job's.
+    const routing = {
+      job_id: job.job_id,
+      tenant: OTHER_TENANT,
+      submitted_by: job.submitted_by,
+      batch_id: '',
+      approval_id: job.approval?.approval_id ?? '',
+      idempotency_ref: '',
+    };
+    const argv = ['approve', 'awaiting_approval', 'queued', String(clock.now()), '60', '{}', '1', '0'];
+    argv.push(
+      h.keys.jobEvents(),
+      '',
+      '{}',
+      '',
+      '100',
+      routing.tenant,
+      routing.submitted_by,
+      '',
+      routing.approval_id,
+      '',
+    );
+    expect(await TRANSITION_JOB.run(h.redis, [h.keys, routing], argv)).toEqual(['moved', 'awaiting_approval']);
+    expect(await h.rawJob(job.job_id)).toEqual(before);
+    expect((await h.allKeys()).sort()).toEqual(keysBefore);
+    expect(await h.redis.xlen(h.keys.jobEventStream(job.job_id))).toBe(events);
+    // The store builds them from the job itself.
+    expect((await h.store.transition(job.job_id, 'approve', {}, clock.now())).outcome).toBe('ok');
+    expect(await h.redis.zcard(h.keys.tenantPending(job.tenant))).toBe(0);
+  });
+
+  it("reads a job's fields again when those it kept are not the job's (a job made again under its id)", async () => {
+    const job = jobRecord(clock, { status: 'awaiting_approval' });
+    await h.store.create(job);
+    // Another store makes the job again under the same id, for another tenant.
+    await h.redis.del(h.keys.job(job.job_id));
+    const other = new JobStore({ redis: h.redis, keys: h.keys, resultTtlSeconds: RESULT_TTL_SECONDS });
+    await other.create({ ...job, tenant: OTHER_TENANT });
+    expect(await h.redis.zrange(h.keys.tenantPending(OTHER_TENANT), 0, -1)).toEqual([job.job_id]);
+    expect((await h.store.transition(job.job_id, 'approve', {}, clock.now())).outcome).toBe('ok');
+    // The step touched the keys of the job as it is, not of the one the first store made.
+    expect(await h.redis.zrange(h.keys.tenantPending(OTHER_TENANT), 0, -1)).toEqual([]);
   });
 
   it("refuses a decision at or after the approval deadline as 'late', changing nothing", async () => {

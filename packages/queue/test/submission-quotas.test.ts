@@ -122,6 +122,27 @@ describe('submission quotas', () => {
     await h.service.submit(alice, sized(12_000, 'c'));
   });
 
+  it("takes an expired job's bytes off its own key's quota as well as its tenant's", async () => {
+    harness({ quotas: { max_stored_bytes: 100_000, keys: { [alice.name]: { max_stored_bytes: 20_000 } } } });
+    const first = await h.service.submit(alice, sized(12_000, 'a'));
+    const refused = await expectHarombeError(h.service.submit(alice, sized(12_000, 'b')), 'QuotaExceeded');
+    expect(refused.details).toMatchObject({ quota: 'max_stored_bytes', scope: 'key', limit: 20_000 });
+    // Another key of the tenant holds bytes of its own, for the tenant's quota only.
+    const bobs = await h.service.submit(bob, sized(12_000, 'c'));
+    await h.service.decide(carol, approvalIdOf(first), 'deny', null);
+    await h.service.decide(carol, approvalIdOf(bobs), 'deny', null);
+    const held = await expectHarombeError(h.service.submit(alice, sized(12_000, 'b')), 'QuotaExceeded');
+    expect(held.details).toMatchObject({ scope: 'key', retry_after_seconds: RESULT_TTL_SECONDS });
+    clock.advance(RESULT_TTL_SECONDS * 1000);
+    const fresh = await h.service.submit(alice, sized(12_000, 'b'));
+    // Each ended job left the count of the key that submitted it, and the tenant's.
+    const stored = await h.redis.hget(h.keys.job(fresh.job_id), 'stored_bytes');
+    expect(await h.redis.hget(h.keys.keyQuota(alice.tenant, alice.name), 'bytes')).toBe(stored);
+    expect(await h.redis.hget(h.keys.keyQuota(bob.tenant, bob.name), 'bytes')).toBe('0');
+    expect(await h.redis.hget(h.keys.quota(alice.tenant), 'bytes')).toBe(stored);
+    expect(await h.redis.zcard(h.keys.quotaLapse(alice.tenant))).toBe(0);
+  });
+
   it('counts a result stored with a job that ends against the tenant, and releases it with the job', async () => {
     harness({ quotas: { max_stored_bytes: 40_000 } });
     const job = await h.service.submit(alice, sized(1_000, 'small'));

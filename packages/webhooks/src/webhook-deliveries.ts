@@ -1,6 +1,12 @@
-import type { WebhookDelivery, WebhookDeliveryState, WebhookEventType } from '@harombe/core';
+import {
+  WEBHOOK_DELIVERY_STATES,
+  type WebhookDelivery,
+  type WebhookDeliveryState,
+  type WebhookEventType,
+} from '@harombe/core';
 import type { Redis } from 'ioredis';
 import type { WebhookKeys } from './webhook-keys.js';
+import { CREATE_DELIVERY, UPDATE_DELIVERY } from './webhook-scripts.js';
 
 /** One delivery as stored: one event on its way to one target. Times are ms since the epoch. */
 export interface DeliveryRecord {
@@ -47,54 +53,6 @@ export interface WebhookDeliveriesOptions {
   retentionSeconds?: number;
 }
 
-/**
- * KEYS: delivery, the tenant's all and pending indexes, due. ARGV: fields (JSON of strings), now
- * ms, ttl s, oldest kept ms. Writes a delivery unless it exists. Returns {created|exists, state, round}.
- */
-const CREATE = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if state then return {'exists', state, redis.call('HGET', KEYS[1], 'round') or '0'} end
-local f = cjson.decode(ARGV[1])
-local flat = {}
-for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
-redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-local now = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[2], now, f.delivery_id)
-redis.call('ZADD', KEYS[3], now, f.delivery_id)
-redis.call('ZADD', KEYS[4], now, f.delivery_id)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
-return {'created', f.state, '0'}
-`;
-
-/**
- * KEYS: delivery, due. ARGV: expected state ('' any), new state, patch (JSON of strings), now ms,
- * ttl s, the tenant's index prefix, oldest kept ms, due ms ('' not due). Changes a delivery only
- * from the expected state, moving it between the tenant's indexes. Returns 1, or 0 when refused.
- */
-const UPDATE = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 0 end
-if ARGV[1] ~= '' and state ~= ARGV[1] then return 0 end
-local fields = {'state', ARGV[2]}
-for k, v in pairs(cjson.decode(ARGV[3])) do fields[#fields + 1] = k; fields[#fields + 1] = v end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
-local id = redis.call('HGET', KEYS[1], 'delivery_id')
-if state ~= ARGV[2] then
-  redis.call('ZREM', ARGV[6] .. state, id)
-  redis.call('ZADD', ARGV[6] .. ARGV[2], tonumber(ARGV[4]), id)
-  redis.call('ZREMRANGEBYSCORE', ARGV[6] .. ARGV[2], '-inf', '(' .. ARGV[7])
-end
-if ARGV[8] == '' then redis.call('ZREM', KEYS[2], id) else redis.call('ZADD', KEYS[2], tonumber(ARGV[8]), id) end
-return 1
-`;
-
-interface ScriptedRedis extends Redis {
-  harombeCreateDelivery(...args: string[]): Promise<[string, string, string]>;
-  harombeUpdateDelivery(...args: string[]): Promise<number>;
-}
-
 const NUMBER_FIELDS = [
   'attempts',
   'round',
@@ -112,30 +70,26 @@ const NUMBER_FIELDS = [
  * indexed by state for the API (GET /v1/webhooks/deliveries?state=dead).
  */
 export class WebhookDeliveries {
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
   readonly retentionSeconds: number;
 
   constructor(private readonly options: WebhookDeliveriesOptions) {
-    this.redis = options.redis as ScriptedRedis;
+    this.redis = options.redis;
     this.retentionSeconds = options.retentionSeconds ?? 7 * 86_400;
-    if (!this.redis.harombeCreateDelivery) {
-      this.redis.defineCommand('harombeCreateDelivery', { numberOfKeys: 4, lua: CREATE });
-      this.redis.defineCommand('harombeUpdateDelivery', { numberOfKeys: 2, lua: UPDATE });
-    }
   }
 
   /** Writes a new pending delivery; one that exists is left as it is. Answers its state and round. */
   async create(record: DeliveryRecord): Promise<{ created: boolean; state: WebhookDeliveryState; round: number }> {
     const { keys } = this.options;
-    const [outcome, state, round] = await this.redis.harombeCreateDelivery(
-      keys.delivery(record.delivery_id),
-      keys.tenantDeliveries(record.tenant, 'all'),
-      keys.tenantDeliveries(record.tenant, 'pending'),
-      keys.due(),
-      JSON.stringify(encode(record)),
-      String(record.created_at),
-      String(this.retentionSeconds),
-      String(record.created_at - this.retentionSeconds * 1000),
+    const [outcome, state, round] = await CREATE_DELIVERY.run(
+      this.redis,
+      [keys, record.delivery_id, record.tenant],
+      [
+        JSON.stringify(encode(record)),
+        String(record.created_at),
+        String(this.retentionSeconds),
+        String(record.created_at - this.retentionSeconds * 1000),
+      ],
     );
     return { created: outcome === 'created', state: state as WebhookDeliveryState, round: Number(round) };
   }
@@ -155,19 +109,19 @@ export class WebhookDeliveries {
     now: number,
     options: { from?: WebhookDeliveryState; dueAt?: number } = {},
   ): Promise<boolean> {
-    const { keys } = this.options;
-    const prefix = keys.tenantDeliveries(record.tenant, 'all').replace(/all$/, '');
-    const applied = await this.redis.harombeUpdateDelivery(
-      keys.delivery(record.delivery_id),
-      keys.due(),
-      options.from ?? '',
-      state,
-      JSON.stringify(encode(patch)),
-      String(now),
-      String(this.retentionSeconds),
-      prefix,
-      String(now - this.retentionSeconds * 1000),
-      options.dueAt === undefined ? '' : String(options.dueAt),
+    const applied = await UPDATE_DELIVERY.run(
+      this.redis,
+      [this.options.keys, record.delivery_id, record.tenant],
+      [
+        options.from ?? '',
+        state,
+        JSON.stringify(encode(patch)),
+        String(now),
+        String(this.retentionSeconds),
+        String(now - this.retentionSeconds * 1000),
+        options.dueAt === undefined ? '' : String(options.dueAt),
+        ...WEBHOOK_DELIVERY_STATES,
+      ],
     );
     return applied === 1;
   }

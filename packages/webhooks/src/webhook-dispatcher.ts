@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { DeliveryQueue } from './delivery-queue.js';
 import type { WebhookDeliveries } from './webhook-deliveries.js';
 import { deliveryIdOf, eventIdOf, type WebhookKeys } from './webhook-keys.js';
+import { CLAIM_WEBHOOK_EVENTS } from './webhook-scripts.js';
 import type { WebhookSubscriptions } from './webhook-subscriptions.js';
 
 export interface WebhookDispatcherOptions {
@@ -39,18 +40,6 @@ export interface WebhookDispatcherOptions {
 /** Events claimed per round trip. */
 const PAGE = 100;
 
-/** KEYS: events. ARGV: now ms, lease ms, limit. Claims due events by pushing their score past the lease. */
-const CLAIM = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local held = tonumber(ARGV[1]) + tonumber(ARGV[2])
-for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', held, member) end
-return due
-`;
-
-interface ScriptedRedis extends Redis {
-  harombeClaimWebhookEvents(key: string, now: string, lease: string, limit: string): Promise<string[]>;
-}
-
 interface Target {
   target: 'callback' | 'subscription';
   subscription_id: string | null;
@@ -66,7 +55,7 @@ interface Target {
  * batch records batch.finished the same way. Any number of dispatchers may run.
  */
 export class WebhookDispatcher {
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
   private readonly intervalMs: number;
   private readonly leaseMs: number;
   private timer: NodeJS.Timeout | undefined;
@@ -77,12 +66,10 @@ export class WebhookDispatcher {
   private readonly batchViews: BatchViews;
 
   constructor(private readonly options: WebhookDispatcherOptions) {
-    this.redis = options.redis as ScriptedRedis;
+    this.redis = options.redis;
     this.batchViews = new BatchViews({ store: options.store, batches: options.batches });
     this.intervalMs = options.intervalMs ?? 1_000;
     this.leaseMs = options.leaseMs ?? 30_000;
-    if (!this.redis.harombeClaimWebhookEvents)
-      this.redis.defineCommand('harombeClaimWebhookEvents', { numberOfKeys: 1, lua: CLAIM });
   }
 
   start(): void {
@@ -112,11 +99,10 @@ export class WebhookDispatcher {
   async drain(): Promise<number> {
     let handled = 0;
     for (;;) {
-      const claimed = await this.redis.harombeClaimWebhookEvents(
-        this.options.keys.events(),
-        String(this.options.clock.now()),
-        String(this.leaseMs),
-        String(PAGE),
+      const claimed = await CLAIM_WEBHOOK_EVENTS.run(
+        this.redis,
+        [this.options.keys],
+        [String(this.options.clock.now()), String(this.leaseMs), String(PAGE)],
       );
       for (const member of claimed) {
         try {

@@ -8,6 +8,7 @@ import {
 } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import type { WebhookKeys } from './webhook-keys.js';
+import { ROTATE_WEBHOOK_SECRET } from './webhook-scripts.js';
 
 export interface WebhookSecretsOptions {
   redis: Redis;
@@ -20,34 +21,18 @@ export interface WebhookSecretsOptions {
   rotationGraceMs?: number;
 }
 
-/** KEYS: secret hash. ARGV: new secret, now ms, grace ms. The current secret becomes the previous one. */
-const ROTATE = `
-local current = redis.call('HGET', KEYS[1], 'current')
-if current then
-  redis.call('HSET', KEYS[1], 'previous', current, 'previous_until', tonumber(ARGV[2]) + tonumber(ARGV[3]))
-end
-redis.call('HSET', KEYS[1], 'current', ARGV[1])
-return 1
-`;
-
-interface ScriptedRedis extends Redis {
-  harombeRotateWebhookSecret(key: string, secret: string, now: string, grace: string): Promise<number>;
-}
-
 /**
  * The tenants' signing secrets: the one the operator configured (webhooks.tenants.<t>.secret_env),
  * else one the fleet generates on first use and keeps in Redis, which the tenant's admins read and
  * rotate through the API. After a rotation the previous secret signs too for a day.
  */
 export class WebhookSecrets {
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
   private readonly graceMs: number;
 
   constructor(private readonly options: WebhookSecretsOptions) {
-    this.redis = options.redis as ScriptedRedis;
+    this.redis = options.redis;
     this.graceMs = options.rotationGraceMs ?? 86_400_000;
-    if (!this.redis.harombeRotateWebhookSecret)
-      this.redis.defineCommand('harombeRotateWebhookSecret', { numberOfKeys: 1, lua: ROTATE });
   }
 
   /** Fails, naming the variable, when a configured secret_env is not set: checked at start. */
@@ -82,11 +67,10 @@ export class WebhookSecrets {
         'Conflict',
         `the webhook secret of tenant ${tenant} is set in the configuration (webhooks.tenants.${tenant}.secret_env); rotate it there`,
       );
-    await this.redis.harombeRotateWebhookSecret(
-      this.options.keys.secret(tenant),
-      newSecret(),
-      String(this.options.clock.now()),
-      String(this.graceMs),
+    await ROTATE_WEBHOOK_SECRET.run(
+      this.redis,
+      [this.options.keys, tenant],
+      [newSecret(), String(this.options.clock.now()), String(this.graceMs)],
     );
     return this.view(tenant);
   }

@@ -9,6 +9,7 @@ import {
 } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import type { WebhookKeys } from './webhook-keys.js';
+import { ADD_WEBHOOK } from './webhook-scripts.js';
 
 export interface WebhookSubscriptionsOptions {
   redis: Redis;
@@ -17,28 +18,16 @@ export interface WebhookSubscriptionsOptions {
   clock: Clock;
 }
 
-/** KEYS: subscriptions hash. ARGV: id, JSON, most allowed. Returns 0 when the tenant has as many as allowed. */
-const ADD = `
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`;
-
-interface ScriptedRedis extends Redis {
-  harombeAddWebhook(key: string, id: string, json: string, max: string): Promise<number>;
-}
-
 /**
  * A tenant's subscriptions: those the operator keeps in harombe.yaml (read-only here, with ids
  * that follow from them) and those made through the API (in Redis). Every call is for one tenant:
  * another tenant's subscription is not found, exactly as a missing one.
  */
 export class WebhookSubscriptions {
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis;
 
   constructor(private readonly options: WebhookSubscriptionsOptions) {
-    this.redis = options.redis as ScriptedRedis;
-    if (!this.redis.harombeAddWebhook) this.redis.defineCommand('harombeAddWebhook', { numberOfKeys: 1, lua: ADD });
+    this.redis = options.redis;
   }
 
   /** The configured ones first, in their order, then those made through the API, oldest first. */
@@ -72,11 +61,10 @@ export class WebhookSubscriptions {
       created_at: new Date(this.options.clock.now()).toISOString(),
     };
     const max = this.options.config.max_subscriptions_per_tenant;
-    const added = await this.redis.harombeAddWebhook(
-      this.options.keys.subscriptions(tenant),
-      subscription.subscription_id,
-      JSON.stringify(subscription),
-      String(max),
+    const added = await ADD_WEBHOOK.run(
+      this.redis,
+      [this.options.keys, tenant],
+      [subscription.subscription_id, JSON.stringify(subscription), String(max)],
     );
     if (added !== 1)
       throw new HarombeError(
