@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors.js';
-import { Language } from './languages.js';
+import { Language, REGISTRIES } from './languages.js';
 import { PartialLimits } from './limits.js';
 
 /**
@@ -50,7 +50,8 @@ export const CodeExecuteParams = z
   });
 export type CodeExecuteParams = z.input<typeof CodeExecuteParams>;
 
-export const Registry = z.enum(['pypi', 'npm']);
+/** The registries of the languages' package installers (see LANGUAGE_CATALOGUE). */
+export const Registry = z.enum(REGISTRIES);
 export type Registry = z.infer<typeof Registry>;
 
 export const CodeInstallPackageParams = z.strictObject({
