@@ -1,6 +1,7 @@
 export * from './audit.js';
 export * from './clock.js';
 export * from './config.js';
+export * from './deployment-facts.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './jobs.js';
@@ -8,6 +9,7 @@ export * from './languages.js';
 export * from './limits.js';
 export * from './redaction.js';
 export * from './risk.js';
+export * from './tool-catalogue.js';
 export * from './tools.js';
 export * from './workspace-path.js';
 export * from './webhook-signature.js';
