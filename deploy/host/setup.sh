@@ -183,8 +183,12 @@ EOF
 
 build_images() {
   step "building sandbox images"
-  local lang
-  for lang in python node shell; do
+  # One image per language: each recipe whose Dockerfile.registry names its language (a language
+  # of core's LANGUAGE_CATALOGUE, the recipe directory's name) becomes harombe/sandbox-<language>.
+  local recipe lang
+  for recipe in "$repo"/deploy/images/*/Dockerfile.registry; do
+    lang=$(sed -n 's/^LABEL org\.harombe\.language=//p' "$recipe")
+    [ -n "$lang" ] || continue
     bash "$repo/deploy/images/build-local.sh" "$lang"
   done
   # Redis for the job pipeline and the integration tests: a service image, run under runc.

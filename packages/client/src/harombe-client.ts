@@ -16,21 +16,11 @@ import {
   MAX_WAIT_SECONDS,
   OutputEvent,
   SandboxList,
+  TOOL_NAMES,
   TOOLS,
   isTerminal,
   type ApprovalStatus,
-  type CodeDestroySandboxParams,
-  type CodeExecuteParams,
-  type CodeInstallPackageParams,
-  type CodeListFilesParams,
-  type CodeReadFileParams,
-  type CodeWriteFileParams,
   type DecisionRequest,
-  type DestroySandboxResult,
-  type ExecutionResult,
-  type InstallPackageResult,
-  type ListFilesResult,
-  type ReadFileResult,
   type SandboxView,
   type SubmitBatchRequest,
   type SubmitJobRequest,
@@ -39,7 +29,6 @@ import {
   type ToolResult,
   type CodeCreateSandboxParams,
   type CreateSandboxResult,
-  type WriteFileResult,
   WebhookDelivery,
   WebhookDeliveryPage,
   WebhookSecretView,
@@ -172,12 +161,34 @@ interface Seen {
   job?: JobView;
 }
 
+/** `code_execute` → `codeExecute`. */
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
+
+/** The client's method for a tool: its name in camelCase (code_execute: codeExecute). */
+export type ToolMethodName<T extends ToolName> = CamelCase<T>;
+
+export function toolMethodName<T extends ToolName>(tool: T): ToolMethodName<T> {
+  return tool.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()) as ToolMethodName<T>;
+}
+
+/** A method per tool of the core catalogue, named by toolMethodName: runTool for that tool. */
+export type ToolMethods = {
+  [T in ToolName as ToolMethodName<T>]: (params: ToolInputs[T], options?: JobOptions) => Promise<ToolResult<T>>;
+};
+
+// The tool methods are made from the catalogue (after the class): the interface gives them their types.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
+export interface HarombeClient extends ToolMethods {}
+
 /**
  * Typed client of the Harombe Fleet HTTP API. Every failure is a HarombeApiError, except an
  * abort through a caller's AbortSignal, which rejects with the signal's reason (as fetch does).
  * Answers are checked against the core schemas, so a drift of the contract shows as an
  * InternalError naming the field instead of as an undefined somewhere later.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class HarombeClient {
   private readonly baseUrl: string;
   private readonly apiKey: string;
@@ -209,30 +220,6 @@ export class HarombeClient {
   // A job that ended without completing (denied, expired, cancelled, failed) still answers its
   // result: `success: false` and `error` naming why (ApprovalDenied, ApprovalTimeout, Cancelled,
   // WorkerLost, ...). Only transport and contract failures throw.
-
-  async codeExecute(params: CodeExecuteParams, options?: JobOptions): Promise<ExecutionResult> {
-    return this.runTool('code_execute', params, options);
-  }
-
-  async codeInstallPackage(params: CodeInstallPackageParams, options?: JobOptions): Promise<InstallPackageResult> {
-    return this.runTool('code_install_package', params, options);
-  }
-
-  async codeWriteFile(params: CodeWriteFileParams, options?: JobOptions): Promise<WriteFileResult> {
-    return this.runTool('code_write_file', params, options);
-  }
-
-  async codeReadFile(params: CodeReadFileParams, options?: JobOptions): Promise<ReadFileResult> {
-    return this.runTool('code_read_file', params, options);
-  }
-
-  async codeListFiles(params: CodeListFilesParams, options?: JobOptions): Promise<ListFilesResult> {
-    return this.runTool('code_list_files', params, options);
-  }
-
-  async codeDestroySandbox(params: CodeDestroySandboxParams, options?: JobOptions): Promise<DestroySandboxResult> {
-    return this.runTool('code_destroy_sandbox', params, options);
-  }
 
   /** Any tool by name: what the code* methods do. */
   async runTool<T extends ToolName>(tool: T, params: ToolInputs[T], options: JobOptions = {}): Promise<ToolResult<T>> {
@@ -792,6 +779,17 @@ export class HarombeClient {
     if (!parsed.success) throw contractError(status, what, parsed.error.issues);
     return parsed.data;
   }
+}
+
+// The tool methods (ToolMethods), one per tool of the catalogue.
+for (const tool of TOOL_NAMES) {
+  Object.defineProperty(HarombeClient.prototype, toolMethodName(tool), {
+    value: function (this: HarombeClient, params: ToolInputs[typeof tool], options?: JobOptions) {
+      return this.runTool(tool, params, options);
+    },
+    writable: true,
+    configurable: true,
+  });
 }
 
 /** A stream's failure worth reconnecting for: the API unreachable or unavailable, or silent too long. */

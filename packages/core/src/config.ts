@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { HarombeError } from './errors.js';
+import { perLanguage } from './languages.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS, Limits } from './limits.js';
 import { RiskLevel, RiskRule } from './risk.js';
 import { DomainPattern } from './tools.js';
@@ -134,25 +135,14 @@ export const SandboxConfig = z.strictObject({
       denied_ranges: [],
       install_timeout: 300,
     }),
+  /** The image of each language's sandboxes. Default: the language's (LANGUAGE_CATALOGUE). */
   languages: z
-    .strictObject({
-      python: LanguageImage.default({ image: 'harombe/sandbox-python' }),
-      javascript: LanguageImage.default({ image: 'harombe/sandbox-node' }),
-      shell: LanguageImage.default({ image: 'harombe/sandbox-shell' }),
-    })
-    .default({
-      python: { image: 'harombe/sandbox-python' },
-      javascript: { image: 'harombe/sandbox-node' },
-      shell: { image: 'harombe/sandbox-shell' },
-    }),
+    .strictObject(perLanguage((_, { image }) => LanguageImage.default({ image })))
+    .default(perLanguage((_, { image }) => ({ image }))),
   /** Pre-started sandboxes kept ready per language (0 = no pool). */
   warm_pool: z
-    .strictObject({
-      python: z.number().int().min(0).max(64).default(0),
-      javascript: z.number().int().min(0).max(64).default(0),
-      shell: z.number().int().min(0).max(64).default(0),
-    })
-    .default({ python: 0, javascript: 0, shell: 0 }),
+    .strictObject(perLanguage(() => z.number().int().min(0).max(64).default(0)))
+    .default(perLanguage(() => 0)),
   hitl: z
     .strictObject({ enabled: z.boolean().default(true), auto_approve_low_risk: z.boolean().default(true) })
     .default({ enabled: true, auto_approve_low_risk: true }),

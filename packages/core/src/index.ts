@@ -1,6 +1,7 @@
 export * from './audit.js';
 export * from './clock.js';
 export * from './config.js';
+export * from './deployment-facts.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './health.js';
@@ -9,6 +10,7 @@ export * from './languages.js';
 export * from './limits.js';
 export * from './redaction.js';
 export * from './risk.js';
+export * from './tool-catalogue.js';
 export * from './tools.js';
 export * from './validation.js';
 export * from './workspace-path.js';

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors.js';
 import { RiskLevel } from './risk.js';
-import { CodeCreateSandboxParams, SandboxId, ToolName } from './tools.js';
+import { ToolName } from './tool-catalogue.js';
+import { CodeCreateSandboxParams, SandboxId } from './tools.js';
 import { WebhookUrl } from './webhook-url.js';
 
 /**

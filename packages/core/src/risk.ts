@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ToolName } from './tools.js';
+import { ToolName } from './tool-catalogue.js';
 
 /** Risk levels, lowest first. The level decides who must approve and how long they have. */
 export const RISK_LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;

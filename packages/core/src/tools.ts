@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors.js';
-import { Language } from './languages.js';
+import { Language, REGISTRIES } from './languages.js';
 import { PartialLimits } from './limits.js';
 
 /**
- * The six tools, their parameters and their results: one catalog shared by every producer
- * and consumer. Field names and defaults follow the reference design.
+ * The tools' parameters and results, shared by every producer and consumer (the catalogue,
+ * tool-catalogue.ts, says what else each tool is). Field names and defaults follow the reference
+ * design.
  */
 
 export const SandboxId = z.string().regex(/^sandbox-[0-9a-f]{16}$/, 'a sandbox_id looks like sandbox-<16 hex digits>');
@@ -50,7 +51,8 @@ export const CodeExecuteParams = z
   });
 export type CodeExecuteParams = z.input<typeof CodeExecuteParams>;
 
-export const Registry = z.enum(['pypi', 'npm']);
+/** The registries of the languages' package installers (see LANGUAGE_CATALOGUE). */
+export const Registry = z.enum(REGISTRIES);
 export type Registry = z.infer<typeof Registry>;
 
 export const CodeInstallPackageParams = z.strictObject({
@@ -177,27 +179,3 @@ export const CreateSandboxResult = z.strictObject({
   error: ErrorField,
 });
 export type CreateSandboxResult = z.infer<typeof CreateSandboxResult>;
-
-/** The catalog: tool name → its params and result schemas. */
-export const TOOLS = {
-  code_execute: { params: CodeExecuteParams, result: ExecutionResult },
-  code_install_package: { params: CodeInstallPackageParams, result: InstallPackageResult },
-  code_write_file: { params: CodeWriteFileParams, result: WriteFileResult },
-  code_read_file: { params: CodeReadFileParams, result: ReadFileResult },
-  code_list_files: { params: CodeListFilesParams, result: ListFilesResult },
-  code_destroy_sandbox: { params: CodeDestroySandboxParams, result: DestroySandboxResult },
-  code_create_sandbox: { params: CodeCreateSandboxParams, result: CreateSandboxResult },
-} as const;
-
-/** Whether a job makes a sandbox that lives on: such jobs count against quotas and capacity. */
-export function createsKeptSandbox(tool: string, params: Record<string, unknown>): boolean {
-  if (tool === 'code_create_sandbox') return true;
-  return tool === 'code_execute' && params.keep_sandbox === true && params.sandbox_id === undefined;
-}
-
-export const ToolName = z.enum(Object.keys(TOOLS) as [keyof typeof TOOLS, ...(keyof typeof TOOLS)[]]);
-export type ToolName = z.infer<typeof ToolName>;
-export type ToolParams<T extends ToolName> = z.output<(typeof TOOLS)[T]['params']>;
-/** What a caller may send for a tool (defaults not yet applied). */
-export type ToolInput<T extends ToolName> = z.input<(typeof TOOLS)[T]['params']>;
-export type ToolResult<T extends ToolName> = z.output<(typeof TOOLS)[T]['result']>;

@@ -1,5 +1,5 @@
-import { TOOLS } from '@harombe/core';
-import type { Tool, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { toolDescriptor, TOOLS } from '@harombe/core';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { DeploymentFacts } from './deployment-facts.js';
 import {
@@ -11,16 +11,6 @@ import {
 } from './tool-descriptions.js';
 
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, Record<string, unknown>> };
-
-const ANNOTATIONS: Readonly<Record<McpToolName, ToolAnnotations>> = {
-  code_execute: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-  code_install_package: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  code_write_file: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-  code_read_file: { readOnlyHint: true, openWorldHint: false },
-  code_list_files: { readOnlyHint: true, openWorldHint: false },
-  code_destroy_sandbox: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-  code_create_sandbox: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-};
 
 /**
  * The JSON Schema of a contract, as McpServer would generate it (draft-07): `io: 'input'` for
@@ -51,6 +41,6 @@ export function toolDefinitions(facts: DeploymentFacts): Tool[] {
     description: descriptions[name],
     inputSchema: inputSchemaOf(name),
     outputSchema: jsonSchemaOf(TOOLS[name].result, 'output') as Tool['outputSchema'],
-    annotations: { title: TOOL_TITLES[name], ...ANNOTATIONS[name] },
+    annotations: { title: TOOL_TITLES[name], ...toolDescriptor(name).hints },
   }));
 }

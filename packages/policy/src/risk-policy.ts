@@ -2,6 +2,8 @@ import {
   HarombeError,
   PolicyConfig,
   RISK_LEVELS,
+  TOOL_NAMES,
+  toolDescriptor,
   type ClassificationContext,
   type HarombeConfig,
   type RiskAssessment,
@@ -232,7 +234,7 @@ export class RiskPolicy {
 /** The parameters a sandbox's network stands for. */
 const NETWORK_PARAMS = ['network_enabled', 'allowed_domains'];
 /** Tools whose effect depends on the network of the sandbox they name: what runs there has it. */
-const NETWORK_TOOLS = ['code_execute', 'code_install_package'];
+const NETWORK_TOOLS: readonly string[] = TOOL_NAMES.filter((tool) => toolDescriptor(tool).usesSandboxNetwork);
 
 /**
  * The parameters as the rules judge them: for a tool running code in a network-enabled sandbox,

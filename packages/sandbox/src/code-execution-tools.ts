@@ -19,11 +19,14 @@ import {
   type InstallPackageResult,
   type ListFilesResult,
   type ReadFileResult,
+  type ToolName,
+  type ToolResult,
   type WriteFileResult,
 } from '@harombe/core';
 import type { z } from 'zod';
 import type { OutputListener } from './docker-exec.js';
 import type { SandboxManager } from './sandbox-manager.js';
+import { TOOL_EXECUTORS, type ToolCall } from './tool-executors.js';
 
 /** A refusal: the stable code for the result, the message for people. */
 interface Refusal {
@@ -76,6 +79,11 @@ export class CodeExecutionTools {
     /** Default: none (kept sandboxes are limited by the manager's capacity alone). */
     private readonly keptGate?: KeptSandboxGate,
   ) {}
+
+  /** Runs any tool of the catalogue by name (see TOOL_EXECUTORS). */
+  async run(tool: ToolName, call: ToolCall): Promise<ToolResult<ToolName>> {
+    return TOOL_EXECUTORS[tool](this, call);
+  }
 
   /**
    * Runs in the named kept sandbox; without one, in a one-shot sandbox removed once the program

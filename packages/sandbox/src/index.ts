@@ -30,3 +30,4 @@ export {
 } from './sandbox-manager.js';
 export { gatewayOf, networkGateway, type NetworkDescription } from './network-gateway.js';
 export { SubnetPool, type SandboxSubnet } from './subnet-pool.js';
+export { TOOL_EXECUTORS, type ToolCall, type ToolExecutor } from './tool-executors.js';

@@ -8,6 +8,7 @@ import {
   HarombeError,
   Language,
   LANGUAGES,
+  listInProse,
   normalizeWorkspacePath,
   SandboxConfig,
   systemClock,
@@ -445,7 +446,7 @@ export class SandboxManager {
     if (!parsed.success) {
       throw new HarombeError(
         'UnsupportedLanguage',
-        `language '${String(language)}' is not supported; use python, javascript or shell`,
+        `language '${String(language)}' is not supported; use ${listInProse(LANGUAGES, 'or')}`,
       );
     }
     return parsed.data;
@@ -852,10 +853,9 @@ export class SandboxManager {
     const registries = await this.registries.resolveAll();
     const proxyDomains = [...new Set([...allowedDomains, ...registries.flatMap((r) => r.hosts)])];
     const attachment = await this.egress.attach(sandboxId, owner, proxyDomains);
-    const indexUrls = Object.fromEntries(registries.map((r) => [r.name, r.indexUrl])) as {
-      pypi?: string;
-      npm?: string;
-    };
+    const indexUrls = Object.fromEntries(registries.map((r) => [r.name, r.indexUrl])) as Partial<
+      Record<Registry, string>
+    >;
     return {
       runtime: this.config.network_runtime,
       networkName: attachment.networkName,

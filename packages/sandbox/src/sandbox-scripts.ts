@@ -1,4 +1,12 @@
-import type { Language } from '@harombe/core';
+import {
+  languageDescriptor,
+  LANGUAGES,
+  perLanguage,
+  REGISTRY_LANGUAGES,
+  type Language,
+  type LaunchProtocol,
+  type Registry,
+} from '@harombe/core';
 
 /**
  * The small POSIX sh programs the runtime runs inside a sandbox (through docker exec, as the
@@ -253,163 +261,26 @@ const SHELL_PRELUDE =
   `[ -n "$__u" ] && [ "$__u" -ge ${FIRST_EXECUTION_UID} ] && [ "$__u" -lt ${FIRST_KEEPER_UID} ] && [ "$__u" != "$UID" ] && __o=1 && break; ` +
   `done; [ -z "$__o" ] && break; sleep 0.01; done; unset __h __o __p __s __u; `;
 
-/**
- * Runs the program (its argument, else what follows its size on stdin) the way `python3 -` would
- * (`__main__`, `<stdin>`), leaving stdin to the program, after what every launcher does first
- * (see SHELL_PRELUDE). stdout and stderr stay unbuffered, as PYTHONUNBUFFERED made them (what a
- * program killed at its timeout had written is kept), but write whole: a single write to the
- * exec's pipe can return short inside gVisor, and Python's own unbuffered stream drops the rest
- * without an error. The launcher's frames are left out of tracebacks.
- */
-const PYTHON_LAUNCHER = `
-def _harombe_launch():
-    import io, os, sys
-    try:
-        fd = os.open(${JSON.stringify(TICK_FIFO)}, os.O_WRONLY | os.O_NONBLOCK)
-        os.write(fd, b"x")
-        os.close(fd)
-    except OSError:
-        pass
-    os.umask(0o002)
-    me = os.getuid()
-    for _ in range(200):
-        earlier = False
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                uid = os.stat("/proc/" + entry).st_uid
-                if ${FIRST_EXECUTION_UID} <= uid < ${FIRST_KEEPER_UID} and uid != me:
-                    with open("/proc/%s/stat" % entry, "rb") as stat:
-                        earlier = b") Z " not in stat.read()
-            except OSError:
-                pass
-            if earlier:
-                break
-        if not earlier:
-            break
-        import time
-        time.sleep(0.01)
-    if len(sys.argv) > 1:
-        source = sys.argv[1]
-    else:
-        header = b""
-        while not header.endswith(b"\\n"):
-            byte = os.read(0, 1)
-            if not byte:
-                break
-            header += byte
-        size, parts = int(header or b"0"), []
-        while size > 0:
-            part = os.read(0, min(size, 1 << 20))
-            if not part:
-                break
-            parts.append(part)
-            size -= len(part)
-        source = b"".join(parts)
-
-    class Whole(io.RawIOBase):
-        def __init__(self, fd):
-            self.fd = fd
-        def writable(self):
-            return True
-        def fileno(self):
-            return self.fd
-        def isatty(self):
-            return os.isatty(self.fd)
-        def write(self, data):
-            view, done = memoryview(data).cast("B"), 0
-            while done < len(view):
-                done += os.write(self.fd, view[done:])
-            return done
-
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        old = getattr(sys, name)
-        new = io.TextIOWrapper(Whole(fd), encoding=old.encoding, errors=old.errors, write_through=True)
-        setattr(sys, name, new)
-        setattr(sys, "__%s__" % name, new)
-    hook = sys.excepthook
-    def excepthook(kind, value, tb):
-        while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
-            tb = tb.tb_next
-        hook(kind, value.with_traceback(tb) if isinstance(value, BaseException) else value, tb)
-    sys.excepthook = excepthook
-    sys.argv[:] = ["-"]
-    main = sys.modules["__main__"].__dict__
-    del main["_harombe_launch"]
-    main["__file__"] = "<stdin>"
-    exec(compile(source, "<stdin>", "exec", dont_inherit=True), main)
-_harombe_launch()
-`;
-
-/**
- * Runs the program (its argument, else what follows its size on stdin) the way `node -` would (a
- * script named [stdin] in the global scope, with require from the working directory), leaving
- * stdin to the program. Everything of its own stays inside a function, out of the program's scope.
- */
-const NODE_LAUNCHER = `(() => {
-  const fs = require('fs');
-  try {
-    const fd = fs.openSync(${JSON.stringify(TICK_FIFO)}, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-    fs.writeSync(fd, 'x');
-    fs.closeSync(fd);
-  } catch {}
-  process.umask(0o002);
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  const me = process.getuid();
-  const earlier = () =>
-    fs.readdirSync('/proc').some((entry) => {
-      if (!/^\\d+$/.test(entry)) return false;
-      try {
-        const uid = fs.statSync('/proc/' + entry).uid;
-        return uid >= ${FIRST_EXECUTION_UID} && uid < ${FIRST_KEEPER_UID} && uid !== me &&
-          !fs.readFileSync('/proc/' + entry + '/stat', 'latin1').includes(') Z ');
-      } catch {
-        return false;
-      }
-    });
-  for (let i = 0; i < 200 && earlier(); i += 1) Atomics.wait(pause, 0, 0, 10);
-  const read = (buffer, offset, length) => {
-    for (;;) {
-      try {
-        return fs.readSync(0, buffer, offset, length, null);
-      } catch (error) {
-        if (error.code !== 'EAGAIN') throw error;
-        Atomics.wait(pause, 0, 0, 5);
-      }
-    }
-  };
-  let source = process.argv[1];
-  if (source === undefined) {
-    let header = '';
-    const byte = Buffer.alloc(1);
-    while (!header.endsWith('\\n') && read(byte, 0, 1) === 1) header += byte.toString('latin1');
-    const framed = Buffer.alloc(Number.parseInt(header, 10) || 0);
-    for (let offset = 0; offset < framed.length; ) {
-      const n = read(framed, offset, framed.length - offset);
-      if (n === 0) break;
-      offset += n;
-    }
-    source = framed.toString('utf8');
-  }
-  process.argv.splice(1, Infinity, '-');
-  globalThis.__filename = '[stdin]';
-  require('vm').runInThisContext(source, { filename: '[stdin]', displayErrors: true });
-})();`;
-
 /** The program, framed for a launcher: its size in bytes on a line, the program, then the program's own stdin. */
 function framed(code: string, stdin: string | undefined): Buffer {
   const program = Buffer.from(code);
   return Buffer.concat([Buffer.from(`${program.length}\n`), program, Buffer.from(stdin ?? '')]);
 }
 
+/** What the launchers of LANGUAGE_CATALOGUE must do before the program: this runtime's side of it. */
+const LAUNCH_PROTOCOL: LaunchProtocol = {
+  tickFifo: TICK_FIFO,
+  firstExecutionUid: FIRST_EXECUTION_UID,
+  firstKeeperUid: FIRST_KEEPER_UID,
+  shellPrelude: SHELL_PRELUDE,
+};
+
 /**
- * How one program is started: the interpreter itself is the exec's process, running a launcher
- * (see above). A program that fits in an argument (and holds no NUL) is given as one, and stdin is
- * the program's own (none at all when it has none: attaching stdin makes the exec dearer); a
- * larger one is read from stdin ahead of the program's own stdin. Shell programs that fit go as
- * bash's -c, with the launcher's commands in front on the same line (line numbers stay as
- * written); larger ones are read with `head -c`.
+ * How one program is started: the interpreter itself is the exec's process, running its
+ * language's launcher (LANGUAGE_CATALOGUE's `command`). A program that fits in an argument (and
+ * holds no NUL) is given as one, and stdin is the program's own (none at all when it has none:
+ * attaching stdin makes the exec dearer); a larger one is read from stdin ahead of the program's
+ * own stdin.
  * inArgv: whether the program may be seen in the process's command line, which any process of the
  * sandbox can read (/proc/<pid>/cmdline); default true. False once background processes may run
  * (keep_background): the program then always goes over stdin.
@@ -421,28 +292,9 @@ export function programCommand(
   inArgv = true,
 ): { cmd: string[]; stdin?: Buffer } {
   const asArgument = inArgv && Buffer.byteLength(code) <= MAX_ARGV_PROGRAM && !code.includes('\0');
-  const ownStdin = stdin !== undefined ? { stdin: Buffer.from(stdin) } : {};
-  switch (language) {
-    case 'python':
-      return asArgument
-        ? { cmd: ['python3', '-c', PYTHON_LAUNCHER, code], ...ownStdin }
-        : { cmd: ['python3', '-c', PYTHON_LAUNCHER], stdin: framed(code, stdin) };
-    case 'javascript':
-      return asArgument
-        ? { cmd: ['node', '-e', NODE_LAUNCHER, code], ...ownStdin }
-        : { cmd: ['node', '-e', NODE_LAUNCHER], stdin: framed(code, stdin) };
-    case 'shell':
-      if (asArgument) return { cmd: ['bash', '-c', SHELL_PRELUDE + code, 'bash'], ...ownStdin };
-      return {
-        cmd: [
-          'bash',
-          '-c',
-          `${SHELL_PRELUDE}IFS= read -r __harombe_size; __harombe_program=$(head -c "$__harombe_size"); eval "$__harombe_program"`,
-          'bash',
-        ],
-        stdin: framed(code, stdin),
-      };
-  }
+  const { command } = languageDescriptor(language);
+  if (!asArgument) return { cmd: command(null, LAUNCH_PROTOCOL), stdin: framed(code, stdin) };
+  return { cmd: command(code, LAUNCH_PROTOCOL), ...(stdin !== undefined ? { stdin: Buffer.from(stdin) } : {}) };
 }
 
 /**
@@ -507,7 +359,7 @@ cd -- "$r" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\\0'
  * starts of an interpreter in a fresh gVisor sandbox pay for reading it in; pooled sandboxes pay
  * that ahead of time.
  */
-export const PRIME_PROGRAMS: Record<Language, string> = { python: 'pass', javascript: '0', shell: ':' };
+export const PRIME_PROGRAMS: Record<Language, string> = perLanguage((_, { prime }) => prime);
 /** Rounds of priming: the second start is still noticeably slower than the tenth. */
 export const PRIME_ROUNDS = 2;
 
@@ -515,32 +367,25 @@ export function shArgv(script: string, name: string, args: string[]): string[] {
   return ['/bin/sh', '-c', script, name, ...args];
 }
 
-/** Where pip installs go: on PYTHONPATH of network-enabled sandboxes, so later programs import them. */
-export const PYTHON_PACKAGES_DIR = '/workspace/.python-packages';
-/** npm installs go to /workspace/node_modules, where `node -` run in /workspace looks first. */
-export const NODE_PACKAGES_DIR = '/workspace/node_modules';
-
 /** What an install needs inside the sandbox: the package manager and its interpreter. */
-export const INSTALLERS = { pypi: 'python', npm: 'javascript' } as const satisfies Record<string, Language>;
+export const INSTALLERS: Readonly<Record<Registry, Language>> = REGISTRY_LANGUAGES;
 
 /**
  * argv of one install, started as an execution is (the init watches it, and what it writes is the
  * workspace's); the package spec was checked (CodeInstallPackageParams) and cannot be an option.
  */
-export function installCommand(registry: keyof typeof INSTALLERS, pkg: string): string[] {
-  const installer =
-    registry === 'pypi'
-      ? ['python3', '-m', 'pip', 'install', '--no-input', '--upgrade', '--target', PYTHON_PACKAGES_DIR, pkg]
-      : ['npm', 'install', '--prefix', '/workspace', pkg];
-  return ['bash', '-c', `${SHELL_PRELUDE}exec "$@"`, 'install', ...installer];
+export function installCommand(registry: Registry, pkg: string): string[] {
+  const installer = languageDescriptor(INSTALLERS[registry]).installer;
+  if (!installer) throw new Error(`no installer for registry ${registry}`);
+  return ['bash', '-c', `${SHELL_PRELUDE}exec "$@"`, 'install', ...installer.command(pkg)];
 }
 
 /**
  * Environment of a network-enabled sandbox: every client that honours the usual proxy variables
- * goes through the egress proxy (there is no other way out), and pip and npm use the allowed
- * registries. `registries` maps pypi / npm to index URLs.
+ * goes through the egress proxy (there is no other way out), and each language's package manager
+ * uses its allowed registry. `registries` maps registry names to index URLs.
  */
-export function egressEnvironment(proxyUrl: string, registries: { pypi?: string; npm?: string }): string[] {
+export function egressEnvironment(proxyUrl: string, registries: Partial<Record<Registry, string>>): string[] {
   const env = [
     `HTTP_PROXY=${proxyUrl}`,
     `HTTPS_PROXY=${proxyUrl}`,
@@ -548,24 +393,10 @@ export function egressEnvironment(proxyUrl: string, registries: { pypi?: string;
     `https_proxy=${proxyUrl}`,
     'NO_PROXY=localhost,127.0.0.1',
     'no_proxy=localhost,127.0.0.1',
-    `PYTHONPATH=${PYTHON_PACKAGES_DIR}`,
-    `NODE_PATH=${NODE_PACKAGES_DIR}`,
-    `PIP_PROXY=${proxyUrl}`,
-    'PIP_DISABLE_PIP_VERSION_CHECK=1',
-    'PIP_CACHE_DIR=/tmp/.pip-cache',
-    `npm_config_proxy=${proxyUrl}`,
-    `npm_config_https_proxy=${proxyUrl}`,
-    'npm_config_cache=/tmp/.npm-cache',
-    'npm_config_audit=false',
-    'npm_config_fund=false',
-    'npm_config_update_notifier=false',
   ];
-  if (registries.pypi) {
-    env.push(`PIP_INDEX_URL=${registries.pypi}`);
-    // pip ignores a plain-http index unless its host is trusted; the operator chose it.
-    const url = new URL(registries.pypi);
-    if (url.protocol === 'http:') env.push(`PIP_TRUSTED_HOST=${url.host}`);
+  for (const language of LANGUAGES) {
+    const installer = languageDescriptor(language).installer;
+    if (installer) env.push(...installer.environment(proxyUrl, registries[installer.registry as Registry]));
   }
-  if (registries.npm) env.push(`npm_config_registry=${registries.npm}`);
   return env;
 }

@@ -1,3 +1,4 @@
+import { LANGUAGES, SandboxConfig } from '@harombe/core';
 import Docker from 'dockerode';
 import { checkImage, checkRuntime } from '../src/index.js';
 
@@ -6,12 +7,8 @@ export default async function setup(): Promise<void> {
   const docker = new Docker();
   await checkRuntime(docker, 'runsc');
   await checkRuntime(docker, 'runsc-net');
-  for (const image of [
-    'harombe/sandbox-python',
-    'harombe/sandbox-node',
-    'harombe/sandbox-shell',
-    'harombe/egress-proxy',
-  ]) {
+  const { languages, network } = SandboxConfig.parse({});
+  for (const image of [...LANGUAGES.map((language) => languages[language].image), network.proxy_image]) {
     await checkImage(docker, image);
   }
 }

@@ -1,4 +1,4 @@
-import type { RiskLevel } from '@harombe/core';
+import { toolDescriptor, type RiskLevel } from '@harombe/core';
 import type { JobRecord } from '@harombe/queue';
 import type { types } from '@slack/bolt';
 import { isBatchSubject } from './slack-keys.js';
@@ -135,35 +135,13 @@ function requesterText(submittedBy: string, slackId: string | null, tenant: stri
   return `${escapeText(submittedBy)}${slackId ? ` (<@${slackId}>)` : ''}, tenant ${escapeText(tenant)}`;
 }
 
-/** What the job would do, as the code (or content) to review and a line saying what it is. */
+/**
+ * What the job would do, as the code (or content) to review and a line saying what it is: the
+ * tool's catalogue entry (`review`, `summary`) says both.
+ */
 export function payloadOf(job: Pick<JobRecord, 'tool' | 'params'>): { code: string | null; summary: string } {
-  const p = job.params;
-  const str = (key: string): string => (typeof p[key] === 'string' ? p[key] : '');
-  switch (job.tool) {
-    case 'code_execute':
-      return {
-        code: str('code'),
-        summary:
-          `${str('language')} code${p.sandbox_id ? ` in ${str('sandbox_id')}` : p.keep_sandbox === true ? ' in a new kept sandbox' : ''}` +
-          // Its daemons outlive the approval: the approver must see that they will.
-          (p.keep_background === true ? ', keeping its background processes running afterwards' : ''),
-      };
-    case 'code_write_file':
-      return { code: str('content'), summary: `write ${str('file_path')} in ${str('sandbox_id')}` };
-    case 'code_install_package':
-      return {
-        code: null,
-        summary: `install ${str('package')} from ${typeof p.registry === 'string' ? p.registry : 'pypi'} in ${str('sandbox_id')}`,
-      };
-    case 'code_read_file':
-      return { code: null, summary: `read ${str('file_path')} in ${str('sandbox_id')}` };
-    case 'code_list_files':
-      return { code: null, summary: `list ${str('path') || '.'} in ${str('sandbox_id')}` };
-    case 'code_destroy_sandbox':
-      return { code: null, summary: `destroy ${str('sandbox_id')}` };
-    case 'code_create_sandbox':
-      return { code: null, summary: `create a kept ${str('language')} sandbox` };
-  }
+  const tool = toolDescriptor(job.tool);
+  return { code: tool.review?.(job.params) ?? null, summary: tool.summary(job.params) };
 }
 
 /** The first lines and characters of the code, and whether that is all of it. */

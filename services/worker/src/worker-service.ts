@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { systemClock, ToolName, type Clock, type HarombeConfig } from '@harombe/core';
+import { systemClock, toolDescriptor, type Clock, type HarombeConfig } from '@harombe/core';
 import {
   AuditTrail,
   JobConsumer,
@@ -15,7 +15,7 @@ import {
   WorkerRegistry,
   type JobRecord,
 } from '@harombe/queue';
-import { CodeExecutionTools, LABELS, SandboxManager } from '@harombe/sandbox';
+import { CodeExecutionTools, LABELS, SandboxManager, type ToolCall } from '@harombe/sandbox';
 import { createRegistry, fleetId, RedisConnections, startOpsServer } from '@harombe/service-kit';
 import { Queue } from 'bullmq';
 import type Docker from 'dockerode';
@@ -49,9 +49,6 @@ export interface WorkerServiceOptions {
 
 /** Sandbox containers of workers carry this manager prefix, so a live worker can reap a dead one's. */
 const MANAGER_PREFIX = 'harombe-worker-';
-
-/** The tools a worker runs, by name: the job's params are validated by each. */
-type ToolRunner = (job: JobRecord, signal: AbortSignal) => Promise<Record<string, unknown>>;
 
 /** A worker: pulls approved jobs and runs them in gVisor sandboxes. Wires the packages together. */
 export class WorkerService {
@@ -127,30 +124,25 @@ export class WorkerService {
     });
     const tools = new CodeExecutionTools(this.sandboxes, (tenant) => admission.reserve(tenant));
     const eventStream = new JobEventStream({ redis: this.redis.commands, keys });
-    const runners: Record<ToolName, ToolRunner> = {
-      // The output goes to the job's event stream as it is written; all of it before the job ends.
-      code_execute: async (job, signal) => {
-        const output = new JobOutputWriter(eventStream, job.job_id, this.workerId, {
-          onError: (error) => log.warn({ err: error, job_id: job.job_id }, 'live output not appended'),
-        });
-        try {
-          return await tools.code_execute(
-            job.params,
-            job.tenant,
-            signal,
-            (stream, text) => output.write(stream, text),
-            job.job_id,
-          );
-        } finally {
-          await output.close();
-        }
-      },
-      code_install_package: (job) => tools.code_install_package(job.params, job.tenant, job.job_id),
-      code_write_file: (job) => tools.code_write_file(job.params, job.tenant),
-      code_read_file: (job) => tools.code_read_file(job.params, job.tenant),
-      code_list_files: (job) => tools.code_list_files(job.params, job.tenant),
-      code_destroy_sandbox: (job) => tools.code_destroy_sandbox(job.params, job.tenant),
-      code_create_sandbox: (job) => tools.code_create_sandbox(job.params, job.tenant),
+    // Each tool as the catalogue describes it: aborted when its job is cancelled, or run to its end;
+    // its output to the job's event stream as it is written (all of it before the job ends), or not.
+    const runTool = async (job: JobRecord, signal: AbortSignal): Promise<Record<string, unknown>> => {
+      const tool = toolDescriptor(job.tool);
+      const call: ToolCall = {
+        params: job.params,
+        owner: job.tenant,
+        jobId: job.job_id,
+        ...(tool.abortOnCancel ? { signal } : {}),
+      };
+      if (!tool.streamsOutput) return tools.run(job.tool, call);
+      const output = new JobOutputWriter(eventStream, job.job_id, this.workerId, {
+        onError: (error) => log.warn({ err: error, job_id: job.job_id }, 'live output not appended'),
+      });
+      try {
+        return await tools.run(job.tool, { ...call, onOutput: (stream, text) => output.write(stream, text) });
+      } finally {
+        await output.close();
+      }
     };
     this.sharedQueue = new Queue(SHARED_QUEUE, { connection: this.redis.bullConnection(), prefix: keys.bullPrefix() });
     this.consumer = new JobConsumer({
@@ -167,7 +159,7 @@ export class WorkerService {
       sandboxCount: () => directory.countByWorker(this.workerId),
       capacity: () => this.sandboxes.capacity(),
       audit,
-      run: (job: JobRecord, signal: AbortSignal) => metrics.measure(job, signal, () => runners[job.tool](job, signal)),
+      run: (job: JobRecord, signal: AbortSignal) => metrics.measure(job, signal, () => runTool(job, signal)),
     });
   }
 
