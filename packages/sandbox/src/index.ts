@@ -17,7 +17,13 @@ export {
 } from './registry-resolver.js';
 export { percentile, rawBaselineSpec } from './raw-baseline.js';
 export { checkImage, checkRuntime } from './runtime-check.js';
-export { dockerExec, ExecStartError, type DockerExecOutcome, type OutputListener, type OutputStreamName } from './docker-exec.js';
+export {
+  dockerExec,
+  ExecStartError,
+  type DockerExecOutcome,
+  type OutputListener,
+  type OutputStreamName,
+} from './docker-exec.js';
 export { DockerAgent, dockerClient } from './docker-client.js';
 export { InMemorySandboxRegistry, type SandboxRecord, type SandboxRegistry } from './sandbox-registry.js';
 export {
