@@ -38,6 +38,7 @@ import {
   READ_FILE_SCRIPT,
   SCRIPT_EXIT,
   SETTLE_SCRIPT,
+  TICK_FIFO,
   WRITE_FILE_SCRIPT,
   egressEnvironment,
   endSignals,
@@ -176,6 +177,8 @@ export interface SandboxCapacity {
 const BACKSTOP_S = 15;
 /** While an execution outlives its SIGKILL (a fork bomb racing it), the kill is repeated this often. */
 const KILL_REPEAT_MS = 1000;
+/** How long a new sandbox's init has to set itself up before the sandbox is given up. */
+const INIT_READY_TIMEOUT_MS = 10_000;
 /** Lost sandboxes remembered so callers hear SandboxLost rather than SandboxNotFound. */
 const LOST_MEMORY = 10_000;
 
@@ -905,6 +908,7 @@ export class SandboxManager {
       const container = await this.docker.createContainer(spec);
       containerId = container.id;
       await container.start();
+      await waitForInit(container);
       if (network) await this.egress.confine(container.id, sandboxId, network.dns);
       const record: SandboxRecord = {
         sandbox_id: sandboxId,
@@ -1247,4 +1251,27 @@ function ownAddresses(): string[] {
     .flatMap((entries) => entries ?? [])
     .filter((entry) => !entry.internal && !entry.address.startsWith('fe80'))
     .map((entry) => `${entry.address}/${entry.family === 'IPv4' ? 32 : 128}`);
+}
+
+/**
+ * Waits until a new sandbox's init is ready: its traps set (a signal before them ends it, and the
+ * sandbox with it) and its tick FIFO made (a launcher before it would write a plain file there).
+ */
+async function waitForInit(container: Docker.Container): Promise<void> {
+  const deadline = performance.now() + INIT_READY_TIMEOUT_MS;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    const outcome = await dockerExec(container, {
+      cmd: ['test', '-p', TICK_FIFO],
+      user: FILE_USER,
+      maxOutputBytes: 1024,
+    });
+    if (outcome.exitCode === 0) return;
+    if (outcome.exitCode === null || performance.now() >= deadline) {
+      throw new HarombeError(
+        'RuntimeUnavailable',
+        `the sandbox's init did not start (${outcome.stderr.text().trim()})`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
 }

@@ -139,10 +139,6 @@ export function executionUser(n: number, keepBackground = false): string {
  */
 export const INIT_SCRIPT = `
 mem=$1 max_files=$2 last_count=0 looks=0
-mkfifo -m 622 ${TICK_FIFO} && exec 3<>${TICK_FIFO} || exit 1
-: >${MEMORY_VERDICT_FILE} || exit 1
-: >${FILES_VERDICT_FILE} || exit 1
-${COUNT_FILES}
 trap 'parity=0 slay of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
 trap 'parity=0 slay of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
 trap 'parity=1 slay of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
@@ -153,6 +149,12 @@ trap 'parity=1 slay of_keeper TERM' ${KEEPER_SIGNALS[1].terminate.slice(3)}
 trap 'parity=1 slay of_keeper KILL' ${KEEPER_SIGNALS[1].kill.slice(3)}
 keeper=''
 trap 'exit 0' TERM
+# The traps come first: the tick FIFO's being there says the init is ready (the host waits for it
+# before it signals the init or runs anything).
+mkfifo -m 622 ${TICK_FIFO} && exec 3<>${TICK_FIFO} || exit 1
+: >${MEMORY_VERDICT_FILE} || exit 1
+: >${FILES_VERDICT_FILE} || exit 1
+${COUNT_FILES}
 
 # Reads process $1's status whole (/proc is made anew at each read, so reading it line by line
 # sees lines shift as the process's state changes). Sets uid (empty when the process is gone or a
