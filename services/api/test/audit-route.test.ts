@@ -1,14 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { AuditPage, ManualClock, parseConfig, type ApiKeyConfig } from '@harombe/core';
+import { AuditPage, type ApiKeyConfig } from '@harombe/core';
 import type { Principal } from '@harombe/queue';
-import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import type { JobPipeline } from '@harombe/service-kit';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiKeyring, buildApiServer, sha256Hex, type ApiServer } from '../src/index.js';
+import { sha256Hex, type ApiServer } from '../src/index.js';
+import { ApiHarness } from './api-harness.js';
 
-const logger = pino({ level: 'silent' });
 const KEYS = { admin: 'hk_admin-of-acme', submitter: 'hk_submitter-of-acme', otherAdmin: 'hk_admin-of-globex' };
 const keyConfigs: ApiKeyConfig[] = [
   { name: 'acme-admin', tenant: 'acme', scopes: ['admin'], key_sha256: sha256Hex(KEYS.admin) },
@@ -30,34 +27,19 @@ afterAll(async () => {
 });
 
 describe('GET /v1/audit', () => {
-  let redis: RedisConnections;
+  let harness: ApiHarness;
   let pipeline: JobPipeline;
   let app: ApiServer;
 
   beforeEach(async () => {
-    const config = parseConfig({ redis: { url: container.url, prefix: `t${randomUUID().slice(0, 8)}` } });
-    redis = new RedisConnections(container.url, logger);
-    pipeline = createJobPipeline(config, redis, logger, new ManualClock());
-    app = await buildApiServer({
-      service: pipeline.jobs,
-      store: pipeline.store,
-      batches: pipeline.batches,
-      sandboxes: pipeline.sandboxes,
-      workers: pipeline.workers,
-      keyring: new ApiKeyring(keyConfigs),
-      metrics: new Registry(),
-      readiness: {},
-      clock: pipeline.clock,
-      logger,
-      audit: pipeline.audit,
+    harness = await ApiHarness.start(container.url, {
+      keys: keyConfigs,
+      server: (p) => ({ audit: p.audit }),
     });
+    ({ app, pipeline } = harness);
   });
 
-  afterEach(async () => {
-    await app.close();
-    await pipeline.close();
-    await redis.close();
-  });
+  afterEach(() => harness.close());
 
   const get = (url: string, key?: string) =>
     app.inject({ method: 'GET', url, headers: key ? { authorization: `Bearer ${key}` } : {} });

@@ -1,14 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { HarombeClient, isHarombeApiError } from '@harombe/client';
-import { ErrorBody, ManualClock, parseConfig, type ApiKeyConfig } from '@harombe/core';
-import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import { ErrorBody, ManualClock, type ApiKeyConfig } from '@harombe/core';
+import type { JobPipeline } from '@harombe/service-kit';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiKeyring, buildApiServer, sha256Hex, type ApiServer } from '../src/index.js';
+import { sha256Hex } from '../src/index.js';
+import { ApiHarness } from './api-harness.js';
 
-const logger = pino({ level: 'silent' });
 const KEYS = { alice: 'hk_alice-submits-for-acme', bob: 'hk_bob-approves-for-acme', mallory: 'hk_mallory-of-globex' };
 const keyConfigs: ApiKeyConfig[] = [
   { name: 'alice', tenant: 'acme', scopes: ['submit'], key_sha256: sha256Hex(KEYS.alice) },
@@ -38,43 +35,24 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
  * against the core contracts: a route that drifted from them fails here as an InternalError.
  */
 describe('batch, approval and sandbox routes', () => {
-  let redis: RedisConnections;
+  let harness: ApiHarness;
   let pipeline: JobPipeline;
   let clock: ManualClock;
-  let app: ApiServer;
   let client: (key: keyof typeof KEYS) => HarombeClient;
 
   beforeEach(async () => {
     clock = new ManualClock();
-    redis = new RedisConnections(container.url, logger);
-    pipeline = createJobPipeline(
-      parseConfig({ redis: { url: container.url, prefix: `t${randomUUID().slice(0, 8)}` } }),
-      redis,
-      logger,
+    harness = await ApiHarness.start(container.url, {
+      keys: keyConfigs,
       clock,
-    );
-    app = await buildApiServer({
-      service: pipeline.jobs,
-      store: pipeline.store,
-      batches: pipeline.batches,
-      sandboxes: pipeline.sandboxes,
-      workers: pipeline.workers,
-      keyring: new ApiKeyring(keyConfigs),
-      metrics: new Registry(),
-      readiness: { redis: () => redis.ping() },
-      clock,
-      logger,
+      server: (_pipeline, _config, redis) => ({ readiness: { redis: () => redis.ping() } }),
     });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const baseUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    ({ pipeline } = harness);
+    const baseUrl = await harness.listen();
     client = (key) => new HarombeClient({ baseUrl, apiKey: KEYS[key] });
   });
 
-  afterEach(async () => {
-    await app.close();
-    await pipeline.close();
-    await redis.close();
-  });
+  afterEach(() => harness.close());
 
   it('pages through a batch with its counts, and decides all its pending jobs at once', async () => {
     const created = await client('alice').submitBatch({ jobs: [HIGH, HIGH, HIGH] });
@@ -116,7 +94,7 @@ describe('batch, approval and sandbox routes', () => {
       expect(isHarombeApiError(error, 'NotFound'), String(error)).toBe(true);
       expect(error).toMatchObject({ status: 404, message: `batch ${created.batch_id} not found` });
     }
-    const malformed = await app.inject({
+    const malformed = await harness.app.inject({
       method: 'GET',
       url: '/v1/batches/batch-1?limit=0',
       headers: { authorization: `Bearer ${KEYS.alice}` },

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { ErrorBody, ManualClock, parseConfig, type ApiKeyConfig, type AuditRecordView } from '@harombe/core';
-import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import { ErrorBody, type ApiKeyConfig, type AuditRecordView } from '@harombe/core';
+import type { JobPipeline } from '@harombe/service-kit';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyring, buildApiServer, sha256Hex, type ApiServer } from '../src/index.js';
+import { sha256Hex, type ApiServer } from '../src/index.js';
+import { ApiHarness } from './api-harness.js';
 
 /**
  * What the API does with clients that misbehave: bad keys, decisions they may not make, more
@@ -37,39 +36,23 @@ afterAll(async () => {
   await container?.stop();
 });
 
-let redis: RedisConnections | undefined;
-let pipeline: JobPipeline | undefined;
-let app: ApiServer | undefined;
+let harness: ApiHarness | undefined;
 let logLines: Record<string, unknown>[] = [];
 
 async function start(config: Record<string, unknown> = {}): Promise<{ app: ApiServer; pipeline: JobPipeline }> {
-  const parsed = parseConfig({ redis: { url: container.url, prefix: `t${randomUUID().slice(0, 8)}` }, ...config });
   logLines = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
-  redis = new RedisConnections(container.url, logger);
-  pipeline = createJobPipeline(parsed, redis, logger, new ManualClock());
-  app = await buildApiServer({
-    service: pipeline.jobs,
-    store: pipeline.store,
-    batches: pipeline.batches,
-    sandboxes: pipeline.sandboxes,
-    workers: pipeline.workers,
-    keyring: new ApiKeyring(keyConfigs),
-    metrics: new Registry(),
-    readiness: {},
-    clock: pipeline.clock,
-    logger,
-    audit: pipeline.audit,
-    maxBodyBytes: parsed.api.max_body_bytes,
+  harness = await ApiHarness.start(container.url, {
+    keys: keyConfigs,
+    config,
+    logger: pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) }),
+    server: (p, parsed) => ({ audit: p.audit, maxBodyBytes: parsed.api.max_body_bytes }),
   });
-  return { app, pipeline };
+  return harness;
 }
 
 afterEach(async () => {
-  await app?.close();
-  await pipeline?.close();
-  await redis?.close();
-  app = undefined;
+  await harness?.close();
+  harness = undefined;
 });
 
 const request = (
@@ -222,7 +205,7 @@ describe('quotas and limits', () => {
 
   it('answers 503 StoreFull with Retry-After when Redis is near its maxmemory, and answers reads all the same', async () => {
     const { app: server, pipeline: p } = await start();
-    const commands = redis!.commands;
+    const commands = harness!.redis.commands;
     const accepted = (await request(server, 'POST', '/v1/jobs', KEYS.submitter, HIGH)).json();
     const used = Number(/^used_memory:(\d+)/m.exec(await commands.info('memory'))?.[1]);
     await commands.config('SET', 'maxmemory-policy', 'noeviction');

@@ -1,13 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { ErrorBody, ManualClock, parseConfig, type ApiKeyConfig } from '@harombe/core';
-import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import { ErrorBody, type ApiKeyConfig } from '@harombe/core';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiKeyring, buildApiServer, sha256Hex, type ApiServer } from '../src/index.js';
+import { sha256Hex, type ApiServer } from '../src/index.js';
+import { ApiHarness } from './api-harness.js';
 
-const logger = pino({ level: 'silent' });
 const KEY = 'hk_submitter-of-acme';
 const keyConfigs: ApiKeyConfig[] = [
   { name: 'acme-submitter', tenant: 'acme', scopes: ['submit'], key_sha256: sha256Hex(KEY) },
@@ -28,37 +24,19 @@ afterAll(async () => {
 });
 
 describe('POST /v1/jobs and /v1/batches', () => {
-  let redis: RedisConnections;
-  let pipeline: JobPipeline;
+  let harness: ApiHarness;
   let app: ApiServer;
 
   beforeEach(async () => {
-    const config = parseConfig({
-      redis: { url: container.url, prefix: `t${randomUUID().slice(0, 8)}` },
-      security: { sandbox: { max_limits: { max_execution_time: 120 } } },
+    harness = await ApiHarness.start(container.url, {
+      keys: keyConfigs,
+      config: { security: { sandbox: { max_limits: { max_execution_time: 120 } } } },
+      server: (p) => ({ audit: p.audit }),
     });
-    redis = new RedisConnections(container.url, logger);
-    pipeline = createJobPipeline(config, redis, logger, new ManualClock());
-    app = await buildApiServer({
-      service: pipeline.jobs,
-      store: pipeline.store,
-      batches: pipeline.batches,
-      sandboxes: pipeline.sandboxes,
-      workers: pipeline.workers,
-      keyring: new ApiKeyring(keyConfigs),
-      metrics: new Registry(),
-      readiness: {},
-      clock: pipeline.clock,
-      logger,
-      audit: pipeline.audit,
-    });
+    app = harness.app;
   });
 
-  afterEach(async () => {
-    await app.close();
-    await pipeline.close();
-    await redis.close();
-  });
+  afterEach(() => harness.close());
 
   const post = (url: string, payload: unknown) =>
     app.inject({ method: 'POST', url, payload: payload as object, headers: { authorization: `Bearer ${KEY}` } });

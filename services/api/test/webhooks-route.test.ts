@@ -1,14 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { ErrorBody, ManualClock, parseConfig, WebhookDelivery, type ApiKeyConfig } from '@harombe/core';
-import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
+import { ErrorBody, WebhookDelivery, type ApiKeyConfig } from '@harombe/core';
+import type { JobPipeline } from '@harombe/service-kit';
 import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { deliveryIdOf, eventIdOf } from '@harombe/webhooks';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiKeyring, buildApiServer, sha256Hex, type ApiServer } from '../src/index.js';
+import { sha256Hex, type ApiServer } from '../src/index.js';
+import { ApiHarness } from './api-harness.js';
 
-const logger = pino({ level: 'silent' });
 const KEYS = { submitter: 'hk_acme-submitter', admin: 'hk_acme-admin', globex: 'hk_globex-admin' } as const;
 const keyConfigs: ApiKeyConfig[] = [
   { name: 'acme-submitter', tenant: 'acme', scopes: ['submit'], key_sha256: sha256Hex(KEYS.submitter) },
@@ -27,47 +24,31 @@ afterAll(async () => {
 });
 
 describe('/v1/webhooks and callback_url', () => {
-  let redis: RedisConnections;
+  let harness: ApiHarness;
   let pipeline: JobPipeline;
   let app: ApiServer;
 
   beforeEach(async () => {
-    const config = parseConfig({
-      redis: { url: container.url, prefix: `t${randomUUID().slice(0, 8)}` },
-      webhooks: {
-        // The one address these tests register; nothing is delivered (no approval service runs).
-        allowed_ranges: ['127.0.0.1/32'],
-        max_subscriptions_per_tenant: 2,
-        tenants: {
-          acme: { subscriptions: [{ url: 'http://127.0.0.1:9/from-config', events: ['batch.finished'] }] },
-          globex: { secret_env: 'TEST_GLOBEX_WEBHOOK_SECRET' },
+    harness = await ApiHarness.start(container.url, {
+      keys: keyConfigs,
+      config: {
+        webhooks: {
+          // The one address these tests register; nothing is delivered (no approval service runs).
+          allowed_ranges: ['127.0.0.1/32'],
+          max_subscriptions_per_tenant: 2,
+          tenants: {
+            acme: { subscriptions: [{ url: 'http://127.0.0.1:9/from-config', events: ['batch.finished'] }] },
+            globex: { secret_env: 'TEST_GLOBEX_WEBHOOK_SECRET' },
+          },
         },
       },
+      webhookTuning: { env: { TEST_GLOBEX_WEBHOOK_SECRET: GLOBEX_SECRET } },
+      server: (p) => ({ webhooks: p.webhooks }),
     });
-    redis = new RedisConnections(container.url, logger);
-    pipeline = createJobPipeline(config, redis, logger, new ManualClock(), undefined, {
-      env: { TEST_GLOBEX_WEBHOOK_SECRET: GLOBEX_SECRET },
-    });
-    app = await buildApiServer({
-      service: pipeline.jobs,
-      store: pipeline.store,
-      batches: pipeline.batches,
-      sandboxes: pipeline.sandboxes,
-      workers: pipeline.workers,
-      keyring: new ApiKeyring(keyConfigs),
-      metrics: new Registry(),
-      readiness: {},
-      clock: pipeline.clock,
-      logger,
-      webhooks: pipeline.webhooks,
-    });
+    ({ app, pipeline } = harness);
   });
 
-  afterEach(async () => {
-    await app.close();
-    await pipeline.close();
-    await redis.close();
-  });
+  afterEach(() => harness.close());
 
   const call = (method: 'GET' | 'POST' | 'DELETE', url: string, key: string, payload?: unknown) =>
     app.inject({
