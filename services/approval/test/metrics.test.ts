@@ -1,4 +1,4 @@
-import { startRedis, type RedisContainer } from '@harombe/test-fixtures';
+import { metricSample, startRedis, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ACTIONS } from '@harombe/slack-approvals';
 import { ApprovalService } from '../src/index.js';
@@ -13,17 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop();
 });
-
-/** The value of one sample of a Prometheus text exposition; 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const inner = line.slice(name.length + 1, line.indexOf('}'));
-    if (wanted.every((pair) => inner.split(',').includes(pair))) return Number(line.slice(line.indexOf('}') + 1));
-  }
-  return 0;
-}
 
 describe('approval metrics', () => {
   let f: ApprovalFixture;
@@ -51,7 +40,7 @@ describe('approval metrics', () => {
   const scrape = async (service: ApprovalService): Promise<string> =>
     (await fetch(`${service.opsAddress}/metrics`)).text();
   const total = async (name: string, labels: Record<string, string>): Promise<number> =>
-    sample(await scrape(f.service), name, labels) + sample(await scrape(second), name, labels);
+    metricSample(await scrape(f.service), name, labels) + metricSample(await scrape(second), name, labels);
 
   it('counts decisions by outcome and channel, once across instances, with the time they took', async () => {
     const viaSlack = await f.submit();

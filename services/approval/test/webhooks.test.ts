@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { verifyWebhook } from '@harombe/client';
 import { parseConfig } from '@harombe/core';
 import { createJobPipeline, RedisConnections, type JobPipeline } from '@harombe/service-kit';
-import { startRedis, WebhookReceiver, type RedisContainer } from '@harombe/test-fixtures';
+import { metricSample, startRedis, WebhookReceiver, type RedisContainer } from '@harombe/test-fixtures';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApprovalService } from '../src/index.js';
 import { alice, bob, HIGH_JOB, silentLogger } from './approval-fixture.js';
@@ -14,17 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop();
 });
-
-/** The value of one sample of a Prometheus text exposition; 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const inner = line.slice(name.length + 1, line.indexOf('}'));
-    if (wanted.every((pair) => inner.split(',').includes(pair))) return Number(line.slice(line.indexOf('}') + 1));
-  }
-  return 0;
-}
 
 describe('webhooks delivered by the approval service', () => {
   let receiver: WebhookReceiver;
@@ -73,13 +62,13 @@ describe('webhooks delivered by the approval service', () => {
     const scrape = async (): Promise<string> => (await fetch(`${service.opsAddress}/metrics`)).text();
     const deliveries = 'harombe_webhook_deliveries_total';
     // Counted once each answer is read, a moment after the receiver has recorded the request.
-    await expect.poll(async () => sample(await scrape(), deliveries, { outcome: 'delivered' })).toBe(3);
+    await expect.poll(async () => metricSample(await scrape(), deliveries, { outcome: 'delivered' })).toBe(3);
     const metrics = await scrape();
-    expect(sample(metrics, deliveries, { service: 'approval', outcome: 'failed' })).toBe(1);
-    expect(sample(metrics, deliveries, { service: 'approval', outcome: 'dead' })).toBe(0);
+    expect(metricSample(metrics, deliveries, { service: 'approval', outcome: 'failed' })).toBe(1);
+    expect(metricSample(metrics, deliveries, { service: 'approval', outcome: 'dead' })).toBe(0);
     const duration = 'harombe_webhook_delivery_duration_seconds_count';
-    expect(sample(metrics, duration, { outcome: 'delivered' })).toBe(3);
-    expect(sample(metrics, duration, { outcome: 'failed' })).toBe(1);
+    expect(metricSample(metrics, duration, { outcome: 'delivered' })).toBe(3);
+    expect(metricSample(metrics, duration, { outcome: 'failed' })).toBe(1);
     expect(metrics).toMatch(/^harombe_webhook_events_pending\{service="approval"\} 0$/m);
   });
 });

@@ -1,5 +1,5 @@
 import { HarombeApiError, verifyWebhook } from '@harombe/client';
-import { WebhookReceiver, type ReceivedRequest } from '@harombe/test-fixtures';
+import { metricSample, WebhookReceiver, type ReceivedRequest } from '@harombe/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultOf, TestFleet } from '../src/index.js';
 
@@ -18,17 +18,6 @@ afterAll(async () => {
   await fleet?.stop();
   await receiver?.close();
 });
-
-/** The value of one sample of a Prometheus text exposition; 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const inner = line.slice(name.length + 1, line.indexOf('}'));
-    if (wanted.every((pair) => inner.split(',').includes(pair))) return Number(line.slice(line.indexOf('}') + 1));
-  }
-  return 0;
-}
 
 describe('webhooks of a running fleet', () => {
   it('delivers job.finished of a real job to its callback_url, signed, carrying the job as the API shows it', async () => {
@@ -83,11 +72,11 @@ describe('webhooks of a running fleet', () => {
 
     const scrape = async (): Promise<string> => (await fetch(`${fleet.fleet.approval?.url}/metrics`)).text();
     await expect
-      .poll(async () => sample(await scrape(), 'harombe_webhook_deliveries_total', { outcome: 'delivered' }))
+      .poll(async () => metricSample(await scrape(), 'harombe_webhook_deliveries_total', { outcome: 'delivered' }))
       .toBe(2);
     const metrics = await scrape();
-    expect(sample(metrics, 'harombe_webhook_deliveries_total', { outcome: 'failed' })).toBe(1);
-    expect(sample(metrics, 'harombe_webhook_delivery_duration_seconds_count', { outcome: 'delivered' })).toBe(2);
+    expect(metricSample(metrics, 'harombe_webhook_deliveries_total', { outcome: 'failed' })).toBe(1);
+    expect(metricSample(metrics, 'harombe_webhook_delivery_duration_seconds_count', { outcome: 'delivered' })).toBe(2);
   });
 
   it('refuses a callback_url deliveries may not reach before anything runs', async () => {
