@@ -123,9 +123,11 @@ export function executionUser(n: number, keepBackground = false): string {
  *   counts tmpfs files too, so the workspace's share is taken off before judging (over the limit
  *   it kills every process and leaves MEMORY_VERDICT_FILE for the host); and at the executions:
  *   an execution's launcher is the process `docker exec` started (parent 0) under its user id;
- *   once it has ended, whatever else runs under that id is killed, so nothing an execution
- *   started outlives it (ids from FIRST_KEEPER_UID up are spared: background processes that
- *   were asked for). With nothing left but itself it goes back to blocking;
+ *   once it has ended, whatever else runs under that id is killed at the next look, so nothing an
+ *   execution started outlives it by more than 0.1 s (ids from FIRST_KEEPER_UID up are spared:
+ *   background processes that were asked for). Meanwhile its user id keeps it from every other
+ *   process's descriptors, and the next execution's launcher waits until it is gone before it
+ *   reads its program. With nothing left but itself it goes back to blocking;
  * - at the files the sandbox holds (/workspace and /tmp: each costs memory no size limit counts), at
  *   the first look and every fifth after: past max_files, and more than at the look before, it
  *   kills every process and leaves FILES_VERDICT_FILE (an execution shorter than the first look,
@@ -139,6 +141,8 @@ export function executionUser(n: number, keepBackground = false): string {
  */
 export const INIT_SCRIPT = `
 mem=$1 max_files=$2 last_count=0 looks=0
+# Nothing of the host's reaches the processes the init starts (a leftover that looks at them finds /dev/null).
+exec </dev/null >/dev/null 2>&1
 trap 'parity=0 slay of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
 trap 'parity=0 slay of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
 trap 'parity=1 slay of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
@@ -216,8 +220,10 @@ slay() {
   done
 }
 
-# One look at the sandbox; fails when nothing but the init runs.
+# One look at the sandbox; fails when nothing but the init runs. Leftovers go first: the init
+# starts no process (find) while one could still be watching.
 look() {
+  slay leftover KILL
   read -r -d '' -N 64 used </sys/fs/cgroup/memory/memory.usage_in_bytes
   used=\${used%%[!0-9]*}
   if [ "\${used:-0}" -gt "$mem" ] && [ "$used" -gt $((mem + $(stat -f -c '(%b-%f)*%S' /workspace || echo 0))) ]; then
@@ -232,7 +238,6 @@ look() {
     fi
     last_count=$count
   fi
-  slay leftover KILL
   [ "$seen" -gt 0 ]
 }
 
@@ -333,7 +338,10 @@ exec cat -- "$r"
 
 /**
  * args: relative path, the files the sandbox may hold (max_files). stdin: the content. Creates
- * missing parent directories. A new file in a sandbox already at max_files is refused.
+ * missing parent directories. A new file in a sandbox already at max_files is refused. The
+ * content goes to a file of the file user's alone (mode 0600) beside the target, renamed over it
+ * once whole: a background process cannot reach the content through the writer's descriptors
+ * (/proc/<pid>/fd), and no reader ever sees half a file.
  */
 export const WRITE_FILE_SCRIPT = `${RESOLVE}
 resolve "$1"
@@ -345,7 +353,8 @@ if [ ! -e "$r" ]; then
 fi
 d=$(dirname -- "$r")
 mkdir -p -- "$d" 2>/dev/null || exit ${E.notADirectory}
-cat >"$r" || exit ${E.writeFailed}
+t=$(mktemp -p "$d" .harombe-write.XXXXXXXX) || exit ${E.writeFailed}
+cat >"$t" && chmod 664 "$t" && mv -fT -- "$t" "$r" || { rm -f -- "$t"; exit ${E.writeFailed}; }
 `;
 
 /** args: relative path. stdout: entry names, each ended by NUL. */

@@ -83,12 +83,15 @@ secret = sys.stdin.read()
 print("own output", len(secret), "s3cr3t-in-the-program"[:6])
 `;
 
+/** The user ids of the sandbox's processes, the init's and the caller's own aside. */
 async function processesByUid(sandboxId: string): Promise<number[]> {
   const result = await manager.execute(sandboxId, OWNER, {
     code: [
       'import os',
       'me = os.getpid()',
-      'print(sorted(os.stat("/proc/" + p).st_uid for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)))',
+      'uids = (os.stat("/proc/" + p).st_uid for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me))',
+      // Root's are the init's own (the find it counts files with).
+      'print(sorted(uid for uid in uids if uid != 0))',
     ].join('\n'),
   });
   return JSON.parse(result.stdout) as number[];
@@ -127,9 +130,12 @@ describe('background processes an execution asked to keep (keep_background)', ()
       [1, 'refused'],
       [2, 'refused'],
     ]);
-    const writer = attempts.find((a) => a.fd === 1 && a.link === '/workspace/secret.txt');
-    expect(writer, loot.slice(0, 2000)).toBeDefined();
-    expect(attempts.find((a) => a.pid === writer?.pid && a.fd === 0)?.outcome).toBe('refused');
+    // code_write_file's content goes to a file of the file user's alone, renamed into place once
+    // whole: where the spy caught the writer at work (it may not have), its output was out of reach.
+    for (const writer of attempts.filter((a) => a.fd === 1 && a.link?.startsWith('/workspace/'))) {
+      expect(writer.link, writer.line).toMatch(/^\/workspace\/\.harombe-write\./);
+      expect(writer.outcome, writer.line).toBe('refused');
+    }
     for (const attempt of attempts.filter((a) => a.uid < 50_000)) {
       // The pipes of another user's process (its input and output) stay out of reach; what it
       // reopened is /dev/null, or an empty stdin the operation never had, or the workspace's
@@ -175,20 +181,33 @@ describe('background processes an execution asked to keep (keep_background)', ()
     const { sandbox_id: id } = await manager.create({ language: 'python', owner: OWNER });
     expect((await manager.execute(id, OWNER, { code: SPY })).stdout).toBe('spy started\n');
     const secret = 'the-stdin-secret-0815';
+    // The victim's program says which processes of other executions it saw running beside it.
     const victim = await manager.execute(id, OWNER, {
-      code: 'import sys\nsecret = sys.stdin.read()\nprint("own output", len(secret)) # s3cr3t-in-the-program',
+      code: [
+        'import os, sys',
+        'others = [p for p in os.listdir("/proc") if p.isdigit() and 10000 <= os.stat("/proc/" + p).st_uid < 50000 and os.stat("/proc/" + p).st_uid != os.getuid()]',
+        'secret = sys.stdin.read()',
+        'print("own output", len(secret), others) # s3cr3t-in-the-program',
+      ].join('\n'),
       stdin: secret,
     });
-    expect(victim).toMatchObject({ stdout: `own output ${secret.length}\n`, stderr: '', exit_code: 0 });
+    expect(victim).toMatchObject({ stdout: `own output ${secret.length} []\n`, stderr: '', exit_code: 0 });
     const content = `${'file content nobody else may read '.repeat(60_000)}end`;
     await manager.writeFile(id, OWNER, 'secret.txt', content);
     expect((await manager.readFile(id, OWNER, 'secret.txt')).toString('utf8') === content).toBe(true);
-    // The daemon was gone before any of them started: it tried nothing.
+    // The daemon lives on until the init's next look (0.1 s at most). Whatever it tried meanwhile,
+    // on the victim's process as it appeared or on the init's own, reached nothing: refused, or
+    // the /dev/null the init gives the processes it starts.
     const loot = await manager.readFile(id, OWNER, 'loot').then(
       (bytes) => bytes.toString('utf8'),
       () => '',
     );
-    expect(loot).toBe('');
+    for (const line of loot.split('\n').filter(Boolean)) {
+      const [, , , , link, outcome, data] = line.split(' ');
+      if (outcome === 'refused') continue;
+      expect({ link, outcome, data: data ?? '' }, line).toMatchObject({ link: '/dev/null', data: '' });
+    }
+    expect(await processesByUid(id)).toEqual([]);
   });
 
   it("keep later Python programs' text out of the command lines background processes can read", async () => {
