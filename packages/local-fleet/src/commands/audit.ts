@@ -158,7 +158,8 @@ async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: R
   try {
     await redis.connect();
   } catch (error) {
-    redis.disconnect();
+    // Ended already (no retries): disconnect() would hold the process for its disconnectTimeout.
+    if (redis.status !== 'end') redis.disconnect();
     throw new CliError(
       'ServiceUnavailable',
       `cannot reach Redis at ${redactUrl(source.redisUrl)} (from ${source.urlSource}): ${(error as Error).message}. Pass --redis-url or set HAROMBE_REDIS_URL to the fleet's Redis`,

@@ -160,7 +160,9 @@ export async function checkRedis(url: string, timeoutMs = 2000): Promise<CheckRe
     const auth = /NOAUTH|WRONGPASS|invalid password/i.test(detail);
     return { name, ok: false, detail, fix: auth ? 'put the password in the URL: redis://:<password>@host:port' : fix };
   } finally {
-    redis.disconnect();
+    // A connection that failed has ended: disconnect() would only hold the process for its 2 s
+    // disconnectTimeout, waiting for a close that came already.
+    if (redis.status !== 'end') redis.disconnect();
   }
 }
 
