@@ -135,7 +135,7 @@ describe('harombe (no command)', () => {
     };
     const heavy =
       /\/node_modules\/zod\/|\/(client|mcp)\/dist\/|\/core\/dist\/index\.js$|\/commands\/(exec|jobs|approvals|up|run|doctor|audit|policy)\.js$/;
-    for (const args of [['--help'], ['exec', '--help'], ['jobs', 'get', 'job-1'], ['run', '-l', 'ruby']]) {
+    for (const args of [['--help'], ['jobs', 'get', 'job-1'], ['run', '-l', 'ruby']]) {
       const urls = loaded(args);
       // The hook saw the definitions, the fleet commands' too...
       expect(urls.some((url) => url.endsWith('/commands/exec-command.js'))).toBe(true);
