@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -12,6 +13,17 @@ export default defineConfig({
     env: { DOCKER_HOST: 'unix:///nonexistent/harombe-unit-tests/docker.sock' },
     // Threads start faster than processes; no unit test changes directory or exits.
     pool: 'threads',
+    poolOptions: {
+      threads: {
+        // One per core (vitest's default leaves one idle: a single thread on 2 cores). The files
+        // that take longest wait on the `harombe` processes they run, which take the core.
+        maxThreads: availableParallelism(),
+        minThreads: 1,
+      },
+    },
+    // A thread's files share their modules (zod, the contracts, the client load once per thread,
+    // not once per file): no unit test mocks a module, stubs a global or changes the environment.
+    isolate: false,
     testTimeout: 30_000,
   },
 });

@@ -4,7 +4,7 @@
 # Rebuilds only when the recipe (the package list and this script) changed.
 set -euo pipefail
 
-lang=${1:?usage: build-local.sh python|node|shell}
+lang=${1:?usage: build-local.sh python|javascript|shell}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 packages_file="$here/$lang/packages"
 [ -r "$packages_file" ] || { echo "no recipe for language '$lang' ($packages_file)" >&2; exit 1; }

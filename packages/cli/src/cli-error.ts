@@ -1,5 +1,3 @@
-import { isHarombeApiError } from '@harombe/client';
-import { isHarombeError } from '@harombe/core';
 import { CommanderError } from 'commander';
 
 /** Exit statuses of the harombe command (besides a program's own, which exec passes on). */
@@ -32,13 +30,18 @@ export class CliError extends Error {
 }
 
 /** The line(s) to print on stderr for an error and the exit status it maps to. */
-export function describeError(error: unknown): { text: string; exitCode: number } {
+export async function describeError(error: unknown): Promise<{ text: string; exitCode: number }> {
   if (error instanceof CommanderError) {
     // Commander has printed its message already; usage errors exit 2, help and --version 0.
     return { text: '', exitCode: error.exitCode === 0 ? EXIT.ok : EXIT.error };
   }
   if (error instanceof CliError)
     return { text: `harombe: ${error.code}: ${error.message}\n`, exitCode: error.exitCode };
+  // Loaded here, not at the start: an error of the client or of the contracts has loaded them already.
+  const [{ isHarombeApiError }, { isHarombeError }] = await Promise.all([
+    import('@harombe/client'),
+    import('@harombe/core'),
+  ]);
   if (isHarombeApiError(error) || isHarombeError(error)) {
     return { text: `harombe: ${error.code}: ${error.message}\n`, exitCode: EXIT.error };
   }

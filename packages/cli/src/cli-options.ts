@@ -1,4 +1,7 @@
+import type { IdFormat } from '@harombe/core/names';
 import { InvalidArgumentError } from 'commander';
+
+// Light to load (commander and the ids' shapes only): every command's definition uses these.
 
 /** Commander argument parser: a positive number of seconds. */
 export function seconds(value: string): number {
@@ -14,17 +17,10 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
-interface IdSchema {
-  safeParse(
-    value: unknown,
-  ): { success: true } | { success: false; error: { issues: ReadonlyArray<{ message: string }> } };
-}
-
-/** Commander argument parser checking an id's shape (job-…, approval-…) before any request. */
-export function idOf(schema: IdSchema): (value: string) => string {
+/** Commander argument parser checking an id's shape (job-…, approval-…: ID_FORMATS) before any request. */
+export function idOf(format: IdFormat): (value: string) => string {
   return (value) => {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? 'not a valid id');
+    if (!format.pattern.test(value)) throw new InvalidArgumentError(format.message);
     return value;
   };
 }

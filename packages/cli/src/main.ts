@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { describeError } from './cli-error.js';
-import { registerApprovalsCommands } from './commands/approvals.js';
-import { registerExecCommand } from './commands/exec.js';
-import { registerJobsCommands } from './commands/jobs.js';
-import { registerKeysCommands } from './commands/keys.js';
-import { registerMcpCommand } from './commands/mcp.js';
-import { registerSandboxesCommands } from './commands/sandboxes.js';
-import { registerSubmitCommand } from './commands/submit.js';
+import { registerApprovalsCommands } from './commands/approvals-command.js';
+import { registerExecCommand } from './commands/exec-command.js';
+import { registerJobsCommands } from './commands/jobs-command.js';
+import { registerKeysCommands } from './commands/keys-command.js';
+import { registerMcpCommand } from './commands/mcp-command.js';
+import { registerSandboxesCommands } from './commands/sandboxes-command.js';
+import { registerSubmitCommand } from './commands/submit-command.js';
 import { registerFleetCommands } from './fleet-commands.js';
+
+// Only the commands' definitions load here (commander, the ids' shapes, the languages): each
+// command loads what it does when it runs (lazyAction), so `--help` and usage errors come fast.
 
 const program = new Command()
   .name('harombe')
@@ -45,8 +48,8 @@ async function main(): Promise<void> {
   await program.parseAsync();
 }
 
-main().catch((error: unknown) => {
-  const { text, exitCode } = describeError(error);
+main().catch(async (error: unknown) => {
+  const { text, exitCode } = await describeError(error);
   if (text) process.stderr.write(text);
   process.exitCode = exitCode;
 });

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closedPort, harombe, tempDir } from './harombe-cli.js';
@@ -112,6 +112,43 @@ describe('harombe jobs and approvals: arguments', () => {
 });
 
 describe('harombe (no command)', () => {
+  it("loads only the commands' definitions to parse: the contracts (zod), the client, MCP and what each command does load when it runs", () => {
+    const dir = tempDir();
+    // A module hook that writes down every module the command loads.
+    writeFileSync(
+      join(dir, 'hooks.mjs'),
+      "import { appendFileSync } from 'node:fs';\n" +
+        'export async function load(url, context, next) {\n' +
+        '  appendFileSync(process.env.LOADED_LOG, `${url}\\n`);\n' +
+        '  return next(url, context);\n' +
+        '}\n',
+    );
+    writeFileSync(
+      join(dir, 'register.mjs'),
+      "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n",
+    );
+    let runs = 0;
+    const loaded = (args: string[]): string[] => {
+      const log = join(dir, `loaded-${(runs += 1)}.txt`);
+      harombe(args, { env: { NODE_OPTIONS: `--import ${join(dir, 'register.mjs')}`, LOADED_LOG: log } });
+      return readFileSync(log, 'utf8').trim().split('\n');
+    };
+    const heavy =
+      /\/node_modules\/zod\/|\/(client|mcp)\/dist\/|\/core\/dist\/index\.js$|\/commands\/(exec|jobs|approvals|up|run|doctor|audit|policy)\.js$/;
+    for (const args of [['--help'], ['jobs', 'get', 'job-1'], ['run', '-l', 'ruby']]) {
+      const urls = loaded(args);
+      // The hook saw the definitions, the fleet commands' too...
+      expect(urls.some((url) => url.endsWith('/commands/exec-command.js'))).toBe(true);
+      expect(urls.some((url) => url.endsWith('/commands/doctor-command.js'))).toBe(true);
+      // ...and nothing of what the commands do.
+      expect(urls.filter((url) => heavy.test(url))).toEqual([]);
+    }
+    // A command that runs loads its module, and the contracts with it.
+    const ran = loaded(['jobs', 'get', 'job-000000000000000000000001']);
+    expect(ran.some((url) => url.endsWith('/commands/jobs.js'))).toBe(true);
+    expect(ran.some((url) => url.endsWith('/core/dist/index.js'))).toBe(true);
+  });
+
   it('lists the commands', () => {
     const run = harombe(['--help']);
     expect(run.status).toBe(0);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors.js';
+import { ID_FORMATS, type IdFormat } from './id-formats.js';
 import { RiskLevel } from './risk.js';
 import { ToolName } from './tool-catalogue.js';
 import { CodeCreateSandboxParams, SandboxId } from './tools.js';
@@ -28,11 +29,10 @@ export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
-export const JobId = z.string().regex(/^job-[0-9a-f]{24}$/, 'a job_id looks like job-<24 hex digits>');
-export const BatchId = z.string().regex(/^batch-[0-9a-f]{24}$/, 'a batch_id looks like batch-<24 hex digits>');
-export const ApprovalId = z
-  .string()
-  .regex(/^approval-[0-9a-f]{24}$/, 'an approval_id looks like approval-<24 hex digits>');
+const idOf = (format: IdFormat) => z.string().regex(format.pattern, format.message);
+export const JobId = idOf(ID_FORMATS.job_id);
+export const BatchId = idOf(ID_FORMATS.batch_id);
+export const ApprovalId = idOf(ID_FORMATS.approval_id);
 
 export const ApprovalStatus = z.enum(['pending', 'approved', 'denied', 'expired', 'cancelled']);
 export type ApprovalStatus = z.infer<typeof ApprovalStatus>;

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { nodeLauncher, pythonLauncher, shellStdinLauncher, type LaunchProtocol } from './launchers.js';
 
 export type { LaunchProtocol } from './launchers.js';
@@ -133,7 +132,6 @@ export const LANGUAGE_CATALOGUE = {
 /** The languages a sandbox can run. Each maps to one sandbox image. */
 export type Language = keyof typeof LANGUAGE_CATALOGUE;
 export const LANGUAGES = Object.keys(LANGUAGE_CATALOGUE) as [Language, ...Language[]];
-export const Language = z.enum(LANGUAGES);
 
 /** The language's descriptor, typed as the contract (the catalogue's own type keeps each entry's literals). */
 export function languageDescriptor(language: Language): LanguageDescriptor {

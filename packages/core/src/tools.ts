@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors.js';
-import { Language, REGISTRIES } from './languages.js';
+import { ID_FORMATS } from './id-formats.js';
+import { Language, REGISTRIES } from './language-schema.js';
 import { PartialLimits } from './limits.js';
 
 /**
@@ -9,7 +10,7 @@ import { PartialLimits } from './limits.js';
  * design.
  */
 
-export const SandboxId = z.string().regex(/^sandbox-[0-9a-f]{16}$/, 'a sandbox_id looks like sandbox-<16 hex digits>');
+export const SandboxId = z.string().regex(ID_FORMATS.sandbox_id.pattern, ID_FORMATS.sandbox_id.message);
 export type SandboxId = z.infer<typeof SandboxId>;
 
 /** A path relative to /workspace, as callers send it; the sandbox runtime checks it further. */

@@ -59,11 +59,12 @@ export function invalidInputCode(field: string, input: ValidatedInput = 'body'):
 
 /**
  * The error of a request body that failed validation: the first problem decides the code and
- * the message; `details` name its field and list every problem.
+ * the message; `details` name its field and list every problem. `input` is what the body is (a
+ * tool's params at its root, as POST /v1/sandboxes takes them, is `params`).
  */
-export function invalidInput(problems: readonly FieldProblem[]): HarombeError {
+export function invalidInput(problems: readonly FieldProblem[], input: ValidatedInput = 'body'): HarombeError {
   const first = problems[0] ?? { field: '', message: 'invalid' };
-  return new HarombeError(invalidInputCode(first.field), `${first.field || 'body'}: ${first.message}`, {
+  return new HarombeError(invalidInputCode(first.field, input), `${first.field || 'body'}: ${first.message}`, {
     field: first.field,
     problems,
   });

@@ -1,4 +1,10 @@
 export * from './commands/index.js';
+export { configPathOf } from '@harombe/cli';
+export * from './commands/audit.js';
+export * from './commands/doctor.js';
+export * from './commands/policy.js';
+export * from './commands/run.js';
+export * from './commands/up.js';
 export { LocalFleet, type LocalFleetOptions } from './local-fleet.js';
 export { LocalRedis } from './local-redis.js';
 export { freeLoopbackPort } from './loopback-port.js';

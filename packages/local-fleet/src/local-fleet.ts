@@ -28,11 +28,20 @@ export interface LocalFleetOptions {
   env?: NodeJS.ProcessEnv;
   /** Milliseconds each service has to answer 200 on /readyz. Default 60 000. */
   readyTimeoutMs?: number;
+  /** Milliseconds between looks at a starting service's /readyz. Default 100. */
+  readyPollMs?: number;
   /**
    * Restart a service that exits when nobody stopped it, and say so (`harombe up`). Default: off,
    * as the tests stop and kill services on purpose.
    */
-  supervise?: { report: (message: string) => void };
+  supervise?: {
+    report: (message: string) => void;
+    /**
+     * Milliseconds the first restart of a service that died waits; each quick one after waits
+     * twice as long as the one before, up to 30 s. Default 1000.
+     */
+    restartDelayMs?: number;
+  };
   /** The program each service runs. Default: the service package's dist/main.js, found through the workspace. */
   entries?: Partial<Record<FleetService, string>>;
   /** Options for each service's node, before its entry point (`--cpu-prof` for `npm run bench -- --profile`). Default none. */
@@ -40,7 +49,7 @@ export interface LocalFleetOptions {
 }
 
 /** The first restart of a service that died waits this long; each quick one after, twice as long. */
-const RESTART_BACKOFF_MS = 1000;
+const RESTART_DELAY_MS = 1000;
 const MAX_RESTART_BACKOFF_MS = 30_000;
 /** A service that ran this long before dying is restarted without delay carried over. */
 const STABLE_AFTER_MS = 60_000;
@@ -167,7 +176,8 @@ export class LocalFleet {
         if (this.stopping) return;
         const how = process.child.signalCode ? `signal ${process.child.signalCode}` : `code ${code}`;
         const previous = Date.now() - started > STABLE_AFTER_MS ? 0 : (this.backoff.get(process.service) ?? 0);
-        const delay = Math.min(MAX_RESTART_BACKOFF_MS, previous === 0 ? RESTART_BACKOFF_MS : previous * 2);
+        const first = supervise.restartDelayMs ?? RESTART_DELAY_MS;
+        const delay = Math.min(MAX_RESTART_BACKOFF_MS, previous === 0 ? first : previous * 2);
         this.backoff.set(process.service, delay);
         supervise.report(`the ${process.service} exited (${how}); restarting it in ${delay / 1000} s`);
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -238,7 +248,7 @@ export class LocalFleet {
     }
     const started = new ServiceProcess(service, child, `http://${this.hostOf(service)}:${port}`, logPath);
     try {
-      await started.waitUntilReady(this.options.readyTimeoutMs ?? 60_000);
+      await started.waitUntilReady(this.options.readyTimeoutMs ?? 60_000, this.options.readyPollMs);
     } catch (error) {
       // Never ready: it must not linger (a worker holding sandboxes, a port taken).
       await started.stop(5_000);

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 
 export type FleetService = 'api' | 'approval' | 'worker' | 'mcp';
 
-/** Milliseconds between looks at a starting service's /readyz. */
+/** Milliseconds between looks at a starting service's /readyz, unless told otherwise. */
 const POLL_MS = 100;
 /** Milliseconds one look may take. */
 const REQUEST_TIMEOUT_MS = 2_000;
@@ -39,9 +39,9 @@ export class ServiceProcess {
 
   /**
    * Until /readyz answers 200. Fails when the process exits first (naming its exit and log) or
-   * when `timeoutMs` pass, with the last answer or error seen.
+   * when `timeoutMs` pass, with the last answer or error seen. Looks every `pollMs`.
    */
-  async waitUntilReady(timeoutMs: number): Promise<void> {
+  async waitUntilReady(timeoutMs: number, pollMs = POLL_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer yet';
     while (this.running) {
@@ -58,7 +58,7 @@ export class ServiceProcess {
       }
       if (Date.now() >= deadline)
         throw new Error(`the ${this.service} was not ready within ${timeoutMs} ms (${last}); see ${this.logPath}`);
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
     const how = this.child.signalCode ? `signal ${this.child.signalCode}` : `code ${this.child.exitCode}`;
     throw new Error(`the ${this.service} exited (${how}) before it was ready; see ${this.logPath}`);

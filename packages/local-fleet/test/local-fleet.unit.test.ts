@@ -55,6 +55,8 @@ function newFleet(dir: string, options: Partial<LocalFleetOptions> = {}): LocalF
     logDir: join(dir, 'logs'),
     apiPort: 0,
     readyTimeoutMs: 10_000,
+    // The stand-ins start in a moment: look often, so that waiting is not what the tests measure.
+    readyPollMs: 10,
     ...options,
     entries: { api: serving, approval: serving, worker: serving, ...options.entries },
   });
@@ -86,12 +88,13 @@ describe('LocalFleet', () => {
   it('fails with the last answer when a service is never ready, and stops it', async () => {
     const dir = tempDir();
     const f = newFleet(dir, {
-      readyTimeoutMs: 3_000,
+      // Long enough for the stand-in to start and answer (a 503) before the deadline.
+      readyTimeoutMs: 1_500,
       entries: { worker: standIn(dir, 'never', { notReadyFor: 1e9 }) },
     });
     // The worker alone: its timeout is all this test waits for.
     await expect(f.startWorker()).rejects.toThrow(
-      /^the worker was not ready within 3000 ms \(503 \{"status":"not ready".*\); see .*worker-1\.log$/,
+      /^the worker was not ready within 1500 ms \(503 \{"status":"not ready".*\); see .*worker-1\.log$/,
     );
     expect(f.workers).toEqual([]);
     // The worker that never became ready is not left running.
@@ -101,12 +104,14 @@ describe('LocalFleet', () => {
 
   it('restarts a service that dies when supervising, and says so', async () => {
     const reports: string[] = [];
-    const f = newFleet(tempDir(), { supervise: { report: (message) => reports.push(message) } });
+    const f = newFleet(tempDir(), {
+      supervise: { report: (message) => reports.push(message), restartDelayMs: 50 },
+    });
     await f.start();
     const first = f.workers[0]!;
     first.kill('SIGKILL');
     await expect.poll(() => reports, { timeout: 15_000 }).toContain('the worker is back');
-    expect(reports[0]).toBe('the worker exited (signal SIGKILL); restarting it in 1 s');
+    expect(reports[0]).toBe('the worker exited (signal SIGKILL); restarting it in 0.05 s');
     expect(f.workers).toHaveLength(1);
     expect(f.workers[0]?.workerId).toMatch(/^stand-in-\d+$/);
     expect(f.workers[0]?.workerId).not.toBe(first.workerId);

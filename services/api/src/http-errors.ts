@@ -5,11 +5,23 @@ import {
   isHarombeError,
   type ErrorBody,
   type ErrorCode,
+  type ValidatedInput,
 } from '@harombe/core';
 import { isOutOfMemory, storeFull } from '@harombe/queue';
 import type { JobMetrics } from '@harombe/service-kit';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * What the route's body is, for the codes of its refusals: `params` when it is a tool's params
+     * at its root (POST /v1/sandboxes: a language the fleet does not run is UnsupportedLanguage).
+     * Default `body`.
+     */
+    bodyInput?: ValidatedInput;
+  }
+}
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   InvalidArgument: 400,
@@ -36,9 +48,14 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 /**
  * Maps any error to an HTTP status and the stable error body. Nothing internal leaks. Redis
- * refusing a write at its maxmemory is StoreFull (503), wherever it happened.
+ * refusing a write at its maxmemory is StoreFull (503), wherever it happened. `bodyInput` is what
+ * the request's body is (see FastifyContextConfig.bodyInput).
  */
-export function toErrorResponse(error: unknown, bodyLimit?: number): { status: number; body: ErrorBody } {
+export function toErrorResponse(
+  error: unknown,
+  bodyLimit?: number,
+  bodyInput: ValidatedInput = 'body',
+): { status: number; body: ErrorBody } {
   if (isOutOfMemory(error)) return toErrorResponse(storeFull('Redis refused the write at its maxmemory'));
   if (isHarombeError(error)) {
     return {
@@ -57,7 +74,9 @@ export function toErrorResponse(error: unknown, bodyLimit?: number): { status: n
     }));
     // The body's fields by their names (params.language); a query's or header's under it (querystring.limit).
     return toErrorResponse(
-      invalidInput(fieldProblems(issues, { prefix: context === 'body' ? '' : context, whole: context })),
+      context === 'body'
+        ? invalidInput(fieldProblems(issues, { whole: context }), bodyInput)
+        : invalidInput(fieldProblems(issues, { prefix: context, whole: context })),
     );
   }
   switch (fastifyError.code) {
@@ -125,7 +144,7 @@ export function answerErrors(app: FastifyInstance, options: ErrorAnswersOptions)
     app.server.emit('request', request, response);
   });
   app.setErrorHandler((error, request, reply) => {
-    const { status, body } = toErrorResponse(error, bodyLimit);
+    const { status, body } = toErrorResponse(error, bodyLimit, request.routeOptions.config.bodyInput);
     options.jobMetrics?.error(body.error.code);
     // CapacityExceeded and StoreFull are answers, not faults (the job service logs a full store).
     if (status >= 500 && !(isHarombeError(error) && ['CapacityExceeded', 'StoreFull'].includes(error.code)))

@@ -36,6 +36,8 @@ export const sandboxRoutes: FastifyPluginAsyncZod<SandboxRoutesOptions> = async 
         body: CreateSandboxRequest,
         response: { 200: JobView, 201: JobView, 202: JobView, ...errorResponses },
       },
+      // The body is code_create_sandbox's params (and two fields more): its `language` is theirs.
+      config: { bodyInput: 'params' },
     },
     async (request, reply) => {
       const principal = auth(request);

@@ -150,6 +150,37 @@ describe('batch, approval and sandbox routes', () => {
     });
   });
 
+  it('refuses a sandbox of a language the fleet does not run as UnsupportedLanguage, listing those it runs', async () => {
+    const refused = await rejection(client('alice').createSandbox({ language: 'cobol' as 'python' }));
+    expect(isHarombeApiError(refused, 'UnsupportedLanguage'), String(refused)).toBe(true);
+    expect(refused).toMatchObject({
+      status: 400,
+      message: 'language: not a supported language: use python, javascript or shell',
+      details: { field: 'language' },
+    });
+    // The body's other fields are not the tool's language: refused as InvalidArgument, as before.
+    const post = (body: Record<string, unknown>) =>
+      harness.app.inject({
+        method: 'POST',
+        url: '/v1/sandboxes',
+        headers: { authorization: `Bearer ${KEYS.alice}` },
+        payload: body,
+      });
+    const waitTooLong = await post({ language: 'python', wait_seconds: 600 });
+    expect(waitTooLong.statusCode).toBe(400);
+    expect(ErrorBody.parse(waitTooLong.json()).error).toMatchObject({
+      code: 'InvalidArgument',
+      details: { field: 'wait_seconds' },
+    });
+    const missing = await post({});
+    expect(ErrorBody.parse(missing.json()).error).toMatchObject({
+      code: 'UnsupportedLanguage',
+      message: 'language: expected python, javascript or shell',
+    });
+    // Nothing was submitted.
+    expect(await client('alice').listSandboxes()).toEqual([]);
+  });
+
   it('answers /healthz and /readyz as the core HealthBody', async () => {
     expect(await client('alice').health()).toEqual({ ok: true, status: 'ok', checks: {} });
     expect(await client('alice').ready()).toEqual({ ok: true, status: 'ready', checks: { redis: true } });

@@ -1,7 +1,6 @@
-import { ApprovalId, BatchId, type BatchDecisionResult, type DecisionResult, type JobView } from '@harombe/core';
-import { Option, type Command } from 'commander';
+import type { BatchDecisionResult, DecisionResult, JobView } from '@harombe/core';
+import type { Command } from 'commander';
 import { connectionFlags, createClient } from '../api-client-options.js';
-import { positiveInteger, idOf } from '../cli-options.js';
 
 const REASON_WIDTH = 60;
 const MATCHED_WIDTH = 80;
@@ -55,65 +54,56 @@ interface DecideFlags {
   json?: boolean;
 }
 
-/** `harombe approvals list|approve|deny`, with the approver key (HAROMBE_APPROVER_KEY, keys.approve). */
-export function registerApprovalsCommands(program: Command): void {
-  const approvals = program
-    .command('approvals')
-    .description(
-      'jobs waiting for a person: list, approve, deny (uses the approver key: --api-key, $HAROMBE_APPROVER_KEY or keys.approve)',
+/** `harombe approvals list`. */
+export async function runApprovalsList(options: { limit?: number; json?: boolean }, command: Command): Promise<void> {
+  const client = createClient('approve', { flags: connectionFlags(command) });
+  const jobs = await client.listApprovals(options.limit ? { limit: options.limit } : {});
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
+  } else if (jobs.length === 0) {
+    process.stderr.write('no pending approvals\n');
+  } else {
+    process.stdout.write(formatApprovalsTable(jobs));
+  }
+}
+
+/** `harombe approvals approve`. */
+export async function runApprove(
+  approvalId: string | undefined,
+  options: DecideFlags,
+  command: Command,
+): Promise<void> {
+  await decide('approve', approvalId, options, command);
+}
+
+/** `harombe approvals deny`. */
+export async function runDeny(approvalId: string | undefined, options: DecideFlags, command: Command): Promise<void> {
+  await decide('deny', approvalId, options, command);
+}
+
+async function decide(
+  verb: 'approve' | 'deny',
+  approvalId: string | undefined,
+  options: DecideFlags,
+  command: Command,
+): Promise<void> {
+  if ((approvalId === undefined) === (options.batch === undefined)) {
+    command.error(
+      `error: give either an approval_id or --batch <batch_id>${approvalId === undefined ? '' : ', not both'}`,
+      { exitCode: 2 },
     );
-
-  approvals
-    .command('list')
-    .description('list the pending approvals of your tenant')
-    .option('--limit <n>', "at most this many (default: the API's, 100)", positiveInteger)
-    .option('--json', 'print the jobs as JSON instead of a table')
-    .action(async (options: { limit?: number; json?: boolean }, command: Command) => {
-      const client = createClient('approve', { flags: connectionFlags(command) });
-      const jobs = await client.listApprovals(options.limit ? { limit: options.limit } : {});
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
-      } else if (jobs.length === 0) {
-        process.stderr.write('no pending approvals\n');
-      } else {
-        process.stdout.write(formatApprovalsTable(jobs));
-      }
-    });
-
-  for (const verb of ['approve', 'deny'] as const) {
-    const decide = approvals
-      .command(verb)
-      .description(
-        verb === 'approve'
-          ? 'approve a pending approval, or with --batch every pending job of a batch'
-          : 'deny a pending approval, or with --batch every pending job of a batch; the reason is required',
-      )
-      .argument('[approval_id]', 'approval-<24 hex digits> (or use --batch)', idOf(ApprovalId))
-      .option('--batch <batch_id>', 'decide every pending approval of this batch', idOf(BatchId))
-      .option('--json', "print the API's answer as JSON");
-    if (verb === 'deny')
-      decide.addOption(new Option('--reason <reason>', 'why (shown to the submitter)').makeOptionMandatory());
-    else decide.option('--reason <reason>', 'why (recorded with the decision)');
-    decide.action(async (approvalId: string | undefined, options: DecideFlags, command: Command) => {
-      if ((approvalId === undefined) === (options.batch === undefined)) {
-        command.error(
-          `error: give either an approval_id or --batch <batch_id>${approvalId === undefined ? '' : ', not both'}`,
-          { exitCode: 2 },
-        );
-      }
-      const client = createClient('approve', { flags: connectionFlags(command) });
-      if (options.batch !== undefined) {
-        const result =
-          verb === 'approve'
-            ? await client.approveBatch(options.batch, options.reason)
-            : await client.denyBatch(options.batch, options.reason);
-        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatBatchDecision(verb, result));
-      } else {
-        const id = approvalId as string;
-        const result =
-          verb === 'approve' ? await client.approve(id, options.reason) : await client.deny(id, options.reason);
-        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatDecision(verb, result));
-      }
-    });
+  }
+  const client = createClient('approve', { flags: connectionFlags(command) });
+  if (options.batch !== undefined) {
+    const result =
+      verb === 'approve'
+        ? await client.approveBatch(options.batch, options.reason)
+        : await client.denyBatch(options.batch, options.reason);
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatBatchDecision(verb, result));
+  } else {
+    const id = approvalId as string;
+    const result =
+      verb === 'approve' ? await client.approve(id, options.reason) : await client.deny(id, options.reason);
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatDecision(verb, result));
   }
 }

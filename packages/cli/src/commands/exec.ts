@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { HarombeApiError, isHarombeApiError, type HarombeClient } from '@harombe/client';
-import { ExecutionResult, isTerminal, LANGUAGES, SandboxId, type CodeExecuteParams, type JobView } from '@harombe/core';
-import { Option, type Command } from 'commander';
+import { ExecutionResult, isTerminal, type CodeExecuteParams, type JobView } from '@harombe/core';
+import type { Command } from 'commander';
 import { connectionFlags, createClient } from '../api-client-options.js';
 import { CliError, EXIT, unreadable } from '../cli-error.js';
-import { idOf, seconds } from '../cli-options.js';
 
 /** Where exec writes: the program's stdout and stderr, and harombe's own messages (stderr). */
 export interface ExecIo {
@@ -270,60 +269,26 @@ export function programText(
   }
 }
 
-/** `harombe exec`: one program on the fleet, its output here, its exit code ours. */
-export function registerExecCommand(program: Command): void {
-  program
-    .command('exec')
-    .description('run one program on the fleet (code_execute), print its stdout and stderr and exit with its exit code')
-    .addOption(
-      new Option('-l, --language <language>', 'language of the program').choices(LANGUAGES).makeOptionMandatory(),
-    )
-    .option('-c, --code <code>', 'the program text (instead of a file)')
-    .option(
-      '--sandbox <sandbox_id>',
-      'run in this kept sandbox (default: a one-shot sandbox, removed afterwards)',
-      idOf(SandboxId),
-    )
-    .option('--keep-sandbox', 'keep the new sandbox for later calls; its id is printed on stderr')
-    .option(
-      '--keep-background',
-      'let what the program starts in the background keep running in its kept sandbox after it ends (needs --sandbox or --keep-sandbox)',
-    )
-    .option('-t, --timeout <seconds>', "time limit of the program (default: the fleet's max_execution_time)", seconds)
-    .option(
-      '--wait <seconds>',
-      'give up after this long, approval included, and cancel the job (exit 124); default: wait as long as it takes',
-      seconds,
-    )
-    .option(
-      '--stdin-file <file>',
-      'feed this file to the program\'s stdin ("-": what is piped to harombe); counted with the code against max_code_bytes',
-    )
-    .argument('[file]', 'file holding the program ("-" for stdin)')
-    .addHelpText(
-      'after',
-      "\nExit status: the program's; 1 if the job was denied, expired, cancelled or failed; 124 on a time limit or --wait; 2 if harombe could not ask (bad arguments, no key, API error).",
-    )
-    .action(async (file: string | undefined, options: ExecFlags, command: Command) => {
-      const code = programText(file, options.code);
-      const stdin = stdinText(options.stdinFile, file);
-      const client = createClient('submit', { flags: connectionFlags(command) });
-      const params: CodeExecuteParams = {
-        language: options.language,
-        code,
-        ...(stdin !== undefined ? { stdin } : {}),
-        ...(options.sandbox ? { sandbox_id: options.sandbox } : {}),
-        ...(options.keepSandbox ? { keep_sandbox: true } : {}),
-        ...(options.keepBackground ? { keep_background: true } : {}),
-        ...(options.timeout ? { timeout: options.timeout } : {}),
-      };
-      const interrupt = new AbortController();
-      const onSigint = (): void => interrupt.abort();
-      process.once('SIGINT', onSigint);
-      try {
-        process.exitCode = await execOnFleet(client, params, { waitSeconds: options.wait, signal: interrupt.signal });
-      } finally {
-        process.removeListener('SIGINT', onSigint);
-      }
-    });
+/** `harombe exec` once its arguments are parsed (exec-command.ts defines them). */
+export async function runExec(file: string | undefined, options: ExecFlags, command: Command): Promise<void> {
+  const code = programText(file, options.code);
+  const stdin = stdinText(options.stdinFile, file);
+  const client = createClient('submit', { flags: connectionFlags(command) });
+  const params: CodeExecuteParams = {
+    language: options.language,
+    code,
+    ...(stdin !== undefined ? { stdin } : {}),
+    ...(options.sandbox ? { sandbox_id: options.sandbox } : {}),
+    ...(options.keepSandbox ? { keep_sandbox: true } : {}),
+    ...(options.keepBackground ? { keep_background: true } : {}),
+    ...(options.timeout ? { timeout: options.timeout } : {}),
+  };
+  const interrupt = new AbortController();
+  const onSigint = (): void => interrupt.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    process.exitCode = await execOnFleet(client, params, { waitSeconds: options.wait, signal: interrupt.signal });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
 }

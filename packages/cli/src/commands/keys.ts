@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ApiKeyConfig, fieldProblems, formatProblem } from '@harombe/core';
-import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { CliError } from '../cli-error.js';
 
@@ -60,44 +59,29 @@ export function formatNewKey(key: string, entry: ApiKeyConfig): string {
   return `${key}\n\n# add to harombe.yaml (under api.keys when it has some already):\n${toYaml({ api: { keys: [entry] } })}`;
 }
 
-/** `harombe keys hash|create`. */
-export function registerKeysCommands(program: Command): void {
-  const keys = program.command('keys').description('API keys: make one, or hash one for harombe.yaml');
+/** `harombe keys hash`. */
+export function runKeysHash(key: string): void {
+  const text = key === '-' ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : key;
+  if (text === '') throw new CliError('InvalidArgument', 'the key is empty');
+  process.stdout.write(`${keySha256(text)}\n`);
+}
 
-  keys
-    .command('hash')
-    .description('print the SHA-256 of a key, for api.keys[].key_sha256 in harombe.yaml')
-    .argument('<key>', 'the key ("-" reads it from stdin, which keeps it out of the shell history)')
-    .action((key: string) => {
-      const text = key === '-' ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : key;
-      if (text === '') throw new CliError('InvalidArgument', 'the key is empty');
-      process.stdout.write(`${keySha256(text)}\n`);
-    });
-
-  keys
-    .command('create')
-    .description('make a new random key: prints it once, and the entry to add to api.keys in harombe.yaml')
-    .requiredOption(
-      '--name <name>',
-      'who uses the key (shown as decided_by, and nobody approves jobs of their own name)',
-    )
-    .requiredOption('--tenant <tenant>', 'tenant the key acts for (letters, digits, dot, dash, underscore)')
-    .requiredOption('--scopes <scopes>', 'comma-separated: submit, approve, admin')
-    .option(
-      '--slack-user-id <id>',
-      "the owner's Slack user id, so they cannot approve their own jobs from Slack either",
-    )
-    .option('--json', 'print {"key": ..., "entry": ...} as JSON instead')
-    .action((options: { name: string; tenant: string; scopes: string; slackUserId?: string; json?: boolean }) => {
-      const { key, entry } = createApiKey({
-        name: options.name,
-        tenant: options.tenant,
-        scopes: options.scopes,
-        slack_user_id: options.slackUserId,
-      });
-      process.stdout.write(options.json ? `${JSON.stringify({ key, entry }, null, 2)}\n` : formatNewKey(key, entry));
-      process.stderr.write(
-        'the key is shown only this once: store it now (harombe.yaml keeps only its SHA-256); the API reads api.keys when it starts\n',
-      );
-    });
+/** `harombe keys create`. */
+export function runKeysCreate(options: {
+  name: string;
+  tenant: string;
+  scopes: string;
+  slackUserId?: string;
+  json?: boolean;
+}): void {
+  const { key, entry } = createApiKey({
+    name: options.name,
+    tenant: options.tenant,
+    scopes: options.scopes,
+    slack_user_id: options.slackUserId,
+  });
+  process.stdout.write(options.json ? `${JSON.stringify({ key, entry }, null, 2)}\n` : formatNewKey(key, entry));
+  process.stderr.write(
+    'the key is shown only this once: store it now (harombe.yaml keeps only its SHA-256); the API reads api.keys when it starts\n',
+  );
 }

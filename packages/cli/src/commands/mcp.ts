@@ -6,50 +6,30 @@ import { connectionFlags, resolveClientOptions } from '../api-client-options.js'
 import { CliError } from '../cli-error.js';
 import { configPathOf } from '../config-path.js';
 
-/**
- * `harombe mcp`: an MCP server over stdin and stdout, for an MCP client that starts it as its
- * child process. Its tool calls are jobs of the fleet's API with the caller's key, so tenants,
- * risk, approval, quotas and audit apply as to any job. Nothing but the protocol goes to stdout.
- */
-export function registerMcpCommand(program: Command): void {
-  program
-    .command('mcp')
-    .description(
-      'serve the tools over MCP on stdin/stdout (for an MCP client to start), each call a job of the API with your key',
-    )
-    .addHelpText(
-      'after',
-      [
-        '',
-        'The key comes from --api-key or $HAROMBE_API_KEY (else the local fleet of `harombe up`), the API from',
-        '--api-url or $HAROMBE_API_URL. The limits the tool descriptions tell come from --config or $HAROMBE_CONFIG',
-        "(the deployment's harombe.yaml), else the defaults. Over HTTP, run the MCP service instead (see README).",
-      ].join('\n'),
-    )
-    .action(async (_options: unknown, command: Command) => {
-      const { baseUrl, apiKey, sources } = resolveClientOptions('submit', { flags: connectionFlags(command) });
-      const client = new HarombeClient({ baseUrl, apiKey });
-      await checkKey(client, sources.apiKey);
-      const path = configPathOf(program.opts<{ config?: string }>().config);
-      const facts = path ? deploymentFacts(loadConfig(path)) : DEFAULT_FACTS;
-      const stop = new AbortController();
-      const onSignal = (): void => stop.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        // Until the client closes stdin; calls still under way then have their jobs cancelled.
-        await serveStdio({
-          client,
-          facts,
-          signal: stop.signal,
-          // stdout carries the protocol alone; what went wrong goes to stderr, which MCP clients log.
-          onError: (error) => process.stderr.write(`harombe mcp: ${error.message}\n`),
-        });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+/** `harombe mcp` once its arguments are parsed (mcp-command.ts defines them). */
+export async function runMcp(_options: unknown, command: Command): Promise<void> {
+  const { baseUrl, apiKey, sources } = resolveClientOptions('submit', { flags: connectionFlags(command) });
+  const client = new HarombeClient({ baseUrl, apiKey });
+  await checkKey(client, sources.apiKey);
+  const path = configPathOf(command.optsWithGlobals<{ config?: string }>().config);
+  const facts = path ? deploymentFacts(loadConfig(path)) : DEFAULT_FACTS;
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    // Until the client closes stdin; calls still under way then have their jobs cancelled.
+    await serveStdio({
+      client,
+      facts,
+      signal: stop.signal,
+      // stdout carries the protocol alone; what went wrong goes to stderr, which MCP clients log.
+      onError: (error) => process.stderr.write(`harombe mcp: ${error.message}\n`),
     });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { CliError, EXIT, positiveInteger } from '@harombe/cli';
+import { CliError, EXIT } from '@harombe/cli';
 import { loadConfig, parseConfig, type AuditRecordView, type HarombeConfig } from '@harombe/core';
 import type { AuditTrail, AuditVerification } from '@harombe/queue';
 import type { Command } from 'commander';
@@ -71,66 +71,37 @@ interface TailFlags {
   json?: boolean;
 }
 
-/** `harombe audit verify` and `harombe audit tail`. */
-export function registerAuditCommands(program: Command): void {
-  const audit = program
-    .command('audit')
-    .description(
-      'the audit trail in Redis: verify its hash chain, or print its latest records (reads Redis directly: --redis-url, $HAROMBE_REDIS_URL or redis.url)',
-    );
+/** `harombe audit verify`. */
+export async function runAuditVerify(options: { redisUrl?: string; json?: boolean }, command: Command): Promise<void> {
+  await withTrail(sourceOf(command, options), async (trail) => {
+    const result = await trail.verify();
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatVerification(result));
+    if (!result.ok) process.exitCode = EXIT.failed;
+  });
+}
 
-  audit
-    .command('verify')
-    .description(
-      "check every record's hash and link, and the head: exits 0 when intact, 1 when a record was edited, inserted or removed",
-    )
-    .option(
-      '--redis-url <url>',
-      'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)',
-    )
-    .option('--json', 'print the verdict as JSON')
-    .action(async (options: { redisUrl?: string; json?: boolean }, command: Command) => {
-      await withTrail(sourceOf(command, options), async (trail) => {
-        const result = await trail.verify();
-        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatVerification(result));
-        if (!result.ok) process.exitCode = EXIT.failed;
-      });
-    });
-
-  audit
-    .command('tail')
-    .description('print the latest records, oldest first; with --follow, keep printing new ones until Ctrl-C')
-    .option('-n, --lines <n>', 'how many of the latest records', positiveInteger, 20)
-    .option('-f, --follow', 'wait for new records and print them as they come')
-    .option('--job <job_id>', 'only records about this job')
-    .option('--tenant <tenant>', 'only records of this tenant')
-    .option(
-      '--redis-url <url>',
-      'Redis holding the trail (default: $HAROMBE_REDIS_URL, else redis.url of the configuration)',
-    )
-    .option('--json', 'one JSON record per line (NDJSON)')
-    .action(async (options: TailFlags & { redisUrl?: string }, command: Command) => {
-      const matches = (record: AuditRecordView): boolean =>
-        (options.job === undefined || record.job_id === options.job) &&
-        (options.tenant === undefined || record.tenant === options.tenant);
-      const print = (record: AuditRecordView): void => {
-        process.stdout.write(options.json ? `${JSON.stringify(record)}\n` : formatAuditRecord(record));
-      };
-      await withTrail(sourceOf(command, options), async (trail, redis) => {
-        const filtered = options.job !== undefined || options.tenant !== undefined;
-        // Filtered, the latest matching records may lie far back: look through a bounded window.
-        const latest = await trail.latest(filtered ? Math.max(options.lines * 50, 10_000) : options.lines);
-        for (const record of latest.filter(matches).slice(-options.lines)) print(record);
-        if (!options.follow) return;
-        let after = latest.at(-1)?.id ?? (await lastId(redis, trail.streamKey));
-        for (;;) {
-          for (const record of await trail.waitForMore(after, 5_000)) {
-            after = record.id;
-            if (matches(record)) print(record);
-          }
-        }
-      });
-    });
+/** `harombe audit tail`. */
+export async function runAuditTail(options: TailFlags & { redisUrl?: string }, command: Command): Promise<void> {
+  const matches = (record: AuditRecordView): boolean =>
+    (options.job === undefined || record.job_id === options.job) &&
+    (options.tenant === undefined || record.tenant === options.tenant);
+  const print = (record: AuditRecordView): void => {
+    process.stdout.write(options.json ? `${JSON.stringify(record)}\n` : formatAuditRecord(record));
+  };
+  await withTrail(sourceOf(command, options), async (trail, redis) => {
+    const filtered = options.job !== undefined || options.tenant !== undefined;
+    // Filtered, the latest matching records may lie far back: look through a bounded window.
+    const latest = await trail.latest(filtered ? Math.max(options.lines * 50, 10_000) : options.lines);
+    for (const record of latest.filter(matches).slice(-options.lines)) print(record);
+    if (!options.follow) return;
+    let after = latest.at(-1)?.id ?? (await lastId(redis, trail.streamKey));
+    for (;;) {
+      for (const record of await trail.waitForMore(after, 5_000)) {
+        after = record.id;
+        if (matches(record)) print(record);
+      }
+    }
+  });
 }
 
 function sourceOf(command: Command, options: { redisUrl?: string }): AuditSource {
@@ -158,7 +129,8 @@ async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: R
   try {
     await redis.connect();
   } catch (error) {
-    redis.disconnect();
+    // Ended already (no retries): disconnect() would hold the process for its disconnectTimeout.
+    if (redis.status !== 'end') redis.disconnect();
     throw new CliError(
       'ServiceUnavailable',
       `cannot reach Redis at ${redactUrl(source.redisUrl)} (from ${source.urlSource}): ${(error as Error).message}. Pass --redis-url or set HAROMBE_REDIS_URL to the fleet's Redis`,

@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
-import { registerAuditCommands } from './audit.js';
-import { registerDoctorCommand } from './doctor.js';
-import { registerPolicyCommand } from './policy.js';
-import { registerRunCommand } from './run.js';
-import { registerUpCommand } from './up.js';
+import { registerAuditCommands } from './audit-command.js';
+import { registerDoctorCommand } from './doctor-command.js';
+import { registerPolicyCommand } from './policy-command.js';
+import { registerRunCommand } from './run-command.js';
+import { registerUpCommand } from './up-command.js';
 
 /**
  * What `harombe` loads from here when this package is installed: the commands that need this
- * host's Docker, Redis or the fleet's services. Kept light to import (each loads its heavy parts
- * when it runs), as every `harombe` invocation imports this module.
+ * host's Docker, Redis or the fleet's services. Only their definitions load here (commander,
+ * @harombe/cli/command-kit, @harombe/core/names), as every `harombe` invocation imports this
+ * module; each command loads what it does (audit.ts, doctor.ts, ...) when it runs.
  */
 export function registerFleetCommands(program: Command): void {
   registerUpCommand(program);
@@ -18,9 +19,8 @@ export function registerFleetCommands(program: Command): void {
   registerPolicyCommand(program);
 }
 
-export { configPathOf } from '@harombe/cli';
-export * from './audit.js';
-export * from './doctor.js';
-export * from './policy.js';
-export * from './run.js';
-export * from './up.js';
+export * from './audit-command.js';
+export * from './doctor-command.js';
+export * from './policy-command.js';
+export * from './run-command.js';
+export * from './up-command.js';

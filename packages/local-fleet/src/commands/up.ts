@@ -56,81 +56,64 @@ function redisIsConfigured(configPath: string): boolean {
   return Boolean(process.env.HAROMBE_REDIS_URL || raw?.redis?.url);
 }
 
-/** `harombe up`: the all-in-one local fleet, in the foreground until Ctrl-C. */
-export function registerUpCommand(program: Command): void {
-  program
-    .command('up')
-    .description(
-      'start the all-in-one local fleet (API, approvals, one worker), run a first job, and serve until Ctrl-C',
-    )
-    .option('--workers <n>', 'worker processes', (v) => Number.parseInt(v, 10), 1)
-    .option('--port <port>', 'API port (default: api.port of the configuration, 8080)', (v) => Number.parseInt(v, 10))
-    .option('--no-first-job', 'do not run the first job')
-    .option(
-      '--mcp-port <port>',
-      'port of the MCP service (Streamable HTTP; default: mcp.port of the configuration, 8090)',
-      (v) => Number.parseInt(v, 10),
-    )
-    .option('--no-mcp', 'do not start the MCP service')
-    .option('--exit-after-first-job', 'stop the fleet once the first job has run (for scripts)', false)
-    .action(async (options: UpOptions) => {
-      const home = harombeHome();
-      let configPath = program.opts<{ config?: string }>().config ?? process.env.HAROMBE_CONFIG;
-      if (!configPath) {
-        configPath = join(home, 'harombe.yaml');
-        if (!existsSync(configPath) || !readLocalCredentials()) {
-          mkdirSync(home, { recursive: true, mode: 0o700 });
-          const keys = writeDefaultConfig(configPath, options.port ?? 8080);
-          writeLocalCredentials({ api_url: `http://127.0.0.1:${options.port ?? 8080}`, keys });
-          console.error(`harombe: wrote ${configPath} and local keys in ${join(home, 'local.json')}`);
-        }
-      }
-      configPath = resolve(configPath);
-      const config = loadConfig(configPath);
-      let redisUrl = process.env.HAROMBE_REDIS_URL ?? config.redis.url;
-      let localRedis: LocalRedis | undefined;
-      if (!redisIsConfigured(configPath) || new URL(redisUrl).port === String(LOCAL_REDIS_PORT)) {
-        localRedis = new LocalRedis(LOCAL_REDIS_PORT, join(home, 'redis'));
-        console.error(`harombe: local Redis ${await localRedis.start()} on ${localRedis.url}`);
-        redisUrl = localRedis.url;
-      }
-      const fleet = new LocalFleet({
-        configPath,
-        redisUrl,
-        logDir: join(home, 'logs'),
-        workers: options.workers,
-        ...(options.port ? { apiPort: options.port } : {}),
-        opsPort: 0,
-        // A service that dies is said and started again: `up` never serves without a worker.
-        supervise: { report: (message) => console.error(`harombe: ${message}`) },
-      });
-      console.error(`harombe: starting the fleet (approval service, worker, API${options.mcp ? ', MCP' : ''})…`);
-      const stop = async (): Promise<void> => {
-        console.error('harombe: stopping the fleet…');
-        await fleet.stop();
-        await localRedis?.stop();
-      };
-      try {
-        await fleet.start();
-      } catch (error) {
-        await stop();
-        throw error;
-      }
-      const credentials = readLocalCredentials();
-      if (credentials && credentials.api_url !== fleet.apiUrl)
-        writeLocalCredentials({ ...credentials, api_url: fleet.apiUrl });
-      console.error(`harombe: fleet ready at ${fleet.apiUrl} (logs in ${join(home, 'logs')})`);
-      if (options.mcp) await startMcp(fleet, options.mcpPort ?? config.mcp.port);
-      if (options.firstJob && credentials) await runFirstJob(fleet.apiUrl, credentials.keys);
-      if (options.exitAfterFirstJob) return stop();
-      console.error(
-        'harombe: serving; try `harombe exec --language python -c "print(1+1)"` in another terminal. Ctrl-C stops.',
-      );
-      await new Promise<void>((done, fail) => {
-        process.once('SIGINT', () => void stop().then(done, fail));
-        process.once('SIGTERM', () => void stop().then(done, fail));
-      });
-    });
+/** `harombe up` once its arguments are parsed (up-command.ts defines them). */
+export async function runUp(options: UpOptions, command: Command): Promise<void> {
+  const home = harombeHome();
+  let configPath = command.optsWithGlobals<{ config?: string }>().config ?? process.env.HAROMBE_CONFIG;
+  if (!configPath) {
+    configPath = join(home, 'harombe.yaml');
+    if (!existsSync(configPath) || !readLocalCredentials()) {
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      const keys = writeDefaultConfig(configPath, options.port ?? 8080);
+      writeLocalCredentials({ api_url: `http://127.0.0.1:${options.port ?? 8080}`, keys });
+      console.error(`harombe: wrote ${configPath} and local keys in ${join(home, 'local.json')}`);
+    }
+  }
+  configPath = resolve(configPath);
+  const config = loadConfig(configPath);
+  let redisUrl = process.env.HAROMBE_REDIS_URL ?? config.redis.url;
+  let localRedis: LocalRedis | undefined;
+  if (!redisIsConfigured(configPath) || new URL(redisUrl).port === String(LOCAL_REDIS_PORT)) {
+    localRedis = new LocalRedis(LOCAL_REDIS_PORT, join(home, 'redis'));
+    console.error(`harombe: local Redis ${await localRedis.start()} on ${localRedis.url}`);
+    redisUrl = localRedis.url;
+  }
+  const fleet = new LocalFleet({
+    configPath,
+    redisUrl,
+    logDir: join(home, 'logs'),
+    workers: options.workers,
+    ...(options.port ? { apiPort: options.port } : {}),
+    opsPort: 0,
+    // A service that dies is said and started again: `up` never serves without a worker.
+    supervise: { report: (message) => console.error(`harombe: ${message}`) },
+  });
+  console.error(`harombe: starting the fleet (approval service, worker, API${options.mcp ? ', MCP' : ''})…`);
+  const stop = async (): Promise<void> => {
+    console.error('harombe: stopping the fleet…');
+    await fleet.stop();
+    await localRedis?.stop();
+  };
+  try {
+    await fleet.start();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const credentials = readLocalCredentials();
+  if (credentials && credentials.api_url !== fleet.apiUrl)
+    writeLocalCredentials({ ...credentials, api_url: fleet.apiUrl });
+  console.error(`harombe: fleet ready at ${fleet.apiUrl} (logs in ${join(home, 'logs')})`);
+  if (options.mcp) await startMcp(fleet, options.mcpPort ?? config.mcp.port);
+  if (options.firstJob && credentials) await runFirstJob(fleet.apiUrl, credentials.keys);
+  if (options.exitAfterFirstJob) return stop();
+  console.error(
+    'harombe: serving; try `harombe exec --language python -c "print(1+1)"` in another terminal. Ctrl-C stops.',
+  );
+  await new Promise<void>((done, fail) => {
+    process.once('SIGINT', () => void stop().then(done, fail));
+    process.once('SIGTERM', () => void stop().then(done, fail));
+  });
 }
 
 /** The MCP service beside the fleet; one that cannot start (its port taken, say) is said, not fatal. */
