@@ -50,7 +50,8 @@ describe('exec', () => {
     const { out, io: streams } = io();
     const code = await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams });
     expect(out.stderr).toBe(
-      `waiting for approval (approval ${pending.approval!.approval_id}, risk HIGH: network access requested, expires 2030-01-01T00:10:00.000Z)\n` +
+      `waiting for approval (approval ${pending.approval!.approval_id}, risk HIGH: network access requested, expires 2030-01-01T00:10:00.000Z); ` +
+        `an approver: harombe approvals approve|deny ${pending.approval!.approval_id}\n` +
         'approved by bob: fine\nerr\n',
     );
     expect(out.stdout).toBe('out\n');
@@ -72,7 +73,7 @@ describe('exec', () => {
     ];
     const { out, io: streams } = io();
     expect(await execOnFleet(clientOf(api), { language: 'python', code: 'x' }, { io: streams })).toBe(0);
-    expect(out.stderr).toMatch(/^waiting for approval \(.*\)\napproved by carol\n$/);
+    expect(out.stderr).toMatch(/^waiting for approval \(.*\); an approver: .*\napproved by carol\n$/);
     expect(out.stdout).toBe('hi\n');
   });
 
@@ -243,7 +244,7 @@ describe('exec', () => {
     ).toBe(1);
     expect(failed.out.stderr).toBe('harombe: WorkerLost: worker w1 went away\n');
     expect(approvalWaitingLine(awaitingApproval(jobView(), '2030-02-02T00:00:00.000Z'))).toMatch(
-      /^waiting for approval \(approval approval-\w+, risk HIGH: network access requested, expires 2030-02-02T00:00:00\.000Z\)$/,
+      /^waiting for approval \(approval (approval-\w+), risk HIGH: network access requested, expires 2030-02-02T00:00:00\.000Z\); an approver: harombe approvals approve\|deny \1$/,
     );
   });
 

@@ -27,11 +27,15 @@ interface Written {
 
 const INTERRUPTED = Symbol('interrupted');
 
-/** The stderr line shown while a job waits for a person. */
+/** The stderr line shown while a job waits for a person, with the command an approver decides it by. */
 export function approvalWaitingLine(job: JobView): string {
   const approval = job.approval;
   const matched = job.risk_matched ? `, matched: ${job.risk_matched}` : '';
-  return `waiting for approval (approval ${approval?.approval_id ?? '?'}, risk ${job.risk}: ${job.risk_reason}${matched}, expires ${approval?.expires_at ?? 'never'})`;
+  const id = approval?.approval_id ?? '?';
+  return (
+    `waiting for approval (approval ${id}, risk ${job.risk}: ${job.risk_reason}${matched}, ` +
+    `expires ${approval?.expires_at ?? 'never'}); an approver: harombe approvals approve|deny ${id}`
+  );
 }
 
 /**
