@@ -89,12 +89,12 @@ describe('LocalFleet', () => {
     const dir = tempDir();
     const f = newFleet(dir, {
       // Long enough for the stand-in to start and answer (a 503) before the deadline.
-      readyTimeoutMs: 1_500,
+      readyTimeoutMs: 3_000,
       entries: { worker: standIn(dir, 'never', { notReadyFor: 1e9 }) },
     });
     // The worker alone: its timeout is all this test waits for.
     await expect(f.startWorker()).rejects.toThrow(
-      /^the worker was not ready within 1500 ms \(503 \{"status":"not ready".*\); see .*worker-1\.log$/,
+      /^the worker was not ready within 3000 ms \(503 \{"status":"not ready".*\); see .*worker-1\.log$/,
     );
     expect(f.workers).toEqual([]);
     // The worker that never became ready is not left running.

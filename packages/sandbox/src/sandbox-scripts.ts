@@ -55,13 +55,13 @@ export const KILL_VERDICTS_SCRIPT = `printf '%s\\n%s\\n' "$(cat ${MEMORY_VERDICT
 const COUNT_FILES = `
 count_files() {
   local listing=''
-  read -r -d '' -N $(($1 + 1)) listing < <(find /workspace /tmp -xdev -mindepth 1 -printf x 2>/dev/null)
+  read -r -d '' -N $(($1 + 1)) listing < <(find /workspace /tmp -xdev -mindepth 1 -printf x 2>/dev/null 3<&-)
   count=\${#listing}
 }
 `;
 
 /** The init counts the sandbox's files at every this many looks (one look per 0.1 s while anything runs). */
-export const FILES_LOOK_INTERVAL = 20;
+const FILES_LOOK_INTERVAL = 20;
 
 /**
  * Signals the host sends the init (through the Docker API, no process needed) to end an
@@ -237,7 +237,8 @@ look() {
     echo "\${EPOCHREALTIME/./}" >${MEMORY_VERDICT_FILE}
   fi
   if [ $((looks++ % ${FILES_LOOK_INTERVAL})) = 0 ]; then
-    count_files "$max_files"
+    # Up to past the last count: a sandbox already over the limit is still caught adding more.
+    count_files $((last_count > max_files ? last_count : max_files))
     if [ "$count" -gt "$max_files" ] && [ "$count" -gt "$last_count" ]; then
       kill -KILL -1
       echo "\${EPOCHREALTIME/./}" >${FILES_VERDICT_FILE}
@@ -359,7 +360,10 @@ fi
 d=$(dirname -- "$r")
 mkdir -p -- "$d" 2>/dev/null || exit ${E.notADirectory}
 t=$(mktemp -p "$d" .harombe-write.XXXXXXXX) || exit ${E.writeFailed}
-cat >"$t" && chmod 664 "$t" && mv -fT -- "$t" "$r" || { rm -f -- "$t"; exit ${E.writeFailed}; }
+# A file that was executable stays so.
+m=664
+[ -x "$r" ] && m=775
+cat >"$t" && chmod "$m" "$t" && mv -fT -- "$t" "$r" || { rm -f -- "$t"; exit ${E.writeFailed}; }
 `;
 
 /** args: relative path. stdout: entry names, each ended by NUL. */

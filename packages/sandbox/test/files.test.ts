@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SandboxManager } from '../src/index.js';
-import { testManager } from './fixtures.js';
+import { dockerExec, LABELS, type SandboxManager } from '../src/index.js';
+import { FILE_USER, WRITE_FILE_SCRIPT } from '../src/sandbox-scripts.js';
+import { containersOf, docker, testManager } from './fixtures.js';
 
 const OWNER = 'tenant-files';
 let manager: SandboxManager;
@@ -17,6 +18,44 @@ afterAll(async () => {
 });
 
 describe('files in the workspace', () => {
+  it('writes a file aside, where no execution can open it, and renames it into place whole; an executable stays so', async () => {
+    // A sandbox of its own: the other tests list the shared one's files.
+    const own = (await manager.create({ language: 'python', owner: OWNER })).sandbox_id;
+    const info = (await containersOf(manager.managerId)).find((c) => c.Labels[LABELS.sandbox] === own);
+    const container = docker.getContainer(info!.Id);
+    const run = (user: string, script: string, ...args: string[]) =>
+      dockerExec(container, { cmd: ['sh', '-c', script, 'sh', ...args], user, maxOutputBytes: 65_536 });
+    const EXECUTION = '10321:1000';
+    await run(FILE_USER, 'mkfifo /tmp/feed /tmp/go');
+    // The content comes through a FIFO held open after its first half, until /tmp/go says go on.
+    const holder = run(
+      FILE_USER,
+      'exec 3>/tmp/feed; printf "first half, " >&3; read -r _ </tmp/go; printf "second half" >&3',
+    );
+    const writing = run(FILE_USER, 'exec sh -c "$1" harombe-write aside.txt 32768 </tmp/feed', WRITE_FILE_SCRIPT);
+    const aside = async () => (await run(EXECUTION, 'ls -A /workspace')).stdout.text().split('\n');
+    await expect.poll(async () => (await aside()).some((name) => name.startsWith('.harombe-write.'))).toBe(true);
+    expect(await aside()).not.toContain('aside.txt');
+    const peek = await run(EXECUTION, 'stat -c %a /workspace/.harombe-write.*; cat /workspace/.harombe-write.*');
+    expect(peek.stdout.text()).toBe('600\n');
+    expect(peek.stderr.text()).toContain('Permission denied');
+    await run(FILE_USER, 'echo go >/tmp/go');
+    expect((await holder).exitCode).toBe(0);
+    expect((await writing).exitCode).toBe(0);
+    expect((await manager.readFile(own, OWNER, 'aside.txt')).toString()).toBe('first half, second half');
+    expect((await aside()).filter((name) => name.startsWith('.harombe-write.'))).toEqual([]);
+    expect((await run(EXECUTION, 'stat -c %a /workspace/aside.txt')).stdout.text()).toBe('664\n');
+
+    await manager.execute(own, OWNER, {
+      code: 'import os\nopen("tool.sh", "w").write("echo one")\nos.chmod("tool.sh", 0o775)',
+    });
+    await manager.writeFile(own, OWNER, 'tool.sh', 'echo two');
+    expect((await run(EXECUTION, 'stat -c %a /workspace/tool.sh; sh /workspace/tool.sh')).stdout.text()).toBe(
+      '775\ntwo\n',
+    );
+    await manager.destroy(own, OWNER);
+  });
+
   it('writes, reads and lists files, creating parent directories', async () => {
     await manager.writeFile(id, OWNER, 'data/input.csv', 'name,age\nAlice,30\n');
     await manager.writeFile(id, OWNER, 'config.json', '{"a": 1}');

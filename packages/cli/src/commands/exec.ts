@@ -31,10 +31,10 @@ const INTERRUPTED = Symbol('interrupted');
 export function approvalWaitingLine(job: JobView): string {
   const approval = job.approval;
   const matched = job.risk_matched ? `, matched: ${job.risk_matched}` : '';
-  const id = approval?.approval_id ?? '?';
+  const id = approval?.approval_id;
   return (
-    `waiting for approval (approval ${id}, risk ${job.risk}: ${job.risk_reason}${matched}, ` +
-    `expires ${approval?.expires_at ?? 'never'}); an approver: harombe approvals approve|deny ${id}`
+    `waiting for approval (approval ${id ?? '?'}, risk ${job.risk}: ${job.risk_reason}${matched}, ` +
+    `expires ${approval?.expires_at ?? 'never'})${id ? `; an approver: harombe approvals approve|deny ${id}` : ''}`
   );
 }
 
