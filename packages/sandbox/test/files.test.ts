@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerExec, LABELS, type SandboxManager } from '../src/index.js';
+import { dockerExec, type SandboxManager } from '../src/index.js';
 import { FILE_USER, WRITE_FILE_SCRIPT } from '../src/sandbox-scripts.js';
-import { containersOf, docker, testManager } from './fixtures.js';
+import { docker, testManager } from './fixtures.js';
 
 const OWNER = 'tenant-files';
 let manager: SandboxManager;
@@ -21,8 +21,7 @@ describe('files in the workspace', () => {
   it('writes a file aside, where no execution can open it, and renames it into place whole; an executable stays so', async () => {
     // A sandbox of its own: the other tests list the shared one's files.
     const own = (await manager.create({ language: 'python', owner: OWNER })).sandbox_id;
-    const info = (await containersOf(manager.managerId)).find((c) => c.Labels[LABELS.sandbox] === own);
-    const container = docker.getContainer(info!.Id);
+    const container = docker.getContainer(`harombe-${own}`);
     const run = (user: string, script: string, ...args: string[]) =>
       dockerExec(container, { cmd: ['sh', '-c', script, 'sh', ...args], user, maxOutputBytes: 65_536 });
     const EXECUTION = '10321:1000';
