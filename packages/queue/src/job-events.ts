@@ -2,7 +2,15 @@ import { isTerminal, type JobStatus } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from './redis-keys.js';
 
-export type JobEventListener = (jobId: string, status: JobStatus) => void;
+/** What a status change's message says besides the status, so listeners read only the jobs that concern them. */
+export interface JobEventFlags {
+  /** The job has an approval (pending or ended). */
+  approval: boolean;
+  /** The step recorded a webhook event (RedisKeys.webhookEvents). */
+  webhook: boolean;
+}
+
+export type JobEventListener = (jobId: string, status: JobStatus, flags: JobEventFlags) => void;
 
 /**
  * Job status changes as they happen, over one Redis subscriber connection per process:
@@ -93,8 +101,9 @@ export class JobEvents {
   }
 
   private dispatch(message: string): void {
-    const [jobId, status] = message.split(' ') as [string, JobStatus];
-    for (const listener of this.listeners) listener(jobId, status);
+    const [jobId, status, marks = ''] = message.split(' ') as [string, JobStatus, string?];
+    const flags: JobEventFlags = { approval: marks.includes('a'), webhook: marks.includes('w') };
+    for (const listener of this.listeners) listener(jobId, status, flags);
     if (isTerminal(status)) for (const wake of this.waiters.get(jobId) ?? []) wake();
   }
 }

@@ -34,6 +34,13 @@ export interface JobRecord {
   payload_sha256: string;
   /** Where the job's webhook events go (the submission's callback_url). */
   callback_url?: string | null;
+  /**
+   * Its webhook events are recorded whatever its tenant's stored subscriptions: set at submission
+   * when the job or its batch has a callback_url, or its tenant has subscriptions in the
+   * configuration. Otherwise they are recorded only while the tenant has subscriptions stored
+   * (see transition-job-17.lua): a fleet nobody listens to spends nothing on webhooks.
+   */
+  webhooks?: boolean;
 }
 
 const JSON_FIELDS = ['params', 'approval', 'result', 'error'] as const;
@@ -75,6 +82,7 @@ export function decodeRecord(hash: Record<string, string>): JobRecord | undefine
     'callback_url',
   ] as const)
     out[key] = hash[key] || null;
+  out.webhooks = hash.webhooks === 'true';
   return out as unknown as JobRecord;
 }
 

@@ -89,6 +89,11 @@ export interface JobServiceOptions {
   callbacks?: CallbackTargetCheck;
   /** Told of submissions, decisions, cancels and expiries made here (metrics). Default: none. */
   observer?: JobObserver;
+  /**
+   * Whether a tenant has webhook subscriptions in the configuration: its jobs' webhook events are
+   * then always recorded (those made through the API are seen in Redis). Default: no tenant has.
+   */
+  configuredWebhooks?: (tenant: string) => boolean;
 }
 
 /** What a job brings to Redis besides its hash: index entries, audit records, its queue entry. */
@@ -119,6 +124,7 @@ export class JobService {
       await this.options.callbacks?.check(input.callback_url, 'callback_url');
       job.callback_url = input.callback_url;
     }
+    job.webhooks = this.wantsWebhooks(principal.tenant, input.callback_url);
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
     // A retry of a submission already stored returns it, whatever the quotas say now.
     if (!(
@@ -156,6 +162,9 @@ export class JobService {
       this.newJob(principal, entry.tool, entry.params, entry.max_attempts, batchId, sandboxes, `jobs.${index}.`),
     );
     if (input.callback_url) await this.options.callbacks?.check(input.callback_url, 'callback_url');
+    // The batch's callback hears batch.finished, which its jobs' ends lead to.
+    const webhooks = this.wantsWebhooks(principal.tenant, input.callback_url);
+    for (const job of jobs) job.webhooks = webhooks;
     const keeping = jobs.filter((job) => createsKeptSandbox(job.tool, job.params)).length;
     if (keeping > 0) await this.options.admission?.admit(principal.tenant, keeping);
     if (!(
@@ -479,6 +488,11 @@ export class JobService {
     const found = await lookup.getMany([...ids]);
     for (const [id, entry] of found) if (entry.tenant !== principal.tenant) found.delete(id);
     return found;
+  }
+
+  /** Whether a submission's webhook events are recorded whatever the tenant's stored subscriptions (JobRecord.webhooks). */
+  private wantsWebhooks(tenant: string, callbackUrl: string | undefined): boolean {
+    return Boolean(callbackUrl) || (this.options.configuredWebhooks?.(tenant) ?? false);
   }
 
   private newJob(

@@ -298,6 +298,10 @@ export class JobStore {
     if (job.approval) fields.approval_id = job.approval.approval_id;
     // Counted against its tenant's and key's quotas (waiting jobs, stored bytes) from now on.
     fields.quota = '1';
+    // Whether its webhook events are recorded whatever its tenant's stored subscriptions (a job
+    // with a callback_url always wants them); absent for no.
+    if (job.webhooks || job.callback_url) fields.webhooks = 'true';
+    else delete fields.webhooks;
     const routing: JobRouting = {
       job_id: job.job_id,
       tenant: job.tenant,

@@ -29,7 +29,7 @@ export interface JobRouting {
 /** Outcome and job (or batch) id. */
 type CreateReply = [outcome: 'created' | 'exists' | 'conflict' | 'retry', id: string];
 
-/** See create-job-14.lua. `idempotency`: the key or RedisKeys.unused(); `existing`: the job expected under it, or ''. */
+/** See create-job-15.lua. `idempotency`: the key or RedisKeys.unused(); `existing`: the job expected under it, or ''. */
 export const CREATE_JOB = QUEUE_SCRIPTS.define<
   [keys: RedisKeys, job: JobRouting, idempotency: string, existing: string],
   CreateReply
@@ -48,9 +48,10 @@ export const CREATE_JOB = QUEUE_SCRIPTS.define<
   job.batch_id ? keys.batchJobs(job.batch_id) : keys.unused(),
   keys.auditInbox(),
   keys.jobEventStream(job.job_id),
+  keys.webhookSubscriptions(job.tenant),
 ]);
 
-/** See transition-job-16.lua. */
+/** See transition-job-17.lua. */
 export const TRANSITION_JOB = QUEUE_SCRIPTS.define<
   [keys: RedisKeys, job: JobRouting],
   [outcome: 'ok' | 'missing' | 'refused' | 'late' | 'moved', previous: string]
@@ -71,6 +72,7 @@ export const TRANSITION_JOB = QUEUE_SCRIPTS.define<
   job.idempotency_ref || keys.unused(),
   keys.auditInbox(),
   keys.jobEventStream(job.job_id),
+  keys.webhookSubscriptions(job.tenant),
 ]);
 
 /** See place-job-1.lua. */

@@ -75,7 +75,10 @@ export class RedisKeys {
   batchEventStream(batchId: string): string {
     return `${this.tag}:events:batch:${batchId}`;
   }
-  /** Pub/sub channel of job status changes: `<job_id> <status>`. */
+  /**
+   * Pub/sub channel of job status changes: `<job_id> <status> <flags>`, flags being `a` when the
+   * job has an approval and `w` when the step recorded a webhook event (see JobEvents).
+   */
   jobEvents(): string {
     return `${this.tag}:job-events`;
   }
@@ -85,6 +88,13 @@ export class RedisKeys {
    */
   webhookEvents(): string {
     return `${this.tag}:webhooks:events`;
+  }
+  /**
+   * A tenant's webhook subscriptions made through the API (hash: id → JSON). The job store's
+   * scripts record a job's webhook events only while it exists (or the job asks for them).
+   */
+  webhookSubscriptions(tenant: string): string {
+    return `${this.tag}:webhooks:subscriptions:${tenant}`;
   }
   /** What a tenant holds, for its submission quotas: `waiting` jobs and stored `bytes` (hash). */
   quota(tenant: string): string {

@@ -75,6 +75,8 @@ export interface HarnessOptions {
   quotas?: z.input<typeof QuotasConfig>;
   /** Refuse submissions past this share of Redis's maxmemory (StoreHeadroom's reserve); default: no check. */
   headroomReserve?: number;
+  /** Tenants with webhook subscriptions in the configuration; default: none. */
+  configuredWebhooks?: readonly string[];
 }
 
 /** The job pipeline wired by hand, as service-kit's createJobPipeline does, over one prefix. */
@@ -140,6 +142,9 @@ export class Harness {
         : {}),
       ...(options.headroomReserve !== undefined
         ? { headroom: new StoreHeadroom({ redis: this.redis, reserve: options.headroomReserve }) }
+        : {}),
+      ...(options.configuredWebhooks
+        ? { configuredWebhooks: (tenant: string) => options.configuredWebhooks?.includes(tenant) ?? false }
         : {}),
     });
     this.housekeeper = new Housekeeper({

@@ -272,7 +272,7 @@ describe('the queue scripts', () => {
 describe('RedisScripts', () => {
   it('names each command after its file and reads the key count from the name', () => {
     const source = QUEUE_SCRIPTS.source('transition-job');
-    expect(source).toMatchObject({ command: 'harombeTransitionJob', numberOfKeys: 16 });
+    expect(source).toMatchObject({ command: 'harombeTransitionJob', numberOfKeys: 17 });
     expect(source.lua).toContain("redis.call('HGET', KEYS[1], 'status')");
   });
 

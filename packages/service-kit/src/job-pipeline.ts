@@ -113,6 +113,7 @@ export function createJobPipeline(
     headroom: new StoreHeadroom({ redis: redis.commands }),
     callbacks: webhooks.guard,
     observer,
+    configuredWebhooks: (tenant) => (config.webhooks.tenants[tenant]?.subscriptions.length ?? 0) > 0,
   });
   return {
     keys,

@@ -97,7 +97,9 @@ export class ApprovalAnnouncer {
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.unsubscribe = this.options.events.onEvent((jobId, status) => {
+    this.unsubscribe = this.options.events.onEvent((jobId, status, { approval }) => {
+      // A job without an approval has nothing to say in Slack: it is not read at all.
+      if (!approval) return;
       this.onJobEvent(jobId, status).catch((error: unknown) =>
         this.options.logger.error({ err: error, job_id: jobId }, 'slack: job event not handled'),
       );

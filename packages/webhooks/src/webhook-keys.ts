@@ -35,7 +35,7 @@ export class WebhookKeys {
   }
   /** A tenant's subscriptions made through the API (hash: id → JSON). */
   subscriptions(tenant: string): string {
-    return `${this.tag}:webhooks:subscriptions:${tenant}`;
+    return this.redisKeys.webhookSubscriptions(tenant);
   }
   /** A tenant's generated signing secret: current, previous and until when the previous one signs. */
   secret(tenant: string): string {

@@ -1,11 +1,4 @@
-import {
-  HarombeError,
-  isTerminal,
-  systemClock,
-  type Clock,
-  type WebhookDelivery,
-  type WebhooksConfig,
-} from '@harombe/core';
+import { HarombeError, systemClock, type Clock, type WebhookDelivery, type WebhooksConfig } from '@harombe/core';
 import type { BatchStore, JobEvents, JobStore, RedisKeys } from '@harombe/queue';
 import type { ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -128,9 +121,9 @@ export class Webhooks {
     });
     await this.deliverer.start();
     this.dispatcher.start();
-    // Only the steps that record an event: a job ending, or one made waiting for a person.
-    this.unsubscribe ??= options.events?.onEvent((_jobId, status) => {
-      if (isTerminal(status) || status === 'awaiting_approval') this.dispatcher.wake();
+    // Only the steps that recorded an event (a job ending, or one made waiting for a person, that someone wants).
+    this.unsubscribe ??= options.events?.onEvent((_jobId, _status, { webhook }) => {
+      if (webhook) this.dispatcher.wake();
     });
   }
 

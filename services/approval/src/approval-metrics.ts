@@ -76,8 +76,9 @@ export class ApprovalMetrics implements DeliveryObserver {
   }
 
   start(): void {
-    this.unsubscribe ??= this.options.events.onEvent((jobId, status) => {
-      if (!ENDING_STATUSES.has(status)) return;
+    this.unsubscribe ??= this.options.events.onEvent((jobId, status, { approval }) => {
+      // Only a job with an approval has a decision to count: the others are not read at all.
+      if (!approval || !ENDING_STATUSES.has(status)) return;
       this.countDecision(jobId).catch((error: unknown) =>
         this.options.logger.warn({ err: error, job_id: jobId }, 'decision not counted'),
       );

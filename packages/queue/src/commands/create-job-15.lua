@@ -7,11 +7,15 @@ KEYS: 1 the job, 2 the tenant's idempotency key (or unused), 3 the job that key 
 caller last looked (or unused), 4 the queued jobs' index, 5 the approval deadlines, 6 the tenant's
 pending approvals, 7 the webhook events, 8 the job's approval (or unused), 9 the tenant's quota
 hash, 10 its API key's, 11 the batch's counts and 12 its jobs (or unused), 13 the audit inbox,
-14 the job's event stream.
+14 the job's event stream, 15 the tenant's webhook subscriptions.
 ARGV: 1 fields (JSON object of strings), 2 now ms, 3 the status channel, 4 use the idempotency key
 ('1'|'0'), 5 the job id the caller expects under it ('' none), 6 the job's first status event
 (JSON), 7 entries an event stream keeps at most, 8... audit inbox items (JSON).
 
+A job's webhook event (job.awaiting_approval) is recorded only when someone may want it: the job
+says `webhooks: 'true'` (a callback_url, or subscriptions in the configuration) or the tenant has
+subscriptions stored. The status channel's message says so (flag `w`), and whether the job has an
+approval (flag `a`), so that listeners read only the jobs that concern them.
 A job whose fields say `quota: '1'` is counted in its tenant's and key's quota hashes: as waiting
 while queued or awaiting approval, and by the bytes of its fields (`stored_bytes`).
 Returns {outcome, job id}: created | exists (the key's job, same payload) | conflict (the key's
@@ -20,6 +24,8 @@ call again, expecting that one).
 ]]
 local f = cjson.decode(ARGV[1])
 local now = tonumber(ARGV[2])
+local flags = ''
+if f.approval_id and f.approval_id ~= '' then flags = 'a' end
 if ARGV[4] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then
@@ -40,7 +46,10 @@ elseif f.status == 'awaiting_approval' then
   redis.call('ZADD', KEYS[5], tonumber(f.approval_deadline), id)
   redis.call('ZADD', KEYS[6], now, id)
   -- The webhook event, recorded by the step that causes it so that none is ever lost.
-  redis.call('ZADD', KEYS[7], 'NX', now, 'job.awaiting_approval ' .. id .. ' ' .. now)
+  if f.webhooks == 'true' or redis.call('EXISTS', KEYS[15]) == 1 then
+    redis.call('ZADD', KEYS[7], 'NX', now, 'job.awaiting_approval ' .. id .. ' ' .. now)
+    flags = flags .. 'w'
+  end
 end
 if f.approval_id and f.approval_id ~= '' then redis.call('SET', KEYS[8], id) end
 if f.quota == '1' then
@@ -59,5 +68,5 @@ end
 for i = 8, #ARGV do redis.call('RPUSH', KEYS[13], '|' .. ARGV[i]) end
 redis.call('XADD', KEYS[14], 'MAXLEN', '~', ARGV[7], '*', 'type', 'status', 'data', ARGV[6])
 redis.call('PUBLISH', KEYS[14], '')
-redis.call('PUBLISH', ARGV[3], id .. ' ' .. f.status)
+redis.call('PUBLISH', ARGV[3], id .. ' ' .. f.status .. ' ' .. flags)
 return {'created', id}

@@ -9,13 +9,18 @@ KEYS: 1 the job, 2 the queued and 3 the running jobs' indexes, 4 the approval de
 tenant's pending approvals, 6 the tenant's quota hash, 7 its API key's, 8 the tenant's quota
 lapses, 9 the batch's counts, 10 the batch and 11 its event stream (or unused), 12 the webhook
 events, 13 the approval (or unused), 14 the idempotency key (or unused), 15 the audit inbox,
-16 the job's event stream.
+16 the job's event stream, 17 the tenant's webhook subscriptions.
 ARGV: 1 event, 2 allowed from (comma-separated), 3 to, 4 now ms, 5 ttl s, 6 patch (JSON object of
 strings), 7 deadline guarded ('1'|'0'), 8 terminal ('1'|'0'), 9 the status channel, 10 an audit
 inbox item (JSON, or '') pushed only when the transition applies, 11 the status event (JSON),
 12 for a terminal step the batch's job event (JSON without the counts, which the script adds),
 13 entries an event stream keeps at most, then the job's fields the keys were built from: 14 tenant,
 15 submitted_by, 16 batch_id, 17 approval_id, 18 idempotency_ref.
+
+A terminal step records the job.finished webhook event only when someone may want it: the job
+says `webhooks: 'true'` (a callback_url, its batch's, or subscriptions in the configuration) or the
+tenant has subscriptions stored. The status channel's message is `<id> <status> <flags>`: `a` when
+the job has an approval, `w` when the step recorded a webhook event.
 
 Returns {outcome, previous status}: ok | missing | refused (status not in from) | late (deadline
 passed) | moved (the job's fields are not those the keys were built from: read them again).
@@ -83,9 +88,14 @@ if batched then
   redis.call('HINCRBY', KEYS[9], status, -1)
   redis.call('HINCRBY', KEYS[9], to, 1)
 end
+local flags = ''
+if ARGV[17] ~= '' then flags = 'a' end
 if terminal then
   -- The webhook event, recorded by the step that causes it so that none is ever lost.
-  redis.call('ZADD', KEYS[12], 'NX', now, 'job.finished ' .. id .. ' ' .. now)
+  if redis.call('HGET', KEYS[1], 'webhooks') == 'true' or redis.call('EXISTS', KEYS[17]) == 1 then
+    redis.call('ZADD', KEYS[12], 'NX', now, 'job.finished ' .. id .. ' ' .. now)
+    flags = flags .. 'w'
+  end
   redis.call('EXPIRE', KEYS[1], ttl)
   if ARGV[17] ~= '' then redis.call('EXPIRE', KEYS[13], ttl) end
   if ARGV[18] ~= '' then redis.call('EXPIRE', KEYS[14], ttl) end
@@ -110,5 +120,5 @@ if batched then
   end
   redis.call('PUBLISH', KEYS[11], '')
 end
-redis.call('PUBLISH', ARGV[9], id .. ' ' .. to)
+redis.call('PUBLISH', ARGV[9], id .. ' ' .. to .. ' ' .. flags)
 return {'ok', status}
