@@ -31,7 +31,7 @@ const LOW = { tool: 'code_execute', params: { language: 'python', code: '# low-r
 const policy = {
   rules: [
     {
-      tools: ['code_execute'],
+      tools: ['code_execute' as const],
       risk: 'LOW' as const,
       conditions: [{ param: 'code', matches: '^# low-risk' }],
       description: 'Known-safe snippet',
