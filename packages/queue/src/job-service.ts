@@ -215,15 +215,18 @@ export class JobService {
     return toJobView(await this.get(principal, jobId));
   }
 
-  /** The job once it has ended, or as it is after `seconds`. */
+  /**
+   * The job once it has ended, or as it is after `seconds`. It is read once the wait is in place
+   * (an end just before is not missed), and again only if that read did not find it ended.
+   */
   async wait(principal: Principal, jobId: string, seconds: number): Promise<JobView> {
-    let job = await this.get(principal, jobId);
-    if (seconds > 0 && !isEnded(job)) {
-      await this.options.events.waitForEnd(jobId, seconds * 1000, async () =>
-        isEnded((job = await this.get(principal, jobId))),
-      );
+    if (seconds <= 0) return this.view(principal, jobId);
+    let job: JobRecord | undefined;
+    await this.options.events.waitForEnd(jobId, seconds * 1000, async () => {
       job = await this.get(principal, jobId);
-    }
+      return isEnded(job);
+    });
+    if (!job || !isEnded(job)) job = await this.get(principal, jobId);
     return toJobView(job);
   }
 

@@ -267,8 +267,8 @@ export class Harness {
   }
 
   /**
-   * Resolves once the next wait for a job's end is in place (subscribed, its job read again and
-   * not ended): whatever ends the job after that can wake the wait only through the job event.
+   * Resolves once the next wait for a job's end is in place (subscribed, its job read and not
+   * ended): whatever ends the job after that can wake the wait only through the job event.
    */
   nextWaitInPlace(): Promise<void> {
     const waitForEnd = this.events.waitForEnd.bind(this.events);

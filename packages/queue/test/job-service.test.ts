@@ -465,6 +465,8 @@ describe('JobService', () => {
       await expectHarombeError(h.service.get(mallory, view.job_id), 'NotFound');
       await expectHarombeError(h.service.view(mallory, view.job_id), 'NotFound');
       await expectHarombeError(h.service.wait(mallory, view.job_id, 0), 'NotFound');
+      // At once (a wait that held on would outlast this test): the time taken tells nothing of another tenant's job.
+      await expectHarombeError(h.service.wait(mallory, view.job_id, 60), 'NotFound');
       await expectHarombeError(h.service.decide(mallory, approvalIdOf(view), 'approve', null), 'NotFound');
       await expectHarombeError(h.service.cancel(mallory, view.job_id), 'NotFound');
       expect(await h.service.pendingApprovals(mallory, 10)).toEqual([]);
@@ -567,6 +569,22 @@ describe('JobService', () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       await h.service.cancel(alice, view.job_id);
       expect((await h.service.wait(alice, view.job_id, 60)).status).toBe('cancelled');
+    });
+
+    it('reads the whole job once the wait is in place, and once more only if it had not ended', async () => {
+      const reads = (commands: string[][], jobId: string): string[] =>
+        commands.filter(([, key]) => key === h.keys.job(jobId)).map(([name]) => name as string);
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      const timedOut = await h.commandsDuring(() => h.service.wait(alice, view.job_id, 0.3));
+      expect(timedOut.value.status).toBe('awaiting_approval');
+      expect(reads(timedOut.commands, view.job_id)).toEqual(['hgetall', 'hgetall']);
+
+      await h.service.cancel(alice, view.job_id);
+      const ended = await h.commandsDuring(() => h.service.wait(alice, view.job_id, 60));
+      expect(ended.value.status).toBe('cancelled');
+      expect(reads(ended.commands, view.job_id)).toEqual(['hgetall']);
+      const now = await h.commandsDuring(() => h.service.wait(alice, view.job_id, 0));
+      expect(reads(now.commands, view.job_id)).toEqual(['hgetall']);
     });
   });
 
