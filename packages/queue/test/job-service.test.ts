@@ -9,6 +9,7 @@ import {
   expectHarombeError,
   Harness,
   HIGH_EXECUTE,
+  LOST_AFTER_MS,
   mallory,
   RESULT_TTL_SECONDS,
   useRedisContainer,
@@ -361,6 +362,40 @@ describe('JobService', () => {
         params: { language: 'python', code: 'print(1)', sandbox_id: others },
       });
       expect(foreign).toMatchObject({ risk: 'HIGH', params: { network_enabled: false, allowed_domains: [] } });
+    });
+
+    it('reads the sandbox once: the entry that classified the job routes it to its worker', async () => {
+      await h.heartbeat('w1');
+      const sandboxId = await h.putSandbox('w1');
+      const { value: view, commands } = await h.commandsDuring(() =>
+        h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } }),
+      );
+      expect(view.status).toBe('queued');
+      expect(await h.queuedBullIds(workerQueueName('w1'))).toEqual([`${view.job_id}-0`]);
+      const entry = h.keys.sandbox(sandboxId);
+      expect(commands.filter((args) => args.includes(entry))).toEqual([['mget', entry]]);
+      // The batch's jobs are routed by the entries the batch read, too.
+      const batch = await h.commandsDuring(() =>
+        h.service.submitBatch(alice, {
+          jobs: [1, 2, 3].map(() => ({ tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } })),
+        }),
+      );
+      expect(batch.commands.filter((args) => args.includes(entry))).toEqual([['mget', entry]]);
+      expect(await h.queuedBullIds(workerQueueName('w1'))).toHaveLength(4);
+    });
+
+    it('fails a job whose sandbox is still listed but whose worker stopped beating (SandboxLost)', async () => {
+      await h.heartbeat('w1');
+      const sandboxId = await h.putSandbox('w1');
+      // No housekeeping since: the directory still lists the sandbox, its worker is silent.
+      clock.advance(LOST_AFTER_MS + 1);
+      const view = await h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } });
+      expect(view.status).toBe('failed');
+      expect(view.error).toMatchObject({
+        code: 'SandboxLost',
+        message: expect.stringContaining('lost with its worker w1'),
+      });
+      expect(await h.queueTotal(workerQueueName('w1'))).toBe(0);
     });
   });
 
