@@ -7,7 +7,7 @@ import type { JobStore } from './job-store.js';
 import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import { failedResult } from './results.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
-import type { SandboxDirectory } from './sandbox-directory.js';
+import type { SandboxDirectory, SandboxEntry } from './sandbox-directory.js';
 import type { WorkerRegistry } from './worker-registry.js';
 
 /** Jobs added to BullMQ in one round trip when a batch is dispatched. */
@@ -42,9 +42,13 @@ export class JobDispatcher {
 
   constructor(private readonly options: JobDispatcherOptions) {}
 
-  /** Dispatches a job the store has just made `queued`; a job it cannot route ends failed. */
-  async dispatch(job: JobRecord): Promise<void> {
-    const queueName = await this.route(job);
+  /**
+   * Dispatches a job the store has just made `queued`; a job it cannot route ends failed. `known`:
+   * sandbox entries the caller has just read from the directory (a submission reads those its jobs
+   * name), used instead of reading them again; a sandbox not among them is looked up.
+   */
+  async dispatch(job: JobRecord, known?: ReadonlyMap<string, SandboxEntry>): Promise<void> {
+    const queueName = await this.route(job, { known });
     if (!queueName) return;
     await this.queue(queueName).add('job', { job_id: job.job_id }, this.jobOptions(job));
   }
@@ -54,11 +58,11 @@ export class JobDispatcher {
     return { jobId: `${job.job_id}-${job.attempts}`, removeOnComplete: true, removeOnFail: { age: 3600 } };
   }
 
-  /** Dispatches many jobs the store has just made `queued` (a batch), in bulk per queue. */
-  async dispatchMany(jobs: JobRecord[]): Promise<void> {
+  /** Dispatches many jobs the store has just made `queued` (a batch), in bulk per queue; `known` as for dispatch. */
+  async dispatchMany(jobs: JobRecord[], known?: ReadonlyMap<string, SandboxEntry>): Promise<void> {
     const byQueue = new Map<string, JobRecord[]>();
     for (const job of jobs) {
-      const queueName = await this.route(job);
+      const queueName = await this.route(job, { known });
       if (!queueName) continue;
       byQueue.set(queueName, [...(byQueue.get(queueName) ?? []), job]);
     }
@@ -106,7 +110,10 @@ export class JobDispatcher {
    * A job naming a sandbox goes to its worker's queue; one making a kept sandbox to the queue of
    * the worker with the most room for it; the rest to the shared queue.
    */
-  private async route(job: JobRecord, { dryRun = false } = {}): Promise<string | undefined> {
+  private async route(
+    job: JobRecord,
+    { dryRun = false, known }: { dryRun?: boolean; known?: ReadonlyMap<string, SandboxEntry> | undefined } = {},
+  ): Promise<string | undefined> {
     const now = this.options.clock.now();
     let failure: [ErrorCode, string] | undefined;
     if (!job.sandbox_id) {
@@ -121,7 +128,10 @@ export class JobDispatcher {
       }
       failure = ['CapacityExceeded', 'every worker holds as many kept sandboxes as it may'];
     } else {
-      const entry = await this.options.sandboxes.get(job.sandbox_id);
+      // An entry the submission read a moment ago stands (its worker's liveness is still asked
+      // below): a sandbox destroyed since is refused by that worker (SandboxNotFound), as one
+      // destroyed just after a fresh read here would be.
+      const entry = known?.get(job.sandbox_id) ?? (await this.options.sandboxes.get(job.sandbox_id));
       const lost = entry ? undefined : await this.options.sandboxes.lost(job.sandbox_id);
       if (lost && lost.tenant === job.tenant)
         failure = ['SandboxLost', `sandbox ${job.sandbox_id} is gone: ${lost.reason}`];

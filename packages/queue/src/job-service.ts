@@ -142,7 +142,7 @@ export class JobService {
     this.options.observer?.submitted?.(job);
     // Its records wait in the audit inbox for whoever drains next (its worker, the housekeeper, a
     // read of the trail): the submission's answer does not wait for them.
-    if (job.status === 'queued') await this.options.dispatcher.dispatch(job);
+    if (job.status === 'queued') await this.options.dispatcher.dispatch(job, sandboxes);
     // Dispatching may already have ended it (a sandbox that does not exist): answer what is stored.
     return this.wait(principal, job.job_id, input.wait_seconds ?? 0);
   }
@@ -200,7 +200,10 @@ export class JobService {
     await this.options.batches.sealed(batchId);
     this.options.logger.info({ batch_id: batchId, tenant: principal.tenant, jobs: jobs.length }, 'batch accepted');
     for (const job of jobs) this.options.observer?.submitted?.(job);
-    await this.options.dispatcher.dispatchMany(jobs.filter((job) => job.status === 'queued'));
+    await this.options.dispatcher.dispatchMany(
+      jobs.filter((job) => job.status === 'queued'),
+      sandboxes,
+    );
     return { batch_id: batchId, job_ids: jobs.map((job) => job.job_id) };
   }
 
@@ -215,15 +218,18 @@ export class JobService {
     return toJobView(await this.get(principal, jobId));
   }
 
-  /** The job once it has ended, or as it is after `seconds`. */
+  /**
+   * The job once it has ended, or as it is after `seconds`. It is read once the wait is in place
+   * (an end just before is not missed), and again only if that read did not find it ended.
+   */
   async wait(principal: Principal, jobId: string, seconds: number): Promise<JobView> {
-    let job = await this.get(principal, jobId);
-    if (seconds > 0 && !isEnded(job)) {
-      await this.options.events.waitForEnd(jobId, seconds * 1000, async () =>
-        isEnded((job = await this.get(principal, jobId))),
-      );
+    if (seconds <= 0) return this.view(principal, jobId);
+    let job: JobRecord | undefined;
+    await this.options.events.waitForEnd(jobId, seconds * 1000, async () => {
       job = await this.get(principal, jobId);
-    }
+      return isEnded(job);
+    });
+    if (!job || !isEnded(job)) job = await this.get(principal, jobId);
     return toJobView(job);
   }
 

@@ -141,7 +141,9 @@ export class Harness {
           }
         : {}),
       ...(options.headroomReserve !== undefined
-        ? { headroom: new StoreHeadroom({ redis: this.redis, reserve: options.headroomReserve }) }
+        ? {
+            headroom: new StoreHeadroom({ redis: this.redis, reserve: options.headroomReserve, clock: this.clock }),
+          }
         : {}),
       ...(options.configuredWebhooks
         ? { configuredWebhooks: (tenant: string) => options.configuredWebhooks?.includes(tenant) ?? false }
@@ -240,8 +242,33 @@ export class Harness {
   }
 
   /**
-   * Resolves once the next wait for a job's end is in place (subscribed, its job read again and
-   * not ended): whatever ends the job after that can wake the wait only through the job event.
+   * Runs `run`, and answers what it returned with the commands this harness's own connection sent
+   * Redis meanwhile, as MONITOR shows them (the name in lower case, then the arguments): what a step
+   * costs in round trips. Scripts' own commands and other connections' (BullMQ's) are left out.
+   */
+  async commandsDuring<T>(run: () => Promise<T>): Promise<{ value: T; commands: string[][] }> {
+    const source = /\baddr=(\S+)/.exec(await this.redis.client('INFO'))?.[1];
+    const monitor = await this.redis.monitor();
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, [name = '', ...args]: string[], from: string) => {
+      if (from === source) seen.push([name.toLowerCase(), ...args]);
+    });
+    try {
+      const value = await run();
+      // MONITOR shows a connection's commands in order: once this one is seen, so are those before it.
+      const marker = `end-of-${randomUUID()}`;
+      await this.redis.echo(marker);
+      const isMarker = ([name, arg]: string[]): boolean => name === 'echo' && arg === marker;
+      await vi.waitFor(() => expect(seen.some(isMarker)).toBe(true));
+      return { value, commands: seen.slice(0, seen.findIndex(isMarker)) };
+    } finally {
+      monitor.disconnect();
+    }
+  }
+
+  /**
+   * Resolves once the next wait for a job's end is in place (subscribed, its job read and not
+   * ended): whatever ends the job after that can wake the wait only through the job event.
    */
   nextWaitInPlace(): Promise<void> {
     const waitForEnd = this.events.waitForEnd.bind(this.events);

@@ -9,6 +9,7 @@ import {
   expectHarombeError,
   Harness,
   HIGH_EXECUTE,
+  LOST_AFTER_MS,
   mallory,
   RESULT_TTL_SECONDS,
   useRedisContainer,
@@ -362,6 +363,40 @@ describe('JobService', () => {
       });
       expect(foreign).toMatchObject({ risk: 'HIGH', params: { network_enabled: false, allowed_domains: [] } });
     });
+
+    it('reads the sandbox once: the entry that classified the job routes it to its worker', async () => {
+      await h.heartbeat('w1');
+      const sandboxId = await h.putSandbox('w1');
+      const { value: view, commands } = await h.commandsDuring(() =>
+        h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } }),
+      );
+      expect(view.status).toBe('queued');
+      expect(await h.queuedBullIds(workerQueueName('w1'))).toEqual([`${view.job_id}-0`]);
+      const entry = h.keys.sandbox(sandboxId);
+      expect(commands.filter((args) => args.includes(entry))).toEqual([['mget', entry]]);
+      // The batch's jobs are routed by the entries the batch read, too.
+      const batch = await h.commandsDuring(() =>
+        h.service.submitBatch(alice, {
+          jobs: [1, 2, 3].map(() => ({ tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } })),
+        }),
+      );
+      expect(batch.commands.filter((args) => args.includes(entry))).toEqual([['mget', entry]]);
+      expect(await h.queuedBullIds(workerQueueName('w1'))).toHaveLength(4);
+    });
+
+    it('fails a job whose sandbox is still listed but whose worker stopped beating (SandboxLost)', async () => {
+      await h.heartbeat('w1');
+      const sandboxId = await h.putSandbox('w1');
+      // No housekeeping since: the directory still lists the sandbox, its worker is silent.
+      clock.advance(LOST_AFTER_MS + 1);
+      const view = await h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } });
+      expect(view.status).toBe('failed');
+      expect(view.error).toMatchObject({
+        code: 'SandboxLost',
+        message: expect.stringContaining('lost with its worker w1'),
+      });
+      expect(await h.queueTotal(workerQueueName('w1'))).toBe(0);
+    });
   });
 
   describe('decide', () => {
@@ -465,6 +500,8 @@ describe('JobService', () => {
       await expectHarombeError(h.service.get(mallory, view.job_id), 'NotFound');
       await expectHarombeError(h.service.view(mallory, view.job_id), 'NotFound');
       await expectHarombeError(h.service.wait(mallory, view.job_id, 0), 'NotFound');
+      // At once (a wait that held on would outlast this test): the time taken tells nothing of another tenant's job.
+      await expectHarombeError(h.service.wait(mallory, view.job_id, 60), 'NotFound');
       await expectHarombeError(h.service.decide(mallory, approvalIdOf(view), 'approve', null), 'NotFound');
       await expectHarombeError(h.service.cancel(mallory, view.job_id), 'NotFound');
       expect(await h.service.pendingApprovals(mallory, 10)).toEqual([]);
@@ -567,6 +604,22 @@ describe('JobService', () => {
       const view = await h.service.submit(alice, HIGH_EXECUTE);
       await h.service.cancel(alice, view.job_id);
       expect((await h.service.wait(alice, view.job_id, 60)).status).toBe('cancelled');
+    });
+
+    it('reads the whole job once the wait is in place, and once more only if it had not ended', async () => {
+      const reads = (commands: string[][], jobId: string): string[] =>
+        commands.filter(([, key]) => key === h.keys.job(jobId)).map(([name]) => name as string);
+      const view = await h.service.submit(alice, HIGH_EXECUTE);
+      const timedOut = await h.commandsDuring(() => h.service.wait(alice, view.job_id, 0.3));
+      expect(timedOut.value.status).toBe('awaiting_approval');
+      expect(reads(timedOut.commands, view.job_id)).toEqual(['hgetall', 'hgetall']);
+
+      await h.service.cancel(alice, view.job_id);
+      const ended = await h.commandsDuring(() => h.service.wait(alice, view.job_id, 60));
+      expect(ended.value.status).toBe('cancelled');
+      expect(reads(ended.commands, view.job_id)).toEqual(['hgetall']);
+      const now = await h.commandsDuring(() => h.service.wait(alice, view.job_id, 0));
+      expect(reads(now.commands, view.job_id)).toEqual(['hgetall']);
     });
   });
 

@@ -189,6 +189,43 @@ describe('a full job store', () => {
     await h.service.submit(alice, sized(100_000, 'after'));
   });
 
+  it('reads Redis memory once a second, not per submission, and still refuses a store filling up between readings', async () => {
+    const clock = new ManualClock();
+    const harness = (h = new Harness(container.url, { clock, headroomReserve: 0.1 }));
+    const used = Number(/^used_memory:(\d+)/m.exec(await harness.redis.info('memory'))?.[1]);
+    await harness.redis.config('SET', 'maxmemory-policy', 'noeviction');
+    await harness.redis.config('SET', 'maxmemory', String(used + 4 * 1_048_576));
+    const readings = (commands: string[][]): number => commands.filter(([name]) => name === 'info').length;
+    // While the clock stands still and the submissions leave room, one reading serves them all.
+    const first = await harness.commandsDuring(async () => {
+      for (let i = 0; i < 3; i += 1) await harness.service.submit(alice, sized(1_000, `small${i}`));
+    });
+    expect(readings(first.commands)).toBe(1);
+    clock.advance(1_000);
+    const later = await harness.commandsDuring(() => harness.service.submit(alice, sized(1_000, 'later')));
+    expect(readings(later.commands)).toBe(1);
+
+    // Others write half a MiB the reading has not seen, and submissions go on filling the store:
+    // what they bring is counted on the reading, Redis is asked again as they near the ceiling,
+    // and the one that would pass it is refused before Redis has to refuse anything.
+    await harness.redis.set(`${harness.keys.tag}:others`, 'o'.repeat(512 * 1024));
+    let refusal: unknown;
+    let accepted = 0;
+    const filling = await harness.commandsDuring(async () => {
+      for (let i = 0; i < 200 && !refusal; i += 1) {
+        try {
+          await harness.service.submit(alice, sized(100_000, `fill${i}`));
+          accepted += 1;
+        } catch (error) {
+          refusal = error;
+        }
+      }
+    });
+    expect(refusal).toMatchObject({ code: 'StoreFull', message: expect.stringContaining('submissions stop at') });
+    expect(accepted).toBeGreaterThan(5);
+    expect(readings(filling.commands)).toBeLessThan(accepted);
+  });
+
   it('answers StoreFull, storing nothing, when Redis refuses the write at maxmemory itself', async () => {
     // No headroom check: the write reaches a Redis that is full.
     h = new Harness(container.url);

@@ -110,7 +110,7 @@ export function createJobPipeline(
     admission,
     sandboxes,
     quotas: new SubmissionQuotas({ redis: redis.commands, keys, quotas: config.quotas, clock }),
-    headroom: new StoreHeadroom({ redis: redis.commands }),
+    headroom: new StoreHeadroom({ redis: redis.commands, clock }),
     callbacks: webhooks.guard,
     observer,
     configuredWebhooks: (tenant) => (config.webhooks.tenants[tenant]?.subscriptions.length ?? 0) > 0,
