@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { JobStatus } from '@harombe/core';
+import { isTerminal, type JobStatus } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import { DEADLINE_GUARDED, transitionOf, type JobEvent } from './job-lifecycle.js';
 import { decodeRecord, encodeFields, type JobRecord } from './job-record.js';
@@ -53,8 +53,9 @@ export class JobStore {
   readonly resultTtlSeconds: number;
   private readonly redis: Redis;
   /**
-   * JobRouting of jobs this store created or moved, by job id: a job's next step then needs no
-   * read first. They never change; a step checks them all the same (see transition).
+   * JobRouting of jobs this store created, moved or read (while they had not ended), by job id: a
+   * job's next step then needs no read first. They never change; a step checks them all the same
+   * (see transition).
    */
   private readonly routes = new Map<string, JobRouting>();
 
@@ -111,8 +112,17 @@ export class JobStore {
     await PLACE_JOB.run(this.redis, [this.keys, jobId], [workerId]);
   }
 
+  /**
+   * The job as stored. One that has not ended is remembered (its JobRouting, read with it), so
+   * that a step this store takes next (the worker's start after its read, a decision after the
+   * approval's) needs no read of those fields first.
+   */
   async get(jobId: string): Promise<JobRecord | undefined> {
-    return decodeRecord(await this.redis.hgetall(this.keys.job(jobId)));
+    const hash = await this.redis.hgetall(this.keys.job(jobId));
+    const job = decodeRecord(hash);
+    const fields = ROUTING_FIELDS.map((field) => hash[field]);
+    if (job && !isTerminal(job.status)) this.remember(routingOf(jobId, fields));
+    return job;
   }
 
   /** A job's status alone (cheap to ask often); undefined when the job is gone. */
@@ -165,8 +175,9 @@ export class JobStore {
    * unless the job is in one of the event's `from` statuses (and, for decisions, before its
    * approval deadline). `audit`, the step's record, goes to the audit inbox in the same step, and
    * the step's status event to the job's event stream (and, for a batch job's end, to the batch's).
-   * The job's other keys are built from its fields (JobRouting): those this store saw last, else
-   * read first; a step finds them changed ('moved') only if they were wrong, and then reads them.
+   * The job's other keys are built from its fields (JobRouting): those this store saw last (made,
+   * stepped or read), else read first; a step finds them changed ('moved') only if they were
+   * wrong, and then reads them.
    */
   async transition(
     jobId: string,
@@ -223,17 +234,7 @@ export class JobStore {
 
   /** What a job's step keys are built from, '' for fields it lacks (all of them for a job that is gone). */
   private async routing(jobId: string): Promise<JobRouting> {
-    const values = await this.redis.hmget(this.keys.job(jobId), ...ROUTING_FIELDS);
-    const routing: JobRouting = {
-      job_id: jobId,
-      tenant: '',
-      submitted_by: '',
-      batch_id: '',
-      approval_id: '',
-      idempotency_ref: '',
-    };
-    ROUTING_FIELDS.forEach((field, i) => (routing[field] = values[i] ?? ''));
-    return routing;
+    return routingOf(jobId, await this.redis.hmget(this.keys.job(jobId), ...ROUTING_FIELDS));
   }
 
   async jobIdForApproval(approvalId: string): Promise<string | undefined> {
@@ -324,4 +325,18 @@ export class JobStore {
       ],
     ];
   }
+}
+
+/** A job's JobRouting from the values of ROUTING_FIELDS, in that order ('' for those it lacks). */
+function routingOf(jobId: string, values: readonly (string | null | undefined)[]): JobRouting {
+  const routing: JobRouting = {
+    job_id: jobId,
+    tenant: '',
+    submitted_by: '',
+    batch_id: '',
+    approval_id: '',
+    idempotency_ref: '',
+  };
+  ROUTING_FIELDS.forEach((field, i) => (routing[field] = values[i] ?? ''));
+  return routing;
 }

@@ -332,3 +332,106 @@ describe('JobStore lifecycle', () => {
     }
   });
 });
+
+describe("JobStore: the fields a job's steps are routed by", () => {
+  let h: Harness;
+  let clock: ManualClock;
+  /** Another process's store: it made none of the jobs, and its connection is its own. */
+  let redis: Redis;
+  let store: JobStore;
+
+  beforeEach(() => {
+    clock = new ManualClock();
+    h = new Harness(container.url, { clock });
+    redis = connect(container.url);
+    store = new JobStore({ redis, keys: h.keys, resultTtlSeconds: RESULT_TTL_SECONDS });
+  });
+
+  afterEach(async () => {
+    await redis.quit();
+    await h.close();
+  });
+
+  /**
+   * The commands the store's connection sent while `work` ran, as Redis saw them (MONITOR), each
+   * as its name and its first key: `hgetall job`, `script job` (EVAL or EVALSHA, by its first key).
+   */
+  async function commandsOf(work: () => Promise<unknown>): Promise<string[]> {
+    const addr = /addr=(\S+)/.exec(await redis.client('INFO'))?.[1];
+    const monitor = await h.redis.monitor();
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source === addr) seen.push(args);
+    });
+    try {
+      await work();
+      // Redis answers one connection's commands in order: once this one shows, all before it have.
+      const end = `end-${newId('job')}`;
+      await redis.echo(end);
+      await expect.poll(() => seen.some((args) => args[1] === end)).toBe(true);
+    } finally {
+      monitor.disconnect();
+    }
+    const named = (key: string | undefined): string => (key?.startsWith(h.keys.job('')) ? 'job' : String(key));
+    return seen
+      .filter((args) => args[0]?.toLowerCase() !== 'echo')
+      .map(([name, ...rest]) => {
+        const command = (name as string).toLowerCase();
+        const script = command === 'evalsha' || command === 'eval';
+        return `${script ? 'script' : command} ${named(script ? rest[2] : rest[0])}`;
+      });
+  }
+
+  /** A queued job made by the harness's store (the API's, say). */
+  async function queuedJob(): Promise<JobRecord> {
+    const job = jobRecord(clock, { status: 'queued' });
+    await h.store.create(job);
+    return job;
+  }
+
+  it('steps a job it has just read without reading its fields again (a worker claiming a job it read)', async () => {
+    const job = await queuedJob();
+    const commands = await commandsOf(async () => {
+      expect((await store.get(job.job_id))?.status).toBe('queued');
+      expect(await store.transition(job.job_id, 'start', { worker_id: 'w1' }, clock.now())).toEqual({
+        outcome: 'ok',
+        previous: 'queued',
+      });
+      expect((await store.transition(job.job_id, 'complete', {}, clock.now())).outcome).toBe('ok');
+    });
+    expect(commands).toEqual(['hgetall job', 'script job', 'script job']);
+    expect((await h.job(job.job_id)).status).toBe('completed');
+    // Unread, a job's first step here reads those fields first.
+    const other = await queuedJob();
+    expect(await commandsOf(() => store.transition(other.job_id, 'start', {}, clock.now()))).toEqual([
+      'hmget job',
+      'script job',
+    ]);
+  });
+
+  it('remembers no job read after it ended: it takes no further step', async () => {
+    const job = await queuedJob();
+    await h.store.transition(job.job_id, 'cancel', {}, clock.now());
+    const commands = await commandsOf(async () => {
+      await store.get(job.job_id);
+      expect((await store.transition(job.job_id, 'cancel', {}, clock.now())).outcome).toBe('refused');
+    });
+    expect(commands).toEqual(['hgetall job', 'hmget job', 'script job']);
+  });
+
+  it("checks the fields it read all the same: a job made again under its id since is stepped by its own ('moved')", async () => {
+    const job = jobRecord(clock, { status: 'awaiting_approval' });
+    await h.store.create(job);
+    await store.get(job.job_id);
+    // The job is made again under the same id, for another tenant, after the read.
+    await h.redis.del(h.keys.job(job.job_id));
+    await h.store.create({ ...job, tenant: OTHER_TENANT });
+    const commands = await commandsOf(async () => {
+      expect((await store.transition(job.job_id, 'approve', {}, clock.now())).outcome).toBe('ok');
+    });
+    expect(commands).toEqual(['script job', 'hmget job', 'script job']);
+    // The step touched the keys of the job as it is, not of the one read.
+    expect(await h.redis.zrange(h.keys.tenantPending(OTHER_TENANT), 0, -1)).toEqual([]);
+    expect((await h.job(job.job_id)).status).toBe('queued');
+  });
+});
