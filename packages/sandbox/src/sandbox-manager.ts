@@ -59,7 +59,10 @@ export interface SandboxManagerOptions {
   config?: SandboxConfigInput;
   /** Tags this manager's containers, so its reaper touches only its own. Default: `harombe-<hostname>`. */
   managerId?: string;
-  /** Where sandbox records live. Default: in memory (sandboxes are reaped after a restart). */
+  /**
+   * Where kept sandboxes' records are kept for a restart (see SandboxRegistry). Default: in memory
+   * (sandboxes are reaped after a restart).
+   */
   registry?: SandboxRegistry;
   /** Default: the system clock. Idle expiry reads it, so tests can move time. */
   clock?: Clock;
@@ -184,6 +187,13 @@ const LOST_MEMORY = 10_000;
 
 /** Output kept of one install, per stream. */
 const INSTALL_OUTPUT_BYTES = 256 * 1024;
+/**
+ * A kept sandbox's use is written to its registry at most once per this share of its idle_timeout
+ * (15 s at the default 15 minutes): an execution between two such writes writes nothing. What the
+ * registry holds (what GET /v1/sandboxes shows, what a restart adopts) is that much behind at most;
+ * idle expiry reads the manager's own record, which is exact.
+ */
+const USE_RECORD_SHARE = 1 / 60;
 
 /**
  * Runs code in persistent gVisor sandboxes: one runsc container per sandbox, kept between
@@ -203,6 +213,17 @@ export class SandboxManager {
   private readonly onSandboxReady: NonNullable<SandboxManagerOptions['onSandboxReady']>;
   /** The slot each sandbox alive holds, by sandbox id: kept ones, and pooled, one-shot or starting ones. */
   private readonly held = new Map<string, SlotKind>();
+  /**
+   * The records of the kept sandboxes this manager holds, by sandbox id: what it runs them by. The
+   * registry holds a copy, for a restart to adopt and for the fleet to route jobs by, written when
+   * a sandbox is made, before an execution that keeps its background processes, once its recorded
+   * use is stale (USE_RECORD_SHARE), and at stop.
+   */
+  private readonly kept = new Map<string, SandboxRecord>();
+  /** The last use the registry's copy of each kept sandbox holds (ms since the epoch). */
+  private readonly recordedUse = new Map<string, number>();
+  /** Kept sandboxes whose record changed (a use, an execution counted) since the registry's copy was written. */
+  private readonly unrecorded = new Set<string>();
   /** One-shot sandboxes being removed, off the executions' path. */
   private readonly disposals = new Set<Promise<void>>();
   private readonly creating = new Set<string>();
@@ -317,8 +338,25 @@ export class SandboxManager {
     await this.pool.stop();
     await Promise.allSettled(this.disposals);
     if (options.destroySandboxes) {
-      await Promise.allSettled((await this.registry.list()).map((record) => this.forget(record)));
+      // Those held, and any the registry has that this manager never adopted (it was not started).
+      const records = new Map((await this.registry.list()).map((record) => [record.sandbox_id, record]));
+      for (const [id, record] of this.kept) records.set(id, record);
+      await Promise.allSettled([...records.values()].map((record) => this.forget(record)));
+    } else {
+      // A restart adopts them as last used, their executions counted.
+      await this.settled();
+      const changed = [...this.unrecorded].flatMap((id) => this.kept.get(id) ?? []);
+      await Promise.allSettled(changed.map((record) => this.writeRecord(record)));
     }
+  }
+
+  /**
+   * Resolves once the operations under way (on one sandbox, or on all) are over, their marks of
+   * use included (they come after the caller has its answer).
+   */
+  async settled(sandboxId?: string): Promise<void> {
+    const one = sandboxId === undefined ? undefined : this.locks.get(sandboxId);
+    await Promise.all(sandboxId === undefined ? [...this.locks.values()] : one ? [one] : []);
   }
 
   /** Resolves once the warm pool is as full as it will get. */
@@ -371,7 +409,8 @@ export class SandboxManager {
     if (pooled && this.slots.keep()) {
       this.held.set(pooled.sandbox_id, 'kept');
       record = { ...pooled, owner: request.owner, idle_timeout: idleTimeout, last_used_at: this.clock.now() };
-      await this.registry.put(record);
+      await this.writeRecord(record);
+      this.kept.set(record.sandbox_id, record);
     } else {
       if (pooled) await this.forget(pooled);
       if (!this.slots.tryTake('kept')) {
@@ -382,7 +421,8 @@ export class SandboxManager {
         );
       }
       record = await this.spawn(language, request.owner, limits, { slot: 'kept', allowedDomains, idleTimeout });
-      await this.registry.put(record);
+      await this.writeRecord(record);
+      this.kept.set(record.sandbox_id, record);
     }
     this.onSandboxReady(language, (performance.now() - asked) / 1000, Boolean(pooled));
     this.logger.info(
@@ -478,6 +518,9 @@ export class SandboxManager {
     if (keepBackground) record.keepers = true;
     const { cmd, stdin } = programCommand(record.language, request.code, request.stdin, !record.keepers);
     const user = nextExecutionUser(record, keepBackground);
+    // Its background processes keep its user id: a restart, even after a crash, must never give that
+    // id to another execution, so the count the ids come from is written before it starts.
+    if (keepBackground && this.kept.has(record.sandbox_id)) await this.writeRecord(record);
     const ends = this.endings(record, user);
     const controller = new AbortController();
     let timedOut = false;
@@ -699,10 +742,9 @@ export class SandboxManager {
     return this.info(await this.lookup(sandboxId, owner));
   }
 
-  /** Sandboxes of one owner, or of all owners when none is given. */
+  /** Kept sandboxes of one owner, or of all owners when none is given. */
   async list(owner?: string): Promise<SandboxInfo[]> {
-    const records = await this.registry.list();
-    return records.filter((r) => owner === undefined || r.owner === owner).map((r) => this.info(r));
+    return [...this.kept.values()].filter((r) => owner === undefined || r.owner === owner).map((r) => this.info(r));
   }
 
   /**
@@ -727,12 +769,19 @@ export class SandboxManager {
         if (!this.held.has(sandboxId)) {
           this.held.set(sandboxId, 'kept');
           this.slots.adopt('kept');
+          this.adopt(record);
         }
         continue;
       }
+      const held = this.kept.get(sandboxId);
       if (record && record.container_id === container.Id) {
         if (this.locks.has(sandboxId)) continue; // an execution in flight reports this itself
-        await this.markLost(record, 'its container stopped');
+        await this.markLost(held ?? record, 'its container stopped');
+      } else if (held && !record) {
+        // Forgotten by the registry behind this manager's back (a fleet that found its worker lost).
+        if (this.locks.has(sandboxId)) continue;
+        await this.forget(held);
+        this.logger.warn({ sandbox_id: sandboxId }, 'removed a sandbox its registry no longer holds');
       } else {
         await this.removeContainer(container.Id);
         this.logger.warn({ sandbox_id: sandboxId, container_id: container.Id }, 'reaped orphaned sandbox container');
@@ -742,7 +791,7 @@ export class SandboxManager {
     for (const record of await this.registry.list()) {
       if (!seen.has(record.sandbox_id) && !this.creating.has(record.sandbox_id) && !this.locks.has(record.sandbox_id)) {
         const stillThere = await this.isRunning(record);
-        if (!stillThere) await this.markLost(record, 'its container disappeared');
+        if (!stillThere) await this.markLost(this.kept.get(record.sandbox_id) ?? record, 'its container disappeared');
       }
     }
     const records = await this.registry.list();
@@ -788,11 +837,11 @@ export class SandboxManager {
     return removed;
   }
 
-  /** Destroys sandboxes unused for longer than idle_timeout. Returns how many. */
+  /** Destroys sandboxes unused for longer than idle_timeout (by this manager's records: exact). Returns how many. */
   async reapIdle(): Promise<number> {
     const now = this.clock.now();
     let destroyed = 0;
-    for (const record of await this.registry.list()) {
+    for (const record of [...this.kept.values()]) {
       if (this.expiresAt(record) < now && !this.locks.has(record.sandbox_id)) {
         await this.forget(record);
         this.logger.info({ sandbox_id: record.sandbox_id }, 'destroyed idle sandbox');
@@ -968,9 +1017,15 @@ export class SandboxManager {
     return record.last_used_at + (record.idle_timeout ?? this.config.idle_timeout) * 1000;
   }
 
+  /**
+   * The record of a kept sandbox of `owner`, from this manager's own. The registry is asked all the
+   * same whether it still holds the sandbox: it can forget one behind this manager's back (the
+   * fleet's housekeeper forgets the sandboxes of a worker it found lost, whose jobs then hear
+   * SandboxLost), and then the sandbox is refused here too (and removed by the next sweep).
+   */
   private async lookup(sandboxId: string, owner: string): Promise<SandboxRecord> {
-    const record = await this.registry.get(sandboxId);
-    if (record && record.owner === owner) return record;
+    const record = this.kept.get(sandboxId);
+    if (record && record.owner === owner && (await this.registry.get(sandboxId))) return record;
     const lost = this.lost.get(sandboxId);
     if (lost && lost.owner === owner) {
       throw new HarombeError('SandboxLost', `sandbox ${sandboxId} is gone: ${lost.reason}`);
@@ -980,28 +1035,21 @@ export class SandboxManager {
   }
 
   /**
-   * Runs `work` with the sandbox to itself, on its current record, and marks it used afterwards
-   * (writing back what `work` changed in the record, such as its execution count). While the
-   * sandbox is locked the idle reaper leaves it alone, so nothing needs writing before. The mark
-   * is written after the caller has its answer: the next operation on the sandbox waits for it
-   * (it is part of the lock), the caller does not.
+   * Runs `work` with the sandbox to itself, on its record (this manager's own: operations change it
+   * in turn, under this lock), and marks it used afterwards (see touch). While the sandbox is locked
+   * the idle reaper leaves it alone, so nothing needs marking before. The mark comes after the
+   * caller has its answer: the next operation on the sandbox waits for it (it is part of the
+   * lock), the caller does not.
    */
   private exclusive<T>(record: SandboxRecord, work: (current: SandboxRecord) => Promise<T>): Promise<T> {
     const id = record.sandbox_id;
     const previous = this.locks.get(id);
-    let current = record;
-    const run = (previous ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(async () => {
-        // Another operation ran first: the record read before waiting may be stale.
-        if (previous) current = (await this.registry.get(id)) ?? record;
-        return work(current);
-      });
+    const run = (previous ?? Promise.resolve()).catch(() => undefined).then(() => work(record));
     // The next operation waits for this one, failed or not; the last one leaves no lock behind.
     const tail: Promise<void> = run
       .catch(() => undefined)
       // Unless the operation removed it (destroyed, lost).
-      .then(() => (this.held.has(id) ? this.touch(current) : undefined))
+      .then(() => (this.held.has(id) ? this.touch(record) : undefined))
       .catch((error: unknown) => this.logger.warn({ err: error, sandbox_id: id }, 'sandbox use not recorded'))
       .finally(() => {
         if (this.locks.get(id) === tail) this.locks.delete(id);
@@ -1010,9 +1058,49 @@ export class SandboxManager {
     return run;
   }
 
+  /**
+   * Marks a kept sandbox used now. The registry's copy is written only once the use it holds is
+   * older than USE_RECORD_SHARE of the sandbox's idle_timeout; until then the change waits in
+   * this manager's record (stop writes it).
+   */
   private async touch(record: SandboxRecord): Promise<void> {
     record.last_used_at = this.clock.now();
-    await this.registry.put(record);
+    const recorded = this.recordedUse.get(record.sandbox_id);
+    if (recorded !== undefined && record.last_used_at - recorded < this.useRecordEveryMs(record)) {
+      this.unrecorded.add(record.sandbox_id);
+      return;
+    }
+    await this.writeRecord(record);
+  }
+
+  /** Writes a kept sandbox's record to the registry as it is now. */
+  private async writeRecord(record: SandboxRecord): Promise<void> {
+    const use = record.last_used_at;
+    this.unrecorded.delete(record.sandbox_id);
+    try {
+      await this.registry.put(record);
+    } catch (error) {
+      this.unrecorded.add(record.sandbox_id);
+      throw error;
+    }
+    this.recordedUse.set(record.sandbox_id, use);
+  }
+
+  private useRecordEveryMs(record: SandboxRecord): number {
+    return (record.idle_timeout ?? this.config.idle_timeout) * 1000 * USE_RECORD_SHARE;
+  }
+
+  /**
+   * Holds a kept sandbox found in the registry (a restart). Its record may be up to one write
+   * interval (USE_RECORD_SHARE) behind its last use: it counts as used that much later (but no
+   * later than now), so that it is never destroyed as idle before its time.
+   */
+  private adopt(record: SandboxRecord): void {
+    const recorded = record.last_used_at;
+    record.last_used_at = Math.max(recorded, Math.min(recorded + this.useRecordEveryMs(record), this.clock.now()));
+    this.kept.set(record.sandbox_id, record);
+    this.recordedUse.set(record.sandbox_id, recorded);
+    if (record.last_used_at !== recorded) this.unrecorded.add(record.sandbox_id);
   }
 
   private async runScript(
@@ -1201,6 +1289,9 @@ export class SandboxManager {
         this.refusals.delete(record.sandbox_id);
       }
     } finally {
+      this.kept.delete(record.sandbox_id);
+      this.recordedUse.delete(record.sandbox_id);
+      this.unrecorded.delete(record.sandbox_id);
       this.releaseSlot(record.sandbox_id);
     }
   }

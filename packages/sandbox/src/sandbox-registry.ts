@@ -24,7 +24,11 @@ export interface SandboxRecord {
 
 /**
  * Where sandbox records live. The in-memory one forgets on restart (the manager then reaps the
- * containers as orphans); a persistent one lets a restarted manager adopt its sandboxes.
+ * containers as orphans); a persistent one lets a restarted manager adopt its sandboxes. The
+ * manager runs its kept sandboxes by records of its own and writes them here when they are made,
+ * now and then as they are used (see SandboxManager's USE_RECORD_SHARE) and when it stops; it asks
+ * get() before each operation whether the registry still holds the sandbox (one that others
+ * change may forget it).
  */
 export interface SandboxRegistry {
   get(sandboxId: string): Promise<SandboxRecord | undefined>;

@@ -284,6 +284,112 @@ describe('the reaper', () => {
   });
 });
 
+describe("a kept sandbox's record", () => {
+  /** idle_timeout of the sandboxes here: their use is written at most every 10 s (a sixtieth). */
+  const IDLE_S = 600;
+
+  it('is written to the registry at most every sixtieth of idle_timeout; idle expiry goes by the exact last use', async () => {
+    const clock = new ManualClock();
+    const registry = new InMemorySandboxRegistry();
+    const manager = tracked(testManager({}, { clock, registry }));
+    await manager.start();
+    const made = clock.now();
+    const { sandbox_id } = await manager.create({ language: 'shell', owner: OWNER, idle_timeout: IDLE_S });
+    const stored = async () => (await registry.get(sandbox_id))!;
+    const lastUse = async () => Date.parse((await manager.get(sandbox_id, OWNER)).last_used_at);
+    expect(await stored()).toMatchObject({ last_used_at: made, executions: 0 });
+
+    clock.advance(9_999);
+    await manager.execute(sandbox_id, OWNER, { code: 'true' });
+    await manager.settled(sandbox_id);
+    expect(await lastUse()).toBe(made + 9_999);
+    expect(await stored()).toMatchObject({ last_used_at: made, executions: 0 });
+
+    clock.advance(1);
+    await manager.execute(sandbox_id, OWNER, { code: 'true' });
+    await manager.settled(sandbox_id);
+    expect(await stored()).toMatchObject({ last_used_at: made + 10_000, executions: 2 });
+
+    clock.advance(5_000);
+    await manager.execute(sandbox_id, OWNER, { code: 'true' });
+    await manager.settled(sandbox_id);
+    expect(await stored()).toMatchObject({ last_used_at: made + 10_000, executions: 2 });
+    // The registry's copy says it has been idle for idle_timeout; it has not: it stays.
+    clock.advance(IDLE_S * 1000);
+    expect(await manager.reapIdle()).toBe(0);
+    clock.advance(1);
+    expect(await manager.reapIdle()).toBe(1);
+    await expect(manager.execute(sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
+  });
+
+  it('adopted after a crash, counts as used up to one write interval later than recorded, never earlier', async () => {
+    const clock = new ManualClock();
+    const registry = new InMemorySandboxRegistry();
+    const crashed = testManager({}, { clock, registry });
+    await crashed.start();
+    const made = clock.now();
+    const { sandbox_id } = await crashed.create({ language: 'shell', owner: OWNER, idle_timeout: IDLE_S });
+    clock.advance(5_000);
+    await crashed.execute(sandbox_id, OWNER, { code: 'true' });
+    await crashed.settled(sandbox_id);
+    expect((await registry.get(sandbox_id))?.last_used_at).toBe(made);
+    // Never stopped (its use not written): a restart with the same id and registry adopts the sandbox.
+    clock.advance(60_000);
+    const restarted = tracked(testManager({}, { clock, registry, managerId: crashed.managerId }));
+    await restarted.start();
+    const adopted = await restarted.get(sandbox_id, OWNER);
+    expect(Date.parse(adopted.last_used_at)).toBe(made + 10_000);
+    // Last used at made + 5 s: kept past its idle_timeout by 5 s at most, never destroyed before it.
+    clock.advance(made + 10_000 + IDLE_S * 1000 - clock.now());
+    expect(await restarted.reapIdle()).toBe(0);
+    clock.advance(1);
+    expect(await restarted.reapIdle()).toBe(1);
+  });
+
+  it('counts an execution that keeps its background processes before it runs: after a crash, no later one gets its user id', async () => {
+    const clock = new ManualClock();
+    const registry = new InMemorySandboxRegistry();
+    const crashed = testManager({}, { clock, registry });
+    await crashed.start();
+    const { sandbox_id } = await crashed.create({ language: 'shell', owner: OWNER, idle_timeout: IDLE_S });
+    const daemon = await crashed.execute(sandbox_id, OWNER, {
+      code: 'sleep 300 >/dev/null 2>&1 &\nid -u',
+      keep_background: true,
+    });
+    expect(daemon.exit_code).toBe(0);
+    expect(await registry.get(sandbox_id)).toMatchObject({ executions: 1, keepers: true });
+    // Never stopped: the restart adopts the sandbox with the daemon still running under its id.
+    const restarted = tracked(testManager({}, { clock, registry, managerId: crashed.managerId }));
+    await restarted.start();
+    const next = await restarted.execute(sandbox_id, OWNER, { code: 'id -u', keep_background: true });
+    expect(next.stdout.trim()).not.toBe(daemon.stdout.trim());
+    expect(Number(next.stdout)).toBe(Number(daemon.stdout) + 1);
+  });
+
+  it("is refused, and removed by the next sweep, once its registry no longer holds it (a fleet that found its worker lost); another owner's never", async () => {
+    const registry = new InMemorySandboxRegistry();
+    const manager = tracked(testManager({}, { registry }));
+    await manager.start();
+    const { sandbox_id } = await manager.create({ language: 'shell', owner: OWNER });
+    await expect(manager.execute(sandbox_id, 'another-tenant', { code: 'true' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
+    expect((await manager.execute(sandbox_id, OWNER, { code: 'echo mine' })).stdout).toBe('mine\n');
+    await manager.settled(sandbox_id);
+    expect(manager.capacity().kept).toBe(1);
+
+    await registry.delete(sandbox_id);
+    await expect(manager.execute(sandbox_id, OWNER, { code: 'true' })).rejects.toMatchObject({
+      code: 'SandboxNotFound',
+    });
+    expect(await manager.reapOrphans()).toBe(1);
+    expect(await containersOf(manager.managerId)).toEqual([]);
+    expect(manager.capacity().kept).toBe(0);
+  });
+});
+
 describe('the warm pool', () => {
   it('hands out pre-started sandboxes to one owner each and refills in the background', async () => {
     const manager = tracked(testManager({ warm_pool: { python: 2 } }));
