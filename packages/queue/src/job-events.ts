@@ -2,7 +2,10 @@ import { isTerminal, type JobStatus } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from './redis-keys.js';
 
-/** What a status change's message says besides the status, so listeners read only the jobs that concern them. */
+/**
+ * What a status change's message says besides the status, so listeners read only the jobs that
+ * concern them. A message that says nothing (published by an older version) has both true.
+ */
 export interface JobEventFlags {
   /** The job has an approval (pending or ended). */
   approval: boolean;
@@ -101,8 +104,12 @@ export class JobEvents {
   }
 
   private dispatch(message: string): void {
-    const [jobId, status, marks = ''] = message.split(' ') as [string, JobStatus, string?];
-    const flags: JobEventFlags = { approval: marks.includes('a'), webhook: marks.includes('w') };
+    const [jobId, status, marks] = message.split(' ') as [string, JobStatus, string?];
+    // A message without flags (a process of an older version published it) may concern anyone.
+    const flags: JobEventFlags =
+      marks === undefined
+        ? { approval: true, webhook: true }
+        : { approval: marks.includes('a'), webhook: marks.includes('w') };
     for (const listener of this.listeners) listener(jobId, status, flags);
     if (isTerminal(status)) for (const wake of this.waiters.get(jobId) ?? []) wake();
   }

@@ -82,7 +82,8 @@ export function decodeRecord(hash: Record<string, string>): JobRecord | undefine
     'callback_url',
   ] as const)
     out[key] = hash[key] || null;
-  out.webhooks = hash.webhooks === 'true';
+  // A job stored before the field existed had its events recorded, and still has.
+  out.webhooks = hash.webhooks !== 'false';
   return out as unknown as JobRecord;
 }
 

@@ -300,9 +300,9 @@ export class JobStore {
     // Counted against its tenant's and key's quotas (waiting jobs, stored bytes) from now on.
     fields.quota = '1';
     // Whether its webhook events are recorded whatever its tenant's stored subscriptions (a job
-    // with a callback_url always wants them); absent for no.
-    if (job.webhooks || job.callback_url) fields.webhooks = 'true';
-    else delete fields.webhooks;
+    // with a callback_url always wants them). Always written: a job without the field (stored by an
+    // older version) has its events recorded, as it always had.
+    fields.webhooks = job.webhooks || job.callback_url ? 'true' : 'false';
     const routing: JobRouting = {
       job_id: job.job_id,
       tenant: job.tenant,

@@ -104,6 +104,13 @@ describe('webhook events, recorded by the job store’s steps', () => {
       await h.store.transition(low.job_id, 'cancel', {}, h.clock.now());
       expect(await events(h)).toEqual([]);
 
+      // A job stored by an older version, without the field, has its events recorded as it always had.
+      const older = await h.service.submit(alice, LOW);
+      await h.redis.hdel(h.keys.job(older.job_id), 'webhooks');
+      await h.store.transition(older.job_id, 'cancel', {}, h.clock.now());
+      expect(await events(h)).toEqual([`job.finished ${older.job_id}`]);
+      await h.redis.del(h.keys.webhookEvents());
+
       // A subscription made later: the next steps record again.
       await subscribe(h, TENANT);
       const later = await h.service.submit(alice, HIGH_EXECUTE);
@@ -146,12 +153,15 @@ describe('webhook events, recorded by the job store’s steps', () => {
       const low = await h.service.submit(alice, LOW);
       await h.store.transition(low.job_id, 'cancel', {}, h.clock.now());
       const none = { approval: false, webhook: false };
-      await expect.poll(() => heard.length).toBe(4);
+      // A message without flags (from an older version) may concern anyone.
+      await h.redis.publish(h.keys.jobEvents(), 'job-older running');
+      await expect.poll(() => heard.length).toBe(5);
       expect(heard).toEqual([
         [waiting.job_id, 'awaiting_approval', { approval: true, webhook: true }],
         [waiting.job_id, 'denied', { approval: true, webhook: true }],
         [low.job_id, 'queued', none],
         [low.job_id, 'cancelled', none],
+        ['job-older', 'running', { approval: true, webhook: true }],
       ]);
     } finally {
       await h.close();

@@ -343,10 +343,15 @@ export class SandboxManager {
       for (const [id, record] of this.kept) records.set(id, record);
       await Promise.allSettled([...records.values()].map((record) => this.forget(record)));
     } else {
-      // A restart adopts them as last used, their executions counted.
+      // A restart adopts them as last used, their executions counted; one the registry has
+      // forgotten meanwhile (the fleet found this worker lost) is not written back.
       await this.settled();
       const changed = [...this.unrecorded].flatMap((id) => this.kept.get(id) ?? []);
-      await Promise.allSettled(changed.map((record) => this.writeRecord(record)));
+      await Promise.allSettled(
+        changed.map(async (record) => {
+          if (await this.registry.get(record.sandbox_id)) await this.writeRecord(record);
+        }),
+      );
     }
   }
 

@@ -388,6 +388,30 @@ describe("a kept sandbox's record", () => {
     expect(await containersOf(manager.managerId)).toEqual([]);
     expect(manager.capacity().kept).toBe(0);
   });
+
+  it('does not write back at stop a sandbox its registry has forgotten meanwhile', async () => {
+    const clock = new ManualClock();
+    const registry = new InMemorySandboxRegistry();
+    const manager = testManager({}, { clock, registry });
+    await manager.start();
+    const { sandbox_id } = await manager.create({ language: 'shell', owner: OWNER, idle_timeout: IDLE_S });
+    const other = await manager.create({ language: 'shell', owner: OWNER, idle_timeout: IDLE_S });
+    // Used within the write interval: both uses wait in the manager's records for the stop.
+    clock.advance(1_000);
+    await manager.execute(sandbox_id, OWNER, { code: 'true' });
+    await manager.execute(other.sandbox_id, OWNER, { code: 'true' });
+    await registry.delete(sandbox_id);
+    await manager.stop();
+    expect(await registry.get(sandbox_id)).toBeUndefined();
+    // The other one's use is written at stop, as before.
+    expect((await registry.get(other.sandbox_id))?.last_used_at).toBe(clock.now());
+    // A restart under the same id adopts the one still held and reaps the forgotten one's container.
+    const restarted = tracked(testManager({}, { clock, registry, managerId: manager.managerId }));
+    await restarted.start();
+    expect((await containersOf(manager.managerId)).map((c) => c.Labels['org.harombe.sandbox'])).toEqual([
+      other.sandbox_id,
+    ]);
+  });
 });
 
 describe('the warm pool', () => {

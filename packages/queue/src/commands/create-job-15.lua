@@ -13,8 +13,8 @@ ARGV: 1 fields (JSON object of strings), 2 now ms, 3 the status channel, 4 use t
 (JSON), 7 entries an event stream keeps at most, 8... audit inbox items (JSON).
 
 A job's webhook event (job.awaiting_approval) is recorded only when someone may want it: the job
-says `webhooks: 'true'` (a callback_url, or subscriptions in the configuration) or the tenant has
-subscriptions stored. The status channel's message says so (flag `w`), and whether the job has an
+does not say `webhooks: 'false'` (it says 'true' for a callback_url or subscriptions in the
+configuration) or the tenant has subscriptions stored. The status channel's message says so (flag `w`), and whether the job has an
 approval (flag `a`), so that listeners read only the jobs that concern them.
 A job whose fields say `quota: '1'` is counted in its tenant's and key's quota hashes: as waiting
 while queued or awaiting approval, and by the bytes of its fields (`stored_bytes`).
@@ -46,7 +46,7 @@ elseif f.status == 'awaiting_approval' then
   redis.call('ZADD', KEYS[5], tonumber(f.approval_deadline), id)
   redis.call('ZADD', KEYS[6], now, id)
   -- The webhook event, recorded by the step that causes it so that none is ever lost.
-  if f.webhooks == 'true' or redis.call('EXISTS', KEYS[15]) == 1 then
+  if f.webhooks ~= 'false' or redis.call('EXISTS', KEYS[15]) == 1 then
     redis.call('ZADD', KEYS[7], 'NX', now, 'job.awaiting_approval ' .. id .. ' ' .. now)
     flags = flags .. 'w'
   end

@@ -18,8 +18,9 @@ inbox item (JSON, or '') pushed only when the transition applies, 11 the status 
 15 submitted_by, 16 batch_id, 17 approval_id, 18 idempotency_ref.
 
 A terminal step records the job.finished webhook event only when someone may want it: the job
-says `webhooks: 'true'` (a callback_url, its batch's, or subscriptions in the configuration) or the
-tenant has subscriptions stored. The status channel's message is `<id> <status> <flags>`: `a` when
+does not say `webhooks: 'false'` (it says 'true' for a callback_url, its batch's, or subscriptions
+in the configuration; a job stored before the field existed says nothing) or the tenant has
+subscriptions stored. The status channel's message is `<id> <status> <flags>`: `a` when
 the job has an approval, `w` when the step recorded a webhook event.
 
 Returns {outcome, previous status}: ok | missing | refused (status not in from) | late (deadline
@@ -92,7 +93,7 @@ local flags = ''
 if ARGV[17] ~= '' then flags = 'a' end
 if terminal then
   -- The webhook event, recorded by the step that causes it so that none is ever lost.
-  if redis.call('HGET', KEYS[1], 'webhooks') == 'true' or redis.call('EXISTS', KEYS[17]) == 1 then
+  if redis.call('HGET', KEYS[1], 'webhooks') ~= 'false' or redis.call('EXISTS', KEYS[17]) == 1 then
     redis.call('ZADD', KEYS[12], 'NX', now, 'job.finished ' .. id .. ' ' .. now)
     flags = flags .. 'w'
   end
