@@ -120,8 +120,10 @@ export class JobStore {
   async get(jobId: string): Promise<JobRecord | undefined> {
     const hash = await this.redis.hgetall(this.keys.job(jobId));
     const job = decodeRecord(hash);
-    const fields = ROUTING_FIELDS.map((field) => hash[field]);
-    if (job && !isTerminal(job.status)) this.remember(routingOf(jobId, fields));
+    if (job && !isTerminal(job.status)) {
+      const fields = ROUTING_FIELDS.map((field) => hash[field]);
+      this.remember(routingOf(jobId, fields));
+    }
     return job;
   }
 
