@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --jobs N --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S
+ * npm run bench [-- --jobs N --blocks B --concurrency 1,2,4 --batch N --oneshot N --raw-oneshot N --idle N --idle-seconds S
  *                   --first-byte N --only rounds,memory,first_byte,oneshot,idle --profile DIR]
  *
  * Every scenario runs the fleet and, in the same run, the raw baseline doing the same work; the
@@ -7,8 +7,12 @@
  *
  * - Kept sandboxes (`rounds`): trivial Python jobs (LOW risk under the benchmark's policy) through
  *   API → queue → worker → sandbox → result at a few concurrencies, against `docker exec` into
- *   bare runsc containers (same image, CPU and memory) at the same concurrency. Both warm. The CPU
- *   the fleet's own processes spend per job is reported with each round.
+ *   bare runsc containers (same image, CPU and memory) at the same concurrency. Both warm. Each
+ *   side runs N jobs (default 160) in B blocks (default 4), the two sides' blocks in turn, and
+ *   every block starts on a quiet host: what one block leaves running (a teardown, a warm pool
+ *   refilling) does not run inside the next, and a host whose speed drifts weighs on both sides
+ *   alike. Reported with each round: the CPU the fleet's own processes spend per job, and the
+ *   whole host's CPU per job on each side (and the part of it spent inside containers).
  * - The API's memory while it accepts a 10,000-job batch.
  * - One-shot (`oneshot`), the way batch users work: one batch of N `print(i)` jobs with no
  *   sandbox_id, worker concurrency 2, nothing made beforehand (no warm pool base), against
@@ -45,7 +49,9 @@ const PROGRAM = "print('bench')";
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string): string =>
   args.includes(name) ? (args[args.indexOf(name) + 1] ?? fallback) : fallback;
-const jobsPerRound = Number(option('--jobs', '40'));
+/** Jobs each side of a kept round runs, in `roundBlocks` blocks taken in turn with the other side's. */
+const jobsPerRound = Number(option('--jobs', '160'));
+const roundBlocks = Number(option('--blocks', '4'));
 const concurrencies = option('--concurrency', '1,2,4').split(',').map(Number);
 const batchSize = Number(option('--batch', '10000'));
 const oneShotJobs = Number(option('--oneshot', '500'));
@@ -72,6 +78,39 @@ interface Round {
   latencies_ms: number[];
   wall_ms: number;
   phases_p50_ms?: Record<string, number>;
+  /** CPU over the timed part (ms): the whole host's, and the part of it spent inside containers. */
+  cpu_ms: { host: number; in_containers: number };
+}
+
+/** CPU used so far (ms): the whole host's (every core, idle and I/O wait aside), and its containers'. */
+function hostCpu(): { host: number; in_containers: number } {
+  const ticks = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks;
+  const containersNs = Number(readFileSync('/sys/fs/cgroup/cpuacct/docker/cpuacct.usage', 'utf8'));
+  return { host: (user + nice + system + irq + softirq + steal) * 10, in_containers: containersNs / 1e6 };
+}
+
+/** How busy the host may be, in cores, for a timed round to start: what the last round left (a
+ * teardown, a warm pool refilling) must not run inside the next one. */
+const QUIET_CORES = 0.15;
+const QUIET_WINDOW_MS = 500;
+const QUIET_WAIT_MAX_MS = 30_000;
+
+/** Waits until the host is quiet (see QUIET_CORES), at most QUIET_WAIT_MAX_MS; says so if it never was. */
+async function quietHost(label: string): Promise<void> {
+  const deadline = performance.now() + QUIET_WAIT_MAX_MS;
+  let before = hostCpu().host;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, QUIET_WINDOW_MS));
+    const now = hostCpu().host;
+    const cores = (now - before) / QUIET_WINDOW_MS;
+    before = now;
+    if (cores <= QUIET_CORES) return;
+    if (performance.now() >= deadline) {
+      process.stderr.write(`  ${label}: the host never went quiet (${cores.toFixed(2)} cores busy); timing anyway\n`);
+      return;
+    }
+  }
 }
 
 /** `total` calls of `work` spread over `concurrency` loops; loop i passes i to work. */
@@ -81,8 +120,10 @@ async function drive(
   label: string,
   work: (loop: number) => Promise<void>,
 ): Promise<Round> {
+  await quietHost(label);
   const latencies: number[] = [];
   let next = 0;
+  const cpuBefore = hostCpu();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, loop) => {
@@ -95,8 +136,17 @@ async function drive(
       }
     }),
   );
+  const wall = performance.now() - started;
+  const cpuAfter = hostCpu();
   process.stderr.write('\n');
-  return { latencies_ms: latencies, wall_ms: performance.now() - started };
+  return {
+    latencies_ms: latencies,
+    wall_ms: wall,
+    cpu_ms: {
+      host: cpuAfter.host - cpuBefore.host,
+      in_containers: cpuAfter.in_containers - cpuBefore.in_containers,
+    },
+  };
 }
 
 function summarize(round: Round) {
@@ -105,41 +155,68 @@ function summarize(round: Round) {
     p95_ms: percentile(round.latencies_ms, 95),
     throughput_per_s: (round.latencies_ms.length / round.wall_ms) * 1000,
     ...(round.phases_p50_ms ? { phases_p50_ms: round.phases_p50_ms } : {}),
+    cpu_ms_per_job: {
+      host: round.cpu_ms.host / round.latencies_ms.length,
+      in_containers: round.cpu_ms.in_containers / round.latencies_ms.length,
+    },
   };
 }
 
-async function rawRound(concurrency: number): Promise<Round> {
+/**
+ * One side of a kept round, warm (its sandboxes or containers made and used once): driven a block
+ * at a time, then taken down.
+ */
+interface RoundSide {
+  label: string;
+  work: (loop: number) => Promise<void>;
+  /** What the side adds to its round once every block has run. */
+  finish?: (round: Round) => void;
+  close: () => Promise<void>;
+}
+
+/** `docker exec` into bare runsc containers, one per loop. */
+async function rawSide(concurrency: number): Promise<RoundSide> {
   const containers = await Promise.all(
     Array.from({ length: concurrency }, () =>
       docker.createContainer(rawBaselineSpec(sandboxConfig, ['sleep', 'infinity'])),
     ),
   );
+  const close = async () => void (await Promise.all(containers.map((c) => c.remove({ force: true }))));
   try {
     await Promise.all(containers.map((c) => c.start()));
-    const exec = async (loop: number) => {
+    const work = async (loop: number) => {
       const r = await dockerExec(containers[loop]!, { cmd: ['python3', '-c', PROGRAM], maxOutputBytes: 1024 });
       if (r.exitCode !== 0) throw new Error(`baseline exec failed: ${r.stderr.text()}`);
     };
-    for (let i = 0; i < concurrency; i += 1) await exec(i); // untimed warm-up
-    return await drive(jobsPerRound, concurrency, `raw docker exec, concurrency ${concurrency}`, exec);
-  } finally {
-    await Promise.all(containers.map((c) => c.remove({ force: true })));
+    for (let i = 0; i < concurrency; i += 1) await work(i); // untimed warm-up
+    return { label: `raw docker exec, concurrency ${concurrency}`, work, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
 }
 
-async function fleetRound(client: HarombeClient, concurrency: number): Promise<Round> {
+/** Jobs through the fleet, each loop in a kept sandbox of its own. */
+async function fleetSide(client: HarombeClient, concurrency: number): Promise<RoundSide> {
   const sandboxes: string[] = [];
+  const close = async () => {
+    for (const sandbox_id of sandboxes)
+      await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
+  };
   for (let i = 0; i < concurrency; i += 1) {
     const job = await client.submitJob({
       tool: 'code_execute',
       params: { language: 'python', code: PROGRAM, keep_sandbox: true },
       wait_seconds: 60,
     });
-    if (job.status !== 'completed') throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
+    if (job.status !== 'completed') {
+      await close();
+      throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
+    }
     sandboxes.push(job.result?.sandbox_id as string);
   }
   const spans: { queued: number; ran: number; around: number }[] = [];
-  const run = async (loop: number) => {
+  const work = async (loop: number) => {
     const t0 = performance.now();
     const job = await client.submitJob({
       tool: 'code_execute',
@@ -156,26 +233,58 @@ async function fleetRound(client: HarombeClient, concurrency: number): Promise<R
       around: took - (at(job.finished_at) - at(job.created_at)),
     });
   };
-  const round = await drive(jobsPerRound, concurrency, `fleet end to end, concurrency ${concurrency}`, run);
   // Where a job's time goes (ms, medians): accepted → a worker started it, its run (sandbox
   // execution and the worker's own steps), and the rest (HTTP, validation, storing, the answer).
-  round.phases_p50_ms = {
-    accepted_to_started: percentile(
-      spans.map((s) => s.queued),
-      50,
-    ),
-    started_to_finished: percentile(
-      spans.map((s) => s.ran),
-      50,
-    ),
-    outside_the_record: percentile(
-      spans.map((s) => s.around),
-      50,
-    ),
+  const finish = (round: Round) => {
+    const median = (pick: (span: (typeof spans)[number]) => number) => percentile(spans.map(pick), 50);
+    round.phases_p50_ms = {
+      accepted_to_started: median((s) => s.queued),
+      started_to_finished: median((s) => s.ran),
+      outside_the_record: median((s) => s.around),
+    };
   };
-  for (const sandbox_id of sandboxes)
-    await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
-  return round;
+  return { label: `fleet end to end, concurrency ${concurrency}`, work, finish, close };
+}
+
+/**
+ * A kept round: both sides made ready, then driven in turn, a block of jobs at a time, raw first,
+ * so that a host whose speed drifts while the round runs weighs on both sides alike. Each side
+ * runs `jobsPerRound` jobs in all; the fleet's own processes' CPU is counted over its blocks only.
+ */
+async function keptRound(client: HarombeClient, concurrency: number, pids: Record<string, number>) {
+  const raw = await rawSide(concurrency);
+  let fleet: RoundSide | undefined;
+  try {
+    fleet = await fleetSide(client, concurrency);
+    const rounds = { raw: emptyRound(), fleet: emptyRound() };
+    const fleetCpu: Record<string, number> = Object.fromEntries(Object.keys(pids).map((name) => [name, 0]));
+    for (let block = 1; block <= roundBlocks; block += 1) {
+      const jobs = Math.ceil(jobsPerRound / roundBlocks);
+      const label = (side: RoundSide) => `${side.label}, block ${block}/${roundBlocks}`;
+      addBlock(rounds.raw, await drive(jobs, concurrency, label(raw), raw.work));
+      const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
+      addBlock(rounds.fleet, await drive(jobs, concurrency, label(fleet), fleet.work));
+      for (const [name, pid] of Object.entries(pids)) fleetCpu[name]! += cpuMs(pid) - (before[name] ?? 0);
+    }
+    fleet.finish?.(rounds.fleet);
+    const jobs = rounds.fleet.latencies_ms.length;
+    const perJob = Object.fromEntries(Object.entries(fleetCpu).map(([name, ms]) => [name, ms / jobs]));
+    return { raw: summarize(rounds.raw), fleet: summarize(rounds.fleet), perJob };
+  } finally {
+    await raw.close();
+    await fleet?.close();
+  }
+}
+
+function emptyRound(): Round {
+  return { latencies_ms: [], wall_ms: 0, cpu_ms: { host: 0, in_containers: 0 } };
+}
+
+function addBlock(round: Round, block: Round): void {
+  round.latencies_ms.push(...block.latencies_ms);
+  round.wall_ms += block.wall_ms;
+  round.cpu_ms.host += block.cpu_ms.host;
+  round.cpu_ms.in_containers += block.cpu_ms.in_containers;
 }
 
 function rssMb(pid: number): number {
@@ -609,9 +718,7 @@ async function main(): Promise<void> {
   try {
     const pids = fleetProcesses(kept.fleet, kept.redis);
     for (const concurrency of only.has('rounds') ? concurrencies : []) {
-      const raw = summarize(await rawRound(concurrency));
-      const { result, perJob } = await cpuPerJob(pids, jobsPerRound, () => fleetRound(kept.client, concurrency));
-      const fleetSide = summarize(result);
+      const { raw, fleet: fleetSide, perJob } = await keptRound(kept.client, concurrency, pids);
       rounds.push({
         concurrency,
         raw,
@@ -675,6 +782,9 @@ async function main(): Promise<void> {
   for (const r of rounds) {
     const cpu = Object.entries(r.fleet_cpu_ms_per_job).map(([name, ms]) => `${name} ${ms.toFixed(1)}`);
     console.log(`CPU of the fleet's own processes per job at concurrency ${r.concurrency} (ms): ${cpu.join(', ')}`);
+    const whole = ({ cpu_ms_per_job: cpu }: { cpu_ms_per_job: { host: number; in_containers: number } }) =>
+      `${cpu.host.toFixed(1)} (in containers ${cpu.in_containers.toFixed(1)})`;
+    console.log(`  the host's CPU per job (ms): raw ${whole(r.raw)}, fleet ${whole(r.fleet)}`);
     const phases = Object.entries(r.fleet.phases_p50_ms ?? {}).map(([name, ms]) => `${name} ${ms.toFixed(0)}`);
     console.log(`  where a job's time goes at concurrency ${r.concurrency} (p50 ms): ${phases.join(', ')}`);
   }
