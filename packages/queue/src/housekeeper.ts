@@ -18,7 +18,11 @@ export interface HousekeeperOptions {
   workers: WorkerRegistry;
   clock: Clock;
   logger: Logger;
-  /** Milliseconds between sweeps. Default 250: approvals expire within a quarter second of their deadline. */
+  /**
+   * Most milliseconds between sweeps. Default 1 000. A sweep comes sooner when an approval's
+   * deadline does: it is due then, and expires within a few milliseconds of it. (An approval made
+   * after a sweep, with a deadline before the next, expires at that next sweep.)
+   */
   intervalMs?: number;
   /** A queued job not on its queue after this long is put back on it. Default 30 000. */
   redispatchAfterMs?: number;
@@ -55,18 +59,24 @@ export class Housekeeper {
   private queuedCursor = 0;
 
   constructor(private readonly options: HousekeeperOptions) {
-    this.intervalMs = options.intervalMs ?? 250;
+    this.intervalMs = options.intervalMs ?? 1000;
     this.redispatchAfterMs = options.redispatchAfterMs ?? 30_000;
   }
 
   start(): void {
     const due = { lost: 0, redispatch: 0 };
     const loop = (): void => {
+      let pause = this.intervalMs;
       this.running = this.sweep(due)
-        .then(() => undefined)
+        .then(async () => {
+          // One the sweep could not expire (it is retried at the next) does not make the timer spin.
+          const now = this.options.clock.now();
+          const deadline = await this.options.store.nextApprovalDeadline(now);
+          if (deadline !== undefined) pause = Math.min(pause, deadline - now);
+        })
         .catch((error: unknown) => this.options.logger.error({ err: error }, 'housekeeping failed'))
         .finally(() => {
-          if (this.running) this.timer = setTimeout(loop, this.intervalMs);
+          if (this.running) this.timer = setTimeout(loop, pause);
         });
     };
     loop();
@@ -80,9 +90,9 @@ export class Housekeeper {
   }
 
   /**
-   * What the timer runs: expiries and the audit inbox at every tick (an approval expires within a
-   * tick of its deadline), the slower sweeps when they are due (a large queue waiting for free
-   * slots must not be walked four times a second).
+   * What the timer runs: expiries and the audit inbox at every tick (the timer wakes at the next
+   * approval's deadline), the slower sweeps when they are due (a large queue waiting for free
+   * slots must not be walked at every tick).
    */
   private async sweep(due: { lost: number; redispatch: number }): Promise<void> {
     await this.expireApprovals();

@@ -257,9 +257,17 @@ export class JobStore {
     await this.redis.zrem(this.keys.approvalDeadlines(), jobId);
   }
 
-  /** Earliest pending approval deadline (ms), if any: when the next expiry is due. */
-  async nextApprovalDeadline(): Promise<number | undefined> {
-    const [, score] = await this.redis.zrange(this.keys.approvalDeadlines(), 0, 0, 'WITHSCORES');
+  /** Earliest pending approval deadline (ms) after `afterMs`, if any: when the next expiry is due. */
+  async nextApprovalDeadline(afterMs = Number.NEGATIVE_INFINITY): Promise<number | undefined> {
+    const [, score] = await this.redis.zrangebyscore(
+      this.keys.approvalDeadlines(),
+      Number.isFinite(afterMs) ? `(${afterMs}` : '-inf',
+      '+inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      1,
+    );
     return score === undefined ? undefined : Number(score);
   }
 

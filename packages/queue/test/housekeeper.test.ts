@@ -334,4 +334,17 @@ describe('Housekeeper on real time', () => {
     expect(ended.approval).toMatchObject({ status: 'expired', channel: 'timeout' });
     await expectHarombeError(h.service.decide(carol, approvalIdOf(view), 'approve', null), 'AlreadyDecided');
   });
+
+  it('wakes at the next approval deadline, not a whole interval later', { timeout: 30_000 }, async () => {
+    h = new Harness(container.url, {
+      clock: systemClock,
+      policy: { rules: [{ tools: ['code_execute'], risk: 'HIGH', timeout: 1, description: 'Short approval window' }] },
+      housekeeperIntervalMs: 600_000,
+    });
+    const view = await h.service.submit(alice, HIGH_EXECUTE);
+    // Its first sweep finds the approval not yet due; the next comes at the deadline, not in ten minutes.
+    h.housekeeper.start();
+    const ended = await h.service.wait(alice, view.job_id, 25);
+    expect(ended.status).toBe('expired');
+  });
 });

@@ -20,7 +20,7 @@ export interface ApprovalServiceOptions {
   logger: Logger;
   /** Default: the system clock. */
   clock?: Clock;
-  /** Milliseconds between housekeeping sweeps. Default 250. */
+  /** Most milliseconds between housekeeping sweeps (see HousekeeperOptions.intervalMs). Default 1 000. */
   intervalMs?: number;
   /** Port of /healthz, /readyz, /metrics; 0 picks a free one. Default 9102. */
   opsPort?: number;

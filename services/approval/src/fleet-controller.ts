@@ -14,7 +14,7 @@ export interface FleetControllerOptions {
   /** Where the fleet-wide gauges are registered. */
   registry: Registry;
   logger: Logger;
-  /** Milliseconds between housekeeping sweeps. Default 250: approvals expire within a quarter second of their deadline. */
+  /** Most milliseconds between housekeeping sweeps (see HousekeeperOptions.intervalMs). Default 1 000. */
   intervalMs?: number;
   /** How long a lost sandbox is remembered (jobs naming it hear SandboxLost), s. Default 86 400. */
   lostSandboxTtlSeconds?: number;
@@ -41,7 +41,7 @@ export class FleetController {
       workers,
       clock,
       logger,
-      intervalMs: options.intervalMs ?? 250,
+      ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
       observer: options.jobMetrics,
       audit: pipeline.audit,
       sandboxes: pipeline.sandboxes,
