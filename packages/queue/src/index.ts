@@ -15,7 +15,7 @@ export { BatchViews, type BatchViewsOptions } from './batch-views.js';
 export { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
 export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
 export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
-export { JobEvents, type JobEventFlags, type JobEventListener } from './job-events.js';
+export { JobEvents, type JobEndListener, type JobEventFlags, type JobEventListener } from './job-events.js';
 export {
   allCounts,
   JobEventStream,

@@ -15,6 +15,13 @@ export interface JobEventFlags {
 
 export type JobEventListener = (jobId: string, status: JobStatus, flags: JobEventFlags) => void;
 
+/** One job's end, listened for (see JobEvents.listen). */
+export interface JobEndListener {
+  /** Resolves at the job's end (at once if it has come), or after `timeoutMs`. */
+  ended(timeoutMs: number): Promise<void>;
+  stop(): void;
+}
+
 /**
  * Job status changes as they happen, over one Redis subscriber connection per process:
  * long-polls wait on it, workers hear cancellations on it. Pub/sub may drop a message while
@@ -43,24 +50,40 @@ export class JobEvents {
   }
 
   /**
-   * Resolves when the job reaches a terminal status, or after `timeoutMs`, whichever is first.
-   * `isDone` re-reads the store after subscribing, so an end that came just before is not missed.
+   * Listens for the job's end from now on. For a job about to be created: its end cannot come
+   * before, so nobody need look for one in the store. stop() once done with it.
    */
-  async waitForEnd(jobId: string, timeoutMs: number, isDone: () => Promise<boolean>): Promise<void> {
+  async listen(jobId: string): Promise<JobEndListener> {
     await this.start();
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     const set = this.waiters.get(jobId) ?? new Set();
     set.add(wake);
     this.waiters.set(jobId, set);
-    const timer = setTimeout(wake, timeoutMs);
+    return {
+      ended: async (timeoutMs) => {
+        const timer = setTimeout(wake, timeoutMs);
+        await woken;
+        clearTimeout(timer);
+      },
+      stop: () => {
+        set.delete(wake);
+        if (set.size === 0 && this.waiters.get(jobId) === set) this.waiters.delete(jobId);
+      },
+    };
+  }
+
+  /**
+   * Resolves when the job reaches a terminal status, or after `timeoutMs`, whichever is first.
+   * `isDone` re-reads the store after subscribing, so an end that came just before is not missed.
+   */
+  async waitForEnd(jobId: string, timeoutMs: number, isDone: () => Promise<boolean>): Promise<void> {
+    const listener = await this.listen(jobId);
     try {
       if (await isDone()) return;
-      await woken;
+      await listener.ended(timeoutMs);
     } finally {
-      clearTimeout(timer);
-      set.delete(wake);
-      if (set.size === 0) this.waiters.delete(jobId);
+      listener.stop();
     }
   }
 

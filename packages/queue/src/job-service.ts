@@ -126,25 +126,34 @@ export class JobService {
     }
     job.webhooks = this.wantsWebhooks(principal.tenant, input.callback_url);
     if (createsKeptSandbox(job.tool, job.params)) await this.options.admission?.admit(principal.tenant);
-    // A retry of a submission already stored returns it, whatever the quotas say now.
-    if (!(
-      input.idempotency_key && (await this.options.store.idempotencyKeyUsed(principal.tenant, input.idempotency_key))
-    ))
-      await this.admit(principal, [job]);
-    const { job_id, created, conflict } = await this.options.store
-      .create(job, input.idempotency_key, this.audited(submissionEntries(job)))
-      .catch((error: unknown) => {
-        throw this.storeFailure(error, { job_id: job.job_id, tenant: principal.tenant });
-      });
-    if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
-    if (!created) return this.view(principal, job_id);
-    this.logCreated(job);
-    this.options.observer?.submitted?.(job);
-    // Its records wait in the audit inbox for whoever drains next (its worker, the housekeeper, a
-    // read of the trail): the submission's answer does not wait for them.
-    if (job.status === 'queued') await this.options.dispatcher.dispatch(job, sandboxes);
-    // Dispatching may already have ended it (a sandbox that does not exist): answer what is stored.
-    return this.wait(principal, job.job_id, input.wait_seconds ?? 0);
+    // A submission that waits listens for its job's end before the job exists: no end can come
+    // before, so the wait needs no read of the store to look for one, only the answer's.
+    const seconds = input.wait_seconds ?? 0;
+    const listener = seconds > 0 ? await this.options.events.listen(job.job_id) : undefined;
+    try {
+      // A retry of a submission already stored returns it, whatever the quotas say now.
+      if (!(
+        input.idempotency_key && (await this.options.store.idempotencyKeyUsed(principal.tenant, input.idempotency_key))
+      ))
+        await this.admit(principal, [job]);
+      const { job_id, created, conflict } = await this.options.store
+        .create(job, input.idempotency_key, this.audited(submissionEntries(job)))
+        .catch((error: unknown) => {
+          throw this.storeFailure(error, { job_id: job.job_id, tenant: principal.tenant });
+        });
+      if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
+      if (!created) return await this.view(principal, job_id);
+      this.logCreated(job);
+      this.options.observer?.submitted?.(job);
+      // Its records wait in the audit inbox for whoever drains next (its worker, the housekeeper, a
+      // read of the trail): the submission's answer does not wait for them.
+      if (job.status === 'queued') await this.options.dispatcher.dispatch(job, sandboxes);
+      await listener?.ended(seconds * 1000);
+      // Dispatching may already have ended it (a sandbox that does not exist): answer what is stored.
+      return await this.view(principal, job.job_id);
+    } finally {
+      listener?.stop();
+    }
   }
 
   /** Validates every job first: one bad job refuses the whole batch, naming its index. */

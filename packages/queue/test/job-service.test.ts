@@ -1,11 +1,12 @@
 import { DEFAULT_MAX_LIMITS, ExecutionResult, HarombeError, ManualClock } from '@harombe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SHARED_QUEUE, workerQueueName, type Principal } from '../src/index.js';
+import { JobStore, SHARED_QUEUE, workerQueueName, type Principal } from '../src/index.js';
 import {
   alice,
   approvalIdOf,
   bob,
   carol,
+  connect,
   expectHarombeError,
   Harness,
   HIGH_EXECUTE,
@@ -620,6 +621,27 @@ describe('JobService', () => {
       expect(reads(ended.commands, view.job_id)).toEqual(['hgetall']);
       const now = await h.commandsDuring(() => h.service.wait(alice, view.job_id, 0));
       expect(reads(now.commands, view.job_id)).toEqual(['hgetall']);
+    });
+
+    it('a submission that waits hears its job end and reads it once, for the answer', { timeout: 20_000 }, async () => {
+      // Another process ends the job: its commands are not the service's.
+      const other = connect(container.url);
+      const elsewhere = new JobStore({ redis: other, keys: h.keys });
+      try {
+        const submitted = h.commandsDuring(() => h.service.submit(alice, { ...HIGH_EXECUTE, wait_seconds: 60 }));
+        let jobId: string | undefined;
+        await expect
+          .poll(async () => (jobId = (await h.jobKeys())[0]?.split(':job:')[1]), { timeout: 10_000 })
+          .toBeDefined();
+        await expect.poll(async () => (await elsewhere.get(jobId!))?.status).toBe('awaiting_approval');
+        expect((await elsewhere.transition(jobId!, 'deny', {}, clock.now())).outcome).toBe('ok');
+        // 60 s is longer than this test may take: only the job's end can answer it in time.
+        const { value, commands } = await submitted;
+        expect(value.status).toBe('denied');
+        expect(commands.filter(([name, key]) => name === 'hgetall' && key === h.keys.job(jobId!))).toHaveLength(1);
+      } finally {
+        other.disconnect();
+      }
     });
   });
 
