@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Clock, ErrorCode } from '@harombe/core';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { jobEntry, type AuditEntry } from './audit-entry.js';
 import type { AuditTrail } from './audit-trail.js';
@@ -17,7 +18,8 @@ export type RunJob = (job: JobRecord, signal: AbortSignal) => Promise<Record<str
 
 export interface JobConsumerOptions {
   workerId: string;
-  connection: ConnectionOptions;
+  /** Options for the consumer's own connections (the queues' workers share one, and each blocks on one of its own). */
+  connection: RedisOptions;
   keys: RedisKeys;
   store: JobStore;
   workers: WorkerRegistry;
@@ -46,6 +48,7 @@ export class JobConsumer {
   private readonly concurrency: number;
   private readonly heartbeatMs: number;
   private readonly bullWorkers: Worker<QueuedJobData>[] = [];
+  private bullConnection: Redis | undefined;
   private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -70,14 +73,21 @@ export class JobConsumer {
         void this.heartbeat().catch((error: unknown) => this.options.logger.error({ err: error }, 'heartbeat failed')),
       this.heartbeatMs,
     );
+    // One BullMQ worker per slot, each taking one job at a time. A worker of concurrency N fetches
+    // again as soon as it has taken a job, and finds the queue empty at every job once jobs come
+    // one by one (a moveToActive and a wait more per job); one of concurrency 1 takes its next job
+    // in the step that finishes the last. Their commands share a connection; each blocks on its own.
+    this.bullConnection = new Redis({ ...this.options.connection, maxRetriesPerRequest: null });
     for (const queue of [SHARED_QUEUE, workerQueueName(this.options.workerId)]) {
-      const worker = new Worker<QueuedJobData>(queue, (job) => this.process(job), {
-        connection: this.options.connection,
-        prefix: this.options.keys.bullPrefix(),
-        concurrency: this.concurrency,
-      });
-      worker.on('error', (error) => this.options.logger.error({ err: error, queue }, 'queue worker error'));
-      this.bullWorkers.push(worker);
+      for (let slot = 0; slot < this.concurrency; slot += 1) {
+        const worker = new Worker<QueuedJobData>(queue, (job) => this.process(job), {
+          connection: this.bullConnection as unknown as ConnectionOptions,
+          prefix: this.options.keys.bullPrefix(),
+          concurrency: 1,
+        });
+        worker.on('error', (error) => this.options.logger.error({ err: error, queue }, 'queue worker error'));
+        this.bullWorkers.push(worker);
+      }
     }
     await Promise.all(this.bullWorkers.map((worker) => worker.waitUntilReady()));
     this.options.logger.info({ worker_id: this.options.workerId, concurrency: this.concurrency }, 'worker taking jobs');
@@ -109,6 +119,7 @@ export class JobConsumer {
     clearInterval(this.heartbeatTimer);
     this.unsubscribe?.();
     await Promise.all(this.bullWorkers.map((worker) => worker.close()));
+    await this.bullConnection?.quit().catch(() => this.bullConnection?.disconnect());
     await this.options.workers.leave(this.options.workerId);
     this.options.logger.info({ worker_id: this.options.workerId }, 'worker stopped');
   }
