@@ -614,7 +614,12 @@ export class SandboxManager {
       if (verdict === 'files') return result('DiskLimitExceeded', 137);
     }
     this.logger.info(
-      { sandbox_id: record.sandbox_id, exit_code: outcome.exitCode, execution_time: executionTime },
+      {
+        sandbox_id: record.sandbox_id,
+        ...(request.job_id ? { job_id: request.job_id } : {}),
+        exit_code: outcome.exitCode,
+        execution_time: executionTime,
+      },
       'execution finished',
     );
     return result(null, outcome.exitCode);
