@@ -1,6 +1,7 @@
 export { createLogger, redactUrl, REDACTED_PATHS } from './logger.js';
 export {
   createRegistry,
+  EVENT_LOOP_SAMPLE_MS,
   registerOpsRoutes,
   startOpsServer,
   type OpsRoutesOptions,
