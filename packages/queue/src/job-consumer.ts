@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Clock, ErrorCode } from '@harombe/core';
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { jobEntry, type AuditEntry } from './audit-entry.js';
@@ -18,8 +18,11 @@ export type RunJob = (job: JobRecord, signal: AbortSignal) => Promise<Record<str
 
 export interface JobConsumerOptions {
   workerId: string;
-  /** Options for the consumer's own connections (the queues' workers share one, and each blocks on one of its own). */
-  connection: RedisOptions;
+  /**
+   * The consumer's connections (the queues' workers share one for commands, and each blocks on one
+   * of its own): `url`, when given, first, as BullMQ takes it.
+   */
+  connection: RedisOptions & { url?: string };
   keys: RedisKeys;
   store: JobStore;
   workers: WorkerRegistry;
@@ -49,6 +52,7 @@ export class JobConsumer {
   private readonly heartbeatMs: number;
   private readonly bullWorkers: Worker<QueuedJobData>[] = [];
   private bullConnection: Redis | undefined;
+  private stopping = false;
   private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -77,10 +81,12 @@ export class JobConsumer {
     // again as soon as it has taken a job, and finds the queue empty at every job once jobs come
     // one by one (a moveToActive and a wait more per job); one of concurrency 1 takes its next job
     // in the step that finishes the last. Their commands share a connection; each blocks on its own.
-    this.bullConnection = new Redis({ ...this.options.connection, maxRetriesPerRequest: null });
+    const { url, ...connection } = this.options.connection;
+    const options = { ...connection, maxRetriesPerRequest: null };
+    this.bullConnection = url ? new Redis(url, options) : new Redis(options);
     for (const queue of [SHARED_QUEUE, workerQueueName(this.options.workerId)]) {
       for (let slot = 0; slot < this.concurrency; slot += 1) {
-        const worker = new Worker<QueuedJobData>(queue, (job) => this.process(job), {
+        const worker = new Worker<QueuedJobData>(queue, (job, token) => this.process(job, token), {
           connection: this.bullConnection as unknown as ConnectionOptions,
           prefix: this.options.keys.bullPrefix(),
           concurrency: 1,
@@ -98,6 +104,7 @@ export class JobConsumer {
    * the rest (their jobs end `cancelled`), and leave the fleet.
    */
   async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.bullWorkers.map((worker) => worker.pause(true).catch(() => undefined)));
     const finished = Promise.allSettled([...this.inFlight.values()].map((entry) => entry.done));
     const timedOut = await Promise.race([finished.then(() => false), sleep(deadlineMs).then(() => true)]);
@@ -124,9 +131,16 @@ export class JobConsumer {
     this.options.logger.info({ worker_id: this.options.workerId }, 'worker stopped');
   }
 
-  private async process(bullJob: Job<QueuedJobData>): Promise<void> {
+  private async process(bullJob: Job<QueuedJobData>, token: string | undefined): Promise<void> {
     const jobId = bullJob.data.job_id;
     let log = this.options.logger.child({ job_id: jobId, worker_id: this.options.workerId });
+    // A slot already waiting for a job when the stop began still receives one (pausing does not
+    // interrupt its wait): the job goes back to its queue, unclaimed, for another worker.
+    if (this.stopping) {
+      await bullJob.moveToDelayed(Date.now(), token);
+      log.info('job put back on its queue: the worker is stopping');
+      throw new DelayedError();
+    }
     const queued = await this.options.store.get(jobId);
     if (!queued) {
       log.info('job not claimed: it is gone');

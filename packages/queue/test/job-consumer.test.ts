@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { JobConsumer, type RunJob } from '../src/index.js';
+import { Queue } from 'bullmq';
+import { JobConsumer, SHARED_QUEUE, type RunJob } from '../src/index.js';
 import {
   alice,
   approvalIdOf,
@@ -42,9 +43,9 @@ describe('JobConsumer', () => {
     await h.close();
   });
 
-  const start = async (concurrency: number, run: RunJob): Promise<JobConsumer> => {
-    consumer = new JobConsumer({
-      workerId: 'w-consumer',
+  const start = async (concurrency: number, run: RunJob, workerId = 'w-consumer'): Promise<JobConsumer> => {
+    const started = new JobConsumer({
+      workerId,
       connection: bullConnection(container.url),
       keys: h.keys,
       store: h.store,
@@ -55,8 +56,9 @@ describe('JobConsumer', () => {
       concurrency,
       run,
     });
-    await consumer.start();
-    return consumer;
+    consumer ??= started;
+    await started.start();
+    return started;
   };
 
   /** Submits and approves a job: it is then on the shared queue. */
@@ -72,7 +74,13 @@ describe('JobConsumer', () => {
   const waitingConnections = async (): Promise<number> =>
     ((await spare.client('LIST')) as string)
       .split('\n')
-      .filter((line) => line.includes(`name=${h.keys.bullPrefix()}:`) && line.includes('cmd=bzpopmin')).length;
+      .filter((line) => line.includes(`name=${h.keys.bullPrefix()}:`) && / flags=\w*b/.test(line)).length;
+
+  /** Redis's clock, in µs: the monitor's timestamps are read on it. */
+  const redisNow = async (): Promise<number> => {
+    const [seconds, micros] = await spare.time();
+    return Number(seconds) * 1e6 + Number(micros);
+  };
 
   it('runs no more jobs at once than its concurrency, and takes the rest as slots free', async () => {
     const releases: (() => void)[] = [];
@@ -97,24 +105,62 @@ describe('JobConsumer', () => {
     // Steady: every slot of both queues waits on its own blocking connection.
     await expect.poll(waitingConnections, { timeout: 10_000 }).toBe(2 * concurrency);
     const monitor = await connect(container.url).monitor();
-    const movesToActive: string[][] = [];
+    const movesToActive: number[] = [];
+    let lastSeen = 0;
     // moveToActive is BullMQ's script of 11 keys, the queue's wait list first.
-    monitor.on('monitor', (_time: string, [name = '', , keys, first = '']: string[]) => {
+    monitor.on('monitor', (time: string, [name = '', , keys, first = '']: string[]) => {
+      lastSeen = Number(time) * 1e6;
       if (/^eval(sha)?$/i.test(name) && keys === '11' && first.startsWith(`${h.keys.bullPrefix()}:`))
-        movesToActive.push([first]);
+        movesToActive.push(Number(time) * 1e6);
     });
     try {
-      const jobs = 6;
-      for (let i = 0; i < jobs; i += 1) {
+      for (let i = 0; i < 6; i += 1) {
+        const from = await redisNow();
         const jobId = await queued();
         await h.events.waitForEnd(jobId, 30_000, async () => (await status(jobId)) === 'completed');
         expect(await status(jobId)).toBe('completed');
         await expect.poll(waitingConnections, { timeout: 10_000 }).toBe(2 * concurrency);
+        const to = await redisNow();
+        // Everything up to `to` has reached the monitor once a later command has.
+        await spare.ping();
+        await expect.poll(() => lastSeen).toBeGreaterThanOrEqual(to);
+        // A worker of concurrency N fetches again as soon as it has a job: three per job.
+        expect(movesToActive.filter((at) => at >= from && at <= to).length, `job ${i}`).toBeLessThanOrEqual(2);
       }
-      // A worker of concurrency N fetches again as soon as it has a job: three per job.
-      expect(movesToActive.length).toBeLessThanOrEqual(2 * jobs);
     } finally {
       monitor.disconnect();
+    }
+  });
+
+  it('puts a job that reaches it while it stops back on the queue, unclaimed, for another worker', async () => {
+    const releases: (() => void)[] = [];
+    const stopping = await start(2, () => new Promise((resolve) => releases.push(() => resolve(done))), 'w-stopping');
+    const first = await queued();
+    await expect.poll(() => releases.length).toBe(1);
+    // Its other slots are already waiting for a job when the stop begins.
+    await expect.poll(waitingConnections, { timeout: 10_000 }).toBe(3);
+    const stopped = stopping.stop(30_000);
+    const second = await queued();
+    const shared = new Queue(SHARED_QUEUE, { connection: bullConnection(container.url), prefix: h.keys.bullPrefix() });
+    let other: JobConsumer | undefined;
+    try {
+      // The stopping worker took it from the queue and gave it back.
+      await expect
+        .poll(async () => (await shared.getJob(`${second}-0`))?.attemptsStarted ?? 0, { timeout: 10_000 })
+        .toBeGreaterThan(0);
+      expect(await status(second)).toBe('queued');
+      other = await start(1, async () => done, 'w-other');
+      await expect.poll(() => status(second), { timeout: 10_000 }).toBe('completed');
+      expect((await h.job(second)).worker_id).toBe('w-other');
+      releases.shift()?.();
+      await stopped;
+      expect(await status(first)).toBe('completed');
+    } finally {
+      for (const release of releases.splice(0)) release();
+      await stopped;
+      consumer = undefined;
+      await other?.stop(1_000);
+      await shared.close();
     }
   });
 });
