@@ -44,6 +44,8 @@ export interface HousekeeperOptions {
 }
 
 const PAGE = 200;
+/** The shortest wait for a deadline: a clock parked just before one does not make sweeps run back to back. */
+const MIN_PAUSE_MS = 10;
 
 /**
  * The fleet's timers, kept in Redis rather than in any process: approvals past their deadline
@@ -72,7 +74,7 @@ export class Housekeeper {
           // One the sweep could not expire (it is retried at the next) does not make the timer spin.
           const now = this.options.clock.now();
           const deadline = await this.options.store.nextApprovalDeadline(now);
-          if (deadline !== undefined) pause = Math.min(pause, deadline - now);
+          if (deadline !== undefined) pause = Math.min(pause, Math.max(MIN_PAUSE_MS, deadline - now));
         })
         .catch((error: unknown) => this.options.logger.error({ err: error }, 'housekeeping failed'))
         .finally(() => {

@@ -142,7 +142,8 @@ export class JobService {
           throw this.storeFailure(error, { job_id: job.job_id, tenant: principal.tenant });
         });
       if (conflict) throw idempotencyConflict(`job ${job_id}`, { job_id });
-      if (!created) return await this.view(principal, job_id);
+      // A retry waits as the submission it repeats did.
+      if (!created) return await this.wait(principal, job_id, seconds);
       this.logCreated(job);
       this.options.observer?.submitted?.(job);
       // Its records wait in the audit inbox for whoever drains next (its worker, the housekeeper, a

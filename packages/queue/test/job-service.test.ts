@@ -623,6 +623,20 @@ describe('JobService', () => {
       expect(reads(now.commands, view.job_id)).toEqual(['hgetall']);
     });
 
+    it('a retried submission waits as the one it repeats did', { timeout: 20_000 }, async () => {
+      const request = { ...HIGH_EXECUTE, idempotency_key: 'order-9' };
+      const first = await h.service.submit(alice, request);
+      expect(first.status).toBe('awaiting_approval');
+      const inPlace = h.nextWaitInPlace();
+      const retried = h.service.submit(alice, { ...request, wait_seconds: 60 });
+      await inPlace;
+      await h.service.decide(carol, approvalIdOf(first), 'deny', null);
+      // 60 s is longer than this test may take: only the job's end can answer it in time.
+      const answer = await retried;
+      expect(answer.job_id).toBe(first.job_id);
+      expect(answer.status).toBe('denied');
+    });
+
     it('a submission that waits hears its job end and reads it once, for the answer', { timeout: 20_000 }, async () => {
       // Another process ends the job: its commands are not the service's.
       const other = connect(container.url);
