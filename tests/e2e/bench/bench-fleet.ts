@@ -82,12 +82,13 @@ interface Round {
   cpu_ms: { host: number; in_containers: number };
 }
 
-/** CPU used so far (ms): the whole host's (every core, idle and I/O wait aside), and its containers'. */
+/** CPU used so far (ms): the whole host's (every core; idle, I/O wait and steal aside), and its containers'. */
 function hostCpu(): { host: number; in_containers: number } {
   const ticks = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks;
+  // Steal (time the hypervisor gave another guest) is not this host's work.
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = ticks;
   const containersNs = Number(readFileSync('/sys/fs/cgroup/cpuacct/docker/cpuacct.usage', 'utf8'));
-  return { host: (user + nice + system + irq + softirq + steal) * 10, in_containers: containersNs / 1e6 };
+  return { host: (user + nice + system + irq + softirq) * 10, in_containers: containersNs / 1e6 };
 }
 
 /** How busy the host may be, in cores, for a timed round to start: what the last round left (a
@@ -120,7 +121,6 @@ async function drive(
   label: string,
   work: (loop: number) => Promise<void>,
 ): Promise<Round> {
-  await quietHost(label);
   const latencies: number[] = [];
   let next = 0;
   const cpuBefore = hostCpu();
@@ -203,17 +203,19 @@ async function fleetSide(client: HarombeClient, concurrency: number): Promise<Ro
     for (const sandbox_id of sandboxes)
       await client.submitJob({ tool: 'code_destroy_sandbox', params: { sandbox_id }, wait_seconds: 30 });
   };
-  for (let i = 0; i < concurrency; i += 1) {
-    const job = await client.submitJob({
-      tool: 'code_execute',
-      params: { language: 'python', code: PROGRAM, keep_sandbox: true },
-      wait_seconds: 60,
-    });
-    if (job.status !== 'completed') {
-      await close();
-      throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
+  try {
+    for (let i = 0; i < concurrency; i += 1) {
+      const job = await client.submitJob({
+        tool: 'code_execute',
+        params: { language: 'python', code: PROGRAM, keep_sandbox: true },
+        wait_seconds: 60,
+      });
+      if (job.status !== 'completed') throw new Error(`warm-up job ${job.status}: ${JSON.stringify(job.error)}`);
+      sandboxes.push(job.result?.sandbox_id as string);
     }
-    sandboxes.push(job.result?.sandbox_id as string);
+  } catch (error) {
+    await close();
+    throw error;
   }
   const spans: { queued: number; ran: number; around: number }[] = [];
   const work = async (loop: number) => {
@@ -252,16 +254,20 @@ async function fleetSide(client: HarombeClient, concurrency: number): Promise<Ro
  * runs `jobsPerRound` jobs in all; the fleet's own processes' CPU is counted over its blocks only.
  */
 async function keptRound(client: HarombeClient, concurrency: number, pids: Record<string, number>) {
+  if (!(roundBlocks >= 1 && jobsPerRound >= roundBlocks)) throw new Error('--blocks must be from 1 to --jobs');
   const raw = await rawSide(concurrency);
   let fleet: RoundSide | undefined;
   try {
     fleet = await fleetSide(client, concurrency);
     const rounds = { raw: emptyRound(), fleet: emptyRound() };
     const fleetCpu: Record<string, number> = Object.fromEntries(Object.keys(pids).map((name) => [name, 0]));
-    for (let block = 1; block <= roundBlocks; block += 1) {
-      const jobs = Math.ceil(jobsPerRound / roundBlocks);
-      const label = (side: RoundSide) => `${side.label}, block ${block}/${roundBlocks}`;
+    for (let block = 0; block < roundBlocks; block += 1) {
+      // Blocks share the round's jobs out evenly, the first ones taking what does not divide.
+      const jobs = Math.floor(jobsPerRound / roundBlocks) + (block < jobsPerRound % roundBlocks ? 1 : 0);
+      const label = (side: RoundSide) => `${side.label}, block ${block + 1}/${roundBlocks}`;
+      await quietHost(label(raw));
       addBlock(rounds.raw, await drive(jobs, concurrency, label(raw), raw.work));
+      await quietHost(label(fleet));
       const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
       addBlock(rounds.fleet, await drive(jobs, concurrency, label(fleet), fleet.work));
       for (const [name, pid] of Object.entries(pids)) fleetCpu[name]! += cpuMs(pid) - (before[name] ?? 0);
@@ -271,8 +277,7 @@ async function keptRound(client: HarombeClient, concurrency: number, pids: Recor
     const perJob = Object.fromEntries(Object.entries(fleetCpu).map(([name, ms]) => [name, ms / jobs]));
     return { raw: summarize(rounds.raw), fleet: summarize(rounds.fleet), perJob };
   } finally {
-    await raw.close();
-    await fleet?.close();
+    await Promise.allSettled([raw.close(), fleet?.close()]);
   }
 }
 
