@@ -108,7 +108,7 @@ export async function runUp(options: UpOptions, command: Command): Promise<void>
   if (options.firstJob && credentials) await runFirstJob(fleet.apiUrl, credentials.keys);
   if (options.exitAfterFirstJob) return stop();
   console.error(
-    'harombe: serving; try `harombe exec --language python -c "print(1+1)"` in another terminal (code execution is HIGH risk: ' +
+    'harombe: serving; try `npx harombe exec --language python -c "print(1+1)"` in another terminal (code execution is HIGH risk: ' +
       'approve it from a third with the command it shows). Ctrl-C stops.',
   );
   await new Promise<void>((done, fail) => {

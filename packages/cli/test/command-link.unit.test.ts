@@ -1,0 +1,13 @@
+import { existsSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { MAIN } from './harombe-cli.js';
+
+const linked = fileURLToPath(new URL('../../../node_modules/.bin/harombe', import.meta.url));
+
+describe('the harombe command in a clone', () => {
+  it('is linked at the repository root, so `npx harombe` runs the built command and downloads nothing', () => {
+    expect(existsSync(linked), `${linked} is missing: npx would look for harombe in a registry`).toBe(true);
+    expect(realpathSync(linked)).toBe(realpathSync(MAIN));
+  });
+});
