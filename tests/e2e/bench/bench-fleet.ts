@@ -258,24 +258,24 @@ async function keptRound(client: HarombeClient, concurrency: number, pids: Recor
   const raw = await rawSide(concurrency);
   let fleet: RoundSide | undefined;
   try {
-    fleet = await fleetSide(client, concurrency);
+    const ready = (fleet = await fleetSide(client, concurrency));
     const rounds = { raw: emptyRound(), fleet: emptyRound() };
-    const fleetCpu: Record<string, number> = Object.fromEntries(Object.keys(pids).map((name) => [name, 0]));
+    const fleetCpu: Record<string, number> = {};
     for (let block = 0; block < roundBlocks; block += 1) {
       // Blocks share the round's jobs out evenly, the first ones taking what does not divide.
       const jobs = Math.floor(jobsPerRound / roundBlocks) + (block < jobsPerRound % roundBlocks ? 1 : 0);
       const label = (side: RoundSide) => `${side.label}, block ${block + 1}/${roundBlocks}`;
       await quietHost(label(raw));
       addBlock(rounds.raw, await drive(jobs, concurrency, label(raw), raw.work));
-      await quietHost(label(fleet));
-      const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
-      addBlock(rounds.fleet, await drive(jobs, concurrency, label(fleet), fleet.work));
-      for (const [name, pid] of Object.entries(pids)) fleetCpu[name]! += cpuMs(pid) - (before[name] ?? 0);
+      await quietHost(label(ready));
+      addBlock(
+        rounds.fleet,
+        await addCpuSpent(pids, fleetCpu, () => drive(jobs, concurrency, label(ready), ready.work)),
+      );
     }
-    fleet.finish?.(rounds.fleet);
+    ready.finish?.(rounds.fleet);
     const jobs = rounds.fleet.latencies_ms.length;
-    const perJob = Object.fromEntries(Object.entries(fleetCpu).map(([name, ms]) => [name, ms / jobs]));
-    return { raw: summarize(rounds.raw), fleet: summarize(rounds.fleet), perJob };
+    return { raw: summarize(rounds.raw), fleet: summarize(rounds.fleet), fleetCpuPerJob: perJob(fleetCpu, jobs) };
   } finally {
     await Promise.allSettled([raw.close(), fleet?.close()]);
   }
@@ -315,15 +315,16 @@ function fleetProcesses(fleet: LocalFleet, redis: LocalRedis): Record<string, nu
   return pids;
 }
 
-/** Runs `work` and answers the CPU each of the processes spent meanwhile, per job, in ms. */
-async function cpuPerJob<T>(pids: Record<string, number>, jobs: number, work: () => Promise<T>) {
+/** Runs `work` and adds the CPU each of the processes spent meanwhile (ms) to `spent`, by name. */
+async function addCpuSpent<T>(pids: Record<string, number>, spent: Record<string, number>, work: () => Promise<T>) {
   const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
   const result = await work();
-  const perJob = Object.fromEntries(
-    Object.entries(pids).map(([name, pid]) => [name, (cpuMs(pid) - (before[name] ?? 0)) / jobs]),
-  );
-  return { result, perJob };
+  for (const [name, pid] of Object.entries(pids)) spent[name] = (spent[name] ?? 0) + cpuMs(pid) - (before[name] ?? 0);
+  return result;
 }
+
+const perJob = (spent: Record<string, number>, jobs: number): Record<string, number> =>
+  Object.fromEntries(Object.entries(spent).map(([name, ms]) => [name, ms / jobs]));
 
 async function batchMemory(
   client: HarombeClient,
@@ -723,7 +724,7 @@ async function main(): Promise<void> {
   try {
     const pids = fleetProcesses(kept.fleet, kept.redis);
     for (const concurrency of only.has('rounds') ? concurrencies : []) {
-      const { raw, fleet: fleetSide, perJob } = await keptRound(kept.client, concurrency, pids);
+      const { raw, fleet: fleetSide, fleetCpuPerJob } = await keptRound(kept.client, concurrency, pids);
       rounds.push({
         concurrency,
         raw,
@@ -733,7 +734,7 @@ async function main(): Promise<void> {
           p95: fleetSide.p95_ms / raw.p95_ms,
           throughput: fleetSide.throughput_per_s / raw.throughput_per_s,
         },
-        fleet_cpu_ms_per_job: perJob,
+        fleet_cpu_ms_per_job: fleetCpuPerJob,
       });
     }
     if (only.has('first_byte')) firstByteResult = await firstByte(kept.client, firstByteRuns);
@@ -756,7 +757,8 @@ async function main(): Promise<void> {
       if (only.has('oneshot')) {
         const raw = summarize(await rawOneShot(rawOneShotRuns, ONE_SHOT_CONCURRENCY));
         const pids = fleetProcesses(oneShotFleet.fleet, oneShotFleet.redis);
-        const { result: fleetSide, perJob } = await cpuPerJob(pids, oneShotJobs, () =>
+        const spent: Record<string, number> = {};
+        const fleetSide = await addCpuSpent(pids, spent, () =>
           fleetOneShot(oneShotFleet.client, oneShotJobs, maxSandboxes),
         );
         oneshot = {
@@ -764,7 +766,7 @@ async function main(): Promise<void> {
           raw: { runs: rawOneShotRuns, ...raw },
           fleet: fleetSide,
           throughput_ratio: fleetSide.throughput_per_s / raw.throughput_per_s,
-          fleet_cpu_ms_per_job: perJob,
+          fleet_cpu_ms_per_job: perJob(spent, oneShotJobs),
         };
       }
       if (only.has('idle')) idle = await idleCost(oneShotFleet.client, idleSandboxes, idleSeconds);
