@@ -6,6 +6,7 @@ import {
   alice,
   bullConnection,
   carol,
+  COMPLETED_RUN,
   connect,
   Harness,
   HIGH_EXECUTE,
@@ -313,15 +314,7 @@ describe('AuditTrail', () => {
       clock,
       logger: silentLogger,
       audit: trail,
-      run: async () => ({
-        success: true,
-        sandbox_id: null,
-        stdout: '1\n',
-        stderr: '',
-        exit_code: 0,
-        execution_time: 0.01,
-        error: null,
-      }),
+      run: async () => COMPLETED_RUN,
     });
     await consumer.start();
     try {

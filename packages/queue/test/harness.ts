@@ -304,6 +304,17 @@ export const bob: Principal = {
 export const carol: Principal = { tenant: TENANT, name: 'carol-key', scopes: ['approve'] };
 export const mallory: Principal = { tenant: OTHER_TENANT, name: 'mallory-key', scopes: ['submit', 'approve', 'admin'] };
 
+/** What a consumer's stand-in tool answers: a program that printed 1 and exited 0. */
+export const COMPLETED_RUN = {
+  success: true,
+  sandbox_id: null,
+  stdout: '1\n',
+  stderr: '',
+  exit_code: 0,
+  execution_time: 0.01,
+  error: null,
+};
+
 /** A HIGH job under the default rules: plain code execution. */
 export const HIGH_EXECUTE = { tool: 'code_execute', params: { language: 'python', code: 'print(1)' } } as const;
 

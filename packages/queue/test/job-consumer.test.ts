@@ -7,6 +7,7 @@ import {
   approvalIdOf,
   bullConnection,
   carol,
+  COMPLETED_RUN,
   connect,
   Harness,
   HIGH_EXECUTE,
@@ -15,16 +16,6 @@ import {
 } from './harness.js';
 
 const container = useRedisContainer();
-
-const done = {
-  success: true,
-  sandbox_id: null,
-  stdout: '1\n',
-  stderr: '',
-  exit_code: 0,
-  execution_time: 0.01,
-  error: null,
-};
 
 describe('JobConsumer', () => {
   let h: Harness;
@@ -84,7 +75,7 @@ describe('JobConsumer', () => {
 
   it('runs no more jobs at once than its concurrency, and takes the rest as slots free', async () => {
     const releases: (() => void)[] = [];
-    await start(2, () => new Promise((resolve) => releases.push(() => resolve(done))));
+    await start(2, () => new Promise((resolve) => releases.push(() => resolve(COMPLETED_RUN))));
     const jobs = [await queued(), await queued(), await queued(), await queued()];
     await expect.poll(() => releases.length).toBe(2);
     expect(consumer?.running).toBe(2);
@@ -101,7 +92,7 @@ describe('JobConsumer', () => {
 
   it('fetches each job of a trickle with two moves to active at most (one per slot, no empty fetch more)', async () => {
     const concurrency = 3;
-    await start(concurrency, async () => done);
+    await start(concurrency, async () => COMPLETED_RUN);
     // Steady: every slot of both queues waits on its own blocking connection.
     await expect.poll(waitingConnections, { timeout: 10_000 }).toBe(2 * concurrency);
     const monitor = await connect(container.url).monitor();
@@ -134,7 +125,11 @@ describe('JobConsumer', () => {
 
   it('puts a job that reaches it while it stops back on the queue, unclaimed, for another worker', async () => {
     const releases: (() => void)[] = [];
-    const stopping = await start(2, () => new Promise((resolve) => releases.push(() => resolve(done))), 'w-stopping');
+    const stopping = await start(
+      2,
+      () => new Promise((resolve) => releases.push(() => resolve(COMPLETED_RUN))),
+      'w-stopping',
+    );
     const first = await queued();
     await expect.poll(() => releases.length).toBe(1);
     // Its other slots are already waiting for a job when the stop begins.
@@ -149,7 +144,7 @@ describe('JobConsumer', () => {
         .poll(async () => (await shared.getJob(`${second}-0`))?.attemptsStarted ?? 0, { timeout: 10_000 })
         .toBeGreaterThan(0);
       expect(await status(second)).toBe('queued');
-      other = await start(1, async () => done, 'w-other');
+      other = await start(1, async () => COMPLETED_RUN, 'w-other');
       await expect.poll(() => status(second), { timeout: 10_000 }).toBe('completed');
       expect((await h.job(second)).worker_id).toBe('w-other');
       releases.shift()?.();
