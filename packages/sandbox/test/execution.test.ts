@@ -277,6 +277,43 @@ describe('file limit', () => {
   });
 });
 
+describe('file limit of a small tree (counted by the init itself, not find)', () => {
+  let tiny: SandboxManager;
+
+  beforeAll(async () => {
+    tiny = testManager({ kill_grace_period: 1, max_files: 16 });
+    await tiny.start();
+  });
+  afterAll(async () => {
+    await tiny.stop({ destroySandboxes: true });
+  });
+
+  it('counts nested directories, and never what links lead to', async () => {
+    const { sandbox_id: id } = await tiny.create({ language: 'python', owner: OWNER });
+    // Six entries, two of them links (to / and to a directory): a count that followed them would be
+    // far past 16 and end the program before it prints. Then 20 files three directories down.
+    const code = [
+      'import os, sys, time',
+      'os.makedirs("a/b/c")',
+      'open("a/b/c/f", "w").close()',
+      'os.symlink("/", "root")',
+      'os.symlink("a", "again")',
+      'time.sleep(3)',
+      'print("under the cap", flush=True)',
+      'os.makedirs("a/b/c/many")',
+      'for i in range(20):',
+      '    open("a/b/c/many/%d" % i, "w").close()',
+      'time.sleep(20)',
+    ].join('\n');
+    expect(await tiny.execute(id, OWNER, { code, timeout: 30 })).toMatchObject({
+      success: false,
+      error: 'DiskLimitExceeded',
+      exit_code: 137,
+      stdout: 'under the cap\n',
+    });
+  });
+});
+
 describe('process limit', () => {
   it('contains a fork bomb and leaves the sandbox usable', async () => {
     const id = await sandbox('shell');
