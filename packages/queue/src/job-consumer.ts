@@ -6,15 +6,24 @@ import type { Logger } from 'pino';
 import { jobEntry, type AuditEntry } from './audit-entry.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { QueuedJobData } from './job-dispatcher.js';
+import type { JobEventStream, OutputStreamName } from './job-event-stream.js';
 import type { JobEvents } from './job-events.js';
+import { JobOutputWriter } from './job-output-writer.js';
 import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
 import { endEventFor, failedResult } from './results.js';
 import type { WorkerCapacity, WorkerRegistry } from './worker-registry.js';
 
-/** Runs one job's tool and returns the tool's result. `signal` aborts when the job is cancelled. */
-export type RunJob = (job: JobRecord, signal: AbortSignal) => Promise<Record<string, unknown>>;
+/**
+ * Runs one job's tool and returns the tool's result. `signal` aborts when the job is cancelled;
+ * `output` takes what the program writes, as it writes it (to the job's event stream).
+ */
+export type RunJob = (
+  job: JobRecord,
+  signal: AbortSignal,
+  output: (stream: OutputStreamName, text: string) => void,
+) => Promise<Record<string, unknown>>;
 
 export interface JobConsumerOptions {
   workerId: string;
@@ -27,6 +36,8 @@ export interface JobConsumerOptions {
   store: JobStore;
   workers: WorkerRegistry;
   events: JobEvents;
+  /** Where a running job's output goes as it is written. */
+  eventStream: JobEventStream;
   clock: Clock;
   logger: Logger;
   run: RunJob;
@@ -172,10 +183,13 @@ export class JobConsumer {
     let finish!: () => void;
     this.inFlight.set(jobId, { controller, done: new Promise<void>((resolve) => (finish = resolve)) });
     log.info({ tool: job.tool, attempt: job.attempts }, 'job started');
+    const output = new JobOutputWriter(this.options.eventStream, jobId, worker, {
+      onError: (error) => log.warn({ err: error }, 'live output not appended'),
+    });
     try {
       let result: Record<string, unknown>;
       try {
-        result = await this.options.run(job, controller.signal);
+        result = await this.options.run(job, controller.signal, (stream, text) => output.write(stream, text));
       } catch (error) {
         log.error({ err: error }, 'job failed in the worker');
         const failed = failedResult(
@@ -183,7 +197,7 @@ export class JobConsumer {
           'InternalError',
           `the worker failed to run the job: ${(error as Error).message}`,
         );
-        await this.end(log, job, 'fail', failed, { worker_id: worker, error: 'InternalError' });
+        await this.end(log, job, 'fail', failed, { worker_id: worker, error: 'InternalError' }, output);
         return;
       }
       const event = endEventFor(result);
@@ -202,6 +216,7 @@ export class JobConsumer {
           error: result.error ?? null,
           execution_time: result.execution_time ?? null,
         },
+        output,
       );
       log.info({ outcome, success: result.success, error: result.error ?? null }, 'job finished');
     } finally {
@@ -211,9 +226,9 @@ export class JobConsumer {
   }
 
   /**
-   * Ends the job with `event`, its record written with the step. When something else ended it
-   * first (a cancel), the execution still happened: its end is recorded apart, with the status
-   * the job was left in.
+   * Ends the job with `event`, its record and its last output written with the step. When
+   * something else ended it first (a cancel), the execution still happened: its end is recorded
+   * apart, with the status the job was left in.
    */
   private async end(
     log: Logger,
@@ -221,6 +236,7 @@ export class JobConsumer {
     event: 'complete' | 'fail',
     patch: Partial<JobRecord>,
     details: Record<string, unknown>,
+    output: JobOutputWriter,
   ): Promise<string> {
     const ours = event === 'fail' ? 'failed' : 'completed';
     const outcome = await this.options.store.transition(
@@ -229,6 +245,7 @@ export class JobConsumer {
       patch,
       this.options.clock.now(),
       this.entry('execution_finished', job, { status: ours, ...details }),
+      { worker: this.options.workerId, output: await output.finish() },
     );
     // The step's record waits in the audit inbox: the housekeeper (or a reader of the trail)
     // chains it in, many at a time, off the jobs' path.

@@ -22,6 +22,11 @@ export interface OutputChunk {
   text: string;
 }
 
+/** An output chunk as a stream event's type and data (an OutputEvent), as the scripts take them. */
+export function outputEventFields(chunk: OutputChunk): [string, string] {
+  return [chunk.stream, JSON.stringify({ text: chunk.text })];
+}
+
 export interface JobEventStreamOptions {
   /** A connection for commands (not one in subscriber mode). */
   redis: Redis;
@@ -50,7 +55,7 @@ export class JobEventStream {
    */
   async appendOutput(jobId: string, workerId: string, chunks: readonly OutputChunk[]): Promise<boolean> {
     if (chunks.length === 0) return true;
-    const argv = chunks.flatMap((chunk) => [chunk.stream, JSON.stringify({ text: chunk.text })]);
+    const argv = chunks.flatMap(outputEventFields);
     const added = await APPEND_OUTPUT.run(
       this.redis,
       [this.keys, jobId],

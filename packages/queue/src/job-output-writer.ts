@@ -19,8 +19,9 @@ const MAX_EVENT_CHARS = 32_768;
 /**
  * A running job's output on its way to the job's event stream: what the program writes is
  * coalesced and appended in order, one append at a time (a slow Redis makes the chunks larger,
- * not more numerous). close() sends what is left and waits for it, so the job's end event,
- * written after, comes after all its output.
+ * not more numerous). finish() waits for the append in flight and hands over what is left, for
+ * the job's end step to append before its end event (most programs' last write comes just before
+ * they end: one append fewer per job).
  */
 export class JobOutputWriter {
   private readonly flushChars: number;
@@ -32,6 +33,8 @@ export class JobOutputWriter {
   private lastSentAt = Number.NEGATIVE_INFINITY;
   /** The job no longer runs here (cancelled, lost): nothing more is appended. */
   private refused = false;
+  /** finish() was called: what is written now is dropped. */
+  private finished = false;
 
   constructor(
     private readonly stream: JobEventStream,
@@ -44,7 +47,7 @@ export class JobOutputWriter {
   }
 
   write(stream: OutputStreamName, text: string): void {
-    if (text === '' || this.refused) return;
+    if (text === '' || this.refused || this.finished) return;
     // One chunk per stream and append: the stream written first goes first.
     const same = this.pending.find((chunk) => chunk.stream === stream);
     if (same) same.text += text;
@@ -53,18 +56,23 @@ export class JobOutputWriter {
     this.schedule();
   }
 
-  /** Sends what is left and resolves once every append has been answered. */
-  async close(): Promise<void> {
+  /**
+   * Stops appending: resolves, once the append in flight has been answered, with the output not
+   * yet sent (none once the job no longer runs here).
+   */
+  async finish(): Promise<OutputChunk[]> {
+    this.finished = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.inFlight || (this.pending.length > 0 && !this.refused)) {
-      if (this.inFlight) await this.inFlight;
-      else this.send();
-    }
+    while (this.inFlight) await this.inFlight;
+    const rest = this.refused ? [] : this.pending.flatMap((chunk) => cut(chunk));
+    this.pending = [];
+    this.pendingChars = 0;
+    return rest;
   }
 
   private schedule(): void {
-    if (this.inFlight || this.pending.length === 0 || this.refused) return;
+    if (this.inFlight || this.pending.length === 0 || this.refused || this.finished) return;
     const wait = this.lastSentAt + this.intervalMs - performance.now();
     if (wait <= 0 || this.pendingChars >= this.flushChars) {
       this.send();

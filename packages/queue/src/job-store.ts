@@ -12,6 +12,7 @@ import {
   TRANSITION_JOB,
   type JobRouting,
 } from './queue-scripts.js';
+import { outputEventFields, type OutputChunk } from './job-event-stream.js';
 import { RedisKeys } from './redis-keys.js';
 import { batchJobEndedEvent, submittedEvent, transitionEvent } from './status-events.js';
 
@@ -22,6 +23,14 @@ export interface JobStoreOptions {
   keys?: RedisKeys;
   /** How long a finished job, its result and its idempotency key are kept, in seconds. Default 86 400. */
   resultTtlSeconds?: number;
+}
+
+/** A step a worker takes on a job it runs (see JobStore.transition). */
+export interface WorkerStep {
+  /** The worker: the step applies only while the job runs on it. */
+  worker: string;
+  /** The job's last output, appended to its event stream with the step, before its status event. */
+  output?: readonly OutputChunk[];
 }
 
 export type TransitionOutcome =
@@ -179,7 +188,7 @@ export class JobStore {
    * the step's status event to the job's event stream (and, for a batch job's end, to the batch's).
    * The job's other keys are built from its fields (JobRouting): those this store saw last (made,
    * stepped or read), else read first; a step finds them changed ('moved') only if they were
-   * wrong, and then reads them.
+   * wrong, and then reads them. A worker's step (`by`) is refused unless the job runs on that worker.
    */
   async transition(
     jobId: string,
@@ -187,6 +196,7 @@ export class JobStore {
     patch: Partial<JobRecord>,
     nowMs: number,
     audit?: AuditEntry,
+    by?: WorkerStep,
   ): Promise<TransitionOutcome> {
     const { from, to, terminal } = transitionOf(event);
     const argv = [
@@ -204,13 +214,14 @@ export class JobStore {
       terminal ? batchJobEndedEvent(jobId, to, patch) : '',
       String(JOB_EVENTS_MAXLEN),
     ];
+    const step = [by?.worker ?? '', ...(by?.output ?? []).flatMap(outputEventFields)];
     let job = this.routes.get(jobId) ?? (await this.routing(jobId));
     for (let call = 1; ; call += 1) {
       const route = job;
       const [outcome, previous] = await TRANSITION_JOB.run(
         this.redis,
         [this.keys, route],
-        [...argv, ...ROUTING_FIELDS.map((field) => route[field])],
+        [...argv, ...ROUTING_FIELDS.map((field) => route[field]), ...step],
       );
       if (outcome === 'missing') {
         this.routes.delete(jobId);

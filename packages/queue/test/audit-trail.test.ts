@@ -311,6 +311,7 @@ describe('AuditTrail', () => {
       store: h.store,
       workers: h.workers,
       events: h.events,
+      eventStream: h.eventStream,
       clock,
       logger: silentLogger,
       audit: trail,

@@ -20,6 +20,7 @@ import {
   Housekeeper,
   JobDispatcher,
   JobEvents,
+  JobEventStream,
   JobService,
   JobStore,
   newId,
@@ -90,6 +91,7 @@ export class Harness {
   readonly workers: WorkerRegistry;
   readonly sandboxes: SandboxDirectory;
   readonly events: JobEvents;
+  readonly eventStream: JobEventStream;
   readonly dispatcher: JobDispatcher;
   readonly service: JobService;
   readonly housekeeper: Housekeeper;
@@ -108,6 +110,7 @@ export class Harness {
     this.sandboxes = new SandboxDirectory(this.redis, this.keys);
     // Subscribes only when something waits.
     this.events = new JobEvents(connect(url, { lazyConnect: true }), this.keys);
+    this.eventStream = new JobEventStream({ redis: this.redis, keys: this.keys });
     this.dispatcher = new JobDispatcher({
       connection: bullConnection(url),
       keys: this.keys,

@@ -42,6 +42,7 @@ describe('JobConsumer', () => {
       store: h.store,
       workers: h.workers,
       events: h.events,
+      eventStream: h.eventStream,
       clock: h.clock,
       logger: silentLogger,
       concurrency,
@@ -118,6 +119,41 @@ describe('JobConsumer', () => {
         // A worker of concurrency N fetches again as soon as it has a job: three per job.
         expect(movesToActive.filter((at) => at >= from && at <= to).length, `job ${i}`).toBeLessThanOrEqual(2);
       }
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it("streams a job's output as it is written, its last piece appended by the job's end step", async () => {
+    const eventTypes = async (jobId: string): Promise<string[]> =>
+      (await h.eventStream.readJob(jobId, undefined, 100)).map((event) => event.type);
+    let jobId = '';
+    await start(1, async (job, _signal, output) => {
+      output('stdout', 'first\n');
+      // Live: it is there while the job still runs.
+      await expect.poll(() => eventTypes(job.job_id)).toContain('stdout');
+      output('stdout', 'last');
+      output('stderr', 'warning');
+      return COMPLETED_RUN;
+    });
+    const monitor = await connect(container.url).monitor();
+    let appends = 0;
+    // The append-output script: two keys, the job's first.
+    monitor.on('monitor', (_time: string, [name = '', , keys, first = '']: string[]) => {
+      if (/^eval(sha)?$/i.test(name) && keys === '2' && first === h.keys.job(jobId)) appends += 1;
+    });
+    try {
+      jobId = await queued();
+      await h.events.waitForEnd(jobId, 30_000, async () => (await status(jobId)) === 'completed');
+      const events = await h.eventStream.readJob(jobId, undefined, 100);
+      expect(events.filter((event) => event.type !== 'status').map((event) => [event.type, event.data])).toEqual([
+        ['stdout', JSON.stringify({ text: 'first\n' })],
+        ['stdout', JSON.stringify({ text: 'last' })],
+        ['stderr', JSON.stringify({ text: 'warning' })],
+      ]);
+      expect(events.at(-1)).toMatchObject({ type: 'status', ended: true });
+      await spare.ping();
+      expect(appends).toBe(1);
     } finally {
       monitor.disconnect();
     }

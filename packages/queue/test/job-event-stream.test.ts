@@ -123,6 +123,38 @@ describe('job event streams', () => {
     expect(events.at(-1)).toMatchObject({ ended: true });
   });
 
+  it("appends a worker's last output with its end step, before the end event, and only that worker's", async () => {
+    const record = jobRecord(clock, { status: 'queued' });
+    await h.store.create(record);
+    await h.store.transition(record.job_id, 'start', { worker_id: 'w1' }, clock.now());
+    const last = { worker: 'w2', output: [{ stream: 'stdout' as const, text: 'last\n' }] };
+    // A worker the job does not run on (it lost the job, which went on elsewhere) cannot end it.
+    const refused = await h.store.transition(record.job_id, 'complete', {}, clock.now(), undefined, last);
+    expect(refused).toEqual({ outcome: 'refused', previous: 'running' });
+    expect((await streams.readJob(record.job_id, undefined, 100)).map((event) => event.type)).toEqual([
+      'status',
+      'status',
+    ]);
+    const ended = await h.store.transition(record.job_id, 'complete', {}, clock.now(), undefined, {
+      ...last,
+      worker: 'w1',
+      output: [...last.output, { stream: 'stderr', text: 'done' }],
+    });
+    expect(ended.outcome).toBe('ok');
+    const events = await streams.readJob(record.job_id, undefined, 100);
+    expect(events.map((event) => [event.type, event.ended])).toEqual([
+      ['status', false],
+      ['status', false],
+      ['stdout', false],
+      ['stderr', false],
+      ['status', true],
+    ]);
+    expect(events.slice(2, 4).map((event) => OutputEvent.parse(JSON.parse(event.data)).text)).toEqual([
+      'last\n',
+      'done',
+    ]);
+  });
+
   it("holds each end of a batch's jobs with the batch's counts right after it", async () => {
     const batch = await h.service.submitBatch(alice, { jobs: [HIGH_EXECUTE, HIGH_EXECUTE, HIGH_EXECUTE] });
     const [first, second] = await h.store.getMany(batch.job_ids.slice(0, 2));
@@ -170,7 +202,7 @@ describe('JobOutputWriter', () => {
   const output = async (): Promise<StoredEvent[]> =>
     (await streams.readJob(jobId, undefined, 100_000)).filter((event) => event.type !== 'status');
 
-  it('sends the first write at once, coalesces a burst into a few appends, in order, and close() sends the rest', async () => {
+  it('sends the first write at once, coalesces a burst into a few appends, in order, and finish() hands over the rest', async () => {
     const writer = new JobOutputWriter(streams, jobId, 'w1');
     writer.write('stdout', 'first\n');
     await expect.poll(async () => (await output()).length).toBe(1);
@@ -180,7 +212,12 @@ describe('JobOutputWriter', () => {
       writer.write('stderr', `-${i}\n`);
       expected += `${i}\n`;
     }
-    await writer.close();
+    // The burst came while the first append was in flight: it is all left for the job's end step.
+    const rest = await writer.finish();
+    expect(new Set(rest.map((chunk) => chunk.stream))).toEqual(new Set(['stdout', 'stderr']));
+    writer.write('stdout', 'after the end\n');
+    expect(await writer.finish()).toEqual([]);
+    expect(await streams.appendOutput(jobId, 'w1', rest)).toBe(true);
     const events = await output();
     expect(events.length).toBeLessThan(20);
     expect(textOf(events, 'stdout')).toBe(expected);
@@ -191,7 +228,8 @@ describe('JobOutputWriter', () => {
     const writer = new JobOutputWriter(streams, jobId, 'w1');
     const text = `a${'😀'.repeat(50_000)}`;
     writer.write('stdout', text);
-    await writer.close();
+    writer.write('stdout', text);
+    await streams.appendOutput(jobId, 'w1', await writer.finish());
     const events = await output();
     expect(events.length).toBeGreaterThan(3);
     for (const event of events) {
@@ -200,16 +238,15 @@ describe('JobOutputWriter', () => {
       // A lone surrogate would not survive UTF-8.
       expect(Buffer.from(chunk).toString()).toBe(chunk);
     }
-    expect(textOf(events, 'stdout')).toBe(text);
+    expect(textOf(events, 'stdout')).toBe(text + text);
   });
 
   it('drops output once the job no longer runs here', async () => {
     const writer = new JobOutputWriter(streams, jobId, 'w1');
     await h.store.transition(jobId, 'cancel', {}, h.clock.now());
     writer.write('stdout', 'late\n');
-    await writer.close();
     writer.write('stdout', 'later\n');
-    await writer.close();
+    expect(await writer.finish()).toEqual([]);
     expect(await output()).toEqual([]);
   });
 });

@@ -101,8 +101,11 @@ class Instance {
     return job.job_id;
   }
 
-  async complete(jobId: string, stdout: string): Promise<void> {
-    await this.pipeline.store.transition(jobId, 'complete', { result: result(stdout), error: null }, Date.now());
+  /** Completes a job as its worker (w1) would, with the output its writer had left. */
+  async complete(jobId: string, stdout: string, output?: JobOutputWriter): Promise<void> {
+    const patch = { result: result(stdout), error: null };
+    const by = output ? { worker: 'w1', output: await output.finish() } : undefined;
+    await this.pipeline.store.transition(jobId, 'complete', patch, Date.now(), undefined, by);
   }
 
   async closedStreams(reason: string): Promise<number> {
@@ -213,8 +216,7 @@ describe('GET /v1/jobs/{job_id}/events', () => {
       await expect.poll(() => stdoutOf(messages)).toBe('first line\n');
       output.write('stdout', 'second line\n');
       output.write('stderr', 'a warning\n');
-      await output.close();
-      await api.complete(job.job_id, 'first line\nsecond line\n');
+      await api.complete(job.job_id, 'first line\nsecond line\n', output);
       await expect.poll(() => errors, { timeout: 10_000 }).toContain(204);
       expect(source.readyState).toBe(source.CLOSED);
 
@@ -259,8 +261,7 @@ describe('GET /v1/jobs/{job_id}/events', () => {
       await expect.poll(() => stdoutOf(messages).length).toBeGreaterThan(0);
       a.app.server.closeAllConnections();
       await write(300, 600);
-      await output.close();
-      await b.complete(jobId, expected);
+      await b.complete(jobId, expected, output);
       await done;
       expect(stdoutOf(messages), reader).toBe(expected);
       expect(

@@ -6,16 +6,15 @@ import {
   JobConsumer,
   JobEvents,
   JobEventStream,
-  JobOutputWriter,
   JobStore,
   KeptSandboxAdmission,
   RedisKeys,
   SandboxDirectory,
   SHARED_QUEUE,
   WorkerRegistry,
-  type JobRecord,
+  type RunJob,
 } from '@harombe/queue';
-import { CodeExecutionTools, LABELS, SandboxManager, type ToolCall } from '@harombe/sandbox';
+import { CodeExecutionTools, LABELS, SandboxManager } from '@harombe/sandbox';
 import { createRegistry, fleetId, RedisConnections, startOpsServer } from '@harombe/service-kit';
 import { Queue } from 'bullmq';
 import type Docker from 'dockerode';
@@ -123,26 +122,17 @@ export class WorkerService {
       clock: this.clock,
     });
     const tools = new CodeExecutionTools(this.sandboxes, (tenant) => admission.reserve(tenant));
-    const eventStream = new JobEventStream({ redis: this.redis.commands, keys });
     // Each tool as the catalogue describes it: aborted when its job is cancelled, or run to its end;
     // its output to the job's event stream as it is written (all of it before the job ends), or not.
-    const runTool = async (job: JobRecord, signal: AbortSignal): Promise<Record<string, unknown>> => {
+    const runTool: RunJob = (job, signal, output) => {
       const tool = toolDescriptor(job.tool);
-      const call: ToolCall = {
+      return tools.run(job.tool, {
         params: job.params,
         owner: job.tenant,
         jobId: job.job_id,
         ...(tool.abortOnCancel ? { signal } : {}),
-      };
-      if (!tool.streamsOutput) return tools.run(job.tool, call);
-      const output = new JobOutputWriter(eventStream, job.job_id, this.workerId, {
-        onError: (error) => log.warn({ err: error, job_id: job.job_id }, 'live output not appended'),
+        ...(tool.streamsOutput ? { onOutput: output } : {}),
       });
-      try {
-        return await tools.run(job.tool, { ...call, onOutput: (stream, text) => output.write(stream, text) });
-      } finally {
-        await output.close();
-      }
     };
     this.sharedQueue = new Queue(SHARED_QUEUE, { connection: this.redis.bullConnection(), prefix: keys.bullPrefix() });
     this.consumer = new JobConsumer({
@@ -152,6 +142,7 @@ export class WorkerService {
       store,
       workers: this.workers,
       events: new JobEvents(this.redis.subscriber, keys),
+      eventStream: new JobEventStream({ redis: this.redis.commands, keys }),
       clock: this.clock,
       logger: log,
       concurrency: config.worker.concurrency,
@@ -159,7 +150,7 @@ export class WorkerService {
       sandboxCount: () => directory.countByWorker(this.workerId),
       capacity: () => this.sandboxes.capacity(),
       audit,
-      run: (job: JobRecord, signal: AbortSignal) => metrics.measure(job, signal, () => runTool(job, signal)),
+      run: (job, signal, output) => metrics.measure(job, signal, () => runTool(job, signal, output)),
     });
   }
 
