@@ -24,8 +24,10 @@ export interface JobEndListener {
 
 /**
  * Job status changes as they happen, over one Redis subscriber connection per process:
- * long-polls wait on it, workers hear cancellations on it. Pub/sub may drop a message while
- * reconnecting, so waiters always re-read the store; this only wakes them early.
+ * long-polls wait on it, workers hear cancellations on it. Only the changes someone listens for
+ * are told: every job's end, and each step of a job with an approval or one that recorded a
+ * webhook event (see JobEventFlags). Pub/sub may drop a message while reconnecting, so waiters
+ * always re-read the store; this only wakes them early.
  */
 export class JobEvents {
   private readonly listeners = new Set<JobEventListener>();

@@ -140,7 +140,7 @@ describe('webhook events, recorded by the job store’s steps', () => {
     }
   });
 
-  it('says on the status channel whether the job has an approval and whether the step recorded an event', async () => {
+  it('says on the status channel whether the job has an approval and whether the step recorded an event, and tells no step that concerns nobody', async () => {
     const h = new Harness(container.url, { policy });
     const heard: [string, JobStatus, JobEventFlags][] = [];
     try {
@@ -155,11 +155,11 @@ describe('webhook events, recorded by the job store’s steps', () => {
       const none = { approval: false, webhook: false };
       // A message without flags (from an older version) may concern anyone.
       await h.redis.publish(h.keys.jobEvents(), 'job-older running');
-      await expect.poll(() => heard.length).toBe(5);
+      await expect.poll(() => heard.length).toBe(4);
+      // The LOW job's queued concerns no listener (no approval, no webhook event, not an end): untold.
       expect(heard).toEqual([
         [waiting.job_id, 'awaiting_approval', { approval: true, webhook: true }],
         [waiting.job_id, 'denied', { approval: true, webhook: true }],
-        [low.job_id, 'queued', none],
         [low.job_id, 'cancelled', none],
         ['job-older', 'running', { approval: true, webhook: true }],
       ]);

@@ -15,7 +15,8 @@ ARGV: 1 fields (JSON object of strings), 2 now ms, 3 the status channel, 4 use t
 A job's webhook event (job.awaiting_approval) is recorded only when someone may want it: the job
 does not say `webhooks: 'false'` (it says 'true' for a callback_url or subscriptions in the
 configuration) or the tenant has subscriptions stored. The status channel's message says so (flag `w`), and whether the job has an
-approval (flag `a`), so that listeners read only the jobs that concern them.
+approval (flag `a`), so that listeners read only the jobs that concern them; a job with neither is
+not announced there (see transition-job).
 A job whose fields say `quota: '1'` is counted in its tenant's and key's quota hashes: as waiting
 while queued or awaiting approval, and by the bytes of its fields (`stored_bytes`).
 Returns {outcome, job id}: created | exists (the key's job, same payload) | conflict (the key's
@@ -68,5 +69,5 @@ end
 for i = 8, #ARGV do redis.call('RPUSH', KEYS[13], '|' .. ARGV[i]) end
 redis.call('XADD', KEYS[14], 'MAXLEN', '~', ARGV[7], '*', 'type', 'status', 'data', ARGV[6])
 redis.call('PUBLISH', KEYS[14], '')
-redis.call('PUBLISH', ARGV[3], id .. ' ' .. f.status .. ' ' .. flags)
+if flags ~= '' then redis.call('PUBLISH', ARGV[3], id .. ' ' .. f.status .. ' ' .. flags) end
 return {'created', id}

@@ -24,7 +24,9 @@ A terminal step records the job.finished webhook event only when someone may wan
 does not say `webhooks: 'false'` (it says 'true' for a callback_url, its batch's, or subscriptions
 in the configuration; a job stored before the field existed says nothing) or the tenant has
 subscriptions stored. The status channel's message is `<id> <status> <flags>`: `a` when
-the job has an approval, `w` when the step recorded a webhook event.
+the job has an approval, `w` when the step recorded a webhook event. It goes out only when someone
+listens for it: at a job's end, and at each step of a job with a flag. The other steps (a job
+without an approval starting) concern nobody, and each message wakes every process of the fleet.
 
 Returns {outcome, previous status}: ok | missing | refused (status not in from) | late (deadline
 passed) | moved (the job's fields are not those the keys were built from: read them again).
@@ -128,5 +130,5 @@ if batched then
   end
   redis.call('PUBLISH', KEYS[11], '')
 end
-redis.call('PUBLISH', ARGV[9], id .. ' ' .. to .. ' ' .. flags)
+if terminal or flags ~= '' then redis.call('PUBLISH', ARGV[9], id .. ' ' .. to .. ' ' .. flags) end
 return {'ok', status}
