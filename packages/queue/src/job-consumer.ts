@@ -67,8 +67,11 @@ export class JobConsumer {
   private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** Every line names the worker. */
+  private readonly log: Logger;
 
   constructor(private readonly options: JobConsumerOptions) {
+    this.log = options.logger.child({ worker_id: options.workerId });
     this.concurrency = options.concurrency ?? 2;
     this.heartbeatMs = options.heartbeatMs ?? 2_000;
   }
@@ -84,8 +87,7 @@ export class JobConsumer {
     });
     await this.heartbeat();
     this.heartbeatTimer = setInterval(
-      () =>
-        void this.heartbeat().catch((error: unknown) => this.options.logger.error({ err: error }, 'heartbeat failed')),
+      () => void this.heartbeat().catch((error: unknown) => this.log.error({ err: error }, 'heartbeat failed')),
       this.heartbeatMs,
     );
     // One BullMQ worker per slot, each taking one job at a time. A worker of concurrency N fetches
@@ -102,12 +104,12 @@ export class JobConsumer {
           prefix: this.options.keys.bullPrefix(),
           concurrency: 1,
         });
-        worker.on('error', (error) => this.options.logger.error({ err: error, queue }, 'queue worker error'));
+        worker.on('error', (error) => this.log.error({ err: error, queue }, 'queue worker error'));
         this.bullWorkers.push(worker);
       }
     }
     await Promise.all(this.bullWorkers.map((worker) => worker.waitUntilReady()));
-    this.options.logger.info({ worker_id: this.options.workerId, concurrency: this.concurrency }, 'worker taking jobs');
+    this.log.info({ concurrency: this.concurrency }, 'worker taking jobs');
   }
 
   /**
@@ -139,12 +141,12 @@ export class JobConsumer {
     await Promise.all(this.bullWorkers.map((worker) => worker.close()));
     await this.bullConnection?.quit().catch(() => this.bullConnection?.disconnect());
     await this.options.workers.leave(this.options.workerId);
-    this.options.logger.info({ worker_id: this.options.workerId }, 'worker stopped');
+    this.log.info('worker stopped');
   }
 
   private async process(bullJob: Job<QueuedJobData>, token: string | undefined): Promise<void> {
     const jobId = bullJob.data.job_id;
-    let log = this.options.logger.child({ job_id: jobId, worker_id: this.options.workerId });
+    let log = this.log.child({ job_id: jobId });
     // A slot already waiting for a job when the stop began still receives one (pausing does not
     // interrupt its wait): the job goes back to its queue, unclaimed, for another worker.
     if (this.stopping) {
@@ -218,7 +220,13 @@ export class JobConsumer {
         },
         output,
       );
-      log.info({ outcome, success: result.success, error: result.error ?? null }, 'job finished');
+      // What the tool said of its run, when it ran a program: one line tells the whole end.
+      const ran = Object.fromEntries(
+        (['sandbox_id', 'exit_code', 'execution_time'] as const).flatMap((key) =>
+          result[key] === undefined ? [] : [[key, result[key]]],
+        ),
+      );
+      log.info({ outcome, success: result.success, error: result.error ?? null, ...ran }, 'job finished');
     } finally {
       this.inFlight.delete(jobId);
       finish();

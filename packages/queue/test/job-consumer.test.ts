@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
+import { pino } from 'pino';
 import { JobConsumer, SHARED_QUEUE, type RunJob } from '../src/index.js';
 import {
   alice,
@@ -34,7 +35,12 @@ describe('JobConsumer', () => {
     await h.close();
   });
 
-  const start = async (concurrency: number, run: RunJob, workerId = 'w-consumer'): Promise<JobConsumer> => {
+  const start = async (
+    concurrency: number,
+    run: RunJob,
+    workerId = 'w-consumer',
+    logger = silentLogger,
+  ): Promise<JobConsumer> => {
     const started = new JobConsumer({
       workerId,
       connection: bullConnection(container.url),
@@ -44,7 +50,7 @@ describe('JobConsumer', () => {
       events: h.events,
       eventStream: h.eventStream,
       clock: h.clock,
-      logger: silentLogger,
+      logger,
       concurrency,
       run,
     });
@@ -157,6 +163,27 @@ describe('JobConsumer', () => {
     } finally {
       monitor.disconnect();
     }
+  });
+
+  it("logs each job's start and end, the end with its outcome and the run's figures, every line naming the job and worker", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    await start(1, async () => ({ ...COMPLETED_RUN, sandbox_id: 'sandbox-1' }), 'w-logs', logger);
+    const jobId = await queued();
+    await expect
+      .poll(() => lines.filter((line) => line.job_id === jobId).map((line) => line.msg))
+      .toEqual(['job started', 'job finished']);
+    expect(lines.find((line) => line.msg === 'job finished')).toMatchObject({
+      job_id: jobId,
+      worker_id: 'w-logs',
+      tenant: 'acme',
+      outcome: 'ok',
+      success: true,
+      sandbox_id: 'sandbox-1',
+      exit_code: 0,
+      execution_time: 0.01,
+    });
+    expect(lines.find((line) => line.msg === 'worker taking jobs')).toMatchObject({ worker_id: 'w-logs' });
   });
 
   it('puts a job that reaches it while it stops back on the queue, unclaimed, for another worker', async () => {

@@ -613,7 +613,8 @@ export class SandboxManager {
       if (verdict === 'memory') return result('MemoryLimitExceeded', 137);
       if (verdict === 'files') return result('DiskLimitExceeded', 137);
     }
-    this.logger.info(
+    // Debug: a job's worker logs its end with the same figures, one line a job.
+    this.logger.debug(
       {
         sandbox_id: record.sandbox_id,
         ...(request.job_id ? { job_id: request.job_id } : {}),

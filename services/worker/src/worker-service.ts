@@ -144,7 +144,8 @@ export class WorkerService {
       events: new JobEvents(this.redis.subscriber, keys),
       eventStream: new JobEventStream({ redis: this.redis.commands, keys }),
       clock: this.clock,
-      logger: log,
+      // It names the worker on each line itself.
+      logger,
       concurrency: config.worker.concurrency,
       heartbeatMs: config.worker.heartbeat_seconds * 1000,
       sandboxCount: () => directory.countByWorker(this.workerId),
