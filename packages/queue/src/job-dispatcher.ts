@@ -12,6 +12,15 @@ import type { WorkerRegistry } from './worker-registry.js';
 
 /** Jobs added to BullMQ in one round trip when a batch is dispatched. */
 const BULK = 500;
+/**
+ * A worker seen alive less than this long ago (ms) is taken as alive still: one is found lost
+ * only after seconds without a heartbeat, and a job routed to a worker lost meanwhile is
+ * dispatched again, and failed, by the housekeeper (see Housekeeper.redispatchStale), as one
+ * routed just before its worker died already is.
+ */
+const SEEN_ALIVE_MS = 1_000;
+/** Workers whose last sighting is kept at most, beyond those seen within SEEN_ALIVE_MS. */
+const MAX_SEEN_ALIVE = 1_000;
 
 /** What a BullMQ job carries: only the id. The job store holds everything else. */
 export interface QueuedJobData {
@@ -39,6 +48,8 @@ export interface JobDispatcherOptions {
  */
 export class JobDispatcher {
   private readonly queues = new Map<string, Queue<QueuedJobData>>();
+  /** When each worker was last seen alive (clock ms): jobs naming its sandboxes need not ask again at once. */
+  private readonly seenAlive = new Map<string, number>();
 
   constructor(private readonly options: JobDispatcherOptions) {}
 
@@ -89,6 +100,21 @@ export class JobDispatcher {
     return state !== 'unknown' && state !== 'completed' && state !== 'failed';
   }
 
+  /** Whether a worker is alive: seen so within SEEN_ALIVE_MS, else asked (always, for a dry run). */
+  private async isAlive(workerId: string, now: number, fresh: boolean): Promise<boolean> {
+    const seen = this.seenAlive.get(workerId);
+    if (!fresh && seen !== undefined && now - seen >= 0 && now - seen < SEEN_ALIVE_MS) return true;
+    const alive = await this.options.workers.isAlive(workerId, now);
+    this.seenAlive.delete(workerId);
+    if (alive) this.seenAlive.set(workerId, now);
+    // Workers come and go (each restart is a new id): only the recently seen are worth keeping.
+    for (const [id, at] of this.seenAlive) {
+      if (this.seenAlive.size <= MAX_SEEN_ALIVE) break;
+      if (now - at >= SEEN_ALIVE_MS) this.seenAlive.delete(id);
+    }
+    return alive;
+  }
+
   queue(name: string): Queue<QueuedJobData> {
     let queue = this.queues.get(name);
     if (!queue) {
@@ -137,7 +163,7 @@ export class JobDispatcher {
         failure = ['SandboxLost', `sandbox ${job.sandbox_id} is gone: ${lost.reason}`];
       else if (!entry || entry.tenant !== job.tenant)
         failure = ['SandboxNotFound', `sandbox ${job.sandbox_id} not found`];
-      else if (!(await this.options.workers.isAlive(entry.worker_id, now))) {
+      else if (!(await this.isAlive(entry.worker_id, now, dryRun))) {
         failure = ['SandboxLost', `sandbox ${job.sandbox_id} was lost with its worker ${entry.worker_id}`];
       }
       if (!failure) return workerQueueName((entry as { worker_id: string }).worker_id);

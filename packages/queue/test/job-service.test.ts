@@ -385,6 +385,24 @@ describe('JobService', () => {
       expect(await h.queuedBullIds(workerQueueName('w1'))).toHaveLength(4);
     });
 
+    it("asks whether a sandbox's worker is alive once a second at most; one silent since is still found lost", async () => {
+      await h.heartbeat('w1');
+      const sandboxId = await h.putSandbox('w1');
+      const submit = () => h.service.submit(alice, { tool: 'code_destroy_sandbox', params: { sandbox_id: sandboxId } });
+      const asks = (commands: string[][]) =>
+        commands.filter(([name, key]) => name === 'zscore' && key === h.keys.workers());
+      expect(asks((await h.commandsDuring(submit)).commands)).toHaveLength(1);
+      clock.advance(500);
+      const soon = await h.commandsDuring(submit);
+      expect(soon.value.status).toBe('queued');
+      expect(asks(soon.commands)).toHaveLength(0);
+      // Silent past the lost timeout: asked again, and found lost.
+      clock.advance(LOST_AFTER_MS + 1);
+      const late = await h.commandsDuring(submit);
+      expect(asks(late.commands)).toHaveLength(1);
+      expect(late.value).toMatchObject({ status: 'failed', error: { code: 'SandboxLost' } });
+    });
+
     it('fails a job whose sandbox is still listed but whose worker stopped beating (SandboxLost)', async () => {
       await h.heartbeat('w1');
       const sandboxId = await h.putSandbox('w1');
