@@ -3,9 +3,9 @@ import type { Clock, ErrorCode } from '@harombe/core';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { jobEntry, type AuditEntry } from './audit-entry.js';
+import { jobEntry, type AuditedJob, type AuditEntry } from './audit-entry.js';
 import type { AuditTrail } from './audit-trail.js';
-import type { QueuedJobData } from './job-dispatcher.js';
+import type { ClaimData, QueuedJobData } from './job-dispatcher.js';
 import type { JobEventStream, OutputStreamName } from './job-event-stream.js';
 import type { JobEvents } from './job-events.js';
 import { JobOutputWriter } from './job-output-writer.js';
@@ -154,31 +154,12 @@ export class JobConsumer {
       log.info('job put back on its queue: the worker is stopping');
       throw new DelayedError();
     }
-    const queued = await this.options.store.get(jobId);
-    if (!queued) {
-      log.info('job not claimed: it is gone');
-      return;
-    }
     const worker = this.options.workerId;
-    const now = this.options.clock.now();
-    const claimed = await this.options.store.transition(
-      jobId,
-      'start',
-      { worker_id: worker, started_at: now },
-      now,
-      this.entry('execution_started', queued, { worker_id: worker, attempt: queued.attempts + 1 }),
-    );
-    if (claimed.outcome !== 'ok') {
-      log.info({ outcome: claimed.outcome }, 'job not claimed: already taken, cancelled or ended');
+    const job = await this.claim(jobId, bullJob.data.claim);
+    if (typeof job === 'string') {
+      log.info({ outcome: job }, 'job not claimed: gone, already taken, cancelled or ended');
       return;
     }
-    const job: JobRecord = {
-      ...queued,
-      status: 'running',
-      worker_id: worker,
-      started_at: now,
-      attempts: queued.attempts + 1,
-    };
     // Every line about the job carries whose it is and its batch.
     log = log.child({ tenant: job.tenant, batch_id: job.batch_id });
     const controller = new AbortController();
@@ -234,6 +215,39 @@ export class JobConsumer {
   }
 
   /**
+   * Starts the job on this worker (a job already claimed, cancelled or ended is not: the outcome
+   * says why) and answers it as started. With what the dispatcher put on the queue (`claim`), one
+   * step does both; without it, the job is read first.
+   */
+  private async claim(jobId: string, claim: ClaimData | undefined): Promise<JobRecord | string> {
+    const worker = this.options.workerId;
+    const now = this.options.clock.now();
+    const start = { worker_id: worker, started_at: now };
+    if (claim) {
+      const { routing, attempts, ...audited } = claim;
+      const entry = this.entry(
+        'execution_started',
+        { job_id: jobId, tenant: routing.tenant, ...audited },
+        {
+          worker_id: worker,
+          attempt: attempts + 1,
+        },
+      );
+      const claimed = await this.options.store.transition(jobId, 'start', start, now, entry, {
+        routing: { job_id: jobId, ...routing },
+        read: true,
+      });
+      return claimed.outcome === 'ok' && claimed.job ? claimed.job : claimed.outcome;
+    }
+    const queued = await this.options.store.get(jobId);
+    if (!queued) return 'missing';
+    const entry = this.entry('execution_started', queued, { worker_id: worker, attempt: queued.attempts + 1 });
+    const claimed = await this.options.store.transition(jobId, 'start', start, now, entry);
+    if (claimed.outcome !== 'ok') return claimed.outcome;
+    return { ...queued, status: 'running', ...start, attempts: queued.attempts + 1 };
+  }
+
+  /**
    * Ends the job with `event`, its record and its last output written with the step. When
    * something else ended it first (a cancel), the execution still happened: its end is recorded
    * apart, with the status the job was left in.
@@ -271,7 +285,7 @@ export class JobConsumer {
   /** An execution step's record, when there is an audit trail to write it to. */
   private entry(
     type: 'execution_started' | 'execution_finished',
-    job: JobRecord,
+    job: AuditedJob,
     details: Record<string, unknown>,
   ): AuditEntry | undefined {
     return this.options.audit

@@ -1,9 +1,10 @@
-import { createsKeptSandbox, type Clock, type ErrorCode } from '@harombe/core';
+import { createsKeptSandbox, type Clock, type ErrorCode, type ToolName } from '@harombe/core';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { JobObserver } from './job-observer.js';
 import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
+import type { JobRouting } from './queue-scripts.js';
 import type { KeptSandboxAdmission } from './kept-sandbox-admission.js';
 import { failedResult } from './results.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
@@ -22,9 +23,23 @@ const SEEN_ALIVE_MS = 1_000;
 /** Workers whose last sighting is kept at most, beyond those seen within SEEN_ALIVE_MS. */
 const MAX_SEEN_ALIVE = 1_000;
 
-/** What a BullMQ job carries: only the id. The job store holds everything else. */
+/** What a BullMQ job carries: the id, and what a worker's claim needs. The job store holds everything else. */
 export interface QueuedJobData {
   job_id: string;
+  /**
+   * Known when the job was dispatched: the worker claims the job and reads it in one step. A job
+   * put on its queue without it (by an older version) is read before it is claimed.
+   */
+  claim?: ClaimData;
+}
+
+/** What a job's start needs before the job is read: the fields its keys and its audit record are built from. */
+export interface ClaimData {
+  routing: Omit<JobRouting, 'job_id'>;
+  tool: ToolName;
+  payload_sha256: string;
+  /** The job's attempts so far: this start is attempt `attempts + 1`. */
+  attempts: number;
 }
 
 export interface JobDispatcherOptions {
@@ -61,7 +76,17 @@ export class JobDispatcher {
   async dispatch(job: JobRecord, known?: ReadonlyMap<string, SandboxEntry>): Promise<void> {
     const queueName = await this.route(job, { known });
     if (!queueName) return;
-    await this.queue(queueName).add('job', { job_id: job.job_id }, this.jobOptions(job));
+    await this.queue(queueName).add('job', this.queuedData(job), this.jobOptions(job));
+  }
+
+  private queuedData(job: JobRecord): QueuedJobData {
+    const known = this.options.store.knownRouting(job.job_id);
+    if (!known) return { job_id: job.job_id };
+    const { job_id, ...routing } = known;
+    return {
+      job_id,
+      claim: { routing, tool: job.tool, payload_sha256: job.payload_sha256, attempts: job.attempts },
+    };
   }
 
   /** Idempotent: the BullMQ job id is the job id and attempt. */
@@ -82,7 +107,7 @@ export class JobDispatcher {
         await this.queue(queueName).addBulk(
           queued
             .slice(i, i + BULK)
-            .map((job) => ({ name: 'job', data: { job_id: job.job_id }, opts: this.jobOptions(job) })),
+            .map((job) => ({ name: 'job', data: this.queuedData(job), opts: this.jobOptions(job) })),
         );
       }
     }

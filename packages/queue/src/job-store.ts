@@ -25,16 +25,20 @@ export interface JobStoreOptions {
   resultTtlSeconds?: number;
 }
 
-/** A step a worker takes on a job it runs (see JobStore.transition). */
-export interface WorkerStep {
-  /** The worker: the step applies only while the job runs on it. */
-  worker: string;
+/** What a step may carry besides its change (see JobStore.transition). */
+export interface StepOptions {
+  /** The step applies only while the job runs on this worker (a worker's own steps). */
+  worker?: string;
   /** The job's last output, appended to its event stream with the step, before its status event. */
   output?: readonly OutputChunk[];
+  /** The job's fields its keys are built from, as the caller knows them (a worker, from the queue): no read first. */
+  routing?: JobRouting;
+  /** Answer the job as the step left it (`job` of the outcome), in the same round trip. */
+  read?: boolean;
 }
 
 export type TransitionOutcome =
-  | { outcome: 'ok'; previous: JobStatus }
+  | { outcome: 'ok'; previous: JobStatus; job?: JobRecord }
   | { outcome: 'missing' }
   | { outcome: 'refused' | 'late'; previous: JobStatus };
 
@@ -188,7 +192,7 @@ export class JobStore {
    * the step's status event to the job's event stream (and, for a batch job's end, to the batch's).
    * The job's other keys are built from its fields (JobRouting): those this store saw last (made,
    * stepped or read), else read first; a step finds them changed ('moved') only if they were
-   * wrong, and then reads them. A worker's step (`by`) is refused unless the job runs on that worker.
+   * wrong, and then reads them. See StepOptions for what else a step may do.
    */
   async transition(
     jobId: string,
@@ -196,7 +200,7 @@ export class JobStore {
     patch: Partial<JobRecord>,
     nowMs: number,
     audit?: AuditEntry,
-    by?: WorkerStep,
+    step: StepOptions = {},
   ): Promise<TransitionOutcome> {
     const { from, to, terminal } = transitionOf(event);
     const argv = [
@@ -214,14 +218,14 @@ export class JobStore {
       terminal ? batchJobEndedEvent(jobId, to, patch) : '',
       String(JOB_EVENTS_MAXLEN),
     ];
-    const step = [by?.worker ?? '', ...(by?.output ?? []).flatMap(outputEventFields)];
-    let job = this.routes.get(jobId) ?? (await this.routing(jobId));
+    const extra = [step.worker ?? '', step.read ? '1' : '0', ...(step.output ?? []).flatMap(outputEventFields)];
+    let job = step.routing ?? this.routes.get(jobId) ?? (await this.routing(jobId));
     for (let call = 1; ; call += 1) {
       const route = job;
-      const [outcome, previous] = await TRANSITION_JOB.run(
+      const [outcome, previous, fields] = await TRANSITION_JOB.run(
         this.redis,
         [this.keys, route],
-        [...argv, ...ROUTING_FIELDS.map((field) => route[field]), ...step],
+        [...argv, ...ROUTING_FIELDS.map((field) => route[field]), ...extra],
       );
       if (outcome === 'missing') {
         this.routes.delete(jobId);
@@ -231,12 +235,18 @@ export class JobStore {
         // An ended job takes no further step.
         if (terminal && outcome === 'ok') this.routes.delete(jobId);
         else this.remember(route);
+        if (outcome === 'ok' && fields) return { outcome, previous: previous as JobStatus, job: recordOf(fields) };
         return { outcome, previous: previous as JobStatus };
       }
       // Not the job's fields (they are set once: never, but for a job gone and made again): read them.
       if (call >= MAX_CALLS) throw new Error(`job store: the fields of job ${jobId} kept changing`);
       job = await this.routing(jobId);
     }
+  }
+
+  /** The fields a job's keys are built from, when this store knows them (it made, moved or read the job). */
+  knownRouting(jobId: string): JobRouting | undefined {
+    return this.routes.get(jobId);
   }
 
   private remember(routing: JobRouting): void {
@@ -349,6 +359,13 @@ export class JobStore {
 }
 
 /** A job's JobRouting from the values of ROUTING_FIELDS, in that order ('' for those it lacks). */
+/** A job as a script answers its hash (HGETALL's flat list of fields and values). */
+function recordOf(flat: readonly string[]): JobRecord | undefined {
+  const hash: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
+  return decodeRecord(hash);
+}
+
 function routingOf(jobId: string, values: readonly (string | null | undefined)[]): JobRouting {
   const routing: JobRouting = {
     job_id: jobId,

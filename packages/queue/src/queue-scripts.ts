@@ -54,7 +54,7 @@ export const CREATE_JOB = QUEUE_SCRIPTS.define<
 /** See transition-job-17.lua. */
 export const TRANSITION_JOB = QUEUE_SCRIPTS.define<
   [keys: RedisKeys, job: JobRouting],
-  [outcome: 'ok' | 'missing' | 'refused' | 'late' | 'moved', previous: string]
+  [outcome: 'ok' | 'missing' | 'refused' | 'late' | 'moved', previous: string, fields?: string[]]
 >('transition-job', (keys, job) => [
   keys.job(job.job_id),
   keys.index('queued'),

@@ -172,7 +172,10 @@ describe('Housekeeper (ManualClock)', () => {
 
       const retried = await h.job(jobId);
       expect(retried).toMatchObject({ status: 'queued', attempts: 1, max_attempts: 2, worker_id: null, error: null });
-      expect((await h.dispatcher.queue(SHARED_QUEUE).getJob(`${jobId}-1`))?.data).toEqual({ job_id: jobId });
+      expect((await h.dispatcher.queue(SHARED_QUEUE).getJob(`${jobId}-1`))?.data).toMatchObject({
+        job_id: jobId,
+        claim: { attempts: 1 },
+      });
       expect(await h.dispatcher.isOnQueue(retried)).toBe(true);
       expect(await h.store.countIndex('queued')).toBe(1);
       expect(await h.store.countIndex('running')).toBe(0);

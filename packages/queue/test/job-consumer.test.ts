@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
-import { JobConsumer, SHARED_QUEUE, type RunJob } from '../src/index.js';
+import { JobConsumer, SHARED_QUEUE, type JobRecord, type RunJob } from '../src/index.js';
 import {
   alice,
   approvalIdOf,
@@ -127,6 +127,42 @@ describe('JobConsumer', () => {
       }
     } finally {
       monitor.disconnect();
+    }
+  });
+
+  it('starts a job and reads it in one step, from what its queue entry carries', async () => {
+    const jobId = await queued();
+    const seen: JobRecord[] = [];
+    const { commands } = await h.commandsDuring(async () => {
+      await start(1, async (job) => {
+        seen.push(job);
+        return COMPLETED_RUN;
+      });
+      await expect.poll(async () => (await spare.hget(h.keys.job(jobId), 'status')) ?? '').toBe('completed');
+    });
+    // The job, as the run was given it: started, here, on its first attempt.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ job_id: jobId, status: 'running', worker_id: 'w-consumer', attempts: 1 });
+    expect(seen[0]?.params).toMatchObject(HIGH_EXECUTE.params);
+    expect(commands.filter(([name, key]) => name === 'hgetall' && key === h.keys.job(jobId))).toEqual([]);
+  });
+
+  it('reads, then starts, a job whose queue entry carries only its id (put there by an older version)', async () => {
+    const jobId = await queued();
+    const shared = new Queue(SHARED_QUEUE, { connection: bullConnection(container.url), prefix: h.keys.bullPrefix() });
+    try {
+      const entry = await shared.getJob(`${jobId}-0`);
+      await entry?.updateData({ job_id: jobId });
+      const seen: JobRecord[] = [];
+      await start(1, async (job) => {
+        seen.push(job);
+        return COMPLETED_RUN;
+      });
+      await expect.poll(() => status(jobId)).toBe('completed');
+      expect(seen[0]).toMatchObject({ job_id: jobId, status: 'running', worker_id: 'w-consumer', attempts: 1 });
+      expect(seen[0]?.params).toMatchObject(HIGH_EXECUTE.params);
+    } finally {
+      await shared.close();
     }
   });
 

@@ -53,7 +53,22 @@ describe('JobService', () => {
       expect(view).toMatchObject({ status: 'queued', risk: 'LOW', approval: null, attempts: 0, max_attempts: 1 });
       expect((await h.job(view.job_id)).status).toBe('queued');
       const bull = await h.dispatcher.queue(SHARED_QUEUE).getJob(`${view.job_id}-0`);
-      expect(bull?.data).toEqual({ job_id: view.job_id });
+      // With what the worker's claim needs: it starts and reads the job in one step.
+      expect(bull?.data).toEqual({
+        job_id: view.job_id,
+        claim: {
+          routing: {
+            tenant: alice.tenant,
+            submitted_by: alice.name,
+            batch_id: '',
+            approval_id: '',
+            idempotency_ref: '',
+          },
+          tool: 'code_execute',
+          payload_sha256: (await h.job(view.job_id)).payload_sha256,
+          attempts: 0,
+        },
+      });
       expect(await h.dispatcher.queue(SHARED_QUEUE).getJobCounts('waiting')).toMatchObject({ waiting: 1 });
       expect(await h.queueTotal(SHARED_QUEUE)).toBe(1);
       expect(await h.dispatcher.isOnQueue(await h.job(view.job_id))).toBe(true);

@@ -17,8 +17,9 @@ inbox item (JSON, or '') pushed only when the transition applies, 11 the status 
 13 entries an event stream keeps at most, then the job's fields the keys were built from: 14 tenant,
 15 submitted_by, 16 batch_id, 17 approval_id, 18 idempotency_ref; 19 the worker the job must run on
 for the step to apply (or '' for any: a worker's own steps name it, so that one which lost the job
-cannot end another's run of it), then pairs of type ('stdout'|'stderr') and data (JSON): the job's
-last output, appended before the step's status event when the step applies.
+cannot end another's run of it), 20 answer the job's fields as the step left them ('1'|'0'), then
+pairs of type ('stdout'|'stderr') and data (JSON): the job's last output, appended before the
+step's status event when the step applies.
 
 A terminal step records the job.finished webhook event only when someone may want it: the job
 does not say `webhooks: 'false'` (it says 'true' for a callback_url, its batch's, or subscriptions
@@ -29,7 +30,8 @@ listens for it: at a job's end, and at each step of a job with a flag. The other
 without an approval starting) concern nobody, and each message wakes every process of the fleet.
 
 Returns {outcome, previous status}: ok | missing | refused (status not in from) | late (deadline
-passed) | moved (the job's fields are not those the keys were built from: read them again).
+passed) | moved (the job's fields are not those the keys were built from: read them again); with
+ARGV 20, an applied step adds the job's fields (HGETALL).
 ]]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
@@ -108,7 +110,7 @@ if terminal then
   if ARGV[18] ~= '' then redis.call('EXPIRE', KEYS[14], ttl) end
 end
 if ARGV[10] ~= '' then redis.call('RPUSH', KEYS[15], status .. '|' .. ARGV[10]) end
-for i = 20, #ARGV, 2 do
+for i = 21, #ARGV, 2 do
   redis.call('XADD', KEYS[16], 'MAXLEN', '~', ARGV[13], '*', 'type', ARGV[i], 'data', ARGV[i + 1])
 end
 if terminal then
@@ -131,4 +133,5 @@ if batched then
   redis.call('PUBLISH', KEYS[11], '')
 end
 if terminal or flags ~= '' then redis.call('PUBLISH', ARGV[9], id .. ' ' .. to .. ' ' .. flags) end
+if ARGV[20] == '1' then return {'ok', status, redis.call('HGETALL', KEYS[1])} end
 return {'ok', status}
