@@ -180,7 +180,8 @@ export class JobConsumer {
           'InternalError',
           `the worker failed to run the job: ${(error as Error).message}`,
         );
-        await this.end(log, job, 'fail', failed, { worker_id: worker, error: 'InternalError' }, output);
+        const outcome = await this.end(log, job, 'fail', failed, { worker_id: worker, error: 'InternalError' }, output);
+        log.info({ outcome, success: false, error: 'InternalError' }, 'job finished');
         return;
       }
       const event = endEventFor(result);
@@ -236,8 +237,15 @@ export class JobConsumer {
       const claimed = await this.options.store.transition(jobId, 'start', start, now, entry, {
         routing: { job_id: jobId, ...routing },
         read: true,
+        attempts,
       });
-      return claimed.outcome === 'ok' && claimed.job ? claimed.job : claimed.outcome;
+      if (claimed.outcome !== 'ok') return claimed.outcome;
+      if (claimed.job) return claimed.job;
+      // Started, but not readable back: it must not stay running with nothing running it.
+      const message = 'the worker could not read the job it had started';
+      const failed = failedResult({ tool: audited.tool, params: {} }, 'InternalError', message);
+      await this.options.store.transition(jobId, 'fail', failed, now, undefined, { worker, attempts: attempts + 1 });
+      return 'unreadable';
     }
     const queued = await this.options.store.get(jobId);
     if (!queued) return 'missing';
@@ -267,7 +275,7 @@ export class JobConsumer {
       patch,
       this.options.clock.now(),
       this.entry('execution_finished', job, { status: ours, ...details }),
-      { worker: this.options.workerId, output: await output.finish() },
+      { worker: this.options.workerId, attempts: job.attempts, output: await output.finish() },
     );
     // The step's record waits in the audit inbox: the housekeeper (or a reader of the trail)
     // chains it in, many at a time, off the jobs' path.

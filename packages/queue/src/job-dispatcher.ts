@@ -17,7 +17,8 @@ const BULK = 500;
  * A worker seen alive less than this long ago (ms) is taken as alive still: one is found lost
  * only after seconds without a heartbeat, and a job routed to a worker lost meanwhile is
  * dispatched again, and failed, by the housekeeper (see Housekeeper.redispatchStale), as one
- * routed just before its worker died already is.
+ * routed just before its worker died already is: SandboxLost then comes after the housekeeper's
+ * redispatch delay (30 s by default), not at once.
  */
 const SEEN_ALIVE_MS = 1_000;
 /** Workers whose last sighting is kept at most, beyond those seen within SEEN_ALIVE_MS. */

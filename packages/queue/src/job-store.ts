@@ -29,6 +29,11 @@ export interface JobStoreOptions {
 export interface StepOptions {
   /** The step applies only while the job runs on this worker (a worker's own steps). */
   worker?: string;
+  /**
+   * The step applies only to a job that has made this many attempts before it: a queue entry of
+   * an earlier attempt does not start a later one, nor does a run's end end another's.
+   */
+  attempts?: number;
   /** The job's last output, appended to its event stream with the step, before its status event. */
   output?: readonly OutputChunk[];
   /** The job's fields its keys are built from, as the caller knows them (a worker, from the queue): no read first. */
@@ -218,7 +223,12 @@ export class JobStore {
       terminal ? batchJobEndedEvent(jobId, to, patch) : '',
       String(JOB_EVENTS_MAXLEN),
     ];
-    const extra = [step.worker ?? '', step.read ? '1' : '0', ...(step.output ?? []).flatMap(outputEventFields)];
+    const extra = [
+      step.worker ?? '',
+      step.read ? '1' : '0',
+      step.attempts === undefined ? '' : String(step.attempts),
+      ...(step.output ?? []).flatMap(outputEventFields),
+    ];
     let job = step.routing ?? this.routes.get(jobId) ?? (await this.routing(jobId));
     for (let call = 1; ; call += 1) {
       const route = job;
@@ -358,14 +368,18 @@ export class JobStore {
   }
 }
 
-/** A job's JobRouting from the values of ROUTING_FIELDS, in that order ('' for those it lacks). */
-/** A job as a script answers its hash (HGETALL's flat list of fields and values). */
+/** A job as a script answers its hash (HGETALL's flat list of fields and values); undefined when it does not decode. */
 function recordOf(flat: readonly string[]): JobRecord | undefined {
   const hash: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
-  return decodeRecord(hash);
+  try {
+    return decodeRecord(hash);
+  } catch {
+    return undefined;
+  }
 }
 
+/** A job's JobRouting from the values of ROUTING_FIELDS, in that order ('' for those it lacks). */
 function routingOf(jobId: string, values: readonly (string | null | undefined)[]): JobRouting {
   const routing: JobRouting = {
     job_id: jobId,

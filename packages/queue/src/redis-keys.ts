@@ -77,7 +77,8 @@ export class RedisKeys {
   }
   /**
    * Pub/sub channel of job status changes: `<job_id> <status> <flags>`, flags being `a` when the
-   * job has an approval and `w` when the step recorded a webhook event (see JobEvents).
+   * job has an approval and `w` when the step recorded a webhook event. Only the changes someone
+   * listens for are told: every end, and each step of a job with a flag (see JobEvents).
    */
   jobEvents(): string {
     return `${this.tag}:job-events`;

@@ -147,6 +147,29 @@ describe('JobConsumer', () => {
     expect(commands.filter(([name, key]) => name === 'hgetall' && key === h.keys.job(jobId))).toEqual([]);
   });
 
+  it('does not start a job from the queue entry of an earlier attempt; its current entry starts it', async () => {
+    const jobId = await queued();
+    // Meanwhile the job ran elsewhere and went back to its queue (a retry): its current entry is `-1`.
+    await h.redis.hset(h.keys.job(jobId), 'attempts', '1');
+    const seen: JobRecord[] = [];
+    await start(1, async (job) => {
+      seen.push(job);
+      return COMPLETED_RUN;
+    });
+    const shared = new Queue(SHARED_QUEUE, { connection: bullConnection(container.url), prefix: h.keys.bullPrefix() });
+    try {
+      // The earlier attempt's entry is taken and dropped: the job stays queued.
+      await expect.poll(async () => (await shared.getJob(`${jobId}-0`)) === undefined).toBe(true);
+      expect(await status(jobId)).toBe('queued');
+      expect(seen).toEqual([]);
+      await h.dispatcher.dispatch(await h.job(jobId));
+      await expect.poll(() => status(jobId)).toBe('completed');
+      expect(seen.map((job) => job.attempts)).toEqual([2]);
+    } finally {
+      await shared.close();
+    }
+  });
+
   it('reads, then starts, a job whose queue entry carries only its id (put there by an older version)', async () => {
     const jobId = await queued();
     const shared = new Queue(SHARED_QUEUE, { connection: bullConnection(container.url), prefix: h.keys.bullPrefix() });

@@ -135,9 +135,16 @@ describe('job event streams', () => {
       'status',
       'status',
     ]);
+    // Nor can a run of another attempt on the same worker.
+    const other = { ...last, worker: 'w1', attempts: 0 };
+    expect(await h.store.transition(record.job_id, 'complete', {}, clock.now(), undefined, other)).toEqual({
+      outcome: 'refused',
+      previous: 'running',
+    });
     const ended = await h.store.transition(record.job_id, 'complete', {}, clock.now(), undefined, {
       ...last,
       worker: 'w1',
+      attempts: 1,
       output: [...last.output, { stream: 'stderr', text: 'done' }],
     });
     expect(ended.outcome).toBe('ok');

@@ -17,9 +17,11 @@ inbox item (JSON, or '') pushed only when the transition applies, 11 the status 
 13 entries an event stream keeps at most, then the job's fields the keys were built from: 14 tenant,
 15 submitted_by, 16 batch_id, 17 approval_id, 18 idempotency_ref; 19 the worker the job must run on
 for the step to apply (or '' for any: a worker's own steps name it, so that one which lost the job
-cannot end another's run of it), 20 answer the job's fields as the step left them ('1'|'0'), then
-pairs of type ('stdout'|'stderr') and data (JSON): the job's last output, appended before the
-step's status event when the step applies.
+cannot end another's run of it), 20 answer the job's fields as the step left them ('1'|'0'), 21 the
+attempts the job must have made before the step (or '' for any: a worker's start names those its
+queue entry was made for, and its end those of its own run, so that no step of one attempt is
+taken for another's), then pairs of type ('stdout'|'stderr') and data (JSON): the job's last
+output, appended before the step's status event when the step applies.
 
 A terminal step records the job.finished webhook event only when someone may want it: the job
 does not say `webhooks: 'false'` (it says 'true' for a callback_url, its batch's, or subscriptions
@@ -45,6 +47,9 @@ for s in string.gmatch(ARGV[2], '[^,]+') do
 end
 if not allowed then return {'refused', status} end
 if ARGV[19] ~= '' and redis.call('HGET', KEYS[1], 'worker_id') ~= ARGV[19] then return {'refused', status} end
+if ARGV[21] ~= '' and (tonumber(redis.call('HGET', KEYS[1], 'attempts')) or 0) ~= tonumber(ARGV[21]) then
+  return {'refused', status}
+end
 local now = tonumber(ARGV[4])
 if ARGV[7] == '1' then
   local deadline = tonumber(redis.call('HGET', KEYS[1], 'approval_deadline') or '0') or 0
@@ -110,7 +115,7 @@ if terminal then
   if ARGV[18] ~= '' then redis.call('EXPIRE', KEYS[14], ttl) end
 end
 if ARGV[10] ~= '' then redis.call('RPUSH', KEYS[15], status .. '|' .. ARGV[10]) end
-for i = 21, #ARGV, 2 do
+for i = 22, #ARGV, 2 do
   redis.call('XADD', KEYS[16], 'MAXLEN', '~', ARGV[13], '*', 'type', ARGV[i], 'data', ARGV[i + 1])
 end
 if terminal then
