@@ -53,24 +53,30 @@ export const KILL_VERDICTS_SCRIPT = `printf '%s\\n%s\\n' "$(cat ${MEMORY_VERDICT
 
 /** Entries the init counts by walking the tree itself; past them, find counts. */
 const WALK_ENTRIES = 64;
-/** Directories whose path is this long are left to find: a glob could fail to open what lies below. */
-const WALK_PATH_CHARS = 1024;
+/**
+ * Directories whose path is this many bytes long are left to find: below them a path can pass
+ * PATH_MAX, where a glob or a test by path fails (find walks by directory, not by path).
+ */
+const WALK_PATH_BYTES = 1024;
 
 /**
  * Counts the entries of /workspace and /tmp, up to $1 + 1 (enough to tell it is past $1), into
  * `count` (bash, with dotglob and nullglob). Inside gVisor a walk in bash costs some 0.1 ms an
  * entry, and find a process: some 15 to 40 ms whatever the tree. Small trees (the usual workspace)
- * are walked, without following links; larger ones, or a last count that was larger, go to find.
+ * are walked, without following links; larger ones, a last count that was larger, long paths and
+ * entries the walk cannot look up (gone meanwhile, or past PATH_MAX) go to find. Lengths are in
+ * bytes (LC_ALL=C): the sandbox's locale would count characters.
  */
 const COUNT_FILES = `
 count_files() {
-  local limit=$1 dirs=(/workspace /tmp) i=0 entry listing=''
+  local limit=$1 dirs=(/workspace /tmp) i=0 entry listing='' LC_ALL=C
   count=0
   if [ "$last_count" -le ${WALK_ENTRIES} ]; then
-    while [ $i -lt \${#dirs[@]} ] && [ \${#dirs[i]} -lt ${WALK_PATH_CHARS} ]; do
+    while [ $i -lt \${#dirs[@]} ] && [ \${#dirs[i]} -lt ${WALK_PATH_BYTES} ]; do
       for entry in "\${dirs[i]}"/*; do
         [ $((count += 1)) -le "$limit" ] || return
         [ $count -le ${WALK_ENTRIES} ] || break 2
+        [[ -L $entry || -e $entry ]] || break 2
         [[ -L $entry || ! -d $entry ]] || dirs+=("$entry")
       done
       i=$((i + 1))

@@ -281,7 +281,7 @@ describe('file limit of a small tree (counted by the init itself, not find)', ()
   let tiny: SandboxManager;
 
   beforeAll(async () => {
-    tiny = testManager({ kill_grace_period: 1, max_files: 16 });
+    tiny = testManager({ kill_grace_period: 1, max_files: 32 });
     await tiny.start();
   });
   afterAll(async () => {
@@ -291,17 +291,18 @@ describe('file limit of a small tree (counted by the init itself, not find)', ()
   it('counts nested directories, and never what links lead to', async () => {
     const { sandbox_id: id } = await tiny.create({ language: 'python', owner: OWNER });
     // Six entries, two of them links (to / and to a directory): a count that followed them would be
-    // far past 16 and end the program before it prints. Then 20 files three directories down.
+    // far past 32 and end the program before it prints. Then 30 files four directories down.
     const code = [
       'import os, sys, time',
       'os.makedirs("a/b/c")',
       'open("a/b/c/f", "w").close()',
       'os.symlink("/", "root")',
       'os.symlink("a", "again")',
-      'time.sleep(3)',
+      // Twenty looks at least (slow ones included): the files are counted meanwhile.
+      'time.sleep(5)',
       'print("under the cap", flush=True)',
       'os.makedirs("a/b/c/many")',
-      'for i in range(20):',
+      'for i in range(30):',
       '    open("a/b/c/many/%d" % i, "w").close()',
       'time.sleep(20)',
     ].join('\n');
@@ -310,6 +311,27 @@ describe('file limit of a small tree (counted by the init itself, not find)', ()
       error: 'DiskLimitExceeded',
       exit_code: 137,
       stdout: 'under the cap\n',
+    });
+  });
+
+  it('counts what lies below paths too long to look up (deep directories of long names)', async () => {
+    const { sandbox_id: id } = await tiny.create({ language: 'python', owner: OWNER });
+    // Sixteen directories of 60 four-byte characters (240 bytes): under 1,024 characters, near
+    // 4,096 bytes, and 20 entries with /tmp's; below them a 255-byte name passes PATH_MAX, and 30 files in it.
+    const code = [
+      'import os, time',
+      'd = os.path.join(*["\u{1F600}" * 60] * 16)',
+      'os.makedirs(d)',
+      'os.chdir(d)',
+      'os.mkdir("x" * 255)',
+      'for i in range(30):',
+      '    open(os.path.join("x" * 255, str(i)), "w").close()',
+      'time.sleep(20)',
+    ].join('\n');
+    expect(await tiny.execute(id, OWNER, { code, timeout: 30 })).toMatchObject({
+      success: false,
+      error: 'DiskLimitExceeded',
+      exit_code: 137,
     });
   });
 });
