@@ -89,7 +89,14 @@ async function processesByUid(sandboxId: string): Promise<number[]> {
     code: [
       'import os',
       'me = os.getpid()',
-      'uids = (os.stat("/proc/" + p).st_uid for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me))',
+      // A process killed a moment ago may not have been reaped yet (a zombie): it no longer runs.
+      'def running(p):',
+      '    try:',
+      '        with open("/proc/%s/stat" % p, "rb") as stat:',
+      '            return b") Z " not in stat.read()',
+      '    except OSError:',
+      '        return False',
+      'uids = (os.stat("/proc/" + p).st_uid for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me) and running(p))',
       // Root's are the init's own (the find it counts files with).
       'print(sorted(uid for uid in uids if uid != 0))',
     ].join('\n'),
