@@ -19,6 +19,7 @@ import {
 } from './audit-chain.js';
 import { jobEntry, parseAuditInboxItem, type AuditedJob, type AuditEntry } from './audit-entry.js';
 import { APPEND_AUDIT } from './queue-scripts.js';
+import { fieldsOf } from './redis-fields.js';
 import { RedisKeys } from './redis-keys.js';
 
 export interface AuditTrailOptions {
@@ -298,8 +299,7 @@ function chain(entries: readonly { entry: AuditEntry; at: string }[], head: Head
   });
 }
 
-function toStored([id, fields]: [string, string[]]): StoredAuditEntry {
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] as string, fields[i + 1] as string);
-  return { id, record: map.get('record'), hash: map.get('hash') };
+function toStored([id, flat]: [string, string[]]): StoredAuditEntry {
+  const { record, hash } = fieldsOf(flat);
+  return { id, record, hash };
 }

@@ -1,6 +1,7 @@
 import { JOB_STATUSES, type JobStatus } from '@harombe/core';
 import type { Redis } from 'ioredis';
 import { APPEND_OUTPUT, JOB_EVENTS_MAXLEN } from './queue-scripts.js';
+import { fieldsOf } from './redis-fields.js';
 import { RedisKeys } from './redis-keys.js';
 
 /** One event as stored: what an SSE event carries. */
@@ -99,12 +100,6 @@ export class JobEventStream {
   private async range(key: string, after: string | undefined, count: number): Promise<[string, string[]][]> {
     return this.redis.xrange(key, after ? `(${after}` : '-', '+', 'COUNT', count);
   }
-}
-
-function fieldsOf(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
-  return out;
 }
 
 /** Counts with every status present (0 when absent). */

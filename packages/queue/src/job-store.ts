@@ -13,6 +13,7 @@ import {
   type JobRouting,
 } from './queue-scripts.js';
 import { outputEventFields, type OutputChunk } from './job-event-stream.js';
+import { fieldsOf } from './redis-fields.js';
 import { RedisKeys } from './redis-keys.js';
 import { batchJobEndedEvent, submittedEvent, transitionEvent } from './status-events.js';
 
@@ -370,10 +371,8 @@ export class JobStore {
 
 /** A job as a script answers its hash (HGETALL's flat list of fields and values); undefined when it does not decode. */
 function recordOf(flat: readonly string[]): JobRecord | undefined {
-  const hash: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
   try {
-    return decodeRecord(hash);
+    return decodeRecord(fieldsOf(flat));
   } catch {
     return undefined;
   }
