@@ -237,13 +237,16 @@ describe('disk limit', () => {
 
 describe('file limit', () => {
   let small: SandboxManager;
+  // A cap below the entries the init walks itself: its counts never need find.
+  let tiny: SandboxManager;
 
   beforeAll(async () => {
     small = testManager({ kill_grace_period: 1, max_files: 500 });
-    await small.start();
+    tiny = testManager({ kill_grace_period: 1, max_files: 32 });
+    await Promise.all([small.start(), tiny.start()]);
   });
   afterAll(async () => {
-    await small.stop({ destroySandboxes: true });
+    await Promise.all([small.stop({ destroySandboxes: true }), tiny.stop({ destroySandboxes: true })]);
   });
 
   it('ends an execution that takes the sandbox past max_files with DiskLimitExceeded; removing files is allowed', async () => {
@@ -275,20 +278,8 @@ describe('file limit', () => {
     expect(cleanup).toMatchObject({ stdout: 'removed\n', error: null });
     await small.writeFile(id, OWNER, 'one-more.txt', 'x');
   });
-});
 
-describe('file limit of a small tree (counted by the init itself, not find)', () => {
-  let tiny: SandboxManager;
-
-  beforeAll(async () => {
-    tiny = testManager({ kill_grace_period: 1, max_files: 32 });
-    await tiny.start();
-  });
-  afterAll(async () => {
-    await tiny.stop({ destroySandboxes: true });
-  });
-
-  it('counts nested directories, and never what links lead to', async () => {
+  it('counts a small tree itself: nested directories, and never what links lead to', async () => {
     const { sandbox_id: id } = await tiny.create({ language: 'python', owner: OWNER });
     // Six entries, two of them links (to / and to a directory): a count that followed them would be
     // far past 32 and end the program before it prints. Then 30 files four directories down.
