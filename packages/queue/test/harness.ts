@@ -53,6 +53,28 @@ export function connect(url: string, options: { lazyConnect?: boolean } = {}): R
   return redis;
 }
 
+/**
+ * A MONITOR connection beside `redis` (as `redis.monitor()`), opened again when ioredis trips over
+ * its own start: it takes the connection as monitoring only once MONITOR's answer has been handled
+ * (a promise), so another client's command echoed in the same read as that answer fails it with
+ * "Command queue state error" (redis/ioredis#1981, taskforcesh/bullmq#2505).
+ */
+export async function monitorOf(redis: Redis): Promise<Redis> {
+  for (let attempt = 1; ; attempt += 1) {
+    const monitor = redis.duplicate({ monitor: true, lazyConnect: false });
+    try {
+      await new Promise((resolve, reject) => {
+        monitor.once('monitoring', resolve);
+        monitor.once('error', reject);
+      });
+      return monitor;
+    } catch (error) {
+      monitor.disconnect();
+      if (attempt >= 3 || !/Command queue state error/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
 /** BullMQ connection options for the fixture's URL (each queue opens its own connection). */
 export function bullConnection(url: string): { host: string; port: number; maxRetriesPerRequest: null } {
   const parsed = new URL(url);
@@ -251,7 +273,7 @@ export class Harness {
    */
   async commandsDuring<T>(run: () => Promise<T>): Promise<{ value: T; commands: string[][] }> {
     const source = /\baddr=(\S+)/.exec(await this.redis.client('INFO'))?.[1];
-    const monitor = await this.redis.monitor();
+    const monitor = await monitorOf(this.redis);
     const seen: string[][] = [];
     monitor.on('monitor', (_time: string, [name = '', ...args]: string[], from: string) => {
       if (from === source) seen.push([name.toLowerCase(), ...args]);

@@ -12,6 +12,7 @@ import {
   connect,
   Harness,
   HIGH_EXECUTE,
+  monitorOf,
   silentLogger,
   useRedisContainer,
 } from './harness.js';
@@ -102,7 +103,7 @@ describe('JobConsumer', () => {
     await start(concurrency, async () => COMPLETED_RUN);
     // Steady: every slot of both queues waits on its own blocking connection.
     await expect.poll(waitingConnections, { timeout: 10_000 }).toBe(2 * concurrency);
-    const monitor = await connect(container.url).monitor();
+    const monitor = await monitorOf(connect(container.url));
     const movesToActive: number[] = [];
     let lastSeen = 0;
     // moveToActive is BullMQ's script of 11 keys, the queue's wait list first.
@@ -201,7 +202,7 @@ describe('JobConsumer', () => {
       output('stderr', 'warning');
       return COMPLETED_RUN;
     });
-    const monitor = await connect(container.url).monitor();
+    const monitor = await monitorOf(connect(container.url));
     let appends = 0;
     // The append-output script: two keys, the job's first.
     monitor.on('monitor', (_time: string, [name = '', , keys, first = '']: string[]) => {

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JOB_EVENTS, JobStore, newId, type JobEvent, type JobRecord } from '../src/index.js';
 import { TRANSITION_JOB } from '../src/queue-scripts.js';
-import { connect, Harness, jobRecord, OTHER_TENANT, RESULT_TTL_SECONDS } from './harness.js';
+import { connect, Harness, jobRecord, monitorOf, OTHER_TENANT, RESULT_TTL_SECONDS } from './harness.js';
 
 const EVENTS = Object.keys(JOB_EVENTS) as JobEvent[];
 
@@ -358,7 +358,7 @@ describe("JobStore: the fields a job's steps are routed by", () => {
    */
   async function commandsOf(work: () => Promise<unknown>): Promise<string[]> {
     const addr = /addr=(\S+)/.exec(await redis.client('INFO'))?.[1];
-    const monitor = await h.redis.monitor();
+    const monitor = await monitorOf(h.redis);
     const seen: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (source === addr) seen.push(args);

@@ -9,6 +9,7 @@ import {
   connect,
   Harness,
   HIGH_EXECUTE,
+  monitorOf,
   RESULT_TTL_SECONDS,
   useRedisContainer,
 } from './harness.js';
@@ -72,7 +73,7 @@ describe("the queue's scripts in Redis", () => {
     const trail = new AuditTrail({ redis: h.redis, keys: h.keys, clock });
     const stream = new JobEventStream({ redis: h.redis, keys: h.keys });
     const watcher = connect(container.url);
-    const monitor = await watcher.monitor();
+    const monitor = await monitorOf(watcher);
     const lines: MonitorLine[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => lines.push({ args, source }));
     try {
