@@ -18,3 +18,23 @@ export class ManualClock implements Clock {
     this.current += ms;
   }
 }
+
+/**
+ * Waits for `work` at most `ms` (real time): true if it settled by then, false if not. Never
+ * rejects: for steps a shutdown tries and then goes on without (a Redis gone for good).
+ */
+export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref()));
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Clock, ErrorCode } from '@harombe/core';
+import { settledWithin, type Clock, type ErrorCode } from '@harombe/core';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
@@ -51,6 +51,12 @@ export interface JobConsumerOptions {
   capacity?: () => WorkerCapacity;
   /** Where each execution's start and end are recorded. Default: nowhere. */
   audit?: AuditTrail;
+  /**
+   * Milliseconds a stop waits on each of its Redis steps (a cancel recorded, a run's end step, the
+   * queues closed, leaving the fleet) before it goes on without: a Redis gone for good does not
+   * hold a stop. Jobs left `running` then are found lost by the fleet once Redis is back. Default 10 000.
+   */
+  redisGraceMs?: number;
 }
 
 /**
@@ -61,9 +67,11 @@ export interface JobConsumerOptions {
 export class JobConsumer {
   private readonly concurrency: number;
   private readonly heartbeatMs: number;
+  private readonly redisGraceMs: number;
   private readonly bullWorkers: Worker<QueuedJobData>[] = [];
   private bullConnection: Redis | undefined;
   private stopping = false;
+  private redisGone = false;
   private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -74,6 +82,7 @@ export class JobConsumer {
     this.log = options.logger.child({ worker_id: options.workerId });
     this.concurrency = options.concurrency ?? 2;
     this.heartbeatMs = options.heartbeatMs ?? 2_000;
+    this.redisGraceMs = options.redisGraceMs ?? 10_000;
   }
 
   get running(): number {
@@ -118,30 +127,62 @@ export class JobConsumer {
    */
   async stop(deadlineMs: number): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.bullWorkers.map((worker) => worker.pause(true).catch(() => undefined)));
+    await this.redisStep('pausing the queues', Promise.all(this.bullWorkers.map((worker) => worker.pause(true))));
     const finished = Promise.allSettled([...this.inFlight.values()].map((entry) => entry.done));
     const timedOut = await Promise.race([finished.then(() => false), sleep(deadlineMs).then(() => true)]);
     if (timedOut) {
       const now = this.options.clock.now();
-      for (const [jobId, entry] of this.inFlight) {
-        const job = await this.options.store.get(jobId);
-        if (job)
-          await this.options.store.transition(
-            jobId,
-            'cancel',
-            failedResult(job, 'Cancelled', 'the worker shut down before the job finished'),
-            now,
-          );
-        entry.controller.abort();
-      }
-      await finished;
+      const running = [...this.inFlight];
+      await this.redisStep(
+        'recording running jobs cancelled',
+        Promise.all(
+          running.map(async ([jobId]) => {
+            const job = await this.options.store.get(jobId);
+            if (job)
+              await this.options.store.transition(
+                jobId,
+                'cancel',
+                failedResult(job, 'Cancelled', 'the worker shut down before the job finished'),
+                now,
+              );
+          }),
+        ),
+      );
+      for (const [, entry] of running) entry.controller.abort();
+      await this.redisStep("the cancelled jobs' last steps", finished);
     }
     clearInterval(this.heartbeatTimer);
     this.unsubscribe?.();
-    await Promise.all(this.bullWorkers.map((worker) => worker.close()));
-    await this.bullConnection?.quit().catch(() => this.bullConnection?.disconnect());
-    await this.options.workers.leave(this.options.workerId);
+    // A run whose end step waits on a Redis that is gone never ends: queue workers closed without
+    // forcing would wait for it.
+    const force = this.redisGone;
+    await this.redisStep('closing the queues', Promise.all(this.bullWorkers.map((worker) => worker.close(force))));
+    if (!(await this.redisStep('closing the queue connection', this.bullConnection?.quit() ?? Promise.resolve())))
+      this.bullConnection?.disconnect();
+    await this.redisStep('leaving the fleet', this.options.workers.leave(this.options.workerId));
+    this.inFlight.clear();
     this.log.info('worker stopped');
+  }
+
+  /**
+   * Whether a stop gave up on Redis (a step outlasted redisGraceMs). Its later steps then wait no
+   * more, and the caller's need not either.
+   */
+  get redisGivenUp(): boolean {
+    return this.redisGone;
+  }
+
+  /** One Redis step of a stop, given up after redisGraceMs (at once, once one was): whether it ended. */
+  private async redisStep(what: string, work: Promise<unknown>): Promise<boolean> {
+    work.catch((error: unknown) => this.log.warn({ err: error }, `stopping: ${what} failed`));
+    const ended = await settledWithin(work, this.redisGone ? 0 : this.redisGraceMs);
+    if (!ended && !this.redisGone)
+      this.log.error(
+        { grace_ms: this.redisGraceMs, step: what },
+        'stopping: Redis does not answer; the stop goes on without it (jobs left running are found lost once it is back)',
+      );
+    if (!ended) this.redisGone = true;
+    return ended;
   }
 
   private async process(bullJob: Job<QueuedJobData>, token: string | undefined): Promise<void> {

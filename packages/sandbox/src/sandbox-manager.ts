@@ -339,7 +339,12 @@ export class SandboxManager {
     await Promise.allSettled(this.disposals);
     if (options.destroySandboxes) {
       // Those held, and any the registry has that this manager never adopted (it was not started).
-      const records = new Map((await this.registry.list()).map((record) => [record.sandbox_id, record]));
+      // A registry that cannot answer (its Redis gone) leaves those it holds, all it knows of.
+      const listed = await this.registry.list().catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'sandbox registry unreachable: removing the sandboxes held');
+        return [];
+      });
+      const records = new Map(listed.map((record) => [record.sandbox_id, record]));
       for (const [id, record] of this.kept) records.set(id, record);
       await Promise.allSettled([...records.values()].map((record) => this.forget(record)));
     } else {
@@ -1293,12 +1298,18 @@ export class SandboxManager {
   /** Removes a sandbox, its record and its network side, and gives its slot back. */
   private async forget(record: SandboxRecord): Promise<void> {
     try {
-      await this.registry.delete(record.sandbox_id);
+      const unregistered = await this.registry.delete(record.sandbox_id).then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      );
+      // The container goes even when the registry could not be told (its Redis gone): the entry
+      // left behind is dropped once the fleet finds this worker lost.
       await this.removeContainer(record.container_id);
       if (record.network_enabled) {
         await this.egress.detach(record.sandbox_id);
         this.refusals.delete(record.sandbox_id);
       }
+      if (unregistered) throw unregistered.error;
     } finally {
       this.kept.delete(record.sandbox_id);
       this.recordedUse.delete(record.sandbox_id);

@@ -1,3 +1,4 @@
+import { settledWithin } from '@harombe/core';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { redactUrl } from './logger.js';
@@ -41,9 +42,17 @@ export class RedisConnections {
     }
   }
 
+  /** Drops both connections at once: commands waiting fail, and later ones too (no reconnecting). */
+  disconnect(): void {
+    this.subscriber.disconnect();
+    this.commands.disconnect();
+  }
+
+  /** Quits, or drops the connections when Redis does not answer within 5 s (gone for good). */
   async close(): Promise<void> {
     this.subscriber.disconnect();
-    await this.commands.quit().catch(() => this.commands.disconnect());
+    if (!(await settledWithin(this.commands.quit(), 5_000)) || this.commands.status !== 'end')
+      this.commands.disconnect();
   }
 
   private open(role: string, logger: Logger): Redis {

@@ -47,6 +47,8 @@ export async function checkRedisImage(image: string = REDIS_IMAGE): Promise<void
  * Docker on every restart, and clients holding the old address could not reconnect.
  */
 export class RedisContainer {
+  private frozen = false;
+
   private constructor(
     private readonly container: StartedTestContainer,
     /** Always 127.0.0.1: the only address the port is published on. */
@@ -105,8 +107,21 @@ export class RedisContainer {
     await this.waitForPing();
   }
 
-  /** Stops and removes the container with its volume. Graceful, like `restart()`. */
+  /** Freezes the server (`docker pause`): its connections stay open and nothing answers on them. */
+  async freeze(): Promise<void> {
+    await new Docker().getContainer(this.id).pause();
+    this.frozen = true;
+  }
+
+  /** Lets a frozen server (see `freeze()`) answer again. */
+  async thaw(): Promise<void> {
+    if (this.frozen) await new Docker().getContainer(this.id).unpause();
+    this.frozen = false;
+  }
+
+  /** Stops and removes the container with its volume (frozen or not). Graceful, like `restart()`. */
   async stop(): Promise<void> {
+    await this.thaw();
     await this.container.stop({ timeout: 10_000, remove: true, removeVolumes: true });
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { systemClock, toolDescriptor, type Clock, type HarombeConfig } from '@harombe/core';
+import { settledWithin, systemClock, toolDescriptor, type Clock, type HarombeConfig } from '@harombe/core';
 import {
   AuditTrail,
   JobConsumer,
@@ -45,6 +45,9 @@ export interface WorkerServiceOptions {
   /** Default 127.0.0.1. */
   opsHost?: string;
 }
+
+/** How long a stop waits on Redis before it goes on without (see JobConsumerOptions.redisGraceMs). */
+const REDIS_GRACE_MS = 10_000;
 
 /** Sandbox containers of workers carry this manager prefix, so a live worker can reap a dead one's. */
 const MANAGER_PREFIX = 'harombe-worker-';
@@ -151,6 +154,7 @@ export class WorkerService {
       sandboxCount: () => directory.countByWorker(this.workerId),
       capacity: () => this.sandboxes.capacity(),
       audit,
+      redisGraceMs: REDIS_GRACE_MS,
       run: (job, signal, output) => metrics.measure(job, signal, () => runTool(job, signal, output)),
     });
   }
@@ -188,10 +192,16 @@ export class WorkerService {
     clearInterval(this.reapTimer);
     clearInterval(this.demandTimer);
     await this.consumer.stop(deadlineMs);
+    // A Redis gone for good: what follows fails at once rather than wait on it, and the sandboxes
+    // still go (the fleet finds this worker lost, and drops its directory entries, once Redis is back).
+    const redisAnswers =
+      !this.consumer.redisGivenUp && (await settledWithin(this.redis.commands.ping(), REDIS_GRACE_MS));
+    if (!redisAnswers) this.redis.disconnect();
     await this.sandboxes.stop({
       destroySandboxes: !(this.options.keepSandboxesOnStop ?? this.options.workerId !== undefined),
     });
-    await this.sharedQueue.close();
+    if (!(await settledWithin(this.sharedQueue.close(), redisAnswers ? REDIS_GRACE_MS : 0)))
+      await this.sharedQueue.disconnect();
     await this.ops?.close();
     await this.redis.close();
   }

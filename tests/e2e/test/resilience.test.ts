@@ -160,6 +160,44 @@ describe('a fleet of workers', () => {
   });
 });
 
+describe('a worker without Redis', () => {
+  it(
+    'stops when Redis answers nothing: it exits, and removes every sandbox it made',
+    { timeout: 120_000 },
+    async () => {
+      fleet = await TestFleet.start({ config: { worker: { shutdown_deadline_seconds: 2 } } });
+      const alice = fleet.client('alice');
+      const bob = fleet.client('bob');
+      await runApproved(alice, bob, {
+        tool: 'code_execute',
+        params: { language: 'shell', code: 'true', keep_sandbox: true },
+      });
+      const long = await alice.submitJob({ tool: 'code_execute', params: { language: 'shell', code: 'sleep 60' } });
+      await bob.approve(long.approval!.approval_id);
+      await until('the job to run', async () => (await alice.getJob(long.job_id)).status === 'running');
+      const worker = fleet.fleet.workers[0]!;
+      const workerId = worker.workerId as string;
+      // The kept sandbox and the running job's.
+      expect(await containersOfWorker(workerId)).toBeGreaterThanOrEqual(2);
+
+      await fleet.redis.freeze();
+      worker.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+      expect(await containersOfWorker(workerId)).toBe(0);
+
+      // Redis back, the job the worker could not end is not left running: the cancel the worker
+      // sent into the frozen connection is applied (Redis reads what it had received), or the fleet
+      // finds the worker lost.
+      await fleet.redis.thaw();
+      const ended = await alice.waitForJob(long.job_id, { timeoutMs: 60_000 });
+      expect([
+        ['cancelled', 'Cancelled'],
+        ['failed', 'WorkerLost'],
+      ]).toContainEqual([ended.status, ended.error?.code]);
+    },
+  );
+});
+
 describe('restarts', () => {
   it('restarts a service that dies under supervision, as harombe up does, and says so', async () => {
     fleet = await TestFleet.start({ supervise: true });
