@@ -21,11 +21,12 @@ export class ManualClock implements Clock {
 
 /**
  * Waits for `work` at most `ms` (real time): true if it settled by then, false if not. Never
- * rejects: for steps a shutdown tries and then goes on without (a Redis gone for good).
+ * rejects: for steps a shutdown tries and then goes on without (a Redis gone for good). Its timer
+ * holds the process, which a shutdown waiting on nothing else must not leave half done.
  */
 export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref()));
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
     return await Promise.race([
       work.then(

@@ -13,7 +13,7 @@ export { jobEntry, type AuditedJob, type AuditEntry } from './audit-entry.js';
 export { BatchStore, type BatchRecord } from './batch-store.js';
 export { BatchViews, type BatchViewsOptions } from './batch-views.js';
 export { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
-export { JobConsumer, type JobConsumerOptions, type RunJob } from './job-consumer.js';
+export { JobConsumer, REDIS_GRACE_MS, type JobConsumerOptions, type RunJob } from './job-consumer.js';
 export { JobDispatcher, type JobDispatcherOptions, type QueuedJobData } from './job-dispatcher.js';
 export { JobEvents, type JobEndListener, type JobEventFlags, type JobEventListener } from './job-events.js';
 export {

@@ -11,6 +11,7 @@ import type { JobEvents } from './job-events.js';
 import { JobOutputWriter } from './job-output-writer.js';
 import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
+import { transitionOf } from './job-lifecycle.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
 import { endEventFor, failedResult } from './results.js';
 import type { WorkerCapacity, WorkerRegistry } from './worker-registry.js';
@@ -54,10 +55,18 @@ export interface JobConsumerOptions {
   /**
    * Milliseconds a stop waits on each of its Redis steps (a cancel recorded, a run's end step, the
    * queues closed, leaving the fleet) before it goes on without: a Redis gone for good does not
-   * hold a stop. Jobs left `running` then are found lost by the fleet once Redis is back. Default 10 000.
+   * hold a stop. Jobs left `running` then are found lost by the fleet once Redis is back.
+   * Default REDIS_GRACE_MS (10 000).
    */
   redisGraceMs?: number;
 }
+
+/** Why a running job was cut short: its cancel, or the stop of the worker running it. */
+const CANCELLED_BY_CALLER = 'the job was cancelled';
+const CANCELLED_BY_STOP = 'the worker shut down before the job finished';
+
+/** How long a worker's stop waits on Redis before it goes on without (see JobConsumerOptions.redisGraceMs). */
+export const REDIS_GRACE_MS = 10_000;
 
 /**
  * A worker's side of the queues: takes jobs from the shared queue and from its own (jobs for
@@ -72,7 +81,11 @@ export class JobConsumer {
   private bullConnection: Redis | undefined;
   private stopping = false;
   private redisGone = false;
-  private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+  /** Running jobs: `ran` settles when the tool's run is over, `done` once its end is recorded too. */
+  private readonly inFlight = new Map<
+    string,
+    { controller: AbortController; ran: Promise<unknown>; done: Promise<unknown> }
+  >();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   /** Every line names the worker. */
@@ -82,7 +95,7 @@ export class JobConsumer {
     this.log = options.logger.child({ worker_id: options.workerId });
     this.concurrency = options.concurrency ?? 2;
     this.heartbeatMs = options.heartbeatMs ?? 2_000;
-    this.redisGraceMs = options.redisGraceMs ?? 10_000;
+    this.redisGraceMs = options.redisGraceMs ?? REDIS_GRACE_MS;
   }
 
   get running(): number {
@@ -92,7 +105,7 @@ export class JobConsumer {
   async start(): Promise<void> {
     await this.options.events.start();
     this.unsubscribe = this.options.events.onEvent((jobId, status) => {
-      if (status === 'cancelled') this.inFlight.get(jobId)?.controller.abort();
+      if (status === 'cancelled') this.inFlight.get(jobId)?.controller.abort(CANCELLED_BY_CALLER);
     });
     await this.heartbeat();
     this.heartbeatTimer = setInterval(
@@ -127,7 +140,8 @@ export class JobConsumer {
    */
   async stop(deadlineMs: number): Promise<void> {
     this.stopping = true;
-    await this.redisStep('pausing the queues', Promise.all(this.bullWorkers.map((worker) => worker.pause(true))));
+    // Not waiting for the running jobs, pausing asks nothing of Redis.
+    await Promise.all(this.bullWorkers.map((worker) => worker.pause(true).catch(() => undefined)));
     const finished = Promise.allSettled([...this.inFlight.values()].map((entry) => entry.done));
     const timedOut = await Promise.race([finished.then(() => false), sleep(deadlineMs).then(() => true)]);
     if (timedOut) {
@@ -142,19 +156,22 @@ export class JobConsumer {
               await this.options.store.transition(
                 jobId,
                 'cancel',
-                failedResult(job, 'Cancelled', 'the worker shut down before the job finished'),
+                failedResult(job, 'Cancelled', CANCELLED_BY_STOP),
                 now,
               );
           }),
         ),
       );
-      for (const [, entry] of running) entry.controller.abort();
-      await this.redisStep("the cancelled jobs' last steps", finished);
+      for (const [, entry] of running) entry.controller.abort(CANCELLED_BY_STOP);
+      // The runs end without Redis (one whose tool ignores the abort runs to its end, as before
+      // the deadline); only the steps that record their ends wait on it.
+      await Promise.allSettled(running.map(([, entry]) => entry.ran));
+      await this.redisStep("recording the cancelled jobs' ends", finished);
     }
     clearInterval(this.heartbeatTimer);
     this.unsubscribe?.();
-    // A run whose end step waits on a Redis that is gone never ends: queue workers closed without
-    // forcing would wait for it.
+    // A job whose end step waits on a Redis that is gone never ends: queue workers closed without
+    // forcing would wait for it. (A worker's first close decides: later ones return the same.)
     const force = this.redisGone;
     await this.redisStep('closing the queues', Promise.all(this.bullWorkers.map((worker) => worker.close(force))));
     if (!(await this.redisStep('closing the queue connection', this.bullConnection?.quit() ?? Promise.resolve())))
@@ -205,16 +222,39 @@ export class JobConsumer {
     log = log.child({ tenant: job.tenant, batch_id: job.batch_id });
     const controller = new AbortController();
     let finish!: () => void;
-    this.inFlight.set(jobId, { controller, done: new Promise<void>((resolve) => (finish = resolve)) });
+    let ranOut!: () => void;
+    this.inFlight.set(jobId, {
+      controller,
+      ran: new Promise<void>((resolve) => (ranOut = resolve)),
+      done: new Promise<void>((resolve) => (finish = resolve)),
+    });
     log.info({ tool: job.tool, attempt: job.attempts }, 'job started');
     const output = new JobOutputWriter(this.options.eventStream, jobId, worker, {
       onError: (error) => log.warn({ err: error }, 'live output not appended'),
     });
     try {
+      // Cut short by a cancel, recorded already, or by this worker's stop, recorded just before
+      // unless Redis missed it: the job ends cancelled whichever step reaches Redis first.
+      const endCancelled = async (): Promise<void> => {
+        const reason = String(controller.signal.reason);
+        const cancelled = failedResult(job, 'Cancelled', reason);
+        const outcome = await this.end(
+          log,
+          job,
+          'cancel',
+          cancelled,
+          { worker_id: worker, error: 'Cancelled' },
+          output,
+        );
+        log.info({ outcome, success: false, error: 'Cancelled', reason }, 'job finished');
+      };
       let result: Record<string, unknown>;
       try {
-        result = await this.options.run(job, controller.signal, (stream, text) => output.write(stream, text));
+        result = await this.options
+          .run(job, controller.signal, (stream, text) => output.write(stream, text))
+          .finally(ranOut);
       } catch (error) {
+        if (controller.signal.aborted) return await endCancelled();
         log.error({ err: error }, 'job failed in the worker');
         const failed = failedResult(
           job,
@@ -225,6 +265,7 @@ export class JobConsumer {
         log.info({ outcome, success: false, error: 'InternalError' }, 'job finished');
         return;
       }
+      if (controller.signal.aborted) return await endCancelled();
       const event = endEventFor(result);
       const code = result.error as ErrorCode;
       const text = (value: unknown): string => (typeof value === 'string' ? value : '');
@@ -304,12 +345,12 @@ export class JobConsumer {
   private async end(
     log: Logger,
     job: JobRecord,
-    event: 'complete' | 'fail',
+    event: 'complete' | 'fail' | 'cancel',
     patch: Partial<JobRecord>,
     details: Record<string, unknown>,
     output: JobOutputWriter,
   ): Promise<string> {
-    const ours = event === 'fail' ? 'failed' : 'completed';
+    const ours = transitionOf(event).to;
     const outcome = await this.options.store.transition(
       job.job_id,
       event,

@@ -226,6 +226,8 @@ export class SandboxManager {
   private readonly unrecorded = new Set<string>();
   /** One-shot sandboxes being removed, off the executions' path. */
   private readonly disposals = new Set<Promise<void>>();
+  /** Set once a stop found the registry gone (its Redis): nothing more is asked of it. */
+  private registryGone = false;
   private readonly creating = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly lost = new Map<string, { owner: string; reason: string }>();
@@ -331,20 +333,17 @@ export class SandboxManager {
   /**
    * Stops the timers and the pool, and removes the pooled sandboxes and the one-shot ones being
    * removed. Kept sandboxes stay (a restart with the same registry adopts them) unless
-   * `destroySandboxes` is set.
+   * `destroySandboxes` is set. `registryGone`: the registry cannot answer (its Redis gone), so
+   * nothing waits on it: the containers go, found by this manager's label.
    */
-  async stop(options: { destroySandboxes?: boolean } = {}): Promise<void> {
+  async stop(options: { destroySandboxes?: boolean; registryGone?: boolean } = {}): Promise<void> {
     clearInterval(this.sweepTimer);
+    if (options.registryGone) return this.removeContainersWithoutRegistry(options.destroySandboxes ?? false);
     await this.pool.stop();
     await Promise.allSettled(this.disposals);
     if (options.destroySandboxes) {
       // Those held, and any the registry has that this manager never adopted (it was not started).
-      // A registry that cannot answer (its Redis gone) leaves those it holds, all it knows of.
-      const listed = await this.registry.list().catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'sandbox registry unreachable: removing the sandboxes held');
-        return [];
-      });
-      const records = new Map(listed.map((record) => [record.sandbox_id, record]));
+      const records = new Map((await this.registry.list()).map((record) => [record.sandbox_id, record]));
       for (const [id, record] of this.kept) records.set(id, record);
       await Promise.allSettled([...records.values()].map((record) => this.forget(record)));
     } else {
@@ -358,6 +357,31 @@ export class SandboxManager {
         }),
       );
     }
+  }
+
+  /**
+   * The stop of a manager whose registry is gone: every container it made (pooled, one-shot, kept
+   * unless they are to stay) is removed by its label, with their egress proxies and networks. Their
+   * registry entries are left to the fleet, which drops them once it finds the worker lost.
+   */
+  private async removeContainersWithoutRegistry(destroyKept: boolean): Promise<void> {
+    this.registryGone = true;
+    await this.pool.stop();
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.manager}=${this.managerId}`] },
+    });
+    const staying = (sandboxId: string | undefined) =>
+      !destroyKept && sandboxId !== undefined && this.kept.has(sandboxId);
+    await Promise.allSettled(
+      containers.filter((c) => !staying(c.Labels[LABELS.sandbox])).map((c) => this.removeContainer(c.Id)),
+    );
+    await this.egress
+      .reap((sandboxId) => staying(sandboxId))
+      .catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'removing egress proxies failed');
+        return 0;
+      });
   }
 
   /**
@@ -1298,7 +1322,7 @@ export class SandboxManager {
   /** Removes a sandbox, its record and its network side, and gives its slot back. */
   private async forget(record: SandboxRecord): Promise<void> {
     try {
-      const unregistered = await this.registry.delete(record.sandbox_id).then(
+      const unregistered = await (this.registryGone ? Promise.resolve() : this.registry.delete(record.sandbox_id)).then(
         () => undefined,
         (error: unknown) => ({ error }),
       );

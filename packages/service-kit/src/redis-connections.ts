@@ -48,7 +48,7 @@ export class RedisConnections {
     this.commands.disconnect();
   }
 
-  /** Quits, or drops the connections when Redis does not answer within 5 s (gone for good). */
+  /** Quits (waiting 5 s at most for Redis to answer), then drops both connections. */
   async close(): Promise<void> {
     this.subscriber.disconnect();
     if (!(await settledWithin(this.commands.quit(), 5_000)) || this.commands.status !== 'end')

@@ -113,6 +113,17 @@ export class RedisContainer {
     this.frozen = true;
   }
 
+  /** Stops the server, keeping its container for `resume()`: its clients find nothing listening. */
+  async halt(): Promise<void> {
+    await new Docker().getContainer(this.id).stop({ t: 10 });
+  }
+
+  /** Starts a halted server again (same port, same data), once it answers PING. */
+  async resume(): Promise<void> {
+    await new Docker().getContainer(this.id).start();
+    await this.waitForPing();
+  }
+
   /** Lets a frozen server (see `freeze()`) answer again. */
   async thaw(): Promise<void> {
     if (this.frozen) await new Docker().getContainer(this.id).unpause();

@@ -8,6 +8,7 @@ import {
   JobEventStream,
   JobStore,
   KeptSandboxAdmission,
+  REDIS_GRACE_MS,
   RedisKeys,
   SandboxDirectory,
   SHARED_QUEUE,
@@ -45,9 +46,6 @@ export interface WorkerServiceOptions {
   /** Default 127.0.0.1. */
   opsHost?: string;
 }
-
-/** How long a stop waits on Redis before it goes on without (see JobConsumerOptions.redisGraceMs). */
-const REDIS_GRACE_MS = 10_000;
 
 /** Sandbox containers of workers carry this manager prefix, so a live worker can reap a dead one's. */
 const MANAGER_PREFIX = 'harombe-worker-';
@@ -154,7 +152,6 @@ export class WorkerService {
       sandboxCount: () => directory.countByWorker(this.workerId),
       capacity: () => this.sandboxes.capacity(),
       audit,
-      redisGraceMs: REDIS_GRACE_MS,
       run: (job, signal, output) => metrics.measure(job, signal, () => runTool(job, signal, output)),
     });
   }
@@ -192,18 +189,20 @@ export class WorkerService {
     clearInterval(this.reapTimer);
     clearInterval(this.demandTimer);
     await this.consumer.stop(deadlineMs);
-    // A Redis gone for good: what follows fails at once rather than wait on it, and the sandboxes
-    // still go (the fleet finds this worker lost, and drops its directory entries, once Redis is back).
+    // A Redis gone for good: nothing after waits on it (ioredis may hold a command queued while it
+    // reconnects even after a disconnect), and the sandboxes still go, found by their labels; the
+    // fleet finds this worker lost, and drops its directory entries, once Redis is back.
     const redisAnswers =
       !this.consumer.redisGivenUp && (await settledWithin(this.redis.commands.ping(), REDIS_GRACE_MS));
     if (!redisAnswers) this.redis.disconnect();
     await this.sandboxes.stop({
       destroySandboxes: !(this.options.keepSandboxesOnStop ?? this.options.workerId !== undefined),
+      registryGone: !redisAnswers,
     });
-    if (!(await settledWithin(this.sharedQueue.close(), redisAnswers ? REDIS_GRACE_MS : 0)))
-      await this.sharedQueue.disconnect();
+    if (redisAnswers) await this.sharedQueue.close();
+    else void this.sharedQueue.disconnect().catch(() => undefined);
     await this.ops?.close();
-    await this.redis.close();
+    if (redisAnswers) await this.redis.close();
   }
 
   /**

@@ -161,10 +161,25 @@ describe('a fleet of workers', () => {
 });
 
 describe('a worker without Redis', () => {
-  it(
-    'stops when Redis answers nothing: it exits, and removes every sandbox it made',
+  it.each([
+    // Frozen, Redis reads what the worker sent once it thaws: the job's cancel. Gone, nothing
+    // the worker sent arrives: the fleet finds the worker lost.
+    [
+      'frozen (it answers nothing)',
+      (f: TestFleet) => f.redis.freeze(),
+      (f: TestFleet) => f.redis.thaw(),
+      ['cancelled', 'Cancelled'],
+    ],
+    [
+      'gone (nothing listens)',
+      (f: TestFleet) => f.redis.halt(),
+      (f: TestFleet) => f.redis.resume(),
+      ['failed', 'WorkerLost'],
+    ],
+  ])(
+    'stops when Redis is %s: it exits, and removes every sandbox it made',
     { timeout: 120_000 },
-    async () => {
+    async (_, loseRedis, bringRedisBack, end) => {
       fleet = await TestFleet.start({ config: { worker: { shutdown_deadline_seconds: 2 } } });
       const alice = fleet.client('alice');
       const bob = fleet.client('bob');
@@ -177,23 +192,18 @@ describe('a worker without Redis', () => {
       await until('the job to run', async () => (await alice.getJob(long.job_id)).status === 'running');
       const worker = fleet.fleet.workers[0]!;
       const workerId = worker.workerId as string;
-      // The kept sandbox and the running job's.
-      expect(await containersOfWorker(workerId)).toBeGreaterThanOrEqual(2);
+      // The warm pool's, the kept sandbox and the running job's.
+      await until('three sandboxes', async () => (await containersOfWorker(workerId)) === 3);
 
-      await fleet.redis.freeze();
+      await loseRedis(fleet);
       worker.kill('SIGTERM');
       expect(await worker.exited).toBe(0);
       expect(await containersOfWorker(workerId)).toBe(0);
 
-      // Redis back, the job the worker could not end is not left running: the cancel the worker
-      // sent into the frozen connection is applied (Redis reads what it had received), or the fleet
-      // finds the worker lost.
-      await fleet.redis.thaw();
+      // Redis back, the job the worker could not end is not left running.
+      await bringRedisBack(fleet);
       const ended = await alice.waitForJob(long.job_id, { timeoutMs: 60_000 });
-      expect([
-        ['cancelled', 'Cancelled'],
-        ['failed', 'WorkerLost'],
-      ]).toContainEqual([ended.status, ended.error?.code]);
+      expect([ended.status, ended.error?.code]).toEqual(end);
     },
   );
 });
