@@ -7,5 +7,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 180_000,
     hookTimeout: 180_000,
+    // expect.poll waits up to 15 s: vitest's 1 s default is less than a few Docker or Redis round
+    // trips take on a loaded two-core host.
+    expect: { poll: { timeout: 15_000 } },
   },
 });

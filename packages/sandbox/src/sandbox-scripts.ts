@@ -219,9 +219,14 @@ leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPE
 # KILL they are stopped first, pass after pass until none still runs, then killed: a process
 # stopped cannot fork, so a fork bomb cannot race the kill. Sets seen: the processes found (the
 # init aside) at the first pass.
+# A signal from the host (any picker but leftover) first stops every process but the init, and
+# continues those it spares at the end (one stopped by its own user is continued too): a fork bomb
+# shares the init's CPU quota, and while it runs a look at each process takes the init a hundred
+# times longer (seen: 27 s to look at 128 processes, against 0.4 s once they were stopped).
 slay() {
   local p uid ppid state launched pids uids states targets running passes=0 i
   seen=''
+  [ "$1" = leftover ] || kill -STOP -1 2>/dev/null
   while :; do
     pids=() uids=() states=() launched=' ' targets=() running=()
     for p in /proc/[0-9]*; do
@@ -241,18 +246,19 @@ slay() {
       targets+=("\${pids[i]}")
       [ "\${states[i]}" = T ] || running+=("\${pids[i]}")
     done
-    [ \${#targets[@]} -eq 0 ] && return
+    [ \${#targets[@]} -eq 0 ] && break
     if [ "$2" = TERM ]; then
       kill -TERM "\${targets[@]}" 2>/dev/null
-      return
+      break
     fi
     if [ \${#running[@]} -gt 0 ] && [ $((passes += 1)) -le 50 ]; then
       kill -STOP "\${running[@]}" 2>/dev/null
       continue
     fi
     kill -KILL "\${targets[@]}" 2>/dev/null
-    return
+    break
   done
+  [ "$1" = leftover ] || kill -CONT -1 2>/dev/null
 }
 
 # One look at the sandbox; fails when nothing but the init runs. Leftovers go first: the init
