@@ -1,3 +1,4 @@
+export { refuseOversizedBodiesEarly } from './early-body-refusal.js';
 export { createLogger, redactUrl, REDACTED_PATHS } from './logger.js';
 export {
   createRegistry,

@@ -8,7 +8,7 @@ import {
   type ValidatedInput,
 } from '@harombe/core';
 import { isOutOfMemory, storeFull } from '@harombe/queue';
-import type { JobMetrics } from '@harombe/service-kit';
+import { refuseOversizedBodiesEarly, type JobMetrics } from '@harombe/service-kit';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -124,24 +124,18 @@ export interface ErrorAnswersOptions {
  */
 export function answerErrors(app: FastifyInstance, options: ErrorAnswersOptions): void {
   const { bodyLimit } = options;
-  // A client that asks before sending a large body (Expect: 100-continue, as curl does) hears
-  // 413 at once instead of sending megabytes that would be refused.
-  app.server.on('checkContinue', (request, response) => {
-    if (Number(request.headers['content-length'] ?? 0) > bodyLimit) {
-      response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      response.end(
-        JSON.stringify({
-          error: {
-            code: 'PayloadTooLarge',
-            message: `the request body is larger than ${bodyLimit} bytes (api.max_body_bytes)`,
-            details: { max_bytes: bodyLimit },
-          },
-        }),
-      );
-      return;
-    }
-    response.writeContinue();
-    app.server.emit('request', request, response);
+  refuseOversizedBodiesEarly(app.server, bodyLimit, (response) => {
+    options.jobMetrics?.error('PayloadTooLarge');
+    response.writeHead(413, { 'content-type': 'application/json' });
+    response.end(
+      JSON.stringify({
+        error: {
+          code: 'PayloadTooLarge',
+          message: `the request body is larger than ${bodyLimit} bytes (api.max_body_bytes)`,
+          details: { max_bytes: bodyLimit },
+        },
+      }),
+    );
   });
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toErrorResponse(error, bodyLimit, request.routeOptions.config.bodyInput);

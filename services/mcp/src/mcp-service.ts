@@ -7,7 +7,7 @@ import {
   refusalHeaders,
   writeRefusal,
 } from '@harombe/mcp';
-import { createRegistry, registerOpsRoutes } from '@harombe/service-kit';
+import { createRegistry, refuseOversizedBodiesEarly, registerOpsRoutes } from '@harombe/service-kit';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { McpMetrics } from './mcp-metrics.js';
@@ -73,6 +73,10 @@ export class McpService {
       disableRequestLogging: true,
       onProtoPoisoning: 'error',
       onConstructorPoisoning: 'error',
+    });
+    refuseOversizedBodiesEarly(app.server, config.api.max_body_bytes, (response) => {
+      this.metrics.requestRefused('PayloadTooLarge');
+      writeRefusal(response, 413, 'PayloadTooLarge', TOO_LARGE);
     });
     // MCP speaks JSON-RPC in JSON: any other body is refused with 415 before reaching a session.
     app.removeContentTypeParser('text/plain');
@@ -141,11 +145,13 @@ export class McpService {
   }
 }
 
+const TOO_LARGE = 'the request body is larger than this server accepts (api.max_body_bytes)';
+
 /** A refused body as status, stable code, message and JSON-RPC code. */
 function refusalOf(error: FastifyError): [number, ErrorCode, string, number?] {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return [413, 'PayloadTooLarge', 'the request body is larger than this server accepts (api.max_body_bytes)'];
+      return [413, 'PayloadTooLarge', TOO_LARGE];
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return [415, 'InvalidArgument', 'the request body must be JSON-RPC (Content-Type: application/json)'];
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

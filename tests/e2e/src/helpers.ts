@@ -1,5 +1,6 @@
 import type { HarombeClient } from '@harombe/client';
 import type { JobView, SubmitJobRequest } from '@harombe/core';
+import { request as httpRequest } from 'node:http';
 import { vi } from 'vitest';
 
 /** Submits a job, approves it as `approver` when it waits for a person, and waits for its end. */
@@ -33,4 +34,43 @@ export async function until<T>(
     },
     { timeout: timeoutMs, interval: 100 },
   );
+}
+
+/**
+ * A large JSON POST the way careful clients send one: ask first (Expect: 100-continue), send the
+ * body only when the server agrees. An oversized body is refused before it is sent (sentBody false).
+ */
+export function postAskingFirst(
+  url: URL,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; sentBody: boolean }> {
+  let sentBody = false;
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...headers,
+          'content-length': Buffer.byteLength(body),
+          expect: '100-continue',
+        },
+      },
+      (response) => {
+        let text = '';
+        response
+          .setEncoding('utf8')
+          .on('data', (chunk: string) => (text += chunk))
+          .on('end', () => resolve({ status: response.statusCode ?? 0, text, sentBody }));
+      },
+    );
+    request.on('continue', () => {
+      sentBody = true;
+      request.end(body);
+    });
+    request.on('error', reject);
+    request.flushHeaders();
+  });
 }

@@ -1,6 +1,5 @@
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyOf, resultOf, runApproved, TestFleet, type TestKeyName } from '../src/index.js';
+import { keyOf, postAskingFirst, resultOf, runApproved, TestFleet, type TestKeyName } from '../src/index.js';
 
 let fleet: TestFleet;
 beforeAll(async () => {
@@ -32,42 +31,6 @@ async function call(
     /* not JSON */
   }
   return { status: response.status, json, text };
-}
-
-/**
- * A large POST the way careful clients send one: ask first (Expect: 100-continue), send the body
- * only when the server agrees. An oversized body is refused before it is sent.
- */
-function postAskingFirst(path: string, body: string): Promise<{ status: number; text: string; sentBody: boolean }> {
-  const url = new URL(path, fleet.apiUrl);
-  let sentBody = false;
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(
-      url,
-      {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${keyOf('alice')}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          expect: '100-continue',
-        },
-      },
-      (response) => {
-        let text = '';
-        response
-          .setEncoding('utf8')
-          .on('data', (chunk: string) => (text += chunk))
-          .on('end', () => resolve({ status: response.statusCode ?? 0, text, sentBody }));
-      },
-    );
-    request.on('continue', () => {
-      sentBody = true;
-      request.end(body);
-    });
-    request.on('error', reject);
-    request.flushHeaders();
-  });
 }
 
 const job = (params: Record<string, unknown>, tool = 'code_execute') => ({ tool, params });
@@ -199,15 +162,18 @@ describe('malformed, oversized and hostile input', () => {
     });
     expect(wrongType.status).toBe(400);
     expect(wrongType.json.error?.code).toBe('InvalidArgument');
+    const alicesKey = { authorization: `Bearer ${keyOf('alice')}` };
     const huge = await postAskingFirst(
-      '/v1/jobs',
+      new URL('/v1/jobs', fleet.apiUrl),
       JSON.stringify(job({ language: 'python', code: 'x'.repeat(5 * 1_048_576) })),
+      alicesKey,
     );
     expect(huge.status).toBe(413);
     expect(huge.sentBody).toBe(false);
     const fits = await postAskingFirst(
-      '/v1/jobs',
+      new URL('/v1/jobs', fleet.apiUrl),
       JSON.stringify(job({ language: 'python', code: 'x'.repeat(2 * 1_048_576) })),
+      alicesKey,
     );
     expect(fits.sentBody).toBe(true);
     expect(JSON.parse(fits.text).error.code).toBe('PayloadTooLarge'); // the code limit (1 MiB), not the body's

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { keyOf, TestFleet, type TestKeyName } from '../src/index.js';
+import { keyOf, postAskingFirst, TestFleet, type TestKeyName } from '../src/index.js';
 
 /** `harombe`'s entry point: the stdio server is the command an MCP client would start. */
 const CLI = createRequire(import.meta.url).resolve('@harombe/cli/main');
@@ -473,13 +474,34 @@ describe('the MCP service (Streamable HTTP)', () => {
     expect(await malformed.json()).toMatchObject({ error: { code: -32700, data: { code: 'InvalidArgument' } } });
     const notJson = await post('hello', { ...auth, 'content-type': 'text/plain' });
     expect(notJson.status).toBe(415);
-    // The test fleet's api.max_body_bytes is 1 MiB.
-    const huge = await post(
-      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'x', params: { a: 'x'.repeat(2e6) } }),
-      auth,
+    // The test fleet's api.max_body_bytes is 1 MiB. A body announced larger is refused from its
+    // Content-Length alone: sent without asking, its first bytes are all that go (what a client
+    // writes after the refusal may meet a closed connection); asking first, none do.
+    const announced = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const request = httpRequest(new URL(fleet.mcpUrl), {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'content-length': 2 * 1_048_576 },
+      });
+      request.on('response', (response) => {
+        let text = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => {
+          request.destroy();
+          resolve({ status: response.statusCode ?? 0, text });
+        });
+      });
+      request.on('error', reject);
+      request.write('{"jsonrpc": "2.0", "id": 1, "method": "x", "params": {"a": "');
+    });
+    expect(announced.status).toBe(413);
+    expect(JSON.parse(announced.text)).toMatchObject({ error: { data: { code: 'PayloadTooLarge' } } });
+    const huge = await postAskingFirst(
+      new URL(fleet.mcpUrl),
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'x', params: { a: 'x'.repeat(5 * 1_048_576) } }),
+      { ...auth, accept: 'application/json, text/event-stream' },
     );
-    expect(huge.status).toBe(413);
-    expect(await huge.json()).toMatchObject({ error: { data: { code: 'PayloadTooLarge' } } });
+    expect(huge).toMatchObject({ status: 413, sentBody: false });
+    expect(JSON.parse(huge.text)).toMatchObject({ error: { data: { code: 'PayloadTooLarge' } } });
     const noSession = await post(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }), auth);
     expect(noSession.status).toBe(400);
   });
