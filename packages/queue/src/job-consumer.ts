@@ -8,10 +8,10 @@ import type { AuditTrail } from './audit-trail.js';
 import type { ClaimData, QueuedJobData } from './job-dispatcher.js';
 import type { JobEventStream, OutputStreamName } from './job-event-stream.js';
 import type { JobEvents } from './job-events.js';
+import { transitionOf } from './job-lifecycle.js';
 import { JobOutputWriter } from './job-output-writer.js';
 import type { JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
-import { transitionOf } from './job-lifecycle.js';
 import { SHARED_QUEUE, workerQueueName, type RedisKeys } from './redis-keys.js';
 import { endEventFor, failedResult } from './results.js';
 import type { WorkerCapacity, WorkerRegistry } from './worker-registry.js';
@@ -163,9 +163,10 @@ export class JobConsumer {
         ),
       );
       for (const [, entry] of running) entry.controller.abort(CANCELLED_BY_STOP);
-      // The runs end without Redis (one whose tool ignores the abort runs to its end, as before
-      // the deadline); only the steps that record their ends wait on it.
-      await Promise.allSettled(running.map(([, entry]) => entry.ran));
+      // An aborted run ends without Redis, unless it was waiting on it (a sandbox looked up, a
+      // record written): the runs get the grace, and a run that outlasts it is not taken for a
+      // dead Redis (a tool may ignore the abort); its sandbox goes with the worker's stop.
+      await settledWithin(Promise.allSettled(running.map(([, entry]) => entry.ran)), this.redisGraceMs);
       await this.redisStep("recording the cancelled jobs' ends", finished);
     }
     clearInterval(this.heartbeatTimer);
@@ -235,23 +236,18 @@ export class JobConsumer {
     try {
       // Cut short by a cancel, recorded already, or by this worker's stop, recorded just before
       // unless Redis missed it: the job ends cancelled whichever step reaches Redis first.
-      const endCancelled = async (): Promise<void> => {
+      const endCancelled = async (ran?: Record<string, unknown>): Promise<void> => {
         const reason = String(controller.signal.reason);
         const cancelled = failedResult(job, 'Cancelled', reason);
-        const outcome = await this.end(
-          log,
-          job,
-          'cancel',
-          cancelled,
-          { worker_id: worker, error: 'Cancelled' },
-          output,
-        );
+        // The audit trail keeps what the run did before it was cut short, when it said.
+        const details = { worker_id: worker, ...(ran ? runDetails(ran) : {}), error: 'Cancelled' };
+        const outcome = await this.end(log, job, 'cancel', cancelled, details, output);
         log.info({ outcome, success: false, error: 'Cancelled', reason }, 'job finished');
       };
       let result: Record<string, unknown>;
       try {
-        result = await this.options
-          .run(job, controller.signal, (stream, text) => output.write(stream, text))
+        result = await Promise.resolve()
+          .then(() => this.options.run(job, controller.signal, (stream, text) => output.write(stream, text)))
           .finally(ranOut);
       } catch (error) {
         if (controller.signal.aborted) return await endCancelled();
@@ -265,7 +261,7 @@ export class JobConsumer {
         log.info({ outcome, success: false, error: 'InternalError' }, 'job finished');
         return;
       }
-      if (controller.signal.aborted) return await endCancelled();
+      if (controller.signal.aborted) return await endCancelled(result);
       const event = endEventFor(result);
       const code = result.error as ErrorCode;
       const text = (value: unknown): string => (typeof value === 'string' ? value : '');
@@ -275,13 +271,7 @@ export class JobConsumer {
         job,
         event,
         { result, error },
-        {
-          worker_id: worker,
-          success: result.success ?? null,
-          exit_code: result.exit_code ?? null,
-          error: result.error ?? null,
-          execution_time: result.execution_time ?? null,
-        },
+        { worker_id: worker, ...runDetails(result) },
         output,
       );
       // What the tool said of its run, when it ran a program: one line tells the whole end.
@@ -397,3 +387,13 @@ export class JobConsumer {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** What a run's audit record keeps of its result. */
+function runDetails(result: Record<string, unknown>): Record<string, unknown> {
+  return {
+    success: result.success ?? null,
+    exit_code: result.exit_code ?? null,
+    error: result.error ?? null,
+    execution_time: result.execution_time ?? null,
+  };
+}

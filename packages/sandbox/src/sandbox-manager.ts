@@ -343,7 +343,9 @@ export class SandboxManager {
     await Promise.allSettled(this.disposals);
     if (options.destroySandboxes) {
       // Those held, and any the registry has that this manager never adopted (it was not started).
-      const records = new Map((await this.registry.list()).map((record) => [record.sandbox_id, record]));
+      // A registry that fails now still leaves those held to remove.
+      const listed = await this.registry.list().catch(() => []);
+      const records = new Map(listed.map((record) => [record.sandbox_id, record]));
       for (const [id, record] of this.kept) records.set(id, record);
       await Promise.allSettled([...records.values()].map((record) => this.forget(record)));
     } else {

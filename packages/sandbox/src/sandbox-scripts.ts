@@ -174,7 +174,7 @@ export function executionUser(n: number, keepBackground = false): string {
  * args: the program's memory limit in bytes, the files the sandbox may hold (max_files).
  */
 export const INIT_SCRIPT = `
-mem=$1 max_files=$2 last_count=0 looks=0
+mem=$1 max_files=$2 last_count=0 looks=0 frozen=0
 shopt -s dotglob nullglob
 # Nothing of the host's reaches the processes the init starts (a leftover that looks at them finds /dev/null).
 exec </dev/null >/dev/null 2>&1
@@ -226,7 +226,9 @@ leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPE
 slay() {
   local p uid ppid state launched pids uids states targets running passes=0 i
   seen=''
-  [ "$1" = leftover ] || kill -STOP -1 2>/dev/null
+  # Nested in another's trap, the outermost host slay alone stops and continues: an inner one's
+  # continue would let the outer's targets fork again before its kill.
+  [ "$1" = leftover ] || ((frozen++)) || kill -STOP -1 2>/dev/null
   while :; do
     pids=() uids=() states=() launched=' ' targets=() running=()
     for p in /proc/[0-9]*; do
@@ -258,7 +260,7 @@ slay() {
     kill -KILL "\${targets[@]}" 2>/dev/null
     break
   done
-  [ "$1" = leftover ] || kill -CONT -1 2>/dev/null
+  [ "$1" = leftover ] || ((--frozen)) || kill -CONT -1 2>/dev/null
 }
 
 # One look at the sandbox; fails when nothing but the init runs. Leftovers go first: the init

@@ -199,8 +199,9 @@ export class WorkerService {
       destroySandboxes: !(this.options.keepSandboxesOnStop ?? this.options.workerId !== undefined),
       registryGone: !redisAnswers,
     });
-    if (redisAnswers) await this.sharedQueue.close();
-    else void this.sharedQueue.disconnect().catch(() => undefined);
+    // Redis answered the ping, which says nothing of the next moment: the close is bounded too.
+    if (!redisAnswers || !(await settledWithin(this.sharedQueue.close(), REDIS_GRACE_MS)))
+      void this.sharedQueue.disconnect().catch(() => undefined);
     await this.ops?.close();
     if (redisAnswers) await this.redis.close();
   }
