@@ -88,6 +88,13 @@ count_files() {
 }
 `;
 
+/**
+ * Passes of a slay that find targets still running before it kills them anyway. Each pass looks at
+ * every process, which a starved init makes slow; the host repeats its kill every second, and
+ * each repeat is a new slay.
+ */
+const KILL_PASSES = 5;
+
 /** The init counts the sandbox's files at every this many looks (one look per 0.1 s while anything runs). */
 const FILES_LOOK_INTERVAL = 20;
 
@@ -174,18 +181,18 @@ export function executionUser(n: number, keepBackground = false): string {
  * args: the program's memory limit in bytes, the files the sandbox may hold (max_files).
  */
 export const INIT_SCRIPT = `
-mem=$1 max_files=$2 last_count=0 looks=0 frozen=0
+mem=$1 max_files=$2 last_count=0 looks=0 asked=' ' slaying=0
 shopt -s dotglob nullglob
 # Nothing of the host's reaches the processes the init starts (a leftover that looks at them finds /dev/null).
 exec </dev/null >/dev/null 2>&1
-trap 'parity=0 slay of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
-trap 'parity=0 slay of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
-trap 'parity=1 slay of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
-trap 'parity=1 slay of_parity KILL' ${INIT_SIGNALS[1].kill.slice(3)}
-trap 'parity=0 slay of_keeper TERM' ${KEEPER_SIGNALS[0].terminate.slice(3)}
-trap 'parity=0 slay of_keeper KILL' ${KEEPER_SIGNALS[0].kill.slice(3)}
-trap 'parity=1 slay of_keeper TERM' ${KEEPER_SIGNALS[1].terminate.slice(3)}
-trap 'parity=1 slay of_keeper KILL' ${KEEPER_SIGNALS[1].kill.slice(3)}
+trap 'ask 0 of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
+trap 'ask 0 of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
+trap 'ask 1 of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
+trap 'ask 1 of_parity KILL' ${INIT_SIGNALS[1].kill.slice(3)}
+trap 'ask 0 of_keeper TERM' ${KEEPER_SIGNALS[0].terminate.slice(3)}
+trap 'ask 0 of_keeper KILL' ${KEEPER_SIGNALS[0].kill.slice(3)}
+trap 'ask 1 of_keeper TERM' ${KEEPER_SIGNALS[1].terminate.slice(3)}
+trap 'ask 1 of_keeper KILL' ${KEEPER_SIGNALS[1].kill.slice(3)}
 keeper=''
 trap 'exit 0' TERM
 # The traps come first: the tick FIFO's being there says the init is ready (the host waits for it
@@ -215,20 +222,49 @@ of_parity() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEP
 of_keeper() { [ "$uid" = "$keeper" ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
 leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [[ $launched != *" $uid "* ]]; }
 
+# A signal from the host asks for a slay (parity $1, picker $2, signal $3). Its slays run one at a
+# time, every process but the init stopped meanwhile and continued at the end (one stopped by its
+# own user is continued too): a fork bomb shares the init's CPU quota, and while it runs a look at
+# each process takes the init a hundred times longer (seen: 27 s to look at 128 processes, against
+# 0.4 s once they were stopped). A signal that comes while they run is queued (once), not run
+# nested: the host repeats its kill every second, and nested, each new slay began its look over
+# and none ended while a fork bomb starved the init (seen: 16 deep after 20 s).
+ask() {
+  [[ $asked == *" $1:$2:$3 "* ]] || asked+="$1:$2:$3 "
+  [ "$slaying" = 0 ] || return 0
+  local request i ticks
+  while [ "$asked" != ' ' ]; do
+    slaying=1
+    # Three times, a moment apart: a fork under way at the first makes a child it missed (seen: 60
+    # of a fork bomb's, which kept the init's first look at them starved for 15 s). The pause is a
+    # read of the tick FIFO with a timeout (bash has no sleep of its own); a tick read here is put
+    # back for the init's wait.
+    for i in 1 2 3; do
+      kill -STOP -1 2>/dev/null
+      ticks=''
+      read -r -t 0.05 -N 4096 -u 3 ticks
+      [ -z "$ticks" ] || printf x >&3
+    done
+    while [ "$asked" != ' ' ]; do
+      request=\${asked#' '}
+      request=\${request%%' '*}
+      asked=\${asked/" $request "/' '}
+      parity=\${request%%:*} request=\${request#*:}
+      slay "\${request%%:*}" "\${request#*:}"
+    done
+    kill -CONT -1 2>/dev/null
+    # A signal between the last look at the queue and here was queued: the outer loop takes it.
+    slaying=0
+  done
+}
+
 # Ends the processes $1 picks with signal $2. TERM is sent once: a program may handle it. For
-# KILL they are stopped first, pass after pass until none still runs, then killed: a process
-# stopped cannot fork, so a fork bomb cannot race the kill. Sets seen: the processes found (the
-# init aside) at the first pass.
-# A signal from the host (any picker but leftover) first stops every process but the init, and
-# continues those it spares at the end (one stopped by its own user is continued too): a fork bomb
-# shares the init's CPU quota, and while it runs a look at each process takes the init a hundred
-# times longer (seen: 27 s to look at 128 processes, against 0.4 s once they were stopped).
+# KILL they are stopped first, pass after pass until none still runs (a few passes: the host
+# repeats its kill), then killed: a process stopped cannot fork, so a fork bomb cannot race the
+# kill. Sets seen: the processes found (the init aside) at the first pass.
 slay() {
   local p uid ppid state launched pids uids states targets running passes=0 i
   seen=''
-  # Nested in another's trap, the outermost host slay alone stops and continues: an inner one's
-  # continue would let the outer's targets fork again before its kill.
-  [ "$1" = leftover ] || ((frozen++)) || kill -STOP -1 2>/dev/null
   while :; do
     pids=() uids=() states=() launched=' ' targets=() running=()
     for p in /proc/[0-9]*; do
@@ -253,14 +289,13 @@ slay() {
       kill -TERM "\${targets[@]}" 2>/dev/null
       break
     fi
-    if [ \${#running[@]} -gt 0 ] && [ $((passes += 1)) -le 50 ]; then
+    if [ \${#running[@]} -gt 0 ] && [ $((passes += 1)) -le ${KILL_PASSES} ]; then
       kill -STOP "\${running[@]}" 2>/dev/null
       continue
     fi
     kill -KILL "\${targets[@]}" 2>/dev/null
     break
   done
-  [ "$1" = leftover ] || ((--frozen)) || kill -CONT -1 2>/dev/null
 }
 
 # One look at the sandbox; fails when nothing but the init runs. Leftovers go first: the init
