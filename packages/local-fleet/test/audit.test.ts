@@ -99,6 +99,8 @@ describe('harombe audit', () => {
     expect(run.stderr).toMatch(
       new RegExp(`^harombe: ServiceUnavailable: cannot reach Redis at ${url}/? \\(from --redis-url\\)`),
     );
+    // The connection's own reason, not ioredis's "Connection is closed."
+    expect(run.stderr).toContain('ECONNREFUSED');
     expect(run.status).toBe(2);
   });
 });

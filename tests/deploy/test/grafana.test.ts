@@ -62,6 +62,9 @@ describe('deploy/grafana', () => {
       'warm pool': 'harombe_warm_pool_available',
       'approval outcomes': 'harombe_approvals_total',
       'errors by code': 'harombe_errors_total',
+      'sandbox capacity': 'harombe_sandboxes_max',
+      'MCP tool calls': 'harombe_mcp_tool_calls_total',
+      'webhook deliveries': 'harombe_webhook_deliveries_total',
     };
     for (const [what, metric] of Object.entries(wanted))
       expect(uses(metric), `no panel shows ${what} (${metric})`).not.toEqual([]);

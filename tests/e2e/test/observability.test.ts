@@ -1,6 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WebhookReceiver } from '@harombe/test-fixtures';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   alertQueries,
@@ -25,6 +28,7 @@ import {
  */
 let fleet: TestFleet | undefined;
 let prometheus: PrometheusServer | undefined;
+let receiver: WebhookReceiver | undefined;
 
 /** host:port of a service's http://host:port address. */
 const hostOf = (address: unknown): string => new URL(String(address)).host;
@@ -32,7 +36,13 @@ const hostOf = (address: unknown): string => new URL(String(address)).host;
 beforeAll(async () => {
   // Before starting anything: a missing binary must fail the test with its fix, not skip it.
   requirePrometheus();
-  fleet = await TestFleet.start({ workers: 1, mcp: true });
+  receiver = await WebhookReceiver.start();
+  fleet = await TestFleet.start({
+    workers: 1,
+    mcp: true,
+    // The receiver listens on loopback, which deliveries may reach only when allowed.
+    config: { webhooks: { allowed_ranges: ['127.0.0.1/32'] } },
+  });
   const local = fleet.fleet;
   prometheus = await PrometheusServer.start({
     dir: mkdtempSync(join(tmpdir(), 'harombe-prometheus-')),
@@ -48,6 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await prometheus?.stop();
   await fleet?.stop();
+  await receiver?.close();
 });
 
 describe('observability of a running fleet', () => {
@@ -146,6 +157,55 @@ describe('observability of a running fleet', () => {
     await until('both sandboxes in Prometheus', async () => (await count('harombe_sandboxes_active')) === 2);
     expect((await p.query('harombe_sandboxes_active'))[0]?.metric.worker).toBe(f.fleet.workers[0]?.workerId);
     expect(await p.value('max(harombe_queue_depth{state="awaiting_approval"})')).toBe(0);
+  });
+
+  it('counts what agents and webhooks do: MCP sessions and tool calls, webhook deliveries', async () => {
+    const f = fleet as TestFleet;
+    const p = prometheus as PrometheusServer;
+    const client = new Client({ name: 'harombe-e2e', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(f.mcpUrl), {
+      requestInit: { headers: { authorization: `Bearer ${keyOf('alice')}` } },
+    });
+    await client.connect(transport);
+    try {
+      await until('the open MCP session in Prometheus', async () => (await p.value('sum(harombe_mcp_sessions)')) === 1);
+      // LOW, so it runs at once: a sandbox that does not exist is a tool error, the call's outcome `failed`.
+      const destroyed = await client.callTool({
+        name: 'code_destroy_sandbox',
+        arguments: { sandbox_id: 'sandbox-0123456789abcdef' },
+      });
+      expect(destroyed.isError).toBe(true);
+    } finally {
+      await transport.terminateSession();
+      await client.close();
+    }
+    await until(
+      'the MCP call in Prometheus',
+      async () =>
+        (await p.value('sum(harombe_mcp_tool_calls_total{tool="code_destroy_sandbox", outcome="failed"})')) === 1,
+    );
+    expect(await p.value('sum(harombe_mcp_tool_call_duration_seconds_count)')).toBe(1);
+    await until('the closed MCP session in Prometheus', async () => (await p.value('sum(harombe_mcp_sessions)')) === 0);
+
+    // A job that names a callback_url: its job.awaiting_approval event is delivered, then its job.finished.
+    const r = receiver as WebhookReceiver;
+    const alice = f.client('alice');
+    const hooked = await alice.submitJob({
+      tool: 'code_execute',
+      params: { language: 'python', code: 'print("hooked")' },
+      callback_url: r.url(),
+    });
+    expect(hooked.status).toBe('awaiting_approval');
+    await alice.cancelJob(hooked.job_id);
+    await until(
+      'both deliveries at the receiver',
+      async () => r.requests().filter((q) => q.status === 200).length === 2,
+    );
+    await until(
+      'both deliveries in Prometheus',
+      async () => (await p.value('sum(harombe_webhook_deliveries_total{outcome="delivered"})')) === 2,
+    );
+    expect(await p.value('sum(harombe_webhook_events_pending)')).toBe(0);
   });
 
   it('answers data for every query of the Grafana dashboard and every alert rule', async () => {

@@ -125,7 +125,11 @@ async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: R
     connectTimeout: 3_000,
     retryStrategy: () => null,
   });
-  redis.on('error', () => undefined);
+  // The connection's own error (ECONNREFUSED, ...) comes as an event; connect() then only says "Connection is closed".
+  let connectionError: unknown;
+  redis.on('error', (error: unknown) => {
+    connectionError ??= error;
+  });
   try {
     await redis.connect();
   } catch (error) {
@@ -133,7 +137,7 @@ async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: R
     if (redis.status !== 'end') redis.disconnect();
     throw new CliError(
       'ServiceUnavailable',
-      `cannot reach Redis at ${redactUrl(source.redisUrl)} (from ${source.urlSource}): ${(error as Error).message}. Pass --redis-url or set HAROMBE_REDIS_URL to the fleet's Redis`,
+      `cannot reach Redis at ${redactUrl(source.redisUrl)} (from ${source.urlSource}): ${((connectionError ?? error) as Error).message}. Pass --redis-url or set HAROMBE_REDIS_URL to the fleet's Redis`,
     );
   }
   try {
