@@ -90,8 +90,8 @@ count_files() {
 
 /**
  * Passes of a slay that find targets still running before it kills them anyway. Each pass looks at
- * every process, which a starved init makes slow; the host repeats its kill every second, and
- * each repeat is a new slay.
+ * every process, which a starved init makes slow; what escapes is found again by the host's next
+ * kill (repeated every second) or, for leftovers, by the next look.
  */
 const KILL_PASSES = 5;
 
@@ -181,18 +181,18 @@ export function executionUser(n: number, keepBackground = false): string {
  * args: the program's memory limit in bytes, the files the sandbox may hold (max_files).
  */
 export const INIT_SCRIPT = `
-mem=$1 max_files=$2 last_count=0 looks=0 asked=' ' slaying=0
+mem=$1 max_files=$2 last_count=0 looks=0 asked=' ' slaying=0 waiting=0
 shopt -s dotglob nullglob
 # Nothing of the host's reaches the processes the init starts (a leftover that looks at them finds /dev/null).
 exec </dev/null >/dev/null 2>&1
-trap 'ask 0 of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
-trap 'ask 0 of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
-trap 'ask 1 of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
-trap 'ask 1 of_parity KILL' ${INIT_SIGNALS[1].kill.slice(3)}
-trap 'ask 0 of_keeper TERM' ${KEEPER_SIGNALS[0].terminate.slice(3)}
-trap 'ask 0 of_keeper KILL' ${KEEPER_SIGNALS[0].kill.slice(3)}
-trap 'ask 1 of_keeper TERM' ${KEEPER_SIGNALS[1].terminate.slice(3)}
-trap 'ask 1 of_keeper KILL' ${KEEPER_SIGNALS[1].kill.slice(3)}
+trap 'request 0 of_parity TERM' ${INIT_SIGNALS[0].terminate.slice(3)}
+trap 'request 0 of_parity KILL' ${INIT_SIGNALS[0].kill.slice(3)}
+trap 'request 1 of_parity TERM' ${INIT_SIGNALS[1].terminate.slice(3)}
+trap 'request 1 of_parity KILL' ${INIT_SIGNALS[1].kill.slice(3)}
+trap 'request 0 of_keeper TERM' ${KEEPER_SIGNALS[0].terminate.slice(3)}
+trap 'request 0 of_keeper KILL' ${KEEPER_SIGNALS[0].kill.slice(3)}
+trap 'request 1 of_keeper TERM' ${KEEPER_SIGNALS[1].terminate.slice(3)}
+trap 'request 1 of_keeper KILL' ${KEEPER_SIGNALS[1].kill.slice(3)}
 keeper=''
 trap 'exit 0' TERM
 # The traps come first: the tick FIFO's being there says the init is ready (the host waits for it
@@ -222,23 +222,30 @@ of_parity() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEP
 of_keeper() { [ "$uid" = "$keeper" ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)) = "$parity" ]; }
 leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [[ $launched != *" $uid "* ]]; }
 
-# A signal from the host asks for a slay (parity $1, picker $2, signal $3). Its slays run one at a
-# time, every process but the init stopped meanwhile and continued at the end (one stopped by its
-# own user is continued too): a fork bomb shares the init's CPU quota, and while it runs a look at
-# each process takes the init a hundred times longer (seen: 27 s to look at 128 processes, against
-# 0.4 s once they were stopped). A signal that comes while they run is queued (once), not run
-# nested: the host repeats its kill every second, and nested, each new slay began its look over
-# and none ended while a fork bomb starved the init (seen: 16 deep after 20 s).
-ask() {
+# A signal from the host asks for a slay (parity $1, picker $2, signal $3). The request is queued
+# (once), then run at once; but while the init waits on the tick FIFO, the trap only wakes it and
+# the init runs the queue as its wait ends: a read run in a trap leaves the read it interrupted
+# without its timeout (bash keeps one timer for every read), and the init would stop looking.
+request() {
   [[ $asked == *" $1:$2:$3 "* ]] || asked+="$1:$2:$3 "
+  if [ "$waiting" = 1 ]; then printf x >&3; else slay_asked; fi
+}
+
+# Runs the queued slays one at a time, every process but the init stopped meanwhile and continued
+# at the end (one stopped by its own user is continued too): a fork bomb shares the init's CPU
+# quota, and while it runs a look at each process takes the init a hundred times longer (seen: 27 s
+# to look at 128 processes, against 0.4 s once they were stopped). A request that comes meanwhile
+# is queued, not run nested: the host repeats its kill every second, and nested, each new slay
+# began its look over and none ended while a fork bomb starved the init (seen: 16 deep after 20 s).
+slay_asked() {
   [ "$slaying" = 0 ] || return 0
   local request i ticks
   while [ "$asked" != ' ' ]; do
     slaying=1
     # Three times, a moment apart: a fork under way at the first makes a child it missed (seen: 60
     # of a fork bomb's, which kept the init's first look at them starved for 15 s). The pause is a
-    # read of the tick FIFO with a timeout (bash has no sleep of its own); a tick read here is put
-    # back for the init's wait.
+    # read of the tick FIFO with a timeout (bash has no sleep of its own; a trap never interrupts
+    # it with a read of its own, as slaying is set); a tick read here is put back for the init's wait.
     for i in 1 2 3; do
       kill -STOP -1 2>/dev/null
       ticks=''
@@ -251,9 +258,11 @@ ask() {
       asked=\${asked/" $request "/' '}
       parity=\${request%%:*} request=\${request#*:}
       slay "\${request%%:*}" "\${request#*:}"
+      # A program may handle TERM: it runs with it before any KILL queued meanwhile.
+      [ "\${request#*:}" != TERM ] || break
     done
     kill -CONT -1 2>/dev/null
-    # A signal between the last look at the queue and here was queued: the outer loop takes it.
+    # A request between the last look at the queue and here was queued: the outer loop takes it.
     slaying=0
   done
 }
@@ -324,10 +333,17 @@ look() {
   [ "$seen" -gt 0 ]
 }
 
+# While it waits here, a host signal's trap only queues its request and wakes it (see request).
 while :; do
-  read -r -N 1 -u 3 _ || continue
+  waiting=1
+  read -r -N 1 -u 3 _
+  waiting=0
+  [ "$asked" = ' ' ] || slay_asked
   while :; do
+    waiting=1
     read -r -t 0.1 -N 4096 -u 3 _
+    waiting=0
+    [ "$asked" = ' ' ] || slay_asked
     look || break
   done
 done

@@ -196,6 +196,26 @@ describe('time limit', () => {
     expect(after.stdout).toBe('usable\n');
   });
 
+  it('keeps watching the sandbox after a timeout: later leftovers are ended, and memory judged', async () => {
+    const id = await sandbox('python', { max_memory_mb: 128 });
+    // The host's TERM, then its KILL (the program ignores TERM): both come while the init waits
+    // between looks, and must not end its looking.
+    const ignoresTerm = 'import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)';
+    for (const code of ['import time\ntime.sleep(60)', ignoresTerm])
+      expect((await manager.execute(id, OWNER, { code, timeout: 1 })).error).toBe('TimeoutError');
+    const daemon = 'import subprocess\nsubprocess.Popen(["sleep", "1000"], start_new_session=True)\nprint("left")';
+    expect((await manager.execute(id, OWNER, { code: daemon })).stdout).toBe('left\n');
+    const others = await manager.execute(id, OWNER, {
+      code: 'import os\nprint(sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()))',
+    });
+    expect(others.stdout, others.stderr).toBe('[1]\n');
+    const memory = await manager.execute(id, OWNER, {
+      code: 'chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))',
+    });
+    expect(memory.error).toBe('MemoryLimitExceeded');
+    expect((await manager.execute(id, OWNER, { code: 'print("after")' })).stdout).toBe('after\n');
+  });
+
   it('defaults to the sandbox max_execution_time', async () => {
     const id = await sandbox('shell', { max_execution_time: 1 });
     const result = await manager.execute(id, OWNER, { code: 'echo start; sleep 30' });
