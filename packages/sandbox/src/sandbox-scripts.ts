@@ -223,12 +223,15 @@ of_keeper() { [ "$uid" = "$keeper" ] && [ $(((uid - ${FIRST_EXECUTION_UID}) % 2)
 leftover() { [ "$uid" -ge ${FIRST_EXECUTION_UID} ] && [ "$uid" -lt ${FIRST_KEEPER_UID} ] && [[ $launched != *" $uid "* ]]; }
 
 # A signal from the host asks for a slay (parity $1, picker $2, signal $3). The request is queued
-# (once), then run at once; but while the init waits on the tick FIFO, the trap only wakes it and
-# the init runs the queue as its wait ends: a read run in a trap leaves the read it interrupted
-# without its timeout (bash keeps one timer for every read), and the init would stop looking.
+# (once), then run at once; but while the init waits on the tick FIFO it is left for the init to
+# run as its wait ends: a read run in a trap leaves the read it interrupted without its timeout
+# (bash keeps one timer for every read), and the init would stop looking. That is within 0.1 s
+# while anything runs; idle, at the next execution's tick (a cancel that came before its program
+# started ends it as it starts). The trap writes nothing to wake it: sandboxed code can keep the
+# FIFO full, and the write would block the init for good.
 request() {
   [[ $asked == *" $1:$2:$3 "* ]] || asked+="$1:$2:$3 "
-  if [ "$waiting" = 1 ]; then printf x >&3; else slay_asked; fi
+  [ "$waiting" = 1 ] || slay_asked
 }
 
 # Runs the queued slays one at a time, every process but the init stopped meanwhile and continued
@@ -239,18 +242,16 @@ request() {
 # began its look over and none ended while a fork bomb starved the init (seen: 16 deep after 20 s).
 slay_asked() {
   [ "$slaying" = 0 ] || return 0
-  local request i ticks
-  while [ "$asked" != ' ' ]; do
+  local request i termed=''
+  while [ "$asked" != ' ' ] && [ -z "$termed" ]; do
     slaying=1
     # Three times, a moment apart: a fork under way at the first makes a child it missed (seen: 60
     # of a fork bomb's, which kept the init's first look at them starved for 15 s). The pause is a
     # read of the tick FIFO with a timeout (bash has no sleep of its own; a trap never interrupts
-    # it with a read of its own, as slaying is set); a tick read here is put back for the init's wait.
+    # it with a read of its own, as slaying is set). A tick it takes is not missed: a look follows.
     for i in 1 2 3; do
       kill -STOP -1 2>/dev/null
-      ticks=''
-      read -r -t 0.05 -N 4096 -u 3 ticks
-      [ -z "$ticks" ] || printf x >&3
+      read -r -t 0.05 -N 4096 -u 3 _
     done
     while [ "$asked" != ' ' ]; do
       request=\${asked#' '}
@@ -258,11 +259,15 @@ slay_asked() {
       asked=\${asked/" $request "/' '}
       parity=\${request%%:*} request=\${request#*:}
       slay "\${request%%:*}" "\${request#*:}"
-      # A program may handle TERM: it runs with it before any KILL queued meanwhile.
-      [ "\${request#*:}" != TERM ] || break
+      # A program may handle TERM: what is queued behind it waits for the init's next wait to end.
+      [ "\${request#*:}" != TERM ] || {
+        termed=1
+        break
+      }
     done
     kill -CONT -1 2>/dev/null
-    # A request between the last look at the queue and here was queued: the outer loop takes it.
+    # A request between the last look at the queue and here was queued: the outer loop takes it,
+    # or after a TERM the init's next wait.
     slaying=0
   done
 }
@@ -333,7 +338,7 @@ look() {
   [ "$seen" -gt 0 ]
 }
 
-# While it waits here, a host signal's trap only queues its request and wakes it (see request).
+# While it waits here, a host signal's trap only queues its request (see request).
 while :; do
   waiting=1
   read -r -N 1 -u 3 _
