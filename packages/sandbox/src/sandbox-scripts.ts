@@ -338,17 +338,19 @@ look() {
   [ "$seen" -gt 0 ]
 }
 
-# While it waits here, a host signal's trap only queues its request (see request).
-while :; do
+# Waits on the tick FIFO (read's options: $@). A host signal's trap meanwhile only queues its
+# request (see request): the queue is run here, once the wait has ended.
+wait_tick() {
   waiting=1
-  read -r -N 1 -u 3 _
+  read -r "$@" -u 3 _
   waiting=0
   [ "$asked" = ' ' ] || slay_asked
+}
+
+while :; do
+  wait_tick -N 1
   while :; do
-    waiting=1
-    read -r -t 0.1 -N 4096 -u 3 _
-    waiting=0
-    [ "$asked" = ' ' ] || slay_asked
+    wait_tick -t 0.1 -N 4096
     look || break
   done
 done

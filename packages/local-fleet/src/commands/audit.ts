@@ -4,7 +4,7 @@ import type { AuditTrail, AuditVerification } from '@harombe/queue';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { configPathOf } from '@harombe/cli';
-import { redactUrl } from './doctor.js';
+import { firstErrorOf, redactUrl } from './doctor.js';
 
 /**
  * `harombe audit verify|tail`. These read the audit trail straight from Redis, not through the
@@ -125,11 +125,7 @@ async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: R
     connectTimeout: 3_000,
     retryStrategy: () => null,
   });
-  // The connection's own error (ECONNREFUSED, ...) comes as an event; connect() then only says "Connection is closed".
-  let connectionError: unknown;
-  redis.on('error', (error: unknown) => {
-    connectionError ??= error;
-  });
+  const connectionError = firstErrorOf(redis);
   try {
     await redis.connect();
   } catch (error) {
@@ -137,7 +133,7 @@ async function withTrail(source: AuditSource, work: (trail: AuditTrail, redis: R
     if (redis.status !== 'end') redis.disconnect();
     throw new CliError(
       'ServiceUnavailable',
-      `cannot reach Redis at ${redactUrl(source.redisUrl)} (from ${source.urlSource}): ${((connectionError ?? error) as Error).message}. Pass --redis-url or set HAROMBE_REDIS_URL to the fleet's Redis`,
+      `cannot reach Redis at ${redactUrl(source.redisUrl)} (from ${source.urlSource}): ${((connectionError() ?? error) as Error).message}. Pass --redis-url or set HAROMBE_REDIS_URL to the fleet's Redis`,
     );
   }
   try {

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { connectionFlags, EXIT, resolveApiKey, resolveApiUrl, type ConnectionInput } from '@harombe/cli';
 import { HarombeClient } from '@harombe/client';
 import { loadConfig, parseConfig, type HarombeConfig } from '@harombe/core';
@@ -33,6 +34,18 @@ export function redactUrl(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * The first error a Redis client reports, as a getter. A connection's own error (ECONNREFUSED,
+ * NOAUTH, ...) comes only as an event; connect() then says no more than "Connection is closed".
+ */
+export function firstErrorOf(redis: Pick<EventEmitter, 'on'>): () => unknown {
+  let first: unknown;
+  redis.on('error', (error: unknown) => {
+    first ??= error;
+  });
+  return () => first;
 }
 
 function messageOf(error: unknown): string {
@@ -144,11 +157,7 @@ export async function checkRedis(url: string, timeoutMs = 2000): Promise<CheckRe
   } catch (error) {
     return { name, ok: false, detail: messageOf(error), fix };
   }
-  // The connection's own error (ECONNREFUSED, ...) comes as an event; connect() then only says "Connection is closed".
-  let connectionError: unknown;
-  redis.on('error', (error: unknown) => {
-    connectionError ??= error;
-  });
+  const connectionError = firstErrorOf(redis);
   try {
     await redis.connect();
     const answer = await redis.ping();
@@ -156,7 +165,7 @@ export async function checkRedis(url: string, timeoutMs = 2000): Promise<CheckRe
       ? { name, ok: true }
       : { name, ok: false, detail: `PING answered ${answer as string}`, fix };
   } catch (error) {
-    const detail = messageOf(connectionError ?? error);
+    const detail = messageOf(connectionError() ?? error);
     const auth = /NOAUTH|WRONGPASS|invalid password/i.test(detail);
     return { name, ok: false, detail, fix: auth ? 'put the password in the URL: redis://:<password>@host:port' : fix };
   } finally {
